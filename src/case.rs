@@ -1,0 +1,340 @@
+//! The case directory: the tantivy index and the manifest of every ingested file.
+//!
+//! ```text
+//! trawl-case/
+//!   index/          tantivy index, sorted by time
+//!   manifest.json   readable copy of the manifest, rewritten after every commit
+//! ```
+//!
+//! The authoritative manifest travels inside each tantivy commit (its payload), so the index and
+//! the record of what it contains can never disagree, whatever moment a crash strikes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexReader, IndexSettings, IndexSortByField, Order, ReloadPolicy};
+
+use crate::error::{Error, Result};
+use crate::formats::{FormatKind, Layout};
+use crate::schema::{self, Fields, SCHEMA_VERSION};
+
+/// Default case directory.
+pub const DEFAULT_DIR: &str = "trawl-case";
+
+/// A malformed record, kept as evidence of what could not be parsed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MalformedLine {
+    pub line: u64,
+    pub reason: String,
+    /// The start of the record, with control characters escaped.
+    pub excerpt: String,
+}
+
+/// How many malformed records are kept per file (all are counted).
+pub const MALFORMED_EXAMPLES: usize = 20;
+
+/// One ingested file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    pub id: u64,
+    pub path: String,
+    pub size: u64,
+    pub mtime: i64,
+    /// SHA-256 of the file as read; set once the whole file has been read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub format: FormatKind,
+    pub source: String,
+    /// Host for records that name none (from the collection's folder layout or `--host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Physical lines accounted for (events, malformed, directives and blanks).
+    pub lines: u64,
+    pub events: u64,
+    pub malformed: u64,
+    /// Directives, comments, headers and blank lines.
+    pub skipped: u64,
+    /// Events whose time had no zone and were converted with `tz`.
+    #[serde(default)]
+    pub naive_times: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ts: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ts: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub malformed_examples: Vec<MalformedLine>,
+    /// False while the file is partly ingested (after a crash or interruption).
+    pub complete: bool,
+    /// Whether the file's last line had a line ending (a file that grows after a cut line
+    /// must be read again whole).
+    #[serde(default)]
+    pub ends_with_newline: bool,
+    /// An error that stopped reading (a corrupt archive, an I/O error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_error: Option<String>,
+}
+
+/// A file that was not ingested, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SkippedFile {
+    pub path: String,
+    pub size: u64,
+    pub reason: String,
+}
+
+/// Everything the case knows about its evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub files: Vec<FileRecord>,
+    /// Layouts referenced by events' `layout` value (its index in this list).
+    pub layouts: Vec<Layout>,
+    pub unrecognised: Vec<SkippedFile>,
+    pub next_file_id: u64,
+    /// Source-specific column names met in records whose columns vary (JSON lines, ECP
+    /// EventData); header-driven formats name theirs in `layouts`.
+    #[serde(default)]
+    pub dynamic_attrs: std::collections::BTreeSet<String>,
+}
+
+impl Manifest {
+    pub fn file(&self, id: u64) -> Option<&FileRecord> {
+        self.files.iter().find(|f| f.id == id)
+    }
+
+    /// Total events and malformed records.
+    pub fn totals(&self) -> (u64, u64) {
+        self.files
+            .iter()
+            .fold((0, 0), |(e, m), f| (e + f.events, m + f.malformed))
+    }
+
+    /// Everything a query may name, for the query compiler.
+    pub fn vocabulary(&self) -> crate::query::Vocabulary {
+        let mut attrs = self.dynamic_attrs.clone();
+        for layout in &self.layouts {
+            for name in layout.attr_names() {
+                attrs.insert(name.to_ascii_lowercase());
+            }
+        }
+        crate::query::Vocabulary {
+            attrs,
+            files: self.files.iter().map(|f| (f.id, f.path.clone())).collect(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// Index from file id to position in `files`.
+    pub fn by_id(&self) -> HashMap<u64, usize> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id, i))
+            .collect()
+    }
+}
+
+/// An open case.
+pub struct Case {
+    pub dir: PathBuf,
+    pub index: Index,
+    pub fields: Fields,
+    pub manifest: Manifest,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case").field("dir", &self.dir).finish()
+    }
+}
+
+fn index_dir(dir: &Path) -> PathBuf {
+    dir.join("index")
+}
+
+impl Case {
+    /// Opens the case at `dir`, creating it if it does not exist.
+    pub fn open_or_create(dir: &Path) -> Result<Case> {
+        if index_dir(dir).join("meta.json").exists() {
+            return Case::open(dir);
+        }
+        let idx = index_dir(dir);
+        std::fs::create_dir_all(&idx).map_err(|e| Error::io(&idx, e))?;
+        let (schema, fields) = schema::build();
+        let settings = IndexSettings {
+            sort_by_field: Some(IndexSortByField {
+                field: crate::event::names::TS.to_string(),
+                order: Order::Asc,
+            }),
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(3),
+            }),
+            ..IndexSettings::default()
+        };
+        let directory = MmapDirectory::open(&idx).map_err(|e| Error::Case {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .open_or_create(directory)?;
+        schema::register_tokenizers(&index);
+        Ok(Case {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+            manifest: Manifest {
+                schema_version: SCHEMA_VERSION,
+                ..Manifest::default()
+            },
+        })
+    }
+
+    /// Opens an existing case.
+    pub fn open(dir: &Path) -> Result<Case> {
+        let idx = index_dir(dir);
+        if !idx.join("meta.json").exists() {
+            return Err(Error::Case {
+                path: dir.to_path_buf(),
+                message: "no case here (run `trawl ingest --case DIR PATH…` first)".into(),
+            });
+        }
+        let index = Index::open_in_dir(&idx)?;
+        schema::register_tokenizers(&index);
+        let fields = schema::fields_of(&index.schema())?;
+        let manifest = match index.load_metas()?.payload {
+            Some(payload) => serde_json::from_str(&payload).map_err(|e| Error::Case {
+                path: dir.to_path_buf(),
+                message: format!("unreadable manifest in the index commit: {e}"),
+            })?,
+            None => Manifest {
+                schema_version: SCHEMA_VERSION,
+                ..Manifest::default()
+            },
+        };
+        if manifest.schema_version != SCHEMA_VERSION {
+            return Err(Error::Case {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "built with schema version {}, this trawl reads version {SCHEMA_VERSION}: ingest the evidence into a new case",
+                    manifest.schema_version
+                ),
+            });
+        }
+        Ok(Case {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+            manifest,
+        })
+    }
+
+    /// A reader that sees the last commit; reload explicitly after committing.
+    pub fn reader(&self) -> Result<IndexReader> {
+        Ok(self
+            .index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?)
+    }
+
+    /// Writes the readable copy of the manifest, atomically.
+    pub fn write_manifest_copy(&self) -> Result<()> {
+        write_atomic(
+            &self.dir.join("manifest.json"),
+            serde_json::to_string_pretty(&self.manifest)
+                .map_err(|e| Error::Usage(e.to_string()))?
+                .as_bytes(),
+        )
+    }
+}
+
+/// Writes a file by writing a temporary sibling, syncing it and renaming it over the target,
+/// so a crash leaves either the old or the new content, never a torn file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| Error::io(path, e))
+}
+
+/// The host a file belongs to, from the collection's layout: the folder just above the first
+/// known log folder (`MBX-A/inetpub/logs/…`, `MBX-A/W3SVC1/…`, `MBX-A/Logging/HttpProxy/…`).
+pub fn host_from_path(path: &str) -> Option<String> {
+    const LOG_FOLDERS: [&str; 12] = [
+        "inetpub",
+        "logfiles",
+        "logging",
+        "httpproxy",
+        "httperr",
+        "exchange server",
+        "v15",
+        "program files",
+        "windows",
+        "eventlogs",
+        "winevt",
+        "oabgeneratorlog",
+    ];
+    let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let is_log_folder = |p: &str| {
+        let lower = p.to_ascii_lowercase();
+        LOG_FOLDERS.contains(&lower.as_str())
+            || (lower.starts_with("w3svc") && lower[5..].bytes().all(|b| b.is_ascii_digit()))
+    };
+    // The last component is the file itself.
+    let dirs = &parts[..parts.len().saturating_sub(1)];
+    let first = dirs.iter().position(|p| is_log_folder(p))?;
+    let host = dirs.get(first.checked_sub(1)?)?;
+    let plausible = host.len() > 2 && !host.ends_with('$') && !host.ends_with(':');
+    plausible.then(|| (*host).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_from_collection_layout() {
+        assert_eq!(
+            host_from_path("MBX-A/W3SVC1/u_ex210305.log").as_deref(),
+            Some("MBX-A")
+        );
+        assert_eq!(
+            host_from_path("/cases/x/MBX-A/Logging/HttpProxy/Owa/HttpProxy_2021030514-1.LOG")
+                .as_deref(),
+            Some("MBX-A")
+        );
+        assert_eq!(
+            host_from_path("sample-logs/MBX-B/inetpub/logs/LogFiles/W3SVC2/u_ex210305.log")
+                .as_deref(),
+            Some("MBX-B")
+        );
+        assert_eq!(host_from_path("u_ex210305.log"), None);
+        assert_eq!(host_from_path("W3SVC1/u_ex210305.log"), None);
+        assert_eq!(
+            host_from_path("C:/inetpub/logs/LogFiles/W3SVC1/u.log"),
+            None
+        );
+    }
+
+    #[test]
+    fn atomic_write_replaces_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("m.json");
+        write_atomic(&p, b"one").expect("write");
+        write_atomic(&p, b"two").expect("write");
+        assert_eq!(std::fs::read(&p).expect("read"), b"two");
+        assert!(!p.with_extension("tmp").exists());
+    }
+}

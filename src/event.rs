@@ -1,0 +1,208 @@
+//! The normalised event every source is parsed into, and the canonical field names.
+//!
+//! Parsers fill an [`Event`] that borrows from the record being parsed wherever the value
+//! appears verbatim in it; only values that must be rewritten (IIS `+` for spaces, CSV
+//! doubled quotes) are owned.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// Canonical field names, used by the query language, JSON output, exports and the TUI.
+pub mod names {
+    pub const TS: &str = "ts";
+    pub const HOST: &str = "host";
+    pub const SOURCE: &str = "source";
+    pub const IP: &str = "ip";
+    pub const XFF: &str = "xff";
+    pub const METHOD: &str = "method";
+    pub const PATH: &str = "path";
+    pub const QUERY: &str = "query";
+    pub const STATUS: &str = "status";
+    pub const UA: &str = "ua";
+    pub const USER: &str = "user";
+    pub const REFERER: &str = "referer";
+    pub const BYTES: &str = "bytes";
+    pub const DURATION_MS: &str = "duration_ms";
+    pub const REQUEST_ID: &str = "request_id";
+    pub const FILE: &str = "file";
+    pub const LINE: &str = "line";
+    pub const RAW: &str = "raw";
+    pub const RULE: &str = "rule";
+}
+
+/// One event as parsed from one record of a log file.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Event<'a> {
+    /// Milliseconds since the Unix epoch, UTC.
+    pub ts_ms: i64,
+    /// True when the source gave a time without a zone and `--tz` was applied.
+    pub ts_naive: bool,
+    pub host: Option<Cow<'a, str>>,
+    pub ip: Option<IpAddr>,
+    /// Every address of an X-Forwarded-For chain, in order.
+    pub xff: Vec<IpAddr>,
+    pub method: Option<Cow<'a, str>>,
+    pub path: Option<Cow<'a, str>>,
+    pub query: Option<Cow<'a, str>>,
+    pub status: Option<u64>,
+    pub ua: Option<Cow<'a, str>>,
+    pub user: Option<Cow<'a, str>>,
+    pub referer: Option<Cow<'a, str>>,
+    pub bytes: Option<u64>,
+    pub duration_ms: Option<u64>,
+    /// Request GUID joining IIS `cafeReqId` and HttpProxy `RequestId`.
+    pub request_id: Option<u128>,
+    /// Source-specific columns, in the source's order, under the source's names.
+    pub attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Event<'a> {
+    /// Looks up a source-specific column by name, ignoring case.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Sets an optional text field, treating empty and `-` as absent.
+    pub fn text(value: &'a str) -> Option<Cow<'a, str>> {
+        let value = value.trim();
+        if value.is_empty() || value == "-" {
+            None
+        } else {
+            Some(Cow::Borrowed(value))
+        }
+    }
+
+    /// Converts every borrowed value into an owned one.
+    pub fn into_owned(self) -> Event<'static> {
+        fn own(v: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+            v.map(|c| Cow::Owned(c.into_owned()))
+        }
+        Event {
+            ts_ms: self.ts_ms,
+            ts_naive: self.ts_naive,
+            host: own(self.host),
+            ip: self.ip,
+            xff: self.xff,
+            method: own(self.method),
+            path: own(self.path),
+            query: own(self.query),
+            status: self.status,
+            ua: own(self.ua),
+            user: own(self.user),
+            referer: own(self.referer),
+            bytes: self.bytes,
+            duration_ms: self.duration_ms,
+            request_id: self.request_id,
+            attrs: self
+                .attrs
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                .collect(),
+        }
+    }
+}
+
+/// Parses an IP address as logs write it: IPv6 zone ids (`%12`), brackets and an IPv4 port
+/// suffix are tolerated. IPv4-mapped IPv6 addresses are returned as IPv4.
+pub fn parse_ip(value: &str) -> Option<IpAddr> {
+    let value = value.trim().trim_start_matches('[');
+    let value = value.split(']').next().unwrap_or(value);
+    let value = value.split('%').next().unwrap_or(value);
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    // `192.0.2.7:51234`
+    let (host, port) = value.rsplit_once(':')?;
+    if port.bytes().all(|b| b.is_ascii_digit()) && host.contains('.') {
+        return host.parse::<IpAddr>().ok();
+    }
+    None
+}
+
+/// Parses an X-Forwarded-For chain (`198.51.100.77,+172.16.0.10` in IIS, `a, b` elsewhere).
+pub fn parse_xff(value: &str) -> Vec<IpAddr> {
+    value
+        .split([',', '+', ' '])
+        .filter(|s| !s.is_empty())
+        .filter_map(parse_ip)
+        .collect()
+}
+
+/// Parses a GUID (`62b4b399-61f6-401a-ab5d-839f2c969224`, optionally in braces).
+pub fn parse_guid(value: &str) -> Option<u128> {
+    let value = value.trim().trim_start_matches('{').trim_end_matches('}');
+    if value.len() != 36 {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    if [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
+        return None;
+    }
+    let mut acc: u128 = 0;
+    for &b in bytes {
+        if b == b'-' {
+            continue;
+        }
+        let digit = (b as char).to_digit(16)?;
+        acc = (acc << 4) | u128::from(digit);
+    }
+    Some(acc)
+}
+
+/// Formats a GUID the way Exchange writes it.
+pub fn format_guid(value: u128) -> String {
+    let hex = format!("{value:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Extracts Exchange's `cafeReqId=<guid>` from an IIS query string.
+pub fn cafe_req_id(query: &str) -> Option<u128> {
+    let start = query.find("cafeReqId=")? + "cafeReqId=".len();
+    let rest = &query[start..];
+    parse_guid(rest.get(..36)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_forms_seen_in_logs() {
+        assert_eq!(parse_ip("192.0.2.7"), "192.0.2.7".parse().ok());
+        assert_eq!(parse_ip("2001:db8::5%12"), "2001:db8::5".parse().ok());
+        assert_eq!(parse_ip("::ffff:192.0.2.7"), "192.0.2.7".parse().ok());
+        assert_eq!(parse_ip("192.0.2.7:51234"), "192.0.2.7".parse().ok());
+        assert_eq!(parse_ip("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_ip("-"), None);
+        assert_eq!(parse_ip("W3SVC1"), None);
+    }
+
+    #[test]
+    fn xff_chain() {
+        let chain = parse_xff("198.51.100.77,+172.16.0.10");
+        assert_eq!(chain.len(), 2);
+        assert!(parse_xff("-").is_empty());
+    }
+
+    #[test]
+    fn guid_round_trip_and_cafe_req_id() {
+        let g = "62b4b399-61f6-401a-ab5d-839f2c969224";
+        let v = parse_guid(g).expect("valid guid");
+        assert_eq!(format_guid(v), g);
+        assert_eq!(parse_guid("abc-123"), None);
+        let q =
+            "&CorrelationID=<empty>;&cafeReqId=62b4b399-61f6-401a-ab5d-839f2c969224;&encoding=;";
+        assert_eq!(cafe_req_id(q), Some(v));
+        assert_eq!(cafe_req_id("&cafeReqId=abc-123;"), None);
+    }
+}

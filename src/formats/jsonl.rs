@@ -1,0 +1,118 @@
+//! JSON lines: one object per line with a recognisable time field. Nested objects are flattened
+//! to dotted names (`user_agent.original`), so every key stays searchable under its own name.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use super::columns::{self, Canon, TimeParts, ValueRules};
+use super::{Malformed, ParseCtx, time};
+use crate::event::Event;
+
+/// Parses one line.
+pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> {
+    let value: Value = serde_json::from_str(line.trim())
+        .map_err(|e| Malformed(format!("invalid JSON: {e}").into()))?;
+    let Value::Object(object) = value else {
+        return Err(Malformed("JSON value is not an object".into()));
+    };
+    let mut flat = Vec::new();
+    flatten("", &object, &mut flat);
+
+    let mut ev = Event::default();
+    let mut epoch = None;
+    let mut names: Vec<String> = Vec::with_capacity(flat.len());
+    let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(flat.len());
+    for (name, value) in flat {
+        let last = name.rsplit('.').next().unwrap_or(&name);
+        let is_time = columns::canon_for(&name).or_else(|| columns::canon_for(last));
+        if epoch.is_none()
+            && is_time == Some(Canon::DateTime)
+            && let Value::Number(n) = &value
+        {
+            epoch = n.as_f64().and_then(time::parse_epoch);
+        }
+        names.push(name);
+        values.push(Cow::Owned(scalar_text(value)));
+    }
+    let map = columns::ColumnMap::with_suffixes(&names);
+    let rules = ValueRules::default();
+    let parts: TimeParts<'_> = columns::apply(&mut ev, &names, &map, values, rules);
+    let instant = match epoch {
+        Some(i) => i,
+        None => columns::resolve_time(&parts, None, ctx.tz, false)
+            .map_err(|why| Malformed(why.into()))?,
+    };
+    ev.ts_ms = instant.ms;
+    ev.ts_naive = instant.naive;
+    // Attribute names borrow from `names`, which dies here: own them.
+    Ok(ev.into_owned())
+}
+
+fn flatten(prefix: &str, object: &Map<String, Value>, out: &mut Vec<(String, Value)>) {
+    for (key, value) in object {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Object(inner) => flatten(&name, inner, out),
+            Value::Null => {}
+            other => out.push((name, other.clone())),
+        }
+    }
+}
+
+fn scalar_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// True when a line is a JSON object with a time field this parser can read.
+pub fn looks_like(line: &str, ctx: &ParseCtx) -> bool {
+    line.trim_start().starts_with('{') && parse(line, ctx).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::time::format_ms;
+
+    #[test]
+    fn flat_and_nested() {
+        let ev = parse(
+            r#"{"@timestamp":"2021-03-05T17:42:19Z","source":{"ip":"192.0.2.7"},"url":{"path":"/ecp/y.js"},"user_agent":{"original":"curl/8"},"http":{"response":{"status_code":200}},"tags":["a","b"]}"#,
+            &ParseCtx::default(),
+        )
+        .expect("parses");
+        assert_eq!(format_ms(ev.ts_ms), "2021-03-05T17:42:19.000Z");
+        assert_eq!(ev.ip, "192.0.2.7".parse().ok());
+        assert_eq!(ev.path.as_deref(), Some("/ecp/y.js"));
+        assert_eq!(ev.ua.as_deref(), Some("curl/8"));
+        assert_eq!(ev.status, Some(200));
+        assert_eq!(ev.attr("tags"), Some(r#"["a","b"]"#));
+    }
+
+    #[test]
+    fn epoch_and_naive_times() {
+        let ev = parse(r#"{"ts": 1614966139.5, "msg": "x"}"#, &ParseCtx::default()).expect("epoch");
+        assert_eq!(format_ms(ev.ts_ms), "2021-03-05T17:42:19.500Z");
+        let ev = parse(
+            r#"{"CreationTime":"2022-05-07T12:55:53","Operation":"x"}"#,
+            &ParseCtx::default(),
+        )
+        .expect("naive");
+        assert!(ev.ts_naive);
+        assert_eq!(ev.attr("Operation"), Some("x"));
+    }
+
+    #[test]
+    fn rejects_non_objects_and_timeless() {
+        assert!(parse("[1,2]", &ParseCtx::default()).is_err());
+        assert!(parse(r#"{"msg":"no time"}"#, &ParseCtx::default()).is_err());
+        assert!(parse(r#"{"ts": "#, &ParseCtx::default()).is_err());
+    }
+}

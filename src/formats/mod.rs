@@ -1,0 +1,400 @@
+//! Log formats: recognition from content, framing of records, and parsing into [`Event`]s.
+//!
+//! Reading a file is split in two so that parsing can run in parallel:
+//! * a [`Framer`] sees every record in file order and tracks what changes the meaning of later
+//!   records (W3C `#Fields`, Exchange headers), publishing it as a [`Layout`];
+//! * [`parse`] turns one data record into an [`Event`] given its layout, independently of every
+//!   other record.
+//!
+//! Layouts are stored in the case, so a stored raw record can be parsed again for display.
+
+pub mod access;
+pub mod columns;
+pub mod csv;
+pub mod csvlog;
+pub mod jsonl;
+pub mod text;
+pub mod time;
+pub mod w3c;
+
+use std::borrow::Cow;
+
+use chrono::FixedOffset;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+
+/// The formats trawl recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FormatKind {
+    /// W3C extended: IIS, HTTPERR, other W3C writers.
+    W3c,
+    /// Exchange CSV logs with `#` directives (HttpProxy, ECP, EWS, OAB generator…).
+    ExchangeCsv,
+    /// HttpProxy rows without any header (the standard 74 columns).
+    HttpproxyHeaderless,
+    /// CSV with a header row and a time column (event log exports).
+    CsvExport,
+    /// Apache/nginx access logs.
+    Access,
+    /// JSON lines with a time field.
+    Jsonl,
+    /// Text lines starting with an ISO 8601 timestamp.
+    Text,
+}
+
+impl FormatKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatKind::W3c => "w3c",
+            FormatKind::ExchangeCsv => "exchange-csv",
+            FormatKind::HttpproxyHeaderless => "httpproxy-headerless",
+            FormatKind::CsvExport => "csv-export",
+            FormatKind::Access => "access",
+            FormatKind::Jsonl => "jsonl",
+            FormatKind::Text => "text",
+        }
+    }
+
+    /// CSV formats may hold newlines inside quoted values, so records are not lines.
+    pub fn quoted_records(self) -> bool {
+        matches!(
+            self,
+            FormatKind::ExchangeCsv | FormatKind::HttpproxyHeaderless | FormatKind::CsvExport
+        )
+    }
+}
+
+/// The column layout in force for a run of records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Layout {
+    W3c(w3c::W3cLayout),
+    Csv(csvlog::CsvLayout),
+    Access,
+    Jsonl,
+    Text,
+}
+
+impl Layout {
+    /// The `source` value of events parsed with this layout.
+    pub fn source(&self) -> &str {
+        match self {
+            Layout::W3c(l) => l.source(),
+            Layout::Csv(l) => &l.source,
+            Layout::Access => "access",
+            Layout::Jsonl => "jsonl",
+            Layout::Text => "text",
+        }
+    }
+}
+
+impl Layout {
+    /// Names of the source-specific columns this layout produces (canonical ones excluded).
+    pub fn attr_names(&self) -> Vec<String> {
+        let columns = match self {
+            Layout::W3c(l) => &l.fields,
+            Layout::Csv(l) => &l.columns,
+            Layout::Access => {
+                return ["protocol", "request", "vhost", "client", "extra"]
+                    .map(String::from)
+                    .to_vec();
+            }
+            Layout::Text => return vec!["message".into()],
+            Layout::Jsonl => return Vec::new(),
+        };
+        columns
+            .iter()
+            .filter(|c| {
+                !matches!(
+                    columns::canon_for(c),
+                    Some(
+                        columns::Canon::Date
+                            | columns::Canon::Time
+                            | columns::Canon::DateTime
+                            | columns::Canon::Host
+                            | columns::Canon::Method
+                            | columns::Canon::Path
+                            | columns::Canon::Uri
+                            | columns::Canon::Query
+                            | columns::Canon::Status
+                            | columns::Canon::Ua
+                            | columns::Canon::User
+                            | columns::Canon::Referer
+                            | columns::Canon::Bytes
+                            | columns::Canon::DurationMs
+                    )
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// True when records of this layout may carry column names the layout does not list.
+    pub fn has_dynamic_attrs(&self) -> bool {
+        match self {
+            Layout::Jsonl => true,
+            Layout::Csv(l) => l
+                .columns
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case("EventData")),
+            _ => false,
+        }
+    }
+}
+
+/// Why a record could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub Cow<'static, str>);
+
+/// What a record means to the framer.
+#[derive(Debug)]
+pub enum Frame {
+    /// A data record, to parse with the current layout.
+    Data,
+    /// A directive, comment or blank line with no effect.
+    Skip,
+    /// A header that changes the layout of the records after it.
+    Layout(Layout),
+    /// A record that can never be data (for example a row before any header).
+    Malformed(Cow<'static, str>),
+}
+
+/// Settings that apply to every record of an ingest.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseCtx {
+    /// Zone for timestamps written without one.
+    pub tz: FixedOffset,
+}
+
+impl Default for ParseCtx {
+    fn default() -> Self {
+        ParseCtx { tz: utc() }
+    }
+}
+
+/// UTC as a fixed offset.
+pub fn utc() -> FixedOffset {
+    use chrono::Offset;
+    chrono::Utc.fix()
+}
+
+/// Tracks the records of one file in order.
+#[derive(Debug)]
+pub enum Framer {
+    W3c(w3c::W3cFramer),
+    Csv(csvlog::CsvFramer),
+    Stateless(Option<Layout>),
+}
+
+impl Framer {
+    pub fn new(kind: FormatKind) -> Framer {
+        match kind {
+            FormatKind::W3c => Framer::W3c(w3c::W3cFramer::default()),
+            FormatKind::ExchangeCsv => {
+                Framer::Csv(csvlog::CsvFramer::new(csvlog::HeaderMode::Directives))
+            }
+            FormatKind::HttpproxyHeaderless => {
+                Framer::Csv(csvlog::CsvFramer::new(csvlog::HeaderMode::HttpProxyDefault))
+            }
+            FormatKind::CsvExport => {
+                Framer::Csv(csvlog::CsvFramer::new(csvlog::HeaderMode::FirstRow))
+            }
+            FormatKind::Access => Framer::Stateless(Some(Layout::Access)),
+            FormatKind::Jsonl => Framer::Stateless(Some(Layout::Jsonl)),
+            FormatKind::Text => Framer::Stateless(Some(Layout::Text)),
+        }
+    }
+
+    /// The layout in force before the first record, for formats that need no header.
+    pub fn initial_layout(&mut self) -> Option<Layout> {
+        match self {
+            Framer::W3c(_) => None,
+            Framer::Csv(f) => f.initial_layout(),
+            Framer::Stateless(layout) => layout.take(),
+        }
+    }
+
+    pub fn feed(&mut self, record: &str) -> Frame {
+        match self {
+            Framer::W3c(f) => f.feed(record),
+            Framer::Csv(f) => f.feed(record),
+            Framer::Stateless(_) => {
+                if record.trim().is_empty() {
+                    Frame::Skip
+                } else {
+                    Frame::Data
+                }
+            }
+        }
+    }
+}
+
+/// Parses one data record with its layout.
+pub fn parse<'a>(
+    layout: &'a Layout,
+    record: &'a str,
+    ctx: &ParseCtx,
+) -> Result<Event<'a>, Malformed> {
+    match layout {
+        Layout::W3c(l) => w3c::parse(l, record, ctx),
+        Layout::Csv(l) => csvlog::parse(l, record, ctx),
+        Layout::Access => access::parse(record),
+        Layout::Jsonl => jsonl::parse(record, ctx),
+        Layout::Text => text::parse(record, ctx),
+    }
+}
+
+/// How many leading lines recognition looks at.
+const SNIFF_LINES: usize = 12;
+
+/// Recognises a format from the first bytes of a file (already decoded to text). Returns why
+/// not when nothing fits: trawl never guesses from a file name.
+pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
+    // Binary formats (EVTX, archives) have NULs from the start; a text log may carry a few
+    // in attacker-sent bytes, which must not make the whole file unreadable.
+    let first_line = head.split('\n').next().unwrap_or("");
+    let nuls = head.bytes().filter(|b| *b == 0).count();
+    if first_line.contains('\0') || nuls * 20 > head.len() {
+        return Err("binary content".into());
+    }
+    let lines: Vec<&str> = head
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty() && !l.contains('\0'))
+        .take(SNIFF_LINES + 4)
+        .collect();
+    // The last line of the head may be cut short: ignore it when there are others.
+    let lines = if lines.len() > 1 && !head.ends_with('\n') {
+        &lines[..lines.len() - 1]
+    } else {
+        &lines[..]
+    };
+    let Some(first) = lines.first() else {
+        return Err("empty".into());
+    };
+    if let Some(kind) = sniff_directives(lines) {
+        return Ok(kind);
+    }
+    if first.starts_with("#TYPE ") {
+        return Ok(FormatKind::CsvExport);
+    }
+    if csvlog::looks_like_header(first) {
+        let next_is_directive = lines.get(1).is_some_and(|l| l.starts_with('#'));
+        return Ok(if next_is_directive {
+            FormatKind::ExchangeCsv
+        } else {
+            FormatKind::CsvExport
+        });
+    }
+    let data: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with('#'))
+        .take(SNIFF_LINES)
+        .collect();
+    let majority = |ok: &dyn Fn(&str) -> bool| {
+        let hits = data.iter().filter(|l| ok(l)).count();
+        hits > 0 && hits * 2 >= data.len()
+    };
+    if majority(&looks_like_headerless_httpproxy) {
+        return Ok(FormatKind::HttpproxyHeaderless);
+    }
+    if majority(&|l| jsonl::looks_like(l, ctx)) {
+        return Ok(FormatKind::Jsonl);
+    }
+    if majority(&access::looks_like) {
+        return Ok(FormatKind::Access);
+    }
+    if majority(&|l| text::parse(l, ctx).is_ok()) {
+        return Ok(FormatKind::Text);
+    }
+    Err("no known log format in the first lines".into())
+}
+
+/// W3C and Exchange files announce themselves in their directives.
+fn sniff_directives(lines: &[&str]) -> Option<FormatKind> {
+    let directives: Vec<&str> = lines
+        .iter()
+        .take(SNIFF_LINES)
+        .filter_map(|l| l.strip_prefix('#'))
+        .collect();
+    let has = |prefix: &str| {
+        directives
+            .iter()
+            .any(|d| d.len() >= prefix.len() && d[..prefix.len()].eq_ignore_ascii_case(prefix))
+    };
+    if has("Software: Microsoft Exchange") || has("Log-type:") {
+        return Some(FormatKind::ExchangeCsv);
+    }
+    if let Some(fields) = directives.iter().find_map(|d| d.strip_prefix("Fields:")) {
+        return Some(if fields.contains(',') {
+            FormatKind::ExchangeCsv
+        } else {
+            FormatKind::W3c
+        });
+    }
+    if has("Software:") || has("Version:") || has("Date:") || has("Start-Date:") {
+        return Some(FormatKind::W3c);
+    }
+    None
+}
+
+fn looks_like_headerless_httpproxy(line: &str) -> bool {
+    let fields = csv::split(line);
+    (fields.len() == 74 || fields.len() == 70)
+        && time::parse_iso(&fields[0], utc()).is_some()
+        && crate::event::parse_guid(&fields[1]).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sniffed(text: &str) -> Result<FormatKind, String> {
+        sniff(text, &ParseCtx::default())
+    }
+
+    #[test]
+    fn recognises_each_format_from_content() {
+        assert_eq!(
+            sniffed(
+                "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time c-ip\n"
+            ),
+            Ok(FormatKind::W3c)
+        );
+        assert_eq!(
+            sniffed("#Software: Microsoft Exchange Server\n#Log-type: HttpProxy Logs\n"),
+            Ok(FormatKind::ExchangeCsv)
+        );
+        assert_eq!(
+            sniffed("DateTime,RequestId,AnchorMailbox\n#Software: Microsoft Exchange Server\n"),
+            Ok(FormatKind::ExchangeCsv)
+        );
+        assert_eq!(
+            sniffed("\"TimeCreated\",\"Id\",\"Message\"\n\"2021-03-05T17:42:27Z\",\"1\",\"x\"\n"),
+            Ok(FormatKind::CsvExport)
+        );
+        assert_eq!(
+            sniffed("1.2.3.4 - - [20/Jul/2009:22:59:26 +0000] \"GET / HTTP/1.0\" 200 1\n"),
+            Ok(FormatKind::Access)
+        );
+        assert_eq!(
+            sniffed("{\"ts\":\"2021-03-05T17:42:19Z\",\"msg\":\"x\"}\n"),
+            Ok(FormatKind::Jsonl)
+        );
+        assert_eq!(
+            sniffed("2021-03-05T17:42:19Z hello\n2021-03-05T17:42:20Z world\n"),
+            Ok(FormatKind::Text)
+        );
+    }
+
+    #[test]
+    fn refuses_to_guess() {
+        assert!(sniffed("hello world\nthis is prose\n").is_err());
+        assert!(sniffed("ElfFile\0\0\0").is_err());
+        assert!(sniffed("").is_err());
+        assert!(sniffed("{\"msg\":\"no time\"}\n").is_err());
+    }
+}

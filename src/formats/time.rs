@@ -1,0 +1,277 @@
+//! Timestamp parsing for the formats logs use, by hand on the hot path.
+//!
+//! Every parser returns milliseconds since the Unix epoch in UTC. A time written without a zone
+//! is converted with the ingest's explicit zone (`--tz`, UTC by default) and flagged as naive so
+//! the summary can say how many times were interpreted.
+
+use chrono::{FixedOffset, NaiveDate};
+
+/// A parsed instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant {
+    pub ms: i64,
+    /// The source wrote no zone; `ms` was computed with the ingest's zone.
+    pub naive: bool,
+}
+
+fn digits(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Days since the Unix epoch for a civil date (Howard Hinnant's algorithm), or None if the date
+/// does not exist.
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> Option<i64> {
+    NaiveDate::from_ymd_opt(year, month, day)?;
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Parses `YYYY-MM-DD` into days since the epoch.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(digits(&b[0..4])?).ok()?;
+    days_from_civil(year, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// Parses `HH:MM:SS[.fff…]` into milliseconds since midnight.
+pub fn parse_time_of_day(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (digits(&b[0..2])?, digits(&b[3..5])?, digits(&b[6..8])?);
+    // 60 is a leap second; keep it rather than reject the line.
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut ms = i64::from(h * 3_600_000 + m * 60_000 + sec * 1000);
+    if b.len() > 8 {
+        if b[8] != b'.' && b[8] != b',' {
+            return None;
+        }
+        ms += fraction_ms(&b[9..])?;
+    }
+    Some(ms)
+}
+
+fn fraction_ms(frac: &[u8]) -> Option<i64> {
+    if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut ms = 0i64;
+    for i in 0..3 {
+        ms = ms * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+    }
+    Some(ms)
+}
+
+/// Parses an ISO 8601 / RFC 3339 timestamp: `2021-03-05T17:42:19.506Z`,
+/// `2021-03-05 17:42:19`, `2021-03-05T17:42:27.0930000Z`, `…+01:00`, `…-0500`.
+pub fn parse_iso(s: &str, tz: FixedOffset) -> Option<Instant> {
+    let s = s.trim();
+    if s.len() < 19 {
+        return None;
+    }
+    let days = parse_date(s.get(0..10)?)?;
+    let sep = s.as_bytes()[10];
+    if sep != b'T' && sep != b' ' && sep != b't' {
+        return None;
+    }
+    let rest = &s[11..];
+    // Split the time of day from the zone designator.
+    let zone_at = rest
+        .char_indices()
+        .skip(8)
+        .find(|(_, c)| matches!(c, 'Z' | 'z' | '+' | '-'))
+        .map(|(i, _)| i);
+    let (tod, zone) = match zone_at {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let local_ms = days * 86_400_000 + parse_time_of_day(tod.trim_end())?;
+    if zone.is_empty() {
+        let offset_ms = i64::from(tz.local_minus_utc()) * 1000;
+        return Some(Instant {
+            ms: local_ms - offset_ms,
+            naive: true,
+        });
+    }
+    let offset_s = parse_offset(zone)?;
+    Some(Instant {
+        ms: local_ms - i64::from(offset_s) * 1000,
+        naive: false,
+    })
+}
+
+/// Parses `Z`, `+01:00`, `-0500`, `+01` into seconds east of UTC.
+pub fn parse_offset(zone: &str) -> Option<i32> {
+    if zone.eq_ignore_ascii_case("z") {
+        return Some(0);
+    }
+    let b = zone.as_bytes();
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let body: Vec<u8> = b[1..].iter().copied().filter(|c| *c != b':').collect();
+    let (h, m) = match body.len() {
+        2 => (digits(&body)?, 0),
+        4 => (digits(&body[0..2])?, digits(&body[2..4])?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * i32::try_from(h * 3600 + m * 60).ok()?)
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Parses the Apache/nginx `%t` form `20/Jul/2009:22:59:26 +0000`.
+pub fn parse_clf(s: &str) -> Option<Instant> {
+    let b = s.as_bytes();
+    if b.len() < 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[20] != b' ' {
+        return None;
+    }
+    let day = digits(&b[0..2])?;
+    let month = MONTHS.iter().position(|m| m.as_bytes() == &b[3..6])? as u32 + 1;
+    let year = i32::try_from(digits(&b[7..11])?).ok()?;
+    let days = days_from_civil(year, month, day)?;
+    let tod = parse_time_of_day(s.get(12..20)?)?;
+    let offset = parse_offset(s.get(21..)?.trim())?;
+    Some(Instant {
+        ms: days * 86_400_000 + tod - i64::from(offset) * 1000,
+        naive: false,
+    })
+}
+
+/// Parses a W3C `#Date:` value: `2021-03-05 00:00:02` or `18/Nov/2014:00:00:00 …`; returns
+/// days since the epoch (the date is what time-only rows need).
+pub fn parse_directive_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Some(d) = s.get(0..10).and_then(parse_date) {
+        return Some(d);
+    }
+    parse_clf(s).map(|i| i.ms.div_euclid(86_400_000))
+}
+
+/// Interprets a number as epoch seconds or milliseconds, by magnitude.
+pub fn parse_epoch(v: f64) -> Option<Instant> {
+    if !v.is_finite() || v <= 0.0 {
+        return None;
+    }
+    // Anything past 1e11 cannot be seconds before the year 5138: take it as milliseconds.
+    let ms = if v > 1e11 { v } else { v * 1000.0 };
+    Some(Instant {
+        ms: ms as i64,
+        naive: false,
+    })
+}
+
+/// Parses a `--tz` argument: `UTC`, `Z`, `+01:00`, `-0500`.
+pub fn parse_tz_arg(s: &str) -> Option<FixedOffset> {
+    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") {
+        return FixedOffset::east_opt(0);
+    }
+    FixedOffset::east_opt(parse_offset(s)?)
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds: `2021-03-05T17:42:19.506Z`.
+pub fn format_ms(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => format!("@{ms}ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> FixedOffset {
+        FixedOffset::east_opt(0).expect("zero offset")
+    }
+
+    #[test]
+    fn civil_days_match_chrono() {
+        for (y, m, d) in [(1970, 1, 1), (2021, 3, 5), (2000, 2, 29), (1969, 12, 31)] {
+            let ours = days_from_civil(y, m, d).expect("valid");
+            let theirs = NaiveDate::from_ymd_opt(y, m, d)
+                .expect("valid")
+                .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
+                .num_days();
+            assert_eq!(ours, theirs);
+        }
+        assert_eq!(days_from_civil(2021, 2, 29), None);
+    }
+
+    #[test]
+    fn iso_forms() {
+        let z = parse_iso("2021-03-05T17:42:19.506Z", utc()).expect("iso");
+        assert_eq!(format_ms(z.ms), "2021-03-05T17:42:19.506Z");
+        assert!(!z.naive);
+        let seven = parse_iso("2021-03-05T17:42:27.0930000Z", utc()).expect("7 digits");
+        assert_eq!(format_ms(seven.ms), "2021-03-05T17:42:27.093Z");
+        let off = parse_iso("2021-03-05T18:42:19+01:00", utc()).expect("offset");
+        assert_eq!(format_ms(off.ms), "2021-03-05T17:42:19.000Z");
+        let naive = parse_iso("2022-05-07T12:55:53", utc()).expect("naive");
+        assert!(naive.naive);
+        let plus2 = FixedOffset::east_opt(7200).expect("offset");
+        let local = parse_iso("2022-05-07 12:55:53", plus2).expect("local");
+        assert_eq!(format_ms(local.ms), "2022-05-07T10:55:53.000Z");
+        assert_eq!(parse_iso("2021-13-05T17:42:19Z", utc()), None);
+        assert_eq!(parse_iso("not a time at all!!", utc()), None);
+    }
+
+    #[test]
+    fn clf_and_directive_dates() {
+        let t = parse_clf("20/Jul/2009:22:59:26 +0200").expect("clf");
+        assert_eq!(format_ms(t.ms), "2009-07-20T20:59:26.000Z");
+        assert_eq!(
+            parse_directive_date("2021-03-05 00:00:02"),
+            parse_date("2021-03-05")
+        );
+        assert!(parse_directive_date("18/Nov/2014:00:00:00 +0000").is_some());
+        assert_eq!(parse_directive_date("yesterday"), None);
+    }
+
+    #[test]
+    fn time_of_day_rejects_garbage() {
+        assert_eq!(parse_time_of_day("17:42:19"), Some(63_739_000));
+        assert_eq!(parse_time_of_day("17:42:19.5"), Some(63_739_500));
+        assert_eq!(parse_time_of_day("25:00:00"), None);
+        assert_eq!(parse_time_of_day("17:42"), None);
+        assert_eq!(parse_time_of_day("17:42:1x"), None);
+    }
+
+    #[test]
+    fn tz_argument() {
+        assert_eq!(parse_tz_arg("UTC").map(|o| o.local_minus_utc()), Some(0));
+        assert_eq!(
+            parse_tz_arg("+05:30").map(|o| o.local_minus_utc()),
+            Some(19_800)
+        );
+        assert_eq!(parse_tz_arg("Europe/Oslo"), None);
+    }
+}

@@ -1,0 +1,366 @@
+//! W3C extended logs: IIS (`u_ex*.log`), HTTP.sys HTTPERR and other W3C writers.
+//!
+//! Columns are driven by `#Fields:`, which IIS writes again whenever logging restarts, possibly
+//! with a different list; directives come in any order and `#Date` supplies the date to files
+//! whose rows carry only a time. Times are UTC by the format's definition.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use super::columns::{self, Canon, ColumnMap, ValueRules};
+use super::{Frame, Layout, Malformed, ParseCtx};
+use crate::event::Event;
+
+/// Which writer produced the file; it decides how values are split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dialect {
+    /// Microsoft IIS: values never contain spaces (`+` instead) and are never quoted, so a quote
+    /// in an attacker's user agent is just a character.
+    Iis,
+    /// HTTP.sys HTTPERR: same value rules as IIS.
+    HttpErr,
+    /// Other W3C writers, which may quote values containing spaces.
+    Generic,
+}
+
+impl Dialect {
+    pub fn source(self) -> &'static str {
+        match self {
+            Dialect::Iis => "iis",
+            Dialect::HttpErr => "httperr",
+            Dialect::Generic => "w3c",
+        }
+    }
+
+    fn from_software(software: &str) -> Dialect {
+        if software.contains("Internet Information Services") {
+            Dialect::Iis
+        } else if software.contains("HTTP API") {
+            Dialect::HttpErr
+        } else {
+            Dialect::Generic
+        }
+    }
+}
+
+/// The layout of one header block.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "W3cRepr", into = "W3cRepr")]
+pub struct W3cLayout {
+    pub dialect: Dialect,
+    pub fields: Vec<String>,
+    /// Days since the epoch from `#Date`, kept only when rows have no `date` column.
+    pub date_days: Option<i64>,
+    map: ColumnMap,
+}
+
+#[derive(Serialize, Deserialize)]
+struct W3cRepr {
+    dialect: Dialect,
+    fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    date_days: Option<i64>,
+}
+
+impl From<W3cRepr> for W3cLayout {
+    fn from(r: W3cRepr) -> Self {
+        W3cLayout::new(r.dialect, r.fields, r.date_days)
+    }
+}
+
+impl From<W3cLayout> for W3cRepr {
+    fn from(l: W3cLayout) -> Self {
+        W3cRepr {
+            dialect: l.dialect,
+            fields: l.fields,
+            date_days: l.date_days,
+        }
+    }
+}
+
+impl W3cLayout {
+    pub fn new(dialect: Dialect, fields: Vec<String>, date_days: Option<i64>) -> Self {
+        let map = ColumnMap::new(&fields);
+        let date_days = if map.has(Canon::Date) || map.has(Canon::DateTime) {
+            None
+        } else {
+            date_days
+        };
+        W3cLayout {
+            dialect,
+            fields,
+            date_days,
+            map,
+        }
+    }
+
+    pub fn source(&self) -> &'static str {
+        self.dialect.source()
+    }
+}
+
+/// Tracks directives across a file.
+#[derive(Debug, Default)]
+pub struct W3cFramer {
+    dialect: Option<Dialect>,
+    date_days: Option<i64>,
+    fields: Option<Vec<String>>,
+}
+
+impl W3cFramer {
+    pub fn feed(&mut self, line: &str) -> Frame {
+        let trimmed = line.trim_end();
+        if let Some(directive) = trimmed.strip_prefix('#') {
+            return self.directive(directive);
+        }
+        if trimmed.trim_start().is_empty() {
+            return Frame::Skip;
+        }
+        match &self.fields {
+            Some(_) => Frame::Data,
+            None => Frame::Malformed("data row before any #Fields directive".into()),
+        }
+    }
+
+    fn directive(&mut self, directive: &str) -> Frame {
+        let Some((name, value)) = directive.split_once(':') else {
+            return Frame::Skip;
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "software" => {
+                self.dialect = Some(Dialect::from_software(value));
+                self.relayout()
+            }
+            "date" | "start-date" => {
+                // `#Date: 2021-03-05 00:00:02 // comment` appears in the wild.
+                self.date_days = super::time::parse_directive_date(value);
+                self.relayout()
+            }
+            "fields" => {
+                self.fields = Some(value.split_whitespace().map(str::to_string).collect());
+                self.relayout()
+            }
+            _ => Frame::Skip,
+        }
+    }
+
+    fn relayout(&self) -> Frame {
+        let Some(fields) = &self.fields else {
+            return Frame::Skip;
+        };
+        let dialect = self.dialect.unwrap_or_else(|| guess_dialect(fields));
+        Frame::Layout(Layout::W3c(W3cLayout::new(
+            dialect,
+            fields.clone(),
+            self.date_days,
+        )))
+    }
+}
+
+/// A file without `#Software` that declares IIS's own field names is treated as IIS.
+fn guess_dialect(fields: &[String]) -> Dialect {
+    if fields.iter().any(|f| f == "cs-uri-stem") && fields.iter().any(|f| f == "c-ip") {
+        Dialect::Iis
+    } else {
+        Dialect::Generic
+    }
+}
+
+/// Splits a row into values: on runs of spaces (IIS never writes an empty token) or, for
+/// generic writers, also honouring double-quoted values.
+fn split_values(line: &str, dialect: Dialect) -> Vec<Cow<'_, str>> {
+    match dialect {
+        Dialect::Iis | Dialect::HttpErr => line
+            .split([' ', '\t'])
+            .filter(|s| !s.is_empty())
+            .map(Cow::Borrowed)
+            .collect(),
+        Dialect::Generic => split_quoted(line),
+    }
+}
+
+fn split_quoted(line: &str) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b' ' || bytes[i] == b'\t' {
+            i += 1;
+            continue;
+        }
+        if bytes[i] == b'"' {
+            let start = i + 1;
+            let mut j = start;
+            let mut value = String::new();
+            let mut run = start;
+            loop {
+                match memchr::memchr(b'"', &bytes[j..]) {
+                    Some(k) if bytes.get(j + k + 1) == Some(&b'"') => {
+                        value.push_str(&line[run..=j + k]);
+                        j += k + 2;
+                        run = j;
+                    }
+                    Some(k) => {
+                        value.push_str(&line[run..j + k]);
+                        i = j + k + 1;
+                        break;
+                    }
+                    None => {
+                        value.push_str(&line[run..]);
+                        i = bytes.len();
+                        break;
+                    }
+                }
+            }
+            out.push(Cow::Owned(value));
+        } else {
+            let end = line[i..].find([' ', '\t']).map_or(bytes.len(), |k| i + k);
+            out.push(Cow::Borrowed(&line[i..end]));
+            i = end;
+        }
+    }
+    out
+}
+
+/// Parses one data row.
+pub fn parse<'a>(
+    layout: &'a W3cLayout,
+    line: &'a str,
+    ctx: &ParseCtx,
+) -> Result<Event<'a>, Malformed> {
+    let values = split_values(line.trim_end_matches(['\r', '\n']), layout.dialect);
+    if values.len() != layout.fields.len() {
+        return Err(Malformed(
+            format!(
+                "{} values for {} #Fields columns",
+                values.len(),
+                layout.fields.len()
+            )
+            .into(),
+        ));
+    }
+    let mut ev = Event::default();
+    let rules = ValueRules {
+        plus_is_space: true,
+        dash_is_empty: true,
+    };
+    let parts = columns::apply(&mut ev, &layout.fields, &layout.map, values, rules);
+    // W3C times are UTC by definition, except the `*-local` fields of IIS Advanced Logging.
+    let utc = !layout.fields.iter().any(|f| f.ends_with("-local"));
+    let instant = columns::resolve_time(&parts, layout.date_days, ctx.tz, utc)
+        .map_err(|why| Malformed(why.into()))?;
+    ev.ts_ms = instant.ms;
+    ev.ts_naive = instant.naive;
+    Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::time::format_ms;
+
+    const FIELDS: &str = "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken";
+
+    fn layout_from(lines: &[&str]) -> W3cLayout {
+        let mut framer = W3cFramer::default();
+        let mut layout = None;
+        for l in lines {
+            if let Frame::Layout(Layout::W3c(w)) = framer.feed(l) {
+                layout = Some(w);
+            }
+        }
+        layout.expect("a layout")
+    }
+
+    #[test]
+    fn iis_row_maps_to_canonical_fields() {
+        let layout = layout_from(&[
+            "#Software: Microsoft Internet Information Services 10.0",
+            FIELDS,
+        ]);
+        let line = "2021-03-05 17:42:19 172.16.4.21 POST /ecp/t.js &CorrelationID=<empty>;&cafeReqId=b103bde8-1dfd-46c0-9474-4b3277e3332a; 443 - 198.51.100.144 python-requests/2.19.1 - 241 0 0 375\r";
+        let ev = parse(&layout, line, &ParseCtx::default()).expect("parses");
+        assert_eq!(format_ms(ev.ts_ms), "2021-03-05T17:42:19.000Z");
+        assert_eq!(ev.ip, "198.51.100.144".parse().ok());
+        assert_eq!(ev.path.as_deref(), Some("/ecp/t.js"));
+        assert_eq!(ev.status, Some(241));
+        assert_eq!(ev.user, None);
+        assert_eq!(ev.duration_ms, Some(375));
+        assert!(ev.request_id.is_some());
+        assert_eq!(ev.attr("s-port"), Some("443"));
+        assert_eq!(ev.attr("sc-win32-status"), Some("0"));
+    }
+
+    #[test]
+    fn plus_decoded_in_user_agent_and_quotes_are_text_in_iis() {
+        let layout = layout_from(&[FIELDS]);
+        assert_eq!(layout.dialect, Dialect::Iis);
+        let line = "2021-03-05 17:42:19 172.16.4.21 GET / - 443 - 192.0.2.1 \"Mozilla/5.0+(X11) - 200 0 0 1";
+        let ev = parse(&layout, line, &ParseCtx::default()).expect("parses");
+        assert_eq!(ev.ua.as_deref(), Some("\"Mozilla/5.0 (X11)"));
+    }
+
+    #[test]
+    fn field_count_mismatch_is_malformed() {
+        let layout = layout_from(&[FIELDS]);
+        let err = parse(
+            &layout,
+            "2021-03-05 17:42:19 1.2.3.4 GET",
+            &ParseCtx::default(),
+        )
+        .expect_err("malformed");
+        assert!(err.0.contains("4 values for 15"));
+    }
+
+    #[test]
+    fn time_only_rows_take_the_date_directive() {
+        let layout = layout_from(&[
+            "#Date: 2014-11-18 00:00:00",
+            "#Fields: time c-ip cs-method cs-uri-stem sc-status",
+        ]);
+        let ev = parse(
+            &layout,
+            "00:01:02 192.0.2.9 GET /x 200",
+            &ParseCtx::default(),
+        )
+        .expect("parses");
+        assert_eq!(format_ms(ev.ts_ms), "2014-11-18T00:01:02.000Z");
+    }
+
+    #[test]
+    fn httperr_uri_split_and_zone_ids() {
+        let layout = layout_from(&[
+            "#Software: Microsoft HTTP API 2.0",
+            "#Fields: date time c-ip c-port s-ip s-port cs-version cs-method cs-uri sc-status s-siteid s-reason s-queuename",
+        ]);
+        assert_eq!(layout.source(), "httperr");
+        let ev = parse(
+            &layout,
+            "2025-03-14 09:15:02 2001:db8::5%12 50200 2001:db8::1 443 HTTP/2.0 POST /api/upload?x=1 413 2 Request_Too_Large MyAppPool",
+            &ParseCtx::default(),
+        )
+        .expect("parses");
+        assert_eq!(ev.ip, "2001:db8::5".parse().ok());
+        assert_eq!(ev.path.as_deref(), Some("/api/upload"));
+        assert_eq!(ev.query.as_deref(), Some("x=1"));
+    }
+
+    #[test]
+    fn generic_w3c_honours_quotes() {
+        let values = split_quoted(r#"a "b c" "say ""x""" d"#);
+        assert_eq!(values, vec!["a", "b c", r#"say "x""#, "d"]);
+    }
+
+    #[test]
+    fn data_before_fields_is_malformed() {
+        let mut framer = W3cFramer::default();
+        assert!(matches!(
+            framer.feed("2021-03-05 1.2.3.4"),
+            Frame::Malformed(_)
+        ));
+        assert!(matches!(framer.feed("# a comment"), Frame::Skip));
+        assert!(matches!(framer.feed(""), Frame::Skip));
+    }
+}

@@ -1,0 +1,950 @@
+//! The ingest pipeline: evidence in, one document per event out, exactly once.
+//!
+//! ```text
+//!  readers (N threads)          parsers (N threads)         writer (1 thread)
+//!  sniff, hash, decode,   →     parse records, build   →    reorder per file, add documents,
+//!  frame records, track         documents                   track per-file progress, commit
+//!  headers: chunks                                          with the manifest as payload
+//! ```
+//!
+//! Exactly once: each file's chunks are added in file order, and every commit carries the
+//! manifest saying how many lines of each file it contains. After a crash the case opens at its
+//! last commit and the next run skips exactly the lines that commit holds. A file that grew is
+//! read past its old end; a file changed in place has its old events deleted in the same commit
+//! that adds the new ones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::FixedOffset;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use tantivy::{IndexWriter, TantivyDocument, Term};
+
+use crate::case::{
+    Case, FileRecord, MALFORMED_EXAMPLES, MalformedLine, Manifest, SkippedFile, host_from_path,
+};
+use crate::error::{Error, Result};
+use crate::formats::{self, FormatKind, Frame, Framer, Layout, ParseCtx};
+use crate::input::{self, Evidence, HashingReader, Records};
+use crate::schema::{self, Fields, Provenance};
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Zone for timestamps written without one.
+    pub tz: FixedOffset,
+    /// Host for files whose records and folders name none.
+    pub host: Option<String>,
+    /// Commit after this many new events (and at the end).
+    pub commit_every: u64,
+    /// Reader and parser threads each.
+    pub threads: usize,
+    /// Indexing memory budget in bytes (split between tantivy's threads).
+    pub memory_budget: usize,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            tz: formats::utc(),
+            host: None,
+            commit_every: 2_000_000,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+            memory_budget: 300 << 20,
+            progress: true,
+        }
+    }
+}
+
+/// What an ingest did.
+#[derive(Debug, Default, Clone)]
+pub struct IngestReport {
+    pub new_files: u64,
+    pub grown_files: u64,
+    pub replaced_files: u64,
+    pub resumed_files: u64,
+    pub unchanged_files: u64,
+    pub new_events: u64,
+    pub new_malformed: u64,
+    /// Malformed records found by this run, with their file.
+    pub malformed_examples: Vec<(String, MalformedLine)>,
+    pub unrecognised: Vec<SkippedFile>,
+    pub unreadable: Vec<SkippedFile>,
+    pub bytes_read: u64,
+    pub elapsed: Duration,
+    /// Files touched by this run, by format name.
+    pub files_by_format: BTreeMap<String, u64>,
+    pub read_errors: Vec<(String, String)>,
+}
+
+/// What to do with one piece of evidence.
+#[derive(Debug, Clone)]
+struct Task {
+    evidence: Evidence,
+    file_id: u64,
+    /// Lines already in the index for this file id.
+    skip_lines: u64,
+    /// The record to continue (grown or resumed files).
+    previous: Option<FileRecord>,
+    /// Events of this file id to delete first (a file changed in place).
+    replaces: Option<u64>,
+    host: Option<String>,
+}
+
+/// A run of records sharing one layout, on its way to a parser.
+struct Chunk {
+    /// Last physical line covered by the chunk's records.
+    end_line: u64,
+    layout: Arc<Layout>,
+    layout_id: u64,
+    records: Vec<(u64, usize, usize)>,
+    buf: Vec<u8>,
+}
+
+/// Messages for one file, numbered so the writer can apply them in file order.
+enum Payload {
+    Start {
+        format: FormatKind,
+        source: String,
+    },
+    Chunk(Chunk),
+    Docs(Parsed),
+    /// Lines that carry no event up to `end_line` (directives, malformed framing).
+    Progress {
+        end_line: u64,
+        skipped: u64,
+        malformed: Vec<MalformedLine>,
+    },
+    End {
+        end_line: u64,
+        size: u64,
+        sha256: Option<String>,
+        ends_with_newline: bool,
+        error: Option<String>,
+    },
+    Unrecognised {
+        reason: String,
+    },
+}
+
+struct Message {
+    task: usize,
+    seq: u64,
+    payload: Payload,
+}
+
+struct Parsed {
+    docs: Vec<TantivyDocument>,
+    /// Column names met in records of layouts whose columns vary.
+    dynamic_attrs: std::collections::BTreeSet<String>,
+    end_line: u64,
+    skipped: u64,
+    malformed: Vec<MalformedLine>,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    naive: u64,
+}
+
+/// Shared registry of layouts, so every event can point at its layout by number.
+#[derive(Default)]
+struct Layouts {
+    by_json: HashMap<String, u64>,
+    list: Vec<Layout>,
+}
+
+impl Layouts {
+    fn from_manifest(m: &Manifest) -> Self {
+        let mut l = Layouts::default();
+        for layout in &m.layouts {
+            l.intern(layout);
+        }
+        l
+    }
+
+    fn intern(&mut self, layout: &Layout) -> u64 {
+        let key = serde_json::to_string(layout).unwrap_or_default();
+        if let Some(id) = self.by_json.get(&key) {
+            return *id;
+        }
+        let id = self.list.len() as u64;
+        self.list.push(layout.clone());
+        self.by_json.insert(key, id);
+        id
+    }
+}
+
+const CHUNK_RECORDS: usize = 4096;
+const CHUNK_BYTES: usize = 2 << 20;
+const SNIFF_BYTES: usize = 64 << 10;
+
+/// Ingests the evidence under `inputs` into the case.
+pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Result<IngestReport> {
+    let started = Instant::now();
+    let mut report = IngestReport::default();
+    let (evidence, unreadable) = input::discover(inputs, Some(&case.dir));
+    report.unreadable = unreadable
+        .into_iter()
+        .map(|u| SkippedFile {
+            path: u.path,
+            size: 0,
+            reason: u.reason,
+        })
+        .collect();
+    let tasks = plan(&mut case.manifest, evidence, opts, &mut report);
+    if tasks.is_empty() {
+        report.elapsed = started.elapsed();
+        return Ok(report);
+    }
+    let total_bytes: u64 = tasks.iter().map(|t| t.evidence.size).sum();
+    let progress = Progress::new(total_bytes, opts.progress);
+
+    let layouts = std::sync::Mutex::new(Layouts::from_manifest(&case.manifest));
+    let ctx = ParseCtx { tz: opts.tz };
+    let threads = opts.threads.max(1);
+    let mut writer: IndexWriter = case
+        .index
+        .writer_with_num_threads(threads.min(4), opts.memory_budget)?;
+    let stop = AtomicBool::new(false);
+
+    let (task_tx, task_rx) = bounded::<usize>(tasks.len());
+    for i in 0..tasks.len() {
+        let _ = task_tx.send(i);
+    }
+    drop(task_tx);
+    let (chunk_tx, chunk_rx) = bounded::<Message>(threads * 4);
+    let (done_tx, done_rx) = bounded::<Message>(threads * 4);
+
+    let outcome = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (task_rx, chunk_tx) = (task_rx.clone(), chunk_tx.clone());
+            let (tasks, layouts, progress, stop) = (&tasks, &layouts, &progress, &stop);
+            scope.spawn(move || {
+                while let Ok(i) = task_rx.recv() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    read_task(i, &tasks[i], layouts, &ctx, &chunk_tx, progress);
+                }
+            });
+        }
+        drop(chunk_tx);
+        for _ in 0..threads {
+            let (chunk_rx, done_tx) = (chunk_rx.clone(), done_tx.clone());
+            let (tasks, fields) = (&tasks, &case.fields);
+            scope.spawn(move || parse_worker(&chunk_rx, &done_tx, tasks, fields, &ctx));
+        }
+        drop(done_tx);
+        let mut state = WriterState {
+            manifest: case.manifest.clone(),
+            tasks: &tasks,
+            records: HashMap::new(),
+            since_commit: 0,
+            report: &mut report,
+            fields: &case.fields,
+            opts,
+            progress: &progress,
+        };
+        let result = state.run(&mut writer, &done_rx, &layouts);
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+            // Drain so that readers and parsers blocked on full channels can finish.
+            while done_rx.recv().is_ok() {}
+        }
+        result.map(|()| state.manifest)
+    });
+    progress.finish();
+    let manifest = match outcome {
+        Ok(m) => m,
+        Err(e) => {
+            // The index stays at its last commit; the next run resumes from there.
+            let _ = writer.rollback();
+            return Err(e);
+        }
+    };
+    writer.wait_merging_threads()?;
+    case.manifest = manifest;
+    case.write_manifest_copy()?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Compares the evidence found with the manifest and decides what to read.
+fn plan(
+    manifest: &mut Manifest,
+    evidence: Vec<Evidence>,
+    opts: &IngestOptions,
+    report: &mut IngestReport,
+) -> Vec<Task> {
+    let by_path: HashMap<String, FileRecord> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.clone()))
+        .collect();
+    let mut tasks = Vec::new();
+    for ev in evidence {
+        let host = host_from_path(&ev.path).or_else(|| opts.host.clone());
+        let mut new_id = || {
+            let id = manifest.next_file_id;
+            manifest.next_file_id += 1;
+            id
+        };
+        let Some(old) = by_path.get(&ev.path) else {
+            let known_unrecognised = manifest
+                .unrecognised
+                .iter()
+                .any(|u| u.path == ev.path && u.size == ev.size);
+            if known_unrecognised {
+                report.unchanged_files += 1;
+                continue;
+            }
+            report.new_files += 1;
+            tasks.push(Task {
+                file_id: new_id(),
+                evidence: ev,
+                skip_lines: 0,
+                previous: None,
+                replaces: None,
+                host,
+            });
+            continue;
+        };
+        let same_stat = ev.size == old.size && ev.mtime == old.mtime;
+        if old.complete && same_stat {
+            report.unchanged_files += 1;
+            continue;
+        }
+        let resumable = !old.complete && same_stat;
+        let grown = old.complete
+            && old.read_error.is_none()
+            && old.ends_with_newline
+            && ev.size > old.size
+            && old.sha256.is_some()
+            && ev.prefix_sha256(old.size).ok() == old.sha256;
+        if resumable || grown {
+            if resumable {
+                report.resumed_files += 1;
+            } else {
+                report.grown_files += 1;
+            }
+            tasks.push(Task {
+                file_id: old.id,
+                skip_lines: old.lines,
+                previous: Some(old.clone()),
+                replaces: None,
+                evidence: ev,
+                host,
+            });
+        } else {
+            report.replaced_files += 1;
+            tasks.push(Task {
+                file_id: new_id(),
+                skip_lines: 0,
+                previous: None,
+                replaces: Some(old.id),
+                evidence: ev,
+                host,
+            });
+        }
+    }
+    tasks
+}
+
+/// Reads one file into numbered messages.
+fn read_task(
+    task_index: usize,
+    task: &Task,
+    layouts: &std::sync::Mutex<Layouts>,
+    ctx: &ParseCtx,
+    out: &Sender<Message>,
+    progress: &Progress,
+) {
+    let mut seq = 0u64;
+    let mut send = |payload: Payload| {
+        let _ = out.send(Message {
+            task: task_index,
+            seq,
+            payload,
+        });
+        seq += 1;
+    };
+    let format = match task
+        .evidence
+        .head(SNIFF_BYTES)
+        .map_err(|e| e.to_string())
+        .and_then(|head| formats::sniff(&head, ctx))
+    {
+        Ok(f) => f,
+        Err(reason) => {
+            progress
+                .bytes
+                .fetch_add(task.evidence.size, Ordering::Relaxed);
+            send(Payload::Unrecognised { reason });
+            return;
+        }
+    };
+    let result = task.evidence.with_raw(|raw| {
+        let mut hashing = HashingReader::new(raw).counting(Arc::clone(&progress.bytes));
+        let outcome = frame_records(task, format, &mut hashing, layouts, &mut send, progress);
+        Ok((hashing.finish(), outcome))
+    });
+    let ((size, sha), (end_line, ends_with_newline, error)) = match result {
+        Ok(((size, sha), Ok((end, nl)))) => ((size, Some(sha)), (end, nl, None)),
+        Ok(((size, _), Err((end, e)))) => ((size, None), (end, false, Some(e))),
+        Err(e) => ((0, None), (task.skip_lines, false, Some(e.to_string()))),
+    };
+    send(Payload::End {
+        end_line,
+        size,
+        sha256: sha,
+        ends_with_newline,
+        error,
+    });
+}
+
+type FrameOutcome = std::result::Result<(u64, bool), (u64, String)>;
+
+/// Frames records and sends chunks; returns the last line read and whether it ended with a
+/// newline, or the line reached and the error that stopped reading.
+fn frame_records(
+    task: &Task,
+    format: FormatKind,
+    raw: &mut HashingReader<&mut dyn std::io::Read>,
+    layouts: &std::sync::Mutex<Layouts>,
+    send: &mut dyn FnMut(Payload),
+    _progress: &Progress,
+) -> FrameOutcome {
+    let mut framer = Framer::new(format);
+    let mut layout = framer.initial_layout();
+    let source = layout
+        .as_ref()
+        .map_or_else(|| format.name().to_string(), |l| l.source().to_string());
+    send(Payload::Start { format, source });
+    let intern = |l: &Layout| layouts.lock().map(|mut r| r.intern(l)).unwrap_or(0);
+    let mut current: Option<(Arc<Layout>, u64)> = layout.take().map(|l| {
+        let id = intern(&l);
+        (Arc::new(l), id)
+    });
+
+    let text = match input::decoded(raw) {
+        Ok(t) => t,
+        Err(e) => return Err((task.skip_lines, e.to_string())),
+    };
+    let mut records = Records::new(text, format.quoted_records());
+    let mut buf = Vec::new();
+    let mut chunk: Option<Chunk> = None;
+    let mut last_line = 0u64;
+    let mut skipped = 0u64;
+    let mut framing_malformed = Vec::new();
+
+    // Sends what is pending: the chunk, or a progress note when only skipped lines are pending.
+    let flush = |chunk: &mut Option<Chunk>,
+                 skipped: &mut u64,
+                 malformed: &mut Vec<MalformedLine>,
+                 end_line: u64,
+                 send: &mut dyn FnMut(Payload)| {
+        // Pending skipped lines always follow the chunk's records: send the chunk first.
+        if let Some(c) = chunk.take() {
+            send(Payload::Chunk(c));
+        }
+        if *skipped > 0 || !malformed.is_empty() {
+            send(Payload::Progress {
+                end_line,
+                skipped: std::mem::take(skipped),
+                malformed: std::mem::take(malformed),
+            });
+        }
+    };
+
+    loop {
+        let next = match records.next_record(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                flush(
+                    &mut chunk,
+                    &mut skipped,
+                    &mut framing_malformed,
+                    last_line,
+                    send,
+                );
+                return Err((last_line, e.to_string()));
+            }
+        };
+        let Some((line, span)) = next else {
+            break;
+        };
+        let end_line = line + span - 1;
+        let text = String::from_utf8_lossy(&buf);
+        let frame = framer.feed(&text);
+        let already_indexed = end_line <= task.skip_lines;
+        match frame {
+            Frame::Layout(l) => {
+                let id = intern(&l);
+                if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
+                    flush(
+                        &mut chunk,
+                        &mut skipped,
+                        &mut framing_malformed,
+                        last_line,
+                        send,
+                    );
+                    current = Some((Arc::new(l), id));
+                }
+                if !already_indexed {
+                    skipped += span;
+                }
+            }
+            Frame::Skip => {
+                if !already_indexed {
+                    skipped += span;
+                }
+            }
+            Frame::Malformed(reason) => {
+                if !already_indexed {
+                    framing_malformed.push(MalformedLine {
+                        line,
+                        reason: reason.into_owned(),
+                        excerpt: excerpt(&buf),
+                    });
+                }
+            }
+            Frame::Data if already_indexed => {}
+            Frame::Data => {
+                let Some((layout, layout_id)) = &current else {
+                    framing_malformed.push(MalformedLine {
+                        line,
+                        reason: "no header before this record".into(),
+                        excerpt: excerpt(&buf),
+                    });
+                    last_line = end_line;
+                    continue;
+                };
+                // Lines counted as skipped or malformed must reach the writer before the chunk
+                // that follows them, so the progress watermark stays exact.
+                if skipped > 0 || !framing_malformed.is_empty() {
+                    flush(
+                        &mut chunk,
+                        &mut skipped,
+                        &mut framing_malformed,
+                        last_line,
+                        send,
+                    );
+                }
+                let c = chunk.get_or_insert_with(|| Chunk {
+                    end_line,
+                    layout: Arc::clone(layout),
+                    layout_id: *layout_id,
+                    records: Vec::with_capacity(CHUNK_RECORDS),
+                    buf: Vec::with_capacity(CHUNK_BYTES + 4096),
+                });
+                let start = c.buf.len();
+                c.buf.extend_from_slice(&buf);
+                c.records.push((line, start, c.buf.len()));
+                c.end_line = end_line;
+                if c.records.len() >= CHUNK_RECORDS || c.buf.len() >= CHUNK_BYTES {
+                    last_line = end_line;
+                    flush(
+                        &mut chunk,
+                        &mut skipped,
+                        &mut framing_malformed,
+                        last_line,
+                        send,
+                    );
+                }
+            }
+        }
+        last_line = end_line;
+    }
+    flush(
+        &mut chunk,
+        &mut skipped,
+        &mut framing_malformed,
+        last_line,
+        send,
+    );
+    Ok((last_line.max(task.skip_lines), records.ended_with_newline()))
+}
+
+/// The start of a record for reports: at most 200 characters, control characters escaped.
+pub fn excerpt(record: &[u8]) -> String {
+    let text = String::from_utf8_lossy(record);
+    let mut out = String::new();
+    for c in text.chars().take(200) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn parse_worker(
+    rx: &Receiver<Message>,
+    tx: &Sender<Message>,
+    tasks: &[Task],
+    fields: &Fields,
+    ctx: &ParseCtx,
+) {
+    while let Ok(msg) = rx.recv() {
+        let payload = match msg.payload {
+            Payload::Chunk(chunk) => {
+                Payload::Docs(parse_chunk(&chunk, &tasks[msg.task], fields, ctx))
+            }
+            other => other,
+        };
+        if tx
+            .send(Message {
+                task: msg.task,
+                seq: msg.seq,
+                payload,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> Parsed {
+    let mut parsed = Parsed {
+        docs: Vec::with_capacity(chunk.records.len()),
+        dynamic_attrs: std::collections::BTreeSet::new(),
+        end_line: chunk.end_line,
+        skipped: 0,
+        malformed: Vec::new(),
+        first_ts: None,
+        last_ts: None,
+        naive: 0,
+    };
+    let source = chunk.layout.source();
+    let dynamic = chunk.layout.has_dynamic_attrs();
+    for &(line, start, end) in &chunk.records {
+        let bytes = &chunk.buf[start..end];
+        let (text, invalid) = match std::str::from_utf8(bytes) {
+            Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+            Err(_) => (String::from_utf8_lossy(bytes), true),
+        };
+        match formats::parse(&chunk.layout, &text, ctx) {
+            Ok(ev) => {
+                if dynamic {
+                    for (name, _) in &ev.attrs {
+                        if !parsed.dynamic_attrs.contains(name.as_ref()) {
+                            parsed.dynamic_attrs.insert(name.to_ascii_lowercase());
+                        }
+                    }
+                }
+                let from = Provenance {
+                    file_id: task.file_id,
+                    line,
+                    layout: chunk.layout_id,
+                    host: task.host.as_deref(),
+                    source,
+                };
+                let raw_bytes = invalid.then_some(bytes);
+                parsed
+                    .docs
+                    .push(schema::document(fields, &ev, from, &text, raw_bytes, &[]));
+                parsed.first_ts = Some(parsed.first_ts.map_or(ev.ts_ms, |t| t.min(ev.ts_ms)));
+                parsed.last_ts = Some(parsed.last_ts.map_or(ev.ts_ms, |t| t.max(ev.ts_ms)));
+                parsed.naive += u64::from(ev.ts_naive);
+            }
+            Err(why) => parsed.malformed.push(MalformedLine {
+                line,
+                reason: why.0.into_owned(),
+                excerpt: excerpt(bytes),
+            }),
+        }
+    }
+    parsed
+}
+
+/// The writer thread's state.
+struct WriterState<'a> {
+    manifest: Manifest,
+    tasks: &'a [Task],
+    /// Per task: the record being built, next expected message number, out-of-order messages.
+    records: HashMap<usize, TaskProgress>,
+    since_commit: u64,
+    report: &'a mut IngestReport,
+    fields: &'a Fields,
+    opts: &'a IngestOptions,
+    progress: &'a Progress,
+}
+
+struct TaskProgress {
+    record: Option<FileRecord>,
+    next_seq: u64,
+    pending: BTreeMap<u64, Payload>,
+}
+
+impl WriterState<'_> {
+    fn run(
+        &mut self,
+        writer: &mut IndexWriter,
+        rx: &Receiver<Message>,
+        layouts: &std::sync::Mutex<Layouts>,
+    ) -> Result<()> {
+        while let Ok(msg) = rx.recv() {
+            let progress = self
+                .records
+                .entry(msg.task)
+                .or_insert_with(|| TaskProgress {
+                    record: None,
+                    next_seq: 0,
+                    pending: BTreeMap::new(),
+                });
+            progress.pending.insert(msg.seq, msg.payload);
+            while let Some(payload) = self.take_next(msg.task) {
+                self.apply(writer, msg.task, payload)?;
+            }
+            if self.since_commit >= self.opts.commit_every {
+                self.commit(writer, layouts)?;
+            }
+        }
+        self.commit(writer, layouts)
+    }
+
+    fn take_next(&mut self, task: usize) -> Option<Payload> {
+        let p = self.records.get_mut(&task)?;
+        let payload = p.pending.remove(&p.next_seq)?;
+        p.next_seq += 1;
+        Some(payload)
+    }
+
+    fn apply(
+        &mut self,
+        writer: &mut IndexWriter,
+        task_index: usize,
+        payload: Payload,
+    ) -> Result<()> {
+        let task = &self.tasks[task_index];
+        let state = self
+            .records
+            .get_mut(&task_index)
+            .ok_or_else(|| Error::Usage("writer lost track of a file".into()))?;
+        match payload {
+            Payload::Unrecognised { reason } => {
+                if let Some(old) = task.replaces {
+                    writer.delete_term(Term::from_field_u64(self.fields.file_id, old));
+                    self.manifest.files.retain(|f| f.id != old);
+                }
+                self.manifest
+                    .unrecognised
+                    .retain(|u| u.path != task.evidence.path);
+                let skipped = SkippedFile {
+                    path: task.evidence.path.clone(),
+                    size: task.evidence.size,
+                    reason,
+                };
+                self.manifest.unrecognised.push(skipped.clone());
+                self.report.unrecognised.push(skipped);
+                self.since_commit += 1;
+            }
+            Payload::Start { format, source } => {
+                if let Some(old) = task.replaces {
+                    writer.delete_term(Term::from_field_u64(self.fields.file_id, old));
+                    self.manifest.files.retain(|f| f.id != old);
+                }
+                self.manifest
+                    .unrecognised
+                    .retain(|u| u.path != task.evidence.path);
+                *self
+                    .report
+                    .files_by_format
+                    .entry(format.name().to_string())
+                    .or_default() += 1;
+                let record = task.previous.clone().map_or_else(
+                    || FileRecord {
+                        id: task.file_id,
+                        path: task.evidence.path.clone(),
+                        size: task.evidence.size,
+                        mtime: task.evidence.mtime,
+                        sha256: None,
+                        format,
+                        source,
+                        host: task.host.clone(),
+                        lines: 0,
+                        events: 0,
+                        malformed: 0,
+                        skipped: 0,
+                        naive_times: 0,
+                        tz: None,
+                        first_ts: None,
+                        last_ts: None,
+                        malformed_examples: Vec::new(),
+                        complete: false,
+                        ends_with_newline: false,
+                        read_error: None,
+                    },
+                    |mut prev| {
+                        prev.complete = false;
+                        prev.size = task.evidence.size;
+                        prev.mtime = task.evidence.mtime;
+                        prev
+                    },
+                );
+                state.record = Some(record);
+            }
+            Payload::Chunk(_) => {}
+            Payload::Docs(parsed) => {
+                let n = parsed.docs.len() as u64;
+                self.manifest.dynamic_attrs.extend(parsed.dynamic_attrs);
+                for doc in parsed.docs {
+                    writer.add_document(doc)?;
+                }
+                if let Some(r) = state.record.as_mut() {
+                    r.events += n;
+                    r.lines = r.lines.max(parsed.end_line);
+                    r.skipped += parsed.skipped;
+                    note_malformed(r, &parsed.malformed, self.report);
+                    r.first_ts = min_opt(r.first_ts, parsed.first_ts);
+                    r.last_ts = max_opt(r.last_ts, parsed.last_ts);
+                    r.naive_times += parsed.naive;
+                    if r.naive_times > 0 && r.tz.is_none() {
+                        r.tz = Some(self.opts.tz.to_string());
+                    }
+                }
+                self.report.new_events += n;
+                self.progress.add_events(n);
+                self.since_commit += n;
+            }
+            Payload::Progress {
+                end_line,
+                skipped,
+                malformed,
+            } => {
+                if let Some(r) = state.record.as_mut() {
+                    r.lines = r.lines.max(end_line);
+                    r.skipped += skipped;
+                    note_malformed(r, &malformed, self.report);
+                }
+            }
+            Payload::End {
+                end_line,
+                size,
+                sha256,
+                ends_with_newline,
+                error,
+            } => {
+                self.report.bytes_read += size;
+                if let Some(mut r) = state.record.take() {
+                    r.lines = r.lines.max(end_line);
+                    r.complete = true;
+                    r.sha256 = sha256;
+                    r.ends_with_newline = ends_with_newline;
+                    if let Some(e) = &error {
+                        self.report.read_errors.push((r.path.clone(), e.clone()));
+                    }
+                    r.read_error = error;
+                    self.manifest.files.retain(|f| f.id != r.id);
+                    self.manifest.files.push(r);
+                }
+                // Even a file with no events changes the manifest: commit it soon.
+                self.since_commit += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(
+        &mut self,
+        writer: &mut IndexWriter,
+        layouts: &std::sync::Mutex<Layouts>,
+    ) -> Result<()> {
+        let mut manifest = self.manifest.clone();
+        if let Ok(l) = layouts.lock() {
+            manifest.layouts = l.list.clone();
+        }
+        // Files in progress are saved as incomplete, with the lines already added.
+        for p in self.records.values() {
+            if let Some(r) = &p.record {
+                manifest.files.retain(|f| f.id != r.id);
+                manifest.files.push(r.clone());
+            }
+        }
+        manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
+        let payload = serde_json::to_string(&manifest).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.manifest.layouts = manifest.layouts;
+        self.since_commit = 0;
+        Ok(())
+    }
+}
+
+fn note_malformed(r: &mut FileRecord, malformed: &[MalformedLine], report: &mut IngestReport) {
+    r.malformed += malformed.len() as u64;
+    report.new_malformed += malformed.len() as u64;
+    for m in malformed {
+        if r.malformed_examples.len() < MALFORMED_EXAMPLES {
+            r.malformed_examples.push(m.clone());
+        }
+        if report.malformed_examples.len() < 10 {
+            report.malformed_examples.push((r.path.clone(), m.clone()));
+        }
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Progress on stderr when it is a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    events: AtomicU64,
+    /// Raw bytes read so far, counted by the readers.
+    bytes: Arc<AtomicU64>,
+}
+
+impl Progress {
+    fn new(total_bytes: u64, enabled: bool) -> Progress {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total_bytes);
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bar:30} {msg} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            events: AtomicU64::new(0),
+            bytes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn add_events(&self, n: u64) {
+        let total = self.events.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.bytes.load(Ordering::Relaxed));
+            let secs = bar.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!("{total} events, {:.0}/s", total as f64 / secs));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

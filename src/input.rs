@@ -1,0 +1,543 @@
+//! Evidence: finding it, opening it read-only, and turning its bytes into records.
+//!
+//! Evidence is a plain file, a gzip file or a member of a zip archive, all read in place: nothing
+//! is unpacked to disk and nothing is ever opened for writing. The byte stream is hashed as it is
+//! read (SHA-256 of the file as it is on disk, or of the member's content for zip members), then
+//! decompressed, then decoded to UTF-8 (a UTF-8 BOM is dropped, UTF-16 with a BOM transcoded),
+//! then split into records: lines, or for CSV formats lines joined while a quote is open.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use sha2::{Digest, Sha256};
+
+/// Where the bytes of one piece of evidence live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A file on disk (possibly gzip-compressed: recognised by its magic bytes).
+    File(PathBuf),
+    /// A member of a zip archive.
+    ZipMember { archive: PathBuf, index: usize },
+}
+
+/// One piece of evidence found under the paths given to `ingest`.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// Identity in the case: the file's path, or `archive.zip/member/path` for zip members.
+    pub path: String,
+    pub location: Location,
+    /// Size in bytes (uncompressed size for zip members).
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+/// A file or archive that could not be read while discovering evidence.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub path: String,
+    pub reason: String,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZIP_MAGIC: [u8; 4] = [b'P', b'K', 3, 4];
+
+/// Walks the given paths (files or directories, recursively, in name order) and lists the
+/// evidence in them. Paths under `exclude` (the case directory) are skipped.
+pub fn discover(inputs: &[PathBuf], exclude: Option<&Path>) -> (Vec<Evidence>, Vec<Unreadable>) {
+    let exclude = exclude.and_then(|p| p.canonicalize().ok());
+    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
+    for input in inputs {
+        walk(input, exclude.as_deref(), &mut found, &mut unreadable);
+    }
+    (found, unreadable)
+}
+
+fn walk(path: &Path, exclude: Option<&Path>, found: &mut Vec<Evidence>, bad: &mut Vec<Unreadable>) {
+    let display = path.to_string_lossy().into_owned();
+    if let (Some(ex), Ok(canon)) = (exclude, path.canonicalize())
+        && canon.starts_with(ex)
+    {
+        return;
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            bad.push(Unreadable {
+                path: display,
+                reason: e.to_string(),
+            });
+            return;
+        }
+    };
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                bad.push(Unreadable {
+                    path: display,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        entries.sort();
+        for entry in entries {
+            // Do not follow directory symlinks: a link loop must not hang an ingest.
+            if entry.is_symlink() && entry.is_dir() {
+                continue;
+            }
+            walk(&entry, exclude, found, bad);
+        }
+        return;
+    }
+    if !meta.is_file() {
+        return;
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut magic = [0u8; 4];
+    let magic_len = File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut magic))
+        .unwrap_or(0);
+    if magic_len == 4 && magic == ZIP_MAGIC {
+        match zip_members(path, &display) {
+            Ok(members) => found.extend(members),
+            Err(e) => bad.push(Unreadable {
+                path: display,
+                reason: format!("zip archive: {e}"),
+            }),
+        }
+        return;
+    }
+    found.push(Evidence {
+        path: display,
+        location: Location::File(path.to_path_buf()),
+        size: meta.len(),
+        mtime,
+    });
+}
+
+fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec<Evidence>> {
+    let mut archive = zip::ZipArchive::new(File::open(archive_path)?)?;
+    let mut members = Vec::new();
+    for index in 0..archive.len() {
+        let member = archive.by_index_raw(index)?;
+        if !member.is_file() {
+            continue;
+        }
+        let mtime = member
+            .last_modified()
+            .and_then(|dt| {
+                chrono::NaiveDate::from_ymd_opt(
+                    i32::from(dt.year()),
+                    u32::from(dt.month()),
+                    u32::from(dt.day()),
+                )?
+                .and_hms_opt(
+                    u32::from(dt.hour()),
+                    u32::from(dt.minute()),
+                    u32::from(dt.second()),
+                )
+            })
+            .map_or(0, |dt| dt.and_utc().timestamp());
+        members.push(Evidence {
+            path: format!("{display}/{}", member.name()?),
+            location: Location::ZipMember {
+                archive: archive_path.to_path_buf(),
+                index,
+            },
+            size: member.size(),
+            mtime,
+        });
+    }
+    Ok(members)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl Evidence {
+    /// Runs `f` over the raw bytes of the evidence (file bytes, or a zip member's content).
+    pub fn with_raw<T>(&self, f: impl FnOnce(&mut dyn Read) -> io::Result<T>) -> io::Result<T> {
+        match &self.location {
+            Location::File(path) => {
+                let mut file = File::open(path)?;
+                f(&mut file)
+            }
+            Location::ZipMember { archive, index } => {
+                let mut archive =
+                    zip::ZipArchive::new(File::open(archive)?).map_err(io::Error::other)?;
+                let mut member = archive.by_index(*index).map_err(io::Error::other)?;
+                f(&mut member)
+            }
+        }
+    }
+
+    /// Reads up to `limit` bytes of decoded text from the start, for format recognition.
+    pub fn head(&self, limit: usize) -> io::Result<String> {
+        self.with_raw(|raw| {
+            let mut text = decoded(raw)?;
+            let mut buf = vec![0u8; limit];
+            let n = read_up_to(&mut text, &mut buf)?;
+            buf.truncate(n);
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        })
+    }
+
+    /// SHA-256 of the first `len` raw bytes, to check that a grown file kept its old content.
+    pub fn prefix_sha256(&self, len: u64) -> io::Result<String> {
+        self.with_raw(|raw| {
+            let mut hasher = Sha256::new();
+            let copied = io::copy(&mut raw.take(len), &mut HashWriter(&mut hasher))?;
+            if copied < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file is shorter",
+                ));
+            }
+            Ok(hex(&hasher.finalize()))
+        })
+    }
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Hashes and counts the raw bytes flowing through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+    counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+            counter: None,
+        }
+    }
+
+    /// Also adds every byte read to a shared counter (for progress reporting).
+    pub fn counting(mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// Bytes read so far and their SHA-256.
+    pub fn finish(self) -> (u64, String) {
+        (self.bytes, hex(&self.hasher.finalize()))
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        if let Some(c) = &self.counter {
+            c.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// Wraps raw bytes into decompressed, UTF-8 text bytes.
+pub fn decoded<'a>(raw: &'a mut dyn Read) -> io::Result<Box<dyn Read + 'a>> {
+    let mut raw = BufReader::with_capacity(1 << 16, raw);
+    let head = raw.fill_buf()?;
+    let decompressed: Box<dyn BufRead + 'a> = if head.starts_with(&GZIP_MAGIC) {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    Utf8Reader::wrap(decompressed)
+}
+
+/// Drops a UTF-8 BOM and transcodes UTF-16 (with a BOM) to UTF-8.
+struct Utf8Reader<'a> {
+    inner: Box<dyn BufRead + 'a>,
+    decoder: Option<encoding_rs::Decoder>,
+    out: Vec<u8>,
+    out_pos: usize,
+    eof: bool,
+}
+
+impl<'a> Utf8Reader<'a> {
+    fn wrap(mut inner: Box<dyn BufRead + 'a>) -> io::Result<Box<dyn Read + 'a>> {
+        let head = inner.fill_buf()?;
+        let (bom_len, encoding) = match head {
+            [0xEF, 0xBB, 0xBF, ..] => (3, None),
+            [0xFF, 0xFE, ..] => (2, Some(encoding_rs::UTF_16LE)),
+            [0xFE, 0xFF, ..] => (2, Some(encoding_rs::UTF_16BE)),
+            _ => (0, None),
+        };
+        inner.consume(bom_len);
+        match encoding {
+            None => Ok(inner),
+            Some(enc) => Ok(Box::new(Utf8Reader {
+                inner,
+                decoder: Some(enc.new_decoder_without_bom_handling()),
+                out: Vec::with_capacity(1 << 16),
+                out_pos: 0,
+                eof: false,
+            })),
+        }
+    }
+}
+
+impl Read for Utf8Reader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_pos == self.out.len() && !self.eof {
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(0);
+            };
+            let input = self.inner.fill_buf()?;
+            let last = input.is_empty();
+            let mut out = std::mem::take(&mut self.out);
+            out.clear();
+            out.resize(input.len() * 3 / 2 + 16, 0);
+            let (_, read, written, _) = decoder.decode_to_utf8(input, &mut out, last);
+            out.truncate(written);
+            self.out = out;
+            self.out_pos = 0;
+            self.inner.consume(read);
+            self.eof = last;
+        }
+        let n = (self.out.len() - self.out_pos).min(buf.len());
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// Records longer than this many lines end at the next newline even inside quotes: a stray
+/// quote must not swallow the rest of a file.
+const MAX_RECORD_LINES: usize = 256;
+
+/// Splits decoded text into records with their first line number (1-based).
+pub struct Records<R> {
+    reader: BufReader<R>,
+    quoted: bool,
+    next_line: u64,
+    /// Lines read ahead while looking for the end of an unbalanced record.
+    pending: std::collections::VecDeque<Vec<u8>>,
+    last_had_newline: bool,
+}
+
+impl<R: Read> Records<R> {
+    pub fn new(inner: R, quoted: bool) -> Self {
+        Records {
+            reader: BufReader::with_capacity(1 << 20, inner),
+            quoted,
+            next_line: 1,
+            pending: std::collections::VecDeque::new(),
+            last_had_newline: true,
+        }
+    }
+
+    /// Whether the last line read ended with a line feed (false for a cut final line).
+    pub fn ended_with_newline(&self) -> bool {
+        self.last_had_newline
+    }
+
+    fn physical_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
+        if let Some(line) = self.pending.pop_front() {
+            self.last_had_newline = line.last() == Some(&b'\n');
+            *buf = line;
+            return Ok(true);
+        }
+        buf.clear();
+        let n = self.reader.read_until(b'\n', buf)?;
+        if n > 0 {
+            self.last_had_newline = buf.last() == Some(&b'\n');
+        }
+        Ok(n > 0)
+    }
+
+    /// Reads the next record into `buf` (without its final line ending); returns its first
+    /// line number and how many lines it spans, or None at the end.
+    pub fn next_record(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
+        if !self.physical_line(buf)? {
+            return Ok(None);
+        }
+        let first = self.next_line;
+        let mut lines = 1u64;
+        if self.quoted && !crate::formats::csv::quotes_balanced(buf) {
+            let mut extra: Vec<Vec<u8>> = Vec::new();
+            let mut joined = buf.clone();
+            let mut balanced = false;
+            while extra.len() < MAX_RECORD_LINES {
+                let mut more = Vec::new();
+                if !self.physical_line(&mut more)? {
+                    break;
+                }
+                joined.extend_from_slice(&more);
+                extra.push(more);
+                if crate::formats::csv::quotes_balanced(&joined) {
+                    balanced = true;
+                    break;
+                }
+            }
+            if balanced {
+                lines += extra.len() as u64;
+                *buf = joined;
+            } else {
+                // Give the lines back: the first line stands alone (and will be reported).
+                for line in extra.into_iter().rev() {
+                    self.pending.push_front(line);
+                }
+            }
+        }
+        self.next_line += lines;
+        trim_line_end(buf);
+        Ok(Some((first, lines)))
+    }
+}
+
+fn trim_line_end(buf: &mut Vec<u8>) {
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn records(text: &[u8], quoted: bool) -> Vec<(u64, String)> {
+        let mut r = Records::new(text, quoted);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some((line, _)) = r.next_record(&mut buf).expect("read") {
+            out.push((line, String::from_utf8_lossy(&buf).into_owned()));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_with_crlf_and_no_final_newline() {
+        assert_eq!(
+            records(b"a\r\nb\n\nc", false),
+            vec![
+                (1, "a".into()),
+                (2, "b".into()),
+                (3, "".into()),
+                (4, "c".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_newlines_join_lines() {
+        let got = records(b"h1,h2\r\n\"x\r\ny\",z\r\nlast,1\r\n", true);
+        assert_eq!(
+            got,
+            vec![
+                (1, "h1,h2".into()),
+                (2, "\"x\r\ny\",z".into()),
+                (4, "last,1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stray_quote_does_not_swallow_the_file() {
+        let mut text = b"\"broken,1\n".to_vec();
+        for i in 0..300 {
+            text.extend_from_slice(format!("row{i},2\n").as_bytes());
+        }
+        let got = records(&text, true);
+        assert_eq!(got.len(), 301);
+        assert_eq!(got[1], (2, "row0,2".into()));
+    }
+
+    fn decode_all(bytes: &[u8]) -> String {
+        let mut raw: &[u8] = bytes;
+        let mut r = decoded(&mut raw).expect("decoder");
+        let mut s = String::new();
+        r.read_to_string(&mut s).expect("utf8");
+        s
+    }
+
+    #[test]
+    fn boms_and_utf16() {
+        assert_eq!(decode_all(b"\xEF\xBB\xBFabc"), "abc");
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("héllo\r\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(decode_all(&utf16), "héllo\r\n");
+        assert_eq!(decode_all(b""), "");
+    }
+
+    #[test]
+    fn gzip_is_decompressed() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"\xEF\xBB\xBFline1\nline2\n").expect("write");
+        let bytes = gz.finish().expect("finish");
+        assert_eq!(decode_all(&bytes), "line1\nline2\n");
+    }
+
+    #[test]
+    fn hashing_reader_matches_sha256() {
+        let mut r = HashingReader::new(&b"abc"[..]);
+        let mut sink = Vec::new();
+        r.read_to_end(&mut sink).expect("read");
+        let (n, h) = r.finish();
+        assert_eq!(n, 3);
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

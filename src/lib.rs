@@ -1,0 +1,27 @@
+//! trawl: incident triage for Microsoft Exchange and IIS logs.
+//!
+//! The crate is organised by concern:
+//! * [`formats`]: recognising and parsing every log format into an [`event::Event`];
+//! * [`input`]: opening evidence read-only (folders, `.gz`, `.zip`, encodings) and framing it
+//!   into records;
+//! * [`schema`]: the tantivy schema, tokenizers and the mapping from events to documents;
+//! * [`case`]: the case directory (index + manifest) and its manifest of ingested files;
+//! * [`ingest`]: the parallel, resumable, exactly-once ingest pipeline;
+//! * [`query`]: the query language over canonical field names;
+//! * [`timeline`]: time-ordered hit lists, counts, histograms and top values over the index;
+//! * [`generate`]: the deterministic sample-case and benchmark corpus generator.
+
+pub mod case;
+pub mod cli;
+pub mod error;
+pub mod event;
+pub mod formats;
+pub mod ingest;
+pub mod input;
+pub mod query;
+pub mod sanitize;
+pub mod schema;
+pub mod timeline;
+pub mod view;
+
+pub use error::{Error, Result};

@@ -1,0 +1,495 @@
+//! Time-ordered access to the events matching a query, without sorting them.
+//!
+//! The index is sorted by `ts`, so within each segment document order is time order. A
+//! [`Selection`] keeps, per segment, the matching document ids (or just "all of them" for an
+//! unfiltered view): 4 bytes per hit at most. The event at any rank is found by binary search on
+//! time across segments, a screenful is a k-way merge from there, and a histogram bucket is a
+//! difference of two binary searches. Ties in time are ordered by segment, then document, which
+//! keeps lines of one file in file order.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::ColumnValues;
+use tantivy::{DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+
+use crate::error::{Error, Result};
+use crate::event::names;
+use crate::query::Compiled;
+use crate::schema;
+
+/// The documents of one segment that match.
+#[derive(Debug)]
+enum Docs {
+    /// Every document of the segment (it has no deletions).
+    All(u32),
+    /// Matching document ids, ascending.
+    Some(Vec<u32>),
+}
+
+struct SegmentHits {
+    docs: Docs,
+    ts: Arc<dyn ColumnValues<DateTime>>,
+}
+
+impl SegmentHits {
+    fn len(&self) -> usize {
+        match &self.docs {
+            Docs::All(n) => *n as usize,
+            Docs::Some(v) => v.len(),
+        }
+    }
+
+    fn doc(&self, i: usize) -> u32 {
+        match &self.docs {
+            Docs::All(_) => i as u32,
+            Docs::Some(v) => v[i],
+        }
+    }
+
+    fn ts(&self, i: usize) -> i64 {
+        self.ts.get_val(self.doc(i)).into_timestamp_millis()
+    }
+
+    /// First index whose time is `>= t` (or `> t` when `strict`).
+    fn bound(&self, t: i64, strict: bool) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let v = self.ts(mid);
+            if v < t || (strict && v == t) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// One row of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// Position in the selection, 0-based.
+    pub rank: u64,
+    pub addr: DocAddress,
+    pub ts_ms: i64,
+}
+
+/// The events matching a query, in time order.
+pub struct Selection {
+    searcher: Searcher,
+    segments: Vec<SegmentHits>,
+    total: u64,
+}
+
+impl std::fmt::Debug for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Selection")
+            .field("total", &self.total)
+            .finish()
+    }
+}
+
+/// Collects matching document ids per segment.
+struct DocIds;
+
+struct SegmentDocIds {
+    ord: SegmentOrdinal,
+    docs: Vec<u32>,
+}
+
+impl Collector for DocIds {
+    type Fruit = Vec<(SegmentOrdinal, Vec<u32>)>;
+    type Child = SegmentDocIds;
+
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        _: &SegmentReader,
+    ) -> tantivy::Result<SegmentDocIds> {
+        Ok(SegmentDocIds {
+            ord,
+            docs: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<(SegmentOrdinal, Vec<u32>)>,
+    ) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits)
+    }
+}
+
+impl SegmentCollector for SegmentDocIds {
+    type Fruit = (SegmentOrdinal, Vec<u32>);
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        self.docs.push(doc);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        self.docs.extend_from_slice(docs);
+    }
+
+    fn harvest(mut self) -> Self::Fruit {
+        if !self.docs.is_sorted() {
+            self.docs.sort_unstable();
+        }
+        (self.ord, self.docs)
+    }
+}
+
+impl Selection {
+    /// Runs a query and keeps its hits.
+    pub fn select(searcher: &Searcher, query: &Compiled) -> Result<Selection> {
+        let readers = searcher.segment_readers();
+        let mut per_segment: Vec<Option<Docs>> = readers
+            .iter()
+            .map(|r| (query.matches_all && !r.has_deletes()).then_some(Docs::All(r.max_doc())))
+            .collect();
+        if per_segment.iter().any(Option::is_none) {
+            for (ord, docs) in searcher.search(&*query.query, &DocIds)? {
+                if let Some(slot) = per_segment.get_mut(ord as usize)
+                    && slot.is_none()
+                {
+                    *slot = Some(Docs::Some(docs));
+                }
+            }
+        }
+        let mut segments = Vec::with_capacity(readers.len());
+        let mut total = 0u64;
+        for (reader, docs) in readers.iter().zip(per_segment) {
+            let docs = docs.unwrap_or(Docs::Some(Vec::new()));
+            let ts = reader
+                .fast_fields()
+                .date(names::TS)?
+                .first_or_default_col(DateTime::MIN);
+            let hits = SegmentHits { docs, ts };
+            total += hits.len() as u64;
+            segments.push(hits);
+        }
+        Ok(Selection {
+            searcher: searcher.clone(),
+            segments,
+            total,
+        })
+    }
+
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
+    /// Number of matching events.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Time of the first and last matching events.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let first = self
+            .segments
+            .iter()
+            .filter(|s| s.len() > 0)
+            .map(|s| s.ts(0))
+            .min()?;
+        let last = self
+            .segments
+            .iter()
+            .filter(|s| s.len() > 0)
+            .map(|s| s.ts(s.len() - 1))
+            .max()?;
+        Some((first, last))
+    }
+
+    /// Number of matching events strictly before `t`: the rank of the first event at or after it.
+    pub fn count_before(&self, t: i64) -> u64 {
+        self.segments.iter().map(|s| s.bound(t, false) as u64).sum()
+    }
+
+    fn count_at_or_before(&self, t: i64) -> u64 {
+        self.segments.iter().map(|s| s.bound(t, true) as u64).sum()
+    }
+
+    /// Per-segment cursors positioned at `rank`.
+    fn cursors_at(&self, rank: u64) -> Option<Vec<usize>> {
+        if rank >= self.total {
+            return None;
+        }
+        let (mut lo, mut hi) = self.span()?;
+        // Smallest time t with more than `rank` events at or before it.
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.count_at_or_before(mid) > rank {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let t = lo;
+        let mut remaining = rank - self.count_before(t);
+        let mut found = false;
+        let cursors = self
+            .segments
+            .iter()
+            .map(|s| {
+                let (first, past) = (s.bound(t, false), s.bound(t, true));
+                if found {
+                    return first;
+                }
+                let ties = (past - first) as u64;
+                if remaining >= ties {
+                    remaining -= ties;
+                    past
+                } else {
+                    found = true;
+                    first + remaining as usize
+                }
+            })
+            .collect();
+        Some(cursors)
+    }
+
+    /// Up to `n` rows starting at `rank`, in time order.
+    pub fn rows(&self, rank: u64, n: usize) -> Vec<Row> {
+        let Some(mut cursors) = self.cursors_at(rank) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let next = self
+                .segments
+                .iter()
+                .zip(&cursors)
+                .enumerate()
+                .filter(|(_, (s, c))| **c < s.len())
+                .map(|(i, (s, c))| (s.ts(*c), i))
+                .min();
+            let Some((ts_ms, seg)) = next else {
+                break;
+            };
+            let doc = self.segments[seg].doc(cursors[seg]);
+            out.push(Row {
+                rank: rank + out.len() as u64,
+                addr: DocAddress::new(seg as u32, doc),
+                ts_ms,
+            });
+            cursors[seg] += 1;
+        }
+        out
+    }
+
+    /// Counts per bucket of `width_ms` starting at `start_ms`.
+    pub fn histogram(&self, start_ms: i64, width_ms: i64, buckets: usize) -> Vec<u64> {
+        let width = width_ms.max(1);
+        let mut edges = (0..=buckets as i64).map(|i| self.count_before(start_ms + i * width));
+        let mut prev = edges.next().unwrap_or(0);
+        edges
+            .map(|e| {
+                let c = e - prev;
+                prev = e;
+                c
+            })
+            .collect()
+    }
+
+    /// Iterates every hit's document, segment by segment.
+    fn for_each_doc(&self, mut f: impl FnMut(usize, u32)) {
+        for (seg, hits) in self.segments.iter().enumerate() {
+            match &hits.docs {
+                Docs::All(n) => (0..*n).for_each(|d| f(seg, d)),
+                Docs::Some(v) => v.iter().for_each(|d| f(seg, *d)),
+            }
+        }
+    }
+
+    /// Exact counts of the values of `field` among the hits: the most frequent first, or the
+    /// least frequent first for [`Order::Rare`].
+    pub fn top_values(&self, field: &str, n: usize, order: Order) -> Result<TopValues> {
+        let counts = match field {
+            names::IP | names::XFF => self.count_ips(field)?,
+            names::STATUS | names::BYTES | names::DURATION_MS | names::LINE => {
+                self.count_numbers(field)?
+            }
+            _ => self.count_strings(field)?,
+        };
+        let distinct = counts.len() as u64;
+        let with_value: u64 = counts.values().sum();
+        let mut values: Vec<ValueCount> = counts
+            .into_iter()
+            .map(|(value, count)| ValueCount { value, count })
+            .collect();
+        match order {
+            Order::Top => values.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value))),
+            Order::Rare => values.sort_by(|a, b| a.count.cmp(&b.count).then(a.value.cmp(&b.value))),
+        }
+        values.truncate(n);
+        Ok(TopValues {
+            field: field.to_string(),
+            values,
+            distinct,
+            with_value,
+        })
+    }
+
+    fn count_strings(&self, field: &str) -> Result<HashMap<String, u64>> {
+        let mut out: HashMap<String, u64> = HashMap::new();
+        let readers = self.searcher.segment_readers();
+        let mut columns = Vec::with_capacity(readers.len());
+        for r in readers {
+            columns.push(r.fast_fields().str(field)?);
+        }
+        let mut counts: Vec<Vec<u32>> = columns
+            .iter()
+            .map(|c| vec![0; c.as_ref().map_or(0, |c| c.num_terms())])
+            .collect();
+        self.for_each_doc(|seg, doc| {
+            if let Some(col) = &columns[seg] {
+                for ord in col.term_ords(doc) {
+                    counts[seg][ord as usize] += 1;
+                }
+            }
+        });
+        let mut term = String::new();
+        for (col, counts) in columns.iter().zip(counts) {
+            let Some(col) = col else { continue };
+            for (ord, c) in counts.into_iter().enumerate() {
+                if c > 0
+                    && col
+                        .ord_to_str(ord as u64, &mut term)
+                        .map_err(|e| Error::io("<index>", e))?
+                {
+                    *out.entry(term.clone()).or_default() += u64::from(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn count_ips(&self, field: &str) -> Result<HashMap<String, u64>> {
+        let mut raw: HashMap<Ipv6Addr, u64, FastHash> = HashMap::default();
+        let readers = self.searcher.segment_readers();
+        let mut columns = Vec::with_capacity(readers.len());
+        for r in readers {
+            columns.push(r.fast_fields().column_opt::<Ipv6Addr>(field)?);
+        }
+        self.for_each_doc(|seg, doc| {
+            if let Some(col) = &columns[seg] {
+                for ip in col.values_for_doc(doc) {
+                    *raw.entry(ip).or_default() += 1;
+                }
+            }
+        });
+        Ok(raw
+            .into_iter()
+            .map(|(ip, c)| (schema::v6_to_ip(ip).to_string(), c))
+            .collect())
+    }
+
+    fn count_numbers(&self, field: &str) -> Result<HashMap<String, u64>> {
+        let mut raw: HashMap<u64, u64, FastHash> = HashMap::default();
+        let readers = self.searcher.segment_readers();
+        let mut columns = Vec::with_capacity(readers.len());
+        for r in readers {
+            columns.push(r.fast_fields().column_opt::<u64>(field)?);
+        }
+        self.for_each_doc(|seg, doc| {
+            if let Some(col) = &columns[seg] {
+                for v in col.values_for_doc(doc) {
+                    *raw.entry(v).or_default() += 1;
+                }
+            }
+        });
+        Ok(raw.into_iter().map(|(v, c)| (v.to_string(), c)).collect())
+    }
+}
+
+/// Most or least frequent values first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Top,
+    Rare,
+}
+
+/// A value and how many hits carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ValueCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// Result of [`Selection::top_values`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TopValues {
+    pub field: String,
+    pub values: Vec<ValueCount>,
+    /// Number of distinct values among the hits.
+    pub distinct: u64,
+    /// Hits that have a value for the field.
+    pub with_value: u64,
+}
+
+/// Multiplicative hashing for counting maps keyed by integers: the keys are addresses and
+/// numbers from logs, so flooding is not a concern, and SipHash would triple the cost of
+/// counting ten million values.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FastHash = BuildHasherDefault<FastHasher>;
+
+/// Chooses a histogram bucket width (from a fixed ladder) so that `span_ms` fits in at most
+/// `max_buckets` buckets.
+pub fn bucket_width(span_ms: i64, max_buckets: usize) -> (i64, &'static str) {
+    const LADDER: [(i64, &str); 14] = [
+        (1_000, "1s"),
+        (5_000, "5s"),
+        (15_000, "15s"),
+        (60_000, "1m"),
+        (300_000, "5m"),
+        (900_000, "15m"),
+        (1_800_000, "30m"),
+        (3_600_000, "1h"),
+        (3 * 3_600_000, "3h"),
+        (6 * 3_600_000, "6h"),
+        (12 * 3_600_000, "12h"),
+        (86_400_000, "1d"),
+        (7 * 86_400_000, "7d"),
+        (30 * 86_400_000, "30d"),
+    ];
+    let max = max_buckets.max(1) as i64;
+    LADDER
+        .iter()
+        .copied()
+        .find(|(w, _)| span_ms / w < max)
+        .unwrap_or(LADDER[LADDER.len() - 1])
+}

@@ -1,0 +1,191 @@
+//! What one event looks like to a reader: the stored raw record, parsed again with the layout it
+//! was ingested with, plus its provenance. Used by `search`, the timeline and exports.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tantivy::schema::Value as _;
+use tantivy::{DocAddress, Searcher, TantivyDocument};
+
+use crate::case::Manifest;
+use crate::error::Result;
+use crate::event::{self, names};
+use crate::formats::{self, ParseCtx};
+use crate::schema::Fields;
+
+/// An event ready to show.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventView {
+    pub ts: String,
+    #[serde(skip)]
+    pub ts_ms: i64,
+    pub host: Option<String>,
+    pub source: String,
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub xff: Vec<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub query: Option<String>,
+    pub status: Option<u64>,
+    pub ua: Option<String>,
+    pub user: Option<String>,
+    pub referer: Option<String>,
+    pub bytes: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    pub file: String,
+    pub line: u64,
+    /// Source-specific columns in the source's order.
+    #[serde(serialize_with = "attrs_as_object")]
+    pub fields: Vec<(String, String)>,
+    pub raw: String,
+    /// Set when the record could not be parsed again (it parsed at ingest, so this means the
+    /// case and this trawl disagree).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn attrs_as_object<S: serde::Serializer>(
+    attrs: &[(String, String)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let map: Map<String, Value> = attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    map.serialize(s)
+}
+
+impl EventView {
+    /// Canonical fields as (name, value) pairs, in display order, skipping empty ones.
+    pub fn canonical(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![(names::TS, self.ts.clone())];
+        let mut push = |name: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((name, v));
+            }
+        };
+        push(names::HOST, self.host.clone());
+        push(names::SOURCE, Some(self.source.clone()));
+        push(names::IP, self.ip.clone());
+        push(
+            names::XFF,
+            (!self.xff.is_empty()).then(|| self.xff.join(", ")),
+        );
+        push(names::METHOD, self.method.clone());
+        push(names::PATH, self.path.clone());
+        push(names::QUERY, self.query.clone());
+        push(names::STATUS, self.status.map(|s| s.to_string()));
+        push(names::UA, self.ua.clone());
+        push(names::USER, self.user.clone());
+        push(names::REFERER, self.referer.clone());
+        push(names::BYTES, self.bytes.map(|s| s.to_string()));
+        push(names::DURATION_MS, self.duration_ms.map(|s| s.to_string()));
+        push(names::REQUEST_ID, self.request_id.clone());
+        push(
+            names::RULE,
+            (!self.rules.is_empty()).then(|| self.rules.join(", ")),
+        );
+        push(names::FILE, Some(self.file.clone()));
+        push(names::LINE, Some(self.line.to_string()));
+        out
+    }
+
+    /// `file:line`, the evidence pointer.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+
+    /// The value of a canonical field or source column by name.
+    pub fn value_of(&self, field: &str) -> Option<String> {
+        if let Some((_, v)) = self.canonical().into_iter().find(|(n, _)| *n == field) {
+            return Some(v);
+        }
+        self.fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Loads and parses the event at `addr`.
+pub fn load(
+    searcher: &Searcher,
+    fields: &Fields,
+    manifest: &Manifest,
+    addr: DocAddress,
+) -> Result<EventView> {
+    let doc: TantivyDocument = searcher.doc(addr)?;
+    let reader = searcher.segment_reader(addr.segment_ord);
+    let ff = reader.fast_fields();
+    let u64_of =
+        |name: &str| -> Option<u64> { ff.u64(name).ok().and_then(|c| c.first(addr.doc_id)) };
+    let ts_ms = ff
+        .date(names::TS)
+        .ok()
+        .and_then(|c| c.first(addr.doc_id))
+        .map_or(0, |d| d.into_timestamp_millis());
+    let file_id = u64_of("file_id").unwrap_or(u64::MAX);
+    let line = u64_of(names::LINE).unwrap_or(0);
+    let layout_id = u64_of("layout").unwrap_or(u64::MAX);
+    let raw = doc
+        .get_first(fields.raw)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let rules: Vec<String> = doc
+        .get_all(fields.rule)
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let file = manifest.file(file_id);
+    let mut view = EventView {
+        ts: formats::time::format_ms(ts_ms),
+        ts_ms,
+        file: file.map_or_else(|| format!("<file #{file_id}>"), |f| f.path.clone()),
+        line,
+        raw,
+        rules,
+        ..EventView::default()
+    };
+    let Some(layout) = manifest.layouts.get(layout_id as usize) else {
+        view.note = Some("layout missing from the case manifest".into());
+        return Ok(view);
+    };
+    view.source = layout.source().to_string();
+    let raw = view.raw.clone();
+    match formats::parse(layout, &raw, &ParseCtx::default()) {
+        Ok(ev) => {
+            view.host = ev
+                .host
+                .map(|h| h.into_owned())
+                .or_else(|| file.and_then(|f| f.host.clone()));
+            view.ip = ev.ip.map(|i| i.to_string());
+            view.xff = ev.xff.iter().map(ToString::to_string).collect();
+            view.method = ev.method.map(|v| v.into_owned());
+            view.path = ev.path.map(|v| v.into_owned());
+            view.query = ev.query.map(|v| v.into_owned());
+            view.status = ev.status;
+            view.ua = ev.ua.map(|v| v.into_owned());
+            view.user = ev.user.map(|v| v.into_owned());
+            view.referer = ev.referer.map(|v| v.into_owned());
+            view.bytes = ev.bytes;
+            view.duration_ms = ev.duration_ms;
+            view.request_id = ev.request_id.map(event::format_guid);
+            view.fields = ev
+                .attrs
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        }
+        Err(why) => {
+            view.host = file.and_then(|f| f.host.clone());
+            view.note = Some(format!(
+                "could not parse the stored record again: {}",
+                why.0
+            ));
+        }
+    }
+    Ok(view)
+}
