@@ -57,6 +57,10 @@ pub struct FileRecord {
     pub malformed: u64,
     /// Directives, comments, headers and blank lines.
     pub skipped: u64,
+    /// Lines after the first of records spanning several lines (quoted newlines in CSV), so
+    /// that `events + malformed + skipped + continuation_lines == lines`.
+    #[serde(default)]
+    pub continuation_lines: u64,
     /// Events whose time had no zone and were converted with `tz`.
     #[serde(default)]
     pub naive_times: u64,

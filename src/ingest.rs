@@ -103,7 +103,8 @@ struct Chunk {
     end_line: u64,
     layout: Arc<Layout>,
     layout_id: u64,
-    records: Vec<(u64, usize, usize)>,
+    /// (first line, lines spanned, start, end) of each record in `buf`.
+    records: Vec<(u64, u64, usize, usize)>,
     buf: Vec<u8>,
 }
 
@@ -119,6 +120,7 @@ enum Payload {
     Progress {
         end_line: u64,
         skipped: u64,
+        continuation: u64,
         malformed: Vec<MalformedLine>,
     },
     End {
@@ -144,7 +146,7 @@ struct Parsed {
     /// Column names met in records of layouts whose columns vary.
     dynamic_attrs: std::collections::BTreeSet<String>,
     end_line: u64,
-    skipped: u64,
+    continuation: u64,
     malformed: Vec<MalformedLine>,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
@@ -390,7 +392,7 @@ fn read_task(
     };
     let result = task.evidence.with_raw(|raw| {
         let mut hashing = HashingReader::new(raw).counting(Arc::clone(&progress.bytes));
-        let outcome = frame_records(task, format, &mut hashing, layouts, &mut send, progress);
+        let outcome = frame_records(task, format, &mut hashing, layouts, &mut send);
         Ok((hashing.finish(), outcome))
     });
     let ((size, sha), (end_line, ends_with_newline, error)) = match result {
@@ -409,6 +411,47 @@ fn read_task(
 
 type FrameOutcome = std::result::Result<(u64, bool), (u64, String)>;
 
+/// What the reader has framed but not yet sent.
+#[derive(Default)]
+struct Pending {
+    chunk: Option<Chunk>,
+    skipped: u64,
+    continuation: u64,
+    malformed: Vec<MalformedLine>,
+}
+
+impl Pending {
+    fn has_notes(&self) -> bool {
+        self.skipped > 0 || self.continuation > 0 || !self.malformed.is_empty()
+    }
+
+    /// Sends the chunk, then the lines without events that follow it (they always follow it:
+    /// notes pending before a data record are flushed first), so the writer's watermark only
+    /// ever covers lines whose events it has added.
+    fn flush(&mut self, end_line: u64, send: &mut dyn FnMut(Payload)) {
+        if let Some(c) = self.chunk.take() {
+            send(Payload::Chunk(c));
+        }
+        if self.has_notes() {
+            send(Payload::Progress {
+                end_line,
+                skipped: std::mem::take(&mut self.skipped),
+                continuation: std::mem::take(&mut self.continuation),
+                malformed: std::mem::take(&mut self.malformed),
+            });
+        }
+    }
+
+    fn note_malformed(&mut self, line: u64, span: u64, reason: String, record: &[u8]) {
+        self.continuation += span - 1;
+        self.malformed.push(MalformedLine {
+            line,
+            reason,
+            excerpt: excerpt(record),
+        });
+    }
+}
+
 /// Frames records and sends chunks; returns the last line read and whether it ended with a
 /// newline, or the line reached and the error that stopped reading.
 fn frame_records(
@@ -417,16 +460,15 @@ fn frame_records(
     raw: &mut HashingReader<&mut dyn std::io::Read>,
     layouts: &std::sync::Mutex<Layouts>,
     send: &mut dyn FnMut(Payload),
-    _progress: &Progress,
 ) -> FrameOutcome {
     let mut framer = Framer::new(format);
-    let mut layout = framer.initial_layout();
-    let source = layout
+    let initial = framer.initial_layout();
+    let source = initial
         .as_ref()
         .map_or_else(|| format.name().to_string(), |l| l.source().to_string());
     send(Payload::Start { format, source });
     let intern = |l: &Layout| layouts.lock().map(|mut r| r.intern(l)).unwrap_or(0);
-    let mut current: Option<(Arc<Layout>, u64)> = layout.take().map(|l| {
+    let mut current: Option<(Arc<Layout>, u64)> = initial.map(|l| {
         let id = intern(&l);
         (Arc::new(l), id)
     });
@@ -437,136 +479,64 @@ fn frame_records(
     };
     let mut records = Records::new(text, format.quoted_records());
     let mut buf = Vec::new();
-    let mut chunk: Option<Chunk> = None;
+    let mut pending = Pending::default();
     let mut last_line = 0u64;
-    let mut skipped = 0u64;
-    let mut framing_malformed = Vec::new();
-
-    // Sends what is pending: the chunk, or a progress note when only skipped lines are pending.
-    let flush = |chunk: &mut Option<Chunk>,
-                 skipped: &mut u64,
-                 malformed: &mut Vec<MalformedLine>,
-                 end_line: u64,
-                 send: &mut dyn FnMut(Payload)| {
-        // Pending skipped lines always follow the chunk's records: send the chunk first.
-        if let Some(c) = chunk.take() {
-            send(Payload::Chunk(c));
-        }
-        if *skipped > 0 || !malformed.is_empty() {
-            send(Payload::Progress {
-                end_line,
-                skipped: std::mem::take(skipped),
-                malformed: std::mem::take(malformed),
-            });
-        }
-    };
-
     loop {
-        let next = match records.next_record(&mut buf) {
-            Ok(n) => n,
+        let (line, span) = match records.next_record(&mut buf) {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
             Err(e) => {
-                flush(
-                    &mut chunk,
-                    &mut skipped,
-                    &mut framing_malformed,
-                    last_line,
-                    send,
-                );
+                pending.flush(last_line, send);
                 return Err((last_line, e.to_string()));
             }
         };
-        let Some((line, span)) = next else {
-            break;
-        };
         let end_line = line + span - 1;
-        let text = String::from_utf8_lossy(&buf);
-        let frame = framer.feed(&text);
+        // Lines a previous run committed are framed (headers matter) but not sent again.
         let already_indexed = end_line <= task.skip_lines;
-        match frame {
+        match framer.feed(&String::from_utf8_lossy(&buf)) {
             Frame::Layout(l) => {
                 let id = intern(&l);
                 if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
-                    flush(
-                        &mut chunk,
-                        &mut skipped,
-                        &mut framing_malformed,
-                        last_line,
-                        send,
-                    );
+                    pending.flush(last_line, send);
                     current = Some((Arc::new(l), id));
                 }
                 if !already_indexed {
-                    skipped += span;
+                    pending.skipped += span;
                 }
             }
-            Frame::Skip => {
-                if !already_indexed {
-                    skipped += span;
-                }
+            Frame::Skip if !already_indexed => pending.skipped += span,
+            Frame::Malformed(reason) if !already_indexed => {
+                pending.note_malformed(line, span, reason.into_owned(), &buf);
             }
-            Frame::Malformed(reason) => {
-                if !already_indexed {
-                    framing_malformed.push(MalformedLine {
-                        line,
-                        reason: reason.into_owned(),
-                        excerpt: excerpt(&buf),
+            Frame::Data if !already_indexed => match &current {
+                None => {
+                    pending.note_malformed(line, span, "no header before this record".into(), &buf);
+                }
+                Some((layout, layout_id)) => {
+                    if pending.has_notes() {
+                        pending.flush(last_line, send);
+                    }
+                    let c = pending.chunk.get_or_insert_with(|| Chunk {
+                        end_line,
+                        layout: Arc::clone(layout),
+                        layout_id: *layout_id,
+                        records: Vec::with_capacity(CHUNK_RECORDS),
+                        buf: Vec::with_capacity(CHUNK_BYTES + 4096),
                     });
+                    let start = c.buf.len();
+                    c.buf.extend_from_slice(&buf);
+                    c.records.push((line, span, start, c.buf.len()));
+                    c.end_line = end_line;
+                    if c.records.len() >= CHUNK_RECORDS || c.buf.len() >= CHUNK_BYTES {
+                        pending.flush(end_line, send);
+                    }
                 }
-            }
-            Frame::Data if already_indexed => {}
-            Frame::Data => {
-                let Some((layout, layout_id)) = &current else {
-                    framing_malformed.push(MalformedLine {
-                        line,
-                        reason: "no header before this record".into(),
-                        excerpt: excerpt(&buf),
-                    });
-                    last_line = end_line;
-                    continue;
-                };
-                // Lines counted as skipped or malformed must reach the writer before the chunk
-                // that follows them, so the progress watermark stays exact.
-                if skipped > 0 || !framing_malformed.is_empty() {
-                    flush(
-                        &mut chunk,
-                        &mut skipped,
-                        &mut framing_malformed,
-                        last_line,
-                        send,
-                    );
-                }
-                let c = chunk.get_or_insert_with(|| Chunk {
-                    end_line,
-                    layout: Arc::clone(layout),
-                    layout_id: *layout_id,
-                    records: Vec::with_capacity(CHUNK_RECORDS),
-                    buf: Vec::with_capacity(CHUNK_BYTES + 4096),
-                });
-                let start = c.buf.len();
-                c.buf.extend_from_slice(&buf);
-                c.records.push((line, start, c.buf.len()));
-                c.end_line = end_line;
-                if c.records.len() >= CHUNK_RECORDS || c.buf.len() >= CHUNK_BYTES {
-                    last_line = end_line;
-                    flush(
-                        &mut chunk,
-                        &mut skipped,
-                        &mut framing_malformed,
-                        last_line,
-                        send,
-                    );
-                }
-            }
+            },
+            Frame::Skip | Frame::Malformed(_) | Frame::Data => {}
         }
         last_line = end_line;
     }
-    flush(
-        &mut chunk,
-        &mut skipped,
-        &mut framing_malformed,
-        last_line,
-        send,
-    );
+    pending.flush(last_line, send);
     Ok((last_line.max(task.skip_lines), records.ended_with_newline()))
 }
 
@@ -616,7 +586,7 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
         docs: Vec::with_capacity(chunk.records.len()),
         dynamic_attrs: std::collections::BTreeSet::new(),
         end_line: chunk.end_line,
-        skipped: 0,
+        continuation: 0,
         malformed: Vec::new(),
         first_ts: None,
         last_ts: None,
@@ -624,7 +594,8 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
     };
     let source = chunk.layout.source();
     let dynamic = chunk.layout.has_dynamic_attrs();
-    for &(line, start, end) in &chunk.records {
+    for &(line, span, start, end) in &chunk.records {
+        parsed.continuation += span - 1;
         let bytes = &chunk.buf[start..end];
         let (text, invalid) = match std::str::from_utf8(bytes) {
             Ok(s) => (std::borrow::Cow::Borrowed(s), false),
@@ -773,6 +744,7 @@ impl WriterState<'_> {
                         events: 0,
                         malformed: 0,
                         skipped: 0,
+                        continuation_lines: 0,
                         naive_times: 0,
                         tz: None,
                         first_ts: None,
@@ -801,7 +773,7 @@ impl WriterState<'_> {
                 if let Some(r) = state.record.as_mut() {
                     r.events += n;
                     r.lines = r.lines.max(parsed.end_line);
-                    r.skipped += parsed.skipped;
+                    r.continuation_lines += parsed.continuation;
                     note_malformed(r, &parsed.malformed, self.report);
                     r.first_ts = min_opt(r.first_ts, parsed.first_ts);
                     r.last_ts = max_opt(r.last_ts, parsed.last_ts);
@@ -817,11 +789,13 @@ impl WriterState<'_> {
             Payload::Progress {
                 end_line,
                 skipped,
+                continuation,
                 malformed,
             } => {
                 if let Some(r) = state.record.as_mut() {
                     r.lines = r.lines.max(end_line);
                     r.skipped += skipped;
+                    r.continuation_lines += continuation;
                     note_malformed(r, &malformed, self.report);
                 }
             }

@@ -1,0 +1,63 @@
+//! Shared helpers for integration tests: the real binary, temporary cases, the public corpus.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `trawl` binary built for these tests.
+pub fn trawl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trawl"))
+}
+
+/// Runs trawl with arguments, returning its output (not checking the status).
+pub fn run(args: &[&str]) -> Output {
+    trawl().args(args).output().expect("run trawl")
+}
+
+/// Runs trawl and requires success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "trawl {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The public sample corpus (`../shared/corpus`), or None with a printed reason.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = repo().join("../shared/corpus");
+    if dir.join("SOURCES.md").is_file() {
+        Some(dir.canonicalize().expect("canonical corpus path"))
+    } else {
+        eprintln!(
+            "skipping: the public corpus is not at {} (CI always has it)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The bundled sample case.
+pub fn sample_logs() -> PathBuf {
+    repo().join("sample-logs")
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Parses JSON lines.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}

@@ -1,0 +1,392 @@
+//! Parsers against the public sample logs in `../shared/corpus` (see its SOURCES.md): every
+//! file in a supported format is ingested with every line accounted for, and where upstream
+//! projects publish parsed values, ours match.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+use trawl::case::Case;
+use trawl::event::Event;
+use trawl::formats::{self, FormatKind, Frame, Framer, Layout, ParseCtx};
+use trawl::ingest::{IngestOptions, ingest};
+
+/// Physical lines of a byte stream: line feeds, plus a final line without one.
+fn count_lines(bytes: &[u8]) -> u64 {
+    let feeds = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    feeds + u64::from(!bytes.is_empty() && bytes.last() != Some(&b'\n'))
+}
+
+fn evidence_bytes(path: &str) -> Vec<u8> {
+    if let Some((archive, member)) = path.split_once(".zip/") {
+        let file = std::fs::File::open(format!("{archive}.zip")).expect("zip");
+        let mut zip = zip::ZipArchive::new(file).expect("zip archive");
+        let mut entry = zip.by_name(member).expect("member");
+        let mut out = Vec::new();
+        entry.read_to_end(&mut out).expect("read member");
+        return out;
+    }
+    std::fs::read(path).expect("read evidence")
+}
+
+/// Files that are not logs (binary EVTX, expected outputs, docs) and must be reported as
+/// unrecognised rather than guessed.
+fn is_not_a_log(path: &str) -> bool {
+    [
+        ".evtx",
+        ".snap",
+        ".md",
+        ".yaml",
+        ".out",
+        "SHA256SUMS",
+        ".gitattributes",
+        "-expected.json",
+    ]
+    .iter()
+    .any(|s| path.ends_with(s))
+        || path.contains("/sigma-regression/")
+}
+
+#[test]
+fn every_corpus_log_is_ingested_with_every_line_accounted_for() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut case = Case::open_or_create(&dir.path().join("case")).unwrap();
+    let opts = IngestOptions {
+        progress: false,
+        ..IngestOptions::default()
+    };
+    let report = ingest(&mut case, &[corpus.clone()], &opts).unwrap();
+    assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
+    for u in &case.manifest.unrecognised {
+        assert!(
+            is_not_a_log(&u.path),
+            "a log was not recognised: {} ({})",
+            u.path,
+            u.reason
+        );
+    }
+    assert!(
+        case.manifest.files.len() >= 55,
+        "{} files",
+        case.manifest.files.len()
+    );
+    for f in &case.manifest.files {
+        assert!(
+            f.complete && f.read_error.is_none(),
+            "{}: {:?}",
+            f.path,
+            f.read_error
+        );
+        assert!(
+            !is_not_a_log(&f.path),
+            "{} is not a log but was ingested",
+            f.path
+        );
+        let accounted = f.events + f.malformed + f.skipped + f.continuation_lines;
+        assert_eq!(
+            accounted, f.lines,
+            "{}: lines not accounted for: {f:?}",
+            f.path
+        );
+        let bytes = evidence_bytes(&f.path);
+        let mut physical = count_lines(&bytes);
+        // A UTF-16 file's line feeds are two bytes; none in the corpus, but stay honest.
+        if bytes.starts_with(&[0xFF, 0xFE]) {
+            physical = f.lines;
+        }
+        assert_eq!(f.lines, physical, "{}: line count", f.path);
+        assert_eq!(
+            f.malformed_examples.len() as u64,
+            f.malformed.min(20),
+            "{}",
+            f.path
+        );
+        for m in &f.malformed_examples {
+            assert!(!m.reason.is_empty() && m.line >= 1 && m.line <= f.lines);
+        }
+    }
+    // Files whose every line is known to be good parse without a single malformed line.
+    for clean in [
+        "Tunna_rdp_tunnel_IIS.log",
+        "logfile_w3c_big.0",
+        "logfile_shop_access_log.0",
+        "iis10_edge_cases.log",
+        "httperr_restart.log",
+    ] {
+        let f = case
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.path.ends_with(clean))
+            .expect(clean);
+        assert_eq!(f.malformed, 0, "{clean}: {:?}", f.malformed_examples);
+    }
+    // lnav's deliberately broken lines are caught, with their line numbers.
+    let bad = case
+        .manifest
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("logfile_bad_access_log.0"))
+        .unwrap();
+    assert_eq!((bad.events, bad.malformed), (2, 1));
+    assert_eq!(bad.malformed_examples[0].line, 2);
+    let mismatch = case
+        .manifest
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("logfile_w3c.5"))
+        .unwrap();
+    assert_eq!(mismatch.malformed, 1);
+    assert!(
+        mismatch.malformed_examples[0]
+            .reason
+            .contains("values for 6 #Fields columns")
+    );
+}
+
+/// Frames and parses a whole file with the library, returning the events' owned copies.
+fn parse_file(path: &Path, expect: FormatKind) -> Vec<Event<'static>> {
+    let ctx = ParseCtx::default();
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    assert_eq!(
+        formats::sniff(&text, &ctx),
+        Ok(expect),
+        "{}",
+        path.display()
+    );
+    let mut framer = Framer::new(expect);
+    let mut layout: Option<Layout> = framer.initial_layout();
+    let mut events = Vec::new();
+    for line in text.lines() {
+        match framer.feed(line) {
+            Frame::Layout(l) => layout = Some(l),
+            Frame::Data => {
+                let l = layout.as_ref().expect("layout before data");
+                events.push(formats::parse(l, line, &ctx).expect("parses").into_owned());
+            }
+            Frame::Skip | Frame::Malformed(_) => {}
+        }
+    }
+    events
+}
+
+fn fmt_ts(ev: &Event<'_>) -> String {
+    trawl::formats::time::format_ms(ev.ts_ms)
+}
+
+#[test]
+fn velociraptor_iis_rows_match_its_golden_output() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let golden = std::fs::read_to_string(corpus.join("velociraptor/csv.out.yaml")).unwrap();
+    let query = "Query: SELECT * FROM parse_csv( columns=Columns, separator=\" \", filename=\"MyPipe\", accessor=\"pipe\")\nOutput: ";
+    let start = golden.find(query).expect("iis section") + query.len();
+    let end = start + golden[start..].find("\n]\n").expect("end of array") + 2;
+    let expected: Vec<Value> = serde_json::from_str(&golden[start..end]).unwrap();
+    let events = parse_file(&corpus.join("velociraptor/iis.log"), FormatKind::W3c);
+    assert_eq!(events.len(), expected.len());
+    for (ev, exp) in events.iter().zip(&expected) {
+        let s = |k: &str| exp[k].as_str().unwrap().to_string();
+        let dash = |v: String| if v == "-" { None } else { Some(v) };
+        assert_eq!(fmt_ts(ev), format!("{}.000Z", s("date_time")));
+        assert_eq!(ev.method.as_deref(), Some(s("cs-method").as_str()));
+        assert_eq!(ev.path.as_deref(), Some(s("cs-uri-stem").as_str()));
+        assert_eq!(
+            ev.query.as_deref().map(str::to_string),
+            dash(s("cs-uri-query"))
+        );
+        assert_eq!(
+            ev.user.as_deref().map(str::to_string),
+            dash(s("cs-username"))
+        );
+        assert_eq!(ev.ip.map(|i| i.to_string()), Some(s("c-ip")));
+        // IIS writes spaces as '+': the canonical user agent has them decoded.
+        assert_eq!(
+            ev.ua.as_deref().map(str::to_string),
+            Some(s("cs(User-Agent)").replace('+', " "))
+        );
+        assert_eq!(ev.status, exp["sc-status"].as_u64());
+        assert_eq!(ev.duration_ms, exp["time-taken"].as_u64());
+        assert_eq!(
+            ev.attr("s-port").map(str::to_string),
+            Some(exp["s-port"].to_string())
+        );
+        assert_eq!(ev.attr("s-ip").map(str::to_string), Some(s("s-ip")));
+    }
+}
+
+#[test]
+fn headerless_httpproxy_row_matches_elastic() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let dir = corpus.join("elastic-integrations/exchange-httpproxy");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("test-httpproxy.log-expected.json")).unwrap(),
+    )
+    .unwrap();
+    let exp = &expected["expected"][0]["microsoft"]["exchange"];
+    let events = parse_file(
+        &dir.join("test-httpproxy.log"),
+        FormatKind::HttpproxyHeaderless,
+    );
+    assert_eq!(events.len(), 1);
+    let ev = &events[0];
+    assert_eq!(fmt_ts(ev), exp["datetime"].as_str().unwrap());
+    assert_eq!(
+        ev.ip.map(|i| i.to_string()).as_deref(),
+        exp["clientipaddress"][0].as_str()
+    );
+    assert_eq!(ev.host.as_deref(), exp["serverhostname"].as_str());
+    assert_eq!(ev.path.as_deref(), exp["urlstem"].as_str());
+    assert_eq!(ev.query.as_deref(), exp["urlquery"].as_str());
+    assert_eq!(ev.user.as_deref(), exp["authenticateduser"].as_str());
+    assert_eq!(ev.ua.as_deref(), exp["useragent"].as_str());
+    assert_eq!(ev.method.as_deref(), exp["method"].as_str());
+    assert_eq!(ev.status, exp["httpstatus"].as_u64());
+    assert_eq!(ev.bytes, exp["responsebytes"].as_u64());
+    assert_eq!(ev.duration_ms, exp["totalrequesttime"].as_u64());
+    assert_eq!(
+        ev.request_id.map(trawl::event::format_guid).as_deref(),
+        exp["requestid"].as_str()
+    );
+    // Every other column Elastic reports is an attribute with the same value.
+    let canonical = [
+        "datetime",
+        "clientipaddress",
+        "serverhostname",
+        "urlstem",
+        "urlquery",
+        "authenticateduser",
+        "useragent",
+        "method",
+        "httpstatus",
+        "responsebytes",
+        "totalrequesttime",
+        "requestid",
+        "logtype",
+    ];
+    for (key, value) in exp.as_object().unwrap() {
+        if canonical.contains(&key.as_str()) {
+            continue;
+        }
+        let want = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(ev.attr(key), Some(want.as_str()), "column {key}");
+    }
+}
+
+#[test]
+fn lnav_advanced_logging_rows_match_its_sql_output() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let dir = corpus.join("lnav/w3c");
+    let headers: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.join("test_sql.sh_1f892b85dc9008c7b3bab7fdf8aa372a6d5ae22c.out"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let events = parse_file(&dir.join("logfile_w3c.3"), FormatKind::W3c);
+    assert_eq!(events.len(), 3);
+    for (ev, exp) in events.iter().zip(headers.as_array().unwrap()) {
+        let h = &exp["cs_headers"];
+        assert_eq!(ev.ua.as_deref(), h["User-Agent"].as_str());
+        assert_eq!(ev.referer.as_deref(), h["Referer"].as_str());
+        assert_eq!(ev.attr("cs(Host)"), h["Host"].as_str());
+    }
+    let substatus: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.join("test_sql.sh_61471583c5e2f8ede3a8adefce682c27bf3924c8.out"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (ev, exp) in events.iter().zip(substatus.as_array().unwrap()) {
+        match exp["sc_substatus"].as_u64() {
+            Some(n) => assert_eq!(ev.attr("sc-substatus"), Some(n.to_string().as_str())),
+            // lnav reads the garbage value as null; we keep it as text, never as a number.
+            None => assert!(
+                ev.attr("sc-substatus")
+                    .is_some_and(|v| v.parse::<u64>().is_err())
+            ),
+        }
+    }
+}
+
+#[test]
+fn velociraptor_access_line_matches_grok() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let text = std::fs::read_to_string(corpus.join("velociraptor/access.log")).unwrap();
+    let first = text.lines().next().unwrap();
+    let ev = trawl::formats::access::parse(first).unwrap();
+    assert_eq!(
+        ev.ip.map(|i| i.to_string()).as_deref(),
+        Some("170.238.36.21")
+    );
+    assert_eq!(fmt_ts(&ev), "2019-12-28T14:09:47.000Z");
+    assert_eq!(ev.method.as_deref(), Some("GET"));
+    assert_eq!(ev.path.as_deref(), Some("/"));
+    assert_eq!(ev.status, Some(401));
+    assert_eq!(ev.bytes, Some(691));
+    assert_eq!(
+        ev.ua.as_deref(),
+        Some("masscan/1.0 (https://github.com/robertdavidgraham/masscan)")
+    );
+}
+
+#[test]
+fn qazeer_exchange_logs_map_their_columns() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let dir = corpus.join("qazeer-artefacts-help/exchange");
+    for protocol in [
+        "Autodiscover",
+        "Eas",
+        "Ecp",
+        "Ews",
+        "Mapi",
+        "Owa",
+        "PowerShell",
+        "RpcHttp",
+    ] {
+        let file = std::fs::read_dir(dir.join(protocol))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let events = parse_file(&file, FormatKind::ExchangeCsv);
+        assert!(!events.is_empty(), "{protocol}");
+        for ev in &events {
+            assert!(
+                ev.host.is_some() && ev.path.is_some() && ev.status.is_some(),
+                "{protocol}: {ev:?}"
+            );
+            assert_eq!(ev.attr("Protocol"), Some(protocol), "{protocol}");
+        }
+    }
+    let ecp = parse_file(
+        &dir.join("ECPServer20230111-1.LOG"),
+        FormatKind::ExchangeCsv,
+    );
+    assert_eq!(ecp[0].attr("CMD"), Some("Get-InboxRule"));
+    assert_eq!(
+        ecp[0].path.as_deref(),
+        Some("/ecp/RulesEditor/InboxRules.svc/GetList")
+    );
+}
