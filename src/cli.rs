@@ -531,8 +531,26 @@ fn generate(
     days: u32,
     seed: u64,
 ) -> Result<()> {
-    let _ = (out, dir, bench_lines, days, seed);
-    Err(Error::Usage("generator not wired yet".into()))
+    use crate::generate::{BenchOptions, SampleOptions, write_bench_corpus, write_sample_case};
+    let summary = match bench_lines {
+        Some(lines) => write_bench_corpus(dir, &BenchOptions { lines, seed, days }),
+        None => write_sample_case(dir, &SampleOptions { seed }),
+    }
+    .map_err(|e| Error::io(dir, e))?;
+    let (lines, bytes) = summary
+        .files
+        .iter()
+        .fold((0, 0), |(l, b), f| (l + f.1, b + f.2));
+    writeln!(
+        out,
+        "Wrote {} ({} lines, {:.1} MB) to {}",
+        plural(summary.files.len() as u64, "file", "files"),
+        thousands(lines),
+        bytes as f64 / 1e6,
+        dir.display()
+    )
+    .map_err(w)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ pub struct Evidence {
     pub location: Location,
     /// Size in bytes (uncompressed size for zip members).
     pub size: u64,
-    /// Modification time, seconds since the epoch.
+    /// Modification time, nanoseconds since the epoch (a rewrite within the same second with
+    /// the same size must still be noticed).
     pub mtime: i64,
 }
 
@@ -101,7 +102,7 @@ fn walk(path: &Path, exclude: Option<&Path>, found: &mut Vec<Evidence>, bad: &mu
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let mut magic = [0u8; 4];
     let magic_len = File::open(path)
         .and_then(|mut f| read_up_to(&mut f, &mut magic))
@@ -146,7 +147,7 @@ fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec
                     u32::from(dt.second()),
                 )
             })
-            .map_or(0, |dt| dt.and_utc().timestamp());
+            .map_or(0, |dt| dt.and_utc().timestamp() * 1_000_000_000);
         members.push(Evidence {
             path: format!("{display}/{}", member.name()?),
             location: Location::ZipMember {

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod error;
 pub mod event;
 pub mod formats;
+pub mod generate;
 pub mod ingest;
 pub mod input;
 pub mod query;

@@ -608,7 +608,14 @@ impl Compiler<'_> {
         let Some((name, name_col)) = field else {
             return self.bare(value, column);
         };
-        let canonical = name.to_ascii_lowercase();
+        let mut canonical = name.to_ascii_lowercase();
+        // A source's own name for a canonical field (`c-ip`, `AuthenticatedUser`, `UrlStem`)
+        // means that field.
+        if kind_of(&canonical).is_none()
+            && let Some(alias) = crate::formats::columns::canon_for(&canonical)
+        {
+            canonical = canonical_name(alias).to_string();
+        }
         if let Some(kind) = kind_of(&canonical) {
             if matches!(value, Tok::Word(w) if w == "*") && kind != Kind::File {
                 return self.exists(&canonical, *name_col);
@@ -1025,6 +1032,26 @@ impl Compiler<'_> {
             .map(|(id, _)| Term::from_field_u64(self.fields.file_id, *id))
             .collect();
         Ok(Box::new(TermSetQuery::new(terms)))
+    }
+}
+
+fn canonical_name(c: crate::formats::columns::Canon) -> &'static str {
+    use crate::formats::columns::Canon;
+    match c {
+        Canon::Date | Canon::Time | Canon::DateTime => names::TS,
+        Canon::Host => names::HOST,
+        Canon::Ip => names::IP,
+        Canon::Xff => names::XFF,
+        Canon::Method => names::METHOD,
+        Canon::Path | Canon::Uri => names::PATH,
+        Canon::Query => names::QUERY,
+        Canon::Status => names::STATUS,
+        Canon::Ua => names::UA,
+        Canon::User => names::USER,
+        Canon::Referer => names::REFERER,
+        Canon::Bytes => names::BYTES,
+        Canon::DurationMs => names::DURATION_MS,
+        Canon::RequestId => names::REQUEST_ID,
     }
 }
 

@@ -73,6 +73,12 @@ fn keyword(tokenizer: &str, fast: bool) -> TextOptions {
     }
 }
 
+/// A keyword searched without case whose column keeps the value as written: for values that
+/// trawl normalises itself at ingest (host names, methods).
+fn keyword_raw_fast() -> TextOptions {
+    keyword(KEYWORD, false).set_fast("raw")
+}
+
 fn words(positions: bool) -> TextOptions {
     let record = if positions {
         IndexRecordOption::WithFreqsAndPositions
@@ -100,11 +106,11 @@ pub fn build() -> (Schema, Fields) {
                 .set_fast()
                 .set_precision(DateTimePrecision::Milliseconds),
         ),
-        host: b.add_text_field(names::HOST, keyword(KEYWORD, true)),
+        host: b.add_text_field(names::HOST, keyword_raw_fast()),
         source: b.add_text_field(names::SOURCE, keyword(KEYWORD, true)),
         ip: b.add_ip_addr_field(names::IP, ip_indexed()),
         xff: b.add_ip_addr_field(names::XFF, ip_indexed()),
-        method: b.add_text_field(names::METHOD, keyword(KEYWORD, true)),
+        method: b.add_text_field(names::METHOD, keyword_raw_fast()),
         path: b.add_text_field(names::PATH, keyword(KEYWORD, true)),
         query: b.add_text_field(names::QUERY, words(false)),
         status: b.add_u64_field(names::STATUS, indexed_u64()),
@@ -174,17 +180,27 @@ pub fn register_tokenizers(index: &Index) {
     index.fast_field_tokenizer().register(USER_AGENT, ua());
 }
 
+/// One name per server: Windows host names are case-insensitive and logs write them short
+/// (`MBX-A`) or fully qualified (`mbx-a.corp.example.org`); both become `MBX-A`.
+pub fn normalize_host(host: &str) -> String {
+    let host = host.trim();
+    if host.parse::<IpAddr>().is_ok() {
+        return host.to_string();
+    }
+    host.split('.').next().unwrap_or(host).to_uppercase()
+}
+
 /// Normalises a value the way a keyword field indexes it.
 pub fn normalize_keyword(value: &str) -> String {
     value.to_lowercase()
 }
 
-/// Normalises a user agent so that IIS (`+` decoded to spaces, commas kept) and HttpProxy
-/// (commas replaced by spaces) spellings of the same agent are one term.
+/// Normalises a user agent so that IIS (`+` written for spaces, so a literal `+` is lost) and
+/// HttpProxy (commas replaced by spaces) spellings of the same agent are one term.
 pub fn normalize_user_agent(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for word in value
-        .split(|c: char| c.is_whitespace() || c == ',')
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '+')
         .filter(|w| !w.is_empty())
     {
         if !out.is_empty() {
@@ -351,7 +367,7 @@ pub fn document(
     let mut doc = TantivyDocument::default();
     doc.add_date(f.ts, DateTime::from_timestamp_millis(ev.ts_ms));
     if let Some(host) = ev.host.as_deref().or(from.host) {
-        doc.add_text(f.host, host);
+        doc.add_text(f.host, normalize_host(host));
     }
     doc.add_text(f.source, from.source);
     if let Some(ip) = ev.ip {
@@ -360,8 +376,10 @@ pub fn document(
     for ip in &ev.xff {
         doc.add_ip_addr(f.xff, ip_to_v6(*ip));
     }
+    if let Some(method) = &ev.method {
+        doc.add_text(f.method, method.to_ascii_uppercase());
+    }
     let keyword_fields = [
-        (f.method, &ev.method),
         (f.path, &ev.path),
         (f.user, &ev.user),
         (f.referer, &ev.referer),
@@ -464,6 +482,13 @@ mod tests {
         let proxy =
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML  like Gecko)";
         assert_eq!(normalize_user_agent(iis), normalize_user_agent(proxy));
+    }
+
+    #[test]
+    fn host_names_fold_to_the_short_name() {
+        assert_eq!(normalize_host("mbx-a.corp.example.org"), "MBX-A");
+        assert_eq!(normalize_host("MBX-A"), "MBX-A");
+        assert_eq!(normalize_host("192.0.2.1"), "192.0.2.1");
     }
 
     #[test]

@@ -61,7 +61,7 @@ fn every_corpus_log_is_ingested_with_every_line_accounted_for() {
         progress: false,
         ..IngestOptions::default()
     };
-    let report = ingest(&mut case, &[corpus.clone()], &opts).unwrap();
+    let report = ingest(&mut case, std::slice::from_ref(&corpus), &opts).unwrap();
     assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
     for u in &case.manifest.unrecognised {
         assert!(

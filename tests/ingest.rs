@@ -1,0 +1,422 @@
+//! The real binary on real-format files: ingest the sample case, search it, ingest again, grow
+//! and change files, and kill an ingest midway.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{json_lines, ok, path_str, run};
+
+/// One ingest of the sample logs, shared by the read-only tests of this file.
+fn sample_case() -> &'static Path {
+    static CASE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, case) = CASE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let case = dir.path().join("case");
+        ok(&[
+            "ingest",
+            "--quiet",
+            "--case",
+            path_str(&case),
+            path_str(&common::sample_logs()),
+        ]);
+        (dir, case)
+    });
+    case
+}
+
+fn search_json(case: &Path, query: &str) -> Vec<serde_json::Value> {
+    json_lines(&ok(&[
+        "search",
+        "--case",
+        path_str(case),
+        "--json",
+        "--limit",
+        "100000",
+        query,
+    ]))
+}
+
+fn count(case: &Path, query: &str) -> u64 {
+    ok(&["search", "--case", path_str(case), "--count", query])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Lines of the sample logs containing `needle`, counted independently of trawl.
+fn grep_sample(needle: &str) -> u64 {
+    fn walk(dir: &Path, needle: &str, n: &mut u64) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, needle, n);
+            } else if path.file_name().is_some_and(|f| f != "README.md") {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                *n += text.lines().filter(|l| l.contains(needle)).count() as u64;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&common::sample_logs(), needle, &mut n);
+    n
+}
+
+#[test]
+fn sample_case_ingests_every_line() {
+    let case = sample_case();
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(case), "--json"])).unwrap();
+    let events = stats["events"].as_u64().unwrap();
+    assert!(events > 30_000, "{events}");
+    assert_eq!(stats["indexed_events"].as_u64(), Some(events));
+    // The one line cut by the power loss is reported with its place and reason.
+    assert_eq!(stats["malformed"].as_u64(), Some(1));
+    let files = stats["files"].as_array().unwrap();
+    let cut = files
+        .iter()
+        .find(|f| f["malformed"].as_u64() == Some(1))
+        .unwrap();
+    assert!(
+        cut["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210306.log")
+    );
+    assert!(
+        cut["malformed_examples"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("values for 16")
+    );
+    // The answer key is not a log, and says so.
+    let unrecognised = stats["unrecognised"].as_array().unwrap();
+    assert_eq!(unrecognised.len(), 1);
+    assert!(
+        unrecognised[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("README.md")
+    );
+    let hosts: BTreeSet<&str> = stats["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, BTreeSet::from(["MBX-A", "MBX-B"]));
+}
+
+#[test]
+fn search_finds_exactly_the_intrusion() {
+    let case = sample_case();
+    let attacker = search_json(case, "ip:198.51.100.144");
+    assert_eq!(attacker.len() as u64, grep_sample("198.51.100.144"));
+    assert!(attacker.iter().all(|e| e["ip"] == "198.51.100.144"));
+    assert_eq!(attacker[0]["ts"], "2021-03-05T17:41:58.000Z");
+    let times: Vec<&str> = attacker.iter().map(|e| e["ts"].as_str().unwrap()).collect();
+    assert!(times.is_sorted(), "time order");
+    assert!(
+        attacker
+            .iter()
+            .all(|e| e["file"].as_str().unwrap().contains("MBX-A"))
+    );
+    assert_eq!(
+        count(case, "ip:198.51.100.0/24"),
+        grep_sample("198.51.100.")
+    );
+
+    // The SSRF's proxyLogon.ecp step, joined across IIS front end, HttpProxy and back end.
+    let joined = search_json(case, "request_id:68eff119-c34a-40fd-a8fd-97ae5174fe10");
+    let sources: BTreeSet<&str> = joined
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(joined.len(), 3);
+    assert_eq!(sources, BTreeSet::from(["httpproxy", "iis"]));
+    assert!(joined.iter().all(|e| e["status"] == 241));
+    assert_eq!(count(case, "status:241"), 3);
+
+    // Web shell 1: every request, and the two clients that used it.
+    let shell = search_json(case, "path:\"/aspnet_client/discover.aspx\"");
+    assert_eq!(
+        shell.len() as u64,
+        grep_sample("/aspnet_client/discover.aspx")
+    );
+    let clients: BTreeSet<&str> = shell.iter().map(|e| e["ip"].as_str().unwrap()).collect();
+    assert_eq!(clients, BTreeSet::from(["198.51.100.144", "203.0.113.77"]));
+    assert_eq!(
+        count(
+            case,
+            "path:/aspnet_client/*.aspx AND method:POST AND status:200"
+        ),
+        27
+    );
+
+    // Attacker 2's user agent, as IIS writes it (`+`) and as HttpProxy does (spaces).
+    let ua =
+        "ua:\"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:78.0) Gecko/20100101 Firefox/78.0\"";
+    assert_eq!(count(case, ua), grep_sample("Firefox/78.0"));
+    assert_eq!(
+        count(case, "ua:*firefox/78.0*"),
+        grep_sample("Firefox/78.0")
+    );
+    assert_eq!(
+        count(case, "ip:203.0.113.77 OR xff:203.0.113.77"),
+        grep_sample("203.0.113.77")
+    );
+
+    // Source-specific columns by their own names.
+    assert_eq!(count(case, "AnchorMailbox:ServerInfo~*@*"), 7);
+    assert_eq!(
+        count(
+            case,
+            "RoutingHint:X-BEResource-Cookie AND AuthenticatedUser:*"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            case,
+            "ts:[2021-03-05T17:42 TO 2021-03-05T17:42] AND ip:198.51.100.144"
+        ),
+        14
+    );
+    // Bare words reach messages: the exploit's cmdlet in ECP and the event export.
+    assert_eq!(count(case, "\"Set-OabVirtualDirectory\" AND script"), 2);
+}
+
+#[test]
+fn bad_query_is_one_line_with_its_column_and_exit_2() {
+    let case = sample_case();
+    let out = run(&["search", "--case", path_str(case), "ip:192.0.2.7 AND"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("trawl: bad query: missing term after AND (at column 17)"),
+        "{err}"
+    );
+    let out = run(&["search", "--case", path_str(case), "pth:x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean path?"));
+    let out = run(&["search", "--case", path_str(case), "ip:not-an-ip"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn search_output_escapes_terminal_sequences() {
+    let case = sample_case();
+    let text = ok(&[
+        "search",
+        "--case",
+        path_str(case),
+        "ua:*red*",
+        "--limit",
+        "5",
+    ]);
+    assert!(!text.contains('\x1b'));
+    assert!(text.contains("\\x1b[31mred"), "{text}");
+}
+
+#[test]
+fn missing_case_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["stats", "--case", path_str(&dir.path().join("nope"))]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no case here"));
+}
+
+/// Writes an IIS log of `n` lines starting at second `from`.
+fn iis_lines(from: u64, n: u64) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                "2021-03-05 {:02}:{:02}:{:02} 172.16.4.21 GET /owa/x{i} - 443 - 192.0.2.{} Mozilla/5.0 - 200 0 0 {i}\r\n",
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60,
+                i % 200
+            )
+        })
+        .collect()
+}
+
+const IIS_HEADER: &str = "#Software: Microsoft Internet Information Services 10.0\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n";
+
+fn total_events(case: &Path) -> u64 {
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(case), "--json"])).unwrap();
+    assert_eq!(
+        stats["events"], stats["indexed_events"],
+        "manifest and index agree"
+    );
+    stats["events"].as_u64().unwrap()
+}
+
+#[test]
+fn ingest_is_idempotent_and_incremental() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("MBX-T/W3SVC1");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("u_ex210305.log");
+    std::fs::write(&log, format!("{IIS_HEADER}{}", iis_lines(0, 500))).unwrap();
+    let case = dir.path().join("case");
+    let args = [
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(dir.path()),
+    ];
+    let first = ok(&args);
+    assert!(first.contains("500 new events"), "{first}");
+    assert_eq!(total_events(&case), 500);
+
+    // Again: nothing new.
+    let again = ok(&args);
+    assert!(
+        again.contains("0 new events") && again.contains("1 unchanged"),
+        "{again}"
+    );
+    assert_eq!(total_events(&case), 500);
+
+    // The file grows: only the new lines are read.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(iis_lines(500, 120).as_bytes()).unwrap();
+    drop(f);
+    let grown = ok(&args);
+    assert!(
+        grown.contains("120 new events") && grown.contains("1 grown"),
+        "{grown}"
+    );
+    assert_eq!(total_events(&case), 620);
+    assert_eq!(count(&case, "path:/owa/x0"), 1);
+    assert_eq!(count(&case, "path:/owa/x619"), 1);
+
+    // Changed in place: the old events are replaced, not added to.
+    let text = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace("/owa/x7 ", "/owa/y7 ");
+    std::fs::write(&log, text).unwrap();
+    let changed = ok(&args);
+    assert!(changed.contains("1 changed and re-read"), "{changed}");
+    assert_eq!(total_events(&case), 620);
+    assert_eq!(count(&case, "path:/owa/x7"), 0);
+    assert_eq!(count(&case, "path:/owa/y7"), 1);
+
+    // Evidence is never written to.
+    assert!(std::fs::read_to_string(&log).unwrap().contains("/owa/y7 "));
+}
+
+#[test]
+fn gz_and_zip_are_read_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let content = format!("{IIS_HEADER}{}", iis_lines(0, 50));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(content.as_bytes()).unwrap();
+    std::fs::write(evidence.join("u_ex210305.log.gz"), gz.finish().unwrap()).unwrap();
+    let zip_file = std::fs::File::create(evidence.join("collection.zip")).unwrap();
+    let mut zip = zip::ZipWriter::new(zip_file);
+    let opts = zip::write::SimpleFileOptions::default();
+    zip.start_file("MBX-Z/W3SVC1/u_ex210306.log", opts).unwrap();
+    zip.write_all(content.replace("2021-03-05", "2021-03-06").as_bytes())
+        .unwrap();
+    zip.finish().unwrap();
+    let before: Vec<_> = std::fs::read_dir(&evidence).unwrap().collect();
+    let case = dir.path().join("case");
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&evidence),
+    ]);
+    assert_eq!(total_events(&case), 100);
+    assert_eq!(count(&case, "host:MBX-Z"), 50);
+    assert_eq!(count(&case, "file:*collection.zip/MBX-Z/*"), 50);
+    let after: Vec<_> = std::fs::read_dir(&evidence).unwrap().collect();
+    assert_eq!(before.len(), after.len(), "nothing unpacked to disk");
+}
+
+#[test]
+fn killed_ingest_resumes_without_loss_or_double() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    ok(&[
+        "generate",
+        path_str(&corpus),
+        "--bench-lines",
+        "150000",
+        "--days",
+        "3",
+    ]);
+    let case = dir.path().join("case");
+    let meta = case.join("index/meta.json");
+    let mut child = common::trawl()
+        .args([
+            "ingest",
+            "--quiet",
+            "--threads",
+            "1",
+            "--commit-every",
+            "10000",
+            "--case",
+            path_str(&case),
+            path_str(&corpus),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a commit that holds some events, then kill -9 without warning.
+    let mut killed_midway = false;
+    for _ in 0..6000 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        let committed = std::fs::read_to_string(&meta)
+            .ok()
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .and_then(|m| m["payload"].as_str().map(str::to_string))
+            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"));
+        if committed {
+            child.kill().unwrap();
+            killed_midway = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait().unwrap();
+    assert!(
+        killed_midway,
+        "the ingest finished before it could be interrupted"
+    );
+    // The case opens at its last commit, partly ingested.
+    let partial = total_events(&case);
+    assert!(partial > 0 && partial < 150_000, "{partial}");
+    // The next run completes it: every line exactly once.
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&corpus),
+    ]);
+    assert_eq!(total_events(&case), 150_000);
+    assert_eq!(count(&case, "*"), 150_000);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    for f in stats["files"].as_array().unwrap() {
+        assert_eq!(f["complete"], true);
+    }
+}
