@@ -176,7 +176,7 @@ impl Case {
                 order: Order::Asc,
             }),
             docstore_compression: Compressor::Zstd(ZstdCompressor {
-                compression_level: Some(3),
+                compression_level: Some(1),
             }),
             ..IndexSettings::default()
         };

@@ -66,6 +66,21 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Time the benchmark queries on a case (used by scripts/bench.sh).
+    #[command(hide = true)]
+    Bench {
+        /// Address for the IP pivots.
+        #[arg(long, default_value = "185.220.101.47")]
+        ip: String,
+        /// Pattern for the path wildcard query.
+        #[arg(long, default_value = "/ecp/*.js")]
+        path: String,
+        /// Day for the IP + time range query.
+        #[arg(long, default_value = "2024-03-05")]
+        day: String,
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
     /// Write the sample case (or a benchmark corpus) with the built-in generator.
     Generate {
         /// Output folder.
@@ -149,6 +164,27 @@ pub fn run(cli: Cli) -> Result<u8> {
         Some(Command::Stats { json, top }) => {
             let case = Case::open(&cli.case)?;
             stats(out, &case, json, top)?;
+            Ok(0)
+        }
+        Some(Command::Bench {
+            ip,
+            path,
+            day,
+            runs,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            for t in crate::bench::run(&case, &ip, &path, &day, runs)? {
+                writeln!(
+                    out,
+                    "{:>9.2} ms  (min {:.2}, max {:.2})  {:>10}  {}",
+                    t.median_ms,
+                    t.min_ms,
+                    t.max_ms,
+                    thousands(t.result),
+                    t.name
+                )
+                .map_err(w)?;
+            }
             Ok(0)
         }
         Some(Command::Generate {

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
 use crossbeam_channel::{Receiver, Sender, bounded};
+use tantivy::query::RangeQuery;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use crate::case::{
@@ -702,7 +703,7 @@ impl WriterState<'_> {
         match payload {
             Payload::Unrecognised { reason } => {
                 if let Some(old) = task.replaces {
-                    writer.delete_term(Term::from_field_u64(self.fields.file_id, old));
+                    delete_file(writer, self.fields, old)?;
                     self.manifest.files.retain(|f| f.id != old);
                 }
                 self.manifest
@@ -719,7 +720,7 @@ impl WriterState<'_> {
             }
             Payload::Start { format, source } => {
                 if let Some(old) = task.replaces {
-                    writer.delete_term(Term::from_field_u64(self.fields.file_id, old));
+                    delete_file(writer, self.fields, old)?;
                     self.manifest.files.retain(|f| f.id != old);
                 }
                 self.manifest
@@ -851,6 +852,17 @@ impl WriterState<'_> {
         self.since_commit = 0;
         Ok(())
     }
+}
+
+/// Deletes the events of one file (in the same commit as what replaces them).
+fn delete_file(writer: &IndexWriter, fields: &Fields, file_id: u64) -> Result<()> {
+    let term = Term::from_field_u64(fields.file_id, file_id);
+    let query = RangeQuery::new(
+        std::ops::Bound::Included(term.clone()),
+        std::ops::Bound::Included(term),
+    );
+    writer.delete_query(Box::new(query))?;
+    Ok(())
 }
 
 fn note_malformed(r: &mut FileRecord, malformed: &[MalformedLine], report: &mut IngestReport) {

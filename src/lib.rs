@@ -11,6 +11,7 @@
 //! * [`timeline`]: time-ordered hit lists, counts, histograms and top values over the index;
 //! * [`generate`]: the deterministic sample-case and benchmark corpus generator.
 
+pub mod bench;
 pub mod case;
 pub mod cli;
 pub mod error;

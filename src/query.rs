@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query, RangeQuery,
-    RegexQuery, TermQuery, TermSetQuery,
+    RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, Term};
@@ -789,14 +789,23 @@ impl Compiler<'_> {
         })
     }
 
-    /// Bare words and phrases search the words of paths, agents, users, queries and messages.
+    /// Bare words and phrases search the words of messages and query strings, and the distinct
+    /// values of paths, user agents and users (as "contains these words in this order").
     fn bare(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
-        let in_text = self.words(self.fields.text, value, column)?;
-        let in_query = self.words(self.fields.query, value, column)?;
-        Ok(Box::new(BooleanQuery::new(vec![
-            (Occur::Should, in_text),
-            (Occur::Should, in_query),
-        ])))
+        let mut clauses = vec![
+            (Occur::Should, self.words(self.fields.text, value, column)?),
+            (Occur::Should, self.words(self.fields.query, value, column)?),
+        ];
+        let text = match value {
+            Tok::Word(w) | Tok::Phrase(w) => w,
+            _ => return err(column, "expected words"),
+        };
+        if let Some(pattern) = contains_words_regex(text) {
+            for field in [self.fields.path, self.fields.ua, self.fields.user] {
+                clauses.push((Occur::Should, regex_query(&pattern, field, column)?));
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
     }
 
     fn ip(&self, field: Field, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
@@ -1024,14 +1033,24 @@ impl Compiler<'_> {
                 }
                 _ => return err(column, "expected a file path or pattern"),
             };
-        let terms: Vec<Term> = self
+        let clauses: Vec<(Occur, Box<dyn Query>)> = self
             .vocab
             .files
             .iter()
             .filter(|(_, p)| matcher(p))
-            .map(|(id, _)| Term::from_field_u64(self.fields.file_id, *id))
+            .map(|(id, _)| {
+                let t = Term::from_field_u64(self.fields.file_id, *id);
+                let q: Box<dyn Query> = Box::new(RangeQuery::new(
+                    Bound::Included(t.clone()),
+                    Bound::Included(t),
+                ));
+                (Occur::Should, q)
+            })
             .collect();
-        Ok(Box::new(TermSetQuery::new(terms)))
+        if clauses.is_empty() {
+            return Ok(Box::new(EmptyQuery));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
     }
 }
 
@@ -1064,6 +1083,21 @@ fn key_set_query(
 ) -> Result<Box<dyn Query>, QueryError> {
     let _ = (fields, keys, value);
     err(column, "tags are not available yet")
+}
+
+/// A regex matching values that contain the words of `text` in order, separated by anything
+/// that is not a letter or digit (`python requests` matches `python-requests/2.25.1`). Wildcards
+/// in `text` keep their meaning.
+fn contains_words_regex(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '*' && c != '?')
+        .filter(|w| !w.is_empty())
+        .map(|w| wildcard_to_regex(&w.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!(".*{}.*", words.join("[^a-z0-9]+")))
 }
 
 /// Wraps purely negative clauses with "everything" so that `NOT x` means all events but x.
@@ -1352,6 +1386,18 @@ mod tests {
         );
         let re = regex::Regex::new(&format!("^{}$", wildcard_to_regex("*python*"))).expect("valid");
         assert!(re.is_match("python-requests/2.25.1"));
+    }
+
+    #[test]
+    fn bare_words_match_inside_keyword_values() {
+        let re = regex::Regex::new(&format!(
+            "^{}$",
+            contains_words_regex("python requests").expect("words")
+        ))
+        .expect("valid");
+        assert!(re.is_match("python-requests/2.25.1"));
+        assert!(!re.is_match("requests python"));
+        assert_eq!(contains_words_regex("--"), None);
     }
 
     #[test]

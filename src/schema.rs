@@ -8,13 +8,15 @@
 //! * keyword fields (`path`, `ua`, `user`…) are one lower-cased term each, for exact and wildcard
 //!   matching without case surprises (IIS paths are case-insensitive);
 //! * query strings are not indexed whole (Exchange puts a unique GUID in almost every one);
-//!   their words are, minus long hex and digit runs;
+//!   their words are, minus Exchange's own suffix and long hex and digit runs;
+//! * words of paths, user agents and users are not tokenised per event: a bare word is matched
+//!   against the distinct values of those keyword fields, which repeat heavily;
 //! * the request GUID is kept as a 128-bit fast value, not as a term, for the same reason.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use tantivy::schema::{
-    BytesOptions, DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, IpAddrOptions,
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, IpAddrOptions,
     NumericOptions, STORED, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer, Token, TokenStream, Tokenizer};
@@ -28,7 +30,7 @@ pub const USER_AGENT: &str = "trawl_ua";
 pub const WORDS: &str = "trawl_words";
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ pub struct Fields {
     pub request_id: Field,
     /// `name=value` terms of source-specific columns.
     pub attr: Field,
-    /// Words for bare-word search.
+    /// Words of free-text values (messages, cmdlets, long columns) for bare-word search.
     pub text: Field,
     pub rule: Field,
     pub file_id: Field,
@@ -100,9 +102,10 @@ pub fn build() -> (Schema, Fields) {
     let indexed_u64 = || NumericOptions::default().set_fast().set_indexed();
     let ip_indexed = || IpAddrOptions::default().set_fast().set_indexed();
     let fields = Fields {
+        // Time is only ever a range or a sort key: a fast column, no terms.
         ts: b.add_date_field(
             names::TS,
-            DateOptions::from(INDEXED)
+            DateOptions::default()
                 .set_fast()
                 .set_precision(DateTimePrecision::Milliseconds),
         ),
@@ -123,7 +126,8 @@ pub fn build() -> (Schema, Fields) {
         attr: b.add_text_field("attr", keyword(KEYWORD, false)),
         text: b.add_text_field("text", words(true)),
         rule: b.add_text_field(names::RULE, keyword(KEYWORD, true)),
-        file_id: b.add_u64_field("file_id", indexed_u64()),
+        // Files are selected and deleted by range on the column: no per-document term.
+        file_id: b.add_u64_field("file_id", fast_u64()),
         line: b.add_u64_field(names::LINE, fast_u64()),
         layout: b.add_u64_field("layout", fast_u64()),
         raw: b.add_text_field(names::RAW, STORED),
@@ -253,6 +257,26 @@ fn is_noise(word: &str) -> bool {
     len >= 8
         && word.bytes().all(|b| b.is_ascii_hexdigit())
         && word.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Removes what Exchange appends to every query string (`CorrelationID=<empty>;`,
+/// `cafeReqId=<guid>;`, `encoding=;`): it says nothing about the request, and indexing its words
+/// for every line of a front end would double the cost of ingest. The request GUID is indexed
+/// on its own as `request_id`.
+pub fn strip_exchange_boilerplate(query: &str) -> std::borrow::Cow<'_, str> {
+    if !query.contains("CorrelationID=") && !query.contains("cafeReqId=") {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let kept: Vec<&str> = query
+        .split(['&', ';'])
+        .filter(|part| {
+            !part.is_empty()
+                && !part.starts_with("CorrelationID=")
+                && !part.starts_with("cafeReqId=")
+                && *part != "encoding="
+        })
+        .collect();
+    std::borrow::Cow::Owned(kept.join("&"))
 }
 
 /// Tokenizer for [`WORDS`]; keeps its token buffer between calls.
@@ -389,18 +413,16 @@ pub fn document(
             doc.add_text(field, v);
         }
     }
+    // Words of paths, agents and users are searched over the distinct values of their keyword
+    // fields (see `query`), not tokenised again for every event.
     if let Some(ua) = &ev.ua {
         doc.add_text(f.ua, ua);
-        doc.add_text(f.text, ua);
-    }
-    if let Some(path) = &ev.path {
-        doc.add_text(f.text, path);
-    }
-    if let Some(user) = &ev.user {
-        doc.add_text(f.text, user);
     }
     if let Some(q) = &ev.query {
-        doc.add_text(f.query, q);
+        let meaningful = strip_exchange_boilerplate(q);
+        if !meaningful.is_empty() {
+            doc.add_text(f.query, meaningful.as_ref());
+        }
     }
     if let Some(s) = ev.status {
         doc.add_u64(f.status, s);
@@ -482,6 +504,19 @@ mod tests {
         let proxy =
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML  like Gecko)";
         assert_eq!(normalize_user_agent(iis), normalize_user_agent(proxy));
+    }
+
+    #[test]
+    fn exchange_query_boilerplate_is_not_indexed() {
+        let q =
+            "&CorrelationID=<empty>;&cafeReqId=62b4b399-61f6-401a-ab5d-839f2c969224;&encoding=;";
+        assert_eq!(strip_exchange_boilerplate(q), "");
+        let q = "Cmd=Ping&User=j.smith&DeviceId=X1&CorrelationID=<empty>;&cafeReqId=62b4b399-61f6-401a-ab5d-839f2c969224;";
+        assert_eq!(
+            strip_exchange_boilerplate(q),
+            "Cmd=Ping&User=j.smith&DeviceId=X1"
+        );
+        assert_eq!(strip_exchange_boilerplate("a=1&b=2"), "a=1&b=2");
     }
 
     #[test]

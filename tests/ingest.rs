@@ -188,7 +188,16 @@ fn search_finds_exactly_the_intrusion() {
         ),
         14
     );
-    // Bare words reach messages: the exploit's cmdlet in ECP and the event export.
+    // Bare words match inside agents and paths, and reach messages.
+    assert_eq!(
+        count(case, "\"python requests\""),
+        grep_sample("python-requests")
+    );
+    assert_eq!(
+        count(case, "discover aspx"),
+        grep_sample("/aspnet_client/discover.aspx")
+    );
+    // The exploit's cmdlet, in the ECP log and the event export.
     assert_eq!(count(case, "\"Set-OabVirtualDirectory\" AND script"), 2);
 }
 
