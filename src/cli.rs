@@ -1,6 +1,6 @@
 //! Command-line interface: argument parsing and the text/JSON output of each command.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -207,6 +207,13 @@ pub fn run(cli: Cli) -> Result<u8> {
                     cli.case.display()
                 )));
             }
+            if !io::stdout().is_terminal() {
+                eprintln!(
+                    "trawl: not a terminal, so no timeline: use `trawl search` and `trawl stats`"
+                );
+                return Ok(0);
+            }
+            crate::tui::run(case)?;
             Ok(0)
         }
     }

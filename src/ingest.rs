@@ -57,7 +57,7 @@ impl Default for IngestOptions {
             host: None,
             commit_every: 2_000_000,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
-            memory_budget: 300 << 20,
+            memory_budget: 200 << 20,
             progress: true,
         }
     }
@@ -213,6 +213,7 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     let mut writer: IndexWriter = case
         .index
         .writer_with_num_threads(threads.min(4), opts.memory_budget)?;
+    writer.set_merge_policy(Box::new(merge_policy()));
     let stop = AtomicBool::new(false);
 
     let (task_tx, task_rx) = bounded::<usize>(tasks.len());
@@ -275,6 +276,16 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     case.write_manifest_copy()?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Merging segments of an index sorted by time is a k-way merge of every column and posting
+/// list, which cost more than the indexing itself and a gigabyte of memory at ten million events.
+/// Only small segments (from commits of a few files) are merged; the timeline reads any number
+/// of large ones in time order without sorting.
+fn merge_policy() -> tantivy::indexer::LogMergePolicy {
+    let mut policy = tantivy::indexer::LogMergePolicy::default();
+    policy.set_max_docs_before_merge(300_000);
+    policy
 }
 
 /// Compares the evidence found with the manifest and decides what to read.

@@ -9,6 +9,7 @@
 //! * [`ingest`]: the parallel, resumable, exactly-once ingest pipeline;
 //! * [`query`]: the query language over canonical field names;
 //! * [`timeline`]: time-ordered hit lists, counts, histograms and top values over the index;
+//! * [`tui`]: the interactive timeline (app state, backend worker, drawing, keys);
 //! * [`generate`]: the deterministic sample-case and benchmark corpus generator.
 
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod query;
 pub mod sanitize;
 pub mod schema;
 pub mod timeline;
+pub mod tui;
 pub mod view;
 
 pub use error::{Error, Result};

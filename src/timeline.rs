@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::ColumnValues;
+use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use crate::error::{Error, Result};
@@ -305,9 +306,10 @@ impl Selection {
             .collect()
     }
 
-    /// Iterates every hit's document, segment by segment.
-    fn for_each_doc(&self, mut f: impl FnMut(usize, u32)) {
-        for (seg, hits) in self.segments.iter().enumerate() {
+    /// Iterates the hits' documents in the given segments.
+    fn for_each_doc(&self, segments: &[usize], mut f: impl FnMut(usize, u32)) {
+        for &seg in segments {
+            let hits = &self.segments[seg];
             match &hits.docs {
                 Docs::All(n) => (0..*n).for_each(|d| f(seg, d)),
                 Docs::Some(v) => v.iter().for_each(|d| f(seg, *d)),
@@ -319,10 +321,19 @@ impl Selection {
     /// least frequent first for [`Order::Rare`].
     pub fn top_values(&self, field: &str, n: usize, order: Order) -> Result<TopValues> {
         let counts = match field {
-            names::IP | names::XFF => self.count_ips(field)?,
-            names::STATUS | names::BYTES | names::DURATION_MS | names::LINE => {
-                self.count_numbers(field)?
-            }
+            // Indexed fields are counted from their posting lists: per distinct value, not per
+            // event, when the selection is large.
+            names::IP
+            | names::XFF
+            | names::STATUS
+            | names::HOST
+            | names::SOURCE
+            | names::METHOD
+            | names::PATH
+            | names::UA
+            | names::USER
+            | names::RULE => self.count_indexed(field)?,
+            names::BYTES | names::DURATION_MS | names::LINE => self.count_numbers(field)?,
             _ => self.count_strings(field)?,
         };
         let distinct = counts.len() as u64;
@@ -344,7 +355,81 @@ impl Selection {
         })
     }
 
+    /// Counts an indexed field's values. Per segment: a selection of every document reads each
+    /// term's document frequency; a large selection walks the posting lists against a bitset of
+    /// the hits; a small one looks up each hit in the column.
+    fn count_indexed(&self, field: &str) -> Result<HashMap<String, u64>> {
+        let schema_field = self.searcher.schema().get_field(field)?;
+        let readers = self.searcher.segment_readers();
+        let mut out: HashMap<String, u64> = HashMap::new();
+        let mut small: Vec<usize> = Vec::new();
+        for (seg, (reader, hits)) in readers.iter().zip(&self.segments).enumerate() {
+            let len = hits.len();
+            if len == 0 {
+                continue;
+            }
+            let bitset = match &hits.docs {
+                Docs::All(_) => None,
+                Docs::Some(docs) if docs.len() * 64 < reader.max_doc() as usize => {
+                    small.push(seg);
+                    continue;
+                }
+                Docs::Some(docs) => Some(BitSet::of(docs, reader.max_doc())),
+            };
+            let index = reader.inverted_index(schema_field)?;
+            let mut terms = index
+                .terms()
+                .stream()
+                .map_err(|e| Error::io("<index>", e))?;
+            while terms.advance() {
+                let info = terms.value();
+                let count = match &bitset {
+                    None => u64::from(info.doc_freq),
+                    Some(bits) => {
+                        let mut postings = index
+                            .read_block_postings_from_terminfo(info, IndexRecordOption::Basic)
+                            .map_err(|e| Error::io("<index>", e))?;
+                        let mut count = 0u64;
+                        while !postings.docs().is_empty() {
+                            count += postings
+                                .docs()
+                                .iter()
+                                .filter(|d| bits.contains(**d))
+                                .count() as u64;
+                            postings.advance();
+                        }
+                        count
+                    }
+                };
+                if count > 0 {
+                    *out.entry(display_term(field, terms.key())).or_default() += count;
+                }
+            }
+        }
+        if !small.is_empty() {
+            let by_hit = match field {
+                names::IP | names::XFF => self.count_ips_in(field, &small)?,
+                names::STATUS => self.count_numbers_in(field, &small)?,
+                _ => self.count_strings_in(field, &small)?,
+            };
+            for (value, count) in by_hit {
+                *out.entry(value).or_default() += count;
+            }
+        }
+        Ok(out)
+    }
+
     fn count_strings(&self, field: &str) -> Result<HashMap<String, u64>> {
+        let all: Vec<usize> = (0..self.segments.len()).collect();
+        self.count_strings_in(field, &all)
+    }
+
+    fn count_numbers(&self, field: &str) -> Result<HashMap<String, u64>> {
+        let all: Vec<usize> = (0..self.segments.len()).collect();
+        self.count_numbers_in(field, &all)
+    }
+
+    fn count_strings_in(&self, field: &str, segments: &[usize]) -> Result<HashMap<String, u64>> {
         let mut out: HashMap<String, u64> = HashMap::new();
         let readers = self.searcher.segment_readers();
         let mut columns = Vec::with_capacity(readers.len());
@@ -355,7 +440,7 @@ impl Selection {
             .iter()
             .map(|c| vec![0; c.as_ref().map_or(0, |c| c.num_terms())])
             .collect();
-        self.for_each_doc(|seg, doc| {
+        self.for_each_doc(segments, |seg, doc| {
             if let Some(col) = &columns[seg] {
                 for ord in col.term_ords(doc) {
                     counts[seg][ord as usize] += 1;
@@ -378,14 +463,14 @@ impl Selection {
         Ok(out)
     }
 
-    fn count_ips(&self, field: &str) -> Result<HashMap<String, u64>> {
+    fn count_ips_in(&self, field: &str, segments: &[usize]) -> Result<HashMap<String, u64>> {
         let mut raw: HashMap<Ipv6Addr, u64, FastHash> = HashMap::default();
         let readers = self.searcher.segment_readers();
         let mut columns = Vec::with_capacity(readers.len());
         for r in readers {
             columns.push(r.fast_fields().column_opt::<Ipv6Addr>(field)?);
         }
-        self.for_each_doc(|seg, doc| {
+        self.for_each_doc(segments, |seg, doc| {
             if let Some(col) = &columns[seg] {
                 for ip in col.values_for_doc(doc) {
                     *raw.entry(ip).or_default() += 1;
@@ -398,14 +483,14 @@ impl Selection {
             .collect())
     }
 
-    fn count_numbers(&self, field: &str) -> Result<HashMap<String, u64>> {
+    fn count_numbers_in(&self, field: &str, segments: &[usize]) -> Result<HashMap<String, u64>> {
         let mut raw: HashMap<u64, u64, FastHash> = HashMap::default();
         let readers = self.searcher.segment_readers();
         let mut columns = Vec::with_capacity(readers.len());
         for r in readers {
             columns.push(r.fast_fields().column_opt::<u64>(field)?);
         }
-        self.for_each_doc(|seg, doc| {
+        self.for_each_doc(segments, |seg, doc| {
             if let Some(col) = &columns[seg] {
                 for v in col.values_for_doc(doc) {
                     *raw.entry(v).or_default() += 1;
@@ -413,6 +498,42 @@ impl Selection {
             }
         });
         Ok(raw.into_iter().map(|(v, c)| (v.to_string(), c)).collect())
+    }
+}
+
+/// Shows an indexed term as its field's values are shown.
+fn display_term(field: &str, key: &[u8]) -> String {
+    match field {
+        names::IP | names::XFF => match <[u8; 16]>::try_from(key) {
+            Ok(b) => schema::v6_to_ip(Ipv6Addr::from(u128::from_be_bytes(b))).to_string(),
+            Err(_) => String::from_utf8_lossy(key).into_owned(),
+        },
+        names::STATUS => match <[u8; 8]>::try_from(key) {
+            Ok(b) => u64::from_be_bytes(b).to_string(),
+            Err(_) => String::from_utf8_lossy(key).into_owned(),
+        },
+        // Host names and methods are upper-case by normalisation; the index holds them lower.
+        names::HOST | names::METHOD => String::from_utf8_lossy(key).to_uppercase(),
+        _ => String::from_utf8_lossy(key).into_owned(),
+    }
+}
+
+/// A set of document ids of one segment.
+struct BitSet(Vec<u64>);
+
+impl BitSet {
+    fn of(docs: &[u32], max_doc: u32) -> BitSet {
+        let mut words = vec![0u64; (max_doc as usize).div_ceil(64)];
+        for d in docs {
+            words[(*d / 64) as usize] |= 1 << (d % 64);
+        }
+        BitSet(words)
+    }
+
+    fn contains(&self, doc: u32) -> bool {
+        self.0
+            .get((doc / 64) as usize)
+            .is_some_and(|w| w & (1 << (doc % 64)) != 0)
     }
 }
 

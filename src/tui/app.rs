@@ -1,0 +1,842 @@
+//! The timeline's state and how keys and backend replies change it. No terminal and no index
+//! here: the app emits [`Request`]s for the backend and the drawing code reads its fields.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use super::backend::{Histogram, Reply, Request};
+use super::keys::{Action, action_for};
+use crate::event::names;
+use crate::formats::time::format_ms;
+use crate::query::{self, quote_value};
+use crate::timeline::{Order, TopValues};
+use crate::view::EventView;
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Table,
+    Detail,
+    Top,
+}
+
+/// What the keyboard is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Editing the query (`/`).
+    Query,
+    /// Typing a `:` command.
+    Command,
+    Help,
+}
+
+/// One pivot filter: a field equal (or not) to a value, or a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    Value {
+        field: String,
+        value: String,
+        exclude: bool,
+    },
+    Time {
+        from_ms: i64,
+        to_ms: i64,
+    },
+}
+
+impl Filter {
+    /// The query clause this filter adds.
+    pub fn clause(&self) -> String {
+        match self {
+            Filter::Value {
+                field,
+                value,
+                exclude,
+            } => {
+                let term = format!("{field}:{}", quote_value(value));
+                if *exclude {
+                    format!("NOT {term}")
+                } else {
+                    term
+                }
+            }
+            Filter::Time { from_ms, to_ms } => {
+                format!("ts:[{} TO {}}}", format_ms(*from_ms), format_ms(*to_ms))
+            }
+        }
+    }
+
+    /// The chip shown in the query bar.
+    pub fn label(&self) -> String {
+        self.clause()
+    }
+}
+
+/// What defines the events shown: the query and the pivots on top of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct View {
+    pub query: String,
+    pub filters: Vec<Filter>,
+    /// Pivots can be switched off and on as a whole.
+    pub filters_on: bool,
+}
+
+impl View {
+    /// The full query text sent to the index.
+    pub fn text(&self) -> String {
+        let mut parts = Vec::new();
+        let q = self.query.trim();
+        if !q.is_empty() && q != "*" {
+            parts.push(format!("({q})"));
+        }
+        if self.filters_on {
+            parts.extend(self.filters.iter().map(Filter::clause));
+        }
+        if parts.is_empty() {
+            "*".into()
+        } else {
+            parts.join(" AND ")
+        }
+    }
+}
+
+/// Fields the top-values pane cycles through.
+pub const TOP_FIELDS: [&str; 8] = [
+    names::IP,
+    names::UA,
+    names::PATH,
+    names::STATUS,
+    names::USER,
+    names::HOST,
+    names::METHOD,
+    names::SOURCE,
+];
+
+/// Table columns and the field each shows.
+pub const COLUMNS: [&str; 8] = [
+    names::TS,
+    names::HOST,
+    names::SOURCE,
+    names::IP,
+    names::METHOD,
+    names::STATUS,
+    names::PATH,
+    names::UA,
+];
+
+/// The rows fetched around the visible window.
+#[derive(Debug, Default, Clone)]
+pub struct RowCache {
+    pub start: u64,
+    pub rows: Vec<Arc<EventView>>,
+}
+
+impl RowCache {
+    pub fn get(&self, rank: u64) -> Option<&Arc<EventView>> {
+        let i = rank.checked_sub(self.start)?;
+        self.rows.get(usize::try_from(i).ok()?)
+    }
+
+    fn covers(&self, start: u64, end: u64) -> bool {
+        start >= self.start && end <= self.start + self.rows.len() as u64
+    }
+}
+
+/// The top-values pane.
+#[derive(Debug, Clone)]
+pub struct TopState {
+    pub field: usize,
+    pub order: Order,
+    pub values: Option<TopValues>,
+    pub cursor: usize,
+}
+
+/// A place to return to from the context view.
+#[derive(Debug, Clone)]
+struct Saved {
+    view: View,
+    cursor: u64,
+}
+
+/// The whole state of the timeline.
+pub struct App {
+    pub view: View,
+    pub generation: u64,
+    /// Set while the newest query has not answered.
+    pub running: bool,
+    pub total: u64,
+    pub all: u64,
+    pub span: Option<(i64, i64)>,
+    pub histogram: Option<Histogram>,
+    /// Zoomed histogram windows, innermost last.
+    pub zoom: Vec<(i64, i64)>,
+    pub cursor: u64,
+    pub scroll: u64,
+    pub rows: RowCache,
+    /// Rows being fetched: (generation, start).
+    fetching: Option<(u64, u64)>,
+    /// Focused table column (index in [`COLUMNS`]).
+    pub column: usize,
+    /// Horizontal offset into long values.
+    pub hscroll: usize,
+    pub focus: Pane,
+    pub mode: Mode,
+    pub input: Input,
+    pub history: Vec<String>,
+    history_pos: Option<usize>,
+    pub query_error: Option<(String, usize)>,
+    pub message: Option<String>,
+    pub top: TopState,
+    pub detail_cursor: usize,
+    back: Vec<Saved>,
+    /// The last view whose query ran, and its generation: a bad query falls back to it.
+    applied: (View, u64),
+    /// Set after `Locate`/`RankAt`: move the cursor to the rank when it arrives.
+    pending_jump: bool,
+    /// Size of the table and histogram at the last draw.
+    pub table_height: usize,
+    pub histogram_bins: usize,
+    /// Field names for completion.
+    pub field_names: Vec<String>,
+    pub quit: bool,
+    outbox: VecDeque<Request>,
+    /// The side panes are shown (toggled with `v`).
+    pub side_panes: bool,
+}
+
+impl App {
+    /// A new timeline showing every event.
+    pub fn new(field_names: Vec<String>) -> App {
+        let mut app = App {
+            view: View {
+                query: String::new(),
+                filters: Vec::new(),
+                filters_on: true,
+            },
+            generation: 0,
+            running: false,
+            total: 0,
+            all: 0,
+            span: None,
+            histogram: None,
+            zoom: Vec::new(),
+            cursor: 0,
+            scroll: 0,
+            rows: RowCache::default(),
+            fetching: None,
+            column: 6,
+            hscroll: 0,
+            focus: Pane::Table,
+            mode: Mode::Normal,
+            input: Input::default(),
+            history: Vec::new(),
+            history_pos: None,
+            query_error: None,
+            message: None,
+            top: TopState {
+                field: 0,
+                order: Order::Top,
+                values: None,
+                cursor: 0,
+            },
+            detail_cursor: 0,
+            back: Vec::new(),
+            applied: (View::default(), 0),
+            pending_jump: false,
+            table_height: 20,
+            histogram_bins: 60,
+            field_names,
+            quit: false,
+            outbox: VecDeque::new(),
+            side_panes: true,
+        };
+        app.run_query();
+        app
+    }
+
+    /// Requests for the backend, oldest first.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        self.outbox.drain(..).collect()
+    }
+
+    /// The event under the cursor, if fetched.
+    pub fn current(&self) -> Option<&Arc<EventView>> {
+        self.rows.get(self.cursor)
+    }
+
+    fn run_query(&mut self) {
+        self.generation += 1;
+        self.running = true;
+        self.outbox.push_back(Request::Query {
+            generation: self.generation,
+            text: self.view.text(),
+            bins: self.histogram_bins,
+            range: self.zoom.last().copied(),
+        });
+    }
+
+    /// Applies a new view, keeping the old one's position for nothing: the cursor goes to the
+    /// top of the new selection.
+    fn set_view(&mut self, view: View) {
+        self.view = view;
+        self.cursor = 0;
+        self.scroll = 0;
+        self.run_query();
+    }
+
+    fn push_filter(&mut self, filter: Filter) {
+        let mut view = self.view.clone();
+        view.filters_on = true;
+        if !view.filters.contains(&filter) {
+            view.filters.push(filter);
+        }
+        self.set_view(view);
+    }
+
+    /// Handles a terminal event.
+    pub fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(*key, event),
+            Event::Mouse(m) => match m.kind {
+                MouseEventKind::ScrollDown => self.move_cursor(3),
+                MouseEventKind::ScrollUp => self.move_cursor(-3),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent, event: &Event) {
+        self.message = None;
+        match self.mode {
+            Mode::Query | Mode::Command => self.on_edit_key(key, event),
+            Mode::Help => {
+                if matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::F(1)
+                ) {
+                    self.mode = Mode::Normal;
+                }
+            }
+            Mode::Normal => {
+                if let Some(action) = action_for(key, self.focus) {
+                    self.act(action);
+                }
+            }
+        }
+    }
+
+    fn on_edit_key(&mut self, key: KeyEvent, event: &Event) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                self.history_pos = None;
+            }
+            KeyCode::Char('c') if ctrl => self.mode = Mode::Normal,
+            KeyCode::Enter => {
+                let text = self.input.value().to_string();
+                if self.mode == Mode::Query {
+                    self.submit_query(text);
+                } else {
+                    self.mode = Mode::Normal;
+                    self.command(&text);
+                }
+            }
+            KeyCode::Up if self.mode == Mode::Query => self.history_step(-1),
+            KeyCode::Down if self.mode == Mode::Query => self.history_step(1),
+            KeyCode::Tab if self.mode == Mode::Query => self.complete_field(),
+            _ => {
+                self.input.handle_event(event);
+                if self.mode == Mode::Query {
+                    // Syntax feedback as you type; field names are checked on submit.
+                    self.query_error = query::check_syntax(self.input.value())
+                        .err()
+                        .map(|e| (e.message, e.column));
+                }
+            }
+        }
+    }
+
+    fn submit_query(&mut self, text: String) {
+        if let Err(e) = query::check_syntax(&text) {
+            self.query_error = Some((e.message, e.column));
+            return;
+        }
+        self.mode = Mode::Normal;
+        self.history_pos = None;
+        if !text.trim().is_empty() && self.history.last() != Some(&text) {
+            self.history.push(text.clone());
+        }
+        let mut view = self.view.clone();
+        view.query = text;
+        self.set_view(view);
+    }
+
+    fn history_step(&mut self, delta: i64) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() as i64 - 1;
+        let pos = match self.history_pos {
+            None if delta < 0 => last,
+            None => return,
+            Some(p) => p as i64 + delta,
+        };
+        if pos > last {
+            self.history_pos = None;
+            self.input = Input::default();
+            return;
+        }
+        let pos = pos.clamp(0, last) as usize;
+        self.history_pos = Some(pos);
+        self.input = Input::new(self.history[pos].clone());
+    }
+
+    /// Completes the field name being typed before the cursor.
+    fn complete_field(&mut self) {
+        let value = self.input.value().to_string();
+        let cursor = self.input.cursor();
+        let before: String = value.chars().take(cursor).collect();
+        let start = before
+            .rfind(|c: char| c.is_whitespace() || c == '(' || c == '-' || c == '+')
+            .map_or(0, |i| i + 1);
+        let prefix = &before[start..];
+        if prefix.is_empty() || prefix.contains(':') {
+            return;
+        }
+        let lower = prefix.to_ascii_lowercase();
+        let matches: Vec<&String> = self
+            .field_names
+            .iter()
+            .filter(|f| f.to_ascii_lowercase().starts_with(&lower))
+            .collect();
+        match matches.as_slice() {
+            [] => self.message = Some(format!("no field starts with '{prefix}'")),
+            [one] => {
+                let after: String = value.chars().skip(cursor).collect();
+                let completed = format!("{}{}:", &before[..start], one);
+                let new_cursor = completed.chars().count();
+                self.input = Input::new(format!("{completed}{after}")).with_cursor(new_cursor);
+            }
+            many => {
+                let names: Vec<&str> = many.iter().take(8).map(|s| s.as_str()).collect();
+                self.message = Some(format!("fields: {}", names.join(" ")));
+            }
+        }
+    }
+
+    fn command(&mut self, text: &str) {
+        let mut parts = text.trim().splitn(2, char::is_whitespace);
+        let name = parts.next().unwrap_or("");
+        let arg = parts.next().unwrap_or("").trim();
+        match name {
+            "goto" | "g" => match query::parse_time_spec(arg) {
+                Some((ts, _)) => {
+                    self.pending_jump = true;
+                    self.outbox.push_back(Request::RankAt {
+                        generation: self.generation,
+                        ts_ms: ts,
+                    });
+                }
+                None => self.message = Some(format!("not a time: '{arg}' (e.g. 2021-03-05T17:42)")),
+            },
+            "q" | "quit" => self.quit = true,
+            "" => {}
+            other => {
+                self.message = Some(format!("unknown command ':{other}' (try :goto TIME, :q)"))
+            }
+        }
+    }
+
+    /// Performs a key's action.
+    pub fn act(&mut self, action: Action) {
+        let page = self.table_height.max(1) as i64;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Back => self.back_or_quit(),
+            Action::Help => self.mode = Mode::Help,
+            Action::EditQuery => {
+                self.mode = Mode::Query;
+                self.input = Input::new(self.view.query.clone());
+                self.query_error = None;
+            }
+            Action::Command => {
+                self.mode = Mode::Command;
+                self.input = Input::default();
+            }
+            Action::Down => self.move_focused(1),
+            Action::Up => self.move_focused(-1),
+            Action::HalfPageDown => self.move_cursor(page / 2),
+            Action::HalfPageUp => self.move_cursor(-page / 2),
+            Action::PageDown => self.move_cursor(page),
+            Action::PageUp => self.move_cursor(-page),
+            Action::Top => self.jump(0),
+            Action::Bottom => self.jump(self.total.saturating_sub(1)),
+            Action::NextPane => self.cycle_pane(1),
+            Action::PrevPane => self.cycle_pane(-1),
+            Action::ColumnLeft => self.column = self.column.saturating_sub(1),
+            Action::ColumnRight => self.column = (self.column + 1).min(COLUMNS.len() - 1),
+            Action::ScrollLeft => self.hscroll = self.hscroll.saturating_sub(8),
+            Action::ScrollRight => self.hscroll += 8,
+            Action::Include => self.pivot_focused(false),
+            Action::Exclude => self.pivot_focused(true),
+            Action::PivotIp => self.pivot_row(names::IP, false),
+            Action::PivotUa => self.pivot_row(names::UA, false),
+            Action::PivotPath => self.pivot_row(names::PATH, false),
+            Action::ExcludeIp => self.pivot_row(names::IP, true),
+            Action::ExcludeUa => self.pivot_row(names::UA, true),
+            Action::ExcludePath => self.pivot_row(names::PATH, true),
+            Action::PopFilter => {
+                let mut view = self.view.clone();
+                if view.filters.pop().is_some() {
+                    self.set_view(view);
+                } else {
+                    self.message = Some("no filter to remove".into());
+                }
+            }
+            Action::ToggleFilters => {
+                let mut view = self.view.clone();
+                view.filters_on = !view.filters_on;
+                self.set_view(view);
+            }
+            Action::Context => self.context(),
+            Action::ZoomIn => self.zoom_in(),
+            Action::ZoomOut => {
+                if self.zoom.pop().is_some() {
+                    self.request_histogram();
+                }
+            }
+            Action::FilterToZoom => match self.histogram_window() {
+                Some((from_ms, to_ms)) => self.push_filter(Filter::Time { from_ms, to_ms }),
+                None => self.message = Some("nothing to filter".into()),
+            },
+            Action::TopField => {
+                self.top.field = (self.top.field + 1) % TOP_FIELDS.len();
+                self.top.cursor = 0;
+                self.request_top();
+            }
+            Action::TopOrder => {
+                self.top.order = match self.top.order {
+                    Order::Top => Order::Rare,
+                    Order::Rare => Order::Top,
+                };
+                self.top.cursor = 0;
+                self.request_top();
+            }
+            Action::ToggleSidePanes => {
+                self.side_panes = !self.side_panes;
+                if !self.side_panes {
+                    self.focus = Pane::Table;
+                }
+            }
+            Action::Enter => match self.focus {
+                Pane::Top => self.pivot_focused(false),
+                Pane::Table => {
+                    self.side_panes = true;
+                    self.focus = Pane::Detail;
+                }
+                Pane::Detail => {}
+            },
+        }
+    }
+
+    fn back_or_quit(&mut self) {
+        if let Some(saved) = self.back.pop() {
+            self.view = saved.view;
+            self.cursor = saved.cursor;
+            self.scroll = saved.cursor.saturating_sub(self.table_height as u64 / 2);
+            self.run_query();
+            self.message = Some("back from context".into());
+        } else if self.focus != Pane::Table {
+            self.focus = Pane::Table;
+        } else {
+            self.quit = true;
+        }
+    }
+
+    /// Shows the selected event among all events around it (no query, no filters).
+    fn context(&mut self) {
+        let Some(ev) = self.current().cloned() else {
+            return;
+        };
+        self.back.push(Saved {
+            view: self.view.clone(),
+            cursor: self.cursor,
+        });
+        self.view = View {
+            query: String::new(),
+            filters: Vec::new(),
+            filters_on: true,
+        };
+        self.run_query();
+        self.pending_jump = true;
+        self.outbox.push_back(Request::Locate {
+            generation: self.generation,
+            ts_ms: ev.ts_ms,
+            file: ev.file.clone(),
+            line: ev.line,
+        });
+        self.message = Some(format!("context of {} (Esc/q returns)", ev.location()));
+    }
+
+    fn cycle_pane(&mut self, delta: i64) {
+        let panes = [Pane::Table, Pane::Detail, Pane::Top];
+        let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0) as i64;
+        self.focus = panes[(i + delta).rem_euclid(3) as usize];
+        if self.focus != Pane::Table {
+            self.side_panes = true;
+        }
+        if self.focus == Pane::Top && self.top.values.is_none() {
+            self.request_top();
+        }
+    }
+
+    fn move_focused(&mut self, delta: i64) {
+        match self.focus {
+            Pane::Table => self.move_cursor(delta),
+            Pane::Detail => {
+                let n = self.detail_fields().len();
+                self.detail_cursor = step(self.detail_cursor, delta, n);
+            }
+            Pane::Top => {
+                let n = self.top.values.as_ref().map_or(0, |v| v.values.len());
+                self.top.cursor = step(self.top.cursor, delta, n);
+            }
+        }
+    }
+
+    fn move_cursor(&mut self, delta: i64) {
+        if self.total == 0 {
+            return;
+        }
+        let target = (self.cursor as i64 + delta).clamp(0, self.total as i64 - 1) as u64;
+        self.jump(target);
+    }
+
+    /// Moves the cursor to a rank and scrolls to keep it visible.
+    pub fn jump(&mut self, rank: u64) {
+        self.cursor = rank.min(self.total.saturating_sub(1));
+        let height = self.table_height.max(1) as u64;
+        if self.cursor < self.scroll {
+            self.scroll = self.cursor;
+        } else if self.cursor >= self.scroll + height {
+            self.scroll = self.cursor + 1 - height;
+        }
+        self.detail_cursor = 0;
+        self.ensure_rows();
+    }
+
+    /// Asks for rows when the visible window is not fetched yet (a page on each side too).
+    pub fn ensure_rows(&mut self) {
+        if self.running || self.total == 0 {
+            return;
+        }
+        let height = self.table_height.max(1) as u64;
+        let (start, end) = (self.scroll, (self.scroll + height).min(self.total));
+        if self.rows.covers(start, end)
+            || self.fetching == Some((self.generation, start.saturating_sub(height)))
+        {
+            return;
+        }
+        let fetch_start = start.saturating_sub(height);
+        let count = (height * 3) as usize;
+        self.fetching = Some((self.generation, fetch_start));
+        self.outbox.push_back(Request::Rows {
+            generation: self.generation,
+            start: fetch_start,
+            count,
+        });
+    }
+
+    fn request_top(&mut self) {
+        self.top.values = None;
+        self.outbox.push_back(Request::Top {
+            generation: self.generation,
+            field: TOP_FIELDS[self.top.field].to_string(),
+            order: self.top.order,
+            limit: 200,
+        });
+    }
+
+    fn request_histogram(&mut self) {
+        self.outbox.push_back(Request::Histogram {
+            generation: self.generation,
+            bins: self.histogram_bins,
+            range: self.zoom.last().copied(),
+        });
+    }
+
+    /// The time window the histogram shows.
+    pub fn histogram_window(&self) -> Option<(i64, i64)> {
+        self.zoom
+            .last()
+            .copied()
+            .or_else(|| self.span.map(|(a, b)| (a, b + 1)))
+    }
+
+    fn zoom_in(&mut self) {
+        let Some((from, to)) = self.histogram_window() else {
+            return;
+        };
+        let center = self.current().map_or((from + to) / 2, |e| e.ts_ms);
+        let half = ((to - from) / 8).max(500);
+        self.zoom.push((center - half, center + half));
+        self.request_histogram();
+    }
+
+    /// The (field, value) under the focus: the table's focused cell, the detail pane's line or
+    /// the top-values pane's value.
+    pub fn focused_value(&self) -> Option<(String, String)> {
+        match self.focus {
+            Pane::Table => {
+                let ev = self.current()?;
+                let field = COLUMNS[self.column];
+                Some((field.to_string(), ev.value_of(field)?))
+            }
+            Pane::Detail => self.detail_fields().into_iter().nth(self.detail_cursor),
+            Pane::Top => {
+                let values = self.top.values.as_ref()?;
+                let v = values.values.get(self.top.cursor)?;
+                Some((values.field.clone(), v.value.clone()))
+            }
+        }
+    }
+
+    /// The fields listed in the detail pane, in order.
+    pub fn detail_fields(&self) -> Vec<(String, String)> {
+        let Some(ev) = self.current() else {
+            return Vec::new();
+        };
+        ev.canonical()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .chain(ev.fields.iter().cloned())
+            .collect()
+    }
+
+    fn pivot_focused(&mut self, exclude: bool) {
+        match self.focused_value() {
+            Some((field, value)) => self.pivot(&field, value, exclude),
+            None => self.message = Some("nothing to pivot on here".into()),
+        }
+    }
+
+    fn pivot_row(&mut self, field: &str, exclude: bool) {
+        match self.current().and_then(|ev| ev.value_of(field)) {
+            Some(value) => self.pivot(field, value, exclude),
+            None => self.message = Some(format!("this event has no {field}")),
+        }
+    }
+
+    fn pivot(&mut self, field: &str, value: String, exclude: bool) {
+        let filter = match field {
+            names::TS => match query::parse_time_spec(&value) {
+                Some((from_ms, to_ms)) => Filter::Time { from_ms, to_ms },
+                None => return,
+            },
+            // A file pivot matches on the path; a line alone means nothing.
+            names::LINE => {
+                self.message = Some("pivot on file instead of line".into());
+                return;
+            }
+            _ => Filter::Value {
+                field: field.to_string(),
+                value,
+                exclude,
+            },
+        };
+        self.focus = Pane::Table;
+        self.push_filter(filter);
+    }
+
+    /// Applies a backend reply; replies for older queries are ignored.
+    pub fn on_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Selected {
+                generation,
+                total,
+                all,
+                span,
+                histogram,
+            } if generation == self.generation => {
+                self.running = false;
+                self.query_error = None;
+                self.applied = (self.view.clone(), generation);
+                self.total = total;
+                self.all = all;
+                self.span = span;
+                self.histogram = histogram;
+                self.rows = RowCache::default();
+                self.fetching = None;
+                if !self.pending_jump {
+                    self.cursor = self.cursor.min(total.saturating_sub(1));
+                }
+                self.jump(self.cursor);
+                if self.side_panes {
+                    self.request_top();
+                }
+            }
+            Reply::Histogram {
+                generation,
+                histogram,
+            } if generation == self.generation => self.histogram = histogram,
+            Reply::Rows {
+                generation,
+                start,
+                rows,
+            } if generation == self.generation => {
+                self.fetching = None;
+                self.rows = RowCache { start, rows };
+            }
+            Reply::Top {
+                generation, values, ..
+            } if generation == self.generation => {
+                self.top.cursor = self.top.cursor.min(values.values.len().saturating_sub(1));
+                self.top.values = Some(values);
+            }
+            Reply::Rank { generation, rank } if generation == self.generation => {
+                self.pending_jump = false;
+                self.scroll = rank.saturating_sub(self.table_height as u64 / 2);
+                self.jump(rank);
+            }
+            Reply::BadQuery {
+                generation,
+                message,
+                column,
+            } if generation == self.generation => {
+                // Keep the previous results: go back to the last view that ran, and let the
+                // user fix the text.
+                let bad = std::mem::replace(&mut self.view, self.applied.0.clone()).query;
+                self.generation = self.applied.1;
+                self.running = false;
+                self.query_error = Some((message, column));
+                self.mode = Mode::Query;
+                let end = bad.chars().count();
+                self.input = Input::new(bad).with_cursor(end);
+            }
+            Reply::Error {
+                generation,
+                message,
+            } if generation == self.generation => {
+                self.running = false;
+                self.message = Some(message);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn step(current: usize, delta: i64, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    (current as i64 + delta).clamp(0, len as i64 - 1) as usize
+}

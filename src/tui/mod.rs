@@ -1,0 +1,131 @@
+//! The interactive timeline (ratatui + crossterm).
+//!
+//! gitui's shape: a synchronous loop on the main thread draws the [`app::App`] and feeds it
+//! terminal events and backend replies; the index work runs on a [`backend::Backend`] thread;
+//! an input thread turns terminal reads into messages. The terminal is restored on every exit
+//! path, on panic, and around Ctrl-Z.
+
+pub mod app;
+pub mod backend;
+pub mod keys;
+pub mod ui;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+
+use crossbeam_channel::{select, unbounded};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
+};
+use ratatui::crossterm::execute;
+
+use crate::case::Case;
+use crate::error::{Error, Result};
+
+fn term_err(e: io::Error) -> Error {
+    Error::io("<terminal>", e)
+}
+
+/// Field names offered by completion: the canonical ones and every source column.
+pub fn field_names(case: &Case) -> Vec<String> {
+    let mut names: Vec<String> = crate::query::CANONICAL
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut columns: Vec<String> = case
+        .manifest
+        .layouts
+        .iter()
+        .flat_map(|l| l.attr_names())
+        .chain(case.manifest.dynamic_attrs.iter().cloned())
+        .collect();
+    columns.sort_by_key(|c| c.to_ascii_lowercase());
+    columns.dedup_by_key(|c| c.to_ascii_lowercase());
+    names.extend(columns);
+    names
+}
+
+/// Opens the timeline on a case until the user quits.
+pub fn run(case: Case) -> Result<()> {
+    let theme = ui::Theme::from_env();
+    let mut app = app::App::new(field_names(&case));
+    let backend = backend::Backend::new(case)?;
+    let (request_tx, request_rx) = unbounded();
+    let (reply_tx, reply_rx) = unbounded();
+    backend::spawn(backend, request_rx, reply_tx);
+    let (event_tx, event_rx) = unbounded();
+    std::thread::spawn(move || {
+        while let Ok(ev) = event::read() {
+            if event_tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+
+    // Mouse capture is not undone by ratatui's own panic hook: chain ours before it.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = ratatui::init();
+    let _ = execute!(io::stdout(), EnableMouseCapture);
+
+    let result = (|| -> Result<()> {
+        loop {
+            terminal
+                .draw(|frame| ui::draw(frame, &mut app, theme))
+                .map_err(term_err)?;
+            for request in app.take_requests() {
+                if request_tx.send(request).is_err() {
+                    return Err(Error::Usage("the index worker stopped".into()));
+                }
+            }
+            if app.quit {
+                return Ok(());
+            }
+            select! {
+                recv(event_rx) -> ev => {
+                    let Ok(ev) = ev else { return Ok(()) };
+                    if is_suspend(&ev) {
+                        suspend(&mut terminal)?;
+                        continue;
+                    }
+                    app.on_event(&ev);
+                }
+                recv(reply_rx) -> reply => {
+                    let Ok(reply) = reply else {
+                        return Err(Error::Usage("the index worker stopped".into()));
+                    };
+                    app.on_reply(reply);
+                }
+            }
+        }
+    })();
+    let _ = execute!(io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    result
+}
+
+fn is_suspend(ev: &Event) -> bool {
+    matches!(ev, Event::Key(k) if k.kind == KeyEventKind::Press
+        && k.code == KeyCode::Char('z')
+        && k.modifiers.contains(KeyModifiers::CONTROL))
+}
+
+/// Ctrl-Z: give the terminal back, stop like any job, and take it again on `fg`.
+fn suspend(terminal: &mut ratatui::DefaultTerminal) -> Result<()> {
+    let _ = execute!(io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    let _ = io::stdout().flush();
+    // SIGTSTP to ourselves, without unsafe code: the job stops here until `fg`.
+    let _ = std::process::Command::new("kill")
+        .args(["-TSTP", &std::process::id().to_string()])
+        .status();
+    *terminal = ratatui::init();
+    let _ = execute!(io::stdout(), EnableMouseCapture);
+    terminal.clear().map_err(term_err)?;
+    Ok(())
+}

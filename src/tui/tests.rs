@@ -1,0 +1,336 @@
+//! Timeline tests without a terminal: the app is driven by keys, the backend answers
+//! synchronously, and screens are rendered into ratatui's `TestBackend` for insta snapshots.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, Filter, Mode, Pane};
+use super::backend::Backend;
+use super::ui::{self, Theme};
+use crate::case::Case;
+use crate::ingest::{IngestOptions, ingest};
+
+/// The sample case, ingested once for all tests (paths relative to the repository, so that
+/// snapshots do not depend on where the checkout lives).
+fn case_dir() -> &'static PathBuf {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let case_dir = dir.path().join("case");
+        let mut case = Case::open_or_create(&case_dir).expect("case");
+        let opts = IngestOptions {
+            progress: false,
+            ..IngestOptions::default()
+        };
+        // cargo runs unit tests from the package root.
+        ingest(&mut case, &[PathBuf::from("sample-logs")], &opts).expect("ingest");
+        (dir, case_dir)
+    })
+    .1
+}
+
+struct Harness {
+    app: App,
+    backend: Backend,
+    terminal: Terminal<TestBackend>,
+}
+
+impl Harness {
+    fn new(width: u16, height: u16) -> Harness {
+        let case = Case::open(case_dir()).expect("open case");
+        let names = super::field_names(&case);
+        let mut h = Harness {
+            app: App::new(names),
+            backend: Backend::new(case).expect("backend"),
+            terminal: Terminal::new(TestBackend::new(width, height)).expect("terminal"),
+        };
+        h.settle();
+        h
+    }
+
+    /// Draws and answers requests until the app asks for nothing more.
+    fn settle(&mut self) {
+        for _ in 0..50 {
+            self.terminal
+                .draw(|f| ui::draw(f, &mut self.app, Theme { color: false }))
+                .expect("draw");
+            let requests = self.app.take_requests();
+            if requests.is_empty() {
+                return;
+            }
+            for r in requests {
+                let reply = self.backend.handle(r);
+                self.app.on_reply(reply);
+            }
+        }
+        panic!("the app kept asking");
+    }
+
+    fn key(&mut self, code: KeyCode) -> &mut Self {
+        self.key_with(code, KeyModifiers::NONE)
+    }
+
+    fn key_with(&mut self, code: KeyCode, modifiers: KeyModifiers) -> &mut Self {
+        self.app
+            .on_event(&Event::Key(KeyEvent::new(code, modifiers)));
+        self.settle();
+        self
+    }
+
+    fn keys(&mut self, text: &str) -> &mut Self {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+        self
+    }
+
+    fn query(&mut self, q: &str) -> &mut Self {
+        self.key(KeyCode::Char('/'));
+        // Clear what the bar holds, then type.
+        for _ in 0..200 {
+            self.app.on_event(&Event::Key(KeyEvent::new(
+                KeyCode::Backspace,
+                KeyModifiers::NONE,
+            )));
+        }
+        for c in q.chars() {
+            self.app.on_event(&Event::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        self.key(KeyCode::Enter)
+    }
+
+    fn screen(&self) -> String {
+        self.terminal.backend().to_string()
+    }
+
+    fn current_ip(&self) -> Option<String> {
+        self.app.current().and_then(|e| e.ip.clone())
+    }
+}
+
+#[test]
+fn opens_on_every_event_in_time_order() {
+    let h = Harness::new(120, 30);
+    assert_eq!(h.app.total, h.app.all);
+    assert!(h.app.total > 30_000);
+    assert_eq!(
+        h.app.current().map(|e| e.ts.as_str()),
+        Some("2021-03-03T00:00:00.000Z")
+    );
+}
+
+#[test]
+fn query_pivot_pop_context_and_back() {
+    let mut h = Harness::new(120, 30);
+    h.query("path:\"/aspnet_client/discover.aspx\"");
+    assert_eq!(h.app.total, 28);
+    assert_eq!(h.current_ip().as_deref(), Some("198.51.100.144"));
+    // Pivot on the row's IP: the web shell's first client and everything else it did.
+    h.key(KeyCode::Char('i'));
+    assert_eq!(
+        h.app.view.filters,
+        vec![Filter::Value {
+            field: "ip".into(),
+            value: "198.51.100.144".into(),
+            exclude: false
+        }]
+    );
+    assert_eq!(
+        h.app.total, 1,
+        "the query still applies: one shell request from this IP"
+    );
+    // Widen: drop the query, keep the pivot.
+    h.query("");
+    assert_eq!(h.app.total, 19);
+    // Exclude its Ecp HttpProxy rows by source: pivot out on the focused column.
+    h.app.column = 2; // source
+    h.key(KeyCode::Char('-'));
+    assert_eq!(h.app.view.filters.len(), 2);
+    let source = h.app.current().map(|e| e.source.clone()).expect("row");
+    assert!(
+        h.app.total < 19 && h.app.total > 0,
+        "{} ({source})",
+        h.app.total
+    );
+    // Pop the last filter, switch all filters off and on.
+    h.key(KeyCode::Backspace);
+    assert_eq!(h.app.total, 19);
+    h.key(KeyCode::Char('F'));
+    assert_eq!(h.app.total, h.app.all);
+    h.key(KeyCode::Char('F'));
+    assert_eq!(h.app.total, 19);
+    // Context: the selected event among all events around it, then back.
+    h.key(KeyCode::Char('G'));
+    let selected = h.app.current().cloned().expect("row");
+    h.key(KeyCode::Char('c'));
+    assert_eq!(h.app.total, h.app.all);
+    assert!(h.app.view.filters.is_empty());
+    let in_context = h.app.current().cloned().expect("row");
+    assert_eq!(
+        (in_context.file.as_str(), in_context.line),
+        (selected.file.as_str(), selected.line)
+    );
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.total, 19);
+    assert_eq!(h.app.view.filters.len(), 1);
+    assert_eq!(h.app.current().map(|e| e.line), Some(selected.line));
+}
+
+#[test]
+fn movement_keys() {
+    let mut h = Harness::new(100, 30);
+    h.keys("jjj");
+    assert_eq!(h.app.cursor, 3);
+    h.key(KeyCode::Char('k'));
+    assert_eq!(h.app.cursor, 2);
+    h.key(KeyCode::Char('G'));
+    assert_eq!(h.app.cursor, h.app.total - 1);
+    h.key(KeyCode::Char('g'));
+    assert_eq!(h.app.cursor, 0);
+    h.key_with(KeyCode::Char('d'), KeyModifiers::CONTROL);
+    assert_eq!(h.app.cursor, (h.app.table_height / 2) as u64);
+    h.key(KeyCode::PageDown);
+    assert!(h.app.cursor > h.app.table_height as u64);
+    assert!(h.app.current().is_some(), "rows are fetched after a jump");
+    h.key(KeyCode::Char(':'));
+    for c in "goto 2021-03-05T17:42".chars() {
+        h.app.on_event(&Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    h.key(KeyCode::Enter);
+    let ev = h.app.current().cloned().expect("row");
+    assert!(ev.ts.as_str() >= "2021-03-05T17:42:00", "{}", ev.ts);
+    assert!(
+        h.app.cursor >= h.app.scroll && h.app.cursor < h.app.scroll + h.app.table_height as u64
+    );
+}
+
+#[test]
+fn bad_query_keeps_the_results_and_says_where() {
+    let mut h = Harness::new(100, 24);
+    h.query("ip:198.51.100.144");
+    assert_eq!(h.app.total, 19);
+    h.query("pth:/x");
+    assert_eq!(h.app.total, 19, "previous results kept");
+    assert_eq!(h.app.mode, Mode::Query);
+    let (message, _) = h.app.query_error.clone().expect("error shown");
+    assert!(
+        message.contains("regex") || message.contains("field"),
+        "{message}"
+    );
+    h.key(KeyCode::Esc);
+    insta::assert_snapshot!("query_error", h.screen());
+}
+
+#[test]
+fn top_values_pivot_and_rare_values() {
+    let mut h = Harness::new(120, 30);
+    h.query("path:/aspnet_client/* OR path:/owa/auth/*");
+    h.key(KeyCode::Tab).key(KeyCode::Tab);
+    assert_eq!(h.app.focus, Pane::Top);
+    let top = h.app.top.values.clone().expect("counted");
+    assert_eq!(top.field, "ip");
+    let sum: u64 = top.values.iter().map(|v| v.count).sum();
+    assert_eq!(sum, top.with_value);
+    h.key(KeyCode::Char('r'));
+    let rare = h.app.top.values.clone().expect("rare");
+    assert!(rare.values.windows(2).all(|w| w[0].count <= w[1].count));
+    // Enter pivots on the value under the cursor.
+    let (field, value) = h.app.focused_value().expect("value");
+    let expected = rare.values[0].count;
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.total, expected, "{field}:{value}");
+}
+
+#[test]
+fn log_text_never_reaches_the_terminal_raw() {
+    let mut h = Harness::new(160, 30);
+    h.query("ua:*red*");
+    assert!(h.app.total >= 1);
+    let screen = h.screen();
+    assert!(!screen.contains('\u{1b}'));
+    assert!(screen.contains("\\x1b[31mred"), "{screen}");
+}
+
+#[test]
+fn main_screen_snapshot() {
+    let mut h = Harness::new(120, 32);
+    h.query("path:/ecp/*.js");
+    insta::assert_snapshot!("main_screen", h.screen());
+}
+
+#[test]
+fn detail_pane_snapshot() {
+    let mut h = Harness::new(100, 40);
+    h.query("status:241 AND source:httpproxy");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.focus, Pane::Detail);
+    insta::assert_snapshot!("detail_pane", h.screen());
+}
+
+#[test]
+fn top_values_snapshot() {
+    let mut h = Harness::new(120, 30);
+    h.query("ip:198.51.100.144 OR ip:203.0.113.77");
+    h.key(KeyCode::Tab)
+        .key(KeyCode::Tab)
+        .key(KeyCode::Char('f'));
+    insta::assert_snapshot!("top_values", h.screen());
+}
+
+#[test]
+fn help_snapshot() {
+    let mut h = Harness::new(100, 50);
+    h.key(KeyCode::Char('?'));
+    assert_eq!(h.app.mode, Mode::Help);
+    insta::assert_snapshot!("help", h.screen());
+    h.key(KeyCode::Esc);
+    assert_eq!(h.app.mode, Mode::Normal);
+}
+
+#[test]
+fn small_terminal_is_usable() {
+    let mut h = Harness::new(80, 24);
+    h.query("ip:203.0.113.77");
+    assert!(h.app.table_height >= 5, "{}", h.app.table_height);
+    let screen = h.screen();
+    assert!(screen.contains("of"), "{screen}");
+    insta::assert_snapshot!("small_80x24", screen);
+}
+
+#[test]
+fn field_completion_and_history() {
+    let mut h = Harness::new(100, 24);
+    h.query("ip:198.51.100.144");
+    h.query("status:241");
+    h.key(KeyCode::Char('/'));
+    h.key(KeyCode::Up);
+    assert_eq!(h.app.input.value(), "status:241");
+    h.key(KeyCode::Up);
+    assert_eq!(h.app.input.value(), "ip:198.51.100.144");
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('/'));
+    for _ in 0..40 {
+        h.app.on_event(&Event::Key(KeyEvent::new(
+            KeyCode::Backspace,
+            KeyModifiers::NONE,
+        )));
+    }
+    for c in "Anchor".chars() {
+        h.app.on_event(&Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    h.key(KeyCode::Tab);
+    assert_eq!(h.app.input.value(), "AnchorMailbox:");
+}
