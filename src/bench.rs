@@ -33,14 +33,106 @@ fn time<F: FnMut() -> Result<u64>>(name: &str, runs: usize, mut f: F) -> Result<
         f()?;
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
     }
+    Ok(summarize(name, samples, result))
+}
+
+fn summarize(name: &str, mut samples: Vec<f64>, result: u64) -> Timing {
     samples.sort_by(f64::total_cmp);
-    Ok(Timing {
+    Timing {
         name: name.to_string(),
-        median_ms: samples[samples.len() / 2],
-        min_ms: samples[0],
-        max_ms: samples[samples.len() - 1],
+        median_ms: samples.get(samples.len() / 2).copied().unwrap_or(0.0),
+        min_ms: samples.first().copied().unwrap_or(0.0),
+        max_ms: samples.last().copied().unwrap_or(0.0),
         result,
-    })
+    }
+}
+
+/// The timeline as a user meets it, drawn into an off-screen 160×50 terminal: the first frame
+/// (open the case, select everything, fetch and draw the visible rows), a pivot on an IP from
+/// key to redrawn screen, and scrolling one page.
+fn timeline_screen(case: &Case, ip: &str, runs: usize) -> Result<Vec<Timing>> {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+
+    use crate::tui::app::App;
+    use crate::tui::backend::Backend;
+    use crate::tui::ui::{self, Theme};
+
+    let theme = Theme { color: true };
+    let settle =
+        |app: &mut App, backend: &mut Backend, term: &mut Terminal<TestBackend>| -> Result<()> {
+            for _ in 0..20 {
+                // An off-screen terminal cannot fail.
+                let Ok(_) = term.draw(|f| ui::draw(f, app, theme));
+                let requests = app.take_requests();
+                if requests.is_empty() {
+                    break;
+                }
+                for r in requests {
+                    let reply = backend.handle(r);
+                    app.on_reply(reply);
+                }
+            }
+            Ok(())
+        };
+    let key = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
+    let names = crate::tui::field_names(case);
+    let first = time(
+        "timeline: first frame (open, select all, draw)",
+        runs,
+        || {
+            let case = Case::open(&case.dir)?;
+            let mut backend = Backend::new(case)?;
+            let mut app = App::new(names.clone());
+            app.side_panes = false;
+            let mut term = off_screen();
+            settle(&mut app, &mut backend, &mut term)?;
+            Ok(app.total)
+        },
+    )?;
+    // One session for the interactive measurements.
+    let mut backend = Backend::new(Case::open(&case.dir)?)?;
+    let mut app = App::new(names);
+    app.side_panes = false;
+    let mut term = off_screen();
+    settle(&mut app, &mut backend, &mut term)?;
+    // A pivot: the filter a key pushes, the query run, the visible rows fetched, the screen
+    // drawn. Popping the filter between runs is not measured.
+    let mut samples = Vec::new();
+    let mut hits = 0;
+    for _ in 0..=runs.max(1) {
+        app.act(crate::tui::keys::Action::PopFilter);
+        settle(&mut app, &mut backend, &mut term)?;
+        let start = Instant::now();
+        app.pivot_on("ip", ip, false);
+        settle(&mut app, &mut backend, &mut term)?;
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        hits = app.total;
+    }
+    samples.remove(0);
+    let pivot = summarize(
+        &format!("timeline: pivot on ip {ip}, key to redrawn screen"),
+        samples,
+        hits,
+    );
+    app.act(crate::tui::keys::Action::PopFilter);
+    settle(&mut app, &mut backend, &mut term)?;
+    let scroll = time(
+        "timeline: scroll one page of all events and redraw",
+        runs,
+        || {
+            app.on_event(&key(KeyCode::PageDown));
+            settle(&mut app, &mut backend, &mut term)?;
+            Ok(app.cursor)
+        },
+    )?;
+    Ok(vec![first, pivot, scroll])
+}
+
+fn off_screen() -> ratatui::Terminal<ratatui::backend::TestBackend> {
+    let Ok(t) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 50));
+    t
 }
 
 /// Runs the benchmark queries: the first 100 events by time of an IP pivot, a path wildcard and
@@ -113,5 +205,6 @@ pub fn run(
             Ok(rows.len() as u64)
         },
     )?);
+    out.extend(timeline_screen(case, ip, runs)?);
     Ok(out)
 }

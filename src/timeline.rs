@@ -34,6 +34,9 @@ enum Docs {
 struct SegmentHits {
     docs: Docs,
     ts: Arc<dyn ColumnValues<DateTime>>,
+    /// File and line, to order events of the same millisecond as they are in their files.
+    file_id: Arc<dyn ColumnValues<u64>>,
+    line: Arc<dyn ColumnValues<u64>>,
 }
 
 impl SegmentHits {
@@ -170,11 +173,16 @@ impl Selection {
         let mut total = 0u64;
         for (reader, docs) in readers.iter().zip(per_segment) {
             let docs = docs.unwrap_or(Docs::Some(Vec::new()));
-            let ts = reader
-                .fast_fields()
-                .date(names::TS)?
-                .first_or_default_col(DateTime::MIN);
-            let hits = SegmentHits { docs, ts };
+            let ff = reader.fast_fields();
+            let ts = ff.date(names::TS)?.first_or_default_col(DateTime::MIN);
+            let file_id = ff.u64("file_id")?.first_or_default_col(0);
+            let line = ff.u64(names::LINE)?.first_or_default_col(0);
+            let hits = SegmentHits {
+                docs,
+                ts,
+                file_id,
+                line,
+            };
             total += hits.len() as u64;
             segments.push(hits);
         }
@@ -224,13 +232,13 @@ impl Selection {
         self.segments.iter().map(|s| s.bound(t, true) as u64).sum()
     }
 
-    /// Per-segment cursors positioned at `rank`.
-    fn cursors_at(&self, rank: u64) -> Option<Vec<usize>> {
+    /// Time of the event at `rank`: the smallest time with more than `rank` events at or
+    /// before it.
+    fn ts_at(&self, rank: u64) -> Option<i64> {
         if rank >= self.total {
             return None;
         }
         let (mut lo, mut hi) = self.span()?;
-        // Smallest time t with more than `rank` events at or before it.
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.count_at_or_before(mid) > rank {
@@ -239,55 +247,58 @@ impl Selection {
                 lo = mid + 1;
             }
         }
-        let t = lo;
-        let mut remaining = rank - self.count_before(t);
-        let mut found = false;
-        let cursors = self
-            .segments
-            .iter()
-            .map(|s| {
-                let (first, past) = (s.bound(t, false), s.bound(t, true));
-                if found {
-                    return first;
-                }
-                let ties = (past - first) as u64;
-                if remaining >= ties {
-                    remaining -= ties;
-                    past
-                } else {
-                    found = true;
-                    first + remaining as usize
-                }
-            })
-            .collect();
-        Some(cursors)
+        Some(lo)
     }
 
-    /// Up to `n` rows starting at `rank`, in time order.
+    /// Up to `n` rows starting at `rank`, in time order. Events of the same millisecond (IIS
+    /// logs have whole seconds) are ordered by file and line, so the order is the same whatever
+    /// segments the ingest happened to make.
     pub fn rows(&self, rank: u64, n: usize) -> Vec<Row> {
-        let Some(mut cursors) = self.cursors_at(rank) else {
+        let Some(first_ts) = self.ts_at(rank) else {
             return Vec::new();
         };
+        let group_start = self.count_before(first_ts);
+        let mut cursors: Vec<usize> = self
+            .segments
+            .iter()
+            .map(|s| s.bound(first_ts, false))
+            .collect();
         let mut out = Vec::with_capacity(n);
+        let mut position = group_start;
+        let mut group: Vec<(u64, u64, usize, u32)> = Vec::new();
         while out.len() < n {
-            let next = self
+            let next_ts = self
                 .segments
                 .iter()
                 .zip(&cursors)
-                .enumerate()
-                .filter(|(_, (s, c))| **c < s.len())
-                .map(|(i, (s, c))| (s.ts(*c), i))
+                .filter(|(s, c)| **c < s.len())
+                .map(|(s, c)| s.ts(*c))
                 .min();
-            let Some((ts_ms, seg)) = next else {
+            let Some(ts_ms) = next_ts else {
                 break;
             };
-            let doc = self.segments[seg].doc(cursors[seg]);
-            out.push(Row {
-                rank: rank + out.len() as u64,
-                addr: DocAddress::new(seg as u32, doc),
-                ts_ms,
-            });
-            cursors[seg] += 1;
+            group.clear();
+            for (seg, hits) in self.segments.iter().enumerate() {
+                while cursors[seg] < hits.len() && hits.ts(cursors[seg]) == ts_ms {
+                    let doc = hits.doc(cursors[seg]);
+                    group.push((hits.file_id.get_val(doc), hits.line.get_val(doc), seg, doc));
+                    cursors[seg] += 1;
+                }
+            }
+            // A pathological file with one timestamp on every line keeps its index order.
+            if group.len() <= MAX_SORTED_TIE {
+                group.sort_unstable();
+            }
+            for &(_, _, seg, doc) in &group {
+                if position >= rank && out.len() < n {
+                    out.push(Row {
+                        rank: position,
+                        addr: DocAddress::new(seg as u32, doc),
+                        ts_ms,
+                    });
+                }
+                position += 1;
+            }
         }
         out
     }
@@ -537,6 +548,9 @@ impl BitSet {
     }
 }
 
+/// Events sharing one millisecond are put in file order up to this many.
+const MAX_SORTED_TIE: usize = 200_000;
+
 /// Most or least frequent values first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -613,4 +627,99 @@ pub fn bucket_width(span_ms: i64, max_buckets: usize) -> (i64, &'static str) {
         .copied()
         .find(|(w, _)| span_ms / w < max)
         .unwrap_or(LADDER[LADDER.len() - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::Case;
+    use crate::ingest::{IngestOptions, ingest};
+
+    /// Three IIS files whose seconds overlap, ingested with tiny commits so that events of one
+    /// second land in different segments.
+    fn overlapping_case() -> (tempfile::TempDir, Case) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let header = "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time c-ip cs-method cs-uri-stem sc-status\n";
+        let mut inputs = Vec::new();
+        for f in 0..3 {
+            let mut text = header.to_string();
+            for i in 0..40 {
+                text.push_str(&format!(
+                    "2021-03-05 10:00:{:02} 192.0.2.{f} GET /f{f}/l{i} 200\n",
+                    i / 4
+                ));
+            }
+            let path = dir.path().join(format!("u_ex21030{f}.log"));
+            std::fs::write(&path, text).expect("write");
+            inputs.push(path);
+        }
+        let mut case = Case::open_or_create(&dir.path().join("case")).expect("case");
+        let opts = IngestOptions {
+            progress: false,
+            commit_every: 7,
+            ..IngestOptions::default()
+        };
+        ingest(&mut case, &inputs, &opts).expect("ingest");
+        (dir, case)
+    }
+
+    fn select(case: &Case, q: &str) -> Selection {
+        let reader = case.reader().expect("reader");
+        let compiled =
+            crate::query::compile(q, &case.fields, &case.manifest.vocabulary()).expect("query");
+        Selection::select(&reader.searcher(), &compiled).expect("select")
+    }
+
+    fn path_of(case: &Case, sel: &Selection, row: &Row) -> String {
+        crate::view::load(sel.searcher(), &case.fields, &case.manifest, row.addr)
+            .expect("load")
+            .path
+            .expect("path")
+    }
+
+    #[test]
+    fn rows_are_in_time_then_file_order_at_any_offset() {
+        let (_dir, case) = overlapping_case();
+        let sel = select(&case, "*");
+        assert_eq!(sel.len(), 120);
+        assert!(
+            sel.searcher().segment_readers().len() > 1,
+            "several segments"
+        );
+        let all = sel.rows(0, 1000);
+        assert_eq!(all.len(), 120);
+        let paths: Vec<String> = all.iter().map(|r| path_of(&case, &sel, r)).collect();
+        // Second 0 holds lines 0-3 of each file: file 0 first, then 1, then 2.
+        assert_eq!(
+            &paths[..5],
+            ["/f0/l0", "/f0/l1", "/f0/l2", "/f0/l3", "/f1/l0"]
+        );
+        assert!(all.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+        for (i, row) in all.iter().enumerate() {
+            assert_eq!(row.rank, i as u64);
+            assert_eq!(sel.rows(i as u64, 1), vec![*row], "rank {i}");
+        }
+        assert_eq!(sel.rows(118, 10).len(), 2);
+        assert!(sel.rows(120, 10).is_empty());
+    }
+
+    #[test]
+    fn counts_histograms_and_top_values_agree() {
+        let (_dir, case) = overlapping_case();
+        let sel = select(&case, "ip:192.0.2.1 OR ip:192.0.2.2");
+        assert_eq!(sel.len(), 80);
+        let (first, last) = sel.span().expect("span");
+        let hist = sel.histogram(first, 1000, 10);
+        assert_eq!(hist.iter().sum::<u64>(), 80);
+        assert_eq!(hist[0], 8);
+        assert_eq!(sel.count_before(last + 1), 80);
+        let top = sel.top_values("ip", 10, Order::Top).expect("top");
+        assert_eq!(top.distinct, 2);
+        assert_eq!(top.values[0].count, 40);
+        let paths = sel.top_values("path", 100, Order::Rare).expect("paths");
+        assert_eq!(paths.distinct, 80);
+        let all = select(&case, "*");
+        let ips = all.top_values("ip", 10, Order::Top).expect("all ips");
+        assert_eq!(ips.with_value, 120);
+    }
 }

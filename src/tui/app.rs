@@ -736,6 +736,11 @@ impl App {
         }
     }
 
+    /// Pivots on a field's value, as the pivot keys do.
+    pub fn pivot_on(&mut self, field: &str, value: &str, exclude: bool) {
+        self.pivot(field, value.to_string(), exclude);
+    }
+
     fn pivot(&mut self, field: &str, value: String, exclude: bool) {
         let filter = match field {
             names::TS => match query::parse_time_spec(&value) {
