@@ -280,6 +280,15 @@ impl App {
             bins: self.histogram_bins,
             range: self.zoom.last().copied(),
         });
+        // Ask for the visible rows in the same breath, so they follow the count at once.
+        let height = self.table_height.max(1) as u64;
+        let start = self.scroll.saturating_sub(height);
+        self.fetching = Some((self.generation, start));
+        self.outbox.push_back(Request::Rows {
+            generation: self.generation,
+            start,
+            count: (height * 3) as usize,
+        });
     }
 
     /// Applies a new view, keeping the old one's position for nothing: the cursor goes to the
@@ -780,7 +789,6 @@ impl App {
                 self.span = span;
                 self.histogram = histogram;
                 self.rows = RowCache::default();
-                self.fetching = None;
                 if !self.pending_jump {
                     self.cursor = self.cursor.min(total.saturating_sub(1));
                 }
