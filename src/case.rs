@@ -129,7 +129,8 @@ impl Manifest {
         crate::query::Vocabulary {
             attrs,
             files: self.files.iter().map(|f| (f.id, f.path.clone())).collect(),
-            tags: Vec::new(),
+            sets: Vec::new(),
+            unknown_fields_match_nothing: false,
         }
     }
 
@@ -263,12 +264,22 @@ impl Case {
 /// so a crash leaves either the old or the new content, never a torn file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A name of its own per write: two processes (or threads) saving at once must not rename
+    // each other's half-written file.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|e| Error::io(path, e))
 }
@@ -339,6 +350,7 @@ mod tests {
         write_atomic(&p, b"one").expect("write");
         write_atomic(&p, b"two").expect("write");
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
-        assert!(!p.with_extension("tmp").exists());
+        let leftovers = std::fs::read_dir(dir.path()).expect("dir").count();
+        assert_eq!(leftovers, 1, "no temporary file left behind");
     }
 }

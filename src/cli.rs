@@ -66,6 +66,21 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Run the detection rules: findings, inferred web shells, suspect addresses, incident windows.
+    Hunt {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = HuntFormat::Text)]
+        format: HuntFormat,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Run the rules again even if the stored detections are current.
+        #[arg(long)]
+        rescan: bool,
+        /// More rule files (besides the built-in pack and the case's rules.toml).
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+    },
     /// Time the benchmark queries on a case (used by scripts/bench.sh).
     #[command(hide = true)]
     Bench {
@@ -96,6 +111,15 @@ pub enum Command {
     },
 }
 
+/// `trawl hunt --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuntFormat {
+    Text,
+    Json,
+    Csv,
+    Md,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct IngestArgs {
     /// Zone of timestamps written without one (UTC, +01:00, -0500).
@@ -113,6 +137,10 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// More rule files to apply after ingest (besides the built-in pack and the case's
+    /// rules.toml).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
 }
 
 impl IngestArgs {
@@ -149,6 +177,17 @@ pub fn run(cli: Cli) -> Result<u8> {
             let mut case = Case::open_or_create(&cli.case)?;
             let report = ingest(&mut case, &paths, &args.options()?)?;
             print_ingest_summary(out, &case, &report)?;
+            print_detections(out, &case, &args.rules)?;
+            Ok(0)
+        }
+        Some(Command::Hunt {
+            format,
+            output,
+            rescan,
+            rules,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            hunt(out, &case, format, output.as_deref(), rescan, &rules)?;
             Ok(0)
         }
         Some(Command::Search {
@@ -201,6 +240,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             if !cli.paths.is_empty() {
                 let report = ingest(&mut case, &cli.paths, &cli.ingest.options()?)?;
                 print_ingest_summary(out, &case, &report)?;
+                print_detections(out, &case, &cli.ingest.rules)?;
             } else if case.manifest.files.is_empty() {
                 return Err(Error::Usage(format!(
                     "case {} is empty: give evidence to ingest (trawl PATH…)",
@@ -384,6 +424,82 @@ fn print_ingest_summary(out: &mut impl Write, case: &Case, r: &IngestReport) -> 
     Ok(())
 }
 
+fn load_rules(case: &Case, extra: &[PathBuf]) -> Result<Vec<crate::rules::Rule>> {
+    crate::rules::load(&crate::rules::files_for(&case.dir, extra))
+        .map_err(|e| Error::Usage(format!("rules: {e}")))
+}
+
+/// Runs the rules after an ingest and says what they found.
+fn print_detections(out: &mut impl Write, case: &Case, extra: &[PathBuf]) -> Result<()> {
+    let rules = load_rules(case, extra)?;
+    let d = crate::hunt::ensure(case, &rules)?;
+    let mut by_severity = std::collections::BTreeMap::new();
+    for (id, hits) in &d.hits {
+        if let Some(r) = d.rule(id)
+            && r.category == crate::rules::Category::Compromise
+        {
+            *by_severity
+                .entry(std::cmp::Reverse(r.severity))
+                .or_insert(0u64) += hits.len() as u64;
+        }
+    }
+    if by_severity.is_empty() {
+        writeln!(
+            out,
+            "Detections: no compromise finding from {} rules (trawl hunt for details)",
+            rules.len()
+        )
+        .map_err(w)?;
+    } else {
+        let parts: Vec<String> = by_severity
+            .iter()
+            .map(|(s, n)| format!("{} {}", plural(*n, "hit", "hits"), s.0))
+            .collect();
+        writeln!(
+            out,
+            "Detections: {} (trawl hunt for the findings)",
+            parts.join(", ")
+        )
+        .map_err(w)?;
+    }
+    Ok(())
+}
+
+fn hunt(
+    out: &mut impl Write,
+    case: &Case,
+    format: HuntFormat,
+    output: Option<&Path>,
+    rescan: bool,
+    extra: &[PathBuf],
+) -> Result<()> {
+    let rules = load_rules(case, extra)?;
+    let d = if rescan {
+        let d = crate::hunt::detect(case, &rules)?;
+        crate::hunt::save(case, &d)?;
+        d
+    } else {
+        crate::hunt::ensure(case, &rules)?
+    };
+    let report = crate::hunt::report(case, &d)?;
+    use crate::hunt::output;
+    let text = match format {
+        HuntFormat::Text => output::text(&report),
+        HuntFormat::Md => output::markdown(&report),
+        HuntFormat::Csv => output::csv(&report),
+        HuntFormat::Json => {
+            let mut s =
+                serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
+            s.push('\n');
+            s
+        }
+    };
+    match output {
+        Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e)),
+        None => out.write_all(text.as_bytes()).map_err(w),
+    }
+}
+
 fn search(
     out: &mut impl Write,
     case: &Case,
@@ -393,7 +509,7 @@ fn search(
     reverse: bool,
     count: bool,
 ) -> Result<u8> {
-    let compiled = match query::compile(text, &case.fields, &case.manifest.vocabulary()) {
+    let compiled = match query::compile(text, &case.fields, &crate::hunt::vocabulary(case)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trawl: bad query: {e}");

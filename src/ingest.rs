@@ -632,7 +632,7 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
                 let raw_bytes = invalid.then_some(bytes);
                 parsed
                     .docs
-                    .push(schema::document(fields, &ev, from, &text, raw_bytes, &[]));
+                    .push(schema::document(fields, &ev, from, &text, raw_bytes));
                 parsed.first_ts = Some(parsed.first_ts.map_or(ev.ts_ms, |t| t.min(ev.ts_ms)));
                 parsed.last_ts = Some(parsed.last_ts.map_or(ev.ts_ms, |t| t.max(ev.ts_ms)));
                 parsed.naive += u64::from(ev.ts_naive);

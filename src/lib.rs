@@ -9,6 +9,8 @@
 //! * [`ingest`]: the parallel, resumable, exactly-once ingest pipeline;
 //! * [`query`]: the query language over canonical field names;
 //! * [`timeline`]: time-ordered hit lists, counts, histograms and top values over the index;
+//! * [`rules`] and [`hunt`]: detection rules as data, their hits, and what is inferred from them
+//!   (web shells, suspect addresses, incident windows);
 //! * [`tui`]: the interactive timeline (app state, backend worker, drawing, keys);
 //! * [`generate`]: the deterministic sample-case and benchmark corpus generator.
 
@@ -19,9 +21,11 @@ pub mod error;
 pub mod event;
 pub mod formats;
 pub mod generate;
+pub mod hunt;
 pub mod ingest;
 pub mod input;
 pub mod query;
+pub mod rules;
 pub mod sanitize;
 pub mod schema;
 pub mod timeline;

@@ -30,7 +30,7 @@ pub const USER_AGENT: &str = "trawl_ua";
 pub const WORDS: &str = "trawl_words";
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -54,7 +54,6 @@ pub struct Fields {
     pub attr: Field,
     /// Words of free-text values (messages, cmdlets, long columns) for bare-word search.
     pub text: Field,
-    pub rule: Field,
     pub file_id: Field,
     pub line: Field,
     pub layout: Field,
@@ -125,7 +124,6 @@ pub fn build() -> (Schema, Fields) {
         request_id: b.add_ip_addr_field(names::REQUEST_ID, IpAddrOptions::default().set_fast()),
         attr: b.add_text_field("attr", keyword(KEYWORD, false)),
         text: b.add_text_field("text", words(true)),
-        rule: b.add_text_field(names::RULE, keyword(KEYWORD, true)),
         // Files are selected and deleted by range on the column: no per-document term.
         file_id: b.add_u64_field("file_id", fast_u64()),
         line: b.add_u64_field(names::LINE, fast_u64()),
@@ -157,7 +155,6 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         request_id: f(names::REQUEST_ID)?,
         attr: f("attr")?,
         text: f("text")?,
-        rule: f(names::RULE)?,
         file_id: f("file_id")?,
         line: f(names::LINE)?,
         layout: f("layout")?,
@@ -386,7 +383,6 @@ pub fn document(
     from: Provenance<'_>,
     raw: &str,
     raw_bytes: Option<&[u8]>,
-    rules: &[&str],
 ) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_date(f.ts, DateTime::from_timestamp_millis(ev.ts_ms));
@@ -448,9 +444,6 @@ pub fn document(
         if value.len() > 32 || value.contains(' ') {
             doc.add_text(f.text, value);
         }
-    }
-    for rule in rules {
-        doc.add_text(f.rule, rule);
     }
     doc.add_u64(f.file_id, from.file_id);
     doc.add_u64(f.line, from.line);

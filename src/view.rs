@@ -37,6 +37,8 @@ pub struct EventView {
     pub rules: Vec<String>,
     pub file: String,
     pub line: u64,
+    #[serde(skip)]
+    pub file_id: u64,
     /// Source-specific columns in the source's order.
     #[serde(serialize_with = "attrs_as_object")]
     pub fields: Vec<(String, String)>,
@@ -135,18 +137,14 @@ pub fn load(
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string();
-    let rules: Vec<String> = doc
-        .get_all(fields.rule)
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
     let file = manifest.file(file_id);
     let mut view = EventView {
         ts: formats::time::format_ms(ts_ms),
         ts_ms,
         file: file.map_or_else(|| format!("<file #{file_id}>"), |f| f.path.clone()),
         line,
+        file_id,
         raw,
-        rules,
         ..EventView::default()
     };
     let Some(layout) = manifest.layouts.get(layout_id as usize) else {
@@ -159,8 +157,10 @@ pub fn load(
         Ok(ev) => {
             view.host = ev
                 .host
-                .map(|h| h.into_owned())
-                .or_else(|| file.and_then(|f| f.host.clone()));
+                .map(|h| crate::schema::normalize_host(&h))
+                .or_else(|| {
+                    file.and_then(|f| f.host.as_deref().map(crate::schema::normalize_host))
+                });
             view.ip = ev.ip.map(|i| i.to_string());
             view.xff = ev.xff.iter().map(ToString::to_string).collect();
             view.method = ev.method.map(|v| v.into_owned());

@@ -106,6 +106,7 @@ pub enum Reply {
 /// Owns the index side of the timeline.
 pub struct Backend {
     case: Case,
+    vocabulary: crate::query::Vocabulary,
     reader: tantivy::IndexReader,
     selection: Option<Selection>,
     generation: u64,
@@ -117,6 +118,7 @@ impl Backend {
         let reader = case.reader()?;
         let all = reader.searcher().num_docs();
         Ok(Backend {
+            vocabulary: crate::hunt::vocabulary(&case),
             case,
             reader,
             selection: None,
@@ -161,8 +163,7 @@ impl Backend {
                 bins,
                 range,
             } => {
-                let compiled =
-                    query::compile(&text, &self.case.fields, &self.case.manifest.vocabulary())?;
+                let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
                 let selection = Selection::select(&self.reader.searcher(), &compiled)?;
                 self.generation = generation;
                 let reply = Reply::Selected {

@@ -1,0 +1,607 @@
+//! Expression tree to a tantivy query, with each field's type deciding what a value means.
+
+use std::net::Ipv6Addr;
+use std::ops::Bound;
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query, RangeQuery,
+    RegexQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DateTime, Term};
+
+use super::parse::{Expr, Tok, parse_expr};
+use super::*;
+use crate::event::{self, names};
+use crate::schema::{self, Fields};
+
+// ---------------------------------------------------------------------------------------------
+// Compiler: expression tree to a tantivy query.
+
+/// Compiles query text against the case's fields and vocabulary.
+pub fn compile(text: &str, fields: &Fields, vocab: &Vocabulary) -> Result<Compiled, QueryError> {
+    let expr = parse_expr(text)?;
+    let matches_all = expr == Expr::All;
+    let query = Compiler { fields, vocab }.expr(&expr)?;
+    Ok(Compiled { query, matches_all })
+}
+
+/// Checks query text without a case (for the TUI's as-you-type feedback).
+pub fn check_syntax(text: &str) -> Result<(), QueryError> {
+    parse_expr(text).map(|_| ())
+}
+
+struct Compiler<'a> {
+    fields: &'a Fields,
+    vocab: &'a Vocabulary,
+}
+
+impl Compiler<'_> {
+    fn expr(&self, e: &Expr) -> Result<Box<dyn Query>, QueryError> {
+        Ok(match e {
+            Expr::All => Box::new(AllQuery),
+            Expr::And(parts) => {
+                let mut clauses = Vec::new();
+                for p in parts {
+                    match p {
+                        Expr::Not(inner) => clauses.push((Occur::MustNot, self.expr(inner)?)),
+                        other => clauses.push((Occur::Must, self.expr(other)?)),
+                    }
+                }
+                with_positive(clauses)
+            }
+            Expr::Or(parts) => {
+                let clauses = parts
+                    .iter()
+                    .map(|p| Ok((Occur::Should, self.expr(p)?)))
+                    .collect::<Result<Vec<_>, QueryError>>()?;
+                Box::new(BooleanQuery::new(clauses))
+            }
+            Expr::Not(inner) => with_positive(vec![(Occur::MustNot, self.expr(inner)?)]),
+            Expr::Term {
+                field,
+                value,
+                column,
+            } => self.term(field.as_ref(), value, *column)?,
+        })
+    }
+
+    fn term(
+        &self,
+        field: Option<&(String, usize)>,
+        value: &Tok,
+        column: usize,
+    ) -> Result<Box<dyn Query>, QueryError> {
+        let Some((name, name_col)) = field else {
+            return self.bare(value, column);
+        };
+        let mut canonical = name.to_ascii_lowercase();
+        // A source's own name for a canonical field (`c-ip`, `AuthenticatedUser`, `UrlStem`)
+        // means that field.
+        if kind_of(&canonical).is_none()
+            && let Some(alias) = crate::formats::columns::canon_for(&canonical)
+        {
+            canonical = canonical_name(alias).to_string();
+        }
+        if let Some(kind) = kind_of(&canonical) {
+            if matches!(value, Tok::Word(w) if w == "*") && kind != Kind::File {
+                return self.exists(&canonical, *name_col);
+            }
+            return match kind {
+                Kind::Keyword => self.keyword(self.keyword_field(&canonical), value, column, ""),
+                Kind::UserAgent => self.user_agent(value, column),
+                Kind::Words => self.words(self.words_field(&canonical), value, column),
+                Kind::Ip => self.ip(self.ip_field(&canonical), value, column),
+                Kind::Number => {
+                    self.number(self.number_field(&canonical), &canonical, value, column)
+                }
+                Kind::Time => self.time(value, column),
+                Kind::Guid => self.guid(value, column),
+                Kind::File => self.file(value, column),
+                Kind::Set => self.set(&canonical, value, column),
+                Kind::Raw => err(
+                    *name_col,
+                    "raw is not indexed: search its words without a field name",
+                ),
+            };
+        }
+        if self.vocab.attrs.contains(&canonical) {
+            let prefix = format!("{canonical}=");
+            if matches!(value, Tok::Word(w) if w == "*") {
+                return self.keyword(self.fields.attr, &Tok::Word("*".into()), column, &prefix);
+            }
+            return self.keyword(self.fields.attr, value, column, &prefix);
+        }
+        if self.vocab.unknown_fields_match_nothing {
+            return Ok(Box::new(EmptyQuery));
+        }
+        err(*name_col, unknown_field_message(name, self.vocab))
+    }
+
+    /// `rule:<id>` (wildcards allowed, `rule:*` any): events in the named sets.
+    fn set(&self, family: &str, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let (Tok::Word(w) | Tok::Phrase(w)) = value else {
+            return err(column, format!("expected a name after {family}:"));
+        };
+        let pattern =
+            regex::Regex::new(&format!("(?i)^{}$", wildcard_to_regex(w))).map_err(|e| {
+                QueryError {
+                    message: e.to_string(),
+                    column,
+                }
+            })?;
+        let prefix = format!("{family}:");
+        let sets: Vec<&Arc<HashSet<u64>>> = self
+            .vocab
+            .sets
+            .iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(&prefix)
+                    .is_some_and(|n| pattern.is_match(n))
+            })
+            .map(|(_, keys)| keys)
+            .collect();
+        let keys = match sets.as_slice() {
+            [] => return Ok(Box::new(EmptyQuery)),
+            [one] => Arc::clone(one),
+            many => Arc::new(many.iter().flat_map(|s| s.iter().copied()).collect()),
+        };
+        Ok(key_set_query(keys))
+    }
+
+    fn keyword_field(&self, name: &str) -> Field {
+        let f = self.fields;
+        match name {
+            names::HOST => f.host,
+            names::SOURCE => f.source,
+            names::METHOD => f.method,
+            names::PATH => f.path,
+            names::USER => f.user,
+            _ => f.referer,
+        }
+    }
+
+    fn words_field(&self, name: &str) -> Field {
+        if name == names::QUERY {
+            self.fields.query
+        } else {
+            self.fields.text
+        }
+    }
+
+    fn ip_field(&self, name: &str) -> Field {
+        if name == names::XFF {
+            self.fields.xff
+        } else {
+            self.fields.ip
+        }
+    }
+
+    fn number_field(&self, name: &str) -> Field {
+        let f = self.fields;
+        match name {
+            names::STATUS => f.status,
+            names::BYTES => f.bytes,
+            names::DURATION_MS => f.duration_ms,
+            _ => f.line,
+        }
+    }
+
+    fn exists(&self, name: &str, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let field_name = match name {
+            "text" | names::QUERY | names::REFERER => {
+                return err(
+                    column,
+                    format!("{name}:* is not supported (not a fast field)"),
+                );
+            }
+            n => n,
+        };
+        Ok(Box::new(ExistsQuery::new(field_name.to_string(), false)))
+    }
+
+    /// Exact, wildcard or regex match on a one-term-per-value field. `prefix` scopes attribute
+    /// terms (`name=`).
+    fn keyword(
+        &self,
+        field: Field,
+        value: &Tok,
+        column: usize,
+        prefix: &str,
+    ) -> Result<Box<dyn Query>, QueryError> {
+        self.keyword_with(field, value, column, prefix, schema::normalize_keyword)
+    }
+
+    fn keyword_with(
+        &self,
+        field: Field,
+        value: &Tok,
+        column: usize,
+        prefix: &str,
+        normalize: fn(&str) -> String,
+    ) -> Result<Box<dyn Query>, QueryError> {
+        match value {
+            Tok::Word(w) if has_wildcard(w) => {
+                let pattern = format!(
+                    "{}{}",
+                    regex_escape(prefix),
+                    wildcard_to_regex(&normalize(w))
+                );
+                regex_query(&pattern, field, column)
+            }
+            Tok::Word(w) | Tok::Phrase(w) => Ok(Box::new(TermQuery::new(
+                Term::from_field_text(field, &format!("{prefix}{}", normalize(w))),
+                IndexRecordOption::Basic,
+            ))),
+            Tok::Regex(re) => {
+                let pattern = format!("(?i){}(?:{re})", regex_escape(prefix));
+                regex_query(&pattern, field, column)
+            }
+            _ => err(
+                column,
+                "expected a value, a \"phrase\", a wildcard or a /regex/",
+            ),
+        }
+    }
+
+    fn user_agent(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        self.keyword_with(self.fields.ua, value, column, "", |v| {
+            // Keep wildcard stars attached: normalise around them.
+            let lowered = schema::normalize_user_agent(&v.replace('*', "\u{1}"));
+            lowered.replace('\u{1}', "*")
+        })
+    }
+
+    fn words(
+        &self,
+        field: Field,
+        value: &Tok,
+        column: usize,
+    ) -> Result<Box<dyn Query>, QueryError> {
+        let text = match value {
+            Tok::Word(w) if has_wildcard(w) => {
+                return regex_query(&wildcard_to_regex(&w.to_lowercase()), field, column);
+            }
+            Tok::Regex(re) => return regex_query(&format!("(?i){re}"), field, column),
+            Tok::Word(w) | Tok::Phrase(w) => w,
+            _ => return err(column, "expected words"),
+        };
+        let terms: Vec<Term> = schema::words_of(text)
+            .map(|(a, b)| Term::from_field_text(field, &text[a..b].to_lowercase()))
+            .collect();
+        let positions = field == self.fields.text;
+        Ok(match terms.len() {
+            0 => Box::new(EmptyQuery),
+            1 => Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::Basic)),
+            _ if positions => Box::new(PhraseQuery::new(terms)),
+            _ => Box::new(BooleanQuery::new(
+                terms
+                    .into_iter()
+                    .map(|t| {
+                        let q: Box<dyn Query> =
+                            Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+                        (Occur::Must, q)
+                    })
+                    .collect(),
+            )),
+        })
+    }
+
+    /// Bare words and phrases search the words of messages and query strings, and the distinct
+    /// values of paths, user agents and users (as "contains these words in this order").
+    fn bare(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let mut clauses = vec![
+            (Occur::Should, self.words(self.fields.text, value, column)?),
+            (Occur::Should, self.words(self.fields.query, value, column)?),
+        ];
+        let text = match value {
+            Tok::Word(w) | Tok::Phrase(w) => w,
+            _ => return err(column, "expected words"),
+        };
+        if let Some(pattern) = contains_words_regex(text) {
+            for field in [self.fields.path, self.fields.ua, self.fields.user] {
+                clauses.push((Occur::Should, regex_query(&pattern, field, column)?));
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    fn ip(&self, field: Field, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let range = |lo: Ipv6Addr, hi: Ipv6Addr| -> Box<dyn Query> {
+            Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_ip_addr(field, lo)),
+                Bound::Included(Term::from_field_ip_addr(field, hi)),
+            ))
+        };
+        match value {
+            Tok::Word(w) | Tok::Phrase(w) => {
+                if let Some((lo, hi)) = parse_cidr(w) {
+                    return Ok(range(lo, hi));
+                }
+                if let Some((lo, hi)) = parse_ip_wildcard(w) {
+                    return Ok(range(lo, hi));
+                }
+                let ip = event::parse_ip(w).ok_or_else(|| QueryError {
+                    message: format!("'{w}' is not an IP address, CIDR range or a.b.c.* pattern"),
+                    column,
+                })?;
+                Ok(Box::new(TermQuery::new(
+                    Term::from_field_ip_addr(field, schema::ip_to_v6(ip)),
+                    IndexRecordOption::Basic,
+                )))
+            }
+            Tok::Range {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+            } => {
+                let bound = |s: &str, incl: bool| -> Result<Bound<Term>, QueryError> {
+                    if s == "*" {
+                        return Ok(Bound::Unbounded);
+                    }
+                    let ip = event::parse_ip(s).ok_or_else(|| QueryError {
+                        message: format!("'{s}' is not an IP address"),
+                        column,
+                    })?;
+                    let t = Term::from_field_ip_addr(field, schema::ip_to_v6(ip));
+                    Ok(if incl {
+                        Bound::Included(t)
+                    } else {
+                        Bound::Excluded(t)
+                    })
+                };
+                Ok(Box::new(RangeQuery::new(
+                    bound(lo, *lo_incl)?,
+                    bound(hi, *hi_incl)?,
+                )))
+            }
+            _ => err(column, "expected an IP address, a CIDR range or [a TO b]"),
+        }
+    }
+
+    fn number(
+        &self,
+        field: Field,
+        name: &str,
+        value: &Tok,
+        column: usize,
+    ) -> Result<Box<dyn Query>, QueryError> {
+        let num = |s: &str| -> Result<u64, QueryError> {
+            s.parse::<u64>().map_err(|_| QueryError {
+                message: format!("'{s}' is not a whole number"),
+                column,
+            })
+        };
+        let range = |lo: Bound<u64>, hi: Bound<u64>| -> Box<dyn Query> {
+            let t = |v| Term::from_field_u64(field, v);
+            Box::new(RangeQuery::new(lo.map(t), hi.map(t)))
+        };
+        match value {
+            Tok::Word(w) | Tok::Phrase(w) => {
+                // status:5xx / status:5* / status:40?
+                let lower = w.to_ascii_lowercase();
+                if name == names::STATUS
+                    && lower.len() == 3
+                    && (lower.contains('x') || has_wildcard(&lower))
+                {
+                    let lo = lower.replace(['x', '*', '?'], "0");
+                    let hi = lower.replace(['x', '*', '?'], "9");
+                    return Ok(range(
+                        Bound::Included(num(&lo)?),
+                        Bound::Included(num(&hi)?),
+                    ));
+                }
+                if let Some(prefix) = lower
+                    .strip_suffix('*')
+                    .filter(|p| !p.is_empty() && name == names::STATUS)
+                {
+                    let pad = 3usize.saturating_sub(prefix.len()) as u32;
+                    let lo = num(prefix)? * 10u64.pow(pad);
+                    return Ok(range(
+                        Bound::Included(lo),
+                        Bound::Excluded(lo + 10u64.pow(pad)),
+                    ));
+                }
+                Ok(Box::new(TermQuery::new(
+                    Term::from_field_u64(field, num(w)?),
+                    IndexRecordOption::Basic,
+                )))
+            }
+            Tok::Range {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+            } => {
+                let b = |s: &str, incl: bool| -> Result<Bound<u64>, QueryError> {
+                    Ok(match (s, incl) {
+                        ("*", _) => Bound::Unbounded,
+                        (s, true) => Bound::Included(num(s)?),
+                        (s, false) => Bound::Excluded(num(s)?),
+                    })
+                };
+                Ok(range(b(lo, *lo_incl)?, b(hi, *hi_incl)?))
+            }
+            Tok::Compare(op, v) => {
+                let v = num(v)?;
+                Ok(match *op {
+                    ">=" => range(Bound::Included(v), Bound::Unbounded),
+                    ">" => range(Bound::Excluded(v), Bound::Unbounded),
+                    "<=" => range(Bound::Unbounded, Bound::Included(v)),
+                    _ => range(Bound::Unbounded, Bound::Excluded(v)),
+                })
+            }
+            _ => err(
+                column,
+                "expected a number, a range [a TO b] or a comparison",
+            ),
+        }
+    }
+
+    fn time(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let field = self.fields.ts;
+        let spec = |s: &str| -> Result<(i64, i64), QueryError> {
+            parse_time_spec(s).ok_or_else(|| QueryError {
+                message: format!(
+                    "'{s}' is not a time: use 2021-03-05, 2021-03-05T17:42, 2021-03-05T17:42:19Z…"
+                ),
+                column,
+            })
+        };
+        let term = |ms: i64| Term::from_field_date(field, DateTime::from_timestamp_millis(ms));
+        let range = |lo: Bound<i64>, hi: Bound<i64>| -> Box<dyn Query> {
+            Box::new(RangeQuery::new(lo.map(term), hi.map(term)))
+        };
+        match value {
+            Tok::Word(w) | Tok::Phrase(w) => {
+                let (lo, hi) = spec(w)?;
+                Ok(range(Bound::Included(lo), Bound::Excluded(hi)))
+            }
+            Tok::Range {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+            } => {
+                // A bound written at a coarse precision covers its whole span: [2021-03-02 TO
+                // 2021-03-03] includes all of the 3rd.
+                let lo_b = match lo.as_str() {
+                    "*" => Bound::Unbounded,
+                    s if *lo_incl => Bound::Included(spec(s)?.0),
+                    s => Bound::Included(spec(s)?.1),
+                };
+                let hi_b = match hi.as_str() {
+                    "*" => Bound::Unbounded,
+                    s if *hi_incl => Bound::Excluded(spec(s)?.1),
+                    s => Bound::Excluded(spec(s)?.0),
+                };
+                Ok(range(lo_b, hi_b))
+            }
+            Tok::Compare(op, v) => {
+                let (lo, hi) = spec(v)?;
+                Ok(match *op {
+                    ">=" => range(Bound::Included(lo), Bound::Unbounded),
+                    ">" => range(Bound::Included(hi), Bound::Unbounded),
+                    "<=" => range(Bound::Unbounded, Bound::Excluded(hi)),
+                    _ => range(Bound::Unbounded, Bound::Excluded(lo)),
+                })
+            }
+            _ => err(column, "expected a time, a range [a TO b] or a comparison"),
+        }
+    }
+
+    fn guid(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let (Tok::Word(w) | Tok::Phrase(w)) = value else {
+            return err(column, "expected a request GUID");
+        };
+        let id = event::parse_guid(w).ok_or_else(|| QueryError {
+            message: format!("'{w}' is not a GUID"),
+            column,
+        })?;
+        let t = Term::from_field_ip_addr(self.fields.request_id, Ipv6Addr::from(id));
+        Ok(Box::new(RangeQuery::new(
+            Bound::Included(t.clone()),
+            Bound::Included(t),
+        )))
+    }
+
+    fn file(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        let matcher: Box<dyn Fn(&str) -> bool> =
+            match value {
+                Tok::Word(w) | Tok::Phrase(w) if has_wildcard(w) => {
+                    let re = regex::Regex::new(&format!("(?i)^{}$", wildcard_to_regex(w)))
+                        .map_err(|e| QueryError {
+                            message: e.to_string(),
+                            column,
+                        })?;
+                    Box::new(move |p: &str| re.is_match(p))
+                }
+                Tok::Word(w) | Tok::Phrase(w) => {
+                    let w = w.clone();
+                    // A path, or its end (`file:u_ex210305.log`).
+                    Box::new(move |p: &str| p == w || p.ends_with(&format!("/{w}")))
+                }
+                Tok::Regex(re) => {
+                    let re = regex::Regex::new(re).map_err(|e| QueryError {
+                        message: e.to_string(),
+                        column,
+                    })?;
+                    Box::new(move |p: &str| re.is_match(p))
+                }
+                _ => return err(column, "expected a file path or pattern"),
+            };
+        let clauses: Vec<(Occur, Box<dyn Query>)> = self
+            .vocab
+            .files
+            .iter()
+            .filter(|(_, p)| matcher(p))
+            .map(|(id, _)| {
+                let t = Term::from_field_u64(self.fields.file_id, *id);
+                let q: Box<dyn Query> = Box::new(RangeQuery::new(
+                    Bound::Included(t.clone()),
+                    Bound::Included(t),
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        if clauses.is_empty() {
+            return Ok(Box::new(EmptyQuery));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+}
+
+/// A query matching the events whose key (`file_id << 40 | line`, see
+/// [`crate::hunt::event_key`]) is in `keys`: each document's file and line columns are looked up
+/// in the set.
+fn key_set_query(keys: Arc<HashSet<u64>>) -> Box<dyn Query> {
+    use tantivy::columnar::ColumnValues;
+    use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
+    let predicate = FunctionPredicate::from(move |reader: &tantivy::SegmentReader| {
+        let ff = reader.fast_fields();
+        let file: Arc<dyn ColumnValues<u64>> = ff.u64("file_id")?.first_or_default_col(0);
+        let line: Arc<dyn ColumnValues<u64>> = ff.u64(names::LINE)?.first_or_default_col(0);
+        let keys = Arc::clone(&keys);
+        Ok(move |doc: tantivy::DocId| {
+            keys.contains(&crate::hunt::event_key(
+                file.get_val(doc),
+                line.get_val(doc),
+            ))
+        })
+    });
+    let query: DocPredicateQuery = predicate.into();
+    Box::new(query)
+}
+
+/// Wraps purely negative clauses with "everything" so that `NOT x` means all events but x.
+fn with_positive(mut clauses: Vec<(Occur, Box<dyn Query>)>) -> Box<dyn Query> {
+    if clauses.iter().all(|(o, _)| *o == Occur::MustNot) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+fn regex_query(pattern: &str, field: Field, column: usize) -> Result<Box<dyn Query>, QueryError> {
+    // Regexes match whole values; anchors are implied (and the automaton has no look-around).
+    let pattern = strip_anchors(pattern);
+    RegexQuery::from_pattern(&pattern, field)
+        .map(|q| Box::new(q) as Box<dyn Query>)
+        .map_err(|e| QueryError {
+            message: format!("bad regex: {e}"),
+            column,
+        })
+}
+
+fn strip_anchors(pattern: &str) -> String {
+    let mut p = pattern.replace("(?:^", "(?:").replace("(?i)^", "(?i)");
+    if let Some(rest) = p.strip_prefix('^') {
+        p = rest.to_string();
+    }
+    if p.ends_with("$)") {
+        p.replace_range(p.len() - 2..p.len() - 1, "");
+    } else if p.ends_with('$') && !p.ends_with("\\$") {
+        p.pop();
+    }
+    p
+}

@@ -1,0 +1,624 @@
+//! The same query language, evaluated on one event in memory: detection rules use it to confirm
+//! the candidates an index query found, on the full values (the index holds normalised and, for
+//! very long values, truncated terms) and on the raw record (`raw:`, which is not indexed).
+//!
+//! Semantics follow the index: keywords compare without case, wildcards and regexes match the
+//! whole value, user agents are normalised, bare words are "these words in this order".
+
+use std::net::IpAddr;
+use std::ops::Bound;
+
+use regex::{Regex, RegexBuilder};
+
+use super::parse::{Expr, Tok, parse_expr};
+use super::{
+    Kind, QueryError, canonical_name, kind_of, parse_cidr, parse_ip_wildcard, parse_time_spec,
+    wildcard_to_regex,
+};
+use crate::event::{self, names};
+use crate::schema::{ip_to_v6, normalize_user_agent};
+use crate::view::EventView;
+
+/// A string test on one value.
+#[derive(Debug, Clone)]
+enum Test {
+    /// Equal, ignoring case (the literal is lower-cased already).
+    Eq(String),
+    Regex(Regex),
+}
+
+impl Test {
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Test::Eq(lit) => value.to_lowercase() == *lit,
+            Test::Regex(re) => re.is_match(value),
+        }
+    }
+}
+
+/// Which value of the event a test reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    Canonical(&'static str),
+    Attr(String),
+    Raw,
+    /// Bare words: paths, agents, users, query strings, referers and source columns.
+    AnyText,
+}
+
+#[derive(Debug, Clone)]
+enum Pred {
+    All,
+    And(Vec<Pred>),
+    Or(Vec<Pred>),
+    Not(Box<Pred>),
+    Text {
+        field: Field,
+        test: Test,
+    },
+    Exists(Field),
+    Ip {
+        field: &'static str,
+        lo: u128,
+        hi: u128,
+    },
+    Number {
+        field: &'static str,
+        lo: Bound<u64>,
+        hi: Bound<u64>,
+    },
+    Time {
+        lo: Bound<i64>,
+        hi: Bound<i64>,
+    },
+    Guid(u128),
+}
+
+/// A query compiled for single events.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pred: Pred,
+    /// The same query with what the index cannot evaluate (raw) relaxed to "anything", for
+    /// finding candidates: a superset of the matches.
+    pub index_text: String,
+}
+
+fn err_at<T>(column: usize, message: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError {
+        message: message.into(),
+        column,
+    })
+}
+
+fn anchored(pattern: &str, column: usize) -> Result<Regex, QueryError> {
+    RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .case_insensitive(true)
+        .size_limit(1 << 22)
+        .build()
+        .or_else(|e| err_at(column, format!("bad regex: {e}")))
+}
+
+impl Matcher {
+    /// Parses query text for matching events in memory.
+    pub fn new(text: &str) -> Result<Matcher, QueryError> {
+        let expr = parse_expr(text)?;
+        let pred = build(&expr)?;
+        let index_text = render(&relax(&expr));
+        Ok(Matcher { pred, index_text })
+    }
+
+    /// Whether an event matches.
+    pub fn matches(&self, ev: &EventView) -> bool {
+        eval(&self.pred, ev)
+    }
+}
+
+fn build(e: &Expr) -> Result<Pred, QueryError> {
+    Ok(match e {
+        Expr::All => Pred::All,
+        Expr::And(parts) => Pred::And(parts.iter().map(build).collect::<Result<_, _>>()?),
+        Expr::Or(parts) => Pred::Or(parts.iter().map(build).collect::<Result<_, _>>()?),
+        Expr::Not(inner) => Pred::Not(Box::new(build(inner)?)),
+        Expr::Term {
+            field,
+            value,
+            column,
+        } => term(field.as_ref().map(|(n, _)| n.as_str()), value, *column)?,
+    })
+}
+
+fn text_test(
+    value: &Tok,
+    column: usize,
+    normalize: fn(&str) -> String,
+) -> Result<Test, QueryError> {
+    Ok(match value {
+        Tok::Word(w) if w.contains(['*', '?']) => {
+            let norm = normalize(&w.replace('*', "\u{1}").replace('?', "\u{2}"))
+                .replace('\u{1}', "*")
+                .replace('\u{2}', "?");
+            Test::Regex(anchored(&wildcard_to_regex(&norm), column)?)
+        }
+        Tok::Word(w) | Tok::Phrase(w) => Test::Eq(normalize(w)),
+        Tok::Regex(re) => Test::Regex(anchored(re, column)?),
+        _ => {
+            return err_at(
+                column,
+                "expected a value, a \"phrase\", a wildcard or a /regex/",
+            );
+        }
+    })
+}
+
+fn words_test(value: &Tok, column: usize) -> Result<Test, QueryError> {
+    let text = match value {
+        Tok::Regex(re) => return Ok(Test::Regex(anchored(&format!(".*(?:{re}).*"), column)?)),
+        Tok::Word(w) | Tok::Phrase(w) => w,
+        _ => return err_at(column, "expected words"),
+    };
+    match super::contains_words_regex(text) {
+        Some(p) => Ok(Test::Regex(anchored(&p, column)?)),
+        None => Ok(Test::Regex(anchored(".*", column)?)),
+    }
+}
+
+fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryError> {
+    let Some(name) = field else {
+        return Ok(Pred::Text {
+            field: Field::AnyText,
+            test: words_test(value, column)?,
+        });
+    };
+    let mut canonical = name.to_ascii_lowercase();
+    if kind_of(&canonical).is_none()
+        && let Some(alias) = crate::formats::columns::canon_for(&canonical)
+    {
+        canonical = canonical_name(alias).to_string();
+    }
+    let exists = matches!(value, Tok::Word(w) if w == "*");
+    let Some(kind) = kind_of(&canonical) else {
+        let field = Field::Attr(name.to_string());
+        if exists {
+            return Ok(Pred::Exists(field));
+        }
+        return Ok(Pred::Text {
+            field,
+            test: text_test(value, column, str::to_lowercase)?,
+        });
+    };
+    let static_name = CANONICAL_STATIC
+        .iter()
+        .find(|n| **n == canonical)
+        .copied()
+        .unwrap_or(names::RAW);
+    if exists {
+        return Ok(Pred::Exists(Field::Canonical(static_name)));
+    }
+    Ok(match kind {
+        Kind::Keyword | Kind::File | Kind::Set => Pred::Text {
+            field: Field::Canonical(static_name),
+            test: text_test(value, column, str::to_lowercase)?,
+        },
+        Kind::UserAgent => Pred::Text {
+            field: Field::Canonical(names::UA),
+            test: text_test(value, column, normalize_user_agent)?,
+        },
+        Kind::Words => Pred::Text {
+            field: if static_name == names::QUERY {
+                Field::Canonical(names::QUERY)
+            } else {
+                Field::AnyText
+            },
+            test: words_test(value, column)?,
+        },
+        Kind::Raw => Pred::Text {
+            field: Field::Raw,
+            test: match value {
+                Tok::Regex(re) => Test::Regex(anchored(re, column)?),
+                other => text_test(other, column, str::to_lowercase)?,
+            },
+        },
+        Kind::Ip => ip_pred(static_name, value, column)?,
+        Kind::Number => number_pred(static_name, value, column)?,
+        Kind::Time => time_pred(value, column)?,
+        Kind::Guid => match value {
+            Tok::Word(w) | Tok::Phrase(w) => Pred::Guid(
+                event::parse_guid(w)
+                    .map_or_else(|| err_at(column, format!("'{w}' is not a GUID")), Ok)?,
+            ),
+            _ => return err_at(column, "expected a request GUID"),
+        },
+    })
+}
+
+/// Canonical names as `'static` strings (for fields built from owned text).
+const CANONICAL_STATIC: [&str; 20] = [
+    names::TS,
+    names::HOST,
+    names::SOURCE,
+    names::IP,
+    names::XFF,
+    names::METHOD,
+    names::PATH,
+    names::QUERY,
+    names::STATUS,
+    names::UA,
+    names::USER,
+    names::REFERER,
+    names::BYTES,
+    names::DURATION_MS,
+    names::REQUEST_ID,
+    names::FILE,
+    names::LINE,
+    names::RULE,
+    names::RAW,
+    "text",
+];
+
+fn ip_pred(field: &'static str, value: &Tok, column: usize) -> Result<Pred, QueryError> {
+    let to_u128 = |ip: IpAddr| u128::from(ip_to_v6(ip));
+    let parse = |s: &str| {
+        event::parse_ip(s).map_or_else(|| err_at(column, format!("'{s}' is not an IP address")), Ok)
+    };
+    let (lo, hi) = match value {
+        Tok::Word(w) | Tok::Phrase(w) => {
+            if let Some((lo, hi)) = parse_cidr(w).or_else(|| parse_ip_wildcard(w)) {
+                (u128::from(lo), u128::from(hi))
+            } else {
+                let ip = to_u128(parse(w)?);
+                (ip, ip)
+            }
+        }
+        Tok::Range {
+            lo,
+            lo_incl,
+            hi,
+            hi_incl,
+        } => {
+            let lo = match lo.as_str() {
+                "*" => 0,
+                s => to_u128(parse(s)?) + u128::from(!lo_incl),
+            };
+            let hi = match hi.as_str() {
+                "*" => u128::MAX,
+                s => to_u128(parse(s)?).saturating_sub(u128::from(!hi_incl)),
+            };
+            (lo, hi)
+        }
+        _ => return err_at(column, "expected an IP address, a CIDR range or [a TO b]"),
+    };
+    Ok(Pred::Ip { field, lo, hi })
+}
+
+fn number_pred(field: &'static str, value: &Tok, column: usize) -> Result<Pred, QueryError> {
+    let num = |s: &str| {
+        s.parse::<u64>().map_or_else(
+            |_| err_at(column, format!("'{s}' is not a whole number")),
+            Ok,
+        )
+    };
+    let (lo, hi) = match value {
+        Tok::Word(w) | Tok::Phrase(w) => {
+            let lower = w.to_ascii_lowercase();
+            if field == names::STATUS && lower.len() == 3 && lower.contains(['x', '*', '?']) {
+                let lo = num(&lower.replace(['x', '*', '?'], "0"))?;
+                let hi = num(&lower.replace(['x', '*', '?'], "9"))?;
+                (Bound::Included(lo), Bound::Included(hi))
+            } else {
+                let v = num(w)?;
+                (Bound::Included(v), Bound::Included(v))
+            }
+        }
+        Tok::Range {
+            lo,
+            lo_incl,
+            hi,
+            hi_incl,
+        } => {
+            let b = |s: &str, incl: bool| -> Result<Bound<u64>, QueryError> {
+                Ok(match (s, incl) {
+                    ("*", _) => Bound::Unbounded,
+                    (s, true) => Bound::Included(num(s)?),
+                    (s, false) => Bound::Excluded(num(s)?),
+                })
+            };
+            (b(lo, *lo_incl)?, b(hi, *hi_incl)?)
+        }
+        Tok::Compare(op, v) => {
+            let v = num(v)?;
+            match *op {
+                ">=" => (Bound::Included(v), Bound::Unbounded),
+                ">" => (Bound::Excluded(v), Bound::Unbounded),
+                "<=" => (Bound::Unbounded, Bound::Included(v)),
+                _ => (Bound::Unbounded, Bound::Excluded(v)),
+            }
+        }
+        _ => return err_at(column, "expected a number"),
+    };
+    Ok(Pred::Number { field, lo, hi })
+}
+
+fn time_pred(value: &Tok, column: usize) -> Result<Pred, QueryError> {
+    let spec = |s: &str| {
+        parse_time_spec(s).map_or_else(|| err_at(column, format!("'{s}' is not a time")), Ok)
+    };
+    let (lo, hi) = match value {
+        Tok::Word(w) | Tok::Phrase(w) => {
+            let (a, b) = spec(w)?;
+            (Bound::Included(a), Bound::Excluded(b))
+        }
+        Tok::Range {
+            lo,
+            lo_incl,
+            hi,
+            hi_incl,
+        } => {
+            let lo_b = match lo.as_str() {
+                "*" => Bound::Unbounded,
+                s if *lo_incl => Bound::Included(spec(s)?.0),
+                s => Bound::Included(spec(s)?.1),
+            };
+            let hi_b = match hi.as_str() {
+                "*" => Bound::Unbounded,
+                s if *hi_incl => Bound::Excluded(spec(s)?.1),
+                s => Bound::Excluded(spec(s)?.0),
+            };
+            (lo_b, hi_b)
+        }
+        Tok::Compare(op, v) => {
+            let (a, b) = spec(v)?;
+            match *op {
+                ">=" => (Bound::Included(a), Bound::Unbounded),
+                ">" => (Bound::Included(b), Bound::Unbounded),
+                "<=" => (Bound::Unbounded, Bound::Excluded(b)),
+                _ => (Bound::Unbounded, Bound::Excluded(a)),
+            }
+        }
+        _ => return err_at(column, "expected a time"),
+    };
+    Ok(Pred::Time { lo, hi })
+}
+
+fn in_bounds<T: PartialOrd>(v: &T, lo: &Bound<T>, hi: &Bound<T>) -> bool {
+    let above = match lo {
+        Bound::Included(l) => v >= l,
+        Bound::Excluded(l) => v > l,
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => v <= h,
+        Bound::Excluded(h) => v < h,
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
+    match field {
+        Field::Raw => vec![Cow::Borrowed(ev.raw.as_str())],
+        Field::Attr(name) => ev
+            .fields
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| Cow::Borrowed(v.as_str()))
+            .collect(),
+        Field::Canonical(names::FILE) => vec![Cow::Borrowed(ev.file.as_str())],
+        Field::Canonical(names::RULE) => {
+            ev.rules.iter().map(|r| Cow::Borrowed(r.as_str())).collect()
+        }
+        Field::Canonical(name) => ev.value_of(name).map(Cow::Owned).into_iter().collect(),
+        Field::AnyText => {
+            let canonical = [&ev.path, &ev.ua, &ev.user, &ev.query, &ev.referer];
+            canonical
+                .into_iter()
+                .flatten()
+                .map(|v| Cow::Borrowed(v.as_str()))
+                .chain(ev.fields.iter().map(|(_, v)| Cow::Borrowed(v.as_str())))
+                .collect()
+        }
+    }
+}
+
+fn eval(p: &Pred, ev: &EventView) -> bool {
+    match p {
+        Pred::All => true,
+        Pred::And(parts) => parts.iter().all(|q| eval(q, ev)),
+        Pred::Or(parts) => parts.iter().any(|q| eval(q, ev)),
+        Pred::Not(inner) => !eval(inner, ev),
+        Pred::Text { field, test } => values(ev, field).iter().any(|v| {
+            if *field == Field::Canonical(names::UA)
+                && let Test::Eq(_) = test
+            {
+                return test.matches(&normalize_user_agent(v));
+            }
+            test.matches(v)
+        }),
+        Pred::Exists(field) => !values(ev, field).is_empty(),
+        Pred::Ip { field, lo, hi } => {
+            let ips: Vec<IpAddr> = if *field == names::XFF {
+                ev.xff.iter().filter_map(|s| s.parse().ok()).collect()
+            } else {
+                ev.ip.iter().filter_map(|s| s.parse().ok()).collect()
+            };
+            ips.iter().any(|ip| {
+                let v = u128::from(ip_to_v6(*ip));
+                v >= *lo && v <= *hi
+            })
+        }
+        Pred::Number { field, lo, hi } => {
+            let v = match *field {
+                names::STATUS => ev.status,
+                names::BYTES => ev.bytes,
+                names::DURATION_MS => ev.duration_ms,
+                _ => Some(ev.line),
+            };
+            v.is_some_and(|v| in_bounds(&v, lo, hi))
+        }
+        Pred::Time { lo, hi } => in_bounds(&ev.ts_ms, lo, hi),
+        Pred::Guid(g) => ev
+            .request_id
+            .as_deref()
+            .and_then(event::parse_guid)
+            .is_some_and(|v| v == *g),
+    }
+}
+
+/// Replaces what the index cannot evaluate by "anything", keeping the result a superset:
+/// a `raw:` term becomes `*`, and so does any `NOT` whose inside is not fully indexable.
+fn relax(e: &Expr) -> Expr {
+    match e {
+        Expr::Term {
+            field: Some((name, _)),
+            ..
+        } if name.eq_ignore_ascii_case(names::RAW) => Expr::All,
+        Expr::Not(inner) if mentions_raw(inner) => Expr::All,
+        Expr::And(parts) => {
+            let kept: Vec<Expr> = parts
+                .iter()
+                .map(relax)
+                .filter(|p| *p != Expr::All)
+                .collect();
+            match kept.len() {
+                0 => Expr::All,
+                1 => kept.into_iter().next().unwrap_or(Expr::All),
+                _ => Expr::And(kept),
+            }
+        }
+        Expr::Or(parts) => {
+            let relaxed: Vec<Expr> = parts.iter().map(relax).collect();
+            if relaxed.contains(&Expr::All) {
+                Expr::All
+            } else {
+                Expr::Or(relaxed)
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+fn mentions_raw(e: &Expr) -> bool {
+    match e {
+        Expr::Term {
+            field: Some((name, _)),
+            ..
+        } => name.eq_ignore_ascii_case(names::RAW),
+        Expr::Term { .. } | Expr::All => false,
+        Expr::Not(inner) => mentions_raw(inner),
+        Expr::And(parts) | Expr::Or(parts) => parts.iter().any(mentions_raw),
+    }
+}
+
+/// Writes an expression back as query text.
+fn render(e: &Expr) -> String {
+    match e {
+        Expr::All => "*".into(),
+        Expr::And(parts) => parts
+            .iter()
+            .map(|p| format!("({})", render(p)))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+        Expr::Or(parts) => parts
+            .iter()
+            .map(|p| format!("({})", render(p)))
+            .collect::<Vec<_>>()
+            .join(" OR "),
+        Expr::Not(inner) => format!("NOT ({})", render(inner)),
+        Expr::Term { field, value, .. } => {
+            let v = match value {
+                Tok::Word(w) => w
+                    .chars()
+                    .flat_map(|c| {
+                        let escape = c.is_whitespace() || matches!(c, '(' | ')' | '"' | '\\');
+                        escape.then_some('\\').into_iter().chain(std::iter::once(c))
+                    })
+                    .collect(),
+                Tok::Phrase(p) => format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\"")),
+                Tok::Regex(r) => format!("~\"{}\"", r.replace('"', "\\\"")),
+                Tok::Range {
+                    lo,
+                    lo_incl,
+                    hi,
+                    hi_incl,
+                } => format!(
+                    "{}{lo} TO {hi}{}",
+                    if *lo_incl { '[' } else { '{' },
+                    if *hi_incl { ']' } else { '}' }
+                ),
+                Tok::Compare(op, v) => format!("{op}{v}"),
+                _ => String::new(),
+            };
+            match field {
+                Some((name, _)) => format!("{name}:{v}"),
+                None => v,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev() -> EventView {
+        EventView {
+            ts: "2021-03-05T17:42:19.506Z".into(),
+            ts_ms: 1_614_966_139_506,
+            source: "httpproxy".into(),
+            ip: Some("198.51.100.144".into()),
+            method: Some("POST".into()),
+            path: Some("/ecp/t.js".into()),
+            status: Some(241),
+            ua: Some("python-requests/2.19.1".into()),
+            request_id: Some("b103bde8-1dfd-46c0-9474-4b3277e3332a".into()),
+            fields: vec![
+                (
+                    "AnchorMailbox".into(),
+                    "ServerInfo~a]@MBX-A.corp.example.org:444/ecp/proxyLogon.ecp?#".into(),
+                ),
+                ("RoutingHint".into(), "X-BEResource-Cookie".into()),
+            ],
+            raw: "2021-03-05T17:42:19.506Z,b103bde8,…".into(),
+            file: "x/HttpProxy_1.LOG".into(),
+            line: 7,
+            ..EventView::default()
+        }
+    }
+
+    fn m(q: &str) -> bool {
+        Matcher::new(q).expect("query").matches(&ev())
+    }
+
+    #[test]
+    fn same_semantics_as_the_index() {
+        assert!(m("ip:198.51.100.144 AND status:241"));
+        assert!(m("ip:198.51.100.0/24 AND status:2xx"));
+        assert!(!m("ip:192.0.2.0/24"));
+        assert!(m("path:/ECP/*.js AND method:post"));
+        assert!(m(
+            "AnchorMailbox:ServerInfo~*/* AND NOT AnchorMailbox:ServerInfo~*/autodiscover*"
+        ));
+        assert!(!m("AnchorMailbox:ServerInfo~localhost*/*"));
+        assert!(m("routinghint:x-beresource-cookie"));
+        assert!(m("ua:\"python-requests/2.19.1\" AND NOT ua:*Teams*"));
+        assert!(m("\"python requests\""));
+        assert!(m("ts:2021-03-05T17:42 AND ts:[2021-03-05 TO 2021-03-06}"));
+        assert!(m("request_id:b103bde8-1dfd-46c0-9474-4b3277e3332a"));
+        assert!(m("raw:/.*b103bde8.*/"));
+        assert!(m("file:*HttpProxy* AND line:7"));
+        assert!(m("AuthenticatedUser:* OR path:*"));
+        assert!(!m("user:*"));
+    }
+
+    #[test]
+    fn raw_is_relaxed_for_the_index() {
+        let matcher = Matcher::new("source:ecp AND raw:/.*Set-.+VirtualDirectory.*/").expect("q");
+        assert_eq!(matcher.index_text, "source:ecp");
+        let matcher = Matcher::new("status:200 AND NOT raw:/.*x.*/ AND path:/a").expect("q");
+        assert_eq!(matcher.index_text, "(status:200) AND (path:/a)");
+        assert_eq!(
+            Matcher::new("raw:/x/ OR path:/a").expect("q").index_text,
+            "*"
+        );
+    }
+}

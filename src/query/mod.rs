@@ -1,0 +1,447 @@
+//! The query language: tantivy-style syntax over trawl's canonical field names.
+//!
+//! ```text
+//! ip:192.0.2.7 AND path:"/ecp/y.js"        exact values (keywords ignore case)
+//! ip:198.51.100.0/24   ip:[192.0.2.1 TO 192.0.2.9]
+//! status:[500 TO 599]  status:5xx  status:>=400  bytes:>1000000
+//! ts:[2021-03-02T00:00:00Z TO 2021-03-03T00:00:00Z}   ts:2021-03-05   ts:>=2021-03-05T17:42
+//! path:/owa/auth/*.aspx   ua:*python*      wildcards: * any run, ? one character
+//! ua:/python-requests\/2\.(19|25)\.1/   path:~"/ecp/[a-z]\.js"   regex (paths use ~"…")
+//! AnchorMailbox:ServerInfo~*    any source column by its own name
+//! python requests    "python requests"    bare words search the words of paths, agents,
+//!                                         users, query strings and messages
+//! NOT ua:*HealthMailbox*   -status:200   (a OR b) AND c
+//! ```
+//!
+//! The parser is hand-written so that every error says what is wrong and at which column, and so
+//! each field's type decides what a value means (an IP range, a day, a wildcard).
+
+mod compile;
+mod eval;
+mod parse;
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+
+use tantivy::query::Query;
+
+pub use compile::{check_syntax, compile};
+pub use eval::Matcher;
+
+use crate::event::names;
+use crate::formats::time;
+
+/// A query that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at column {column})")]
+pub struct QueryError {
+    pub message: String,
+    /// 1-based character column in the query text.
+    pub column: usize,
+}
+
+fn err<T>(column: usize, message: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError {
+        message: message.into(),
+        column,
+    })
+}
+
+/// A query ready to run.
+pub struct Compiled {
+    pub query: Box<dyn Query>,
+    /// True when the query matches every event (the timeline can skip collecting hits).
+    pub matches_all: bool,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("matches_all", &self.matches_all)
+            .finish()
+    }
+}
+
+/// What the compiler needs to know about the case.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    /// Source-specific column names seen in the case (lower-cased).
+    pub attrs: BTreeSet<String>,
+    /// Ingested files: (id, path).
+    pub files: Vec<(u64, String)>,
+    /// Named sets of events (`rule:<id>`, and the case's tags and marks), by event key.
+    pub sets: Vec<(String, Arc<HashSet<u64>>)>,
+    /// Rules name source columns a case may not have: there such a term matches nothing
+    /// instead of being an error.
+    pub unknown_fields_match_nothing: bool,
+}
+
+/// The canonical fields a query can name, with what their values mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Keyword,
+    UserAgent,
+    Words,
+    Ip,
+    Number,
+    Time,
+    Guid,
+    File,
+    Raw,
+    /// A named set of events kept beside the index (`rule:`).
+    Set,
+}
+
+/// Canonical names and their kinds, also used for completion and suggestions.
+pub const CANONICAL: [&str; 19] = [
+    names::TS,
+    names::HOST,
+    names::SOURCE,
+    names::IP,
+    names::XFF,
+    names::METHOD,
+    names::PATH,
+    names::QUERY,
+    names::STATUS,
+    names::UA,
+    names::USER,
+    names::REFERER,
+    names::BYTES,
+    names::DURATION_MS,
+    names::REQUEST_ID,
+    names::FILE,
+    names::LINE,
+    names::RULE,
+    "text",
+];
+
+fn kind_of(name: &str) -> Option<Kind> {
+    Some(match name {
+        names::HOST
+        | names::SOURCE
+        | names::METHOD
+        | names::PATH
+        | names::USER
+        | names::REFERER => Kind::Keyword,
+        names::RULE => Kind::Set,
+        names::UA => Kind::UserAgent,
+        names::QUERY | "text" => Kind::Words,
+        names::IP | names::XFF => Kind::Ip,
+        names::STATUS | names::BYTES | names::DURATION_MS | names::LINE => Kind::Number,
+        names::TS => Kind::Time,
+        names::REQUEST_ID => Kind::Guid,
+        names::FILE => Kind::File,
+        names::RAW => Kind::Raw,
+        _ => return None,
+    })
+}
+
+fn canonical_name(c: crate::formats::columns::Canon) -> &'static str {
+    use crate::formats::columns::Canon;
+    match c {
+        Canon::Date | Canon::Time | Canon::DateTime => names::TS,
+        Canon::Host => names::HOST,
+        Canon::Ip => names::IP,
+        Canon::Xff => names::XFF,
+        Canon::Method => names::METHOD,
+        Canon::Path | Canon::Uri => names::PATH,
+        Canon::Query => names::QUERY,
+        Canon::Status => names::STATUS,
+        Canon::Ua => names::UA,
+        Canon::User => names::USER,
+        Canon::Referer => names::REFERER,
+        Canon::Bytes => names::BYTES,
+        Canon::DurationMs => names::DURATION_MS,
+        Canon::RequestId => names::REQUEST_ID,
+    }
+}
+
+/// A regex matching values that contain the words of `text` in order, separated by anything
+/// that is not a letter or digit (`python requests` matches `python-requests/2.25.1`). Wildcards
+/// in `text` keep their meaning.
+fn contains_words_regex(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '*' && c != '?')
+        .filter(|w| !w.is_empty())
+        .map(|w| wildcard_to_regex(&w.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!(".*{}.*", words.join("[^a-z0-9]+")))
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+/// `*` is any run, `?` one character; everything else literal.
+pub fn wildcard_to_regex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            c => out.push_str(&regex_escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out
+}
+
+/// Escapes regex metacharacters only: escaping anything else can change meaning (`\<` is a
+/// word boundary).
+fn regex_escape(s: &str) -> String {
+    regex::escape(s)
+}
+
+fn parse_cidr(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
+    let (addr, bits) = s.split_once('/')?;
+    let bits: u32 = bits.parse().ok()?;
+    let ip: IpAddr = addr.parse().ok()?;
+    let (v6, bits) = match ip {
+        IpAddr::V4(v4) if bits <= 32 => (v4.to_ipv6_mapped(), bits + 96),
+        IpAddr::V6(v6) if bits <= 128 => (v6, bits),
+        _ => return None,
+    };
+    let host_bits = 128 - bits;
+    let mask = if host_bits == 128 {
+        0
+    } else {
+        u128::MAX << host_bits
+    };
+    let lo = u128::from(v6) & mask;
+    let hi = lo | !mask;
+    Some((Ipv6Addr::from(lo), Ipv6Addr::from(hi)))
+}
+
+/// `192.0.2.*` and `10.*` as ranges.
+fn parse_ip_wildcard(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
+    let prefix = s.strip_suffix(".*")?;
+    let octets: Vec<&str> = prefix.split('.').collect();
+    if octets.is_empty() || octets.len() > 3 {
+        return None;
+    }
+    let mut addr = String::new();
+    for o in &octets {
+        o.parse::<u8>().ok()?;
+        addr.push_str(o);
+        addr.push('.');
+    }
+    for _ in octets.len()..4 {
+        addr.push_str("0.");
+    }
+    addr.pop();
+    parse_cidr(&format!("{addr}/{}", octets.len() * 8))
+}
+
+/// A time at the precision written, as `[start, end)` in epoch milliseconds:
+/// `2021-03-05` is the day, `2021-03-05T17` the hour, `…T17:42` the minute, `…T17:42:19` the
+/// second, with a fraction the millisecond. Times without a zone are UTC.
+pub fn parse_time_spec(s: &str) -> Option<(i64, i64)> {
+    let s = s.trim();
+    if let Some(days) = time::parse_date(s) {
+        let start = days * 86_400_000;
+        return Some((start, start + 86_400_000));
+    }
+    let (date, rest) = (s.get(..10)?, s.get(11..)?);
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let days = time::parse_date(date)?;
+    // Separate a zone suffix.
+    let zone_at = rest
+        .char_indices()
+        .skip(2)
+        .find(|(_, c)| matches!(c, 'Z' | 'z' | '+' | '-'))
+        .map(|(i, _)| i);
+    let (clock, zone) = zone_at.map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let offset_ms = if zone.is_empty() {
+        0
+    } else {
+        i64::from(time::parse_offset(zone)?) * 1000
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let num = |p: &str| p.parse::<i64>().ok();
+    let (start_local, width) = match parts.as_slice() {
+        [h] if h.len() == 2 => (num(h)? * 3_600_000, 3_600_000),
+        [h, m] => (num(h)? * 3_600_000 + num(m)? * 60_000, 60_000),
+        [_, _, sec] => {
+            let ms = time::parse_time_of_day(clock)?;
+            let width = if sec.contains('.') { 1 } else { 1000 };
+            (ms, width)
+        }
+        _ => return None,
+    };
+    let start = days * 86_400_000 + start_local - offset_ms;
+    Some((start, start + width))
+}
+
+fn unknown_field_message(name: &str, vocab: &Vocabulary) -> String {
+    let candidates = CANONICAL
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(vocab.attrs.iter().cloned());
+    let best = candidates
+        .map(|c| (edit_distance(&name.to_ascii_lowercase(), &c), c))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, c)) if d <= 2 => format!("unknown field '{name}' (did you mean {c}?)"),
+        _ => format!(
+            "unknown field '{name}': fields are {} and the columns of the ingested logs",
+            CANONICAL.join(", ")
+        ),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Renders a value so it can be pasted into a query as `field:value`.
+pub fn quote_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && !value.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '"' | '(' | ')' | '*' | '?' | '\\' | '[' | '{' | '/')
+        })
+        && !matches!(value.chars().next(), Some('>' | '<' | '-' | '+'));
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse::{Expr, Tok, parse_expr};
+    use super::*;
+    use crate::schema;
+
+    fn expr(s: &str) -> Expr {
+        parse_expr(s).expect("parses")
+    }
+
+    #[test]
+    fn precedence_and_implicit_and() {
+        assert!(matches!(expr("a b OR c"), Expr::Or(ref v) if v.len() == 2));
+        assert!(matches!(expr("a AND (b OR c)"), Expr::And(ref v) if v.len() == 2));
+        assert!(matches!(expr("NOT a"), Expr::Not(_)));
+        assert!(matches!(expr("-status:200"), Expr::Not(_)));
+        assert_eq!(expr(""), Expr::All);
+        assert_eq!(expr("*"), Expr::All);
+    }
+
+    #[test]
+    fn values_keep_colons_and_slashes() {
+        let Expr::Term { value, .. } = expr("ts:2021-03-05T17:42:19Z") else {
+            panic!("term")
+        };
+        assert_eq!(value, Tok::Word("2021-03-05T17:42:19Z".into()));
+        let Expr::Term { value, .. } = expr("ip:2001:db8::1") else {
+            panic!("term")
+        };
+        assert_eq!(value, Tok::Word("2001:db8::1".into()));
+        let Expr::Term { value, .. } = expr("path:/owa/auth/*.aspx") else {
+            panic!("term")
+        };
+        assert_eq!(value, Tok::Word("/owa/auth/*.aspx".into()));
+        let Expr::Term { value, .. } = expr(r#"path:~"^/ecp/[a-z]\.js$""#) else {
+            panic!("term")
+        };
+        assert_eq!(value, Tok::Regex(r"^/ecp/[a-z]\.js$".into()));
+        let Expr::Term { value, .. } = expr(r"ua:/python.*/") else {
+            panic!("term")
+        };
+        assert_eq!(value, Tok::Regex("python.*".into()));
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = parse_expr("ip:192.0.2.7 AND").expect_err("dangling AND");
+        assert_eq!(e.column, 17);
+        let e = parse_expr("path:\"/ecp").expect_err("unterminated");
+        assert_eq!(e.column, 6);
+        let e = parse_expr("(a OR b").expect_err("unclosed");
+        assert_eq!(e.column, 1);
+        let e = parse_expr("status:[1 TO]").expect_err("bad range");
+        assert!(e.message.contains("[low TO high]"));
+        let e = parse_expr("ip: 1.2.3.4").expect_err("space");
+        assert_eq!(e.column, 4);
+    }
+
+    #[test]
+    fn time_specs() {
+        let (lo, hi) = parse_time_spec("2021-03-05").expect("day");
+        assert_eq!(time::format_ms(lo), "2021-03-05T00:00:00.000Z");
+        assert_eq!(hi - lo, 86_400_000);
+        let (lo, hi) = parse_time_spec("2021-03-05T17:42").expect("minute");
+        assert_eq!(time::format_ms(lo), "2021-03-05T17:42:00.000Z");
+        assert_eq!(hi - lo, 60_000);
+        let (lo, _) = parse_time_spec("2021-03-05T18:42:19+01:00").expect("offset");
+        assert_eq!(time::format_ms(lo), "2021-03-05T17:42:19.000Z");
+        assert!(parse_time_spec("yesterday").is_none());
+    }
+
+    #[test]
+    fn cidr_and_wildcard_ranges() {
+        let (lo, hi) = parse_cidr("198.51.100.0/24").expect("cidr");
+        assert_eq!(schema::v6_to_ip(lo).to_string(), "198.51.100.0");
+        assert_eq!(schema::v6_to_ip(hi).to_string(), "198.51.100.255");
+        let (lo, hi) = parse_ip_wildcard("10.*").expect("wildcard");
+        assert_eq!(schema::v6_to_ip(lo).to_string(), "10.0.0.0");
+        assert_eq!(schema::v6_to_ip(hi).to_string(), "10.255.255.255");
+        assert!(parse_cidr("1.2.3.4/33").is_none());
+    }
+
+    #[test]
+    fn wildcards_become_anchored_regexes() {
+        assert_eq!(wildcard_to_regex("/owa/auth/*.aspx"), r"/owa/auth/.*\.aspx");
+        // `<` must not become `\<`, a word boundary.
+        assert_eq!(wildcard_to_regex("*<script*"), ".*<script.*");
+        let re = regex::Regex::new(&format!("^{}$", wildcard_to_regex("*python*"))).expect("valid");
+        assert!(re.is_match("python-requests/2.25.1"));
+    }
+
+    #[test]
+    fn bare_words_match_inside_keyword_values() {
+        let re = regex::Regex::new(&format!(
+            "^{}$",
+            contains_words_regex("python requests").expect("words")
+        ))
+        .expect("valid");
+        assert!(re.is_match("python-requests/2.25.1"));
+        assert!(!re.is_match("requests python"));
+        assert_eq!(contains_words_regex("--"), None);
+    }
+
+    #[test]
+    fn suggestions_for_typos() {
+        let m = unknown_field_message("pth", &Vocabulary::default());
+        assert!(m.contains("did you mean path"), "{m}");
+    }
+
+    #[test]
+    fn quoting_for_pivots() {
+        assert_eq!(quote_value("192.0.2.7"), "192.0.2.7");
+        assert_eq!(quote_value("/ecp/y.js"), "\"/ecp/y.js\"");
+        assert_eq!(quote_value("a \"b\""), "\"a \\\"b\\\"\"");
+    }
+}

@@ -1,0 +1,420 @@
+//! Query text to an expression tree: a lexer that knows where values start (so `:` and `/`
+//! inside values are text), and a recursive-descent parser with `OR` < `AND` < `NOT`.
+
+use super::{QueryError, err};
+
+// ---------------------------------------------------------------------------------------------
+// Lexer
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Tok {
+    LParen,
+    RParen,
+    And,
+    Or,
+    Not,
+    Plus,
+    Minus,
+    /// `name:` followed by its value.
+    Field(String),
+    Word(String),
+    Phrase(String),
+    Regex(String),
+    /// `[a TO b]`, `{a TO b}` and mixes; bounds as written (`*` for open).
+    Range {
+        lo: String,
+        lo_incl: bool,
+        hi: String,
+        hi_incl: bool,
+    },
+    /// `>=x`, `>x`, `<x`, `<=x`.
+    Compare(&'static str, String),
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    _src: &'a str,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(src: &'a str) -> Self {
+        Lexer {
+            chars: src.chars().collect(),
+            pos: 0,
+            _src: src,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn tokens(mut self) -> Result<Vec<(Tok, usize)>, QueryError> {
+        let mut out = Vec::new();
+        // After a `field:` the next token is a value even if it looks like an operator.
+        let mut expect_value = false;
+        // Paths begin with '/', so for them `/…/` is a path, not a regex (use `~"…"`).
+        let mut slash_is_literal = false;
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() {
+                if expect_value {
+                    return err(self.pos + 1, "a value must follow ':' without a space");
+                }
+                self.pos += 1;
+                continue;
+            }
+            let column = self.pos + 1;
+            let tok = match c {
+                '(' if !expect_value => {
+                    self.pos += 1;
+                    Tok::LParen
+                }
+                ')' if !expect_value => {
+                    self.pos += 1;
+                    Tok::RParen
+                }
+                '"' => Tok::Phrase(self.quoted()?),
+                '~' if expect_value && self.chars.get(self.pos + 1) == Some(&'"') => {
+                    self.pos += 1;
+                    Tok::Regex(self.quoted_regex()?)
+                }
+                '/' if expect_value && !slash_is_literal => Tok::Regex(self.regex()?),
+                '[' | '{' if expect_value => self.range()?,
+                '>' | '<' if expect_value => self.compare()?,
+                '+' if !expect_value && self.next_is_term() => {
+                    self.pos += 1;
+                    Tok::Plus
+                }
+                '-' if !expect_value && self.next_is_term() => {
+                    self.pos += 1;
+                    Tok::Minus
+                }
+                _ => {
+                    let word = self.word(expect_value);
+                    if word.is_empty() {
+                        return err(column, format!("unexpected '{c}'"));
+                    }
+                    if !expect_value && self.peek() == Some(':') {
+                        self.pos += 1;
+                        if self.peek().is_none() || self.peek().is_some_and(char::is_whitespace) {
+                            return err(self.pos + 1, format!("missing value after '{word}:'"));
+                        }
+                        slash_is_literal = matches!(
+                            word.to_ascii_lowercase().as_str(),
+                            "path" | "referer" | "file"
+                        );
+                        out.push((Tok::Field(word), column));
+                        expect_value = true;
+                        continue;
+                    }
+                    match word.as_str() {
+                        "AND" | "&&" if !expect_value => Tok::And,
+                        "OR" | "||" if !expect_value => Tok::Or,
+                        "NOT" if !expect_value => Tok::Not,
+                        _ => Tok::Word(word),
+                    }
+                }
+            };
+            expect_value = false;
+            out.push((tok, column));
+        }
+        if expect_value {
+            return err(self.pos + 1, "missing value after ':'");
+        }
+        Ok(out)
+    }
+
+    fn next_is_term(&self) -> bool {
+        self.chars
+            .get(self.pos + 1)
+            .is_some_and(|c| !c.is_whitespace())
+    }
+
+    /// A bare run of characters. Outside values `:` ends a word (it introduces a value); inside
+    /// values it does not (IPv6 addresses, times).
+    fn word(&mut self, in_value: bool) -> String {
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            let stop = c.is_whitespace()
+                || c == '(' && !in_value
+                || c == ')'
+                || c == '"'
+                || (c == ':' && !in_value);
+            if stop {
+                break;
+            }
+            if c == '\\'
+                && let Some(next) = self.chars.get(self.pos + 1)
+            {
+                s.push(*next);
+                self.pos += 2;
+                continue;
+            }
+            s.push(c);
+            self.pos += 1;
+        }
+        s
+    }
+
+    fn quoted(&mut self) -> Result<String, QueryError> {
+        let start = self.pos + 1;
+        self.pos += 1;
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '\\' => {
+                    if let Some(next) = self.peek() {
+                        s.push(next);
+                        self.pos += 1;
+                    }
+                }
+                '"' => return Ok(s),
+                _ => s.push(c),
+            }
+        }
+        err(start, "unterminated quote")
+    }
+
+    /// `~"…"`: backslashes are the regex's own, except `\"` for a quote.
+    fn quoted_regex(&mut self) -> Result<String, QueryError> {
+        let start = self.pos + 1;
+        self.pos += 1;
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '\\' if self.peek() == Some('"') => {
+                    s.push('"');
+                    self.pos += 1;
+                }
+                '\\' => {
+                    s.push('\\');
+                    if let Some(next) = self.peek() {
+                        s.push(next);
+                        self.pos += 1;
+                    }
+                }
+                '"' => return Ok(s),
+                _ => s.push(c),
+            }
+        }
+        err(start, "unterminated ~\"regex\"")
+    }
+
+    fn regex(&mut self) -> Result<String, QueryError> {
+        let start = self.pos + 1;
+        self.pos += 1;
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '\\' if self.peek() == Some('/') => {
+                    s.push('/');
+                    self.pos += 1;
+                }
+                '\\' => {
+                    s.push('\\');
+                    if let Some(next) = self.peek() {
+                        s.push(next);
+                        self.pos += 1;
+                    }
+                }
+                '/' => return Ok(s),
+                _ => s.push(c),
+            }
+        }
+        err(start, "unterminated /regex/")
+    }
+
+    fn range(&mut self) -> Result<Tok, QueryError> {
+        let start = self.pos + 1;
+        let lo_incl = self.peek() == Some('[');
+        self.pos += 1;
+        let mut body = String::new();
+        let hi_incl = loop {
+            match self.peek() {
+                None => return err(start, "unterminated range: expected ']' or '}'"),
+                Some(']') => break true,
+                Some('}') => break false,
+                Some(c) => {
+                    body.push(c);
+                    self.pos += 1;
+                }
+            }
+        };
+        self.pos += 1;
+        let parts: Vec<&str> = body.split_whitespace().collect();
+        match parts.as_slice() {
+            [lo, to, hi] if to.eq_ignore_ascii_case("TO") => Ok(Tok::Range {
+                lo: lo.trim_matches('"').to_string(),
+                lo_incl,
+                hi: hi.trim_matches('"').to_string(),
+                hi_incl,
+            }),
+            _ => err(
+                start,
+                "a range is written [low TO high] (use * for an open end)",
+            ),
+        }
+    }
+
+    fn compare(&mut self) -> Result<Tok, QueryError> {
+        let start = self.pos + 1;
+        let op = match (self.peek(), self.chars.get(self.pos + 1)) {
+            (Some('>'), Some('=')) => ">=",
+            (Some('<'), Some('=')) => "<=",
+            (Some('>'), _) => ">",
+            _ => "<",
+        };
+        self.pos += op.len();
+        let value = self.word(true);
+        if value.is_empty() {
+            return err(start, format!("missing value after '{op}'"));
+        }
+        Ok(Tok::Compare(op, value))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser: tokens to an expression tree.
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Expr {
+    All,
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Term {
+        field: Option<(String, usize)>,
+        value: Tok,
+        column: usize,
+    },
+}
+
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    end_column: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn column(&self) -> usize {
+        self.toks.get(self.pos).map_or(self.end_column, |(_, c)| *c)
+    }
+
+    fn or(&mut self) -> Result<Expr, QueryError> {
+        let mut parts = vec![self.and()?];
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            if self.peek().is_none() || self.peek() == Some(&Tok::RParen) {
+                return err(self.column(), "missing term after OR");
+            }
+            parts.push(self.and()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Expr::Or(parts)
+        })
+    }
+
+    fn and(&mut self) -> Result<Expr, QueryError> {
+        let mut parts = vec![self.unary()?];
+        loop {
+            match self.peek() {
+                None | Some(Tok::Or) | Some(Tok::RParen) => break,
+                Some(Tok::And) => {
+                    self.pos += 1;
+                    if matches!(self.peek(), None | Some(Tok::RParen) | Some(Tok::Or)) {
+                        return err(self.column(), "missing term after AND");
+                    }
+                }
+                _ => {}
+            }
+            parts.push(self.unary()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Expr::And(parts)
+        })
+    }
+
+    fn unary(&mut self) -> Result<Expr, QueryError> {
+        match self.peek() {
+            Some(Tok::Not) | Some(Tok::Minus) => {
+                self.pos += 1;
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            Some(Tok::Plus) => {
+                self.pos += 1;
+                self.unary()
+            }
+            _ => self.primary(),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, QueryError> {
+        let column = self.column();
+        let Some((tok, _)) = self.toks.get(self.pos).cloned() else {
+            return err(column, "missing term");
+        };
+        self.pos += 1;
+        match tok {
+            Tok::LParen => {
+                let inner = self.or()?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return err(column, "unclosed '('");
+                }
+                self.pos += 1;
+                Ok(inner)
+            }
+            Tok::RParen => err(column, "unexpected ')'"),
+            Tok::And | Tok::Or => err(column, "AND/OR needs a term before it"),
+            Tok::Field(name) => {
+                let Some((value, vcol)) = self.toks.get(self.pos).cloned() else {
+                    return err(column, format!("missing value after '{name}:'"));
+                };
+                self.pos += 1;
+                Ok(Expr::Term {
+                    field: Some((name, column)),
+                    value,
+                    column: vcol,
+                })
+            }
+            Tok::Word(w) if w == "*" => Ok(Expr::All),
+            value @ (Tok::Word(_) | Tok::Phrase(_)) => Ok(Expr::Term {
+                field: None,
+                value,
+                column,
+            }),
+            Tok::Regex(_) | Tok::Range { .. } | Tok::Compare(..) => {
+                err(column, "this needs a field name before it (field:…)")
+            }
+            Tok::Not | Tok::Plus | Tok::Minus => err(column, "unexpected operator"),
+        }
+    }
+}
+
+pub(super) fn parse_expr(text: &str) -> Result<Expr, QueryError> {
+    let toks = Lexer::new(text).tokens()?;
+    if toks.is_empty() {
+        return Ok(Expr::All);
+    }
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end_column: text.chars().count() + 1,
+    };
+    let expr = p.or()?;
+    if p.pos < p.toks.len() {
+        return err(p.column(), "unexpected ')'");
+    }
+    Ok(expr)
+}
