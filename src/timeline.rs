@@ -81,6 +81,20 @@ pub struct Row {
     pub rank: u64,
     pub addr: DocAddress,
     pub ts_ms: i64,
+    pub file_id: u64,
+    pub line: u64,
+}
+
+impl Row {
+    /// The event's key (see [`crate::hunt::event_key`]).
+    pub fn key(&self) -> u64 {
+        crate::hunt::event_key(self.file_id, self.line)
+    }
+
+    /// The total order of events: time, then file, then line.
+    pub fn order(&self) -> (i64, u64, u64) {
+        (self.ts_ms, self.file_id, self.line)
+    }
 }
 
 /// The events matching a query, in time order.
@@ -289,18 +303,60 @@ impl Selection {
             if group.len() <= MAX_SORTED_TIE {
                 group.sort_unstable();
             }
-            for &(_, _, seg, doc) in &group {
+            for &(file_id, line, seg, doc) in &group {
                 if position >= rank && out.len() < n {
                     out.push(Row {
                         rank: position,
                         addr: DocAddress::new(seg as u32, doc),
                         ts_ms,
+                        file_id,
+                        line,
                     });
                 }
                 position += 1;
             }
         }
         out
+    }
+
+    /// Rank of the event with this time, file and line, if it is in the selection.
+    pub fn rank_of(&self, order: (i64, u64, u64)) -> Option<u64> {
+        let first = self.count_before(order.0);
+        self.rows(first, MAX_SORTED_TIE)
+            .into_iter()
+            .take_while(|r| r.ts_ms == order.0)
+            .find(|r| r.order() == order)
+            .map(|r| r.rank)
+    }
+
+    /// The first row strictly after (or before, going back) an event in the total order.
+    pub fn neighbour(&self, order: (i64, u64, u64), forward: bool) -> Option<Row> {
+        if forward {
+            let start = self.count_before(order.0);
+            let mut rank = start;
+            loop {
+                let page = self.rows(rank, 256);
+                if page.is_empty() {
+                    return None;
+                }
+                if let Some(r) = page.iter().find(|r| r.order() > order) {
+                    return Some(*r);
+                }
+                rank += page.len() as u64;
+            }
+        } else {
+            // Everything at or before this time, walked back from its end.
+            let mut end = self.count_at_or_before(order.0);
+            while end > 0 {
+                let start = end.saturating_sub(256);
+                let page = self.rows(start, (end - start) as usize);
+                if let Some(r) = page.iter().rev().find(|r| r.order() < order) {
+                    return Some(*r);
+                }
+                end = start;
+            }
+            None
+        }
     }
 
     /// Counts per bucket of `width_ms` starting at `start_ms`.

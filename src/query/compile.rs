@@ -555,7 +555,7 @@ impl Compiler<'_> {
 /// A query matching the events whose key (`file_id << 40 | line`, see
 /// [`crate::hunt::event_key`]) is in `keys`: each document's file and line columns are looked up
 /// in the set.
-fn key_set_query(keys: Arc<HashSet<u64>>) -> Box<dyn Query> {
+pub fn key_set_query(keys: Arc<HashSet<u64>>) -> Box<dyn Query> {
     use tantivy::columnar::ColumnValues;
     use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
     let predicate = FunctionPredicate::from(move |reader: &tantivy::SegmentReader| {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use tantivy::query::Query;
 
-pub use compile::{check_syntax, compile};
+pub use compile::{check_syntax, compile, key_set_query};
 pub use eval::Matcher;
 
 use crate::event::names;

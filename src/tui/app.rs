@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::backend::{Histogram, Reply, Request};
+use super::backend::{FindingRow, Histogram, Reply, Request};
 use super::keys::{Action, action_for};
 use crate::event::names;
 use crate::formats::time::format_ms;
@@ -24,6 +24,7 @@ pub enum Pane {
     Table,
     Detail,
     Top,
+    Findings,
 }
 
 /// What the keyboard is doing.
@@ -158,6 +159,14 @@ pub struct TopState {
     pub cursor: usize,
 }
 
+/// The findings pane: detections and inferences, each a pivot.
+#[derive(Debug, Clone, Default)]
+pub struct FindingsState {
+    pub rows: Option<Vec<FindingRow>>,
+    pub cursor: usize,
+    requested: bool,
+}
+
 /// A place to return to from the context view.
 #[derive(Debug, Clone)]
 struct Saved {
@@ -194,6 +203,9 @@ pub struct App {
     pub query_error: Option<(String, usize)>,
     pub message: Option<String>,
     pub top: TopState,
+    pub findings: FindingsState,
+    /// Which pane the lower right shows when not focused: top values or findings.
+    pub show_findings: bool,
     pub detail_cursor: usize,
     back: Vec<Saved>,
     /// The last view whose query ran, and its generation: a bad query falls back to it.
@@ -246,6 +258,8 @@ impl App {
                 values: None,
                 cursor: 0,
             },
+            findings: FindingsState::default(),
+            show_findings: false,
             detail_cursor: 0,
             back: Vec::new(),
             applied: (View::default(), 0),
@@ -546,8 +560,14 @@ impl App {
                     self.focus = Pane::Table;
                 }
             }
+            Action::NextHit => self.next_hit(true),
+            Action::PrevHit => self.next_hit(false),
+            Action::Findings => {
+                self.focus = Pane::Findings;
+                self.focused_pane_changed();
+            }
             Action::Enter => match self.focus {
-                Pane::Top => self.pivot_focused(false),
+                Pane::Top | Pane::Findings => self.pivot_focused(false),
                 Pane::Table => {
                     self.side_panes = true;
                     self.focus = Pane::Detail;
@@ -590,22 +610,56 @@ impl App {
         self.outbox.push_back(Request::Locate {
             generation: self.generation,
             ts_ms: ev.ts_ms,
-            file: ev.file.clone(),
+            file_id: ev.file_id,
             line: ev.line,
         });
         self.message = Some(format!("context of {} (Esc/q returns)", ev.location()));
     }
 
     fn cycle_pane(&mut self, delta: i64) {
-        let panes = [Pane::Table, Pane::Detail, Pane::Top];
+        let panes = [Pane::Table, Pane::Detail, Pane::Top, Pane::Findings];
         let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0) as i64;
-        self.focus = panes[(i + delta).rem_euclid(3) as usize];
+        self.focus = panes[(i + delta).rem_euclid(panes.len() as i64) as usize];
+        self.focused_pane_changed();
+    }
+
+    fn focused_pane_changed(&mut self) {
         if self.focus != Pane::Table {
             self.side_panes = true;
         }
-        if self.focus == Pane::Top && self.top.values.is_none() {
-            self.request_top();
+        match self.focus {
+            Pane::Top => {
+                self.show_findings = false;
+                if self.top.values.is_none() {
+                    self.request_top();
+                }
+            }
+            Pane::Findings => {
+                self.show_findings = true;
+                if !self.findings.requested {
+                    self.findings.requested = true;
+                    self.outbox.push_back(Request::Findings {
+                        generation: self.generation,
+                    });
+                }
+            }
+            Pane::Table | Pane::Detail => {}
         }
+    }
+
+    /// Moves to the next (or previous) detection hit of the selection.
+    fn next_hit(&mut self, forward: bool) {
+        let Some(ev) = self.current().cloned() else {
+            return;
+        };
+        self.pending_jump = true;
+        self.outbox.push_back(Request::NextHit {
+            generation: self.generation,
+            ts_ms: ev.ts_ms,
+            file_id: ev.file_id,
+            line: ev.line,
+            forward,
+        });
     }
 
     fn move_focused(&mut self, delta: i64) {
@@ -618,6 +672,10 @@ impl App {
             Pane::Top => {
                 let n = self.top.values.as_ref().map_or(0, |v| v.values.len());
                 self.top.cursor = step(self.top.cursor, delta, n);
+            }
+            Pane::Findings => {
+                let n = self.findings.rows.as_ref().map_or(0, Vec::len);
+                self.findings.cursor = step(self.findings.cursor, delta, n);
             }
         }
     }
@@ -715,6 +773,10 @@ impl App {
                 let values = self.top.values.as_ref()?;
                 let v = values.values.get(self.top.cursor)?;
                 Some((values.field.clone(), v.value.clone()))
+            }
+            Pane::Findings => {
+                let row = self.findings.rows.as_ref()?.get(self.findings.cursor)?;
+                Some((row.field.clone(), row.value.clone()))
             }
         }
     }
@@ -814,6 +876,15 @@ impl App {
             } if generation == self.generation => {
                 self.top.cursor = self.top.cursor.min(values.values.len().saturating_sub(1));
                 self.top.values = Some(values);
+            }
+            Reply::NoHit { generation } if generation == self.generation => {
+                self.pending_jump = false;
+                self.message = Some("no further detection hit in this direction".into());
+            }
+            // Findings are about the whole case, whatever query was running.
+            Reply::Findings { rows, .. } => {
+                self.findings.cursor = self.findings.cursor.min(rows.len().saturating_sub(1));
+                self.findings.rows = Some(rows);
             }
             Reply::Rank { generation, rank } if generation == self.generation => {
                 self.pending_jump = false;

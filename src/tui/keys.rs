@@ -44,6 +44,9 @@ pub enum Action {
     TopField,
     TopOrder,
     ToggleSidePanes,
+    NextHit,
+    PrevHit,
+    Findings,
     Enter,
 }
 
@@ -211,9 +214,22 @@ const BINDINGS: &[Binding] = &[
         |k| ch(k, 'r')
     ),
     bind!(
+        "e",
+        NextHit,
+        "next detection hit in time (medium severity or worse)",
+        |k| ch(k, 'e')
+    ),
+    bind!("E", PrevHit, "previous detection hit", |k| ch(k, 'E')),
+    bind!(
+        "!",
+        Findings,
+        "findings: web shells, suspects, rule hits (Enter pivots)",
+        |k| ch(k, '!')
+    ),
+    bind!(
         "Tab",
         NextPane,
-        "next pane: table, detail, top values",
+        "next pane: table, detail, top values, findings",
         |k| plain(k, KeyCode::Tab)
     ),
     bind!("Shift-Tab", PrevPane, "previous pane", |k| k.code
@@ -227,7 +243,7 @@ const BINDINGS: &[Binding] = &[
     bind!(
         "Enter",
         Enter,
-        "open the detail (table) / pivot in (top values)",
+        "open the detail (table) / pivot in (top values, findings)",
         |k| plain(k, KeyCode::Enter)
     ),
     bind!("? F1", Help, "this help", |k| ch(k, '?')

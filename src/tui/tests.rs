@@ -28,6 +28,8 @@ fn case_dir() -> &'static PathBuf {
         };
         // cargo runs unit tests from the package root.
         ingest(&mut case, &[PathBuf::from("sample-logs")], &opts).expect("ingest");
+        let rules = crate::rules::load(&[]).expect("rules");
+        crate::hunt::ensure(&case, &rules).expect("detections");
         (dir, case_dir)
     })
     .1
@@ -305,6 +307,50 @@ fn small_terminal_is_usable() {
     let screen = h.screen();
     assert!(screen.contains("of"), "{screen}");
     insta::assert_snapshot!("small_80x24", screen);
+}
+
+#[test]
+fn findings_pane_pivots_and_hits_are_walked_in_time() {
+    let mut h = Harness::new(140, 40);
+    h.key(KeyCode::Char('!'));
+    assert_eq!(h.app.focus, Pane::Findings);
+    let rows = h.app.findings.rows.clone().expect("findings");
+    let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    assert!(
+        labels.contains(&"web shell /aspnet_client/discover.aspx on MBX-A"),
+        "{labels:?}"
+    );
+    assert!(rows.iter().any(|r| r.value == "203.0.113.77"));
+    assert!(rows.iter().any(|r| r.value == "tpl-cve-2021-26855"));
+    insta::assert_snapshot!("findings_pane", h.screen());
+    // Enter on the first line (the first web shell) pivots the timeline to its requests.
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.total, 28);
+    assert_eq!(h.app.focus, Pane::Table);
+    // Back to everything: e walks the hits forward in time, E back.
+    h.key(KeyCode::Backspace);
+    assert_eq!(h.app.total, h.app.all);
+    h.key(KeyCode::Char('g'));
+    h.key(KeyCode::Char('e'));
+    let first = h.app.current().cloned().expect("hit");
+    assert_eq!(first.ts, "2021-03-05T17:41:58.000Z");
+    assert!(!first.rules.is_empty());
+    h.key(KeyCode::Char('e'));
+    let second = h.app.current().cloned().expect("hit");
+    assert!((second.ts.as_str(), second.line) > (first.ts.as_str(), 0));
+    assert!(!second.rules.is_empty());
+    h.key(KeyCode::Char('E'));
+    assert_eq!(
+        h.app.current().map(|e| (e.file.clone(), e.line)),
+        Some((first.file.clone(), first.line))
+    );
+    h.key(KeyCode::Char('E'));
+    assert!(
+        h.app
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("no further"))
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use super::app::{App, COLUMNS, Mode, Pane, TOP_FIELDS};
 use super::keys;
 use crate::event::names;
 use crate::formats::time::format_ms;
+use crate::rules::Severity;
 use crate::sanitize::escape_controls;
 use crate::schema::strip_exchange_boilerplate;
 use crate::timeline::Order;
@@ -105,9 +106,13 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
     draw_histogram(frame, app, theme, hist);
     let (table_area, side) = split_main(main, app.side_panes, app.focus != Pane::Table);
     draw_table(frame, app, theme, table_area);
-    if let Some((detail, top)) = side {
+    if let Some((detail, lower)) = side {
         draw_detail(frame, app, theme, detail);
-        draw_top(frame, app, theme, top);
+        if app.show_findings || app.focus == Pane::Findings {
+            draw_findings(frame, app, theme, lower);
+        } else {
+            draw_top(frame, app, theme, lower);
+        }
     }
     draw_status(frame, app, theme, status);
     if app.mode == Mode::Help {
@@ -255,8 +260,11 @@ fn draw_histogram(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
         } else {
             (count * levels).div_ceil(max).max(1)
         };
+        let hit = h.hits.get(i).copied().unwrap_or(false);
         let style = if cursor_bucket == Some(i as i64) {
             theme.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        } else if hit {
+            theme.fg(Color::Red).add_modifier(Modifier::BOLD)
         } else {
             theme.fg(Color::Green)
         };
@@ -270,6 +278,12 @@ fn draw_histogram(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
         if cursor_bucket == Some(i as i64) && height == 0 {
             buf[(bars_area.x + i as u16, bars_area.bottom() - 1)]
                 .set_char('·')
+                .set_style(style);
+        }
+        // Without colour, a hit bucket shows a mark above its bar.
+        if hit && !theme.color && height <= levels.saturating_sub(8) {
+            buf[(bars_area.x + i as u16, bars_area.y)]
+                .set_char('!')
                 .set_style(style);
         }
     }
@@ -349,31 +363,42 @@ fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
         app.table_height = height.max(1);
         app.jump(app.cursor);
     }
-    let header = Row::new(COLUMNS.iter().enumerate().map(|(i, c)| {
-        let name = if *c == names::TS { "time (UTC)" } else { c };
-        let style = if i == app.column && focused {
-            theme.title().add_modifier(Modifier::UNDERLINED)
-        } else {
-            theme.title()
-        };
-        Cell::from(name).style(style)
-    }));
-    let widths: Vec<Constraint> = COLUMNS
-        .iter()
-        .map(|c| column_width(c, inner.width))
+    let header = Row::new(
+        std::iter::once(Cell::from(" ")).chain(COLUMNS.iter().enumerate().map(|(i, c)| {
+            let name = if *c == names::TS { "time (UTC)" } else { c };
+            let style = if i == app.column && focused {
+                theme.title().add_modifier(Modifier::UNDERLINED)
+            } else {
+                theme.title()
+            };
+            Cell::from(name).style(style)
+        })),
+    );
+    let widths: Vec<Constraint> = std::iter::once(Constraint::Length(1))
+        .chain(COLUMNS.iter().map(|c| column_width(c, inner.width)))
         .collect();
     let mut rows = Vec::with_capacity(height);
     for rank in app.scroll..(app.scroll + height as u64).min(app.total) {
         let selected = rank == app.cursor;
         let row = match app.rows.get(rank) {
-            Some(ev) => Row::new(COLUMNS.iter().enumerate().map(|(i, c)| {
-                let cell = Cell::from(cell_text(ev, c, app.hscroll, inner.width < 110));
-                if selected && focused && i == app.column {
-                    cell.style(theme.focused_cell())
+            Some(ev) => {
+                // A detection hit is marked in the first column.
+                let marker = if ev.rules.is_empty() {
+                    Cell::from(" ")
                 } else {
-                    cell
-                }
-            })),
+                    Cell::from("!").style(theme.fg(Color::Red).add_modifier(Modifier::BOLD))
+                };
+                Row::new(
+                    std::iter::once(marker).chain(COLUMNS.iter().enumerate().map(|(i, c)| {
+                        let cell = Cell::from(cell_text(ev, c, app.hscroll, inner.width < 110));
+                        if selected && focused && i == app.column {
+                            cell.style(theme.focused_cell())
+                        } else {
+                            cell
+                        }
+                    })),
+                )
+            }
             None => Row::new([Cell::from(Span::styled("…", theme.dim()))]),
         };
         rows.push(if selected {
@@ -526,6 +551,74 @@ fn draw_top(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                 Span::raw(escape_controls(&v.value).into_owned()),
             ])
             .style(style)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn severity_style(theme: Theme, severity: Severity, noise: bool) -> Style {
+    if noise {
+        return theme.dim();
+    }
+    match severity {
+        Severity::High => theme.fg(Color::Red).add_modifier(Modifier::BOLD),
+        Severity::Medium => theme.fg(Color::Yellow),
+        Severity::Low => theme.fg(Color::Cyan),
+        Severity::Info => theme.dim(),
+    }
+}
+
+fn draw_findings(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let focused = app.focus == Pane::Findings;
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        " findings (! · Enter pivots · e/E next hit) ",
+        if focused { theme.title() } else { theme.dim() },
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(rows) = &app.findings.rows else {
+        frame.render_widget(Paragraph::new(Span::styled("hunting…", theme.dim())), inner);
+        return;
+    };
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "no finding (trawl hunt runs the rules)",
+                theme.dim(),
+            )),
+            inner,
+        );
+        return;
+    }
+    let height = inner.height as usize;
+    let first = app.findings.cursor.saturating_sub(height.saturating_sub(1));
+    let lines: Vec<Line> = rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(i, r)| {
+            let sev = if r.noise {
+                "noise".to_string()
+            } else {
+                r.severity.to_string()
+            };
+            let line = Line::from(vec![
+                Span::styled(
+                    format!("{sev:<6} "),
+                    severity_style(theme, r.severity, r.noise),
+                ),
+                Span::styled(
+                    format!("{:>6} ", thousands(r.count)),
+                    theme.fg(Color::Yellow),
+                ),
+                Span::raw(escape_controls(&r.label).into_owned()),
+            ]);
+            if focused && i == app.findings.cursor {
+                line.style(theme.selected())
+            } else {
+                line
+            }
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
