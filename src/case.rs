@@ -274,6 +274,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        #[cfg(test)]
+        if FAIL_BEFORE_RENAME.with(|f| f.replace(false)) {
+            // As if the process died here: the new content never replaces the old.
+            return Err(std::io::Error::other("injected fault before rename"));
+        }
         std::fs::rename(&tmp, path)?;
         // Make the rename itself durable.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -282,6 +287,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Ok(())
     };
     write().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+thread_local! {
+    static FAIL_BEFORE_RENAME: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Test hook: the next atomic write on this thread stops between writing and renaming.
+#[cfg(test)]
+pub fn fail_next_write_before_rename() {
+    FAIL_BEFORE_RENAME.with(|f| f.set(true));
 }
 
 /// The host a file belongs to, from the collection's layout: the folder just above the first

@@ -81,6 +81,44 @@ pub enum Command {
         #[arg(long = "rules")]
         rules: Vec<PathBuf>,
     },
+    /// Export events (a query, a tag, or everything) as CSV, JSON lines, Timesketch or ECS.
+    Export {
+        /// Events to export (default: all).
+        #[arg(long, default_value = "*")]
+        query: String,
+        /// Only events with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Format (default: from the file name: .csv, .jsonl, .timesketch.csv,
+        /// .timesketch.jsonl, .ecs.jsonl).
+        #[arg(long, value_enum)]
+        format: Option<crate::export::Format>,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Tag every event of a query (as `:tag NAME` does in the timeline).
+    Tag {
+        /// The tag.
+        name: String,
+        /// Events to tag.
+        #[arg(long, default_value = "*")]
+        query: String,
+        /// Remove the tag instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Write the incident report: coverage, findings, marked evidence, indicators.
+    Report {
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// More rule files (besides the built-in pack and the case's rules.toml).
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+    },
     /// Time the benchmark queries on a case (used by scripts/bench.sh).
     #[command(hide = true)]
     Bench {
@@ -109,6 +147,13 @@ pub enum Command {
         #[arg(long, default_value_t = 2021)]
         seed: u64,
     },
+}
+
+/// `trawl report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
 }
 
 /// `trawl hunt --format`.
@@ -203,6 +248,78 @@ pub fn run(cli: Cli) -> Result<u8> {
         Some(Command::Stats { json, top }) => {
             let case = Case::open(&cli.case)?;
             stats(out, &case, json, top)?;
+            Ok(0)
+        }
+        Some(Command::Export {
+            query,
+            tag,
+            format,
+            output,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            let text = match tag {
+                Some(t) => format!("({query}) AND tag:{}", query::quote_value(&t)),
+                None => query,
+            };
+            export(out, &case, &text, format, &output)
+        }
+        Some(Command::Tag {
+            name,
+            query: text,
+            remove,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            let compiled =
+                match query::compile(&text, &case.fields, &crate::hunt::vocabulary(&case)?) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("trawl: bad query: {e}");
+                        return Ok(EXIT_BAD_QUERY);
+                    }
+                };
+            let reader = case.reader()?;
+            let sel = Selection::select(&reader.searcher(), &compiled)?;
+            let mut targets = Vec::new();
+            let mut start = 0;
+            while start < sel.len() {
+                for r in sel.rows(start, 4096) {
+                    targets.push(crate::marks::Target {
+                        file_id: r.file_id,
+                        file: case
+                            .manifest
+                            .file(r.file_id)
+                            .map_or_else(String::new, |f| f.path.clone()),
+                        line: r.line,
+                        ts: format_ms(r.ts_ms),
+                    });
+                }
+                start += 4096;
+            }
+            let mut marks = crate::marks::Marks::load(&case)?;
+            marks.set_tag(&targets, &name, !remove)?;
+            let verb = if remove { "Untagged" } else { "Tagged" };
+            writeln!(
+                out,
+                "{verb} {} {name}",
+                plural(targets.len() as u64, "event", "events")
+            )
+            .map_err(w)?;
+            Ok(0)
+        }
+        Some(Command::Report {
+            format,
+            output,
+            rules,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            let d = crate::hunt::ensure(&case, &load_rules(&case, &rules)?)?;
+            let report = crate::report::build(&case, &d)?;
+            let text = match format {
+                ReportFormat::Md => crate::report::markdown(&report, &case),
+                ReportFormat::Html => crate::report::html(&report, &case),
+            };
+            std::fs::write(&output, text).map_err(|e| Error::io(&output, e))?;
+            writeln!(out, "Wrote the report to {}", output.display()).map_err(w)?;
             Ok(0)
         }
         Some(Command::Bench {
@@ -500,6 +617,61 @@ fn hunt(
     }
 }
 
+fn export(
+    out: &mut impl Write,
+    case: &Case,
+    text: &str,
+    format: Option<crate::export::Format>,
+    output: &Path,
+) -> Result<u8> {
+    let format = match format
+        .or_else(|| crate::export::Format::from_path(&output.to_string_lossy()))
+    {
+        Some(f) => f,
+        None => {
+            return Err(Error::Usage(format!(
+                "{}: say --format (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs) or use a known extension",
+                output.display()
+            )));
+        }
+    };
+    let compiled = match query::compile(text, &case.fields, &crate::hunt::vocabulary(case)?) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("trawl: bad query: {e}");
+            return Ok(EXIT_BAD_QUERY);
+        }
+    };
+    let file = std::fs::File::create(output).map_err(|e| Error::io(output, e))?;
+    let mut writer = io::BufWriter::new(file);
+    let bar = io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} events, eta {eta}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let n = crate::export::export(case, &compiled, format, &mut writer, &mut |done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    writeln!(
+        out,
+        "Exported {} to {} ({format:?})",
+        plural(n, "event", "events"),
+        output.display()
+    )
+    .map_err(w)?;
+    Ok(0)
+}
+
 fn search(
     out: &mut impl Write,
     case: &Case,
@@ -509,7 +681,7 @@ fn search(
     reverse: bool,
     count: bool,
 ) -> Result<u8> {
-    let compiled = match query::compile(text, &case.fields, &crate::hunt::vocabulary(case)) {
+    let compiled = match query::compile(text, &case.fields, &crate::hunt::vocabulary(case)?) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trawl: bad query: {e}");

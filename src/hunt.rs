@@ -96,13 +96,15 @@ impl Detections {
     }
 }
 
-/// What queries may name in this case, including `rule:<id>` from the stored detections.
-pub fn vocabulary(case: &Case) -> Vocabulary {
+/// What queries may name in this case: its fields, `rule:<id>` from the stored detections, and
+/// `tag:`, `marked:`, `bookmarked:`, `noted:` from the responder's marks.
+pub fn vocabulary(case: &Case) -> Result<Vocabulary> {
     let mut vocab = case.manifest.vocabulary();
     if let Some(d) = load_stored(case) {
         vocab.sets = d.sets();
     }
-    vocab
+    vocab.sets.extend(crate::marks::Marks::load(case)?.sets());
+    Ok(vocab)
 }
 
 fn detections_path(case: &Case) -> std::path::PathBuf {

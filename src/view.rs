@@ -35,6 +35,12 @@ pub struct EventView {
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bookmark: bool,
     pub file: String,
     pub line: u64,
     #[serde(skip)]
@@ -46,7 +52,7 @@ pub struct EventView {
     /// Set when the record could not be parsed again (it parsed at ingest, so this means the
     /// case and this trawl disagree).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub problem: Option<String>,
 }
 
 fn attrs_as_object<S: serde::Serializer>(
@@ -90,6 +96,9 @@ impl EventView {
             names::RULE,
             (!self.rules.is_empty()).then(|| self.rules.join(", ")),
         );
+        push("tag", (!self.tags.is_empty()).then(|| self.tags.join(", ")));
+        push("note", self.note.clone());
+        push("bookmarked", self.bookmark.then(|| "true".to_string()));
         push(names::FILE, Some(self.file.clone()));
         push(names::LINE, Some(self.line.to_string()));
         out
@@ -148,7 +157,7 @@ pub fn load(
         ..EventView::default()
     };
     let Some(layout) = manifest.layouts.get(layout_id as usize) else {
-        view.note = Some("layout missing from the case manifest".into());
+        view.problem = Some("layout missing from the case manifest".into());
         return Ok(view);
     };
     view.source = layout.source().to_string();

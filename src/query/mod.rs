@@ -94,7 +94,7 @@ enum Kind {
 }
 
 /// Canonical names and their kinds, also used for completion and suggestions.
-pub const CANONICAL: [&str; 19] = [
+pub const CANONICAL: [&str; 23] = [
     names::TS,
     names::HOST,
     names::SOURCE,
@@ -114,6 +114,10 @@ pub const CANONICAL: [&str; 19] = [
     names::LINE,
     names::RULE,
     "text",
+    "tag",
+    "marked",
+    "bookmarked",
+    "noted",
 ];
 
 fn kind_of(name: &str) -> Option<Kind> {
@@ -124,7 +128,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         | names::PATH
         | names::USER
         | names::REFERER => Kind::Keyword,
-        names::RULE => Kind::Set,
+        names::RULE | "tag" | "marked" | "bookmarked" | "noted" => Kind::Set,
         names::UA => Kind::UserAgent,
         names::QUERY | "text" => Kind::Words,
         names::IP | names::XFF => Kind::Ip,

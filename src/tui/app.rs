@@ -10,11 +10,11 @@ use ratatui::crossterm::event::{
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::backend::{FindingRow, Histogram, Reply, Request};
+use super::backend::{FindingRow, Histogram, MarkAction, Reply, Request};
 use super::keys::{Action, action_for};
 use crate::event::names;
-use crate::formats::time::format_ms;
-use crate::query::{self, quote_value};
+use crate::query;
+pub use crate::session::{Filter, Session, View};
 use crate::timeline::{Order, TopValues};
 use crate::view::EventView;
 
@@ -35,77 +35,11 @@ pub enum Mode {
     Query,
     /// Typing a `:` command.
     Command,
+    /// Typing a tag for the selected event (`t`).
+    Tag,
+    /// Writing a note on the selected event (`n`).
+    Note,
     Help,
-}
-
-/// One pivot filter: a field equal (or not) to a value, or a time window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    Value {
-        field: String,
-        value: String,
-        exclude: bool,
-    },
-    Time {
-        from_ms: i64,
-        to_ms: i64,
-    },
-}
-
-impl Filter {
-    /// The query clause this filter adds.
-    pub fn clause(&self) -> String {
-        match self {
-            Filter::Value {
-                field,
-                value,
-                exclude,
-            } => {
-                let term = format!("{field}:{}", quote_value(value));
-                if *exclude {
-                    format!("NOT {term}")
-                } else {
-                    term
-                }
-            }
-            Filter::Time { from_ms, to_ms } => {
-                format!("ts:[{} TO {}}}", format_ms(*from_ms), format_ms(*to_ms))
-            }
-        }
-    }
-
-    /// The chip shown in the query bar.
-    pub fn label(&self) -> String {
-        self.clause()
-    }
-}
-
-/// What defines the events shown: the query and the pivots on top of it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct View {
-    pub query: String,
-    pub filters: Vec<Filter>,
-    /// Pivots can be switched off and on as a whole.
-    pub filters_on: bool,
-}
-
-impl View {
-    /// The full query text sent to the index.
-    pub fn text(&self) -> String {
-        let mut parts = Vec::new();
-        let q = self.query.trim();
-        if !q.is_empty() && q != "*" {
-            parts.push(format!("({q})"));
-        }
-        if self.filters_on {
-            parts.extend(self.filters.iter().map(Filter::clause));
-        }
-        if parts.is_empty() {
-            "*".into()
-        } else {
-            parts.join(" AND ")
-        }
-    }
 }
 
 /// Fields the top-values pane cycles through.
@@ -184,8 +118,6 @@ pub struct App {
     pub all: u64,
     pub span: Option<(i64, i64)>,
     pub histogram: Option<Histogram>,
-    /// Zoomed histogram windows, innermost last.
-    pub zoom: Vec<(i64, i64)>,
     pub cursor: u64,
     pub scroll: u64,
     pub rows: RowCache,
@@ -217,6 +149,8 @@ pub struct App {
     pub histogram_bins: usize,
     /// Field names for completion.
     pub field_names: Vec<String>,
+    /// Tags in use, for completion.
+    pub tags: Vec<String>,
     pub quit: bool,
     outbox: VecDeque<Request>,
     /// The side panes are shown (toggled with `v`).
@@ -226,19 +160,23 @@ pub struct App {
 impl App {
     /// A new timeline showing every event.
     pub fn new(field_names: Vec<String>) -> App {
+        Self::resume(field_names, Session::default(), Vec::new())
+    }
+
+    /// A timeline where the last session left it (query, filters, zoom, selected event).
+    pub fn resume(field_names: Vec<String>, session: Session, tags: Vec<String>) -> App {
+        let mut view = session.view;
+        if view == View::default() {
+            view = View::all();
+        }
         let mut app = App {
-            view: View {
-                query: String::new(),
-                filters: Vec::new(),
-                filters_on: true,
-            },
+            view,
             generation: 0,
             running: false,
             total: 0,
             all: 0,
             span: None,
             histogram: None,
-            zoom: Vec::new(),
             cursor: 0,
             scroll: 0,
             rows: RowCache::default(),
@@ -267,12 +205,32 @@ impl App {
             table_height: 20,
             histogram_bins: 60,
             field_names,
+            tags,
             quit: false,
             outbox: VecDeque::new(),
             side_panes: true,
         };
+        app.history = session.history;
         app.run_query();
+        if let Some((ts_ms, file_id, line)) = session.selected {
+            app.pending_jump = true;
+            app.outbox.push_back(Request::Locate {
+                generation: app.generation,
+                ts_ms,
+                file_id,
+                line,
+            });
+        }
         app
+    }
+
+    /// Where the user is, to save.
+    pub fn session(&self) -> Session {
+        Session {
+            view: self.view.clone(),
+            selected: self.current().map(|e| (e.ts_ms, e.file_id, e.line)),
+            history: self.history.iter().rev().take(100).rev().cloned().collect(),
+        }
     }
 
     /// Requests for the backend, oldest first.
@@ -292,7 +250,7 @@ impl App {
             generation: self.generation,
             text: self.view.text(),
             bins: self.histogram_bins,
-            range: self.zoom.last().copied(),
+            range: self.view.zoom.last().copied(),
         });
         // Ask for the visible rows in the same breath, so they follow the count at once.
         let height = self.table_height.max(1) as u64;
@@ -312,6 +270,8 @@ impl App {
         self.cursor = 0;
         self.scroll = 0;
         self.run_query();
+        // Every change of view is saved at once: a crash loses nothing but the keystroke.
+        self.outbox.push_back(Request::SaveSession(self.session()));
     }
 
     fn push_filter(&mut self, filter: Filter) {
@@ -339,7 +299,7 @@ impl App {
     fn on_key(&mut self, key: KeyEvent, event: &Event) {
         self.message = None;
         match self.mode {
-            Mode::Query | Mode::Command => self.on_edit_key(key, event),
+            Mode::Query | Mode::Command | Mode::Tag | Mode::Note => self.on_edit_key(key, event),
             Mode::Help => {
                 if matches!(
                     key.code,
@@ -366,16 +326,26 @@ impl App {
             KeyCode::Char('c') if ctrl => self.mode = Mode::Normal,
             KeyCode::Enter => {
                 let text = self.input.value().to_string();
-                if self.mode == Mode::Query {
-                    self.submit_query(text);
-                } else {
-                    self.mode = Mode::Normal;
-                    self.command(&text);
+                match self.mode {
+                    Mode::Query => self.submit_query(text),
+                    Mode::Tag => {
+                        self.mode = Mode::Normal;
+                        self.mark(MarkAction::ToggleTag(text.trim().to_string()));
+                    }
+                    Mode::Note => {
+                        self.mode = Mode::Normal;
+                        self.mark(MarkAction::Note(text));
+                    }
+                    _ => {
+                        self.mode = Mode::Normal;
+                        self.command(&text);
+                    }
                 }
             }
             KeyCode::Up if self.mode == Mode::Query => self.history_step(-1),
             KeyCode::Down if self.mode == Mode::Query => self.history_step(1),
             KeyCode::Tab if self.mode == Mode::Query => self.complete_field(),
+            KeyCode::Tab if self.mode == Mode::Tag => self.complete_tag(),
             _ => {
                 self.input.handle_event(event);
                 if self.mode == Mode::Query {
@@ -456,6 +426,51 @@ impl App {
         }
     }
 
+    /// Completes the tag being typed from the tags in use.
+    fn complete_tag(&mut self) {
+        let typed = self.input.value().to_lowercase();
+        let matches: Vec<&String> = self
+            .tags
+            .iter()
+            .filter(|t| t.to_lowercase().starts_with(&typed))
+            .collect();
+        match matches.as_slice() {
+            [] => self.message = Some("no tag starts like this".into()),
+            [one] => {
+                let end = one.chars().count();
+                self.input = Input::new((*one).clone()).with_cursor(end);
+            }
+            many => {
+                let names: Vec<&str> = many.iter().take(10).map(|s| s.as_str()).collect();
+                self.message = Some(format!("tags: {}", names.join(" ")));
+            }
+        }
+    }
+
+    /// Marks the selected event.
+    fn mark(&mut self, action: MarkAction) {
+        let Some(ev) = self.current().cloned() else {
+            self.message = Some("no event selected".into());
+            return;
+        };
+        if let MarkAction::ToggleTag(tag) = &action
+            && !crate::marks::valid_tag(tag)
+        {
+            self.message = Some(format!("'{tag}' is not a tag: letters, digits and - _ . :"));
+            return;
+        }
+        self.outbox.push_back(Request::Mark {
+            generation: self.generation,
+            targets: vec![crate::marks::Target {
+                file_id: ev.file_id,
+                file: ev.file.clone(),
+                line: ev.line,
+                ts: ev.ts.clone(),
+            }],
+            action,
+        });
+    }
+
     fn command(&mut self, text: &str) {
         let mut parts = text.trim().splitn(2, char::is_whitespace);
         let name = parts.next().unwrap_or("");
@@ -471,10 +486,67 @@ impl App {
                 }
                 None => self.message = Some(format!("not a time: '{arg}' (e.g. 2021-03-05T17:42)")),
             },
+            "tag" => {
+                if crate::marks::valid_tag(arg) {
+                    self.outbox.push_back(Request::TagSelection {
+                        generation: self.generation,
+                        tag: arg.to_string(),
+                    });
+                } else {
+                    self.message = Some(format!(
+                        "'{arg}' is not a tag: letters, digits and - _ . : (:tag NAME tags every event shown)"
+                    ));
+                }
+            }
+            "note" => self.mark(MarkAction::Note(arg.to_string())),
+            "view" => {
+                let mut words = arg.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some("save"), Some(name)) => self.outbox.push_back(Request::SaveView {
+                        name: name.to_string(),
+                        view: self.view.clone(),
+                    }),
+                    (Some("rm" | "delete"), Some(name)) => {
+                        self.outbox.push_back(Request::DeleteView {
+                            name: name.to_string(),
+                        })
+                    }
+                    (Some(name), None) => self.outbox.push_back(Request::OpenView {
+                        name: name.to_string(),
+                    }),
+                    _ => self.outbox.push_back(Request::ListViews),
+                }
+            }
+            "views" => self.outbox.push_back(Request::ListViews),
+            "export" | "w" => {
+                let mut words = arg.split_whitespace();
+                let Some(path) = words.next() else {
+                    self.message = Some(
+                        "usage: :export FILE [csv|jsonl|timesketch-csv|timesketch-jsonl|ecs]"
+                            .into(),
+                    );
+                    return;
+                };
+                let format = match words.next().map(crate::export::Format::parse) {
+                    None => None,
+                    Some(Ok(f)) => Some(f),
+                    Some(Err(e)) => {
+                        self.message = Some(e);
+                        return;
+                    }
+                };
+                self.outbox.push_back(Request::Export {
+                    generation: self.generation,
+                    path: path.to_string(),
+                    format,
+                });
+            }
             "q" | "quit" => self.quit = true,
             "" => {}
             other => {
-                self.message = Some(format!("unknown command ':{other}' (try :goto TIME, :q)"))
+                self.message = Some(format!(
+                    "unknown command ':{other}' (:goto :tag :note :view :views :export :q)"
+                ))
             }
         }
     }
@@ -533,7 +605,7 @@ impl App {
             Action::Context => self.context(),
             Action::ZoomIn => self.zoom_in(),
             Action::ZoomOut => {
-                if self.zoom.pop().is_some() {
+                if self.view.zoom.pop().is_some() {
                     self.request_histogram();
                 }
             }
@@ -560,8 +632,26 @@ impl App {
                     self.focus = Pane::Table;
                 }
             }
-            Action::NextHit => self.next_hit(true),
-            Action::PrevHit => self.next_hit(false),
+            Action::NextHit => self.next_hit(true, false),
+            Action::PrevHit => self.next_hit(false, false),
+            Action::NextBookmark => self.next_hit(true, true),
+            Action::PrevBookmark => self.next_hit(false, true),
+            Action::Bookmark => self.mark(MarkAction::ToggleBookmark),
+            Action::Tag => {
+                if self.current().is_some() {
+                    self.mode = Mode::Tag;
+                    self.input = Input::default();
+                }
+            }
+            Action::Note => {
+                if let Some(ev) = self.current() {
+                    let existing = ev.note.clone().unwrap_or_default();
+                    let end = existing.chars().count();
+                    self.mode = Mode::Note;
+                    self.input = Input::new(existing).with_cursor(end);
+                }
+            }
+            Action::Marked => self.pivot_on("marked", "true", false),
             Action::Findings => {
                 self.focus = Pane::Findings;
                 self.focused_pane_changed();
@@ -600,11 +690,7 @@ impl App {
             view: self.view.clone(),
             cursor: self.cursor,
         });
-        self.view = View {
-            query: String::new(),
-            filters: Vec::new(),
-            filters_on: true,
-        };
+        self.view = View::all();
         self.run_query();
         self.pending_jump = true;
         self.outbox.push_back(Request::Locate {
@@ -647,8 +733,8 @@ impl App {
         }
     }
 
-    /// Moves to the next (or previous) detection hit of the selection.
-    fn next_hit(&mut self, forward: bool) {
+    /// Moves to the next (or previous) detection hit, or bookmark, of the selection.
+    fn next_hit(&mut self, forward: bool, bookmark: bool) {
         let Some(ev) = self.current().cloned() else {
             return;
         };
@@ -659,6 +745,7 @@ impl App {
             file_id: ev.file_id,
             line: ev.line,
             forward,
+            bookmark,
         });
     }
 
@@ -737,13 +824,14 @@ impl App {
         self.outbox.push_back(Request::Histogram {
             generation: self.generation,
             bins: self.histogram_bins,
-            range: self.zoom.last().copied(),
+            range: self.view.zoom.last().copied(),
         });
     }
 
     /// The time window the histogram shows.
     pub fn histogram_window(&self) -> Option<(i64, i64)> {
-        self.zoom
+        self.view
+            .zoom
             .last()
             .copied()
             .or_else(|| self.span.map(|(a, b)| (a, b + 1)))
@@ -755,7 +843,7 @@ impl App {
         };
         let center = self.current().map_or((from + to) / 2, |e| e.ts_ms);
         let half = ((to - from) / 8).max(500);
-        self.zoom.push((center - half, center + half));
+        self.view.zoom.push((center - half, center + half));
         self.request_histogram();
     }
 
@@ -879,8 +967,29 @@ impl App {
             }
             Reply::NoHit { generation } if generation == self.generation => {
                 self.pending_jump = false;
-                self.message = Some("no further detection hit in this direction".into());
+                self.message = Some("nothing further in this direction".into());
             }
+            Reply::Marked { message, tags } => {
+                self.message = Some(message);
+                self.tags = tags;
+                // Fetch the rows again to show the marks; a query naming marks runs again.
+                if self.view.text().contains("tag:")
+                    || self.view.text().contains("marked:")
+                    || self.view.text().contains("bookmarked:")
+                    || self.view.text().contains("noted:")
+                {
+                    self.run_query();
+                } else {
+                    self.rows = RowCache::default();
+                    self.fetching = None;
+                    self.ensure_rows();
+                }
+            }
+            Reply::View { name, view } => {
+                self.set_view(view);
+                self.message = Some(format!("view '{name}'"));
+            }
+            Reply::Message(text) if !text.is_empty() => self.message = Some(text),
             // Findings are about the whole case, whatever query was running.
             Reply::Findings { rows, .. } => {
                 self.findings.cursor = self.findings.cursor.min(rows.len().saturating_sub(1));

@@ -8,7 +8,9 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::case::Case;
 use crate::error::Result;
+use crate::marks::{Marks, Target};
 use crate::query;
+use crate::session::{Session, View};
 use crate::timeline::{Order, Selection, TopValues, bucket_width};
 use crate::view::{self, EventView};
 
@@ -43,7 +45,10 @@ pub enum Request {
         limit: usize,
     },
     /// Rank of the first event at or after a time (for `:goto`).
-    RankAt { generation: u64, ts_ms: i64 },
+    RankAt {
+        generation: u64,
+        ts_ms: i64,
+    },
     /// Rank of a given event in the current selection.
     Locate {
         generation: u64,
@@ -51,16 +56,58 @@ pub enum Request {
         file_id: u64,
         line: u64,
     },
-    /// Rank of the next (or previous) detection hit after a given event.
+    /// Rank of the next (or previous) detection hit or bookmark after a given event.
     NextHit {
         generation: u64,
         ts_ms: i64,
         file_id: u64,
         line: u64,
         forward: bool,
+        bookmark: bool,
     },
+    /// Bookmark, tag or annotate events.
+    Mark {
+        generation: u64,
+        targets: Vec<Target>,
+        action: MarkAction,
+    },
+    /// Tag every event of the current selection.
+    TagSelection {
+        generation: u64,
+        tag: String,
+    },
+    /// Saved views: save the given one, delete, open or list them.
+    SaveView {
+        name: String,
+        view: View,
+    },
+    DeleteView {
+        name: String,
+    },
+    OpenView {
+        name: String,
+    },
+    ListViews,
+    /// Export the current selection to a file.
+    Export {
+        generation: u64,
+        path: String,
+        format: Option<crate::export::Format>,
+    },
+    /// Remember where the user is.
+    SaveSession(Session),
     /// The findings list: rules with hits, inferred web shells, suspect addresses.
-    Findings { generation: u64 },
+    Findings {
+        generation: u64,
+    },
+}
+
+/// A change to the marks of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkAction {
+    ToggleBookmark,
+    ToggleTag(String),
+    Note(String),
 }
 
 /// One line of the findings pane, and the filter that shows its events.
@@ -123,6 +170,18 @@ pub enum Reply {
         generation: u64,
         rows: Vec<FindingRow>,
     },
+    /// Marks changed: rows must be fetched again; the tags in use, for completion.
+    Marked {
+        message: String,
+        tags: Vec<String>,
+    },
+    /// A saved view to apply.
+    View {
+        name: String,
+        view: View,
+    },
+    /// Something to tell the user.
+    Message(String),
     /// A query that could not be understood: the previous results stay.
     BadQuery {
         generation: u64,
@@ -149,6 +208,9 @@ pub struct Backend {
     /// Rule ids of each event with hits.
     rules_by_event: std::collections::HashMap<u64, Vec<String>>,
     alert_keys: Arc<std::collections::HashSet<u64>>,
+    marks: Marks,
+    /// The query text of the current selection (for exports).
+    text: String,
 }
 
 impl Backend {
@@ -156,6 +218,7 @@ impl Backend {
         let reader = case.reader()?;
         let all = reader.searcher().num_docs();
         let detections = crate::hunt::load_stored(&case);
+        let marks = Marks::load(&case)?;
         let mut vocabulary = case.manifest.vocabulary();
         let (rules_by_event, alert_keys) = match &detections {
             Some(d) => {
@@ -175,7 +238,10 @@ impl Backend {
             }
             None => Default::default(),
         };
+        vocabulary.sets.extend(marks.sets());
         Ok(Backend {
+            marks,
+            text: String::new(),
             vocabulary,
             case,
             reader,
@@ -193,9 +259,40 @@ impl Backend {
         &self.case
     }
 
+    /// Tags in use, for completion.
+    pub fn tags(&self) -> Vec<String> {
+        self.marks.tags().into_iter().collect()
+    }
+
+    /// Query sets follow the marks: `tag:`, `marked:` and friends.
+    fn refresh_sets(&mut self) {
+        self.vocabulary
+            .sets
+            .retain(|(name, _)| name.starts_with("rule:"));
+        self.vocabulary.sets.extend(self.marks.sets());
+    }
+
+    fn target_of(&self, file_id: u64, line: u64, ts_ms: i64) -> Target {
+        Target {
+            file_id,
+            file: self
+                .case
+                .manifest
+                .file(file_id)
+                .map_or_else(|| format!("<file #{file_id}>"), |f| f.path.clone()),
+            line,
+            ts: crate::formats::time::format_ms(ts_ms),
+        }
+    }
+
     /// Handles one request.
     pub fn handle(&mut self, request: Request) -> Reply {
-        let generation = request_generation(&request);
+        let generation = match &request {
+            Request::TagSelection { generation, .. } | Request::Export { generation, .. } => {
+                *generation
+            }
+            other => request_generation(other).unwrap_or(self.generation),
+        };
         match self.try_handle(request) {
             Ok(reply) => reply,
             Err(crate::Error::Query(e)) => Reply::BadQuery {
@@ -236,6 +333,7 @@ impl Backend {
                 };
                 self.generation = generation;
                 self.alerts = alerts;
+                self.text = text;
                 let reply = Reply::Selected {
                     generation,
                     total: selection.len(),
@@ -277,6 +375,11 @@ impl Backend {
                             view::load(searcher, &self.case.fields, &self.case.manifest, r.addr)?;
                         if let Some(ids) = self.rules_by_event.get(&r.key()) {
                             ev.rules = ids.clone();
+                        }
+                        if let Some(m) = self.marks.get(r.file_id, r.line) {
+                            ev.tags = m.tags.iter().cloned().collect();
+                            ev.note = m.note.clone();
+                            ev.bookmark = m.bookmark;
                         }
                         Ok(Arc::new(ev))
                     })
@@ -329,12 +432,24 @@ impl Backend {
                 file_id,
                 line,
                 forward,
+                bookmark,
             } => {
-                let (Some(sel), Some(alerts)) = (self.current(generation), self.alerts.as_ref())
-                else {
+                let bookmarks = if bookmark {
+                    let text = format!("({}) AND bookmarked:true", self.text);
+                    let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
+                    Some(Selection::select(&self.reader.searcher(), &compiled)?)
+                } else {
+                    None
+                };
+                let targets = if bookmark {
+                    bookmarks.as_ref()
+                } else {
+                    self.alerts.as_ref()
+                };
+                let (Some(sel), Some(targets)) = (self.current(generation), targets) else {
                     return Ok(Reply::NoHit { generation });
                 };
-                let next = alerts
+                let next = targets
                     .neighbour((ts_ms, file_id, line), forward)
                     .and_then(|hit| sel.rank_of(hit.order()));
                 Ok(match next {
@@ -346,6 +461,120 @@ impl Backend {
                 generation,
                 rows: self.findings()?,
             }),
+            Request::Mark {
+                targets, action, ..
+            } => {
+                let message = match &action {
+                    MarkAction::ToggleBookmark => match targets.first() {
+                        Some(t) if self.marks.toggle_bookmark(t)? => "bookmarked".to_string(),
+                        Some(_) => "bookmark removed".to_string(),
+                        None => String::new(),
+                    },
+                    MarkAction::ToggleTag(tag) => {
+                        let added = self.marks.toggle_tag(&targets, tag)?;
+                        format!("{} {tag}", if added { "tagged" } else { "untagged" })
+                    }
+                    MarkAction::Note(note) => {
+                        for t in &targets {
+                            self.marks.set_note(t, note)?;
+                        }
+                        if note.trim().is_empty() {
+                            "note removed"
+                        } else {
+                            "note saved"
+                        }
+                        .to_string()
+                    }
+                };
+                self.refresh_sets();
+                Ok(Reply::Marked {
+                    message,
+                    tags: self.tags(),
+                })
+            }
+            Request::TagSelection { generation, tag } => {
+                let Some(sel) = self.current(generation) else {
+                    return Ok(Reply::Message("no selection to tag".into()));
+                };
+                let mut targets = Vec::with_capacity(sel.len().min(1 << 20) as usize);
+                let mut start = 0;
+                while start < sel.len() {
+                    for r in sel.rows(start, 4096) {
+                        targets.push(self.target_of(r.file_id, r.line, r.ts_ms));
+                    }
+                    start += 4096;
+                }
+                let added = self.marks.toggle_tag(&targets, &tag)?;
+                self.refresh_sets();
+                Ok(Reply::Marked {
+                    message: format!(
+                        "{} {} event(s) {tag}",
+                        if added { "tagged" } else { "untagged" },
+                        targets.len()
+                    ),
+                    tags: self.tags(),
+                })
+            }
+            Request::SaveView { name, view } => {
+                let mut views = crate::session::load_views(&self.case.dir)?;
+                views.insert(name.clone(), view);
+                crate::session::save_views(&self.case.dir, &views)?;
+                Ok(Reply::Message(format!("view '{name}' saved")))
+            }
+            Request::DeleteView { name } => {
+                let mut views = crate::session::load_views(&self.case.dir)?;
+                let existed = views.remove(&name).is_some();
+                crate::session::save_views(&self.case.dir, &views)?;
+                Ok(Reply::Message(if existed {
+                    format!("view '{name}' deleted")
+                } else {
+                    format!("no view named '{name}'")
+                }))
+            }
+            Request::OpenView { name } => {
+                let views = crate::session::load_views(&self.case.dir)?;
+                Ok(match views.get(&name) {
+                    Some(view) => Reply::View {
+                        name,
+                        view: view.clone(),
+                    },
+                    None => Reply::Message(format!(
+                        "no view named '{name}' (saved: {})",
+                        views.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                })
+            }
+            Request::ListViews => {
+                let views = crate::session::load_views(&self.case.dir)?;
+                Ok(Reply::Message(if views.is_empty() {
+                    "no saved view (:view save NAME)".into()
+                } else {
+                    format!(
+                        "views: {}",
+                        views.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                }))
+            }
+            Request::Export { path, format, .. } => {
+                let Some(format) = format.or_else(|| crate::export::Format::from_path(&path))
+                else {
+                    return Ok(Reply::Message(format!(
+                        "{path}: add a format (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs) or a known extension"
+                    )));
+                };
+                let compiled = query::compile(&self.text, &self.case.fields, &self.vocabulary)?;
+                let file = std::fs::File::create(&path).map_err(|e| crate::Error::io(&path, e))?;
+                let mut out = std::io::BufWriter::new(file);
+                let n =
+                    crate::export::export(&self.case, &compiled, format, &mut out, &mut |_, _| {})?;
+                Ok(Reply::Message(format!(
+                    "exported {n} event(s) to {path} ({format:?})"
+                )))
+            }
+            Request::SaveSession(session) => {
+                crate::session::save_session(&self.case.dir, &session)?;
+                Ok(Reply::Message(String::new()))
+            }
         }
     }
 
@@ -445,9 +674,8 @@ pub fn spawn(mut backend: Backend, requests: Receiver<Request>, replies: Sender<
                 _ => None,
             });
             for request in batch {
-                let stale = match (&request, newest_query) {
-                    (Request::Query { generation, .. }, Some(newest)) => *generation < newest,
-                    (_, Some(newest)) => request_generation(&request) < newest,
+                let stale = match (request_generation(&request), newest_query) {
+                    (Some(generation), Some(newest)) => generation < newest,
                     _ => false,
                 };
                 if stale {
@@ -461,7 +689,9 @@ pub fn spawn(mut backend: Backend, requests: Receiver<Request>, replies: Sender<
     });
 }
 
-fn request_generation(r: &Request) -> u64 {
+/// The query generation a request belongs to; None for user actions (marks, views, exports,
+/// the session), which are never dropped.
+fn request_generation(r: &Request) -> Option<u64> {
     match r {
         Request::Query { generation, .. }
         | Request::Histogram { generation, .. }
@@ -470,6 +700,14 @@ fn request_generation(r: &Request) -> u64 {
         | Request::RankAt { generation, .. }
         | Request::Locate { generation, .. }
         | Request::NextHit { generation, .. }
-        | Request::Findings { generation } => *generation,
+        | Request::Findings { generation } => Some(*generation),
+        Request::Mark { .. }
+        | Request::TagSelection { .. }
+        | Request::Export { .. }
+        | Request::SaveView { .. }
+        | Request::DeleteView { .. }
+        | Request::OpenView { .. }
+        | Request::ListViews
+        | Request::SaveSession(_) => None,
     }
 }

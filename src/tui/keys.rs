@@ -47,6 +47,12 @@ pub enum Action {
     NextHit,
     PrevHit,
     Findings,
+    Bookmark,
+    NextBookmark,
+    PrevBookmark,
+    Tag,
+    Note,
+    Marked,
     Enter,
 }
 
@@ -144,7 +150,12 @@ const BINDINGS: &[Binding] = &[
         "edit the query (↑/↓ history, Tab completes field names)",
         |k| ch(k, '/')
     ),
-    bind!(":", Command, "command: :goto TIME, :q", |k| ch(k, ':')),
+    bind!(
+        ":",
+        Command,
+        "commands: :goto TIME :tag NAME :note TEXT :view [save|rm] NAME :export FILE :q",
+        |k| ch(k, ':')
+    ),
     bind!(
         "+",
         Include,
@@ -220,6 +231,37 @@ const BINDINGS: &[Binding] = &[
         |k| ch(k, 'e')
     ),
     bind!("E", PrevHit, "previous detection hit", |k| ch(k, 'E')),
+    bind!(
+        "m",
+        Bookmark,
+        "bookmark the selected event (again: remove)",
+        |k| ch(k, 'm')
+    ),
+    bind!(
+        "u U",
+        NextBookmark,
+        "next / previous bookmark in time",
+        |k| ch(k, 'u')
+    ),
+    bind!("U", PrevBookmark, "", |k| ch(k, 'U')),
+    bind!(
+        "t",
+        Tag,
+        "tag the selected event (Tab completes; again: untag)",
+        |k| ch(k, 't')
+    ),
+    bind!(
+        "n",
+        Note,
+        "write a note on the selected event (empty: remove)",
+        |k| ch(k, 'n')
+    ),
+    bind!(
+        "M",
+        Marked,
+        "keep only marked events (bookmarked, tagged or noted)",
+        |k| ch(k, 'M')
+    ),
     bind!(
         "!",
         Findings,

@@ -50,8 +50,11 @@ pub fn field_names(case: &Case) -> Vec<String> {
 /// Opens the timeline on a case until the user quits.
 pub fn run(case: Case) -> Result<()> {
     let theme = ui::Theme::from_env();
-    let mut app = app::App::new(field_names(&case));
+    let case_dir = case.dir.clone();
+    // A session file that cannot be read must not lock the user out of the case.
+    let session = crate::session::load_session(&case_dir).unwrap_or_default();
     let backend = backend::Backend::new(case)?;
+    let mut app = app::App::resume(field_names(backend.case()), session, backend.tags());
     let (request_tx, request_rx) = unbounded();
     let (reply_tx, reply_rx) = unbounded();
     backend::spawn(backend, request_rx, reply_tx);
@@ -106,7 +109,9 @@ pub fn run(case: Case) -> Result<()> {
     })();
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    result
+    // Where the user was, for next time.
+    let saved = crate::session::save_session(&case_dir, &app.session());
+    result.and(saved)
 }
 
 fn is_suspend(ev: &Event) -> bool {

@@ -18,7 +18,12 @@ use crate::ingest::{IngestOptions, ingest};
 /// snapshots do not depend on where the checkout lives).
 fn case_dir() -> &'static PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &DIR.get_or_init(|| {
+    &DIR.get_or_init(new_case).1
+}
+
+/// A case of its own, for tests that change it (marks, views, session).
+fn new_case() -> (tempfile::TempDir, PathBuf) {
+    {
         let dir = tempfile::tempdir().expect("tempdir");
         let case_dir = dir.path().join("case");
         let mut case = Case::open_or_create(&case_dir).expect("case");
@@ -31,8 +36,7 @@ fn case_dir() -> &'static PathBuf {
         let rules = crate::rules::load(&[]).expect("rules");
         crate::hunt::ensure(&case, &rules).expect("detections");
         (dir, case_dir)
-    })
-    .1
+    }
 }
 
 struct Harness {
@@ -42,16 +46,61 @@ struct Harness {
 }
 
 impl Harness {
+    /// The shared sample case, opened afresh: other tests running in parallel save their
+    /// sessions into it, so the saved one is ignored here.
     fn new(width: u16, height: u16) -> Harness {
-        let case = Case::open(case_dir()).expect("open case");
+        Self::with_session(
+            case_dir(),
+            crate::session::Session::default(),
+            width,
+            height,
+        )
+    }
+
+    /// Opens a case as `trawl` does: where its last session left it.
+    fn open(dir: &std::path::Path, width: u16, height: u16) -> Harness {
+        let session = crate::session::load_session(dir).expect("session");
+        Self::with_session(dir, session, width, height)
+    }
+
+    fn with_session(
+        dir: &std::path::Path,
+        session: crate::session::Session,
+        width: u16,
+        height: u16,
+    ) -> Harness {
+        let case = Case::open(dir).expect("open case");
         let names = super::field_names(&case);
+        let backend = Backend::new(case).expect("backend");
+        let tags = backend.tags();
         let mut h = Harness {
-            app: App::new(names),
-            backend: Backend::new(case).expect("backend"),
+            app: App::resume(names, session, tags),
+            backend,
             terminal: Terminal::new(TestBackend::new(width, height)).expect("terminal"),
         };
         h.settle();
         h
+    }
+
+    fn command(&mut self, command: &str) -> &mut Self {
+        self.key(KeyCode::Char(':'));
+        for c in command.chars() {
+            self.app.on_event(&Event::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        self.key(KeyCode::Enter)
+    }
+
+    fn type_text(&mut self, text: &str) -> &mut Self {
+        for c in text.chars() {
+            self.app.on_event(&Event::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        self
     }
 
     /// Draws and answers requests until the app asks for nothing more.
@@ -349,7 +398,100 @@ fn findings_pane_pivots_and_hits_are_walked_in_time() {
         h.app
             .message
             .as_deref()
-            .is_some_and(|m| m.contains("no further"))
+            .is_some_and(|m| m.contains("nothing further"))
+    );
+}
+
+#[test]
+fn marks_notes_views_and_the_session_survive_a_reopen() {
+    let (_dir, case) = new_case();
+    {
+        let mut h = Harness::open(&case, 120, 30);
+        h.query("path:\"/aspnet_client/discover.aspx\"");
+        // Bookmark the first shell request, tag it, write a note.
+        h.key(KeyCode::Char('m'));
+        assert_eq!(h.app.message.as_deref(), Some("bookmarked"));
+        h.key(KeyCode::Char('t'))
+            .type_text("webshell")
+            .key(KeyCode::Enter);
+        h.key(KeyCode::Char('n'))
+            .type_text("first request to the shell")
+            .key(KeyCode::Enter);
+        let ev = h.app.current().cloned().expect("row");
+        assert!(
+            ev.bookmark && ev.tags == vec!["webshell".to_string()],
+            "{ev:?}"
+        );
+        assert_eq!(ev.note.as_deref(), Some("first request to the shell"));
+        assert!(h.screen().contains("*"), "marked in the table");
+        // Tag the whole selection, save the view, move on.
+        h.command("tag shell-traffic");
+        assert_eq!(
+            h.app.message.as_deref(),
+            Some("tagged 28 event(s) shell-traffic")
+        );
+        h.command("view save shells");
+        h.key(KeyCode::Char('G'));
+        h.key(KeyCode::Char('m'));
+        h.key(KeyCode::Char('g'));
+        h.key(KeyCode::Char('u'));
+        assert_eq!(h.app.cursor, 27, "next bookmark");
+        h.key(KeyCode::Char('U'));
+        assert_eq!(h.app.cursor, 0, "previous bookmark");
+        h.query("ip:203.0.113.77");
+        h.key(KeyCode::Char('j')).key(KeyCode::Char('j'));
+        assert_eq!(h.app.total, 54);
+        // As `tui::run` does on the way out.
+        crate::session::save_session(&case, &h.app.session()).expect("save session");
+    }
+    // Reopened: the same view, the same event selected, the marks.
+    let mut h = Harness::open(&case, 120, 30);
+    assert_eq!(h.app.view.query, "ip:203.0.113.77");
+    assert_eq!(h.app.total, 54);
+    assert_eq!(h.app.cursor, 2, "selected event restored");
+    h.query("tag:webshell");
+    assert_eq!(h.app.total, 1);
+    assert_eq!(
+        h.app.current().and_then(|e| e.note.clone()).as_deref(),
+        Some("first request to the shell")
+    );
+    h.query("tag:shell-traffic");
+    assert_eq!(h.app.total, 28);
+    h.query("bookmarked:true");
+    assert_eq!(h.app.total, 2);
+    h.query("");
+    h.key(KeyCode::Char('M'));
+    assert_eq!(h.app.total, 28, "marked events");
+    h.command("view shells");
+    assert_eq!(h.app.view.query, "path:\"/aspnet_client/discover.aspx\"");
+    assert_eq!(h.app.total, 28);
+    // Tag completion offers tags in use.
+    h.key(KeyCode::Char('t')).type_text("web").key(KeyCode::Tab);
+    assert_eq!(h.app.input.value(), "webshell");
+    h.key(KeyCode::Esc);
+}
+
+#[test]
+fn export_writes_exactly_the_current_view() {
+    let (dir, case) = new_case();
+    let mut h = Harness::open(&case, 120, 30);
+    h.query("ip:198.51.100.144");
+    h.key(KeyCode::Char('i'));
+    let out = dir.path().join("view.jsonl");
+    h.command(&format!("export {}", out.display()));
+    assert!(
+        h.app
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("exported 19 event(s)")),
+        "{:?}",
+        h.app.message
+    );
+    let text = std::fs::read_to_string(&out).expect("export");
+    assert_eq!(text.lines().count(), 19);
+    assert!(
+        text.lines()
+            .all(|l| l.contains("\"ip\":\"198.51.100.144\""))
     );
 }
 

@@ -164,10 +164,19 @@ fn draw_query_bar(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         Paragraph::new(Span::styled(count, theme.title())).right_aligned(),
         count_area,
     );
-    let editing = matches!(app.mode, Mode::Query | Mode::Command);
-    let prompt = if app.mode == Mode::Command { ":" } else { "/" };
+    let editing = matches!(
+        app.mode,
+        Mode::Query | Mode::Command | Mode::Tag | Mode::Note
+    );
+    let prompt = match app.mode {
+        Mode::Command => ":",
+        Mode::Tag => "tag:",
+        Mode::Note => "note:",
+        _ => "/",
+    };
     if editing {
-        let width = query_area.width.saturating_sub(2) as usize;
+        let offset = prompt.chars().count() as u16 + 1;
+        let width = query_area.width.saturating_sub(offset) as usize;
         let scroll = app.input.visual_scroll(width);
         let value: String = app.input.value().chars().skip(scroll).collect();
         frame.render_widget(
@@ -178,7 +187,7 @@ fn draw_query_bar(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             ])),
             query_area,
         );
-        let x = query_area.x + 2 + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
+        let x = query_area.x + offset + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
         frame.set_cursor_position((x.min(query_area.right().saturating_sub(1)), query_area.y));
     } else {
         let q = if app.view.query.trim().is_empty() {
@@ -289,10 +298,10 @@ fn draw_histogram(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
     }
     let start = format_ms(h.start_ms);
     let end = format_ms(h.start_ms + h.width_ms * h.counts.len() as i64);
-    let zoom = if app.zoom.is_empty() {
+    let zoom = if app.view.zoom.is_empty() {
         String::new()
     } else {
-        format!(" zoom ×{}", app.zoom.len())
+        format!(" zoom ×{}", app.view.zoom.len())
     };
     let middle = format!(" {} per column, max {}{zoom} ", h.label, thousands(max));
     let width = axis.width as usize;
@@ -374,7 +383,7 @@ fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
             Cell::from(name).style(style)
         })),
     );
-    let widths: Vec<Constraint> = std::iter::once(Constraint::Length(1))
+    let widths: Vec<Constraint> = std::iter::once(Constraint::Length(2))
         .chain(COLUMNS.iter().map(|c| column_width(c, inner.width)))
         .collect();
     let mut rows = Vec::with_capacity(height);
@@ -382,12 +391,19 @@ fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
         let selected = rank == app.cursor;
         let row = match app.rows.get(rank) {
             Some(ev) => {
-                // A detection hit is marked in the first column.
-                let marker = if ev.rules.is_empty() {
-                    Cell::from(" ")
+                // First column: `!` for a detection hit, `*` a bookmark, `#` a tag or note.
+                let mark = if ev.bookmark {
+                    "*"
+                } else if !ev.tags.is_empty() || ev.note.is_some() {
+                    "#"
                 } else {
-                    Cell::from("!").style(theme.fg(Color::Red).add_modifier(Modifier::BOLD))
+                    " "
                 };
+                let hit = if ev.rules.is_empty() { " " } else { "!" };
+                let marker = Cell::from(Line::from(vec![
+                    Span::styled(hit, theme.fg(Color::Red).add_modifier(Modifier::BOLD)),
+                    Span::styled(mark, theme.fg(Color::Magenta).add_modifier(Modifier::BOLD)),
+                ]));
                 Row::new(
                     std::iter::once(marker).chain(COLUMNS.iter().enumerate().map(|(i, c)| {
                         let cell = Cell::from(cell_text(ev, c, app.hscroll, inner.width < 110));
@@ -481,8 +497,8 @@ fn draw_detail(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     for part in chunk(&escape_controls(&ev.raw), inner.width.max(8) as usize) {
         lines.push(Line::from(part));
     }
-    if let Some(note) = &ev.note {
-        lines.push(Line::from(Span::styled(note.clone(), theme.error())));
+    if let Some(problem) = &ev.problem {
+        lines.push(Line::from(Span::styled(problem.clone(), theme.error())));
     }
     let scroll = selected_line.saturating_sub(inner.height.saturating_sub(2) as usize) as u16;
     frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
@@ -631,7 +647,18 @@ fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             "Enter run · Esc cancel · ↑/↓ history · Tab complete field",
             theme.dim(),
         ),
-        (None, Mode::Command) => Span::styled(":goto TIME · :q · Esc cancel", theme.dim()),
+        (None, Mode::Command) => Span::styled(
+            ":goto TIME · :tag NAME · :note TEXT · :view [save|rm] NAME · :export FILE [FORMAT] · :q",
+            theme.dim(),
+        ),
+        (None, Mode::Tag) => Span::styled(
+            "Enter tags the selected event (again removes) · Tab completes · Esc cancels",
+            theme.dim(),
+        ),
+        (None, Mode::Note) => Span::styled(
+            "Enter saves the note (empty removes) · Esc cancels",
+            theme.dim(),
+        ),
         _ => Span::styled(
             "? help · / query · i a p pivot ip/agent/path · + - filter · ⌫ pop · c context · Tab pane · q quit",
             theme.dim(),

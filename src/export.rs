@@ -1,0 +1,359 @@
+//! Exports other tools read: CSV and JSON lines with the canonical fields, Timesketch's import
+//! format (CSV or JSONL with `message`, `datetime`, `timestamp_desc`), and Elastic Common Schema
+//! JSON lines for Elasticsearch or OpenSearch bulk loading.
+//!
+//! Exports stream: events are read from the index a page at a time in time order, so exporting
+//! ten million events holds one page in memory.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::case::Case;
+use crate::error::{Error, Result};
+use crate::hunt::event_key;
+use crate::marks::Marks;
+use crate::query::Compiled;
+use crate::timeline::Selection;
+use crate::view::{self, EventView};
+
+/// The export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// CSV with the canonical fields, tags, notes, rule hits and the raw record.
+    Csv,
+    /// JSON lines with the canonical fields and every source column.
+    Jsonl,
+    /// Timesketch's CSV import format.
+    TimesketchCsv,
+    /// Timesketch's JSONL import format.
+    TimesketchJsonl,
+    /// Elastic Common Schema JSON lines.
+    Ecs,
+}
+
+impl Format {
+    /// Parses a format name as the command line spells it (`timesketch-csv`, `ecs`…).
+    pub fn parse(name: &str) -> std::result::Result<Format, String> {
+        <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+            format!("unknown format '{name}' (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs)")
+        })
+    }
+
+    /// Guesses the format from a file name (`.csv`, `.jsonl`, `.ecs.jsonl`, `.timesketch.csv`).
+    pub fn from_path(path: &str) -> Option<Format> {
+        let lower = path.to_ascii_lowercase();
+        Some(if lower.ends_with(".timesketch.csv") {
+            Format::TimesketchCsv
+        } else if lower.ends_with(".timesketch.jsonl") {
+            Format::TimesketchJsonl
+        } else if lower.ends_with(".ecs.jsonl") || lower.ends_with(".ecs.json") {
+            Format::Ecs
+        } else if lower.ends_with(".csv") {
+            Format::Csv
+        } else if lower.ends_with(".jsonl")
+            || lower.ends_with(".json")
+            || lower.ends_with(".ndjson")
+        {
+            Format::Jsonl
+        } else {
+            return None;
+        })
+    }
+}
+
+/// Columns of the CSV exports, in order.
+pub const CSV_COLUMNS: [&str; 22] = [
+    "ts",
+    "host",
+    "source",
+    "ip",
+    "xff",
+    "method",
+    "path",
+    "query",
+    "status",
+    "ua",
+    "user",
+    "referer",
+    "bytes",
+    "duration_ms",
+    "request_id",
+    "rules",
+    "tags",
+    "note",
+    "bookmark",
+    "file",
+    "line",
+    "raw",
+];
+
+/// What travels with each event besides its fields.
+struct Extra<'a> {
+    tags: Vec<&'a str>,
+    note: Option<&'a str>,
+    bookmark: bool,
+    rules: Vec<&'a str>,
+}
+
+fn opt_num(v: Option<u64>) -> String {
+    v.map_or(String::new(), |n| n.to_string())
+}
+
+fn csv_row(ev: &EventView, x: &Extra<'_>) -> Vec<String> {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    vec![
+        ev.ts.clone(),
+        s(&ev.host),
+        ev.source.clone(),
+        s(&ev.ip),
+        ev.xff.join(", "),
+        s(&ev.method),
+        s(&ev.path),
+        s(&ev.query),
+        opt_num(ev.status),
+        s(&ev.ua),
+        s(&ev.user),
+        s(&ev.referer),
+        opt_num(ev.bytes),
+        opt_num(ev.duration_ms),
+        s(&ev.request_id),
+        x.rules.join(" "),
+        x.tags.join(" "),
+        x.note.unwrap_or_default().to_string(),
+        if x.bookmark {
+            "true".into()
+        } else {
+            String::new()
+        },
+        ev.file.clone(),
+        ev.line.to_string(),
+        ev.raw.clone(),
+    ]
+}
+
+/// A spreadsheet would run a cell starting with `=`, `+`, `-` or `@` as a formula: attacker text
+/// is prefixed with `'`.
+fn defuse(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
+fn json_event(ev: &EventView, x: &Extra<'_>) -> Value {
+    let mut v = serde_json::to_value(ev).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("rules".into(), json!(x.rules));
+        if !x.tags.is_empty() {
+            map.insert("tags".into(), json!(x.tags));
+        }
+        if let Some(note) = x.note {
+            map.insert("note".into(), json!(note));
+        }
+        if x.bookmark {
+            map.insert("bookmark".into(), json!(true));
+        }
+    }
+    v
+}
+
+/// Timesketch wants a human message per event.
+fn message(ev: &EventView) -> String {
+    match (&ev.method, &ev.path) {
+        (Some(m), Some(p)) => {
+            let q = ev
+                .query
+                .as_deref()
+                .map_or(String::new(), |q| format!("?{q}"));
+            format!(
+                "{} {m} {p}{q} {} {}",
+                ev.ip.as_deref().unwrap_or("-"),
+                ev.status.map_or("-".into(), |s| s.to_string()),
+                ev.ua.as_deref().unwrap_or("-")
+            )
+        }
+        _ => ev
+            .fields
+            .iter()
+            .find(|(k, _)| {
+                ["message", "cmd", "eventdata"].contains(&k.to_ascii_lowercase().as_str())
+            })
+            .map_or_else(|| ev.raw.clone(), |(_, v)| v.clone()),
+    }
+}
+
+fn timesketch_fields(ev: &EventView, x: &Extra<'_>) -> Vec<(String, String)> {
+    let columns = CSV_COLUMNS.iter().map(|c| c.to_string());
+    let mut fields: Vec<(String, String)> = std::iter::once(("message".to_string(), message(ev)))
+        .chain(std::iter::once(("datetime".to_string(), ev.ts.clone())))
+        .chain(std::iter::once((
+            "timestamp_desc".to_string(),
+            format!("{} event time", ev.source),
+        )))
+        .chain(std::iter::once((
+            "timestamp".to_string(),
+            (ev.ts_ms * 1000).to_string(),
+        )))
+        .collect();
+    fields.extend(columns.zip(csv_row(ev, x)).filter(|(c, _)| c != "ts"));
+    fields
+}
+
+fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
+    let mut doc = Map::new();
+    let mut put = |path: &str, value: Value| {
+        if !value.is_null() {
+            doc.insert(path.to_string(), value);
+        }
+    };
+    put("@timestamp", json!(ev.ts));
+    put("message", json!(message(ev)));
+    put("event.original", json!(ev.raw));
+    put("event.dataset", json!(format!("trawl.{}", ev.source)));
+    put("event.module", json!("trawl"));
+    put("host.name", json!(ev.host));
+    put("source.ip", json!(ev.ip));
+    put("source.address", json!(ev.ip));
+    put("http.request.method", json!(ev.method));
+    put("url.path", json!(ev.path));
+    put("url.query", json!(ev.query));
+    put("http.response.status_code", json!(ev.status));
+    put("http.response.body.bytes", json!(ev.bytes));
+    put("http.request.referrer", json!(ev.referer));
+    put("user_agent.original", json!(ev.ua));
+    put("user.name", json!(ev.user));
+    put(
+        "event.duration",
+        json!(ev.duration_ms.map(|ms| ms * 1_000_000)),
+    );
+    put("http.request.id", json!(ev.request_id));
+    put("log.file.path", json!(ev.file));
+    put("log.offset", json!(ev.line));
+    if !ev.xff.is_empty() {
+        put("network.forwarded_ip", json!(ev.xff.first()));
+    }
+    if !x.tags.is_empty() {
+        put("tags", json!(x.tags));
+    }
+    if !x.rules.is_empty() {
+        put("rule.id", json!(x.rules));
+    }
+    if let Some(note) = x.note {
+        put("trawl.note", json!(note));
+    }
+    if x.bookmark {
+        put("trawl.bookmark", json!(true));
+    }
+    let columns: Map<String, Value> = ev
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    if !columns.is_empty() {
+        put(&format!("trawl.{}", ev.source), Value::Object(columns));
+    }
+    Value::Object(doc)
+}
+
+/// Calls `f` for each event of a query in time order, with its marks and rule hits.
+fn each_event(
+    case: &Case,
+    query: &Compiled,
+    progress: &mut dyn FnMut(u64, u64),
+    mut f: impl FnMut(&EventView, &Extra<'_>) -> Result<()>,
+) -> Result<u64> {
+    let reader = case.reader()?;
+    let searcher = reader.searcher();
+    let sel = Selection::select(&searcher, query)?;
+    let marks = Marks::load(case)?;
+    let rules = crate::hunt::load_stored(case)
+        .map(|d| d.by_event())
+        .unwrap_or_default();
+    let mut written = 0u64;
+    const PAGE: usize = 2048;
+    let mut start = 0;
+    while start < sel.len() {
+        for row in sel.rows(start, PAGE) {
+            let ev = view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+            let key = event_key(ev.file_id, ev.line);
+            let mark = marks.marks.get(&key);
+            let extra = Extra {
+                tags: mark.map_or(Vec::new(), |m| m.tags.iter().map(String::as_str).collect()),
+                note: mark.and_then(|m| m.note.as_deref()),
+                bookmark: mark.is_some_and(|m| m.bookmark),
+                rules: rules
+                    .get(&key)
+                    .map_or(Vec::new(), |r| r.iter().map(String::as_str).collect()),
+            };
+            f(&ev, &extra)?;
+            written += 1;
+        }
+        start += PAGE as u64;
+        progress(written, sel.len());
+    }
+    Ok(written)
+}
+
+/// Writes the events of a query, in time order; returns how many. `progress` is told the count
+/// and the total after every page.
+pub fn export(
+    case: &Case,
+    query: &Compiled,
+    format: Format,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64> {
+    let io = |e: std::io::Error| Error::io("<export>", e);
+    let csv_error = |e: csv::Error| Error::Usage(format!("csv: {e}"));
+    let written = match format {
+        Format::Csv | Format::TimesketchCsv => {
+            let mut w = csv::Writer::from_writer(&mut *out);
+            let header: Vec<String> = match format {
+                Format::TimesketchCsv => ["message", "datetime", "timestamp_desc", "timestamp"]
+                    .into_iter()
+                    .chain(CSV_COLUMNS.iter().copied().filter(|c| *c != "ts"))
+                    .map(str::to_string)
+                    .collect(),
+                _ => CSV_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            };
+            w.write_record(&header).map_err(csv_error)?;
+            let n = each_event(case, query, progress, |ev, extra| {
+                let row: Vec<String> = match format {
+                    Format::TimesketchCsv => timesketch_fields(ev, extra)
+                        .into_iter()
+                        .map(|(_, v)| defuse(v))
+                        .collect(),
+                    _ => csv_row(ev, extra).into_iter().map(defuse).collect(),
+                };
+                w.write_record(&row).map_err(csv_error)
+            })?;
+            w.flush().map_err(io)?;
+            n
+        }
+        Format::Jsonl | Format::TimesketchJsonl | Format::Ecs => {
+            let mut line: Vec<u8> = Vec::new();
+            each_event(case, query, progress, |ev, extra| {
+                let value = match format {
+                    Format::Jsonl => json_event(ev, extra),
+                    Format::Ecs => ecs_event(ev, extra),
+                    _ => Value::Object(
+                        timesketch_fields(ev, extra)
+                            .into_iter()
+                            .filter(|(_, v)| !v.is_empty())
+                            .map(|(k, v)| (k, Value::String(v)))
+                            .collect(),
+                    ),
+                };
+                line.clear();
+                serde_json::to_writer(&mut line, &value)
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                line.push(b'\n');
+                out.write_all(&line).map_err(io)
+            })?
+        }
+    };
+    out.flush().map_err(io)?;
+    Ok(written)
+}

@@ -1,0 +1,315 @@
+//! The responder's annotations: bookmarks, tags and notes on events, kept in the case directory
+//! (`marks.json`) and written atomically on every change, so a crash loses at most the change
+//! being made and never corrupts the file.
+//!
+//! An event is identified by its file and line (see [`crate::hunt::event_key`]); the file's path
+//! and the event's time are kept too, so marks find their event again if the file is re-read
+//! under a new id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Case, Manifest, write_atomic};
+use crate::error::{Error, Result};
+use crate::hunt::event_key;
+
+/// What the responder said about one event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub file: String,
+    pub line: u64,
+    /// The event's time (RFC 3339), for reports and for finding it again.
+    pub ts: String,
+    #[serde(default)]
+    pub bookmark: bool,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Mark {
+    fn is_empty(&self) -> bool {
+        !self.bookmark && self.tags.is_empty() && self.note.is_none()
+    }
+}
+
+/// Every mark of a case, by event key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Marks {
+    #[serde(default)]
+    pub marks: BTreeMap<u64, Mark>,
+    #[serde(skip)]
+    path: PathBuf,
+}
+
+/// Where an event is, to mark it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub file_id: u64,
+    pub file: String,
+    pub line: u64,
+    pub ts: String,
+}
+
+impl Target {
+    fn key(&self) -> u64 {
+        event_key(self.file_id, self.line)
+    }
+}
+
+/// A tag name: letters, digits and `-_.:`; marks are data a report prints.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 64
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+impl Marks {
+    /// Loads the case's marks (none yet is fine), re-attaching marks whose file was re-read.
+    pub fn load(case: &Case) -> Result<Marks> {
+        let path = case.dir.join("marks.json");
+        let mut marks = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<Marks>(&text).map_err(|e| Error::Case {
+                path: path.clone(),
+                message: format!("unreadable marks: {e}"),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Marks::default(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        marks.path = path;
+        marks.reattach(&case.manifest);
+        Ok(marks)
+    }
+
+    /// Marks whose file id is gone are moved to the file now ingested under the same path;
+    /// marks whose file is not in the case at all are kept as they are (a responder's notes are
+    /// never dropped silently), they just match no event.
+    fn reattach(&mut self, manifest: &Manifest) {
+        let ids: HashMap<&str, u64> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.id))
+            .collect();
+        let live: HashSet<u64> = manifest.files.iter().map(|f| f.id).collect();
+        let stale: Vec<u64> = self
+            .marks
+            .keys()
+            .copied()
+            .filter(|k| !live.contains(&(k >> 40)))
+            .collect();
+        for key in stale {
+            let Some(id) = self
+                .marks
+                .get(&key)
+                .and_then(|m| ids.get(m.file.as_str()).copied())
+            else {
+                continue;
+            };
+            if let Some(mark) = self.marks.remove(&key) {
+                self.marks.insert(event_key(id, mark.line), mark);
+            }
+        }
+    }
+
+    fn save(&self) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Usage(e.to_string()))?;
+        write_atomic(&self.path, text.as_bytes())
+    }
+
+    pub fn get(&self, file_id: u64, line: u64) -> Option<&Mark> {
+        self.marks.get(&event_key(file_id, line))
+    }
+
+    fn update(&mut self, t: &Target, change: impl FnOnce(&mut Mark)) -> Result<()> {
+        let mark = self.marks.entry(t.key()).or_insert_with(|| Mark {
+            file: t.file.clone(),
+            line: t.line,
+            ts: t.ts.clone(),
+            ..Mark::default()
+        });
+        change(mark);
+        if mark.is_empty() {
+            self.marks.remove(&t.key());
+        }
+        self.save()
+    }
+
+    /// Toggles the bookmark of an event; returns whether it is now bookmarked.
+    pub fn toggle_bookmark(&mut self, t: &Target) -> Result<bool> {
+        let mut now = false;
+        self.update(t, |m| {
+            m.bookmark = !m.bookmark;
+            now = m.bookmark;
+        })?;
+        Ok(now)
+    }
+
+    /// Adds a tag to events, or removes it when every one of them already has it; returns
+    /// whether it was added.
+    pub fn toggle_tag(&mut self, targets: &[Target], tag: &str) -> Result<bool> {
+        let all_have = targets.iter().all(|t| {
+            self.marks
+                .get(&t.key())
+                .is_some_and(|m| m.tags.contains(tag))
+        });
+        self.set_tag(targets, tag, !all_have)?;
+        Ok(!all_have)
+    }
+
+    /// Adds (or removes) a tag on events, saved once for all of them.
+    pub fn set_tag(&mut self, targets: &[Target], tag: &str, on: bool) -> Result<()> {
+        if !valid_tag(tag) {
+            return Err(Error::Usage(format!(
+                "tag '{tag}': use letters, digits and - _ . : (64 at most)"
+            )));
+        }
+        for t in targets {
+            let mark = self.marks.entry(t.key()).or_insert_with(|| Mark {
+                file: t.file.clone(),
+                line: t.line,
+                ts: t.ts.clone(),
+                ..Mark::default()
+            });
+            if on {
+                mark.tags.insert(tag.to_string());
+            } else {
+                mark.tags.remove(tag);
+            }
+            if mark.is_empty() {
+                self.marks.remove(&t.key());
+            }
+        }
+        self.save()
+    }
+
+    /// Sets (or with an empty text, removes) the note of an event.
+    pub fn set_note(&mut self, t: &Target, note: &str) -> Result<()> {
+        let note = note.trim();
+        self.update(t, |m| m.note = (!note.is_empty()).then(|| note.to_string()))
+    }
+
+    /// Every tag in use, for completion.
+    pub fn tags(&self) -> BTreeSet<String> {
+        self.marks
+            .values()
+            .flat_map(|m| m.tags.iter().cloned())
+            .collect()
+    }
+
+    /// Event sets for the query language: `tag:<name>`, `marked:true`, `bookmarked:true`,
+    /// `noted:true`.
+    pub fn sets(&self) -> Vec<(String, Arc<HashSet<u64>>)> {
+        let mut by_tag: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
+        let mut bookmarked = HashSet::new();
+        let mut noted = HashSet::new();
+        for (key, m) in &self.marks {
+            for tag in &m.tags {
+                by_tag.entry(tag.to_lowercase()).or_default().insert(*key);
+            }
+            if m.bookmark {
+                bookmarked.insert(*key);
+            }
+            if m.note.is_some() {
+                noted.insert(*key);
+            }
+        }
+        let marked: HashSet<u64> = self.marks.keys().copied().collect();
+        let mut out: Vec<(String, Arc<HashSet<u64>>)> = by_tag
+            .into_iter()
+            .map(|(t, keys)| (format!("tag:{t}"), Arc::new(keys)))
+            .collect();
+        out.push(("marked:true".into(), Arc::new(marked)));
+        out.push(("bookmarked:true".into(), Arc::new(bookmarked)));
+        out.push(("noted:true".into(), Arc::new(noted)));
+        out
+    }
+
+    /// Bookmarked events' times and keys, sorted, for next/previous bookmark.
+    pub fn bookmarks(&self) -> Vec<u64> {
+        self.marks
+            .iter()
+            .filter(|(_, m)| m.bookmark)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(line: u64) -> Target {
+        Target {
+            file_id: 3,
+            file: "MBX-A/u_ex210305.log".into(),
+            line,
+            ts: "2021-03-05T17:42:19.000Z".into(),
+        }
+    }
+
+    fn case() -> (tempfile::TempDir, Case) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let case = Case::open_or_create(&dir.path().join("case")).expect("case");
+        (dir, case)
+    }
+
+    #[test]
+    fn marks_survive_a_reopen() {
+        let (_dir, case) = case();
+        let mut marks = Marks::load(&case).expect("load");
+        assert!(marks.toggle_bookmark(&target(5)).expect("bookmark"));
+        assert!(
+            marks
+                .toggle_tag(&[target(5), target(6)], "webshell")
+                .expect("tag")
+        );
+        marks
+            .set_note(&target(6), "first POST to the shell")
+            .expect("note");
+        let again = Marks::load(&case).expect("reload");
+        assert_eq!(again.marks.len(), 2);
+        let m = again.get(3, 6).expect("mark");
+        assert_eq!(m.note.as_deref(), Some("first POST to the shell"));
+        assert!(m.tags.contains("webshell"));
+        assert!(again.get(3, 5).is_some_and(|m| m.bookmark));
+        assert_eq!(again.tags(), BTreeSet::from(["webshell".to_string()]));
+        let sets = again.sets();
+        let tagged = &sets
+            .iter()
+            .find(|(n, _)| n == "tag:webshell")
+            .expect("set")
+            .1;
+        assert_eq!(tagged.len(), 2);
+    }
+
+    #[test]
+    fn toggling_removes_and_bad_tags_are_refused() {
+        let (_dir, case) = case();
+        let mut marks = Marks::load(&case).expect("load");
+        assert!(marks.toggle_tag(&[target(1)], "exfil").expect("tag"));
+        assert!(!marks.toggle_tag(&[target(1)], "exfil").expect("untag"));
+        assert!(marks.marks.is_empty(), "an empty mark is dropped");
+        assert!(marks.toggle_tag(&[target(1)], "two words").is_err());
+        assert!(marks.toggle_tag(&[target(1)], "\x1b[31m").is_err());
+    }
+
+    #[test]
+    fn a_crash_between_write_and_rename_leaves_the_old_file() {
+        let (_dir, case) = case();
+        let mut marks = Marks::load(&case).expect("load");
+        marks.toggle_bookmark(&target(1)).expect("first");
+        let before = std::fs::read(case.dir.join("marks.json")).expect("read");
+        crate::case::fail_next_write_before_rename();
+        assert!(marks.toggle_bookmark(&target(2)).is_err(), "injected fault");
+        let after = std::fs::read(case.dir.join("marks.json")).expect("read");
+        assert_eq!(before, after, "the file is the last complete version");
+        let reloaded = Marks::load(&case).expect("still readable");
+        assert_eq!(reloaded.marks.len(), 1);
+    }
+}

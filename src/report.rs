@@ -1,0 +1,528 @@
+//! The incident report built from a case (`trawl report`): hosts and log coverage with gaps,
+//! detection findings, inferred web shells and suspects, the marked evidence in time order with
+//! tags, notes and `file:line`, indicators ready for a blocklist, and a histogram of malicious
+//! activity. Markdown, or one self-contained HTML file that opens offline.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::case::Case;
+use crate::error::Result;
+use crate::formats::time::format_ms;
+use crate::hunt::{self, Report as Hunt};
+use crate::marks::Marks;
+use crate::query;
+use crate::sanitize::escape_controls;
+use crate::timeline::{Order, Selection, bucket_width};
+use crate::view;
+
+/// Log coverage of one host and source.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub host: String,
+    pub source: String,
+    pub events: u64,
+    pub first: String,
+    pub last: String,
+    /// Whole hours without any event inside the covered span: (start, end).
+    pub gaps: Vec<(String, String)>,
+}
+
+/// One marked event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub ts: String,
+    pub host: String,
+    pub summary: String,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+    pub bookmark: bool,
+    pub file: String,
+    pub line: u64,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentReport {
+    pub hunt: Hunt,
+    pub coverage: Vec<Coverage>,
+    pub evidence: Vec<Evidence>,
+    pub indicators_ips: Vec<String>,
+    pub indicators_uas: Vec<String>,
+    pub indicators_paths: Vec<String>,
+    /// Hourly counts of malicious events: (bucket start, count).
+    pub activity: Vec<(String, u64)>,
+    pub activity_width: String,
+}
+
+/// Gaps shorter than this many hours are not worth a line.
+const MIN_GAP_HOURS: usize = 2;
+
+/// Gathers the report's content.
+pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentReport> {
+    let hunt_report = hunt::report(case, detections)?;
+    let mut vocab = hunt::vocabulary(case)?;
+    vocab.sets = detections.sets();
+    vocab.sets.extend(Marks::load(case)?.sets());
+    vocab.unknown_fields_match_nothing = true;
+    let reader = case.reader()?;
+    let searcher = reader.searcher();
+    let select = |q: &str| -> Result<Selection> {
+        Selection::select(&searcher, &query::compile(q, &case.fields, &vocab)?)
+    };
+
+    let mut coverage = Vec::new();
+    let all = select("*")?;
+    for host in all.top_values("host", 1000, Order::Top)?.values {
+        let q_host = format!("host:{}", query::quote_value(&host.value));
+        let on_host = select(&q_host)?;
+        for source in on_host.top_values("source", 100, Order::Top)?.values {
+            let sel = select(&format!(
+                "{q_host} AND source:{}",
+                query::quote_value(&source.value)
+            ))?;
+            let Some((first, last)) = sel.span() else {
+                continue;
+            };
+            coverage.push(Coverage {
+                host: host.value.clone(),
+                source: source.value,
+                events: sel.len(),
+                first: format_ms(first),
+                last: format_ms(last),
+                gaps: if steady(sel.len(), first, last) {
+                    gaps(&sel, first, last)
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+    }
+
+    let marks = Marks::load(case)?;
+    let marked = select("marked:true")?;
+    let mut evidence = Vec::new();
+    for row in marked.rows(0, marked.len() as usize) {
+        let ev = view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+        let mark = marks.get(ev.file_id, ev.line).cloned().unwrap_or_default();
+        let e = hunt::evidence_of(&ev);
+        evidence.push(Evidence {
+            ts: ev.ts.clone(),
+            host: ev.host.clone().unwrap_or_default(),
+            summary: e.summary,
+            tags: mark.tags.into_iter().collect(),
+            note: mark.note,
+            bookmark: mark.bookmark,
+            file: ev.file.clone(),
+            line: ev.line,
+        });
+    }
+
+    let indicators_ips: Vec<String> = hunt_report.suspects.iter().map(|s| s.ip.clone()).collect();
+    let mut uas = BTreeSet::new();
+    for ip in &indicators_ips {
+        let sel = select(&format!("ip:{}", query::quote_value(ip)))?;
+        for v in sel.top_values("ua", 10, Order::Top)?.values {
+            uas.insert(v.value);
+        }
+    }
+    let indicators_paths: Vec<String> = hunt_report
+        .webshells
+        .iter()
+        .map(|w| w.path.clone())
+        .collect();
+
+    let (activity, activity_width) = activity(&hunt_report, &select)?;
+    Ok(IncidentReport {
+        hunt: hunt_report,
+        coverage,
+        evidence,
+        indicators_ips,
+        indicators_uas: uas.into_iter().collect(),
+        indicators_paths,
+        activity,
+        activity_width,
+    })
+}
+
+/// Gaps only mean something in a log that normally writes every hour (ten events an hour or
+/// more); ECP, OAB and event logs are quiet for hours on a normal day.
+fn steady(events: u64, first: i64, last: i64) -> bool {
+    let hours = ((last - first) / 3_600_000).max(1) as u64;
+    events / hours >= 10
+}
+
+fn gaps(sel: &Selection, first: i64, last: i64) -> Vec<(String, String)> {
+    const HOUR: i64 = 3_600_000;
+    let start = first.div_euclid(HOUR) * HOUR;
+    let hours = ((last - start) / HOUR + 1) as usize;
+    let counts = sel.histogram(start, HOUR, hours);
+    let mut out = Vec::new();
+    let mut run_start = None;
+    for (i, c) in counts.iter().chain(std::iter::once(&1)).enumerate() {
+        match (c, run_start) {
+            (0, None) => run_start = Some(i),
+            (0, Some(_)) => {}
+            (_, Some(s)) => {
+                if i - s >= MIN_GAP_HOURS {
+                    out.push((
+                        format_ms(start + s as i64 * HOUR),
+                        format_ms(start + i as i64 * HOUR),
+                    ));
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+type Activity = (Vec<(String, u64)>, String);
+
+fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Activity> {
+    let mut parts: Vec<String> = h
+        .findings
+        .iter()
+        .filter(|f| f.severity == crate::rules::Severity::High)
+        .map(|f| format!("rule:{}", f.rule))
+        .collect();
+    parts.extend(
+        h.suspects
+            .iter()
+            .map(|s| format!("ip:{}", query::quote_value(&s.ip))),
+    );
+    parts.extend(
+        h.webshells
+            .iter()
+            .map(|w| format!("path:{}", query::quote_value(&w.path))),
+    );
+    if parts.is_empty() {
+        return Ok((Vec::new(), String::new()));
+    }
+    let sel = select(&parts.join(" OR "))?;
+    let Some((first, last)) = sel.span() else {
+        return Ok((Vec::new(), String::new()));
+    };
+    let (width, label) = bucket_width(last - first + 1, 48);
+    let start = first.div_euclid(width) * width;
+    let n = ((last - start) / width + 1) as usize;
+    let counts = sel.histogram(start, width, n);
+    let rows = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (format_ms(start + i as i64 * width), c))
+        .collect();
+    Ok((rows, label.to_string()))
+}
+
+fn esc(s: &str) -> String {
+    escape_controls(s).into_owned()
+}
+
+fn md_cell(s: &str) -> String {
+    hunt::output::md(s)
+}
+
+/// The report in Markdown.
+pub fn markdown(r: &IncidentReport, case: &Case) -> String {
+    let mut o = String::new();
+    let h = &r.hunt;
+    let _ = writeln!(
+        o,
+        "# Incident report: {}\n",
+        md_cell(&case.dir.display().to_string())
+    );
+    let _ = writeln!(
+        o,
+        "Generated by trawl {} at {}. All times UTC.\n",
+        env!("CARGO_PKG_VERSION"),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let _ = writeln!(o, "## Summary\n");
+    if h.windows.is_empty() {
+        let _ = writeln!(
+            o,
+            "No compromise finding. Check the log coverage below before concluding.\n"
+        );
+    }
+    for w in &h.windows {
+        let _ = writeln!(
+            o,
+            "- **{}** compromised: first malicious event {} (`{}:{}`), last {} (`{}:{}`)",
+            md_cell(&w.host),
+            w.first,
+            md_cell(&w.first_event.file),
+            w.first_event.line,
+            w.last,
+            md_cell(&w.last_event.file),
+            w.last_event.line
+        );
+    }
+    for s in &h.webshells {
+        let _ = writeln!(
+            o,
+            "- web shell `{}` on {}, first answered {}, used by {}",
+            md_cell(&s.path),
+            md_cell(&s.host),
+            s.first_seen,
+            s.clients
+                .iter()
+                .map(|c| c.ip.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n## Hosts and log coverage\n\n| host | log | events | first | last | gaps (≥ {MIN_GAP_HOURS} h without events, in logs that write hourly) |\n|---|---|---|---|---|---|"
+    );
+    for c in &r.coverage {
+        let gaps: Vec<String> = c
+            .gaps
+            .iter()
+            .take(5)
+            .map(|(a, b)| format!("{a} – {b}"))
+            .collect();
+        let more = if c.gaps.len() > 5 {
+            format!(" (+{} more)", c.gaps.len() - 5)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {}{more} |",
+            md_cell(&c.host),
+            md_cell(&c.source),
+            c.events,
+            c.first,
+            c.last,
+            gaps.join("; ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n## Malicious activity over time ({} per line)\n\n```text",
+        r.activity_width
+    );
+    let max = r.activity.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1);
+    for (t, c) in &r.activity {
+        let bar = "█".repeat(((c * 50).div_ceil(max)) as usize);
+        let _ = writeln!(o, "{t} {c:>6} {bar}");
+    }
+    let _ = writeln!(o, "```\n");
+    let _ = writeln!(o, "## Marked evidence\n");
+    if r.evidence.is_empty() {
+        let _ = writeln!(
+            o,
+            "No event was marked (in the timeline: `m` bookmark, `t` tag, `n` note).\n"
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "| time | host | event | tags | note | evidence |\n|---|---|---|---|---|---|"
+        );
+        for e in &r.evidence {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | `{}:{}` |",
+                e.ts,
+                md_cell(&e.host),
+                md_cell(&e.summary),
+                md_cell(&e.tags.join(", ")),
+                md_cell(e.note.as_deref().unwrap_or("")),
+                md_cell(&e.file),
+                e.line
+            );
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(o, "## Indicators\n\n```text");
+    for ip in &r.indicators_ips {
+        let _ = writeln!(o, "{ip}");
+    }
+    for p in &r.indicators_paths {
+        let _ = writeln!(o, "{}", esc(p));
+    }
+    for ua in &r.indicators_uas {
+        let _ = writeln!(o, "{}", esc(ua));
+    }
+    let _ = writeln!(o, "```\n");
+    o.push_str(
+        &hunt::output::markdown(h)
+            .replacen("# trawl hunt", "## Detections", 1)
+            .replace("\n## ", "\n### "),
+    );
+    o
+}
+
+fn html_escape(s: &str) -> String {
+    esc(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The report as one self-contained HTML file (inline styles, no scripts, nothing fetched).
+pub fn html(r: &IncidentReport, case: &Case) -> String {
+    let h = &r.hunt;
+    let e = html_escape;
+    let mut o = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    let _ = writeln!(
+        o,
+        "<title>Incident report: {}</title>",
+        e(&case.dir.display().to_string())
+    );
+    o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top;font-size:90%}th{background:#eee}code,pre{font-family:ui-monospace,monospace}.sev-high{color:#b00;font-weight:bold}.sev-medium{color:#a60}.bar{background:#b00;height:.8em;display:inline-block}pre{background:#f5f5f5;padding:1em}</style></head><body>\n");
+    let _ = writeln!(
+        o,
+        "<h1>Incident report: {}</h1>",
+        e(&case.dir.display().to_string())
+    );
+    let _ = writeln!(
+        o,
+        "<p>Generated by trawl {} at {}. All times UTC.</p>",
+        env!("CARGO_PKG_VERSION"),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    o.push_str("<h2>Summary</h2><ul>");
+    if h.windows.is_empty() {
+        o.push_str(
+            "<li>No compromise finding. Check the log coverage below before concluding.</li>",
+        );
+    }
+    for w in &h.windows {
+        let _ = write!(
+            o,
+            "<li><b>{}</b> compromised: first malicious event {} (<code>{}:{}</code>), last {} (<code>{}:{}</code>)</li>",
+            e(&w.host),
+            w.first,
+            e(&w.first_event.file),
+            w.first_event.line,
+            w.last,
+            e(&w.last_event.file),
+            w.last_event.line
+        );
+    }
+    for s in &h.webshells {
+        let clients: Vec<&str> = s.clients.iter().map(|c| c.ip.as_str()).collect();
+        let _ = write!(
+            o,
+            "<li>web shell <code>{}</code> on {}, first answered {}, used by {}</li>",
+            e(&s.path),
+            e(&s.host),
+            s.first_seen,
+            e(&clients.join(", "))
+        );
+    }
+    o.push_str("</ul>\n<h2>Hosts and log coverage</h2><table><tr><th>host</th><th>log</th><th>events</th><th>first</th><th>last</th><th>gaps</th></tr>");
+    for c in &r.coverage {
+        let gaps: Vec<String> = c.gaps.iter().map(|(a, b)| format!("{a} – {b}")).collect();
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&c.host),
+            e(&c.source),
+            c.events,
+            c.first,
+            c.last,
+            e(&gaps.join("; "))
+        );
+    }
+    let _ = write!(
+        o,
+        "</table>\n<h2>Malicious activity over time ({} per row)</h2><table>",
+        e(&r.activity_width)
+    );
+    let max = r.activity.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1);
+    for (t, c) in &r.activity {
+        let width = (c * 400).div_ceil(max);
+        let _ = write!(
+            o,
+            "<tr><td>{t}</td><td>{c}</td><td><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>"
+        );
+    }
+    o.push_str("</table>\n<h2>Detection findings</h2><table><tr><th>severity</th><th>rule</th><th>events</th><th>first seen</th><th>last seen</th><th>hosts</th><th>addresses</th><th>example</th></tr>");
+    for f in &h.findings {
+        let example = f.examples.first().map_or(String::new(), |x| {
+            format!("<code>{}:{}</code>", e(&x.file), x.line)
+        });
+        let _ = write!(
+            o,
+            "<tr><td class=\"sev-{}\">{}</td><td><code>{}</code><br>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{example}</td></tr>",
+            f.severity,
+            f.severity,
+            e(&f.rule),
+            e(&f.title),
+            f.count,
+            f.first_seen,
+            f.last_seen,
+            e(&f.hosts.join(", ")),
+            e(&f.ips
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+    }
+    o.push_str("</table>\n<h2>Suspect addresses</h2><table><tr><th>address</th><th>events</th><th>first</th><th>last</th><th>why</th></tr>");
+    for s in &h.suspects {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&s.ip),
+            s.events,
+            s.first,
+            s.last,
+            e(&s.reasons.join("; "))
+        );
+    }
+    o.push_str("</table>\n<h2>Marked evidence</h2>");
+    if r.evidence.is_empty() {
+        o.push_str("<p>No event was marked.</p>");
+    } else {
+        o.push_str("<table><tr><th>time</th><th>host</th><th>event</th><th>tags</th><th>note</th><th>evidence</th></tr>");
+        for x in &r.evidence {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}:{}</code></td></tr>",
+                x.ts,
+                e(&x.host),
+                e(&x.summary),
+                e(&x.tags.join(", ")),
+                e(x.note.as_deref().unwrap_or("")),
+                e(&x.file),
+                x.line
+            );
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("\n<h2>Indicators</h2><pre>");
+    for line in r
+        .indicators_ips
+        .iter()
+        .chain(&r.indicators_paths)
+        .chain(&r.indicators_uas)
+    {
+        let _ = writeln!(o, "{}", e(line));
+    }
+    o.push_str(
+        "</pre>\n<h2>Noise</h2><table><tr><th>rule</th><th>events</th><th>addresses</th></tr>",
+    );
+    for f in &h.noise {
+        let _ = write!(
+            o,
+            "<tr><td><code>{}</code> {}</td><td>{}</td><td>{}</td></tr>",
+            e(&f.rule),
+            e(&f.title),
+            f.count,
+            e(&f.ips.join(", "))
+        );
+    }
+    o.push_str("</table></body></html>\n");
+    o
+}
