@@ -135,7 +135,7 @@ fn csv_row(ev: &EventView, x: &Extra<'_>) -> Vec<String> {
 /// A spreadsheet would run a cell starting with `=`, `+`, `-` or `@` as a formula: attacker text
 /// is prefixed with `'`.
 fn defuse(cell: String) -> String {
-    if cell.starts_with(['=', '+', '-', '@']) {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {
         cell
@@ -202,11 +202,29 @@ fn timesketch_fields(ev: &EventView, x: &Extra<'_>) -> Vec<(String, String)> {
 }
 
 fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
+    // Nested objects (`{"source":{"ip":…}}`), as ECS documents are written; Elasticsearch
+    // would also expand dotted keys, but jq and other readers would not.
     let mut doc = Map::new();
     let mut put = |path: &str, value: Value| {
-        if !value.is_null() {
-            doc.insert(path.to_string(), value);
+        if value.is_null() {
+            return;
         }
+        let mut parts: Vec<&str> = path.split('.').collect();
+        let last = parts.pop().unwrap_or(path);
+        let mut obj = &mut doc;
+        for part in parts {
+            let slot = obj
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(inner) = slot else {
+                return;
+            };
+            obj = inner;
+        }
+        obj.insert(last.to_string(), value);
     };
     put("@timestamp", json!(ev.ts));
     put("message", json!(message(ev)));
@@ -230,7 +248,8 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
     );
     put("http.request.id", json!(ev.request_id));
     put("log.file.path", json!(ev.file));
-    put("log.offset", json!(ev.line));
+    // ECS's log.offset is a byte offset; the line number is trawl's own.
+    put("trawl.line", json!(ev.line));
     if !ev.xff.is_empty() {
         put("network.forwarded_ip", json!(ev.xff.first()));
     }
@@ -356,4 +375,76 @@ pub fn export(
     };
     out.flush().map_err(io)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell_request() -> EventView {
+        EventView {
+            ts: "2021-03-05T17:43:02.000Z".into(),
+            source: "iis".into(),
+            host: Some("MBX-A".into()),
+            ip: Some("198.51.100.144".into()),
+            method: Some("POST".into()),
+            path: Some("/aspnet_client/discover.aspx".into()),
+            status: Some(200),
+            ua: Some("python-requests/2.25.1".into()),
+            duration_ms: Some(187),
+            file: "u_ex210305.log".into(),
+            line: 2574,
+            fields: vec![("s-ip".into(), "172.16.4.21".into())],
+            raw: "2021-03-05 17:43:02 …".into(),
+            ..EventView::default()
+        }
+    }
+
+    #[test]
+    fn ecs_documents_are_nested_objects() {
+        let extra = Extra {
+            tags: vec!["webshell"],
+            note: Some("first POST"),
+            bookmark: true,
+            rules: vec!["webshell-known-name"],
+        };
+        let doc = ecs_event(&shell_request(), &extra);
+        assert_eq!(doc["source"]["ip"], "198.51.100.144");
+        assert_eq!(doc["url"]["path"], "/aspnet_client/discover.aspx");
+        assert_eq!(doc["http"]["request"]["method"], "POST");
+        assert_eq!(doc["http"]["response"]["status_code"], 200);
+        assert_eq!(doc["event"]["duration"], 187_000_000u64);
+        assert_eq!(doc["trawl"]["line"], 2574);
+        assert_eq!(doc["trawl"]["note"], "first POST");
+        assert_eq!(doc["trawl"]["iis"]["s-ip"], "172.16.4.21");
+        assert_eq!(doc["rule"]["id"], json!(["webshell-known-name"]));
+        assert!(doc.get("url.path").is_none(), "no dotted keys");
+        assert!(
+            doc["url"].get("query").is_none(),
+            "absent values are left out"
+        );
+    }
+
+    #[test]
+    fn spreadsheet_formulas_are_defused() {
+        assert_eq!(
+            defuse("=HYPERLINK(\"http://x\")".into()),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(defuse("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(defuse("/owa/auth/x.aspx".into()), "/owa/auth/x.aspx");
+    }
+
+    #[test]
+    fn formats_from_names_and_paths() {
+        assert_eq!(Format::parse("timesketch-csv"), Ok(Format::TimesketchCsv));
+        assert!(Format::parse("xml").is_err());
+        assert_eq!(
+            Format::from_path("out.timesketch.jsonl"),
+            Some(Format::TimesketchJsonl)
+        );
+        assert_eq!(Format::from_path("OUT.ECS.JSONL"), Some(Format::Ecs));
+        assert_eq!(Format::from_path("out.csv"), Some(Format::Csv));
+        assert_eq!(Format::from_path("out.txt"), None);
+    }
 }

@@ -125,7 +125,17 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
     for ip in &indicators_ips {
         let sel = select(&format!("ip:{}", query::quote_value(ip)))?;
         for v in sel.top_values("ua", 10, Order::Top)?.values {
-            uas.insert(v.value);
+            // The index counts user agents without case; a blocklist wants them as sent.
+            let one = select(&format!(
+                "ip:{} AND ua:{}",
+                query::quote_value(ip),
+                query::quote_value(&v.value)
+            ))?;
+            let written = match one.rows(0, 1).first() {
+                Some(row) => view::load(&searcher, &case.fields, &case.manifest, row.addr)?.ua,
+                None => None,
+            };
+            uas.insert(written.unwrap_or(v.value));
         }
     }
     let indicators_paths: Vec<String> = hunt_report

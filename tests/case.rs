@@ -1,0 +1,274 @@
+//! The case's hand-off on the real binary: tags from the command line, every export format
+//! round-tripping the sample case, and the incident report listing the intrusion's evidence.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{json_lines, ok, path_str, run, sample_logs};
+use serde_json::Value;
+
+/// The sample case, ingested once and tagged as a responder would; tests only read it.
+fn case() -> &'static (tempfile::TempDir, PathBuf, u64) {
+    static CASE: OnceLock<(tempfile::TempDir, PathBuf, u64)> = OnceLock::new();
+    CASE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let case = dir.path().join("case");
+        let c = path_str(&case);
+        ok(&["ingest", "--case", c, path_str(&sample_logs())]);
+        let tagged = ok(&[
+            "--case",
+            c,
+            "tag",
+            "webshell",
+            "--query",
+            "path:\"/aspnet_client/discover.aspx\"",
+        ]);
+        assert!(tagged.contains("28"), "{tagged}");
+        let stats: Value =
+            serde_json::from_str(&ok(&["--case", c, "stats", "--json"])).expect("stats json");
+        let events = stats["events"].as_u64().expect("events");
+        (dir, case, events)
+    })
+}
+
+fn export(format: &str, extra: &[&str]) -> (String, PathBuf) {
+    let (dir, case, _) = case();
+    let out = dir.path().join(format!("out-{format}-{}", extra.len()));
+    let mut args = vec![
+        "--case",
+        path_str(case),
+        "export",
+        "--format",
+        format,
+        "-o",
+        path_str(&out),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    (std::fs::read_to_string(&out).expect("export written"), out)
+}
+
+fn csv_rows(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut reader = csv::Reader::from_path(path).expect("csv");
+    let headers = reader
+        .headers()
+        .expect("headers")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader.records().map(|r| r.expect("csv record")).collect();
+    (headers, rows)
+}
+
+/// The first request to the web shell, as the sample logs hold it.
+const SHELL_LINE: &str = "sample-logs/MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log";
+
+#[test]
+fn csv_export_has_every_event_with_the_canonical_columns() {
+    let events = case().2;
+    let (_, path) = export("csv", &[]);
+    let (headers, rows) = csv_rows(&path);
+    assert_eq!(rows.len() as u64, events, "one row per event");
+    for column in [
+        "ts", "host", "ip", "method", "path", "status", "ua", "tags", "file", "line", "raw",
+    ] {
+        assert!(
+            headers.iter().any(|h| h == column),
+            "column {column} in {headers:?}"
+        );
+    }
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let shell: Vec<_> = rows
+        .iter()
+        .filter(|r| &r[col("path")] == "/aspnet_client/discover.aspx")
+        .collect();
+    assert_eq!(shell.len(), 28);
+    let first = shell[0];
+    assert_eq!(&first[col("ts")], "2021-03-05T17:43:02.000Z");
+    assert_eq!(&first[col("ip")], "198.51.100.144");
+    assert_eq!(&first[col("tags")], "webshell");
+    assert!(first[col("file")].ends_with(SHELL_LINE));
+    assert_eq!(&first[col("line")], "2574");
+    // Time order.
+    let times: Vec<&str> = rows.iter().map(|r| &r[col("ts")]).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn jsonl_export_round_trips_with_source_columns() {
+    let events = case().2;
+    let (text, _) = export("jsonl", &[]);
+    let docs = json_lines(&text);
+    assert_eq!(docs.len() as u64, events);
+    let proxy = docs
+        .iter()
+        .find(|d| d["source"] == "httpproxy" && d["path"] == "/ecp/y.js")
+        .or_else(|| docs.iter().find(|d| d["source"] == "httpproxy"))
+        .expect("an HttpProxy row");
+    assert!(proxy["file"].as_str().expect("file").contains("HttpProxy"));
+    assert!(proxy["line"].as_u64().is_some());
+}
+
+#[test]
+fn timesketch_exports_have_the_required_columns() {
+    let events = case().2;
+    let (_, path) = export("timesketch-csv", &[]);
+    let (headers, rows) = csv_rows(&path);
+    for required in ["message", "datetime", "timestamp_desc"] {
+        assert!(
+            headers.iter().any(|h| h == required),
+            "{required} in {headers:?}"
+        );
+    }
+    assert_eq!(rows.len() as u64, events);
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    for r in &rows {
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&r[col("datetime")]).is_ok(),
+            "datetime {:?}",
+            &r[col("datetime")]
+        );
+        assert!(!r[col("message")].is_empty());
+        assert!(!r[col("timestamp_desc")].is_empty());
+    }
+
+    let (text, _) = export("timesketch-jsonl", &[]);
+    let docs = json_lines(&text);
+    assert_eq!(docs.len() as u64, events);
+    assert!(docs.iter().all(|d| d["message"].is_string()
+        && d["datetime"].is_string()
+        && d["timestamp_desc"].is_string()));
+}
+
+#[test]
+fn ecs_export_maps_the_fields() {
+    let events = case().2;
+    let (text, _) = export("ecs", &[]);
+    let docs = json_lines(&text);
+    assert_eq!(docs.len() as u64, events);
+    let shell = docs
+        .iter()
+        .find(|d| d["url"]["path"] == "/aspnet_client/discover.aspx")
+        .expect("shell request");
+    assert_eq!(shell["@timestamp"], "2021-03-05T17:43:02.000Z");
+    assert_eq!(shell["source"]["ip"], "198.51.100.144");
+    assert_eq!(shell["http"]["request"]["method"], "GET");
+    assert_eq!(shell["http"]["response"]["status_code"], 200);
+    assert_eq!(shell["user_agent"]["original"], "python-requests/2.25.1");
+    assert_eq!(shell["host"]["name"], "MBX-A");
+    assert!(
+        shell["log"]["file"]["path"]
+            .as_str()
+            .expect("path")
+            .ends_with(SHELL_LINE)
+    );
+    assert!(
+        shell["event"]["original"]
+            .as_str()
+            .expect("raw")
+            .contains("discover.aspx")
+    );
+    assert_eq!(shell["tags"], serde_json::json!(["webshell"]));
+    assert!(docs.iter().all(|d| d["@timestamp"].is_string()));
+}
+
+#[test]
+fn export_by_tag_and_by_query() {
+    let (text, _) = export("jsonl", &["--tag", "webshell"]);
+    assert_eq!(json_lines(&text).len(), 28);
+    let query = "ip:203.0.113.0/24 AND method:POST";
+    let (text, _) = export("jsonl", &["--query", query]);
+    let docs = json_lines(&text);
+    assert!(docs.iter().all(|d| {
+        d["ip"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("203.0.113."))
+            && d["method"] == "POST"
+    }));
+    // Exactly what the same query searches.
+    let (_, case, _) = case();
+    let searched = ok(&[
+        "--case",
+        path_str(case),
+        "search",
+        "--json",
+        "--limit",
+        "100000",
+        query,
+    ]);
+    let at = |d: &Value| (d["file"].to_string(), d["line"].to_string());
+    let exported: Vec<_> = docs.iter().map(at).collect();
+    let found: Vec<_> = json_lines(&searched).iter().map(at).collect();
+    assert_eq!(exported, found);
+    assert!(docs.len() > 100);
+}
+
+#[test]
+fn export_needs_a_known_format() {
+    let (dir, case, _) = case();
+    let out = dir.path().join("no-extension");
+    let result = run(&["--case", path_str(case), "export", "-o", path_str(&out)]);
+    assert!(!result.status.success());
+    assert!(!String::from_utf8_lossy(&result.stderr).trim().is_empty());
+}
+
+#[test]
+fn the_report_lists_the_intrusion_with_its_evidence() {
+    let (dir, case, _) = case();
+    let md_path = dir.path().join("report.md");
+    ok(&["--case", path_str(case), "report", "-o", path_str(&md_path)]);
+    let md = std::fs::read_to_string(&md_path).expect("report");
+    for needle in [
+        "## Hosts and log coverage",
+        "## Marked evidence",
+        "## Indicators",
+        "MBX-A",
+        "MBX-B",
+        "/aspnet_client/discover.aspx",
+        "/owa/auth/RedirSuiteServerProxy.aspx",
+        "198.51.100.144",
+        "203.0.113.77",
+        // The marked evidence points back to file:line, with its tag.
+        "u_ex210305.log:2574",
+        "webshell",
+        // User agents as the attacker sent them.
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:78.0) Gecko/20100101 Firefox/78.0",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle}");
+    }
+    // Every tagged event is listed as evidence.
+    let evidence = md
+        .split("## Marked evidence")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("evidence section");
+    assert_eq!(evidence.matches("webshell").count(), 28);
+
+    let html_path = dir.path().join("report.html");
+    ok(&[
+        "--case",
+        path_str(case),
+        "report",
+        "--format",
+        "html",
+        "-o",
+        path_str(&html_path),
+    ]);
+    let html = std::fs::read_to_string(&html_path).expect("html report");
+    assert!(html.contains("u_ex210305.log:2574"));
+    assert!(html.contains("203.0.113.77"));
+    // One self-contained file: nothing fetched from anywhere.
+    for external in [
+        "<script src",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "url(",
+    ] {
+        assert!(!html.contains(external), "external resource: {external}");
+    }
+}
