@@ -703,8 +703,9 @@ fn search(
     if reverse {
         rows.reverse();
     }
+    let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
     for row in rows {
-        let ev = view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+        let ev = loader.load(row.addr)?;
         if json {
             let line = serde_json::to_string(&ev).map_err(|e| Error::Usage(e.to_string()))?;
             writeln!(out, "{line}").map_err(w)?;

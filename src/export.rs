@@ -291,11 +291,12 @@ fn each_event(
         .map(|d| d.by_event())
         .unwrap_or_default();
     let mut written = 0u64;
+    let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
     const PAGE: usize = 2048;
     let mut start = 0;
     while start < sel.len() {
         for row in sel.rows(start, PAGE) {
-            let ev = view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+            let ev = loader.load(row.addr)?;
             let key = event_key(ev.file_id, ev.line);
             let mark = marks.marks.get(&key);
             let extra = Extra {

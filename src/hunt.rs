@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::{Case, write_atomic};
 use crate::error::{Error, Result};
 use crate::formats::time::format_ms;
-use crate::query::{self, Vocabulary};
+use crate::query::{self, EventSet, Vocabulary};
 use crate::rules::{self, Category, Rule, Severity};
 use crate::timeline::{Order, Selection};
 use crate::view::{self, EventView};
@@ -57,12 +57,14 @@ impl Detections {
     }
 
     /// Event sets for the query language: `rule:<id>` for each rule with hits.
-    pub fn sets(&self) -> Vec<(String, Arc<HashSet<u64>>)> {
+    pub fn sets(&self) -> Vec<(String, Arc<EventSet>)> {
         self.hits
             .iter()
             .map(|(id, hits)| {
-                let keys: HashSet<u64> = hits.iter().map(|(k, _)| *k).collect();
-                (format!("rule:{id}"), Arc::new(keys))
+                (
+                    format!("rule:{id}"),
+                    Arc::new(EventSet::new(hits.iter().copied())),
+                )
             })
             .collect()
     }
@@ -175,13 +177,18 @@ pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
         let exact_in_index = rule.matcher.index_text == rule.spec.query;
         let verify = !exact_in_index || sel.len() <= MAX_VERIFIED;
         let mut found = Vec::new();
+        let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
         const PAGE: usize = 4096;
         let mut start = 0;
         while start < sel.len() {
             for row in sel.rows(start, PAGE) {
-                let ev = view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
-                if !verify || rule.matcher.matches(&ev) {
-                    found.push((event_key(ev.file_id, ev.line), row.ts_ms));
+                if !verify {
+                    found.push((row.key(), row.ts_ms));
+                    continue;
+                }
+                let ev = loader.load(row.addr)?;
+                if rule.matcher.matches(&ev) {
+                    found.push((row.key(), row.ts_ms));
                 }
             }
             start += PAGE as u64;

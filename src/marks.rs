@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::{Case, Manifest, write_atomic};
 use crate::error::{Error, Result};
 use crate::hunt::event_key;
+use crate::query::EventSet;
 
 /// What the responder said about one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,11 @@ pub struct Mark {
 }
 
 impl Mark {
+    /// The event's time in ms (the mark stores it as written in reports).
+    fn ts_ms(&self) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(&self.ts).map_or(i64::MIN, |t| t.timestamp_millis())
+    }
+
     fn is_empty(&self) -> bool {
         !self.bookmark && self.tags.is_empty() && self.note.is_none()
     }
@@ -204,29 +210,32 @@ impl Marks {
 
     /// Event sets for the query language: `tag:<name>`, `marked:true`, `bookmarked:true`,
     /// `noted:true`.
-    pub fn sets(&self) -> Vec<(String, Arc<HashSet<u64>>)> {
-        let mut by_tag: BTreeMap<String, HashSet<u64>> = BTreeMap::new();
-        let mut bookmarked = HashSet::new();
-        let mut noted = HashSet::new();
+    pub fn sets(&self) -> Vec<(String, Arc<EventSet>)> {
+        let mut by_tag: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
+        let (mut bookmarked, mut noted, mut marked) = (Vec::new(), Vec::new(), Vec::new());
         for (key, m) in &self.marks {
+            let event = (*key, m.ts_ms());
             for tag in &m.tags {
-                by_tag.entry(tag.to_lowercase()).or_default().insert(*key);
+                by_tag.entry(tag.to_lowercase()).or_default().push(event);
             }
             if m.bookmark {
-                bookmarked.insert(*key);
+                bookmarked.push(event);
             }
             if m.note.is_some() {
-                noted.insert(*key);
+                noted.push(event);
             }
+            marked.push(event);
         }
-        let marked: HashSet<u64> = self.marks.keys().copied().collect();
-        let mut out: Vec<(String, Arc<HashSet<u64>>)> = by_tag
+        let mut out: Vec<(String, Arc<EventSet>)> = by_tag
             .into_iter()
-            .map(|(t, keys)| (format!("tag:{t}"), Arc::new(keys)))
+            .map(|(t, events)| (format!("tag:{t}"), Arc::new(EventSet::new(events))))
             .collect();
-        out.push(("marked:true".into(), Arc::new(marked)));
-        out.push(("bookmarked:true".into(), Arc::new(bookmarked)));
-        out.push(("noted:true".into(), Arc::new(noted)));
+        out.push(("marked:true".into(), Arc::new(EventSet::new(marked))));
+        out.push((
+            "bookmarked:true".into(),
+            Arc::new(EventSet::new(bookmarked)),
+        ));
+        out.push(("noted:true".into(), Arc::new(EventSet::new(noted))));
         out
     }
 

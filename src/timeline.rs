@@ -207,6 +207,46 @@ impl Selection {
         })
     }
 
+    /// The events of this selection that are among `events` (event key and time in ms, as
+    /// detections store them). Each event is found by binary search on the time column of each
+    /// segment, so the cost follows the number of events, not the size of the case.
+    pub fn restrict_to(&self, events: &[(u64, i64)]) -> Selection {
+        let mut total = 0u64;
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| {
+                let mut docs = Vec::new();
+                for &(key, ts) in events {
+                    let mut i = s.bound(ts, false);
+                    while i < s.len() && s.ts(i) == ts {
+                        let doc = s.doc(i);
+                        if crate::hunt::event_key(s.file_id.get_val(doc), s.line.get_val(doc))
+                            == key
+                        {
+                            docs.push(doc);
+                        }
+                        i += 1;
+                    }
+                }
+                docs.sort_unstable();
+                docs.dedup();
+                total += docs.len() as u64;
+                SegmentHits {
+                    docs: Docs::Some(docs),
+                    ts: Arc::clone(&s.ts),
+                    file_id: Arc::clone(&s.file_id),
+                    line: Arc::clone(&s.line),
+                }
+            })
+            .collect();
+        Selection {
+            searcher: self.searcher.clone(),
+            segments,
+            total,
+        }
+    }
+
     pub fn searcher(&self) -> &Searcher {
         &self.searcher
     }
@@ -586,10 +626,10 @@ fn display_term(field: &str, key: &[u8]) -> String {
 }
 
 /// A set of document ids of one segment.
-struct BitSet(Vec<u64>);
+pub(crate) struct BitSet(Vec<u64>);
 
 impl BitSet {
-    fn of(docs: &[u32], max_doc: u32) -> BitSet {
+    pub(crate) fn of(docs: &[u32], max_doc: u32) -> BitSet {
         let mut words = vec![0u64; (max_doc as usize).div_ceil(64)];
         for d in docs {
             words[(*d / 64) as usize] |= 1 << (d % 64);
@@ -597,7 +637,7 @@ impl BitSet {
         BitSet(words)
     }
 
-    fn contains(&self, doc: u32) -> bool {
+    pub(crate) fn contains(&self, doc: u32) -> bool {
         self.0
             .get((doc / 64) as usize)
             .is_some_and(|w| w & (1 << (doc % 64)) != 0)
@@ -757,6 +797,55 @@ mod tests {
         }
         assert_eq!(sel.rows(118, 10).len(), 2);
         assert!(sel.rows(120, 10).is_empty());
+    }
+
+    #[test]
+    fn restricting_to_known_events_keeps_those_of_the_selection() {
+        let (_dir, case) = overlapping_case();
+        let all = select(&case, "*").rows(0, 1000);
+        // Every fifth event, across files and segments, plus one that does not exist.
+        let mut events: Vec<(u64, i64)> =
+            all.iter().step_by(5).map(|r| (r.key(), r.ts_ms)).collect();
+        events.push((crate::hunt::event_key(99, 1), all[0].ts_ms));
+        let sel = select(&case, "ip:192.0.2.1");
+        let restricted = sel.restrict_to(&events);
+        let expected: Vec<Row> = sel
+            .rows(0, 1000)
+            .into_iter()
+            .filter(|r| events.contains(&(r.key(), r.ts_ms)))
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(restricted.len(), expected.len() as u64);
+        let got: Vec<_> = restricted.rows(0, 1000).iter().map(Row::order).collect();
+        let want: Vec<_> = expected.iter().map(Row::order).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn named_event_sets_find_exactly_their_events() {
+        let (_dir, case) = overlapping_case();
+        let all = select(&case, "*").rows(0, 1000);
+        let reader = case.reader().expect("reader");
+        // One event (found by binary search on the time column), then every third (large
+        // against these tiny segments: found by one pass), plus an event that does not exist.
+        for step in [1000, 3] {
+            let mut chosen: Vec<(u64, i64)> = all
+                .iter()
+                .step_by(step)
+                .map(|r| (r.key(), r.ts_ms))
+                .collect();
+            let wanted: Vec<_> = all.iter().step_by(step).map(Row::order).collect();
+            chosen.push((crate::hunt::event_key(99, 1), all[5].ts_ms));
+            let mut vocab = case.manifest.vocabulary();
+            vocab.sets = vec![(
+                "tag:x".into(),
+                std::sync::Arc::new(crate::query::EventSet::new(chosen)),
+            )];
+            let compiled = crate::query::compile("tag:x", &case.fields, &vocab).expect("query");
+            let sel = Selection::select(&reader.searcher(), &compiled).expect("select");
+            let got: Vec<_> = sel.rows(0, 1000).iter().map(Row::order).collect();
+            assert_eq!(got, wanted, "every {step}th event");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tantivy::columnar::Column;
 use tantivy::schema::Value as _;
 use tantivy::{DocAddress, Searcher, TantivyDocument};
 
@@ -121,26 +122,87 @@ impl EventView {
     }
 }
 
-/// Loads and parses the event at `addr`.
+/// Loads and parses the event at `addr`. To load many events of one searcher, a [`Loader`]
+/// opens each segment's columns once.
 pub fn load(
     searcher: &Searcher,
     fields: &Fields,
     manifest: &Manifest,
     addr: DocAddress,
 ) -> Result<EventView> {
-    let doc: TantivyDocument = searcher.doc(addr)?;
-    let reader = searcher.segment_reader(addr.segment_ord);
-    let ff = reader.fast_fields();
-    let u64_of =
-        |name: &str| -> Option<u64> { ff.u64(name).ok().and_then(|c| c.first(addr.doc_id)) };
-    let ts_ms = ff
-        .date(names::TS)
-        .ok()
-        .and_then(|c| c.first(addr.doc_id))
-        .map_or(0, |d| d.into_timestamp_millis());
-    let file_id = u64_of("file_id").unwrap_or(u64::MAX);
-    let line = u64_of(names::LINE).unwrap_or(0);
-    let layout_id = u64_of("layout").unwrap_or(u64::MAX);
+    Loader::new(searcher, fields, manifest).load(addr)
+}
+
+/// The columns `load` reads, for one segment.
+struct Columns {
+    ts: Column<tantivy::DateTime>,
+    file_id: Column<u64>,
+    line: Column<u64>,
+    layout: Column<u64>,
+}
+
+/// Loads events of one searcher. Opening a column decodes its block index, which costs far more
+/// than reading one value, so the columns of each segment are opened once and kept.
+pub struct Loader<'a> {
+    searcher: &'a Searcher,
+    fields: &'a Fields,
+    manifest: &'a Manifest,
+    columns: Vec<Option<Columns>>,
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(searcher: &'a Searcher, fields: &'a Fields, manifest: &'a Manifest) -> Loader<'a> {
+        Loader {
+            searcher,
+            fields,
+            manifest,
+            columns: Vec::new(),
+        }
+    }
+
+    fn columns(&mut self, segment: usize) -> Result<&Columns> {
+        if self.columns.len() <= segment {
+            self.columns.resize_with(segment + 1, || None);
+        }
+        let slot = &mut self.columns[segment];
+        if slot.is_none() {
+            let ff = self.searcher.segment_reader(segment as u32).fast_fields();
+            *slot = Some(Columns {
+                ts: ff.date(names::TS)?,
+                file_id: ff.u64("file_id")?,
+                line: ff.u64(names::LINE)?,
+                layout: ff.u64("layout")?,
+            });
+        }
+        slot.as_ref()
+            .ok_or_else(|| crate::error::Error::Usage("segment columns".into()))
+    }
+
+    /// Loads and parses the event at `addr`.
+    pub fn load(&mut self, addr: DocAddress) -> Result<EventView> {
+        let (searcher, fields, manifest) = (self.searcher, self.fields, self.manifest);
+        let cols = self.columns(addr.segment_ord as usize)?;
+        let ts_ms = cols
+            .ts
+            .first(addr.doc_id)
+            .map_or(0, |d| d.into_timestamp_millis());
+        let file_id = cols.file_id.first(addr.doc_id).unwrap_or(u64::MAX);
+        let line = cols.line.first(addr.doc_id).unwrap_or(0);
+        let layout_id = cols.layout.first(addr.doc_id).unwrap_or(u64::MAX);
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        build(doc, fields, manifest, ts_ms, file_id, line, layout_id)
+    }
+}
+
+fn build(
+    doc: TantivyDocument,
+    fields: &Fields,
+    manifest: &Manifest,
+    ts_ms: i64,
+    file_id: u64,
+    line: u64,
+    layout_id: u64,
+) -> Result<EventView> {
     let raw = doc
         .get_first(fields.raw)
         .and_then(|v| v.as_str())
@@ -190,7 +252,7 @@ pub fn load(
         }
         Err(why) => {
             view.host = file.and_then(|f| f.host.clone());
-            view.note = Some(format!(
+            view.problem = Some(format!(
                 "could not parse the stored record again: {}",
                 why.0
             ));

@@ -131,7 +131,7 @@ impl Compiler<'_> {
                 }
             })?;
         let prefix = format!("{family}:");
-        let sets: Vec<&Arc<HashSet<u64>>> = self
+        let sets: Vec<&Arc<EventSet>> = self
             .vocab
             .sets
             .iter()
@@ -141,12 +141,12 @@ impl Compiler<'_> {
             })
             .map(|(_, keys)| keys)
             .collect();
-        let keys = match sets.as_slice() {
+        let events = match sets.as_slice() {
             [] => return Ok(Box::new(EmptyQuery)),
             [one] => Arc::clone(one),
-            many => Arc::new(many.iter().flat_map(|s| s.iter().copied()).collect()),
+            many => Arc::new(EventSet::union(many.iter().map(|s| s.as_ref()))),
         };
-        Ok(key_set_query(keys))
+        Ok(event_set_query(events))
     }
 
     fn keyword_field(&self, name: &str) -> Field {
@@ -552,23 +552,64 @@ impl Compiler<'_> {
     }
 }
 
-/// A query matching the events whose key (`file_id << 40 | line`, see
-/// [`crate::hunt::event_key`]) is in `keys`: each document's file and line columns are looked up
-/// in the set.
-pub fn key_set_query(keys: Arc<HashSet<u64>>) -> Box<dyn Query> {
-    use tantivy::columnar::ColumnValues;
+/// A query matching the events of a set. Per segment, the documents of each of the set's times
+/// are found by binary search on the time column (segments are sorted by time), or by one pass
+/// over the column when the set is large against the segment; the matches are kept in a bitset
+/// that the query then tests.
+pub fn event_set_query(events: Arc<EventSet>) -> Box<dyn Query> {
     use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
     let predicate = FunctionPredicate::from(move |reader: &tantivy::SegmentReader| {
         let ff = reader.fast_fields();
-        let file: Arc<dyn ColumnValues<u64>> = ff.u64("file_id")?.first_or_default_col(0);
-        let line: Arc<dyn ColumnValues<u64>> = ff.u64(names::LINE)?.first_or_default_col(0);
-        let keys = Arc::clone(&keys);
-        Ok(move |doc: tantivy::DocId| {
-            keys.contains(&crate::hunt::event_key(
-                file.get_val(doc),
-                line.get_val(doc),
-            ))
-        })
+        let ts = ff
+            .date(names::TS)?
+            .first_or_default_col(tantivy::DateTime::MIN);
+        let file = ff.u64("file_id")?.first_or_default_col(0);
+        let line = ff.u64(names::LINE)?.first_or_default_col(0);
+        let max_doc = reader.max_doc();
+        let ts_of = |doc: u32| ts.get_val(doc).into_timestamp_millis();
+        let key_of = |doc: u32| crate::hunt::event_key(file.get_val(doc), line.get_val(doc));
+        let mut hits = Vec::new();
+        let log = u64::from(32 - max_doc.leading_zeros()).max(1);
+        if (events.len() as u64).saturating_mul(log) < u64::from(max_doc) {
+            for t in events.times() {
+                let at = events.at(t);
+                // First document at or after t.
+                let (mut lo, mut hi) = (0u32, max_doc);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if ts_of(mid) < t {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                let mut doc = lo;
+                while doc < max_doc && ts_of(doc) == t {
+                    let key = key_of(doc);
+                    if at.iter().any(|&(_, k)| k == key) {
+                        hits.push(doc);
+                    }
+                    doc += 1;
+                }
+            }
+        } else {
+            // Both are in time order: walk them together.
+            let all = &events.events;
+            let mut i = 0;
+            for doc in 0..max_doc {
+                let t = ts_of(doc);
+                while i < all.len() && all[i].0 < t {
+                    i += 1;
+                }
+                let key = key_of(doc);
+                if all[i..].iter().take_while(|e| e.0 == t).any(|e| e.1 == key) {
+                    hits.push(doc);
+                }
+            }
+        }
+        hits.sort_unstable();
+        let hits = crate::timeline::BitSet::of(&hits, max_doc);
+        Ok(move |doc: tantivy::DocId| hits.contains(doc))
     });
     let query: DocPredicateQuery = predicate.into();
     Box::new(query)

@@ -20,13 +20,13 @@ mod compile;
 mod eval;
 mod parse;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use tantivy::query::Query;
 
-pub use compile::{check_syntax, compile, key_set_query};
+pub use compile::{check_syntax, compile, event_set_query};
 pub use eval::Matcher;
 
 use crate::event::names;
@@ -63,6 +63,63 @@ impl std::fmt::Debug for Compiled {
     }
 }
 
+/// A set of events named in queries (`rule:…`, `tag:…`, `marked:true`): event keys with their
+/// times, sorted by time, so that the index finds them by searching each segment's time column
+/// (segments are sorted by time) instead of reading every document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventSet {
+    /// (time in ms, event key), ascending, without duplicates.
+    events: Vec<(i64, u64)>,
+}
+
+impl EventSet {
+    /// From (event key, time in ms) pairs in any order.
+    pub fn new(events: impl IntoIterator<Item = (u64, i64)>) -> EventSet {
+        let mut events: Vec<(i64, u64)> = events.into_iter().map(|(k, t)| (t, k)).collect();
+        events.sort_unstable();
+        events.dedup();
+        EventSet { events }
+    }
+
+    /// The union of several sets.
+    pub fn union<'a>(sets: impl IntoIterator<Item = &'a EventSet>) -> EventSet {
+        EventSet::new(sets.into_iter().flat_map(|s| s.iter()))
+    }
+
+    /// (event key, time in ms), in time order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        self.events.iter().map(|&(t, k)| (k, t))
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn contains(&self, key: u64, ts_ms: i64) -> bool {
+        self.events.binary_search(&(ts_ms, key)).is_ok()
+    }
+
+    /// The events at one millisecond.
+    pub fn at(&self, ts_ms: i64) -> &[(i64, u64)] {
+        let start = self.events.partition_point(|&(t, _)| t < ts_ms);
+        let end = self.events.partition_point(|&(t, _)| t <= ts_ms);
+        &self.events[start..end]
+    }
+
+    /// The distinct times, ascending.
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        self.events
+            .iter()
+            .enumerate()
+            .filter(|&(i, &(t, _))| i == 0 || self.events[i - 1].0 != t)
+            .map(|(_, &(t, _))| t)
+    }
+}
+
 /// What the compiler needs to know about the case.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
@@ -71,7 +128,7 @@ pub struct Vocabulary {
     /// Ingested files: (id, path).
     pub files: Vec<(u64, String)>,
     /// Named sets of events (`rule:<id>`, and the case's tags and marks), by event key.
-    pub sets: Vec<(String, Arc<HashSet<u64>>)>,
+    pub sets: Vec<(String, Arc<EventSet>)>,
     /// Rules name source columns a case may not have: there such a term matches nothing
     /// instead of being an error.
     pub unknown_fields_match_nothing: bool,

@@ -207,7 +207,8 @@ pub struct Backend {
     detections: Option<crate::hunt::Detections>,
     /// Rule ids of each event with hits.
     rules_by_event: std::collections::HashMap<u64, Vec<String>>,
-    alert_keys: Arc<std::collections::HashSet<u64>>,
+    /// Detection hits of medium severity or worse (event key, time), for the hit marks.
+    alert_events: Vec<(u64, i64)>,
     marks: Marks,
     /// The query text of the current selection (for exports).
     text: String,
@@ -220,7 +221,7 @@ impl Backend {
         let detections = crate::hunt::load_stored(&case);
         let marks = Marks::load(&case)?;
         let mut vocabulary = case.manifest.vocabulary();
-        let (rules_by_event, alert_keys) = match &detections {
+        let (rules_by_event, alert_events) = match &detections {
             Some(d) => {
                 vocabulary.sets = d.sets();
                 let alerts = d
@@ -232,7 +233,9 @@ impl Backend {
                                 && r.category == crate::rules::Category::Compromise
                         })
                     })
-                    .flat_map(|(_, hits)| hits.iter().map(|(k, _)| *k))
+                    .flat_map(|(_, hits)| hits.iter().copied())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
                     .collect();
                 (d.by_event(), alerts)
             }
@@ -251,7 +254,7 @@ impl Backend {
             all,
             detections,
             rules_by_event,
-            alert_keys: Arc::new(alert_keys),
+            alert_events,
         })
     }
 
@@ -318,19 +321,8 @@ impl Backend {
                 let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
                 let searcher = self.reader.searcher();
                 let selection = Selection::select(&searcher, &compiled)?;
-                let alerts = if self.alert_keys.is_empty() {
-                    None
-                } else {
-                    let both = tantivy::query::BooleanQuery::intersection(vec![
-                        compiled.query,
-                        query::key_set_query(Arc::clone(&self.alert_keys)),
-                    ]);
-                    let q = query::Compiled {
-                        query: Box::new(both),
-                        matches_all: false,
-                    };
-                    Some(Selection::select(&searcher, &q)?)
-                };
+                let alerts = (!self.alert_events.is_empty())
+                    .then(|| selection.restrict_to(&self.alert_events));
                 self.generation = generation;
                 self.alerts = alerts;
                 self.text = text;
@@ -366,13 +358,13 @@ impl Backend {
                         rows: Vec::new(),
                     });
                 };
-                let searcher = sel.searcher();
+                let mut loader =
+                    view::Loader::new(sel.searcher(), &self.case.fields, &self.case.manifest);
                 let rows = sel
                     .rows(start, count)
                     .into_iter()
                     .map(|r| {
-                        let mut ev =
-                            view::load(searcher, &self.case.fields, &self.case.manifest, r.addr)?;
+                        let mut ev = loader.load(r.addr)?;
                         if let Some(ids) = self.rules_by_event.get(&r.key()) {
                             ev.rules = ids.clone();
                         }
