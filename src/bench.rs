@@ -152,8 +152,9 @@ pub fn run(
     let first_page = |q: &str| -> Result<u64> {
         let compiled = query::compile(q, &case.fields, &vocab)?;
         let sel = Selection::select(&searcher, &compiled)?;
+        let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
         for row in sel.rows(0, 100) {
-            view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+            loader.load(row.addr)?;
         }
         Ok(sel.len())
     };
@@ -186,6 +187,23 @@ pub fn run(
             Ok(buckets.iter().sum())
         })?);
     }
+    if let Some(d) = crate::hunt::load_stored(case) {
+        let mut with_sets = vocab.clone();
+        with_sets.sets = d.sets();
+        out.push(time(
+            "`rule:*` (every detection hit), first 100",
+            runs,
+            || {
+                let compiled = query::compile("rule:*", &case.fields, &with_sets)?;
+                let sel = Selection::select(&searcher, &compiled)?;
+                let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
+                for row in sel.rows(0, 100) {
+                    loader.load(row.addr)?;
+                }
+                Ok(sel.len())
+            },
+        )?);
+    }
     out.push(time(
         "select everything (unfiltered timeline)",
         runs,
@@ -199,8 +217,9 @@ pub fn run(
         runs,
         || {
             let rows = all.rows(all.len() / 2, 50);
+            let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
             for row in &rows {
-                view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+                loader.load(row.addr)?;
             }
             Ok(rows.len() as u64)
         },

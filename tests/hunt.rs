@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{ok, path_str, run};
+use common::{json_lines, ok, path_str, run};
 use serde_json::Value;
 
 fn sample_case() -> &'static Path {
@@ -156,6 +156,25 @@ fn rule_hits_are_searchable() {
     assert_eq!(n.trim(), "6");
     let n = ok(&["search", "--case", path_str(case), "--count", "rule:tpl-*"]);
     assert_eq!(n.trim(), "8");
+    // `rule:*`: every event with any hit, exactly those that carry a rule in JSON.
+    let any: u64 = ok(&["search", "--case", path_str(case), "--count", "rule:*"])
+        .trim()
+        .parse()
+        .expect("count");
+    let with_rules = json_lines(&ok(&[
+        "search",
+        "--case",
+        path_str(case),
+        "--json",
+        "--limit",
+        "1000000",
+        "rule:*",
+    ]))
+    .iter()
+    .filter(|e| e["rules"].as_array().is_some_and(|r| !r.is_empty()))
+    .count() as u64;
+    assert!(any > 8);
+    assert_eq!(any, with_rules);
     let n = ok(&[
         "search",
         "--case",

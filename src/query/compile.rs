@@ -84,7 +84,9 @@ impl Compiler<'_> {
             canonical = canonical_name(alias).to_string();
         }
         if let Some(kind) = kind_of(&canonical) {
-            if matches!(value, Tok::Word(w) if w == "*") && kind != Kind::File {
+            // `rule:*` is the union of the sets; `tag:*` any tag.
+            if matches!(value, Tok::Word(w) if w == "*") && !matches!(kind, Kind::File | Kind::Set)
+            {
                 return self.exists(&canonical, *name_col);
             }
             return match kind {
