@@ -101,8 +101,8 @@ pub enum Command {
     Tag {
         /// The tag.
         name: String,
-        /// Events to tag.
-        #[arg(long, default_value = "*")]
+        /// Events to tag (`*` for all, up to 100,000).
+        #[arg(long)]
         query: String,
         /// Remove the tag instead.
         #[arg(long)]
@@ -279,22 +279,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 };
             let reader = case.reader()?;
             let sel = Selection::select(&reader.searcher(), &compiled)?;
-            let mut targets = Vec::new();
-            let mut start = 0;
-            while start < sel.len() {
-                for r in sel.rows(start, 4096) {
-                    targets.push(crate::marks::Target {
-                        file_id: r.file_id,
-                        file: case
-                            .manifest
-                            .file(r.file_id)
-                            .map_or_else(String::new, |f| f.path.clone()),
-                        line: r.line,
-                        ts: format_ms(r.ts_ms),
-                    });
-                }
-                start += 4096;
-            }
+            let targets = crate::marks::targets_of(&sel, &case.manifest)?;
             let mut marks = crate::marks::Marks::load(&case)?;
             marks.set_tag(&targets, &name, !remove)?;
             let verb = if remove { "Untagged" } else { "Tagged" };
@@ -318,7 +303,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 ReportFormat::Md => crate::report::markdown(&report, &case),
                 ReportFormat::Html => crate::report::html(&report, &case),
             };
-            std::fs::write(&output, text).map_err(|e| Error::io(&output, e))?;
+            crate::case::write_atomic(&output, text.as_bytes())?;
             writeln!(out, "Wrote the report to {}", output.display()).map_err(w)?;
             Ok(0)
         }
@@ -642,8 +627,6 @@ fn export(
             return Ok(EXIT_BAD_QUERY);
         }
     };
-    let file = std::fs::File::create(output).map_err(|e| Error::io(output, e))?;
-    let mut writer = io::BufWriter::new(file);
     let bar = io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         if let Ok(style) =
@@ -653,7 +636,7 @@ fn export(
         }
         bar
     });
-    let n = crate::export::export(case, &compiled, format, &mut writer, &mut |done, total| {
+    let n = crate::export::export_to_file(case, &compiled, format, output, &mut |done, total| {
         if let Some(b) = &bar {
             b.set_length(total);
             b.set_position(done);

@@ -244,7 +244,8 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
     put("user.name", json!(ev.user));
     put(
         "event.duration",
-        json!(ev.duration_ms.map(|ms| ms * 1_000_000)),
+        // Nanoseconds; a duration too large to say so (logs are attacker-written) is left out.
+        json!(ev.duration_ms.and_then(|ms| ms.checked_mul(1_000_000))),
     );
     put("http.request.id", json!(ev.request_id));
     put("log.file.path", json!(ev.file));
@@ -271,7 +272,8 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     if !columns.is_empty() {
-        put(&format!("trawl.{}", ev.source), Value::Object(columns));
+        // The source is in event.dataset; a source named like another trawl key cannot clash.
+        put("trawl.columns", Value::Object(columns));
     }
     Value::Object(doc)
 }
@@ -318,6 +320,36 @@ fn each_event(
 
 /// Writes the events of a query, in time order; returns how many. `progress` is told the count
 /// and the total after every page.
+/// Exports into a file: written under a temporary name beside it and renamed when complete,
+/// so that a failed or interrupted export never leaves a truncated file under the name asked.
+pub fn export_to_file(
+    case: &Case,
+    query: &Compiled,
+    format: Format,
+    path: &std::path::Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = std::path::PathBuf::from(partial);
+    let result = (|| {
+        let file = std::fs::File::create(&partial).map_err(|e| Error::io(&partial, e))?;
+        let mut out = std::io::BufWriter::new(file);
+        let n = export(case, query, format, &mut out, progress)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&partial, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&partial, e))?;
+        std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// Streams the events of a query, in time order, in a format.
 pub fn export(
     case: &Case,
     query: &Compiled,
@@ -417,7 +449,7 @@ mod tests {
         assert_eq!(doc["event"]["duration"], 187_000_000u64);
         assert_eq!(doc["trawl"]["line"], 2574);
         assert_eq!(doc["trawl"]["note"], "first POST");
-        assert_eq!(doc["trawl"]["iis"]["s-ip"], "172.16.4.21");
+        assert_eq!(doc["trawl"]["columns"]["s-ip"], "172.16.4.21");
         assert_eq!(doc["rule"]["id"], json!(["webshell-known-name"]));
         assert!(doc.get("url.path").is_none(), "no dotted keys");
         assert!(

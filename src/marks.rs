@@ -41,6 +41,29 @@ impl Mark {
     fn is_empty(&self) -> bool {
         !self.bookmark && self.tags.is_empty() && self.note.is_none()
     }
+
+    /// Takes in another mark of the same event.
+    fn merge(&mut self, other: Mark) {
+        if self.file.is_empty() {
+            self.file = other.file;
+            self.line = other.line;
+            self.ts = other.ts;
+        }
+        self.bookmark |= other.bookmark;
+        self.tags.extend(other.tags);
+        self.note = match (self.note.take(), other.note) {
+            (Some(a), Some(b)) if a != b => Some(format!("{a}\n{b}")),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+fn file_ids(manifest: &Manifest) -> HashMap<String, u64> {
+    manifest
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.id))
+        .collect()
 }
 
 /// Every mark of a case, by event key.
@@ -50,6 +73,18 @@ pub struct Marks {
     pub marks: BTreeMap<u64, Mark>,
     #[serde(skip)]
     path: PathBuf,
+    /// The case's files by path, to re-attach marks whose file was re-read under a new id.
+    #[serde(skip)]
+    file_ids: HashMap<String, u64>,
+    /// When and how large the file was when last read or written: another trawl (a second
+    /// timeline, `trawl tag`) may write it meanwhile, and its changes must not be overwritten.
+    #[serde(skip)]
+    seen: Option<(std::time::SystemTime, u64)>,
+}
+
+fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// Where an event is, to mark it.
@@ -59,6 +94,42 @@ pub struct Target {
     pub file: String,
     pub line: u64,
     pub ts: String,
+}
+
+/// At most this many events are tagged at once: every mark is a line of `marks.json`, which is
+/// rewritten on each change, so tagging millions would make every later keystroke slow.
+pub const MAX_TAGGED_AT_ONCE: u64 = 100_000;
+
+/// The events of a selection, to mark them all.
+pub fn targets_of(sel: &crate::timeline::Selection, manifest: &Manifest) -> Result<Vec<Target>> {
+    if sel.len() > MAX_TAGGED_AT_ONCE {
+        return Err(Error::Usage(format!(
+            "{} events are more than {MAX_TAGGED_AT_ONCE} to tag at once: narrow the query",
+            sel.len()
+        )));
+    }
+    let paths: HashMap<u64, &str> = manifest
+        .files
+        .iter()
+        .map(|f| (f.id, f.path.as_str()))
+        .collect();
+    let mut targets = Vec::with_capacity(sel.len() as usize);
+    const PAGE: usize = 4096;
+    let mut start = 0;
+    while start < sel.len() {
+        for r in sel.rows(start, PAGE) {
+            targets.push(Target {
+                file_id: r.file_id,
+                file: paths
+                    .get(&r.file_id)
+                    .map_or_else(|| format!("<file #{}>", r.file_id), |p| (*p).to_string()),
+                line: r.line,
+                ts: crate::formats::time::format_ms(r.ts_ms),
+            });
+        }
+        start += PAGE as u64;
+    }
+    Ok(targets)
 }
 
 impl Target {
@@ -79,30 +150,65 @@ pub fn valid_tag(tag: &str) -> bool {
 impl Marks {
     /// Loads the case's marks (none yet is fine), re-attaching marks whose file was re-read.
     pub fn load(case: &Case) -> Result<Marks> {
-        let path = case.dir.join("marks.json");
-        let mut marks = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str::<Marks>(&text).map_err(|e| Error::Case {
-                path: path.clone(),
-                message: format!("unreadable marks: {e}"),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Marks::default(),
-            Err(e) => return Err(Error::io(&path, e)),
+        let mut marks = Marks {
+            path: case.dir.join("marks.json"),
+            file_ids: file_ids(&case.manifest),
+            ..Marks::default()
         };
-        marks.path = path;
-        marks.reattach(&case.manifest);
+        marks.reload()?;
         Ok(marks)
     }
 
-    /// Marks whose file id is gone are moved to the file now ingested under the same path;
-    /// marks whose file is not in the case at all are kept as they are (a responder's notes are
-    /// never dropped silently), they just match no event.
-    fn reattach(&mut self, manifest: &Manifest) {
-        let ids: HashMap<&str, u64> = manifest
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.id))
-            .collect();
-        let live: HashSet<u64> = manifest.files.iter().map(|f| f.id).collect();
+    /// Reads the file again.
+    fn reload(&mut self) -> Result<()> {
+        self.seen = stamp(&self.path);
+        self.marks = match std::fs::read_to_string(&self.path) {
+            Ok(text) => {
+                serde_json::from_str::<Marks>(&text)
+                    .map_err(|e| Error::Case {
+                        path: self.path.clone(),
+                        message: format!("unreadable marks: {e}"),
+                    })?
+                    .marks
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        self.reattach();
+        Ok(())
+    }
+
+    /// Before a change: takes in what another trawl wrote since we last read or wrote.
+    fn refresh(&mut self) -> Result<()> {
+        if stamp(&self.path) != self.seen {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
+    /// After a change: writes it, or on failure goes back to what the file holds, so that
+    /// nothing is shown as saved that is not.
+    fn commit(&mut self) -> Result<()> {
+        match self.save() {
+            Ok(()) => {
+                self.seen = stamp(&self.path);
+                Ok(())
+            }
+            Err(e) => {
+                // The write failed; what the file holds is the truth. If it cannot be read
+                // either, the write's error is the one to report.
+                let _ = self.reload();
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks whose file id is gone are moved to the file now ingested under the same path
+    /// (merged with any mark already there); marks whose file is not in the case at all are
+    /// kept as they are (a responder's notes are never dropped silently), they just match no
+    /// event.
+    fn reattach(&mut self) {
+        let live: HashSet<u64> = self.file_ids.values().copied().collect();
         let stale: Vec<u64> = self
             .marks
             .keys()
@@ -113,12 +219,13 @@ impl Marks {
             let Some(id) = self
                 .marks
                 .get(&key)
-                .and_then(|m| ids.get(m.file.as_str()).copied())
+                .and_then(|m| self.file_ids.get(&m.file).copied())
             else {
                 continue;
             };
             if let Some(mark) = self.marks.remove(&key) {
-                self.marks.insert(event_key(id, mark.line), mark);
+                let slot = self.marks.entry(event_key(id, mark.line)).or_default();
+                slot.merge(mark);
             }
         }
     }
@@ -133,6 +240,7 @@ impl Marks {
     }
 
     fn update(&mut self, t: &Target, change: impl FnOnce(&mut Mark)) -> Result<()> {
+        self.refresh()?;
         let mark = self.marks.entry(t.key()).or_insert_with(|| Mark {
             file: t.file.clone(),
             line: t.line,
@@ -143,7 +251,7 @@ impl Marks {
         if mark.is_empty() {
             self.marks.remove(&t.key());
         }
-        self.save()
+        self.commit()
     }
 
     /// Toggles the bookmark of an event; returns whether it is now bookmarked.
@@ -159,6 +267,9 @@ impl Marks {
     /// Adds a tag to events, or removes it when every one of them already has it; returns
     /// whether it was added.
     pub fn toggle_tag(&mut self, targets: &[Target], tag: &str) -> Result<bool> {
+        self.refresh()?;
+        let tag = tag.to_lowercase();
+        let tag = tag.as_str();
         let all_have = targets.iter().all(|t| {
             self.marks
                 .get(&t.key())
@@ -168,13 +279,17 @@ impl Marks {
         Ok(!all_have)
     }
 
-    /// Adds (or removes) a tag on events, saved once for all of them.
+    /// Adds (or removes) a tag on events, saved once for all of them. Tags are kept in lower
+    /// case, as queries match them.
     pub fn set_tag(&mut self, targets: &[Target], tag: &str, on: bool) -> Result<()> {
         if !valid_tag(tag) {
             return Err(Error::Usage(format!(
                 "tag '{tag}': use letters, digits and - _ . : (64 at most)"
             )));
         }
+        self.refresh()?;
+        let tag = tag.to_lowercase();
+        let tag = tag.as_str();
         for t in targets {
             let mark = self.marks.entry(t.key()).or_insert_with(|| Mark {
                 file: t.file.clone(),
@@ -191,7 +306,7 @@ impl Marks {
                 self.marks.remove(&t.key());
             }
         }
-        self.save()
+        self.commit()
     }
 
     /// Sets (or with an empty text, removes) the note of an event.
@@ -206,6 +321,16 @@ impl Marks {
             .values()
             .flat_map(|m| m.tags.iter().cloned())
             .collect()
+    }
+
+    /// The bookmarked events.
+    pub fn bookmarked(&self) -> EventSet {
+        EventSet::new(
+            self.marks
+                .iter()
+                .filter(|(_, m)| m.bookmark)
+                .map(|(k, m)| (*k, m.ts_ms())),
+        )
     }
 
     /// Event sets for the query language: `tag:<name>`, `marked:true`, `bookmarked:true`,
@@ -237,15 +362,6 @@ impl Marks {
         ));
         out.push(("noted:true".into(), Arc::new(EventSet::new(noted))));
         out
-    }
-
-    /// Bookmarked events' times and keys, sorted, for next/previous bookmark.
-    pub fn bookmarks(&self) -> Vec<u64> {
-        self.marks
-            .iter()
-            .filter(|(_, m)| m.bookmark)
-            .map(|(k, _)| *k)
-            .collect()
     }
 }
 
@@ -295,6 +411,22 @@ mod tests {
             .expect("set")
             .1;
         assert_eq!(tagged.len(), 2);
+    }
+
+    #[test]
+    fn two_writers_do_not_overwrite_each_other() {
+        let (_dir, case) = case();
+        // A timeline open on the case, and `trawl tag` run meanwhile.
+        let mut timeline = Marks::load(&case).expect("load");
+        let mut cli = Marks::load(&case).expect("load");
+        cli.set_tag(&[target(7)], "Exfil", true).expect("tag");
+        timeline.toggle_bookmark(&target(8)).expect("bookmark");
+        let after = Marks::load(&case).expect("reload");
+        assert!(
+            after.get(3, 7).is_some_and(|m| m.tags.contains("exfil")),
+            "tags kept, in lower case"
+        );
+        assert!(after.get(3, 8).is_some_and(|m| m.bookmark));
     }
 
     #[test]

@@ -63,12 +63,14 @@ const MIN_GAP_HOURS: usize = 2;
 /// Gathers the report's content.
 pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentReport> {
     let hunt_report = hunt::report(case, detections)?;
-    let mut vocab = hunt::vocabulary(case)?;
+    let marks = Marks::load(case)?;
+    let mut vocab = case.manifest.vocabulary();
     vocab.sets = detections.sets();
-    vocab.sets.extend(Marks::load(case)?.sets());
+    vocab.sets.extend(marks.sets());
     vocab.unknown_fields_match_nothing = true;
     let reader = case.reader()?;
     let searcher = reader.searcher();
+    let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
     let select = |q: &str| -> Result<Selection> {
         Selection::select(&searcher, &query::compile(q, &case.fields, &vocab)?)
     };
@@ -101,11 +103,12 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
         }
     }
 
-    let marks = Marks::load(case)?;
     let marked = select("marked:true")?;
     let mut evidence = Vec::new();
+    let mut found = std::collections::HashSet::new();
     for row in marked.rows(0, marked.len() as usize) {
-        let ev = view::load(&searcher, &case.fields, &case.manifest, row.addr)?;
+        found.insert(row.key());
+        let ev = loader.load(row.addr)?;
         let mark = marks.get(ev.file_id, ev.line).cloned().unwrap_or_default();
         let e = hunt::evidence_of(&ev);
         evidence.push(Evidence {
@@ -120,6 +123,26 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
         });
     }
 
+    // Marks whose event the case no longer holds (its file removed, or changed and re-read)
+    // are still the responder's word: listed, not dropped.
+    let orphans = marks.marks.iter().filter(|(k, _)| !found.contains(*k));
+    let orphans: Vec<Evidence> = orphans
+        .map(|(_, m)| Evidence {
+            ts: m.ts.clone(),
+            host: String::new(),
+            summary: "(this event is no longer in the case)".into(),
+            tags: m.tags.iter().cloned().collect(),
+            note: m.note.clone(),
+            bookmark: m.bookmark,
+            file: m.file.clone(),
+            line: m.line,
+        })
+        .collect();
+    if !orphans.is_empty() {
+        evidence.extend(orphans);
+        evidence.sort_by(|a, b| a.ts.cmp(&b.ts));
+    }
+
     let indicators_ips: Vec<String> = hunt_report.suspects.iter().map(|s| s.ip.clone()).collect();
     let mut uas = BTreeSet::new();
     for ip in &indicators_ips {
@@ -132,7 +155,7 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
                 query::quote_value(&v.value)
             ))?;
             let written = match one.rows(0, 1).first() {
-                Some(row) => view::load(&searcher, &case.fields, &case.manifest, row.addr)?.ua,
+                Some(row) => loader.load(row.addr)?.ua,
                 None => None,
             };
             uas.insert(written.unwrap_or(v.value));
@@ -349,17 +372,25 @@ pub fn markdown(r: &IncidentReport, case: &Case) -> String {
         }
         o.push('\n');
     }
-    let _ = writeln!(o, "## Indicators\n\n```text");
-    for ip in &r.indicators_ips {
-        let _ = writeln!(o, "{ip}");
+    let indicators: Vec<String> = r
+        .indicators_ips
+        .iter()
+        .chain(&r.indicators_paths)
+        .chain(&r.indicators_uas)
+        .map(|v| esc(v))
+        .collect();
+    // A fence longer than any run of backticks in the values, which attackers write.
+    let longest_run = indicators
+        .iter()
+        .flat_map(|v| v.split(|c| c != '`').map(str::len))
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest_run.max(2) + 1);
+    let _ = writeln!(o, "## Indicators\n\n{fence}text");
+    for v in &indicators {
+        let _ = writeln!(o, "{v}");
     }
-    for p in &r.indicators_paths {
-        let _ = writeln!(o, "{}", esc(p));
-    }
-    for ua in &r.indicators_uas {
-        let _ = writeln!(o, "{}", esc(ua));
-    }
-    let _ = writeln!(o, "```\n");
+    let _ = writeln!(o, "{fence}\n");
     o.push_str(
         &hunt::output::markdown(h)
             .replacen("# trawl hunt", "## Detections", 1)

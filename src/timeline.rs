@@ -207,17 +207,17 @@ impl Selection {
         })
     }
 
-    /// The events of this selection that are among `events` (event key and time in ms, as
-    /// detections store them). Each event is found by binary search on the time column of each
-    /// segment, so the cost follows the number of events, not the size of the case.
-    pub fn restrict_to(&self, events: &[(u64, i64)]) -> Selection {
+    /// The events of this selection that are in `events`. Each event is found by binary search
+    /// on the time column of each segment, so the cost follows the number of events, not the
+    /// size of the case.
+    pub fn restrict_to(&self, events: &crate::query::EventSet) -> Selection {
         let mut total = 0u64;
         let segments = self
             .segments
             .iter()
             .map(|s| {
                 let mut docs = Vec::new();
-                for &(key, ts) in events {
+                for (key, ts) in events.iter() {
                     let mut i = s.bound(ts, false);
                     while i < s.len() && s.ts(i) == ts {
                         let doc = s.doc(i);
@@ -808,7 +808,7 @@ mod tests {
             all.iter().step_by(5).map(|r| (r.key(), r.ts_ms)).collect();
         events.push((crate::hunt::event_key(99, 1), all[0].ts_ms));
         let sel = select(&case, "ip:192.0.2.1");
-        let restricted = sel.restrict_to(&events);
+        let restricted = sel.restrict_to(&crate::query::EventSet::new(events.iter().copied()));
         let expected: Vec<Row> = sel
             .rows(0, 1000)
             .into_iter()

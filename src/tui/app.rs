@@ -486,11 +486,12 @@ impl App {
                 }
                 None => self.message = Some(format!("not a time: '{arg}' (e.g. 2021-03-05T17:42)")),
             },
-            "tag" => {
+            "tag" | "untag" => {
                 if crate::marks::valid_tag(arg) {
                     self.outbox.push_back(Request::TagSelection {
                         generation: self.generation,
                         tag: arg.to_string(),
+                        on: name == "tag",
                     });
                 } else {
                     self.message = Some(format!(
@@ -498,6 +499,8 @@ impl App {
                     ));
                 }
             }
+            // Without text, edit the note rather than silently removing it.
+            "note" if arg.is_empty() => self.act(Action::Note),
             "note" => self.mark(MarkAction::Note(arg.to_string())),
             "view" => {
                 let mut words = arg.split_whitespace();
@@ -545,7 +548,7 @@ impl App {
             "" => {}
             other => {
                 self.message = Some(format!(
-                    "unknown command ':{other}' (:goto :tag :note :view :views :export :q)"
+                    "unknown command ':{other}' (:goto :tag :untag :note :view :views :export :q)"
                 ))
             }
         }
@@ -973,10 +976,10 @@ impl App {
                 self.message = Some(message);
                 self.tags = tags;
                 // Fetch the rows again to show the marks; a query naming marks runs again.
-                if self.view.text().contains("tag:")
-                    || self.view.text().contains("marked:")
-                    || self.view.text().contains("bookmarked:")
-                    || self.view.text().contains("noted:")
+                let text = self.view.text().to_lowercase();
+                if ["tag:", "marked:", "noted:"]
+                    .iter()
+                    .any(|f| text.contains(f))
                 {
                     self.run_query();
                 } else {

@@ -72,9 +72,11 @@ pub enum Request {
         action: MarkAction,
     },
     /// Tag every event of the current selection.
+    /// Tags (`on`) or untags every event of the current selection.
     TagSelection {
         generation: u64,
         tag: String,
+        on: bool,
     },
     /// Saved views: save the given one, delete, open or list them.
     SaveView {
@@ -208,7 +210,7 @@ pub struct Backend {
     /// Rule ids of each event with hits.
     rules_by_event: std::collections::HashMap<u64, Vec<String>>,
     /// Detection hits of medium severity or worse (event key, time), for the hit marks.
-    alert_events: Vec<(u64, i64)>,
+    alert_events: crate::query::EventSet,
     marks: Marks,
     /// The query text of the current selection (for exports).
     text: String,
@@ -233,10 +235,8 @@ impl Backend {
                                 && r.category == crate::rules::Category::Compromise
                         })
                     })
-                    .flat_map(|(_, hits)| hits.iter().copied())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
+                    .flat_map(|(_, hits)| hits.iter().copied());
+                let alerts = crate::query::EventSet::new(alerts);
                 (d.by_event(), alerts)
             }
             None => Default::default(),
@@ -275,29 +275,15 @@ impl Backend {
         self.vocabulary.sets.extend(self.marks.sets());
     }
 
-    fn target_of(&self, file_id: u64, line: u64, ts_ms: i64) -> Target {
-        Target {
-            file_id,
-            file: self
-                .case
-                .manifest
-                .file(file_id)
-                .map_or_else(|| format!("<file #{file_id}>"), |f| f.path.clone()),
-            line,
-            ts: crate::formats::time::format_ms(ts_ms),
-        }
-    }
-
     /// Handles one request.
     pub fn handle(&mut self, request: Request) -> Reply {
-        let generation = match &request {
-            Request::TagSelection { generation, .. } | Request::Export { generation, .. } => {
-                *generation
-            }
-            other => request_generation(other).unwrap_or(self.generation),
-        };
+        let of_query = request_generation(&request);
+        let generation = of_query.unwrap_or(self.generation);
         match self.try_handle(request) {
             Ok(reply) => reply,
+            // A user action that failed (a mark not saved, an export not written) is said
+            // whatever query is showing by then.
+            Err(e) if of_query.is_none() => Reply::Message(format!("failed: {e}")),
             Err(crate::Error::Query(e)) => Reply::BadQuery {
                 generation,
                 message: e.message,
@@ -426,12 +412,9 @@ impl Backend {
                 forward,
                 bookmark,
             } => {
-                let bookmarks = if bookmark {
-                    let text = format!("({}) AND bookmarked:true", self.text);
-                    let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
-                    Some(Selection::select(&self.reader.searcher(), &compiled)?)
-                } else {
-                    None
+                let bookmarks = match (bookmark, self.current(generation)) {
+                    (true, Some(sel)) => Some(sel.restrict_to(&self.marks.bookmarked())),
+                    _ => None,
                 };
                 let targets = if bookmark {
                     bookmarks.as_ref()
@@ -484,24 +467,21 @@ impl Backend {
                     tags: self.tags(),
                 })
             }
-            Request::TagSelection { generation, tag } => {
+            Request::TagSelection {
+                generation,
+                tag,
+                on,
+            } => {
                 let Some(sel) = self.current(generation) else {
                     return Ok(Reply::Message("no selection to tag".into()));
                 };
-                let mut targets = Vec::with_capacity(sel.len().min(1 << 20) as usize);
-                let mut start = 0;
-                while start < sel.len() {
-                    for r in sel.rows(start, 4096) {
-                        targets.push(self.target_of(r.file_id, r.line, r.ts_ms));
-                    }
-                    start += 4096;
-                }
-                let added = self.marks.toggle_tag(&targets, &tag)?;
+                let targets = crate::marks::targets_of(sel, &self.case.manifest)?;
+                self.marks.set_tag(&targets, &tag, on)?;
                 self.refresh_sets();
                 Ok(Reply::Marked {
                     message: format!(
                         "{} {} event(s) {tag}",
-                        if added { "tagged" } else { "untagged" },
+                        if on { "tagged" } else { "untagged" },
                         targets.len()
                     ),
                     tags: self.tags(),
@@ -555,10 +535,13 @@ impl Backend {
                     )));
                 };
                 let compiled = query::compile(&self.text, &self.case.fields, &self.vocabulary)?;
-                let file = std::fs::File::create(&path).map_err(|e| crate::Error::io(&path, e))?;
-                let mut out = std::io::BufWriter::new(file);
-                let n =
-                    crate::export::export(&self.case, &compiled, format, &mut out, &mut |_, _| {})?;
+                let n = crate::export::export_to_file(
+                    &self.case,
+                    &compiled,
+                    format,
+                    std::path::Path::new(&path),
+                    &mut |_, _| {},
+                )?;
                 Ok(Reply::Message(format!(
                     "exported {n} event(s) to {path} ({format:?})"
                 )))
@@ -656,7 +639,13 @@ fn histogram(
 
 /// Runs a backend on its own thread. A newer query makes older pending requests moot, so the
 /// thread drains its queue and skips requests of superseded generations.
-pub fn spawn(mut backend: Backend, requests: Receiver<Request>, replies: Sender<Reply>) {
+/// Runs the backend on its own thread until `requests` is closed; join it to be sure every
+/// request sent (a mark, an export) was carried out.
+pub fn spawn(
+    mut backend: Backend,
+    requests: Receiver<Request>,
+    replies: Sender<Reply>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while let Ok(first) = requests.recv() {
             let mut batch = vec![first];
@@ -678,7 +667,7 @@ pub fn spawn(mut backend: Backend, requests: Receiver<Request>, replies: Sender<
                 }
             }
         }
-    });
+    })
 }
 
 /// The query generation a request belongs to; None for user actions (marks, views, exports,

@@ -153,7 +153,7 @@ const BINDINGS: &[Binding] = &[
     bind!(
         ":",
         Command,
-        "commands: :goto TIME :tag NAME :note TEXT :view [save|rm] NAME :export FILE :q",
+        "commands: :goto TIME :tag/:untag NAME :note TEXT :view [save|rm] NAME :export FILE",
         |k| ch(k, ':')
     ),
     bind!(

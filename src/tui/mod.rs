@@ -57,7 +57,7 @@ pub fn run(case: Case) -> Result<()> {
     let mut app = app::App::resume(field_names(backend.case()), session, backend.tags());
     let (request_tx, request_rx) = unbounded();
     let (reply_tx, reply_rx) = unbounded();
-    backend::spawn(backend, request_rx, reply_tx);
+    let worker = backend::spawn(backend, request_rx, reply_tx);
     let (event_tx, event_rx) = unbounded();
     std::thread::spawn(move || {
         while let Ok(ev) = event::read() {
@@ -109,7 +109,17 @@ pub fn run(case: Case) -> Result<()> {
     })();
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    // Where the user was, for next time.
+    // Marks, views and exports asked for just before quitting are carried out, not lost.
+    drop(request_tx);
+    let _ = worker.join();
+    for reply in reply_rx.try_iter() {
+        if let backend::Reply::Message(text) = reply
+            && text.starts_with("failed")
+        {
+            eprintln!("trawl: {}", crate::sanitize::escape_controls(&text));
+        }
+    }
+    // Where the user was, for next time (after the worker's own saves).
     let saved = crate::session::save_session(&case_dir, &app.session());
     result.and(saved)
 }

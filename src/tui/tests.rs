@@ -430,6 +430,17 @@ fn marks_notes_views_and_the_session_survive_a_reopen() {
             h.app.message.as_deref(),
             Some("tagged 28 event(s) shell-traffic")
         );
+        // Tagging again keeps the tag (only :untag removes it).
+        h.command("tag shell-traffic");
+        assert_eq!(
+            h.app.message.as_deref(),
+            Some("tagged 28 event(s) shell-traffic")
+        );
+        h.command("untag nothing-yet");
+        assert_eq!(
+            h.app.message.as_deref(),
+            Some("untagged 28 event(s) nothing-yet")
+        );
         h.command("view save shells");
         h.key(KeyCode::Char('G'));
         h.key(KeyCode::Char('m'));

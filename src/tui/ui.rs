@@ -498,7 +498,10 @@ fn draw_detail(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         lines.push(Line::from(part));
     }
     if let Some(problem) = &ev.problem {
-        lines.push(Line::from(Span::styled(problem.clone(), theme.error())));
+        lines.push(Line::from(Span::styled(
+            escape_controls(problem),
+            theme.error(),
+        )));
     }
     let scroll = selected_line.saturating_sub(inner.height.saturating_sub(2) as usize) as u16;
     frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
