@@ -443,54 +443,9 @@ impl Compiler<'_> {
 
     fn time(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
         let field = self.fields.ts;
-        let spec = |s: &str| -> Result<(i64, i64), QueryError> {
-            parse_time_spec(s).ok_or_else(|| QueryError {
-                message: format!(
-                    "'{s}' is not a time: use 2021-03-05, 2021-03-05T17:42, 2021-03-05T17:42:19Z…"
-                ),
-                column,
-            })
-        };
         let term = |ms: i64| Term::from_field_date(field, DateTime::from_timestamp_millis(ms));
-        let range = |lo: Bound<i64>, hi: Bound<i64>| -> Box<dyn Query> {
-            Box::new(RangeQuery::new(lo.map(term), hi.map(term)))
-        };
-        match value {
-            Tok::Word(w) | Tok::Phrase(w) => {
-                let (lo, hi) = spec(w)?;
-                Ok(range(Bound::Included(lo), Bound::Excluded(hi)))
-            }
-            Tok::Range {
-                lo,
-                lo_incl,
-                hi,
-                hi_incl,
-            } => {
-                // A bound written at a coarse precision covers its whole span: [2021-03-02 TO
-                // 2021-03-03] includes all of the 3rd.
-                let lo_b = match lo.as_str() {
-                    "*" => Bound::Unbounded,
-                    s if *lo_incl => Bound::Included(spec(s)?.0),
-                    s => Bound::Included(spec(s)?.1),
-                };
-                let hi_b = match hi.as_str() {
-                    "*" => Bound::Unbounded,
-                    s if *hi_incl => Bound::Excluded(spec(s)?.1),
-                    s => Bound::Excluded(spec(s)?.0),
-                };
-                Ok(range(lo_b, hi_b))
-            }
-            Tok::Compare(op, v) => {
-                let (lo, hi) = spec(v)?;
-                Ok(match *op {
-                    ">=" => range(Bound::Included(lo), Bound::Unbounded),
-                    ">" => range(Bound::Included(hi), Bound::Unbounded),
-                    "<=" => range(Bound::Unbounded, Bound::Excluded(hi)),
-                    _ => range(Bound::Unbounded, Bound::Excluded(lo)),
-                })
-            }
-            _ => err(column, "expected a time, a range [a TO b] or a comparison"),
-        }
+        let (lo, hi) = time_bounds(value, column)?;
+        Ok(Box::new(RangeQuery::new(lo.map(term), hi.map(term))))
     }
 
     fn guid(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {

@@ -12,7 +12,7 @@ use regex::{Regex, RegexBuilder};
 
 use super::parse::{Expr, Tok, parse_expr};
 use super::{
-    Kind, QueryError, canonical_name, kind_of, parse_cidr, parse_ip_wildcard, parse_time_spec,
+    Kind, QueryError, canonical_name, err, kind_of, parse_cidr, parse_ip_wildcard, time_bounds,
     wildcard_to_regex,
 };
 use crate::event::{self, names};
@@ -83,19 +83,12 @@ pub struct Matcher {
     pub index_text: String,
 }
 
-fn err_at<T>(column: usize, message: impl Into<String>) -> Result<T, QueryError> {
-    Err(QueryError {
-        message: message.into(),
-        column,
-    })
-}
-
 fn anchored(pattern: &str, column: usize) -> Result<Regex, QueryError> {
     RegexBuilder::new(&format!("^(?:{pattern})$"))
         .case_insensitive(true)
         .size_limit(1 << 22)
         .build()
-        .or_else(|e| err_at(column, format!("bad regex: {e}")))
+        .or_else(|e| err(column, format!("bad regex: {e}")))
 }
 
 impl Matcher {
@@ -142,7 +135,7 @@ fn text_test(
         Tok::Word(w) | Tok::Phrase(w) => Test::Eq(normalize(w)),
         Tok::Regex(re) => Test::Regex(anchored(re, column)?),
         _ => {
-            return err_at(
+            return err(
                 column,
                 "expected a value, a \"phrase\", a wildcard or a /regex/",
             );
@@ -154,7 +147,7 @@ fn words_test(value: &Tok, column: usize) -> Result<Test, QueryError> {
     let text = match value {
         Tok::Regex(re) => return Ok(Test::Regex(anchored(&format!(".*(?:{re}).*"), column)?)),
         Tok::Word(w) | Tok::Phrase(w) => w,
-        _ => return err_at(column, "expected words"),
+        _ => return err(column, "expected words"),
     };
     match super::contains_words_regex(text) {
         Some(p) => Ok(Test::Regex(anchored(&p, column)?)),
@@ -224,9 +217,9 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
         Kind::Guid => match value {
             Tok::Word(w) | Tok::Phrase(w) => Pred::Guid(
                 event::parse_guid(w)
-                    .map_or_else(|| err_at(column, format!("'{w}' is not a GUID")), Ok)?,
+                    .map_or_else(|| err(column, format!("'{w}' is not a GUID")), Ok)?,
             ),
-            _ => return err_at(column, "expected a request GUID"),
+            _ => return err(column, "expected a request GUID"),
         },
     })
 }
@@ -258,7 +251,7 @@ const CANONICAL_STATIC: [&str; 20] = [
 fn ip_pred(field: &'static str, value: &Tok, column: usize) -> Result<Pred, QueryError> {
     let to_u128 = |ip: IpAddr| u128::from(ip_to_v6(ip));
     let parse = |s: &str| {
-        event::parse_ip(s).map_or_else(|| err_at(column, format!("'{s}' is not an IP address")), Ok)
+        event::parse_ip(s).map_or_else(|| err(column, format!("'{s}' is not an IP address")), Ok)
     };
     let (lo, hi) = match value {
         Tok::Word(w) | Tok::Phrase(w) => {
@@ -285,17 +278,15 @@ fn ip_pred(field: &'static str, value: &Tok, column: usize) -> Result<Pred, Quer
             };
             (lo, hi)
         }
-        _ => return err_at(column, "expected an IP address, a CIDR range or [a TO b]"),
+        _ => return err(column, "expected an IP address, a CIDR range or [a TO b]"),
     };
     Ok(Pred::Ip { field, lo, hi })
 }
 
 fn number_pred(field: &'static str, value: &Tok, column: usize) -> Result<Pred, QueryError> {
     let num = |s: &str| {
-        s.parse::<u64>().map_or_else(
-            |_| err_at(column, format!("'{s}' is not a whole number")),
-            Ok,
-        )
+        s.parse::<u64>()
+            .map_or_else(|_| err(column, format!("'{s}' is not a whole number")), Ok)
     };
     let (lo, hi) = match value {
         Tok::Word(w) | Tok::Phrase(w) => {
@@ -333,49 +324,13 @@ fn number_pred(field: &'static str, value: &Tok, column: usize) -> Result<Pred, 
                 _ => (Bound::Unbounded, Bound::Excluded(v)),
             }
         }
-        _ => return err_at(column, "expected a number"),
+        _ => return err(column, "expected a number"),
     };
     Ok(Pred::Number { field, lo, hi })
 }
 
 fn time_pred(value: &Tok, column: usize) -> Result<Pred, QueryError> {
-    let spec = |s: &str| {
-        parse_time_spec(s).map_or_else(|| err_at(column, format!("'{s}' is not a time")), Ok)
-    };
-    let (lo, hi) = match value {
-        Tok::Word(w) | Tok::Phrase(w) => {
-            let (a, b) = spec(w)?;
-            (Bound::Included(a), Bound::Excluded(b))
-        }
-        Tok::Range {
-            lo,
-            lo_incl,
-            hi,
-            hi_incl,
-        } => {
-            let lo_b = match lo.as_str() {
-                "*" => Bound::Unbounded,
-                s if *lo_incl => Bound::Included(spec(s)?.0),
-                s => Bound::Included(spec(s)?.1),
-            };
-            let hi_b = match hi.as_str() {
-                "*" => Bound::Unbounded,
-                s if *hi_incl => Bound::Excluded(spec(s)?.1),
-                s => Bound::Excluded(spec(s)?.0),
-            };
-            (lo_b, hi_b)
-        }
-        Tok::Compare(op, v) => {
-            let (a, b) = spec(v)?;
-            match *op {
-                ">=" => (Bound::Included(a), Bound::Unbounded),
-                ">" => (Bound::Included(b), Bound::Unbounded),
-                "<=" => (Bound::Unbounded, Bound::Excluded(b)),
-                _ => (Bound::Unbounded, Bound::Excluded(a)),
-            }
-        }
-        _ => return err_at(column, "expected a time"),
-    };
+    let (lo, hi) = time_bounds(value, column)?;
     Ok(Pred::Time { lo, hi })
 }
 

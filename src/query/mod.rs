@@ -22,6 +22,7 @@ mod parse;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use tantivy::query::Query;
@@ -294,6 +295,56 @@ fn parse_ip_wildcard(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
     }
     addr.pop();
     parse_cidr(&format!("{addr}/{}", octets.len() * 8))
+}
+
+/// The bounds in epoch milliseconds of a `ts:` value: a time (its whole span), a range or a
+/// comparison. Shared by the index query and the matcher so both read times alike.
+fn time_bounds(value: &parse::Tok, column: usize) -> Result<(Bound<i64>, Bound<i64>), QueryError> {
+    use parse::Tok;
+    let spec = |s: &str| -> Result<(i64, i64), QueryError> {
+        parse_time_spec(s).ok_or_else(|| QueryError {
+            message: format!(
+                "'{s}' is not a time: use 2021-03-05, 2021-03-05T17:42, 2021-03-05T17:42:19Z…"
+            ),
+            column,
+        })
+    };
+    Ok(match value {
+        Tok::Word(w) | Tok::Phrase(w) => {
+            let (lo, hi) = spec(w)?;
+            (Bound::Included(lo), Bound::Excluded(hi))
+        }
+        Tok::Range {
+            lo,
+            lo_incl,
+            hi,
+            hi_incl,
+        } => {
+            // A bound written at a coarse precision covers its whole span: [2021-03-02 TO
+            // 2021-03-03] includes all of the 3rd.
+            let lo_b = match lo.as_str() {
+                "*" => Bound::Unbounded,
+                s if *lo_incl => Bound::Included(spec(s)?.0),
+                s => Bound::Included(spec(s)?.1),
+            };
+            let hi_b = match hi.as_str() {
+                "*" => Bound::Unbounded,
+                s if *hi_incl => Bound::Excluded(spec(s)?.1),
+                s => Bound::Excluded(spec(s)?.0),
+            };
+            (lo_b, hi_b)
+        }
+        Tok::Compare(op, v) => {
+            let (lo, hi) = spec(v)?;
+            match *op {
+                ">=" => (Bound::Included(lo), Bound::Unbounded),
+                ">" => (Bound::Included(hi), Bound::Unbounded),
+                "<=" => (Bound::Unbounded, Bound::Excluded(hi)),
+                _ => (Bound::Unbounded, Bound::Excluded(lo)),
+            }
+        }
+        _ => return err(column, "expected a time, a range [a TO b] or a comparison"),
+    })
 }
 
 /// A time at the precision written, as `[start, end)` in epoch milliseconds:

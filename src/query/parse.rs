@@ -179,39 +179,25 @@ impl<'a> Lexer<'a> {
 
     /// `~"…"`: backslashes are the regex's own, except `\"` for a quote.
     fn quoted_regex(&mut self) -> Result<String, QueryError> {
-        let start = self.pos + 1;
-        self.pos += 1;
-        let mut s = String::new();
-        while let Some(c) = self.peek() {
-            self.pos += 1;
-            match c {
-                '\\' if self.peek() == Some('"') => {
-                    s.push('"');
-                    self.pos += 1;
-                }
-                '\\' => {
-                    s.push('\\');
-                    if let Some(next) = self.peek() {
-                        s.push(next);
-                        self.pos += 1;
-                    }
-                }
-                '"' => return Ok(s),
-                _ => s.push(c),
-            }
-        }
-        err(start, "unterminated ~\"regex\"")
+        self.regex_until('"', "unterminated ~\"regex\"")
     }
 
+    /// `/…/`: backslashes are the regex's own, except `\/` for a slash.
     fn regex(&mut self) -> Result<String, QueryError> {
+        self.regex_until('/', "unterminated /regex/")
+    }
+
+    /// A regex from after the opening delimiter up to `close`; a backslash before `close`
+    /// stands for it, any other backslash is kept for the regex.
+    fn regex_until(&mut self, close: char, unterminated: &str) -> Result<String, QueryError> {
         let start = self.pos + 1;
         self.pos += 1;
         let mut s = String::new();
         while let Some(c) = self.peek() {
             self.pos += 1;
             match c {
-                '\\' if self.peek() == Some('/') => {
-                    s.push('/');
+                '\\' if self.peek() == Some(close) => {
+                    s.push(close);
                     self.pos += 1;
                 }
                 '\\' => {
@@ -221,11 +207,11 @@ impl<'a> Lexer<'a> {
                         self.pos += 1;
                     }
                 }
-                '/' => return Ok(s),
+                c if c == close => return Ok(s),
                 _ => s.push(c),
             }
         }
-        err(start, "unterminated /regex/")
+        err(start, unterminated)
     }
 
     fn range(&mut self) -> Result<Tok, QueryError> {
