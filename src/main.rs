@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Ingest allocates per token and per document on several threads and frees them on others;
+// glibc's malloc serialises those frees on an arena lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = trawl::cli::Cli::parse();
     match trawl::cli::run(cli) {

@@ -11,7 +11,9 @@
 //!   their words are, minus Exchange's own suffix and long hex and digit runs;
 //! * words of paths, user agents and users are not tokenised per event: a bare word is matched
 //!   against the distinct values of those keyword fields, which repeat heavily;
-//! * the request GUID is kept as a 128-bit fast value, not as a term, for the same reason.
+//! * request GUIDs are nearly unique, so as terms or as a column they would cost as much as the
+//!   rest of the event: only a 16-bit bucket of each is indexed, and a query for one GUID
+//!   compares the parsed GUIDs of its bucket's few events (see [`request_id_bucket`]).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -30,7 +32,7 @@ pub const USER_AGENT: &str = "trawl_ua";
 pub const WORDS: &str = "trawl_words";
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -121,7 +123,7 @@ pub fn build() -> (Schema, Fields) {
         referer: b.add_text_field(names::REFERER, keyword(KEYWORD, false)),
         bytes: b.add_u64_field(names::BYTES, fast_u64()),
         duration_ms: b.add_u64_field(names::DURATION_MS, fast_u64()),
-        request_id: b.add_ip_addr_field(names::REQUEST_ID, IpAddrOptions::default().set_fast()),
+        request_id: b.add_u64_field(names::REQUEST_ID, NumericOptions::default().set_indexed()),
         attr: b.add_text_field("attr", keyword(KEYWORD, false)),
         text: b.add_text_field("text", words(true)),
         // Files are selected and deleted by range on the column: no per-document term.
@@ -200,6 +202,13 @@ pub fn normalize_keyword(value: &str) -> String {
 /// HttpProxy (commas replaced by spaces) spellings of the same agent are one term.
 pub fn normalize_user_agent(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    normalize_user_agent_into(value, &mut out);
+    out
+}
+
+/// [`normalize_user_agent`] into a buffer the caller reuses (the tokenizer runs twice per event).
+fn normalize_user_agent_into(value: &str, out: &mut String) {
+    out.clear();
     for word in value
         .split(|c: char| c.is_whitespace() || c == ',' || c == '+')
         .filter(|w| !w.is_empty())
@@ -207,9 +216,17 @@ pub fn normalize_user_agent(value: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&word.to_lowercase());
+        push_lowercase(word, out);
     }
-    out
+}
+
+/// Appends `text` lower-cased, without allocating for ASCII.
+fn push_lowercase(text: &str, out: &mut String) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.extend(text.chars().flat_map(char::to_lowercase));
+    }
 }
 
 /// Splits text into searchable words: alphanumeric runs, lower-cased, minus tokens that are
@@ -261,30 +278,39 @@ fn is_noise(word: &str) -> bool {
 /// for every line of a front end would double the cost of ingest. The request GUID is indexed
 /// on its own as `request_id`.
 pub fn strip_exchange_boilerplate(query: &str) -> std::borrow::Cow<'_, str> {
-    if !query.contains("CorrelationID=") && !query.contains("cafeReqId=") {
+    let is_boilerplate = |part: &str| {
+        part.is_empty()
+            || part.starts_with("CorrelationID=")
+            || part.starts_with("cafeReqId=")
+            || part == "encoding="
+    };
+    let Some(start) = ["CorrelationID=", "cafeReqId="]
+        .iter()
+        .filter_map(|marker| query.find(marker))
+        .min()
+    else {
         return std::borrow::Cow::Borrowed(query);
+    };
+    // Exchange appends it: when all of it is at the end, the rest is borrowed as it is.
+    if query[start..].split(['&', ';']).all(is_boilerplate) {
+        return std::borrow::Cow::Borrowed(query[..start].trim_end_matches(['&', ';']));
     }
     let kept: Vec<&str> = query
         .split(['&', ';'])
-        .filter(|part| {
-            !part.is_empty()
-                && !part.starts_with("CorrelationID=")
-                && !part.starts_with("cafeReqId=")
-                && *part != "encoding="
-        })
+        .filter(|part| !is_boilerplate(part))
         .collect();
     std::borrow::Cow::Owned(kept.join("&"))
 }
 
-/// Tokenizer for [`WORDS`]; keeps its token buffer between calls.
+/// Tokenizer for [`WORDS`]; keeps its tokens, and their text buffers, between calls.
 #[derive(Clone, Default)]
 pub struct WordTokenizer {
     tokens: Vec<Token>,
 }
 
-/// Stream over a [`WordTokenizer`]'s buffer.
+/// Stream over a tokenizer's buffer.
 pub struct BufferedStream<'a> {
-    tokens: &'a mut Vec<Token>,
+    tokens: &'a mut [Token],
     next: usize,
 }
 
@@ -303,22 +329,32 @@ impl TokenStream for BufferedStream<'_> {
     }
 }
 
+/// The `index`th token of `tokens`, reusing its text buffer when there is one.
+fn reuse_token(tokens: &mut Vec<Token>, index: usize) -> &mut Token {
+    if index == tokens.len() {
+        tokens.push(Token::default());
+    }
+    let token = &mut tokens[index];
+    token.text.clear();
+    token
+}
+
 impl Tokenizer for WordTokenizer {
     type TokenStream<'a> = BufferedStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> BufferedStream<'a> {
-        self.tokens.clear();
+        let mut used = 0;
         for (position, (from, to)) in words_of(text).enumerate() {
-            self.tokens.push(Token {
-                offset_from: from,
-                offset_to: to,
-                position,
-                text: text[from..to].to_lowercase(),
-                position_length: 1,
-            });
+            let token = reuse_token(&mut self.tokens, used);
+            token.offset_from = from;
+            token.offset_to = to;
+            token.position = position;
+            token.position_length = 1;
+            push_lowercase(&text[from..to], &mut token.text);
+            used += 1;
         }
         BufferedStream {
-            tokens: &mut self.tokens,
+            tokens: &mut self.tokens[..used],
             next: 0,
         }
     }
@@ -334,19 +370,23 @@ impl Tokenizer for UserAgentNormalizer {
     type TokenStream<'a> = BufferedStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> BufferedStream<'a> {
-        self.tokens.clear();
-        self.tokens.push(Token {
-            offset_from: 0,
-            offset_to: text.len(),
-            position: 0,
-            text: normalize_user_agent(text),
-            position_length: 1,
-        });
+        let token = reuse_token(&mut self.tokens, 0);
+        token.offset_from = 0;
+        token.offset_to = text.len();
+        token.position = 0;
+        token.position_length = 1;
+        normalize_user_agent_into(text, &mut token.text);
         BufferedStream {
-            tokens: &mut self.tokens,
+            tokens: &mut self.tokens[..1],
             next: 0,
         }
     }
+}
+
+/// The indexed part of a request GUID: its top 16 bits. 65,536 buckets keep the term dictionary
+/// small while a bucket holds few events (about 150 in ten million).
+pub fn request_id_bucket(id: u128) -> u64 {
+    (id >> 112) as u64
 }
 
 /// Maps an address into tantivy's IPv6 space (IPv4 as mapped addresses).
@@ -430,7 +470,7 @@ pub fn document(
         doc.add_u64(f.duration_ms, d);
     }
     if let Some(id) = ev.request_id {
-        doc.add_ip_addr(f.request_id, Ipv6Addr::from(id));
+        doc.add_u64(f.request_id, request_id_bucket(id));
     }
     let mut term = String::new();
     for (name, value) in &ev.attrs {
@@ -490,6 +530,32 @@ mod tests {
         assert_eq!(words("__VIEWSTATE=abc"), vec!["VIEWSTATE", "abc"]);
     }
 
+    fn tokens(tokenizer: &mut impl Tokenizer, text: &str) -> Vec<String> {
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn tokenizers_reuse_buffers_without_leaking_old_tokens() {
+        let mut words = WordTokenizer::default();
+        assert_eq!(
+            tokens(&mut words, "Cmd=Ping&User=J.Smith"),
+            ["cmd", "ping", "user", "j", "smith"]
+        );
+        assert_eq!(tokens(&mut words, "ÉCHEC x"), ["échec", "x"]);
+        assert_eq!(tokens(&mut words, ""), Vec::<String>::new());
+        let mut ua = UserAgentNormalizer::default();
+        assert_eq!(
+            tokens(&mut ua, "Mozilla/5.0+(Windows+NT)"),
+            ["mozilla/5.0 (windows nt)"]
+        );
+        assert_eq!(tokens(&mut ua, "curl/8"), ["curl/8"]);
+    }
+
     #[test]
     fn user_agents_from_iis_and_httpproxy_normalise_alike() {
         let iis =
@@ -510,6 +576,13 @@ mod tests {
             "Cmd=Ping&User=j.smith&DeviceId=X1"
         );
         assert_eq!(strip_exchange_boilerplate("a=1&b=2"), "a=1&b=2");
+        // Not at the end: the other parts are kept, in order.
+        let q = "a=1&cafeReqId=62b4b399-61f6-401a-ab5d-839f2c969224;&b=2";
+        assert_eq!(strip_exchange_boilerplate(q), "a=1&b=2");
+        assert!(matches!(
+            strip_exchange_boilerplate("a=1&CorrelationID=<empty>;"),
+            std::borrow::Cow::Borrowed("a=1")
+        ));
     }
 
     #[test]

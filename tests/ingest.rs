@@ -271,6 +271,50 @@ fn total_events(case: &Path) -> u64 {
 }
 
 #[test]
+fn request_ids_sharing_an_index_bucket_are_told_apart() {
+    // The index keeps 16 bits of each GUID: these three share them, and a fourth is elsewhere.
+    let guids = [
+        "68eff119-c34a-40fd-a8fd-97ae5174fe10",
+        "68ef0000-0000-4000-8000-000000000001",
+        "68efffff-ffff-4fff-bfff-ffffffffffff",
+        "0000f119-c34a-40fd-a8fd-97ae5174fe10",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("W3SVC1/u_ex210305.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let mut text = IIS_HEADER.to_string();
+    for (i, g) in guids.iter().enumerate() {
+        text.push_str(&format!(
+            "2021-03-05 10:00:0{i} 172.16.4.21 GET /ecp/x{i}.js &CorrelationID=<empty>;&cafeReqId={g}; 443 - 192.0.2.{i} Mozilla/5.0 - 200 0 0 5\r\n"
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let case = dir.path().join("case");
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&log),
+    ]);
+    for (i, g) in guids.iter().enumerate() {
+        let hits = search_json(&case, &format!("request_id:{}", g.to_uppercase()));
+        assert_eq!(hits.len(), 1, "{g}");
+        assert_eq!(hits[0]["path"], format!("/ecp/x{i}.js"));
+        assert_eq!(hits[0]["request_id"], *g);
+    }
+    assert_eq!(
+        count(&case, "request_id:68eff119-0000-4000-8000-000000000000"),
+        0
+    );
+    assert_eq!(count(&case, "request_id:*"), 4);
+    assert_eq!(
+        count(&case, "NOT request_id:0000f119-c34a-40fd-a8fd-97ae5174fe10"),
+        3
+    );
+}
+
+#[test]
 fn ingest_is_idempotent_and_incremental() {
     let dir = tempfile::tempdir().unwrap();
     let evidence = dir.path().join("MBX-T/W3SVC1");

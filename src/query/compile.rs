@@ -7,8 +7,9 @@ use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query, RangeQuery,
     RegexQuery, TermQuery,
 };
+use tantivy::schema::Value;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DateTime, Term};
+use tantivy::{DateTime, DocSet, Term};
 
 use super::parse::{Expr, Tok, parse_expr};
 use super::*;
@@ -196,6 +197,14 @@ impl Compiler<'_> {
                     column,
                     format!("{name}:* is not supported (not a fast field)"),
                 );
+            }
+            names::REQUEST_ID => {
+                // Indexed (as buckets) but not a column: any bucket term.
+                let term = |v: u64| Term::from_field_u64(self.fields.request_id, v);
+                return Ok(Box::new(RangeQuery::new(
+                    Bound::Included(term(0)),
+                    Bound::Included(term(u64::MAX)),
+                )));
             }
             n => n,
         };
@@ -448,7 +457,10 @@ impl Compiler<'_> {
         Ok(Box::new(RangeQuery::new(lo.map(term), hi.map(term))))
     }
 
+    /// `request_id:<guid>`: the index holds only a bucket of each GUID (see
+    /// [`schema::request_id_bucket`]); the bucket's events are parsed again and compared.
     fn guid(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+        use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
         let (Tok::Word(w) | Tok::Phrase(w)) = value else {
             return err(column, "expected a request GUID");
         };
@@ -456,11 +468,36 @@ impl Compiler<'_> {
             message: format!("'{w}' is not a GUID"),
             column,
         })?;
-        let t = Term::from_field_ip_addr(self.fields.request_id, Ipv6Addr::from(id));
-        Ok(Box::new(RangeQuery::new(
-            Bound::Included(t.clone()),
-            Bound::Included(t),
-        )))
+        let bucket = Term::from_field_u64(self.fields.request_id, schema::request_id_bucket(id));
+        let (raw, layouts) = (self.fields.raw, Arc::clone(&self.vocab.layouts));
+        let predicate = FunctionPredicate::from(move |reader: &tantivy::SegmentReader| {
+            let mut hits = Vec::new();
+            let postings = reader
+                .inverted_index(bucket.field())?
+                .read_postings(&bucket, IndexRecordOption::Basic)?;
+            if let Some(mut postings) = postings {
+                let layout_of = reader.fast_fields().u64("layout")?.first_or_default_col(0);
+                let store = reader.get_store_reader(4)?;
+                let mut doc = postings.doc();
+                while doc != tantivy::TERMINATED {
+                    let stored: tantivy::TantivyDocument = store.get(doc)?;
+                    let text = stored.get_first(raw).and_then(|v| v.as_str());
+                    let layout = layouts.get(layout_of.get_val(doc) as usize);
+                    if let (Some(text), Some(layout)) = (text, layout) {
+                        let ctx = crate::formats::ParseCtx::default();
+                        let parsed = crate::formats::parse(layout, text, &ctx);
+                        if parsed.is_ok_and(|ev| ev.request_id == Some(id)) {
+                            hits.push(doc);
+                        }
+                    }
+                    doc = postings.advance();
+                }
+            }
+            let hits = crate::timeline::BitSet::of(&hits, reader.max_doc());
+            Ok(move |doc: tantivy::DocId| hits.contains(doc))
+        });
+        let query: DocPredicateQuery = predicate.into();
+        Ok(Box::new(query))
     }
 
     fn file(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {

@@ -128,6 +128,9 @@ pub struct Vocabulary {
     pub attrs: BTreeSet<String>,
     /// Ingested files: (id, path).
     pub files: Vec<(u64, String)>,
+    /// The case's record layouts, to parse stored records again (`request_id:` compares the
+    /// parsed GUIDs of the events in its indexed bucket).
+    pub layouts: Arc<Vec<crate::formats::Layout>>,
     /// Named sets of events (`rule:<id>`, and the case's tags and marks), by event key.
     pub sets: Vec<(String, Arc<EventSet>)>,
     /// Rules name source columns a case may not have: there such a term matches nothing
