@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexReader, IndexSettings, IndexSortByField, Order, ReloadPolicy};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
 use crate::error::{Error, Result};
 use crate::formats::{FormatKind, Layout};
@@ -173,10 +173,6 @@ impl Case {
         std::fs::create_dir_all(&idx).map_err(|e| Error::io(&idx, e))?;
         let (schema, fields) = schema::build();
         let settings = IndexSettings {
-            sort_by_field: Some(IndexSortByField {
-                field: crate::event::names::TS.to_string(),
-                order: Order::Asc,
-            }),
             docstore_compression: Compressor::Zstd(ZstdCompressor {
                 compression_level: Some(1),
             }),

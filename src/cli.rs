@@ -176,8 +176,9 @@ pub struct IngestArgs {
     /// Reader and parser threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Commit after this many events (a crash loses at most this much work).
-    #[arg(long, default_value_t = 2_000_000, hide = true)]
+    /// Commit after this many events (a crash loses at most this much work; they are held in
+    /// memory to be sorted by time).
+    #[arg(long, default_value_t = 1_000_000, hide = true)]
     pub commit_every: u64,
     /// No progress bar.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! Time-ordered access to the events matching a query, without sorting them.
 //!
-//! The index is sorted by `ts`, so within each segment document order is time order. A
+//! Ingest writes every segment in time order (see [`crate::ingest`]), so within a segment document
+//! order is time order. A
 //! [`Selection`] keeps, per segment, the matching document ids (or just "all of them" for an
 //! unfiltered view): 4 bytes per hit at most. The event at any rank is found by binary search on
 //! time across segments, a screenful is a k-way merge from there, and a histogram bucket is a
