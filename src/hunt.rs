@@ -153,10 +153,6 @@ pub fn save(case: &Case, d: &Detections) -> Result<()> {
     write_atomic(&detections_path(case), text.as_bytes())
 }
 
-/// Above this many candidates a rule whose query the index answers exactly is not checked
-/// event by event.
-const MAX_VERIFIED: u64 = 100_000;
-
 /// Runs every rule over the case.
 pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
     let reader = case.reader()?;
@@ -174,8 +170,9 @@ pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
                 ))
             })?;
         let sel = Selection::select(&searcher, &compiled)?;
-        let exact_in_index = rule.matcher.index_text == rule.spec.query;
-        let verify = !exact_in_index || sel.len() <= MAX_VERIFIED;
+        // Only what the index could not evaluate (`raw:`) needs checking event by event; the
+        // index's answer is otherwise the query's meaning, as `trawl search` gives it.
+        let verify = !rule.matcher.exact_in_index;
         let mut found = Vec::new();
         let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
         const PAGE: usize = 4096;

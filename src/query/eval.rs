@@ -81,6 +81,8 @@ pub struct Matcher {
     /// The same query with what the index cannot evaluate (raw) relaxed to "anything", for
     /// finding candidates: a superset of the matches.
     pub index_text: String,
+    /// True when nothing was relaxed: the index's candidates are exactly the matches.
+    pub exact_in_index: bool,
 }
 
 fn anchored(pattern: &str, column: usize) -> Result<Regex, QueryError> {
@@ -96,8 +98,12 @@ impl Matcher {
     pub fn new(text: &str) -> Result<Matcher, QueryError> {
         let expr = parse_expr(text)?;
         let pred = build(&expr)?;
-        let index_text = render(&relax(&expr));
-        Ok(Matcher { pred, index_text })
+        let relaxed = relax(&expr);
+        Ok(Matcher {
+            pred,
+            index_text: render(&relaxed),
+            exact_in_index: relaxed == expr,
+        })
     }
 
     /// Whether an event matches.
@@ -542,6 +548,17 @@ mod tests {
 
     fn m(q: &str) -> bool {
         Matcher::new(q).expect("query").matches(&ev())
+    }
+
+    #[test]
+    fn only_relaxed_queries_need_checking_event_by_event() {
+        // Spelling that differs from the rendered form is still exact.
+        let m =
+            Matcher::new("(status:404  OR status:302) AND  path:/owa/auth/*.aspx").expect("query");
+        assert!(m.exact_in_index);
+        let m = Matcher::new("path:/ecp/*.js AND raw:*X-BEResource*").expect("query");
+        assert!(!m.exact_in_index);
+        assert_eq!(m.index_text, "path:/ecp/*.js");
     }
 
     #[test]
