@@ -614,6 +614,7 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
     };
     let source = chunk.layout.source();
     let dynamic = chunk.layout.has_dynamic_attrs();
+    let host = task.host.as_deref().map(schema::normalize_host);
     for &(line, span, start, end) in &chunk.records {
         parsed.continuation += span - 1;
         let bytes = &chunk.buf[start..end];
@@ -634,7 +635,7 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
                     file_id: task.file_id,
                     line,
                     layout: chunk.layout_id,
-                    host: task.host.as_deref(),
+                    host: host.as_deref(),
                     source,
                 };
                 let raw_bytes = invalid.then_some(bytes);

@@ -284,9 +284,16 @@ pub fn strip_exchange_boilerplate(query: &str) -> std::borrow::Cow<'_, str> {
             || part.starts_with("cafeReqId=")
             || part == "encoding="
     };
-    let Some(start) = ["CorrelationID=", "cafeReqId="]
+    static MARKERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::LazyLock::new(|| {
+            [
+                memchr::memmem::Finder::new("CorrelationID="),
+                memchr::memmem::Finder::new("cafeReqId="),
+            ]
+        });
+    let Some(start) = MARKERS
         .iter()
-        .filter_map(|marker| query.find(marker))
+        .filter_map(|marker| marker.find(query.as_bytes()))
         .min()
     else {
         return std::borrow::Cow::Borrowed(query);
@@ -408,7 +415,7 @@ pub struct Provenance<'a> {
     pub file_id: u64,
     pub line: u64,
     pub layout: u64,
-    /// Host to use when the record names none.
+    /// Host to use when the record names none, already normalised by [`normalize_host`].
     pub host: Option<&'a str>,
     pub source: &'a str,
 }
@@ -428,8 +435,10 @@ pub fn document(
     // their content rather than tantivy's default kilobyte.
     let mut doc = TantivyDocument::with_capacity(2 * raw.len() + 256);
     doc.add_date(f.ts, DateTime::from_timestamp_millis(ev.ts_ms));
-    if let Some(host) = ev.host.as_deref().or(from.host) {
-        doc.add_text(f.host, normalize_host(host));
+    match (&ev.host, from.host) {
+        (Some(host), _) => doc.add_text(f.host, normalize_host(host)),
+        (None, Some(host)) => doc.add_text(f.host, host),
+        (None, None) => {}
     }
     doc.add_text(f.source, from.source);
     if let Some(ip) = ev.ip {
@@ -439,7 +448,11 @@ pub fn document(
         doc.add_ip_addr(f.xff, ip_to_v6(*ip));
     }
     if let Some(method) = &ev.method {
-        doc.add_text(f.method, method.to_ascii_uppercase());
+        if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            doc.add_text(f.method, method.to_ascii_uppercase());
+        } else {
+            doc.add_text(f.method, method);
+        }
     }
     let keyword_fields = [
         (f.path, &ev.path),
