@@ -11,8 +11,9 @@
 //! as sorted runs). Rather than have tantivy sort each segment as it writes it (a remap of every
 //! posting list, column and stored document, a fifth of the cost of indexing), the writer keeps
 //! the events since the last commit, sorts them by time, adds them, and commits: each indexing
-//! thread receives a subsequence of one sorted run, and the commit seals its segment. Segments
-//! are never merged, which would concatenate them out of order.
+//! thread receives a subsequence of one sorted run, and the commit seals its segment. tantivy's
+//! merges would concatenate segments out of order, so trawl merges only small segments that
+//! follow each other in time (a log that grew between two ingests), in time order.
 //!
 //! Exactly once: each file's chunks are added in file order, and every commit carries the
 //! manifest saying how many lines of each file it contains. After a crash the case opens at its
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
 use crossbeam_channel::{Receiver, Sender, bounded};
+use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
@@ -224,9 +226,10 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     let layouts = std::sync::Mutex::new(Layouts::from_manifest(&case.manifest));
     let ctx = ParseCtx { tz: opts.tz };
     let threads = opts.threads.max(1);
+    let indexing_threads = threads.min(4);
     let mut writer: IndexWriter = case
         .index
-        .writer_with_num_threads(threads.min(4), opts.memory_budget)?;
+        .writer_with_num_threads(indexing_threads, opts.memory_budget)?;
     // Merging concatenates segments, which would break their time order (see above).
     writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
     let stop = AtomicBool::new(false);
@@ -288,11 +291,62 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
             return Err(e);
         }
     };
+    merge_consecutive_small_segments(case, &mut writer)?;
     writer.wait_merging_threads()?;
     case.manifest = manifest;
     case.write_manifest_copy()?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Runs of at most this many events are indexed by one thread, into one segment.
+const SINGLE_BATCH_RUN: usize = 50_000;
+/// Segments with fewer events than this are merged when they follow each other in time.
+const SMALL_SEGMENT: u32 = 300_000;
+/// A merge stops growing at this many events.
+const MERGED_SEGMENT_MAX: u32 = 1_000_000;
+
+/// Merges runs of small segments in which each ends no later than the next begins: their
+/// concatenation, which is what a merge writes, is in time order. Repeated ingests of growing
+/// logs would otherwise leave one more small segment each time.
+fn merge_consecutive_small_segments(case: &Case, writer: &mut IndexWriter) -> Result<()> {
+    let searcher = case.reader()?.searcher();
+    // (first time, last time, events, segment) of each small segment, in time order.
+    let mut spans = Vec::new();
+    for segment in searcher.segment_readers() {
+        let max_doc = segment.max_doc();
+        if max_doc == 0 || segment.num_docs() >= SMALL_SEGMENT {
+            continue;
+        }
+        let ts = segment
+            .fast_fields()
+            .date(crate::event::names::TS)?
+            .first_or_default_col(tantivy::DateTime::MIN);
+        let (first, last) = (ts.get_val(0), ts.get_val(max_doc - 1));
+        spans.push((first, last, segment.num_docs(), segment.segment_id()));
+    }
+    spans.sort_by_key(|&(first, last, _, _)| (first, last));
+    let mut chains: Vec<Vec<tantivy::index::SegmentId>> = Vec::new();
+    let mut chain_end = None;
+    let mut chain_docs = 0;
+    for (first, last, docs, id) in spans {
+        let follows = chain_end.is_some_and(|end| end <= first);
+        match chains.last_mut() {
+            Some(chain) if follows && chain_docs + docs <= MERGED_SEGMENT_MAX => {
+                chain.push(id);
+                chain_docs += docs;
+            }
+            _ => {
+                chains.push(vec![id]);
+                chain_docs = docs;
+            }
+        }
+        chain_end = Some(last);
+    }
+    for chain in chains.into_iter().filter(|c| c.len() > 1) {
+        writer.merge(&chain).wait()?;
+    }
+    Ok(())
 }
 
 /// Compares the evidence found with the manifest and decides what to read.
@@ -709,7 +763,11 @@ impl WriterState<'_> {
     }
 
     /// Adds the events since the last commit sorted by time (stably: events of one millisecond
-    /// keep their file order), so that the segments this commit seals are in time order.
+    /// keep their file order). Each indexing thread's segment is then a subsequence of the run,
+    /// in time order. A small run (a log that grew since the last ingest) is sent as one batch,
+    /// which one thread indexes whole: its segment then does not overlap the case's others and
+    /// can be merged with them (see [`merge_consecutive_small_segments`]). A large run is spread
+    /// document by document, which keeps both threads busy and each within its memory budget.
     fn add_run_in_time_order(&mut self, writer: &IndexWriter) -> Result<()> {
         let mut order: Vec<(i64, u32)> = (0u32..)
             .zip(&self.run)
@@ -721,10 +779,14 @@ impl WriterState<'_> {
             .map(|(_, d)| Some(d))
             .collect();
         self.run_bytes = 0;
-        for (_, i) in order {
-            if let Some(doc) = docs.get_mut(i as usize).and_then(Option::take) {
-                writer.add_document(doc)?;
-            }
+        let mut sorted = order
+            .iter()
+            .filter_map(|&(_, i)| docs.get_mut(i as usize).and_then(Option::take));
+        if order.len() <= SINGLE_BATCH_RUN {
+            let batch: Vec<UserOperation> = sorted.map(UserOperation::Add).collect();
+            writer.run(batch)?;
+        } else {
+            sorted.try_for_each(|doc| writer.add_document(doc).map(|_| ()))?;
         }
         Ok(())
     }
@@ -1045,5 +1107,66 @@ mod tests {
             }
             assert_eq!(total, 1800);
         }
+    }
+
+    fn segment_spans(case: &Case) -> Vec<(i64, i64, u32)> {
+        let searcher = case.reader().expect("reader").searcher();
+        let mut spans: Vec<(i64, i64, u32)> = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| {
+                let ts = segment
+                    .fast_fields()
+                    .date(crate::event::names::TS)
+                    .expect("ts column");
+                let times: Vec<i64> = (0..segment.max_doc())
+                    .map(|d| ts.first(d).map_or(0, |t| t.into_timestamp_millis()))
+                    .collect();
+                assert!(times.is_sorted(), "segment out of time order");
+                (times[0], times[times.len() - 1], segment.num_docs())
+            })
+            .collect();
+        spans.sort_unstable();
+        spans
+    }
+
+    /// A log that grows between ingests adds a small segment each time; those that follow each
+    /// other in time are merged, in time order, and every event is still there once.
+    #[test]
+    fn segments_of_a_growing_log_are_merged_in_time_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("MBX-A/W3SVC1/u_ex210305.log");
+        std::fs::create_dir_all(log.parent().expect("parent")).expect("mkdir");
+        let mut text = "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip cs-method cs-uri-stem sc-status\n".to_string();
+        let mut case = Case::open_or_create(&dir.path().join("case")).expect("case");
+        let opts = IngestOptions {
+            progress: false,
+            ..IngestOptions::default()
+        };
+        for round in 0..6u32 {
+            for i in 0..50 {
+                let second = round * 50 + i;
+                text.push_str(&format!(
+                    "2021-03-05 10:{:02}:{:02} 10.0.0.1 GET /r{round}/{i} 200\n",
+                    second / 60,
+                    second % 60
+                ));
+            }
+            std::fs::write(&log, &text).expect("write");
+            ingest(&mut case, std::slice::from_ref(&log), &opts).expect("ingest");
+        }
+        let spans = segment_spans(&case);
+        assert_eq!(spans.iter().map(|s| s.2).sum::<u32>(), 300);
+        assert!(spans.len() <= 2, "segments not merged: {spans:?}");
+        assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "{spans:?}");
+
+        // Logs of two servers covering the same hour cannot be concatenated in time order: they
+        // stay apart (and each stays sorted).
+        let other = dir.path().join("MBX-B/W3SVC1/u_ex210305.log");
+        std::fs::create_dir_all(other.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&other, text.replace("/r", "/b")).expect("write");
+        ingest(&mut case, std::slice::from_ref(&other), &opts).expect("ingest");
+        let spans = segment_spans(&case);
+        assert_eq!(spans.iter().map(|s| s.2).sum::<u32>(), 600);
     }
 }
