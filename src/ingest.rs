@@ -51,8 +51,8 @@ pub struct IngestOptions {
     pub host: Option<String>,
     /// Commit after this many new events (and at the end).
     pub commit_every: u64,
-    /// Also commit when the events waiting to be sorted by time (see the module notes) hold
-    /// this many bytes of raw records; their documents take about three times as much memory.
+    /// Also commit when the documents waiting to be sorted by time (see the module notes) take
+    /// about this much memory.
     pub sort_buffer_bytes: u64,
     /// Reader and parser threads each.
     pub threads: usize,
@@ -68,7 +68,7 @@ impl Default for IngestOptions {
             tz: formats::utc(),
             host: None,
             commit_every: 1_000_000,
-            sort_buffer_bytes: 128 << 20,
+            sort_buffer_bytes: 384 << 20,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
             memory_budget: 200 << 20,
             progress: true,
@@ -158,8 +158,8 @@ struct Message {
 struct Parsed {
     /// (time in ms, document).
     docs: Vec<(i64, TantivyDocument)>,
-    /// Bytes of the records the documents were made from.
-    raw_bytes: u64,
+    /// Memory the documents take, roughly (see [`approx_memory`]).
+    doc_bytes: u64,
     /// Column names met in records of layouts whose columns vary.
     dynamic_attrs: std::collections::BTreeSet<String>,
     end_line: u64,
@@ -654,10 +654,21 @@ fn parse_worker(
     }
 }
 
+/// The memory a document takes, roughly: its text and bytes values plus a fixed cost per value
+/// (tantivy's value headers and index entries, numbers) and per document.
+fn approx_memory(doc: &TantivyDocument) -> u64 {
+    use tantivy::schema::Value;
+    let data: usize = doc
+        .field_values()
+        .map(|(_, v)| v.as_str().map_or(0, str::len) + v.as_bytes().map_or(0, <[u8]>::len))
+        .sum();
+    (data + 16 * doc.len() + 96) as u64
+}
+
 fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> Parsed {
     let mut parsed = Parsed {
         docs: Vec::with_capacity(chunk.records.len()),
-        raw_bytes: 0,
+        doc_bytes: 0,
         dynamic_attrs: std::collections::BTreeSet::new(),
         end_line: chunk.end_line,
         continuation: 0,
@@ -694,8 +705,8 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
                 };
                 let raw_bytes = invalid.then_some(bytes);
                 let doc = schema::document(fields, &ev, from, &text, raw_bytes);
+                parsed.doc_bytes += approx_memory(&doc);
                 parsed.docs.push((ev.ts_ms, doc));
-                parsed.raw_bytes += bytes.len() as u64;
                 parsed.first_ts = Some(parsed.first_ts.map_or(ev.ts_ms, |t| t.min(ev.ts_ms)));
                 parsed.last_ts = Some(parsed.last_ts.map_or(ev.ts_ms, |t| t.max(ev.ts_ms)));
                 parsed.naive += u64::from(ev.ts_naive);
@@ -719,7 +730,7 @@ struct WriterState<'a> {
     since_commit: u64,
     /// Events received since the last commit, added sorted by time when it comes.
     run: Vec<(i64, TantivyDocument)>,
-    /// Bytes of the records of `run`.
+    /// Memory the documents of `run` take, roughly.
     run_bytes: u64,
     report: &'a mut IngestReport,
     fields: &'a Fields,
@@ -878,7 +889,7 @@ impl WriterState<'_> {
                 let n = parsed.docs.len() as u64;
                 self.manifest.dynamic_attrs.extend(parsed.dynamic_attrs);
                 self.run.extend(parsed.docs);
-                self.run_bytes += parsed.raw_bytes;
+                self.run_bytes += parsed.doc_bytes;
                 if let Some(r) = state.record.as_mut() {
                     r.events += n;
                     r.lines = r.lines.max(parsed.end_line);
