@@ -177,7 +177,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Commit after this many events (a crash loses at most this much work; they are held in
-    /// memory to be sorted by time).
+    /// memory to be sorted by time, and a commit also comes when they take 384 MiB).
     #[arg(long, default_value_t = 1_000_000, hide = true)]
     pub commit_every: u64,
     /// No progress bar.
@@ -484,6 +484,9 @@ fn print_ingest_summary(out: &mut impl Write, case: &Case, r: &IngestReport) -> 
     }
     for (path, e) in &r.read_errors {
         writeln!(out, "Read error: {}: {e}", escape_controls(path)).map_err(w)?;
+    }
+    for warning in &r.warnings {
+        writeln!(out, "Warning: {}", escape_controls(warning)).map_err(w)?;
     }
     let (events, malformed) = case.manifest.totals();
     writeln!(

@@ -95,6 +95,8 @@ pub struct IngestReport {
     /// Files touched by this run, by format name.
     pub files_by_format: BTreeMap<String, u64>,
     pub read_errors: Vec<(String, String)>,
+    /// Problems that did not stop the ingest.
+    pub warnings: Vec<String>,
 }
 
 /// What to do with one piece of evidence.
@@ -269,6 +271,7 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
             since_commit: 0,
             run: Vec::new(),
             run_bytes: 0,
+            indexing_threads,
             report: &mut report,
             fields: &case.fields,
             opts,
@@ -291,7 +294,12 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
             return Err(e);
         }
     };
-    merge_consecutive_small_segments(case, &mut writer)?;
+    // Everything is committed: a merge that fails leaves the index as it is, only less compact.
+    if let Err(e) = merge_consecutive_small_segments(case, &mut writer) {
+        report
+            .warnings
+            .push(format!("segments were not merged: {e}"));
+    }
     writer.wait_merging_threads()?;
     case.manifest = manifest;
     case.write_manifest_copy()?;
@@ -299,8 +307,6 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     Ok(report)
 }
 
-/// Runs of at most this many events are indexed by one thread, into one segment.
-const SINGLE_BATCH_RUN: usize = 50_000;
 /// Segments with fewer events than this are merged when they follow each other in time.
 const SMALL_SEGMENT: u32 = 300_000;
 /// A merge stops growing at this many events.
@@ -732,6 +738,8 @@ struct WriterState<'a> {
     run: Vec<(i64, TantivyDocument)>,
     /// Memory the documents of `run` take, roughly.
     run_bytes: u64,
+    /// tantivy's indexing threads.
+    indexing_threads: usize,
     report: &'a mut IngestReport,
     fields: &'a Fields,
     opts: &'a IngestOptions,
@@ -775,10 +783,12 @@ impl WriterState<'_> {
 
     /// Adds the events since the last commit sorted by time (stably: events of one millisecond
     /// keep their file order). Each indexing thread's segment is then a subsequence of the run,
-    /// in time order. A small run (a log that grew since the last ingest) is sent as one batch,
-    /// which one thread indexes whole: its segment then does not overlap the case's others and
-    /// can be merged with them (see [`merge_consecutive_small_segments`]). A large run is spread
-    /// document by document, which keeps both threads busy and each within its memory budget.
+    /// in time order. A run that fits in tantivy's memory budget (the end of an ingest, or a log
+    /// that grew since the last one) is cut into one contiguous slice per indexing thread, each
+    /// sent as one batch that one thread indexes whole: the segments then cover consecutive
+    /// stretches of time, and can be merged with segments before or after them (see
+    /// [`merge_consecutive_small_segments`]). A larger run is spread document by document, which
+    /// keeps every thread busy and within its share of the budget.
     fn add_run_in_time_order(&mut self, writer: &IndexWriter) -> Result<()> {
         let mut order: Vec<(i64, u32)> = (0u32..)
             .zip(&self.run)
@@ -789,15 +799,23 @@ impl WriterState<'_> {
             .into_iter()
             .map(|(_, d)| Some(d))
             .collect();
+        let fits_budget = self.run_bytes <= self.opts.memory_budget as u64;
         self.run_bytes = 0;
-        let mut sorted = order
-            .iter()
-            .filter_map(|&(_, i)| docs.get_mut(i as usize).and_then(Option::take));
-        if order.len() <= SINGLE_BATCH_RUN {
-            let batch: Vec<UserOperation> = sorted.map(UserOperation::Add).collect();
-            writer.run(batch)?;
+        let mut take = |&(_, i): &(i64, u32)| docs.get_mut(i as usize).and_then(Option::take);
+        if fits_budget {
+            let per_slice = order.len().div_ceil(self.indexing_threads).max(1);
+            for slice in order.chunks(per_slice) {
+                let batch: Vec<UserOperation> = slice
+                    .iter()
+                    .filter_map(&mut take)
+                    .map(UserOperation::Add)
+                    .collect();
+                writer.run(batch)?;
+            }
         } else {
-            sorted.try_for_each(|doc| writer.add_document(doc).map(|_| ()))?;
+            for doc in order.iter().filter_map(&mut take) {
+                writer.add_document(doc)?;
+            }
         }
         Ok(())
     }

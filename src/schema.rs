@@ -225,7 +225,8 @@ fn push_lowercase(text: &str, out: &mut String) {
     if text.is_ascii() {
         out.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
     } else {
-        out.extend(text.chars().flat_map(char::to_lowercase));
+        // Whole-string lower-casing, as queries are lower-cased (a final Σ becomes ς).
+        out.push_str(&text.to_lowercase());
     }
 }
 
@@ -299,8 +300,13 @@ pub fn strip_exchange_boilerplate(query: &str) -> std::borrow::Cow<'_, str> {
         return std::borrow::Cow::Borrowed(query);
     };
     // Exchange appends it: when all of it is at the end, the rest is borrowed as it is.
-    if query[start..].split(['&', ';']).all(is_boilerplate) {
-        return std::borrow::Cow::Borrowed(query[..start].trim_end_matches(['&', ';']));
+    let (prefix, suffix) = query.split_at(start);
+    let starts_a_part = prefix.is_empty() || prefix.ends_with(['&', ';']);
+    let prefix_is_clean = !prefix
+        .split(['&', ';'])
+        .any(|part| !part.is_empty() && is_boilerplate(part));
+    if starts_a_part && prefix_is_clean && suffix.split(['&', ';']).all(is_boilerplate) {
+        return std::borrow::Cow::Borrowed(prefix.trim_end_matches(['&', ';']));
     }
     let kept: Vec<&str> = query
         .split(['&', ';'])
@@ -563,6 +569,10 @@ mod tests {
             ["cmd", "ping", "user", "j", "smith"]
         );
         assert_eq!(tokens(&mut words, "ÉCHEC x"), ["échec", "x"]);
+        assert_eq!(
+            tokens(&mut words, "\u{39f}\u{394}\u{39f}\u{3a3}"),
+            ["\u{3bf}\u{3b4}\u{3bf}\u{3c2}"]
+        );
         assert_eq!(tokens(&mut words, ""), Vec::<String>::new());
         let mut ua = UserAgentNormalizer::default();
         assert_eq!(
@@ -599,6 +609,15 @@ mod tests {
             strip_exchange_boilerplate("a=1&CorrelationID=<empty>;"),
             std::borrow::Cow::Borrowed("a=1")
         ));
+        // A marker inside another parameter is not Exchange's suffix.
+        assert_eq!(
+            strip_exchange_boilerplate("a=1&xcafeReqId=5"),
+            "a=1&xcafeReqId=5"
+        );
+        assert_eq!(
+            strip_exchange_boilerplate("a=1&encoding=;&cafeReqId=x;"),
+            "a=1"
+        );
     }
 
     #[test]

@@ -237,14 +237,24 @@ pub fn parse<'a>(
     record: &'a str,
     ctx: &ParseCtx,
 ) -> Result<Event<'a>, Malformed> {
-    match layout {
+    let ev = match layout {
         Layout::W3c(l) => w3c::parse(l, record, ctx),
         Layout::Csv(l) => csvlog::parse(l, record, ctx),
         Layout::Access => access::parse(record),
         Layout::Jsonl => jsonl::parse(record, ctx),
         Layout::Text => text::parse(record, ctx),
+    }?;
+    if !(MIN_TS_MS..=MAX_TS_MS).contains(&ev.ts_ms) {
+        return Err(Malformed("time outside the years 1677 to 2262".into()));
     }
+    Ok(ev)
 }
+
+/// The times the index can hold: tantivy keeps nanoseconds in an i64. Logs do carry times far
+/// outside (Windows writes 1601-01-01 for "never"); such a record is malformed, not wrapped
+/// around to another time.
+const MIN_TS_MS: i64 = i64::MIN / 1_000_000 + 1;
+const MAX_TS_MS: i64 = i64::MAX / 1_000_000 - 1;
 
 /// How many leading lines recognition looks at.
 const SNIFF_LINES: usize = 12;
@@ -351,6 +361,24 @@ fn looks_like_headerless_httpproxy(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_the_index_cannot_hold_are_malformed() {
+        let layout = Layout::W3c(w3c::W3cLayout::new(
+            w3c::Dialect::Iis,
+            ["date", "time", "c-ip"].map(String::from).to_vec(),
+            None,
+        ));
+        let ctx = ParseCtx::default();
+        for date in ["1601-01-01", "2263-01-01", "9999-12-31"] {
+            let why = parse(&layout, &format!("{date} 00:00:00 192.0.2.1"), &ctx)
+                .expect_err("out of range");
+            assert!(why.0.contains("1677"), "{date}: {}", why.0);
+        }
+        for date in ["1678-01-01", "2021-03-05", "2262-01-01"] {
+            assert!(parse(&layout, &format!("{date} 00:00:00 192.0.2.1"), &ctx).is_ok());
+        }
+    }
 
     fn sniffed(text: &str) -> Result<FormatKind, String> {
         sniff(text, &ParseCtx::default())

@@ -458,7 +458,8 @@ impl Compiler<'_> {
     }
 
     /// `request_id:<guid>`: the index holds only a bucket of each GUID (see
-    /// [`schema::request_id_bucket`]); the bucket's events are parsed again and compared.
+    /// [`schema::request_id_bucket`]); the bucket's events are parsed again and compared (an
+    /// event whose stored record no longer parses, which the detail pane reports, is not found).
     fn guid(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
         use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
         let (Tok::Word(w) | Tok::Phrase(w)) = value else {
