@@ -28,7 +28,6 @@ use crate::event::{Event, names};
 
 /// Tokenizer names registered on every index open.
 pub const KEYWORD: &str = "trawl_keyword";
-pub const USER_AGENT: &str = "trawl_ua";
 pub const WORDS: &str = "trawl_words";
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
@@ -115,11 +114,12 @@ pub fn build() -> (Schema, Fields) {
         ip: b.add_ip_addr_field(names::IP, ip_indexed()),
         xff: b.add_ip_addr_field(names::XFF, ip_indexed()),
         method: b.add_text_field(names::METHOD, keyword_raw_fast()),
-        path: b.add_text_field(names::PATH, keyword(KEYWORD, true)),
+        // Normalised once by `document` for both the terms and the column.
+        path: b.add_text_field(names::PATH, keyword("raw", true)),
         query: b.add_text_field(names::QUERY, words(false)),
         status: b.add_u64_field(names::STATUS, indexed_u64()),
-        ua: b.add_text_field(names::UA, keyword(USER_AGENT, true)),
-        user: b.add_text_field(names::USER, keyword(KEYWORD, true)),
+        ua: b.add_text_field(names::UA, keyword("raw", true)),
+        user: b.add_text_field(names::USER, keyword("raw", true)),
         referer: b.add_text_field(names::REFERER, keyword(KEYWORD, false)),
         bytes: b.add_u64_field(names::BYTES, fast_u64()),
         duration_ms: b.add_u64_field(names::DURATION_MS, fast_u64()),
@@ -173,14 +173,11 @@ pub fn register_tokenizers(index: &Index) {
             .filter(LowerCaser)
             .build()
     };
-    let ua = || TextAnalyzer::from(UserAgentNormalizer::default());
     index.tokenizers().register(KEYWORD, keyword());
-    index.tokenizers().register(USER_AGENT, ua());
     index
         .tokenizers()
         .register(WORDS, TextAnalyzer::from(WordTokenizer::default()));
     index.fast_field_tokenizer().register(KEYWORD, keyword());
-    index.fast_field_tokenizer().register(USER_AGENT, ua());
 }
 
 /// One name per server: Windows host names are case-insensitive and logs write them short
@@ -206,7 +203,7 @@ pub fn normalize_user_agent(value: &str) -> String {
     out
 }
 
-/// [`normalize_user_agent`] into a buffer the caller reuses (the tokenizer runs twice per event).
+/// [`normalize_user_agent`] into a buffer the caller reuses.
 fn normalize_user_agent_into(value: &str, out: &mut String) {
     out.clear();
     for word in value
@@ -321,7 +318,7 @@ pub struct WordTokenizer {
     tokens: Vec<Token>,
 }
 
-/// Stream over a tokenizer's buffer.
+/// Stream over a [`WordTokenizer`]'s buffer.
 pub struct BufferedStream<'a> {
     tokens: &'a mut [Token],
     next: usize,
@@ -368,29 +365,6 @@ impl Tokenizer for WordTokenizer {
         }
         BufferedStream {
             tokens: &mut self.tokens[..used],
-            next: 0,
-        }
-    }
-}
-
-/// Tokenizer for [`USER_AGENT`]: one token, normalised by [`normalize_user_agent`].
-#[derive(Clone, Default)]
-pub struct UserAgentNormalizer {
-    tokens: Vec<Token>,
-}
-
-impl Tokenizer for UserAgentNormalizer {
-    type TokenStream<'a> = BufferedStream<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> BufferedStream<'a> {
-        let token = reuse_token(&mut self.tokens, 0);
-        token.offset_from = 0;
-        token.offset_to = text.len();
-        token.position = 0;
-        token.position_length = 1;
-        normalize_user_agent_into(text, &mut token.text);
-        BufferedStream {
-            tokens: &mut self.tokens[..1],
             next: 0,
         }
     }
@@ -460,20 +434,23 @@ pub fn document(
             doc.add_text(f.method, method);
         }
     }
-    let keyword_fields = [
-        (f.path, &ev.path),
-        (f.user, &ev.user),
-        (f.referer, &ev.referer),
-    ];
-    for (field, value) in keyword_fields {
+    // Paths, users and agents are indexed and kept as columns normalised: done once here rather
+    // than by a tokenizer for each. Their words are searched over the distinct values (see
+    // `query`), not tokenised again for every event.
+    let mut normalised = String::new();
+    for (field, value) in [(f.path, &ev.path), (f.user, &ev.user)] {
         if let Some(v) = value {
-            doc.add_text(field, v);
+            normalised.clear();
+            push_lowercase(v, &mut normalised);
+            doc.add_text(field, &normalised);
         }
     }
-    // Words of paths, agents and users are searched over the distinct values of their keyword
-    // fields (see `query`), not tokenised again for every event.
     if let Some(ua) = &ev.ua {
-        doc.add_text(f.ua, ua);
+        normalize_user_agent_into(ua, &mut normalised);
+        doc.add_text(f.ua, &normalised);
+    }
+    if let Some(referer) = &ev.referer {
+        doc.add_text(f.referer, referer);
     }
     if let Some(q) = &ev.query {
         let meaningful = strip_exchange_boilerplate(q);
@@ -562,7 +539,7 @@ mod tests {
     }
 
     #[test]
-    fn tokenizers_reuse_buffers_without_leaking_old_tokens() {
+    fn word_tokenizer_reuses_buffers_without_leaking_old_tokens() {
         let mut words = WordTokenizer::default();
         assert_eq!(
             tokens(&mut words, "Cmd=Ping&User=J.Smith"),
@@ -574,12 +551,6 @@ mod tests {
             ["\u{3bf}\u{3b4}\u{3bf}\u{3c2}"]
         );
         assert_eq!(tokens(&mut words, ""), Vec::<String>::new());
-        let mut ua = UserAgentNormalizer::default();
-        assert_eq!(
-            tokens(&mut ua, "Mozilla/5.0+(Windows+NT)"),
-            ["mozilla/5.0 (windows nt)"]
-        );
-        assert_eq!(tokens(&mut ua, "curl/8"), ["curl/8"]);
     }
 
     #[test]
