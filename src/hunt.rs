@@ -153,46 +153,49 @@ pub fn save(case: &Case, d: &Detections) -> Result<()> {
     write_atomic(&detections_path(case), text.as_bytes())
 }
 
-/// Runs every rule over the case.
+/// A rule's id and the events it found: (event key, time).
+type RuleHits = (String, Vec<(u64, i64)>);
+
+/// Runs every rule over the case, on as many threads as there are cores.
 pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
     let reader = case.reader()?;
     let searcher = reader.searcher();
     let mut vocab = case.manifest.vocabulary();
     // A rule about a column this case has no log for simply finds nothing.
     vocab.unknown_fields_match_nothing = true;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, rules.len().max(1));
+    let per_worker: Vec<Result<Vec<RuleHits>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(rule) = rules.get(i) else {
+                            return Ok(out);
+                        };
+                        let found = hits_of(rule, case, &searcher, &vocab)?;
+                        if !found.is_empty() {
+                            out.push((rule.spec.id.clone(), found));
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Usage("a rule worker panicked".into())))
+            })
+            .collect()
+    });
     let mut hits = BTreeMap::new();
-    for rule in rules {
-        let compiled =
-            query::compile(&rule.matcher.index_text, &case.fields, &vocab).map_err(|e| {
-                Error::Usage(format!(
-                    "rule {} ({}): {e}: {}",
-                    rule.spec.id, rule.origin, rule.matcher.index_text
-                ))
-            })?;
-        let sel = Selection::select(&searcher, &compiled)?;
-        // Only what the index could not evaluate (`raw:`) needs checking event by event; the
-        // index's answer is otherwise the query's meaning, as `trawl search` gives it.
-        let verify = !rule.matcher.exact_in_index;
-        let mut found = Vec::new();
-        let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-        const PAGE: usize = 4096;
-        let mut start = 0;
-        while start < sel.len() {
-            for row in sel.rows(start, PAGE) {
-                if !verify {
-                    found.push((row.key(), row.ts_ms));
-                    continue;
-                }
-                let ev = loader.load(row.addr)?;
-                if rule.matcher.matches(&ev) {
-                    found.push((row.key(), row.ts_ms));
-                }
-            }
-            start += PAGE as u64;
-        }
-        if !found.is_empty() {
-            hits.insert(rule.spec.id.clone(), found);
-        }
+    for worker in per_worker {
+        hits.extend(worker?);
     }
     Ok(Detections {
         rules_digest: rules::digest(rules),
@@ -200,6 +203,38 @@ pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
         rules: rules.iter().map(info).collect(),
         hits,
     })
+}
+
+/// The events one rule finds: (event key, time).
+fn hits_of(
+    rule: &Rule,
+    case: &Case,
+    searcher: &tantivy::Searcher,
+    vocab: &query::Vocabulary,
+) -> Result<Vec<(u64, i64)>> {
+    let compiled = query::compile(&rule.matcher.index_text, &case.fields, vocab).map_err(|e| {
+        Error::Usage(format!(
+            "rule {} ({}): {e}: {}",
+            rule.spec.id, rule.origin, rule.matcher.index_text
+        ))
+    })?;
+    let sel = Selection::select(searcher, &compiled)?;
+    // Only what the index could not evaluate (`raw:`) needs checking event by event; the
+    // index's answer is otherwise the query's meaning, as `trawl search` gives it.
+    let verify = !rule.matcher.exact_in_index;
+    let mut found = Vec::new();
+    let mut loader = view::Loader::new(searcher, &case.fields, &case.manifest);
+    const PAGE: usize = 4096;
+    let mut start = 0;
+    while start < sel.len() {
+        for row in sel.rows(start, PAGE) {
+            if !verify || rule.matcher.matches(&loader.load(row.addr)?) {
+                found.push((row.key(), row.ts_ms));
+            }
+        }
+        start += PAGE as u64;
+    }
+    Ok(found)
 }
 
 fn info(r: &Rule) -> RuleInfo {

@@ -660,15 +660,18 @@ fn parse_worker(
     }
 }
 
-/// The memory a document takes, roughly: its text and bytes values plus a fixed cost per value
-/// (tantivy's value headers and index entries, numbers) and per document.
-fn approx_memory(doc: &TantivyDocument) -> u64 {
-    use tantivy::schema::Value;
-    let data: usize = doc
-        .field_values()
-        .map(|(_, v)| v.as_str().map_or(0, str::len) + v.as_bytes().map_or(0, <[u8]>::len))
+/// The memory the document of an event takes, roughly: the record and the values copied from
+/// it (attributes twice: as `name=value` terms and, when long, as words), plus a fixed cost per
+/// value (tantivy's value headers, numbers) and per document.
+fn approx_memory(record: &[u8], ev: &crate::event::Event<'_>) -> u64 {
+    let len = |v: &Option<std::borrow::Cow<'_, str>>| v.as_ref().map_or(0, |v| v.len());
+    let canonical = len(&ev.path) + len(&ev.query) + len(&ev.ua) + len(&ev.user) + len(&ev.referer);
+    let attrs: usize = ev
+        .attrs
+        .iter()
+        .map(|(k, v)| k.len() + 2 * v.len() + 17)
         .sum();
-    (data + 16 * doc.len() + 96) as u64
+    (record.len() + canonical + attrs + 16 * 16 + 96) as u64
 }
 
 fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> Parsed {
@@ -711,7 +714,7 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
                 };
                 let raw_bytes = invalid.then_some(bytes);
                 let doc = schema::document(fields, &ev, from, &text, raw_bytes);
-                parsed.doc_bytes += approx_memory(&doc);
+                parsed.doc_bytes += approx_memory(bytes, &ev);
                 parsed.docs.push((ev.ts_ms, doc));
                 parsed.first_ts = Some(parsed.first_ts.map_or(ev.ts_ms, |t| t.min(ev.ts_ms)));
                 parsed.last_ts = Some(parsed.last_ts.map_or(ev.ts_ms, |t| t.max(ev.ts_ms)));
