@@ -15,13 +15,7 @@ fn sample_case() -> &'static Path {
     let (_, case) = CASE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let case = dir.path().join("case");
-        ok(&[
-            "ingest",
-            "--quiet",
-            "--case",
-            path_str(&case),
-            path_str(&common::sample_logs()),
-        ]);
+        common::ingest(&case, &common::sample_logs());
         (dir, case)
     });
     case

@@ -19,13 +19,7 @@ fn sample_case() -> &'static Path {
     let (_, case) = CASE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let case = dir.path().join("case");
-        ok(&[
-            "ingest",
-            "--quiet",
-            "--case",
-            path_str(&case),
-            path_str(&common::sample_logs()),
-        ]);
+        common::ingest(&case, &common::sample_logs());
         (dir, case)
     });
     case
@@ -290,13 +284,7 @@ fn request_ids_sharing_an_index_bucket_are_told_apart() {
     }
     std::fs::write(&log, text).unwrap();
     let case = dir.path().join("case");
-    ok(&[
-        "ingest",
-        "--quiet",
-        "--case",
-        path_str(&case),
-        path_str(&log),
-    ]);
+    common::ingest(&case, &log);
     for (i, g) in guids.iter().enumerate() {
         let hits = search_json(&case, &format!("request_id:{}", g.to_uppercase()));
         assert_eq!(hits.len(), 1, "{g}");

@@ -26,6 +26,17 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// Ingests `input` into `case` without a progress bar; returns the summary.
+pub fn ingest(case: &Path, input: &Path) -> String {
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(case),
+        path_str(input),
+    ])
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
