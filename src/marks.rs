@@ -1,6 +1,7 @@
 //! The responder's annotations: bookmarks, tags and notes on events, kept in the case directory
 //! (`marks.json`) and written atomically on every change, so a crash loses at most the change
-//! being made and never corrupts the file.
+//! being made and never corrupts the file. A change is made under a lock (`marks.lock`) on the
+//! marks as the file holds them, so two trawls marking one case take turns and lose nothing.
 //!
 //! An event is identified by its file and line (see [`crate::hunt::event_key`]); the file's path
 //! and the event's time are kept too, so marks find their event again if the file is re-read
@@ -76,15 +77,6 @@ pub struct Marks {
     /// The case's files by path, to re-attach marks whose file was re-read under a new id.
     #[serde(skip)]
     file_ids: HashMap<String, u64>,
-    /// When and how large the file was when last read or written: another trawl (a second
-    /// timeline, `trawl tag`) may write it meanwhile, and its changes must not be overwritten.
-    #[serde(skip)]
-    seen: Option<(std::time::SystemTime, u64)>,
-}
-
-fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// Where an event is, to mark it.
@@ -139,6 +131,16 @@ impl Target {
 }
 
 /// A tag name: letters, digits and `-_.:`; marks are data a report prints.
+fn check_tag(tag: &str) -> Result<()> {
+    if valid_tag(tag) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "tag '{tag}': use letters, digits and - _ . : (64 at most)"
+        )))
+    }
+}
+
 pub fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 64
@@ -161,7 +163,6 @@ impl Marks {
 
     /// Reads the file again.
     fn reload(&mut self) -> Result<()> {
-        self.seen = stamp(&self.path);
         self.marks = match std::fs::read_to_string(&self.path) {
             Ok(text) => {
                 serde_json::from_str::<Marks>(&text)
@@ -178,22 +179,11 @@ impl Marks {
         Ok(())
     }
 
-    /// Before a change: takes in what another trawl wrote since we last read or wrote.
-    fn refresh(&mut self) -> Result<()> {
-        if stamp(&self.path) != self.seen {
-            self.reload()?;
-        }
-        Ok(())
-    }
-
     /// After a change: writes it, or on failure goes back to what the file holds, so that
     /// nothing is shown as saved that is not.
     fn commit(&mut self) -> Result<()> {
         match self.save() {
-            Ok(()) => {
-                self.seen = stamp(&self.path);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
                 // The write failed; what the file holds is the truth. If it cannot be read
                 // either, the write's error is the one to report.
@@ -239,19 +229,46 @@ impl Marks {
         self.marks.get(&event_key(file_id, line))
     }
 
-    fn update(&mut self, t: &Target, change: impl FnOnce(&mut Mark)) -> Result<()> {
-        self.refresh()?;
-        let mark = self.marks.entry(t.key()).or_insert_with(|| Mark {
+    /// Makes a change under the case's marks lock, on the marks as the file holds them, and
+    /// saves it; the lock is released when the change is on disk (or undone).
+    fn transaction<R>(&mut self, change: impl FnOnce(&mut Marks) -> R) -> Result<R> {
+        let lock_path = self.path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+        // Another trawl (a second timeline, `trawl tag`) may have written since we last read.
+        self.reload()?;
+        let out = change(self);
+        self.commit()?;
+        Ok(out)
+    }
+
+    /// The mark of an event, created if it has none.
+    fn mark_mut(&mut self, t: &Target) -> &mut Mark {
+        self.marks.entry(t.key()).or_insert_with(|| Mark {
             file: t.file.clone(),
             line: t.line,
             ts: t.ts.clone(),
             ..Mark::default()
-        });
-        change(mark);
-        if mark.is_empty() {
+        })
+    }
+
+    /// Drops an event's mark when nothing is left in it.
+    fn drop_if_empty(&mut self, t: &Target) {
+        if self.marks.get(&t.key()).is_some_and(Mark::is_empty) {
             self.marks.remove(&t.key());
         }
-        self.commit()
+    }
+
+    fn update(&mut self, t: &Target, change: impl FnOnce(&mut Mark)) -> Result<()> {
+        self.transaction(|marks| {
+            change(marks.mark_mut(t));
+            marks.drop_if_empty(t);
+        })
     }
 
     /// Toggles the bookmark of an event; returns whether it is now bookmarked.
@@ -267,46 +284,38 @@ impl Marks {
     /// Adds a tag to events, or removes it when every one of them already has it; returns
     /// whether it was added.
     pub fn toggle_tag(&mut self, targets: &[Target], tag: &str) -> Result<bool> {
-        self.refresh()?;
+        check_tag(tag)?;
         let tag = tag.to_lowercase();
-        let tag = tag.as_str();
-        let all_have = targets.iter().all(|t| {
-            self.marks
-                .get(&t.key())
-                .is_some_and(|m| m.tags.contains(tag))
-        });
-        self.set_tag(targets, tag, !all_have)?;
-        Ok(!all_have)
+        self.transaction(|marks| {
+            let all_have = targets.iter().all(|t| {
+                marks
+                    .marks
+                    .get(&t.key())
+                    .is_some_and(|m| m.tags.contains(&tag))
+            });
+            marks.apply_tag(targets, &tag, !all_have);
+            !all_have
+        })
     }
 
     /// Adds (or removes) a tag on events, saved once for all of them. Tags are kept in lower
     /// case, as queries match them.
     pub fn set_tag(&mut self, targets: &[Target], tag: &str, on: bool) -> Result<()> {
-        if !valid_tag(tag) {
-            return Err(Error::Usage(format!(
-                "tag '{tag}': use letters, digits and - _ . : (64 at most)"
-            )));
-        }
-        self.refresh()?;
+        check_tag(tag)?;
         let tag = tag.to_lowercase();
-        let tag = tag.as_str();
+        self.transaction(|marks| marks.apply_tag(targets, &tag, on))
+    }
+
+    fn apply_tag(&mut self, targets: &[Target], tag: &str, on: bool) {
         for t in targets {
-            let mark = self.marks.entry(t.key()).or_insert_with(|| Mark {
-                file: t.file.clone(),
-                line: t.line,
-                ts: t.ts.clone(),
-                ..Mark::default()
-            });
+            let mark = self.mark_mut(t);
             if on {
                 mark.tags.insert(tag.to_string());
             } else {
                 mark.tags.remove(tag);
             }
-            if mark.is_empty() {
-                self.marks.remove(&t.key());
-            }
+            self.drop_if_empty(t);
         }
-        self.commit()
     }
 
     /// Sets (or with an empty text, removes) the note of an event.
@@ -427,6 +436,26 @@ mod tests {
             "tags kept, in lower case"
         );
         assert!(after.get(3, 8).is_some_and(|m| m.bookmark));
+    }
+
+    #[test]
+    fn writers_at_the_same_instant_take_turns() {
+        let (_dir, case) = case();
+        std::thread::scope(|scope| {
+            for writer in 0..4u64 {
+                let case = &case;
+                scope.spawn(move || {
+                    let mut marks = Marks::load(case).expect("load");
+                    for i in 0..25 {
+                        marks
+                            .toggle_bookmark(&target(writer * 100 + i))
+                            .expect("bookmark");
+                    }
+                });
+            }
+        });
+        let after = Marks::load(&case).expect("reload");
+        assert_eq!(after.bookmarked().len(), 100, "no change lost");
     }
 
     #[test]
