@@ -378,76 +378,13 @@ impl Compiler<'_> {
         value: &Tok,
         column: usize,
     ) -> Result<Box<dyn Query>, QueryError> {
-        let num = |s: &str| -> Result<u64, QueryError> {
-            s.parse::<u64>().map_err(|_| QueryError {
-                message: format!("'{s}' is not a whole number"),
-                column,
-            })
-        };
-        let range = |lo: Bound<u64>, hi: Bound<u64>| -> Box<dyn Query> {
-            let t = |v| Term::from_field_u64(field, v);
-            Box::new(RangeQuery::new(lo.map(t), hi.map(t)))
-        };
-        match value {
-            Tok::Word(w) | Tok::Phrase(w) => {
-                // status:5xx / status:5* / status:40?
-                let lower = w.to_ascii_lowercase();
-                if name == names::STATUS
-                    && lower.len() == 3
-                    && (lower.contains('x') || has_wildcard(&lower))
-                {
-                    let lo = lower.replace(['x', '*', '?'], "0");
-                    let hi = lower.replace(['x', '*', '?'], "9");
-                    return Ok(range(
-                        Bound::Included(num(&lo)?),
-                        Bound::Included(num(&hi)?),
-                    ));
-                }
-                if let Some(prefix) = lower
-                    .strip_suffix('*')
-                    .filter(|p| !p.is_empty() && name == names::STATUS)
-                {
-                    let pad = 3usize.saturating_sub(prefix.len()) as u32;
-                    let lo = num(prefix)? * 10u64.pow(pad);
-                    return Ok(range(
-                        Bound::Included(lo),
-                        Bound::Excluded(lo + 10u64.pow(pad)),
-                    ));
-                }
-                Ok(Box::new(TermQuery::new(
-                    Term::from_field_u64(field, num(w)?),
-                    IndexRecordOption::Basic,
-                )))
+        let term = |v| Term::from_field_u64(field, v);
+        Ok(match number_bounds(name, value, column)? {
+            (Bound::Included(lo), Bound::Included(hi)) if lo == hi => {
+                Box::new(TermQuery::new(term(lo), IndexRecordOption::Basic))
             }
-            Tok::Range {
-                lo,
-                lo_incl,
-                hi,
-                hi_incl,
-            } => {
-                let b = |s: &str, incl: bool| -> Result<Bound<u64>, QueryError> {
-                    Ok(match (s, incl) {
-                        ("*", _) => Bound::Unbounded,
-                        (s, true) => Bound::Included(num(s)?),
-                        (s, false) => Bound::Excluded(num(s)?),
-                    })
-                };
-                Ok(range(b(lo, *lo_incl)?, b(hi, *hi_incl)?))
-            }
-            Tok::Compare(op, v) => {
-                let v = num(v)?;
-                Ok(match *op {
-                    ">=" => range(Bound::Included(v), Bound::Unbounded),
-                    ">" => range(Bound::Excluded(v), Bound::Unbounded),
-                    "<=" => range(Bound::Unbounded, Bound::Included(v)),
-                    _ => range(Bound::Unbounded, Bound::Excluded(v)),
-                })
-            }
-            _ => err(
-                column,
-                "expected a number, a range [a TO b] or a comparison",
-            ),
-        }
+            (lo, hi) => Box::new(RangeQuery::new(lo.map(term), hi.map(term))),
+        })
     }
 
     fn time(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {

@@ -300,6 +300,74 @@ fn parse_ip_wildcard(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
     parse_cidr(&format!("{addr}/{}", octets.len() * 8))
 }
 
+/// The bounds of a number field's value: a number, `[a TO b]`, a comparison, and for `status`
+/// the classes `5xx`, `40?`, `5*`. Shared by the index query and the matcher so both read
+/// numbers alike.
+fn number_bounds(
+    field: &str,
+    value: &parse::Tok,
+    column: usize,
+) -> Result<(Bound<u64>, Bound<u64>), QueryError> {
+    use parse::Tok;
+    let num = |s: &str| {
+        s.parse::<u64>()
+            .map_or_else(|_| err(column, format!("'{s}' is not a whole number")), Ok)
+    };
+    Ok(match value {
+        Tok::Word(w) | Tok::Phrase(w) => {
+            let lower = w.to_ascii_lowercase();
+            let is_status = field == names::STATUS;
+            if is_status && lower.len() == 3 && lower.contains(['x', '*', '?']) {
+                // status:5xx / status:40?
+                let lo = num(&lower.replace(['x', '*', '?'], "0"))?;
+                let hi = num(&lower.replace(['x', '*', '?'], "9"))?;
+                (Bound::Included(lo), Bound::Included(hi))
+            } else if let Some(prefix) = lower
+                .strip_suffix('*')
+                .filter(|p| !p.is_empty() && is_status)
+            {
+                // status:5* / status:40*
+                let pad = 10u64.pow(3usize.saturating_sub(prefix.len()) as u32);
+                let lo = num(prefix)? * pad;
+                (Bound::Included(lo), Bound::Excluded(lo + pad))
+            } else {
+                let v = num(w)?;
+                (Bound::Included(v), Bound::Included(v))
+            }
+        }
+        Tok::Range {
+            lo,
+            lo_incl,
+            hi,
+            hi_incl,
+        } => {
+            let b = |s: &str, incl: bool| -> Result<Bound<u64>, QueryError> {
+                Ok(match (s, incl) {
+                    ("*", _) => Bound::Unbounded,
+                    (s, true) => Bound::Included(num(s)?),
+                    (s, false) => Bound::Excluded(num(s)?),
+                })
+            };
+            (b(lo, *lo_incl)?, b(hi, *hi_incl)?)
+        }
+        Tok::Compare(op, v) => {
+            let v = num(v)?;
+            match *op {
+                ">=" => (Bound::Included(v), Bound::Unbounded),
+                ">" => (Bound::Excluded(v), Bound::Unbounded),
+                "<=" => (Bound::Unbounded, Bound::Included(v)),
+                _ => (Bound::Unbounded, Bound::Excluded(v)),
+            }
+        }
+        _ => {
+            return err(
+                column,
+                "expected a number, a range [a TO b] or a comparison",
+            );
+        }
+    })
+}
+
 /// The bounds in epoch milliseconds of a `ts:` value: a time (its whole span), a range or a
 /// comparison. Shared by the index query and the matcher so both read times alike.
 fn time_bounds(value: &parse::Tok, column: usize) -> Result<(Bound<i64>, Bound<i64>), QueryError> {
