@@ -17,6 +17,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
+use crate::attribution::Cidr;
 use crate::error::{Error, Result};
 use crate::formats::{FormatKind, Layout};
 use crate::schema::{self, Fields, SCHEMA_VERSION};
@@ -104,6 +105,10 @@ pub struct Manifest {
     /// EventData); header-driven formats name theirs in `layouts`.
     #[serde(default)]
     pub dynamic_attrs: std::collections::BTreeSet<String>,
+    /// Proxies declared by the responder when the events were attributed (see
+    /// `attribution`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Manifest {
@@ -145,12 +150,45 @@ impl Manifest {
     }
 }
 
+/// The responder's settings for a case: `trawl.toml` in the case directory.
+///
+/// ```toml
+/// trusted_proxies = ["172.16.0.10", "172.16.0.11", "10.20.0.0/24"]
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseConfig {
+    /// Load balancers and reverse proxies whose X-Forwarded-For is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// The name of the case config file.
+pub const CONFIG_FILE: &str = "trawl.toml";
+
+impl CaseConfig {
+    /// Reads `trawl.toml` from a case directory; absent means defaults.
+    pub fn load(dir: &Path) -> Result<CaseConfig> {
+        let path = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CaseConfig::default()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        toml::from_str(&text).map_err(|e| Error::Case {
+            path: path.clone(),
+            message: e.message().to_string(),
+        })
+    }
+}
+
 /// An open case.
 pub struct Case {
     pub dir: PathBuf,
     pub index: Index,
     pub fields: Fields,
     pub manifest: Manifest,
+    pub config: CaseConfig,
 }
 
 impl std::fmt::Debug for Case {
@@ -198,6 +236,7 @@ impl Case {
                 schema_version: SCHEMA_VERSION,
                 ..Manifest::default()
             },
+            config: CaseConfig::load(dir)?,
         })
     }
 
@@ -237,6 +276,7 @@ impl Case {
             index,
             fields,
             manifest,
+            config: CaseConfig::load(dir)?,
         })
     }
 

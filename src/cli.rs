@@ -187,10 +187,20 @@ pub struct IngestArgs {
     /// rules.toml).
     #[arg(long = "rules")]
     pub rules: Vec<PathBuf>,
+    /// A load balancer or reverse proxy (address or CIDR range) whose X-Forwarded-For names
+    /// the real client; repeatable. Private addresses relaying X-Forwarded-For are recognised
+    /// without it. Also `trusted_proxies` in the case's trawl.toml.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_cidr_arg)]
+    pub trusted_proxy: Vec<crate::attribution::Cidr>,
+}
+
+fn parse_cidr_arg(s: &str) -> std::result::Result<crate::attribution::Cidr, String> {
+    crate::attribution::Cidr::parse(s)
+        .ok_or_else(|| format!("'{s}' is not an address or a CIDR range (10.0.0.0/8)"))
 }
 
 impl IngestArgs {
-    fn options(&self) -> Result<IngestOptions> {
+    fn options(&self, case: &Case) -> Result<IngestOptions> {
         let tz = parse_tz_arg(&self.tz).ok_or_else(|| {
             Error::Usage(format!(
                 "--tz {}: expected UTC or an offset like +01:00",
@@ -207,6 +217,19 @@ impl IngestArgs {
         if let Some(t) = self.threads {
             opts.threads = t.max(1);
         }
+        // Declared once, a proxy stays declared for the case.
+        let mut declared = case.manifest.trusted_proxies.clone();
+        for c in case
+            .config
+            .trusted_proxies
+            .iter()
+            .chain(&self.trusted_proxy)
+        {
+            if !declared.contains(c) {
+                declared.push(*c);
+            }
+        }
+        opts.proxies = crate::attribution::TrustedProxies::new(declared);
         Ok(opts)
     }
 }
@@ -221,7 +244,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Some(Command::Ingest { paths, args }) => {
             let mut case = Case::open_or_create(&cli.case)?;
-            let report = ingest(&mut case, &paths, &args.options()?)?;
+            let opts = args.options(&case)?;
+            let report = ingest(&mut case, &paths, &opts)?;
             print_ingest_summary(out, &case, &report)?;
             print_detections(out, &case, &args.rules)?;
             Ok(0)
@@ -341,7 +365,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         None => {
             let mut case = Case::open_or_create(&cli.case)?;
             if !cli.paths.is_empty() {
-                let report = ingest(&mut case, &cli.paths, &cli.ingest.options()?)?;
+                let opts = cli.ingest.options(&case)?;
+                let report = ingest(&mut case, &cli.paths, &opts)?;
                 print_ingest_summary(out, &case, &report)?;
                 print_detections(out, &case, &cli.ingest.rules)?;
             } else if case.manifest.files.is_empty() {
@@ -754,7 +779,8 @@ fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -> Result<()
     let (events, malformed) = m.totals();
     let hosts = host_ranges(case)?;
     let sources = all.top_values("source", usize::MAX, Order::Top)?;
-    let tops: Vec<_> = ["ip", "ua", "path", "status", "user"]
+    let proxies = crate::hunt::proxies(case)?;
+    let tops: Vec<_> = ["client", "ip", "ua", "path", "status", "user"]
         .iter()
         .map(|f| all.top_values(f, top, Order::Top))
         .collect::<Result<_>>()?;
@@ -773,6 +799,8 @@ fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -> Result<()
                 "first": s.map(|s| format_ms(s.0)), "last": s.map(|s| format_ms(s.1)),
             })).collect::<Vec<_>>(),
             "sources": sources.values,
+            "proxies": proxies,
+            "trusted_proxies": m.trusted_proxies,
             "files": m.files.iter().map(|f| json!({
                 "path": f.path, "format": f.format.name(), "source": f.source, "host": f.host,
                 "size": f.size, "sha256": f.sha256, "lines": f.lines, "events": f.events,
@@ -815,6 +843,23 @@ fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -> Result<()
     writeln!(out, "\nSources:").map_err(w)?;
     for v in &sources.values {
         writeln!(out, "  {:<24} {:>12}", v.value, thousands(v.count)).map_err(w)?;
+    }
+    if !proxies.is_empty() {
+        writeln!(
+            out,
+            "\nProxies and balancers (`client` is attributed behind them):"
+        )
+        .map_err(w)?;
+        for p in &proxies {
+            writeln!(
+                out,
+                "  {:<24} {:<19} {}",
+                p.address,
+                p.role,
+                escape_controls(&p.why)
+            )
+            .map_err(w)?;
+        }
     }
     writeln!(out, "\nFiles:").map_err(w)?;
     for f in &m.files {

@@ -13,6 +13,9 @@ pub mod names {
     pub const HOST: &str = "host";
     pub const SOURCE: &str = "source";
     pub const IP: &str = "ip";
+    /// The address a request really came from: `ip`, or behind a proxy the right-most
+    /// X-Forwarded-For entry that is not a trusted proxy (see `attribution`).
+    pub const CLIENT: &str = "client";
     pub const XFF: &str = "xff";
     pub const METHOD: &str = "method";
     pub const PATH: &str = "path";
@@ -41,6 +44,11 @@ pub struct Event<'a> {
     pub ip: Option<IpAddr>,
     /// Every address of an X-Forwarded-For chain, in order.
     pub xff: Vec<IpAddr>,
+    /// How many entries at the right end of the chain are addresses (an entry that is not,
+    /// `unknown` or a name, ends what attribution may walk).
+    pub xff_tail: usize,
+    /// The address the request came from, set by attribution after parsing.
+    pub client: Option<IpAddr>,
     pub method: Option<Cow<'a, str>>,
     pub path: Option<Cow<'a, str>>,
     pub query: Option<Cow<'a, str>>,
@@ -86,6 +94,8 @@ impl<'a> Event<'a> {
             host: own(self.host),
             ip: self.ip,
             xff: self.xff,
+            xff_tail: self.xff_tail,
+            client: self.client,
             method: own(self.method),
             path: own(self.path),
             query: own(self.query),
@@ -122,13 +132,21 @@ pub fn parse_ip(value: &str) -> Option<IpAddr> {
     None
 }
 
-/// Parses an X-Forwarded-For chain (`198.51.100.77,+172.16.0.10` in IIS, `a, b` elsewhere).
-pub fn parse_xff(value: &str) -> Vec<IpAddr> {
-    value
-        .split([',', '+', ' '])
-        .filter(|s| !s.is_empty())
-        .filter_map(parse_ip)
-        .collect()
+/// Parses an X-Forwarded-For chain (`198.51.100.77,+172.16.0.10` in IIS, `a, b` elsewhere):
+/// its addresses in order, and how many entries at its right end are addresses.
+pub fn parse_xff(value: &str) -> (Vec<IpAddr>, usize) {
+    let mut chain = Vec::new();
+    let mut tail = 0;
+    for entry in value.split([',', '+', ' ']).filter(|s| !s.is_empty()) {
+        match parse_ip(entry) {
+            Some(ip) => {
+                chain.push(ip);
+                tail += 1;
+            }
+            None => tail = 0,
+        }
+    }
+    (chain, tail)
 }
 
 /// Parses a GUID (`62b4b399-61f6-401a-ab5d-839f2c969224`, optionally in braces).
@@ -189,9 +207,12 @@ mod tests {
 
     #[test]
     fn xff_chain() {
-        let chain = parse_xff("198.51.100.77,+172.16.0.10");
-        assert_eq!(chain.len(), 2);
-        assert!(parse_xff("-").is_empty());
+        let (chain, tail) = parse_xff("198.51.100.77,+172.16.0.10");
+        assert_eq!((chain.len(), tail), (2, 2));
+        assert!(parse_xff("-").0.is_empty());
+        // Only the addresses right of a name can be walked.
+        let (chain, tail) = parse_xff("192.0.2.1, unknown, 198.51.100.77");
+        assert_eq!((chain.len(), tail), (2, 1));
     }
 
     #[test]

@@ -63,11 +63,12 @@ impl Format {
 }
 
 /// Columns of the CSV exports, in order.
-pub const CSV_COLUMNS: [&str; 22] = [
+pub const CSV_COLUMNS: [&str; 23] = [
     "ts",
     "host",
     "source",
     "ip",
+    "client",
     "xff",
     "method",
     "path",
@@ -107,6 +108,7 @@ fn csv_row(ev: &EventView, x: &Extra<'_>) -> Vec<String> {
         s(&ev.host),
         ev.source.clone(),
         s(&ev.ip),
+        s(&ev.client),
         ev.xff.join(", "),
         s(&ev.method),
         s(&ev.path),
@@ -251,8 +253,11 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
     put("log.file.path", json!(ev.file));
     // ECS's log.offset is a byte offset; the line number is trawl's own.
     put("trawl.line", json!(ev.line));
-    if !ev.xff.is_empty() {
-        put("network.forwarded_ip", json!(ev.xff.first()));
+    // The attributed client (see `attribution`); the left-most X-Forwarded-For entry could be
+    // forged.
+    put("client.ip", json!(ev.client));
+    if ev.client.is_some() && ev.client != ev.ip {
+        put("network.forwarded_ip", json!(ev.client));
     }
     if !x.tags.is_empty() {
         put("tags", json!(x.tags));

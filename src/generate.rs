@@ -1,6 +1,6 @@
 //! Deterministic generator of realistic Exchange 2016/2019 log collections.
 //!
-//! * [`write_sample_case`] writes a small two-server triage collection (IIS front and back end,
+//! * [`write_sample_case`] writes a small four-server triage collection (IIS front and back end,
 //!   HttpProxy, ECP Server, OAB generator, HTTPERR and an MSExchange Management event export) with a
 //!   planted ProxyLogon intrusion and benign look-alikes. `sample-logs/README.md` is its answer key.
 //! * [`write_bench_corpus`] streams a large IIS-only corpus for throughput benchmarks.
@@ -48,12 +48,13 @@ pub struct GenSummary {
     pub files: Vec<(PathBuf, u64, u64)>,
 }
 
-/// Writes the two-server sample collection (MBX-A and MBX-B, 2021-03-03 to 2021-03-06) under
+/// Writes the sample collection (MBX-A and MBX-B at the head office, MBX-C and MBX-D at a branch
+/// behind a source-NATting balancer; 2021-03-03 to 2021-03-06) under
 /// `out`, creating directories as needed. The same options always give the same bytes.
 pub fn write_sample_case(out: &Path, opts: &SampleOptions) -> io::Result<GenSummary> {
     let case = build_case(opts.seed);
     let mut output = Output::new(out);
-    for host in Host::ALL {
+    for host in Host::COLLECTION {
         write_server(&mut output, &case, host)?;
     }
     Ok(output.summary)
@@ -319,15 +320,24 @@ fn case_day_start(index: i64) -> Millis {
 enum Host {
     A,
     B,
+    /// The branch office's front end, published behind a source-NATting balancer pair.
+    C,
+    /// The branch office's mailbox server, not published.
+    D,
 }
 
 impl Host {
+    /// The head office's servers, which the background traffic and the intrusion use.
     const ALL: [Host; 2] = [Host::A, Host::B];
+    /// Every server of the collection, in writing order.
+    const COLLECTION: [Host; 4] = [Host::A, Host::B, Host::C, Host::D];
 
     fn index(self) -> usize {
         match self {
             Host::A => 0,
             Host::B => 1,
+            Host::C => 2,
+            Host::D => 3,
         }
     }
 
@@ -335,6 +345,8 @@ impl Host {
         match self {
             Host::A => "MBX-A",
             Host::B => "MBX-B",
+            Host::C => "MBX-C",
+            Host::D => "MBX-D",
         }
     }
 
@@ -342,6 +354,8 @@ impl Host {
         match self {
             Host::A => "MBX-A.corp.example.org",
             Host::B => "MBX-B.corp.example.org",
+            Host::C => "MBX-C.corp.example.org",
+            Host::D => "MBX-D.corp.example.org",
         }
     }
 
@@ -349,6 +363,8 @@ impl Host {
         match self {
             Host::A => "172.16.4.21",
             Host::B => "172.16.4.22",
+            Host::C => "10.20.4.31",
+            Host::D => "10.20.4.32",
         }
     }
 
@@ -356,6 +372,8 @@ impl Host {
         match self {
             Host::A => "EXAMPLE\\MBX-A$",
             Host::B => "EXAMPLE\\MBX-B$",
+            Host::C => "EXAMPLE\\MBX-C$",
+            Host::D => "EXAMPLE\\MBX-D$",
         }
     }
 
@@ -364,6 +382,7 @@ impl Host {
         match self {
             Host::A => "6a1f4e0b-93c2-4d7e-b5a8-0c2f9e7d4b11",
             Host::B => "d3e48c9e-c2f6-47a6-9337-2368848ffbeb",
+            Host::C | Host::D => "41c7e2b9-6d08-4f3a-9e15-b8a0c4d7e362",
         }
     }
 
@@ -371,7 +390,15 @@ impl Host {
         match self {
             Host::A => Host::B,
             Host::B => Host::A,
+            Host::C => Host::D,
+            Host::D => Host::C,
         }
+    }
+
+    /// Whether its front end logs X-Forwarded-For from the start (the branch's balancer
+    /// source-NATs, so the field was configured with it).
+    fn logs_forwarded_for(self) -> bool {
+        self == Host::C
     }
 
     /// False while IIS is stopped for the patch.
@@ -768,7 +795,7 @@ struct ServerLogs {
 /// Everything generated for the collection, before it is sorted and written.
 #[derive(Debug, Default)]
 struct Case {
-    servers: [ServerLogs; 2],
+    servers: [ServerLogs; 4],
     /// The W3SVC1 line of MBX-A that the power loss cut off, written last and unterminated.
     torn_line: Option<IisRecord>,
 }
@@ -1181,6 +1208,7 @@ fn record_cmdlet(
 /// intrusion has its own so that editing a decoy cannot change its GUIDs.
 const DECOY_SEED: u64 = 0x4445_434f_5953_2121; // "DECOYS!!"
 const INTRUSION_SEED: u64 = 0x5052_4f58_594c_4f47; // "PROXYLOG"
+const BRANCH_SEED: u64 = 0x4252_414e_4348_2121; // "BRANCH!!"
 
 fn build_case(seed: u64) -> Case {
     let mut case = Case::default();
@@ -1199,6 +1227,7 @@ fn build_case(seed: u64) -> Case {
     }
     decoys::plant(&mut case, &mut Rng::new(DECOY_SEED), &staff);
     intrusion::plant(&mut case, &mut Rng::new(INTRUSION_SEED));
+    branch::plant(&mut case, &mut Rng::new(BRANCH_SEED));
     background::power_loss(&mut case, &mut rng, &staff);
     case
 }
@@ -1253,6 +1282,8 @@ mod background {
         match host {
             Host::A => "HealthMailbox4f0c2a9e81d34b7c9e5a06b1d2c3f478",
             Host::B => "HealthMailbox9b1e7d3c05a24f6e8c7b19d0a4e5f623",
+            Host::C => "HealthMailbox2d6a91c4f07e4b38a5c1e9f3b7d20a64",
+            Host::D => "HealthMailbox7e3b05d9a2c14f6b8d0e1a5c9f4b3267",
         }
     }
 
@@ -2077,6 +2108,272 @@ mod background {
         .took(31);
         let query = exchange_query(&call.query, &rng.guid(), Protocol::Mapi);
         case.torn_line = Some(iis_record(&call, &caller, query));
+    }
+}
+
+mod branch {
+    //! The branch office, scripted whole from its own seed: MBX-C, published as
+    //! `mail-branch.example.org` behind a balancer pair that source-NATs (every IIS `c-ip` and
+    //! HttpProxy `ClientIpAddress` is a balancer) and inserts X-Forwarded-For, and MBX-D, its
+    //! mailbox server, which is not published. MBX-C was attacked and not compromised: ProxyShell
+    //! and ProxyNotShell requests refused (401, 404) from an address seen only in
+    //! X-Forwarded-For, behind a forged left-most entry; known shell names probed (404). MBX-D is
+    //! clean.
+
+    use super::*;
+
+    pub(super) const BALANCERS: [&str; 2] = ["10.20.0.5", "10.20.0.6"];
+    const PUBLISHED: &str = "mail-branch.example.org";
+    /// The ProxyShell attacker, and the entry it puts in front of itself.
+    pub(super) const ATTACKER: &str = "198.51.100.23";
+    const FORGED: &str = "127.0.0.1";
+    const ATTACKER_UA: &str = "python-requests/2.26.0";
+    /// A prober of known shell names.
+    pub(super) const PROBER: &str = "203.0.113.99";
+    const PROBER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/88.0.4324.150 Safari/537.36";
+    /// A home worker behind a cloud web proxy, which names its own user (a private address)
+    /// before the balancer appends the proxy's egress.
+    pub(super) const CLOUD_PROXY: &str = "192.0.2.201";
+    const CLOUD_USER: &str = "10.9.8.7";
+    const BRANCH_STAFF: [&str; 6] = [
+        "a.okafor",
+        "b.lindqvist",
+        "c.moreau",
+        "d.tanaka",
+        "e.horvat",
+        "f.silva",
+    ];
+
+    pub(super) fn plant(case: &mut Case, rng: &mut Rng) {
+        for day_index in 0..CASE_DAYS {
+            let day = case_day_start(day_index);
+            health_checks(case, rng, day);
+            probes(case, rng, day);
+            for (i, user) in BRANCH_STAFF.iter().enumerate() {
+                staff_day(case, rng, user, i, day);
+            }
+        }
+        proxyshell(case, rng);
+        shell_names(case, rng);
+    }
+
+    /// Records through the balancer: what `record` writes on MBX-C came from `chain`'s last
+    /// address, relayed by one of the balancers.
+    fn via_balancer(
+        case: &mut Case,
+        rng: &mut Rng,
+        chain: &str,
+        record: impl FnOnce(&mut Case, &mut Rng),
+    ) {
+        let (front, proxy) = {
+            let logs = case.logs(Host::C);
+            (logs.front_end.len(), logs.proxy.len())
+        };
+        record(case, rng);
+        let balancer = BALANCERS[rng.below(2) as usize];
+        let logs = case.logs(Host::C);
+        for r in &mut logs.front_end[front..] {
+            r.client_ip = balancer.to_string();
+            r.forwarded_for = chain.to_string();
+        }
+        for r in &mut logs.proxy[proxy..] {
+            r.client_ip = balancer.to_string();
+        }
+    }
+
+    /// Records that reached `host` directly (no X-Forwarded-For).
+    fn direct(case: &mut Case, host: Host, record: impl FnOnce(&mut Case)) {
+        let front = case.logs(host).front_end.len();
+        record(case);
+        for r in &mut case.logs(host).front_end[front..] {
+            r.forwarded_for.clear();
+        }
+    }
+
+    /// Each balancer checks MBX-C every two minutes (one check a minute between them); the
+    /// checks are its own requests, with no X-Forwarded-For.
+    fn health_checks(case: &mut Case, rng: &mut Rng, day: Millis) {
+        for slot in 0..(DAY / MINUTE) {
+            let at = day + slot * MINUTE + rng.millis(0, 900);
+            let caller = Caller::anonymous(BALANCERS[(slot % 2) as usize], "");
+            let call = Call::new(at, Host::C, "GET", "/owa/healthcheck.htm", Protocol::Owa)
+                .took(rng.range_u32(0, 2));
+            direct(case, Host::C, |case| record_iis_only(case, &caller, &call));
+        }
+    }
+
+    /// Managed Availability on both branch servers, every two hours, from their own address.
+    fn probes(case: &mut Case, rng: &mut Rng, day: Millis) {
+        for host in [Host::C, Host::D] {
+            for slot in 0..12 {
+                let at = day + slot * 2 * HOUR + rng.millis(5 * SECOND, 4 * MINUTE);
+                let mailbox = super::background::health_mailbox(host);
+                let caller = Caller {
+                    iis_user: format!("{mailbox}@{DOMAIN}"),
+                    authenticated_user: format!("EXAMPLE\\{mailbox}"),
+                    backend_user: format!("{mailbox}@{DOMAIN}"),
+                    url_host: host.fqdn().to_lowercase(),
+                    anchor: format!("Smtp~{mailbox}@{DOMAIN}"),
+                    target: Target::Server(host),
+                    ..Caller::account(host.ip(), MAPI_PROBE_UA, "", "Negotiate", host)
+                };
+                let call = Call::new(at, host, "POST", "/mapi/emsmdb/", Protocol::Mapi)
+                    .query("mailboxId=probe")
+                    .took(rng.range_u32(20, 120))
+                    .bytes(400, 2_000);
+                direct(case, host, |case| record_proxied(case, rng, &caller, &call));
+            }
+        }
+    }
+
+    /// A branch employee's day: Outlook over MAPI and EWS through the balancer, proxied to
+    /// MBX-D; the last one works from home behind a cloud web proxy.
+    fn staff_day(case: &mut Case, rng: &mut Rng, user: &str, index: usize, day: Millis) {
+        if weekday(day) >= 5 && index % 2 == 1 {
+            return;
+        }
+        let from_home = index == BRANCH_STAFF.len() - 1;
+        let chain = if from_home {
+            format!("{CLOUD_USER}, {CLOUD_PROXY}")
+        } else {
+            format!("10.30.1.{}", 20 + index)
+        };
+        let account = format!("EXAMPLE\\{user}");
+        for _ in 0..rng.range(6, 14) {
+            let at = office_moment(rng, day);
+            let (ua, stem, protocol, method) = match rng.below(3) {
+                0 => (OUTLOOK_UA, "/mapi/emsmdb/", Protocol::Mapi, "POST"),
+                1 => (OUTLOOK_UA, "/EWS/Exchange.asmx", Protocol::Ews, "POST"),
+                _ => (
+                    BROWSER_UAS[index % BROWSER_UAS.len()],
+                    "/owa/",
+                    Protocol::Owa,
+                    "GET",
+                ),
+            };
+            let caller = Caller {
+                url_host: PUBLISHED.to_string(),
+                ..Caller::account(&chain, ua, &account, "Negotiate", Host::D)
+            };
+            let call = Call::new(at, Host::C, method, stem, protocol)
+                .took(rng.range_u32(15, 400))
+                .bytes(rng.range_u32(200, 3_000), rng.range_u32(500, 40_000));
+            via_balancer(case, rng, &chain, |case, rng| {
+                record_proxied(case, rng, &caller, &call);
+            });
+        }
+        // Outlook mobile's autodiscover.json: the ProxyShell stem, with Protocol= and no '@'.
+        if index == 0 {
+            let phone = "192.0.2.141";
+            let at = office_moment(rng, day);
+            let caller = Caller {
+                anchor: format!("Smtp~{user}@{DOMAIN}"),
+                routing_hint: "Url",
+                target: Target::Server(Host::D),
+                database: Host::D.database().to_string(),
+                url_host: PUBLISHED.to_string(),
+                ..Caller::anonymous(phone, OUTLOOK_MOBILE_UA)
+            };
+            let call = Call::new(
+                at,
+                Host::C,
+                "GET",
+                "/autodiscover/autodiscover.json",
+                Protocol::Autodiscover,
+            )
+            .query(format!(
+                "Email={user}%40{DOMAIN}&Protocol=ActiveSync&RedirectCount=1"
+            ))
+            .took(rng.range_u32(15, 90))
+            .bytes(0, 180);
+            via_balancer(case, rng, phone, |case, rng| {
+                record_proxied(case, rng, &caller, &call);
+            });
+        }
+    }
+
+    /// 2021-03-05 21:14 onwards: ProxyShell's path confusion towards PowerShell, MAPI and EWS,
+    /// refused with 401 (the server had the July 2021 update), then ProxyNotShell's pattern,
+    /// refused with 404. The attacker puts `127.0.0.1` in front of itself; the balancer appends
+    /// the real address.
+    fn proxyshell(case: &mut Case, rng: &mut Rng) {
+        let chain = format!("{FORGED}, {ATTACKER}");
+        let email = "autodiscover/autodiscover.json%3F@evil.example";
+        let attempts: [(&'static str, String, Status); 6] = [
+            (
+                "GET",
+                format!("@evil.example/powershell/?X-Rps-CAT=VgEAVAdXaW5kb3dz&Email={email}"),
+                CHALLENGE,
+            ),
+            (
+                "POST",
+                format!("@evil.example/mapi/nspi/?&Email={email}"),
+                CHALLENGE,
+            ),
+            (
+                "POST",
+                format!("@evil.example/ews/exchange.asmx?&Email={email}"),
+                CHALLENGE,
+            ),
+            (
+                "GET",
+                format!("@evil.example/powershell/?X-Rps-CAT=VgEAVAdXaW5kb3dz&Email={email}"),
+                CHALLENGE,
+            ),
+            (
+                "GET",
+                format!("@evil.example/PowerShell/?Email={email}"),
+                NOT_FOUND,
+            ),
+            (
+                "POST",
+                format!("@evil.example/PowerShell/?Email={email}"),
+                NOT_FOUND,
+            ),
+        ];
+        let mut at = march(5, 21, 14, 2, 318);
+        for (method, query, status) in attempts {
+            let caller = Caller {
+                url_host: PUBLISHED.to_string(),
+                ..Caller::anonymous(&chain, ATTACKER_UA)
+            };
+            let call = Call::new(
+                at,
+                Host::C,
+                method,
+                "/autodiscover/autodiscover.json",
+                Protocol::Autodiscover,
+            )
+            .query(query)
+            .status(status)
+            .took(rng.range_u32(2, 30));
+            via_balancer(case, rng, &chain, |case, rng| {
+                record_local(case, rng, &caller, &call, "");
+            });
+            at += rng.millis(3 * SECOND, 40 * SECOND);
+        }
+    }
+
+    /// Known shell names, none of them there.
+    fn shell_names(case: &mut Case, rng: &mut Rng) {
+        let mut at = march(6, 2, 40, 17, 0);
+        for stem in [
+            "/aspnet_client/shell.aspx",
+            "/aspnet_client/supp0rt.aspx",
+            "/aspnet_client/system_web/log.aspx",
+            "/aspnet_client/aspnet_www.aspx",
+            "/aspnet_client/errorcheck.aspx",
+            "/aspnet_client/OutlookEN.aspx",
+        ] {
+            let caller = Caller::anonymous(PROBER, PROBER_UA);
+            let call = Call::new(at, Host::C, "GET", stem, Protocol::Owa)
+                .status(NOT_FOUND)
+                .took(rng.range_u32(0, 3));
+            via_balancer(case, rng, PROBER, |case, _| {
+                record_iis_only(case, &caller, &call);
+            });
+            at += rng.millis(400, 2_500);
+        }
     }
 }
 
@@ -3137,9 +3434,11 @@ fn write_server(output: &mut Output, case: &Case, host: Host) -> io::Result<()> 
             None
         };
         let site1 = iis_day_file(host, on_day(&front_end, day, |r| r.end), day, true, torn);
+        // IIS names its files `_x` once a custom field (X-Forwarded-For) is configured.
+        let custom = if host.logs_forwarded_for() { "_x" } else { "" };
         output.write(
             &format!(
-                "{name}/inetpub/logs/LogFiles/W3SVC1/u_ex{}.log",
+                "{name}/inetpub/logs/LogFiles/W3SVC1/u_ex{}{custom}.log",
                 stamp.yymmdd()
             ),
             &site1,
@@ -3186,6 +3485,10 @@ fn write_server(output: &mut Output, case: &Case, host: Host) -> io::Result<()> 
             )?;
         }
     }
+    // The branch office's collection holds its IIS and HttpProxy logs only.
+    if !Host::ALL.contains(&host) {
+        return Ok(());
+    }
     output.write(
         &format!("{name}/HTTPERR/httperr1.log"),
         &httperr_file(&sorted_by(&logs.httperr, |r| r.at)),
@@ -3208,10 +3511,16 @@ fn iis_day_file<'a>(
     let mut text = Text::plain();
     let restart =
         (host == Host::A && (day..day + DAY).contains(&PATCH_RESTART)).then_some(PATCH_RESTART);
-    for line in iis_header(&Stamp::of(day).w3c(), IIS_FIELDS) {
+    let forwarded = front_end && host.logs_forwarded_for();
+    let fields = if forwarded {
+        format!("{IIS_FIELDS} {XFF_FIELD}")
+    } else {
+        IIS_FIELDS.to_string()
+    };
+    for line in iis_header(&Stamp::of(day).w3c(), &fields) {
         text.line(&line);
     }
-    let mut restarted = false;
+    let mut restarted = forwarded;
     for record in records {
         if let Some(at) = restart.filter(|at| !restarted && record.end >= *at) {
             let fields = if front_end {
@@ -4200,11 +4509,12 @@ mod tests {
         let mut front_end_lines = 0;
         for path in files_matching(&summary, "/W3SVC1/") {
             let content = text(path);
-            let server = if path.to_string_lossy().contains("MBX-A") {
-                "MBX-A"
-            } else {
-                "MBX-B"
-            };
+            let path_text = path.to_string_lossy();
+            let server = Host::COLLECTION
+                .iter()
+                .map(|h| h.name())
+                .find(|name| path_text.contains(name))
+                .unwrap();
             for line in data_lines(&content) {
                 let f: Vec<&str> = line.split(' ').collect();
                 let Some(id) = cafe_req_id(f[5]) else {
@@ -4230,11 +4540,10 @@ mod tests {
                     .get(id)
                     .unwrap_or_else(|| panic!("no HttpProxy row for {line}"));
                 assert!(
-                    target.starts_with(
-                        &f[2]
-                            .replace("172.16.4.21", "MBX-A")
-                            .replace("172.16.4.22", "MBX-B")
-                    ) || target == "localhost",
+                    Host::COLLECTION
+                        .iter()
+                        .any(|h| h.ip() == f[2] && target.starts_with(h.name()))
+                        || target == "localhost",
                     "{line}"
                 );
                 assert_eq!(f[6], "444");

@@ -34,6 +34,7 @@ use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
+use crate::attribution::{RequestClients, TrustedProxies};
 use crate::case::{
     Case, FileRecord, MALFORMED_EXAMPLES, MalformedLine, Manifest, SkippedFile, host_from_path,
 };
@@ -60,6 +61,8 @@ pub struct IngestOptions {
     pub memory_budget: usize,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Proxies whose X-Forwarded-For is believed (see `attribution`).
+    pub proxies: TrustedProxies,
 }
 
 impl Default for IngestOptions {
@@ -72,6 +75,7 @@ impl Default for IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
             memory_budget: 200 << 20,
             progress: true,
+            proxies: TrustedProxies::default(),
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct IngestReport {
     pub read_errors: Vec<(String, String)>,
     /// Problems that did not stop the ingest.
     pub warnings: Vec<String>,
+    /// HttpProxy and back-end rows that took their client from the front-end request.
+    pub inherited_clients: u64,
 }
 
 /// What to do with one piece of evidence.
@@ -170,6 +176,18 @@ struct Parsed {
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     naive: u64,
+    /// (request GUID, client) of front-end requests, for the rows that inherit their client.
+    joins: Vec<(u128, std::net::IpAddr)>,
+    inherited: u64,
+}
+
+/// What parsers need to attribute events to their clients.
+struct Attribution<'a> {
+    proxies: &'a TrustedProxies,
+    /// Clients of the front-end requests ingested in the first phase.
+    joins: Option<&'a RequestClients>,
+    /// Collect front-end requests' clients (first phase).
+    collect: bool,
 }
 
 /// Shared registry of layouts, so every event can point at its layout by number.
@@ -236,55 +254,81 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
     let stop = AtomicBool::new(false);
 
-    let (task_tx, task_rx) = bounded::<usize>(tasks.len());
-    for i in 0..tasks.len() {
-        let _ = task_tx.send(i);
-    }
-    drop(task_tx);
-    let (chunk_tx, chunk_rx) = bounded::<Message>(threads * 4);
-    let (done_tx, done_rx) = bounded::<Message>(threads * 4);
-
-    let outcome = std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let (task_rx, chunk_tx) = (task_rx.clone(), chunk_tx.clone());
-            let (tasks, layouts, progress, stop) = (&tasks, &layouts, &progress, &stop);
-            scope.spawn(move || {
-                while let Ok(i) = task_rx.recv() {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    read_task(i, &tasks[i], layouts, &ctx, &chunk_tx, progress);
-                }
-            });
-        }
-        drop(chunk_tx);
-        for _ in 0..threads {
-            let (chunk_rx, done_tx) = (chunk_rx.clone(), done_tx.clone());
-            let (tasks, fields) = (&tasks, &case.fields);
-            scope.spawn(move || parse_worker(&chunk_rx, &done_tx, tasks, fields, &ctx));
-        }
-        drop(done_tx);
-        let mut state = WriterState {
-            manifest: case.manifest.clone(),
-            tasks: &tasks,
-            records: HashMap::new(),
-            since_commit: 0,
-            run: Vec::new(),
-            run_bytes: 0,
-            indexing_threads,
-            report: &mut report,
-            fields: &case.fields,
-            opts,
-            progress: &progress,
-        };
-        let result = state.run(&mut writer, &done_rx, &layouts);
-        if result.is_err() {
-            stop.store(true, Ordering::Relaxed);
-            // Drain so that readers and parsers blocked on full channels can finish.
-            while done_rx.recv().is_ok() {}
-        }
-        result.map(|()| state.manifest)
+    // Front-end IIS logs first: their requests' clients are what the HttpProxy and back-end
+    // rows of the same requests inherit (see `attribution`).
+    let (front, rest): (Vec<usize>, Vec<usize>) = (0..tasks.len()).partition(|&i| {
+        tasks[i]
+            .evidence
+            .head(SNIFF_BYTES)
+            .is_ok_and(|head| formats::w3c::is_iis_front_end(&head))
     });
+    let mut manifest = case.manifest.clone();
+    if manifest.trusted_proxies != opts.proxies.declared {
+        if manifest.totals().0 > 0 {
+            let list = |c: &[crate::attribution::Cidr]| {
+                let v: Vec<String> = c.iter().map(ToString::to_string).collect();
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            report.warnings.push(format!(
+                "trusted proxies changed from [{}] to [{}]: events already in the case keep the client attributed under the old list (ingest into a new case to attribute everything alike)",
+                list(&manifest.trusted_proxies),
+                list(&opts.proxies.declared)
+            ));
+        }
+        manifest.trusted_proxies = opts.proxies.declared.clone();
+    }
+    let mut state = WriterState {
+        manifest,
+        tasks: &tasks,
+        records: HashMap::new(),
+        since_commit: 0,
+        run: Vec::new(),
+        run_bytes: 0,
+        indexing_threads,
+        report: &mut report,
+        fields: &case.fields,
+        opts,
+        progress: &progress,
+        joins: RequestClients::default(),
+    };
+    let mut outcome = Ok(());
+    let mut joins = RequestClients::default();
+    for (phase, indices) in [front, rest].into_iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        if phase == 1 {
+            // The writer collected the front ends' clients during the first phase.
+            joins = std::mem::take(&mut state.joins);
+            joins.finish();
+        }
+        let attribution = Attribution {
+            proxies: &opts.proxies,
+            joins: (phase == 1).then_some(&joins),
+            collect: phase == 0,
+        };
+        outcome = run_phase(
+            &indices,
+            &tasks,
+            &mut state,
+            &mut writer,
+            &layouts,
+            &ctx,
+            &attribution,
+            &stop,
+        );
+        if outcome.is_err() {
+            break;
+        }
+    }
+    drop(joins);
+    let outcome = outcome
+        .and_then(|()| state.commit(&mut writer, &layouts))
+        .map(|()| state.manifest);
     progress.finish();
     let manifest = match outcome {
         Ok(m) => m,
@@ -305,6 +349,56 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     case.write_manifest_copy()?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Runs readers, parsers and the writer over some of the tasks.
+#[allow(clippy::too_many_arguments)]
+fn run_phase(
+    indices: &[usize],
+    tasks: &[Task],
+    state: &mut WriterState<'_>,
+    writer: &mut IndexWriter,
+    layouts: &std::sync::Mutex<Layouts>,
+    ctx: &ParseCtx,
+    attribution: &Attribution<'_>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let threads = state.opts.threads.max(1);
+    let (task_tx, task_rx) = bounded::<usize>(indices.len());
+    for &i in indices {
+        let _ = task_tx.send(i);
+    }
+    drop(task_tx);
+    let (chunk_tx, chunk_rx) = bounded::<Message>(threads * 4);
+    let (done_tx, done_rx) = bounded::<Message>(threads * 4);
+    let progress = state.progress;
+    let fields = state.fields;
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (task_rx, chunk_tx) = (task_rx.clone(), chunk_tx.clone());
+            scope.spawn(move || {
+                while let Ok(i) = task_rx.recv() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    read_task(i, &tasks[i], layouts, ctx, &chunk_tx, progress);
+                }
+            });
+        }
+        drop(chunk_tx);
+        for _ in 0..threads {
+            let (chunk_rx, done_tx) = (chunk_rx.clone(), done_tx.clone());
+            scope.spawn(move || parse_worker(&chunk_rx, &done_tx, tasks, fields, ctx, attribution));
+        }
+        drop(done_tx);
+        let result = state.run(writer, &done_rx, layouts);
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+            // Drain so that readers and parsers blocked on full channels can finish.
+            while done_rx.recv().is_ok() {}
+        }
+        result
+    })
 }
 
 /// Segments with fewer events than this are merged when they follow each other in time.
@@ -639,12 +733,17 @@ fn parse_worker(
     tasks: &[Task],
     fields: &Fields,
     ctx: &ParseCtx,
+    attribution: &Attribution<'_>,
 ) {
     while let Ok(msg) = rx.recv() {
         let payload = match msg.payload {
-            Payload::Chunk(chunk) => {
-                Payload::Docs(parse_chunk(&chunk, &tasks[msg.task], fields, ctx))
-            }
+            Payload::Chunk(chunk) => Payload::Docs(parse_chunk(
+                &chunk,
+                &tasks[msg.task],
+                fields,
+                ctx,
+                attribution,
+            )),
             other => other,
         };
         if tx
@@ -674,7 +773,38 @@ fn approx_memory(record: &[u8], ev: &crate::event::Event<'_>) -> u64 {
     (record.len() + canonical + attrs + 16 * 16 + 96) as u64
 }
 
-fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> Parsed {
+/// Sets an event's client: from its own record, or for the HttpProxy and back-end rows of a
+/// front-end request, the front-end request's.
+fn attribute(
+    ev: &mut crate::event::Event<'_>,
+    source: &str,
+    attribution: &Attribution<'_>,
+    parsed: &mut Parsed,
+) {
+    ev.client = attribution.proxies.attribute(ev.ip, &ev.xff, ev.xff_tail);
+    let Some(request_id) = ev.request_id else {
+        return;
+    };
+    let front_end = source == "iis" && ev.attr("s-port") != Some("444");
+    if front_end {
+        if attribution.collect
+            && let Some(client) = ev.client
+        {
+            parsed.joins.push((request_id, client));
+        }
+    } else if let Some(client) = attribution.joins.and_then(|j| j.get(request_id)) {
+        parsed.inherited += u64::from(ev.client != Some(client));
+        ev.client = Some(client);
+    }
+}
+
+fn parse_chunk(
+    chunk: &Chunk,
+    task: &Task,
+    fields: &Fields,
+    ctx: &ParseCtx,
+    attribution: &Attribution<'_>,
+) -> Parsed {
     let mut parsed = Parsed {
         docs: Vec::with_capacity(chunk.records.len()),
         doc_bytes: 0,
@@ -685,6 +815,8 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
         first_ts: None,
         last_ts: None,
         naive: 0,
+        joins: Vec::new(),
+        inherited: 0,
     };
     let source = chunk.layout.source();
     let dynamic = chunk.layout.has_dynamic_attrs();
@@ -697,7 +829,8 @@ fn parse_chunk(chunk: &Chunk, task: &Task, fields: &Fields, ctx: &ParseCtx) -> P
             Err(_) => (String::from_utf8_lossy(bytes), true),
         };
         match formats::parse(&chunk.layout, &text, ctx) {
-            Ok(ev) => {
+            Ok(mut ev) => {
+                attribute(&mut ev, source, attribution, &mut parsed);
                 if dynamic {
                     for (name, _) in &ev.attrs {
                         if !parsed.dynamic_attrs.contains(name.as_ref()) {
@@ -747,6 +880,8 @@ struct WriterState<'a> {
     fields: &'a Fields,
     opts: &'a IngestOptions,
     progress: &'a Progress,
+    /// Clients of front-end requests, collected in the first phase.
+    joins: RequestClients,
 }
 
 struct TaskProgress {
@@ -781,7 +916,7 @@ impl WriterState<'_> {
                 self.commit(writer, layouts)?;
             }
         }
-        self.commit(writer, layouts)
+        Ok(())
     }
 
     /// Adds the events since the last commit sorted by time (stably: events of one millisecond
@@ -908,6 +1043,10 @@ impl WriterState<'_> {
             Payload::Chunk(_) => {}
             Payload::Docs(parsed) => {
                 let n = parsed.docs.len() as u64;
+                for (request_id, client) in parsed.joins {
+                    self.joins.insert(request_id, client);
+                }
+                self.report.inherited_clients += parsed.inherited;
                 self.manifest.dynamic_attrs.extend(parsed.dynamic_attrs);
                 self.run.extend(parsed.docs);
                 self.run_bytes += parsed.doc_bytes;

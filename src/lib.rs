@@ -14,6 +14,7 @@
 //! * [`tui`]: the interactive timeline (app state, backend worker, drawing, keys);
 //! * [`generate`]: the deterministic sample-case and benchmark corpus generator.
 
+pub mod attribution;
 pub mod bench;
 pub mod case;
 pub mod cli;

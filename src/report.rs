@@ -143,14 +143,18 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
         evidence.sort_by(|a, b| a.ts.cmp(&b.ts));
     }
 
-    let indicators_ips: Vec<String> = hunt_report.suspects.iter().map(|s| s.ip.clone()).collect();
+    let indicators_ips: Vec<String> = hunt_report
+        .suspects
+        .iter()
+        .map(|s| s.client.clone())
+        .collect();
     let mut uas = BTreeSet::new();
     for ip in &indicators_ips {
-        let sel = select(&format!("ip:{}", query::quote_value(ip)))?;
+        let sel = select(&format!("client:{}", query::quote_value(ip)))?;
         for v in sel.top_values("ua", 10, Order::Top)?.values {
             // The index counts user agents without case; a blocklist wants them as sent.
             let one = select(&format!(
-                "ip:{} AND ua:{}",
+                "client:{} AND ua:{}",
                 query::quote_value(ip),
                 query::quote_value(&v.value)
             ))?;
@@ -225,7 +229,7 @@ fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Acti
     parts.extend(
         h.suspects
             .iter()
-            .map(|s| format!("ip:{}", query::quote_value(&s.ip))),
+            .map(|s| format!("client:{}", query::quote_value(&s.client))),
     );
     parts.extend(
         h.webshells
@@ -275,10 +279,23 @@ pub fn markdown(r: &IncidentReport, case: &Case) -> String {
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
     let _ = writeln!(o, "## Summary\n");
+    for v in &h.verdicts {
+        let span = match (&v.first, &v.last) {
+            (Some(a), Some(b)) => format!(", {a} .. {b}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "- **{}: {}**{span}: {}",
+            md_cell(&v.host),
+            v.verdict,
+            md_cell(v.reasons.first().map_or("", String::as_str))
+        );
+    }
     if h.windows.is_empty() {
         let _ = writeln!(
             o,
-            "No compromise finding. Check the log coverage below before concluding.\n"
+            "\nNo compromise finding. Check the log coverage below before concluding.\n"
         );
     }
     for w in &h.windows {
@@ -303,7 +320,7 @@ pub fn markdown(r: &IncidentReport, case: &Case) -> String {
             s.first_seen,
             s.clients
                 .iter()
-                .map(|c| c.ip.as_str())
+                .map(|c| c.client.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -430,6 +447,19 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
     o.push_str("<h2>Summary</h2><ul>");
+    for v in &h.verdicts {
+        let span = match (&v.first, &v.last) {
+            (Some(a), Some(b)) => format!(", {a} .. {b}"),
+            _ => String::new(),
+        };
+        let _ = write!(
+            o,
+            "<li><b>{}: {}</b>{span}: {}</li>",
+            e(&v.host),
+            v.verdict,
+            e(v.reasons.first().map_or("", String::as_str))
+        );
+    }
     if h.windows.is_empty() {
         o.push_str(
             "<li>No compromise finding. Check the log coverage below before concluding.</li>",
@@ -449,7 +479,7 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
         );
     }
     for s in &h.webshells {
-        let clients: Vec<&str> = s.clients.iter().map(|c| c.ip.as_str()).collect();
+        let clients: Vec<&str> = s.clients.iter().map(|c| c.client.as_str()).collect();
         let _ = write!(
             o,
             "<li>web shell <code>{}</code> on {}, first answered {}, used by {}</li>",
@@ -502,7 +532,7 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
             f.first_seen,
             f.last_seen,
             e(&f.hosts.join(", ")),
-            e(&f.ips
+            e(&f.clients
                 .iter()
                 .take(10)
                 .cloned()
@@ -515,7 +545,7 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
         let _ = write!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            e(&s.ip),
+            e(&s.client),
             s.events,
             s.first,
             s.last,
@@ -561,7 +591,7 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
             e(&f.rule),
             e(&f.title),
             f.count,
-            e(&f.ips.join(", "))
+            e(&f.clients.join(", "))
         );
     }
     o.push_str("</table></body></html>\n");

@@ -31,7 +31,7 @@ pub const KEYWORD: &str = "trawl_keyword";
 pub const WORDS: &str = "trawl_words";
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -40,6 +40,7 @@ pub struct Fields {
     pub host: Field,
     pub source: Field,
     pub ip: Field,
+    pub client: Field,
     pub xff: Field,
     pub method: Field,
     pub path: Field,
@@ -112,6 +113,7 @@ pub fn build() -> (Schema, Fields) {
         host: b.add_text_field(names::HOST, keyword_raw_fast()),
         source: b.add_text_field(names::SOURCE, keyword(KEYWORD, true)),
         ip: b.add_ip_addr_field(names::IP, ip_indexed()),
+        client: b.add_ip_addr_field(names::CLIENT, ip_indexed()),
         xff: b.add_ip_addr_field(names::XFF, ip_indexed()),
         method: b.add_text_field(names::METHOD, keyword_raw_fast()),
         // Normalised once by `document` for both the terms and the column.
@@ -144,6 +146,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         host: f(names::HOST)?,
         source: f(names::SOURCE)?,
         ip: f(names::IP)?,
+        client: f(names::CLIENT)?,
         xff: f(names::XFF)?,
         method: f(names::METHOD)?,
         path: f(names::PATH)?,
@@ -423,6 +426,9 @@ pub fn document(
     doc.add_text(f.source, from.source);
     if let Some(ip) = ev.ip {
         doc.add_ip_addr(f.ip, ip_to_v6(ip));
+    }
+    if let Some(client) = ev.client {
+        doc.add_ip_addr(f.client, ip_to_v6(client));
     }
     for ip in &ev.xff {
         doc.add_ip_addr(f.xff, ip_to_v6(*ip));

@@ -432,6 +432,7 @@ impl Selection {
             // Indexed fields are counted from their posting lists: per distinct value, not per
             // event, when the selection is large.
             names::IP
+            | names::CLIENT
             | names::XFF
             | names::STATUS
             | names::HOST
@@ -516,7 +517,7 @@ impl Selection {
         }
         if !small.is_empty() {
             let by_hit = match field {
-                names::IP | names::XFF => self.count_ips_in(field, &small)?,
+                names::IP | names::CLIENT | names::XFF => self.count_ips_in(field, &small)?,
                 names::STATUS => self.count_numbers_in(field, &small)?,
                 _ => self.count_strings_in(field, &small)?,
             };
@@ -612,7 +613,7 @@ impl Selection {
 /// Shows an indexed term as its field's values are shown.
 fn display_term(field: &str, key: &[u8]) -> String {
     match field {
-        names::IP | names::XFF => match <[u8; 16]>::try_from(key) {
+        names::IP | names::CLIENT | names::XFF => match <[u8; 16]>::try_from(key) {
             Ok(b) => schema::v6_to_ip(Ipv6Addr::from(u128::from_be_bytes(b))).to_string(),
             Err(_) => String::from_utf8_lossy(key).into_owned(),
         },

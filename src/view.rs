@@ -22,6 +22,10 @@ pub struct EventView {
     pub host: Option<String>,
     pub source: String,
     pub ip: Option<String>,
+    /// Where the request really came from (see `attribution`): `ip`, or behind a proxy the
+    /// address X-Forwarded-For names, or the front-end request's client for HttpProxy and
+    /// back-end rows.
+    pub client: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub xff: Vec<String>,
     pub method: Option<String>,
@@ -79,6 +83,7 @@ impl EventView {
         push(names::HOST, self.host.clone());
         push(names::SOURCE, Some(self.source.clone()));
         push(names::IP, self.ip.clone());
+        push(names::CLIENT, self.client.clone());
         push(
             names::XFF,
             (!self.xff.is_empty()).then(|| self.xff.join(", ")),
@@ -139,6 +144,7 @@ struct Columns {
     file_id: Column<u64>,
     line: Column<u64>,
     layout: Column<u64>,
+    client: Option<Column<std::net::Ipv6Addr>>,
 }
 
 /// Loads events of one searcher. Opening a column decodes its block index, which costs far more
@@ -172,6 +178,7 @@ impl<'a> Loader<'a> {
                 file_id: ff.u64("file_id")?,
                 line: ff.u64(names::LINE)?,
                 layout: ff.u64("layout")?,
+                client: ff.ip_addr(names::CLIENT).ok(),
             });
         }
         slot.as_ref()
@@ -189,8 +196,15 @@ impl<'a> Loader<'a> {
         let file_id = cols.file_id.first(addr.doc_id).unwrap_or(u64::MAX);
         let line = cols.line.first(addr.doc_id).unwrap_or(0);
         let layout_id = cols.layout.first(addr.doc_id).unwrap_or(u64::MAX);
+        let client = cols
+            .client
+            .as_ref()
+            .and_then(|c| c.first(addr.doc_id))
+            .map(|v6| crate::schema::v6_to_ip(v6).to_string());
         let doc: TantivyDocument = searcher.doc(addr)?;
-        build(doc, fields, manifest, ts_ms, file_id, line, layout_id)
+        let mut view = build(doc, fields, manifest, ts_ms, file_id, line, layout_id)?;
+        view.client = client;
+        Ok(view)
     }
 }
 

@@ -36,15 +36,71 @@ fn strings(v: &Value, key: &str) -> BTreeSet<String> {
 #[test]
 fn hunt_finds_the_whole_intrusion_and_no_decoy() {
     let report = hunt_json(sample_case());
-    // Both addresses, and nothing else.
+    // One verdict per host, all four tiers (sample-logs/README.md, "Verdicts").
+    let verdicts: Vec<(String, String)> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["host"].as_str().unwrap().to_string(),
+                v["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     assert_eq!(
-        strings(&report["suspects"], "ip"),
-        BTreeSet::from(["198.51.100.144".to_string(), "203.0.113.77".to_string()])
+        verdicts,
+        [
+            ("MBX-A", "compromised"),
+            ("MBX-C", "attempted"),
+            ("MBX-B", "probed"),
+            ("MBX-D", "clean")
+        ]
+        .map(|(h, v)| (h.to_string(), v.to_string()))
+    );
+    for v in report["verdicts"].as_array().unwrap() {
+        assert!(!v["reasons"].as_array().unwrap().is_empty(), "{v}");
+        if v["verdict"] != "clean" {
+            let e = &v["evidence"][0];
+            assert!(
+                e["file"].as_str().is_some() && e["line"].as_u64().is_some(),
+                "{v}"
+            );
+        }
+    }
+    // The attackers, the one behind the branch's balancers named from X-Forwarded-For, and
+    // nothing else: not the balancers, the forged 127.0.0.1, the scanners or the decoys.
+    assert_eq!(
+        strings(&report["suspects"], "client"),
+        BTreeSet::from([
+            "198.51.100.144".to_string(),
+            "203.0.113.77".to_string(),
+            "198.51.100.23".to_string()
+        ])
     );
     for s in report["suspects"].as_array().unwrap() {
         assert!(!s["reasons"].as_array().unwrap().is_empty());
+        let role = if s["client"] == "198.51.100.23" {
+            "attempt"
+        } else {
+            "compromise"
+        };
+        assert_eq!(s["role"], role, "{s}");
     }
-    // Both web shells, with their clients and what wrote them.
+    // The branch's balancers are recognised as proxies.
+    let proxies: BTreeSet<String> = report["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == "proxy")
+        .map(|p| p["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        proxies,
+        BTreeSet::from(["10.20.0.5".to_string(), "10.20.0.6".to_string()])
+    );
+    // Both web shells, with their clients, each request counted once across IIS and
+    // HttpProxy, and what wrote them (the OAB download names its file; the reset does not).
     let shells = report["webshells"].as_array().unwrap();
     assert_eq!(
         strings(&report["webshells"], "path"),
@@ -56,24 +112,42 @@ fn hunt_finds_the_whole_intrusion_and_no_decoy() {
     for w in shells {
         assert_eq!(w["host"], "MBX-A");
         assert_eq!(
-            strings(&w["clients"], "ip"),
+            strings(&w["clients"], "client"),
             BTreeSet::from(["198.51.100.144".to_string(), "203.0.113.77".to_string()])
         );
-        assert!(w["written_by"]["file"].as_str().is_some(), "{w}");
     }
-    let redir = shells
-        .iter()
-        .find(|w| w["path"] == "/owa/auth/RedirSuiteServerProxy.aspx")
-        .unwrap();
+    let shell = |path: &str| shells.iter().find(|w| w["path"] == path).unwrap();
+    let redir = shell("/owa/auth/RedirSuiteServerProxy.aspx");
     assert!(
         redir["written_by"]["file"]
             .as_str()
             .unwrap()
             .contains("OABGeneratorLog")
     );
+    assert_eq!(
+        redir["requests"], 14,
+        "IIS and HttpProxy lines of one request are one"
+    );
+    assert_eq!(redir["posts"], 13);
+    let discover = shell("/aspnet_client/discover.aspx");
+    assert!(discover["written_by"].is_null(), "{discover}");
+    assert!(
+        discover["likely_write"]["file"]
+            .as_str()
+            .unwrap()
+            .contains("HttpProxy/Ecp"),
+        "{discover}"
+    );
+    assert!(
+        discover["written_by_note"]
+            .as_str()
+            .unwrap()
+            .contains("reset")
+    );
+    assert_eq!(discover["requests"], 28);
     // The window: from the first probe of the exploiting address to the last shell request.
     let windows = report["windows"].as_array().unwrap();
-    assert_eq!(windows.len(), 1, "MBX-B was not compromised: {windows:?}");
+    assert_eq!(windows.len(), 1, "only MBX-A was compromised: {windows:?}");
     assert_eq!(windows[0]["host"], "MBX-A");
     assert_eq!(windows[0]["first"], "2021-03-05T17:41:58.000Z");
     assert!(
@@ -104,18 +178,30 @@ fn hunt_finds_the_whole_intrusion_and_no_decoy() {
         "192.0.2.140",
         "172.16.30.5",
         "172.16.0.10",
+        "10.20.0.5",
+        "10.20.0.6",
+        "127.0.0.1",
+        "192.0.2.201",
+        "203.0.113.99",
     ];
     for f in report["findings"].as_array().unwrap() {
-        for ip in f["ips"].as_array().unwrap() {
+        for ip in f["clients"].as_array().unwrap() {
             assert!(
                 !decoys.contains(&ip.as_str().unwrap()),
                 "decoy {ip} in {}",
                 f["rule"]
             );
         }
+        // The refused ProxyShell requests are MBX-C's; everything else is the intrusion's.
+        let host = if ["proxyshell", "proxynotshell"].contains(&f["rule"].as_str().unwrap()) {
+            assert_eq!(f["outcomes"]["attempt"], f["count"], "{f}");
+            "MBX-C"
+        } else {
+            "MBX-A"
+        };
         assert_eq!(
             f["hosts"].as_array().unwrap(),
-            &vec![Value::from("MBX-A")],
+            &vec![Value::from(host)],
             "{}",
             f["rule"]
         );
@@ -183,17 +269,29 @@ fn rule_hits_are_searchable() {
 fn hunt_formats() {
     let case = sample_case();
     let text = ok(&["hunt", "--case", path_str(case)]);
+    let verdicts: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("VERDICT"))
+        .collect();
+    assert_eq!(verdicts.len(), 4, "{text}");
     assert!(
-        text.contains("VERDICT: MBX-A compromised: first malicious event 2021-03-05T17:41:58.000Z"),
+        text.starts_with(
+            "VERDICT MBX-A  COMPROMISED 2021-03-05T17:41:58.000Z .. 2021-03-06T03:58:11.829Z"
+        ),
         "{text}"
     );
-    assert!(text.contains("Web shells (inferred):"));
+    assert!(text.contains("VERDICT MBX-D  CLEAN"), "{text}");
+    assert!(text.contains("Web shells:"));
+    assert!(text.contains("Proxies and balancers"));
     assert!(
         !text.contains('\x1b'),
         "escape sequences from logs are shown escaped"
     );
     let md = ok(&["hunt", "--case", path_str(case), "--format", "md"]);
-    assert!(md.contains("## Findings") && md.contains("## Web shells"));
+    assert!(
+        md.contains("## Verdicts") && md.contains("## Findings") && md.contains("## Web shells")
+    );
     let dir = tempfile::tempdir().unwrap();
     let csv_path = dir.path().join("hits.csv");
     ok(&[
@@ -206,7 +304,7 @@ fn hunt_formats() {
         path_str(&csv_path),
     ]);
     let csv = std::fs::read_to_string(&csv_path).unwrap();
-    assert!(csv.starts_with("category,severity,rule,title,ts,file,line,summary\n"));
+    assert!(csv.starts_with("category,severity,outcome,rule,title,ts,file,line,summary\n"));
     assert!(csv.lines().count() > 20);
 }
 

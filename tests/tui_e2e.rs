@@ -98,25 +98,25 @@ fn search_pivot_and_quit_in_a_real_terminal() {
         .status()
         .unwrap();
     assert!(started.success());
-    tmux.wait_for("33,273 events");
+    tmux.wait_for("40,002 events");
 
     // Search for the web shell.
     tmux.keys(&["/"]);
     tmux.text("path:\"/aspnet_client/discover.aspx\"");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("28 of 33,273 events");
+    tmux.wait_for("28 of 40,002 events");
     tmux.wait_for("198.51.100.144");
 
     // Pivot on the first row's client IP, then drop the query: everything that address did.
     tmux.keys(&["i"]);
-    tmux.wait_for("ip:198.51.100.144");
+    tmux.wait_for("client:198.51.100.144");
     tmux.keys(&["/"]);
     tmux.keys(&["C-u"]);
     for _ in 0..60 {
         tmux.keys(&["BSpace"]);
     }
     tmux.keys(&["Enter"]);
-    tmux.wait_for("19 of 33,273 events");
+    tmux.wait_for("27 of 40,002 events");
     // The SSRF requests, once their rows have arrived.
     let screen = tmux.wait_for("/ecp/t.js");
     assert!(screen.contains("python-requests"), "{screen}");

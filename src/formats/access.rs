@@ -67,7 +67,7 @@ pub fn parse(line: &str) -> Result<Event<'_>, Malformed> {
         ev.attrs
             .push((Cow::Borrowed("extra"), Cow::Borrowed(extra)));
         if let Some(xff) = extra.strip_prefix('"').and_then(|x| x.split('"').next()) {
-            ev.xff = event::parse_xff(xff);
+            (ev.xff, ev.xff_tail) = event::parse_xff(xff);
         }
     }
     Ok(ev)

@@ -195,7 +195,7 @@ where
                 }
             }
             Some(Canon::Xff) => {
-                ev.xff = event::parse_xff(&v);
+                (ev.xff, ev.xff_tail) = event::parse_xff(&v);
                 ev.attrs.push((Cow::Borrowed(name.as_str()), v));
             }
             Some(Canon::Method) => ev.method = Some(v),

@@ -224,6 +224,29 @@ fn split_quoted(line: &str) -> Vec<Cow<'_, str>> {
     out
 }
 
+/// Whether the head of an IIS log is a front end's (W3SVC1, port 443) rather than Exchange's
+/// back end's (W3SVC2, port 444): its first record's `s-port` is not 444. Front-end logs are
+/// ingested first, so that HttpProxy and back-end rows can inherit their clients (see
+/// `attribution`). A log without `s-port` counts as a front end.
+pub fn is_iis_front_end(head: &str) -> bool {
+    if !head.contains("#Software: Microsoft Internet Information Services") {
+        return false;
+    }
+    let mut port_column = None;
+    for line in head.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(fields) = line.strip_prefix("#Fields:") {
+            port_column = fields
+                .split_whitespace()
+                .position(|f| f.eq_ignore_ascii_case("s-port"));
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            return port_column
+                .and_then(|i| line.split(' ').nth(i))
+                .is_none_or(|port| port != "444");
+        }
+    }
+    true
+}
+
 /// Parses one data row.
 pub fn parse<'a>(
     layout: &'a W3cLayout,
@@ -312,6 +335,18 @@ mod tests {
         )
         .expect_err("malformed");
         assert!(err.0.contains("4 values for 15"));
+    }
+
+    #[test]
+    fn front_and_back_end_logs_are_told_apart() {
+        let header = "#Software: Microsoft Internet Information Services 10.0\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port c-ip\r\n";
+        let front =
+            format!("{header}2021-03-05 00:00:01 172.16.4.21 GET /owa/ - 443 192.0.2.1\r\n");
+        let back =
+            format!("{header}2021-03-05 00:00:01 172.16.4.21 GET /owa/ - 444 172.16.4.22\r\n");
+        assert!(is_iis_front_end(&front));
+        assert!(!is_iis_front_end(&back));
+        assert!(!is_iis_front_end("#Software: Microsoft HTTP API 2.0\n"));
     }
 
     #[test]

@@ -6,73 +6,111 @@ use std::fmt::Write as _;
 use super::{Finding, Report};
 use crate::sanitize::escape_controls;
 
-/// Text for a terminal or a ticket.
+/// Text for a terminal or a ticket: one VERDICT line per host first.
 pub fn text(r: &Report) -> String {
     let mut o = String::new();
     let range = match (&r.first_event, &r.last_event) {
         (Some(a), Some(b)) => format!("{a} .. {b}"),
         _ => "no events".into(),
     };
-    let _ = writeln!(
-        o,
-        "trawl hunt: case {}, {} events, {range}",
-        r.case, r.events
-    );
-    let _ = writeln!(o);
-    if r.windows.is_empty() {
+    let width = r.verdicts.iter().map(|v| v.host.len()).max().unwrap_or(0);
+    for v in &r.verdicts {
+        let span = match (&v.first, &v.last) {
+            (Some(a), Some(b)) => format!(" {a} .. {b}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "VERDICT: no compromise finding (check log coverage before concluding)."
+            "VERDICT {:<width$}  {:<11}{span}",
+            esc(&v.host),
+            v.verdict.to_string().to_uppercase(),
         );
-    } else {
-        for w in &r.windows {
+        for why in v.reasons.iter().take(4) {
+            let _ = writeln!(o, "    {}", esc(why));
+        }
+        if v.reasons.len() > 4 {
+            let _ = writeln!(o, "    … {} more reason(s)", v.reasons.len() - 4);
+        }
+        for c in v.evidence.iter().take(3) {
             let _ = writeln!(
                 o,
-                "VERDICT: {} compromised: first malicious event {}, last {}",
-                w.host, w.first, w.last
+                "    evidence: {} {} {}:{} ({})",
+                c.ts,
+                c.outcome,
+                esc(&c.file),
+                c.line,
+                c.rule
             );
+        }
+    }
+    if r.verdicts.is_empty() {
+        let _ = writeln!(o, "VERDICT: the case holds no events.");
+    }
+    let _ = writeln!(
+        o,
+        "\ntrawl hunt: case {}, {} events, {range}",
+        esc(&r.case),
+        r.events
+    );
+    if !r.proxies.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nProxies and balancers (clients are attributed behind them):"
+        );
+        for p in &r.proxies {
+            let _ = writeln!(o, "  {} ({}): {}", p.address, p.role, esc(&p.why));
         }
     }
     section(&mut o, "Findings", &r.findings);
     if !r.webshells.is_empty() {
-        let _ = writeln!(o, "\nWeb shells (inferred):");
+        let _ = writeln!(o, "\nWeb shells:");
         for w in &r.webshells {
+            let first = if w.first_seen.is_empty() {
+                "never answered".to_string()
+            } else {
+                format!("first answered {}", w.first_seen)
+            };
             let _ = writeln!(
                 o,
-                "  {} on {}: first answered {}, {} requests ({} POST); {}",
+                "  {} on {}: {first}, {} request(s) ({} POST); {}",
                 esc(&w.path),
                 w.host,
-                w.first_seen,
                 w.requests,
                 w.posts,
-                w.why
+                esc(&w.why)
             );
-            if let Some(e) = &w.written_by {
-                let _ = writeln!(
-                    o,
-                    "    written by: {} {} ({}:{})",
-                    e.ts,
-                    esc(&e.summary),
-                    esc(&e.file),
-                    e.line
-                );
+            match (&w.written_by, &w.written_by_note) {
+                (Some(e), _) => {
+                    let _ = writeln!(
+                        o,
+                        "    written by: {} {} ({}:{})",
+                        e.ts,
+                        esc(&e.summary),
+                        esc(&e.file),
+                        e.line
+                    );
+                }
+                (None, Some(note)) => {
+                    let _ = writeln!(o, "    written by: unknown: {}", esc(note));
+                }
+                (None, None) => {}
             }
             for c in &w.clients {
                 let _ = writeln!(
                     o,
                     "    client {} — {} request(s), {} .. {}",
-                    c.ip, c.requests, c.first, c.last
+                    c.client, c.requests, c.first, c.last
                 );
             }
         }
     }
     if !r.suspects.is_empty() {
-        let _ = writeln!(o, "\nSuspect addresses:");
+        let _ = writeln!(o, "\nSuspect clients:");
         for s in &r.suspects {
             let _ = writeln!(
                 o,
-                "  {} — {} events, {} .. {}",
-                s.ip, s.events, s.first, s.last
+                "  {} ({}) — {} events, {} .. {}",
+                s.client, s.role, s.events, s.first, s.last
             );
             for why in &s.reasons {
                 let _ = writeln!(o, "    {}", esc(why));
@@ -117,12 +155,19 @@ fn section(o: &mut String, title: &str, findings: &[Finding]) {
     }
     let _ = writeln!(o, "\n{title}:");
     for f in findings {
+        let outcomes: Vec<String> = f
+            .outcomes
+            .iter()
+            .rev()
+            .map(|(o, n)| format!("{n} {o}"))
+            .collect();
         let _ = writeln!(
             o,
-            "  {:<6} {}  {} event(s), {} .. {}",
+            "  {:<6} {}  {} event(s) ({}), {} .. {}",
             f.severity.to_string().to_uppercase(),
             f.rule,
             f.count,
+            outcomes.join(", "),
             f.first_seen,
             f.last_seen
         );
@@ -140,9 +185,9 @@ fn section(o: &mut String, title: &str, findings: &[Finding]) {
         };
         let _ = writeln!(
             o,
-            "         hosts: {}; ips: {}",
+            "         hosts: {}; clients: {}",
             list(&f.hosts, 5),
-            list(&f.ips, 5)
+            list(&f.clients, 5)
         );
         if !f.uas.is_empty() {
             let _ = writeln!(o, "         agents: {}", list(&f.uas, 3));
@@ -170,6 +215,34 @@ pub fn markdown(r: &Report) -> String {
         r.first_event.as_deref().unwrap_or("-"),
         r.last_event.as_deref().unwrap_or("-")
     );
+    if !r.verdicts.is_empty() {
+        let _ = writeln!(
+            o,
+            "## Verdicts\n\n| host | verdict | from | to | why |\n|---|---|---|---|---|"
+        );
+        for v in &r.verdicts {
+            let _ = writeln!(
+                o,
+                "| {} | **{}** | {} | {} | {} |",
+                md(&v.host),
+                v.verdict,
+                v.first.as_deref().unwrap_or("-"),
+                v.last.as_deref().unwrap_or("-"),
+                md(&v.reasons.join("; "))
+            );
+        }
+        o.push('\n');
+    }
+    if !r.proxies.is_empty() {
+        let _ = writeln!(
+            o,
+            "## Proxies and balancers\n\n| address | role | why |\n|---|---|---|"
+        );
+        for p in &r.proxies {
+            let _ = writeln!(o, "| {} | {} | {} |", p.address, p.role, md(&p.why));
+        }
+        o.push('\n');
+    }
     if !r.windows.is_empty() {
         let _ = writeln!(
             o,
@@ -186,13 +259,14 @@ pub fn markdown(r: &Report) -> String {
         }
         let _ = writeln!(
             o,
-            "## {title}\n\n| severity | rule | events | first seen | last seen | hosts | ips |\n|---|---|---|---|---|---|---|"
+            "## {title}\n\n| severity | outcome | rule | events | first seen | last seen | hosts | clients |\n|---|---|---|---|---|---|---|---|"
         );
         for f in list {
             let _ = writeln!(
                 o,
-                "| {} | `{}` {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | `{}` {} | {} | {} | {} | {} | {} |",
                 f.severity,
+                f.outcome,
                 f.rule,
                 md(&f.title),
                 f.count,
@@ -200,7 +274,7 @@ pub fn markdown(r: &Report) -> String {
                 f.last_seen,
                 md(&f.hosts.join(", ")),
                 md(&f
-                    .ips
+                    .clients
                     .iter()
                     .take(10)
                     .cloned()
@@ -219,11 +293,12 @@ pub fn markdown(r: &Report) -> String {
             let clients: Vec<String> = w
                 .clients
                 .iter()
-                .map(|c| format!("{} ({})", c.ip, c.requests))
+                .map(|c| format!("{} ({})", c.client, c.requests))
                 .collect();
-            let written = w.written_by.as_ref().map_or("-".to_string(), |e| {
-                format!("{} `{}:{}`", e.ts, md(&e.file), e.line)
-            });
+            let written = w.written_by.as_ref().map_or_else(
+                || md(w.written_by_note.as_deref().unwrap_or("-")),
+                |e| format!("{} `{}:{}`", e.ts, md(&e.file), e.line),
+            );
             let _ = writeln!(
                 o,
                 "| `{}` | {} | {} | {} | {} |",
@@ -239,13 +314,14 @@ pub fn markdown(r: &Report) -> String {
     if !r.suspects.is_empty() {
         let _ = writeln!(
             o,
-            "## Suspect addresses\n\n| ip | events | first | last | reasons |\n|---|---|---|---|---|"
+            "## Suspect clients\n\n| client | role | events | first | last | reasons |\n|---|---|---|---|---|---|"
         );
         for s in &r.suspects {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} |",
-                s.ip,
+                "| {} | {} | {} | {} | {} | {} |",
+                s.client,
+                s.role,
                 s.events,
                 s.first,
                 s.last,
@@ -263,12 +339,13 @@ pub fn md(s: &str) -> String {
 
 /// CSV: one row per example of each finding (compromise and noise).
 pub fn csv(r: &Report) -> String {
-    let mut o = String::from("category,severity,rule,title,ts,file,line,summary\n");
+    let mut o = String::from("category,severity,outcome,rule,title,ts,file,line,summary\n");
     for f in r.findings.iter().chain(&r.noise) {
         for e in &f.examples {
             let row = [
                 format!("{:?}", f.category).to_lowercase(),
                 f.severity.to_string(),
+                f.outcome.to_string(),
                 f.rule.clone(),
                 f.title.clone(),
                 e.ts.clone(),

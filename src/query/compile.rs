@@ -173,10 +173,10 @@ impl Compiler<'_> {
     }
 
     fn ip_field(&self, name: &str) -> Field {
-        if name == names::XFF {
-            self.fields.xff
-        } else {
-            self.fields.ip
+        match name {
+            names::XFF => self.fields.xff,
+            names::CLIENT => self.fields.client,
+            _ => self.fields.ip,
         }
     }
 

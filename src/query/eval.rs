@@ -231,11 +231,12 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
 }
 
 /// Canonical names as `'static` strings (for fields built from owned text).
-const CANONICAL_STATIC: [&str; 20] = [
+const CANONICAL_STATIC: [&str; 21] = [
     names::TS,
     names::HOST,
     names::SOURCE,
     names::IP,
+    names::CLIENT,
     names::XFF,
     names::METHOD,
     names::PATH,
@@ -356,10 +357,10 @@ fn eval(p: &Pred, ev: &EventView) -> bool {
         }),
         Pred::Exists(field) => !values(ev, field).is_empty(),
         Pred::Ip { field, lo, hi } => {
-            let ips: Vec<IpAddr> = if *field == names::XFF {
-                ev.xff.iter().filter_map(|s| s.parse().ok()).collect()
-            } else {
-                ev.ip.iter().filter_map(|s| s.parse().ok()).collect()
+            let ips: Vec<IpAddr> = match *field {
+                names::XFF => ev.xff.iter().filter_map(|s| s.parse().ok()).collect(),
+                names::CLIENT => ev.client.iter().filter_map(|s| s.parse().ok()).collect(),
+                _ => ev.ip.iter().filter_map(|s| s.parse().ok()).collect(),
             };
             ips.iter().any(|ip| {
                 let v = u128::from(ip_to_v6(*ip));

@@ -21,7 +21,7 @@ mod eval;
 mod parse;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -155,11 +155,12 @@ enum Kind {
 }
 
 /// Canonical names and their kinds, also used for completion and suggestions.
-pub const CANONICAL: [&str; 23] = [
+pub const CANONICAL: [&str; 24] = [
     names::TS,
     names::HOST,
     names::SOURCE,
     names::IP,
+    names::CLIENT,
     names::XFF,
     names::METHOD,
     names::PATH,
@@ -192,7 +193,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         names::RULE | "tag" | "marked" | "bookmarked" | "noted" => Kind::Set,
         names::UA => Kind::UserAgent,
         names::QUERY | "text" => Kind::Words,
-        names::IP | names::XFF => Kind::Ip,
+        names::IP | names::CLIENT | names::XFF => Kind::Ip,
         names::STATUS | names::BYTES | names::DURATION_MS | names::LINE => Kind::Number,
         names::TS => Kind::Time,
         names::REQUEST_ID => Kind::Guid,
@@ -261,23 +262,10 @@ fn regex_escape(s: &str) -> String {
 }
 
 fn parse_cidr(s: &str) -> Option<(Ipv6Addr, Ipv6Addr)> {
-    let (addr, bits) = s.split_once('/')?;
-    let bits: u32 = bits.parse().ok()?;
-    let ip: IpAddr = addr.parse().ok()?;
-    let (v6, bits) = match ip {
-        IpAddr::V4(v4) if bits <= 32 => (v4.to_ipv6_mapped(), bits + 96),
-        IpAddr::V6(v6) if bits <= 128 => (v6, bits),
-        _ => return None,
-    };
-    let host_bits = 128 - bits;
-    let mask = if host_bits == 128 {
-        0
-    } else {
-        u128::MAX << host_bits
-    };
-    let lo = u128::from(v6) & mask;
-    let hi = lo | !mask;
-    Some((Ipv6Addr::from(lo), Ipv6Addr::from(hi)))
+    if !s.contains('/') {
+        return None;
+    }
+    crate::attribution::Cidr::parse(s).map(|c| c.bounds())
 }
 
 /// `192.0.2.*` and `10.*` as ranges.

@@ -42,6 +42,37 @@ pub enum Category {
     Noise,
 }
 
+/// What a hit means for the host it happened on; a host's verdict is the gravest outcome among
+/// its hits (see `hunt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Worth knowing, says nothing alone (a published address, a weak user agent, routine
+    /// administration): shown, never a verdict.
+    Context,
+    /// Scanning: known shell names answered 404, vulnerability checks.
+    Probe,
+    /// An exploit-shaped request that was refused or failed.
+    Attempt,
+    /// An exploit request answered with success.
+    Success,
+    /// Code ran or persistence was planted: a web shell answered, a script was written, a
+    /// cmdlet carried a script payload.
+    Compromise,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Context => "context",
+            Outcome::Probe => "probe",
+            Outcome::Attempt => "attempt",
+            Outcome::Success => "success",
+            Outcome::Compromise => "compromise",
+        })
+    }
+}
+
 /// One rule, as written in a rule file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,9 +89,29 @@ pub struct RuleSpec {
     #[serde(default)]
     pub description: String,
     pub query: String,
+    /// What a hit means. Default: `probe` for noise, `success` for high-severity rules,
+    /// `context` for the rest.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// When set, only hits that also match this query have the rule's outcome; the others
+    /// are attempts (the same ProxyShell request answered 200 succeeded, answered 401 did not).
+    #[serde(default)]
+    pub success_when: Option<String>,
     /// False when a hit's client address is not the attacker's (back-end lines, system logs).
     #[serde(default = "yes")]
     pub suspects: bool,
+}
+
+impl RuleSpec {
+    /// The outcome of a hit (before `success_when` and scanner downgrades).
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+            .unwrap_or(match (self.category, self.severity) {
+                (Category::Noise, _) => Outcome::Probe,
+                (_, Severity::High) => Outcome::Success,
+                _ => Outcome::Context,
+            })
+    }
 }
 
 fn yes() -> bool {
@@ -125,6 +176,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Rule>, RuleError> {
         }
         let matcher = Matcher::new(&spec.query)
             .map_err(|e| bad(format!("query: {} (column {})", e.message, e.column)))?;
+        if let Some(when) = &spec.success_when {
+            Matcher::new(when)
+                .map_err(|e| bad(format!("success_when: {} (column {})", e.message, e.column)))?;
+        }
         rules.push(Rule {
             spec,
             matcher,
@@ -184,6 +239,9 @@ pub fn digest(rules: &[Rule]) -> String {
         h.update([0]);
         h.update(r.spec.severity.to_string().as_bytes());
         h.update([u8::from(r.spec.suspects)]);
+        h.update(r.spec.outcome().to_string().as_bytes());
+        h.update(r.spec.success_when.as_deref().unwrap_or("").as_bytes());
+        h.update([0]);
     }
     crate::input::hex(&h.finalize())
 }
@@ -485,8 +543,18 @@ mod parity {
             "@evil.corp/ews/exchange.asmx?&Email=autodiscover/autodiscover.json%3F@evil.corp",
             200,
         );
-        assert!(rule("proxyshell-success").matcher.matches(&shell));
-        assert!(!rule("proxyshell-attempt").matcher.matches(&shell));
+        let proxyshell = rule("proxyshell");
+        assert!(proxyshell.matcher.matches(&shell));
+        let success = Matcher::new(proxyshell.spec.success_when.as_deref().expect("when"))
+            .expect("success_when parses");
+        assert!(success.matches(&shell), "answered 200: success");
+        let refused = ev(
+            "/autodiscover/autodiscover.json",
+            "@evil.corp/ews/exchange.asmx?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            401,
+        );
+        assert!(proxyshell.matcher.matches(&refused));
+        assert!(!success.matches(&refused), "answered 401: an attempt");
         let mut owassrf = ev("/owa/mastermailbox%40outlook.com/powershell", "", 200);
         owassrf.method = Some("POST".into());
         owassrf.ua = Some("Mozilla/5.0 Chrome/105.0.5195.54".into());

@@ -43,7 +43,8 @@ pub enum Mode {
 }
 
 /// Fields the top-values pane cycles through.
-pub const TOP_FIELDS: [&str; 8] = [
+pub const TOP_FIELDS: [&str; 9] = [
+    names::CLIENT,
     names::IP,
     names::UA,
     names::PATH,
@@ -59,7 +60,7 @@ pub const COLUMNS: [&str; 8] = [
     names::TS,
     names::HOST,
     names::SOURCE,
-    names::IP,
+    names::CLIENT,
     names::METHOD,
     names::STATUS,
     names::PATH,
@@ -586,10 +587,10 @@ impl App {
             Action::ScrollRight => self.hscroll += 8,
             Action::Include => self.pivot_focused(false),
             Action::Exclude => self.pivot_focused(true),
-            Action::PivotIp => self.pivot_row(names::IP, false),
+            Action::PivotIp => self.pivot_row(names::CLIENT, false),
             Action::PivotUa => self.pivot_row(names::UA, false),
             Action::PivotPath => self.pivot_row(names::PATH, false),
-            Action::ExcludeIp => self.pivot_row(names::IP, true),
+            Action::ExcludeIp => self.pivot_row(names::CLIENT, true),
             Action::ExcludeUa => self.pivot_row(names::UA, true),
             Action::ExcludePath => self.pivot_row(names::PATH, true),
             Action::PopFilter => {

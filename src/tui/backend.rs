@@ -588,15 +588,36 @@ impl Backend {
                 noise: false,
                 label: format!(
                     "suspect {}: {}",
-                    s.ip,
+                    s.client,
                     s.reasons.first().cloned().unwrap_or_default()
                 ),
                 count: s.events,
-                field: "ip".into(),
-                value: s.ip.clone(),
+                field: "client".into(),
+                value: s.client.clone(),
             }));
-        // Inferences first: they are the story; the rules are the evidence.
-        let mut all: Vec<FindingRow> = inferred.collect();
+        // Verdicts first, then inferences: they are the story; the rules are the evidence.
+        let verdicts = report.verdicts.iter().map(|v| {
+            use crate::hunt::Verdict;
+            FindingRow {
+                severity: match v.verdict {
+                    Verdict::Compromised => crate::rules::Severity::High,
+                    Verdict::Attempted => crate::rules::Severity::Medium,
+                    Verdict::Probed => crate::rules::Severity::Low,
+                    Verdict::Clean => crate::rules::Severity::Info,
+                },
+                noise: v.verdict == Verdict::Clean,
+                label: format!(
+                    "{} {}: {}",
+                    v.host,
+                    v.verdict.to_string().to_uppercase(),
+                    v.reasons.first().cloned().unwrap_or_default()
+                ),
+                count: v.evidence.len() as u64,
+                field: "host".into(),
+                value: v.host.clone(),
+            }
+        });
+        let mut all: Vec<FindingRow> = verdicts.chain(inferred).collect();
         all.append(&mut rows);
         Ok(all)
     }

@@ -168,7 +168,7 @@ const BINDINGS: &[Binding] = &[
         "exclude events whose focused field has this value",
         |k| ch(k, '-')
     ),
-    bind!("i", PivotIp, "keep only the row's client IP", |k| ch(
+    bind!("i", PivotIp, "keep only the row's client address", |k| ch(
         k, 'i'
     )),
     bind!("a", PivotUa, "keep only the row's user agent", |k| ch(
@@ -178,7 +178,7 @@ const BINDINGS: &[Binding] = &[
     bind!(
         "I A P",
         ExcludeIp,
-        "exclude the row's IP / user agent / path",
+        "exclude the row's client / user agent / path",
         |k| ch(k, 'I')
     ),
     bind!("A", ExcludeUa, "", |k| ch(k, 'A')),

@@ -183,12 +183,12 @@ fn query_pivot_pop_context_and_back() {
     h.query("path:\"/aspnet_client/discover.aspx\"");
     assert_eq!(h.app.total, 28);
     assert_eq!(h.current_ip().as_deref(), Some("198.51.100.144"));
-    // Pivot on the row's IP: the web shell's first client and everything else it did.
+    // Pivot on the row's client: the web shell's first client and everything else it did.
     h.key(KeyCode::Char('i'));
     assert_eq!(
         h.app.view.filters,
         vec![Filter::Value {
-            field: "ip".into(),
+            field: "client".into(),
             value: "198.51.100.144".into(),
             exclude: false
         }]
@@ -199,24 +199,24 @@ fn query_pivot_pop_context_and_back() {
     );
     // Widen: drop the query, keep the pivot.
     h.query("");
-    assert_eq!(h.app.total, 19);
+    assert_eq!(h.app.total, 27);
     // Exclude its Ecp HttpProxy rows by source: pivot out on the focused column.
     h.app.column = 2; // source
     h.key(KeyCode::Char('-'));
     assert_eq!(h.app.view.filters.len(), 2);
     let source = h.app.current().map(|e| e.source.clone()).expect("row");
     assert!(
-        h.app.total < 19 && h.app.total > 0,
+        h.app.total < 27 && h.app.total > 0,
         "{} ({source})",
         h.app.total
     );
     // Pop the last filter, switch all filters off and on.
     h.key(KeyCode::Backspace);
-    assert_eq!(h.app.total, 19);
+    assert_eq!(h.app.total, 27);
     h.key(KeyCode::Char('F'));
     assert_eq!(h.app.total, h.app.all);
     h.key(KeyCode::Char('F'));
-    assert_eq!(h.app.total, 19);
+    assert_eq!(h.app.total, 27);
     // Context: the selected event among all events around it, then back.
     h.key(KeyCode::Char('G'));
     let selected = h.app.current().cloned().expect("row");
@@ -229,7 +229,7 @@ fn query_pivot_pop_context_and_back() {
         (selected.file.as_str(), selected.line)
     );
     h.key(KeyCode::Esc);
-    assert_eq!(h.app.total, 19);
+    assert_eq!(h.app.total, 27);
     assert_eq!(h.app.view.filters.len(), 1);
     assert_eq!(h.app.current().map(|e| e.line), Some(selected.line));
 }
@@ -289,7 +289,7 @@ fn top_values_pivot_and_rare_values() {
     h.key(KeyCode::Tab).key(KeyCode::Tab);
     assert_eq!(h.app.focus, Pane::Top);
     let top = h.app.top.values.clone().expect("counted");
-    assert_eq!(top.field, "ip");
+    assert_eq!(top.field, "client");
     let sum: u64 = top.values.iter().map(|v| v.count).sum();
     assert_eq!(sum, top.with_value);
     h.key(KeyCode::Char('r'));
@@ -371,8 +371,18 @@ fn findings_pane_pivots_and_hits_are_walked_in_time() {
     );
     assert!(rows.iter().any(|r| r.value == "203.0.113.77"));
     assert!(rows.iter().any(|r| r.value == "tpl-cve-2021-26855"));
+    // The verdicts lead, gravest first.
+    assert!(labels[0].starts_with("MBX-A COMPROMISED"), "{labels:?}");
+    assert!(labels[3].starts_with("MBX-D CLEAN"), "{labels:?}");
     insta::assert_snapshot!("findings_pane", h.screen());
-    // Enter on the first line (the first web shell) pivots the timeline to its requests.
+    // Enter on the first web shell pivots the timeline to its requests.
+    let shell = labels
+        .iter()
+        .position(|l| l.starts_with("web shell /aspnet_client/discover.aspx"))
+        .expect("shell row");
+    for _ in 0..shell {
+        h.key(KeyCode::Char('j'));
+    }
     h.key(KeyCode::Enter);
     assert_eq!(h.app.total, 28);
     assert_eq!(h.app.focus, Pane::Table);

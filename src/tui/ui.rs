@@ -350,7 +350,7 @@ fn column_width(column: &str, area_width: u16) -> Constraint {
         names::TS => Constraint::Length(if narrow { 18 } else { 23 }),
         names::HOST => Constraint::Length(if narrow { 5 } else { 8 }),
         names::SOURCE => Constraint::Length(if narrow { 4 } else { 9 }),
-        names::IP => Constraint::Length(15),
+        names::IP | names::CLIENT => Constraint::Length(15),
         names::METHOD => Constraint::Length(if narrow { 4 } else { 7 }),
         names::STATUS => Constraint::Length(3),
         names::PATH => Constraint::Fill(3),
@@ -663,7 +663,7 @@ fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             theme.dim(),
         ),
         _ => Span::styled(
-            "? help · / query · i a p pivot ip/agent/path · + - filter · ⌫ pop · c context · Tab pane · q quit",
+            "? help · / query · i a p pivot client/agent/path · + - filter · ⌫ pop · c context · Tab pane · q quit",
             theme.dim(),
         ),
     };

@@ -1,0 +1,1286 @@
+//! What can only be inferred across events: a verdict per host, web shells, suspect clients,
+//! incident windows, and the proxies in front of the servers.
+//!
+//! Every inference is a handful of index queries over the stored rule hits (`rule:<id>`), so a
+//! report on millions of events takes a fraction of a second; events are loaded only to show
+//! them or to join an HttpProxy row to its IIS line by request GUID.
+//!
+//! A hit's *outcome* is its rule's (see [`Outcome`]), with two corrections:
+//! * a rule with `success_when` counts the hits that do not match it as attempts;
+//! * an attempt or success on an event that a noise rule also hit (a scanner's agent, a
+//!   localhost vulnerability check) counts as a probe: scanners are never "compromised".
+//!
+//! A host is `compromised` when it has compromise or success evidence (rule hits, or a web shell
+//! that answered), `attempted` when its gravest evidence is an attempt, `probed` when only
+//! probes, `clean` otherwise. Its incident window runs from its first evidence of compromise, or
+//! the first hit of an address that later succeeded, to that address's last event.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{Detections, RuleInfo};
+use crate::attribution::is_public;
+use crate::case::Case;
+use crate::error::Result;
+use crate::formats::time::format_ms;
+use crate::query::{self, Vocabulary, quote_value};
+use crate::rules::{Category, Outcome, Severity};
+use crate::timeline::{Order, Selection};
+use crate::view::{self, EventView};
+
+/// Where an event is, for the evidence record.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Evidence {
+    pub file: String,
+    pub line: u64,
+    pub ts: String,
+    pub summary: String,
+}
+
+/// One rule's hits, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: Category,
+    /// What a hit of this rule means.
+    pub outcome: Outcome,
+    pub count: u64,
+    /// Hits by what they turned out to mean (a `success_when` rule's refused requests are
+    /// attempts; scanners' hits are probes).
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub hosts: Vec<String>,
+    /// The clients of the hits (see `attribution`), not the balancers they came through.
+    pub clients: Vec<String>,
+    pub uas: Vec<String>,
+    pub examples: Vec<Evidence>,
+    pub description: String,
+    pub references: Vec<String>,
+    pub attack: Vec<String>,
+}
+
+/// A client of a web shell.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellClient {
+    pub client: String,
+    /// Requests answered 2xx, each counted once across IIS and HttpProxy.
+    pub requests: u64,
+    pub first: String,
+    pub last: String,
+}
+
+/// A web shell: a script planted where IIS serves it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebShell {
+    pub path: String,
+    pub host: String,
+    /// First request answered 2xx (empty when it was written and never requested).
+    pub first_seen: String,
+    /// Requests, each counted once across IIS and HttpProxy (joined by request GUID).
+    pub requests: u64,
+    pub posts: u64,
+    pub clients: Vec<ShellClient>,
+    /// The event that wrote this very file.
+    pub written_by: Option<Evidence>,
+    /// Why `written_by` is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_by_note: Option<String>,
+    /// A write that does not name its file (a virtual directory reset) and most likely wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likely_write: Option<Evidence>,
+    pub why: String,
+}
+
+/// A client address and why it is suspect.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suspect {
+    pub client: String,
+    /// `compromise` (succeeded or used a web shell), `attempt`, or `associated` (shares a rare
+    /// user agent with one that did).
+    pub role: String,
+    pub events: u64,
+    pub first: String,
+    pub last: String,
+    pub reasons: Vec<String>,
+}
+
+/// First and last malicious event of a compromised host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub host: String,
+    pub first: String,
+    pub last: String,
+    pub first_event: Evidence,
+    pub last_event: Evidence,
+}
+
+/// How far an attack on a host got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Clean,
+    Probed,
+    Attempted,
+    Compromised,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Clean => "clean",
+            Verdict::Probed => "probed",
+            Verdict::Attempted => "attempted",
+            Verdict::Compromised => "compromised",
+        })
+    }
+}
+
+/// An event that decides a verdict.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Cited {
+    pub file: String,
+    pub line: u64,
+    pub ts: String,
+    /// The rule (or `webshell`) that makes it evidence.
+    pub rule: String,
+    pub outcome: Outcome,
+}
+
+/// A host's verdict with what decides it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostVerdict {
+    pub host: String,
+    pub verdict: Verdict,
+    /// The incident window for a compromised host; the span of the deciding evidence otherwise.
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub reasons: Vec<String>,
+    pub evidence: Vec<Cited>,
+}
+
+/// An address in front of the servers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Proxy {
+    pub address: String,
+    /// `proxy` (its X-Forwarded-For is believed), `untrusted forwarder` (a public address
+    /// sending X-Forwarded-For, not believed), `health monitor` (a balancer checking the
+    /// servers, clients connect directly) or `declared` (declared, not seen).
+    pub role: String,
+    pub declared: bool,
+    pub events: u64,
+    /// Events carrying X-Forwarded-For.
+    pub forwarded: u64,
+    /// Distinct clients named behind it.
+    pub clients: u64,
+    pub health_checks: u64,
+    pub why: String,
+}
+
+/// Everything `trawl hunt` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub case: String,
+    pub events: u64,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+    pub verdicts: Vec<HostVerdict>,
+    pub proxies: Vec<Proxy>,
+    pub findings: Vec<Finding>,
+    pub noise: Vec<Finding>,
+    pub webshells: Vec<WebShell>,
+    pub suspects: Vec<Suspect>,
+    pub windows: Vec<Window>,
+}
+
+/// Builds the report from stored detections and the index.
+pub fn report(case: &Case, d: &Detections) -> Result<Report> {
+    let ctx = Ctx::new(case, d)?;
+    let all = ctx.select("*")?;
+    let mut findings = Vec::new();
+    let mut noise = Vec::new();
+    for rule in &d.rules {
+        if !d.hits.contains_key(&rule.id) {
+            continue;
+        }
+        let f = ctx.finding(rule)?;
+        match rule.category {
+            Category::Compromise => findings.push(f),
+            Category::Noise => noise.push(f),
+        }
+    }
+    let by_severity = |a: &Finding, b: &Finding| {
+        (b.outcome.max(Outcome::Attempt), b.severity)
+            .cmp(&(a.outcome.max(Outcome::Attempt), a.severity))
+            .then(a.first_seen.cmp(&b.first_seen))
+    };
+    findings.sort_by(by_severity);
+    noise.sort_by(by_severity);
+    let proxies = ctx.proxies()?;
+    let excluded = ctx.not_attackers(&proxies)?;
+    let webshells = ctx.webshells()?;
+    let suspects = ctx.suspects(&webshells, &excluded)?;
+    let (verdicts, windows) = ctx.verdicts(&webshells, &excluded)?;
+    Ok(Report {
+        case: case.dir.display().to_string(),
+        events: all.len(),
+        first_event: all.span().map(|s| format_ms(s.0)),
+        last_event: all.span().map(|s| format_ms(s.1)),
+        verdicts,
+        proxies,
+        findings,
+        noise,
+        webshells,
+        suspects,
+        windows,
+    })
+}
+
+/// The proxies and balancers in front of the servers, with what shows it (for `trawl stats`).
+pub fn proxies(case: &Case) -> Result<Vec<Proxy>> {
+    let none = Detections::default();
+    Ctx::new(case, &none)?.proxies()
+}
+
+/// Hits of one rule that mean one outcome, as a query.
+#[derive(Debug, Clone)]
+struct Part<'r> {
+    rule: &'r RuleInfo,
+    outcome: Outcome,
+    query: String,
+}
+
+struct Ctx<'a> {
+    case: &'a Case,
+    d: &'a Detections,
+    searcher: tantivy::Searcher,
+    vocab: Vocabulary,
+    /// Every rule's hits split by outcome, context excluded.
+    parts: Vec<Part<'a>>,
+}
+
+/// Paths where HAFNIUM and others put web shells, and the files of a standard install there.
+const SHELL_LOCATIONS: &str = "(path:/aspnet_client/* OR path:/owa/auth/* OR path:/ecp/auth/* OR path:/oab/*) AND (path:*.aspx OR path:*.ashx OR path:*.asmx OR path:*.asp) AND NOT path:/owa/auth/errorFE.aspx AND NOT path:/owa/auth/ExpiredPassword.aspx AND NOT path:/owa/auth/frowny.aspx AND NOT path:/owa/auth/logoff.aspx AND NOT path:/owa/auth/logon.aspx AND NOT path:/owa/auth/OutlookCN.aspx AND NOT path:/owa/auth/RedirSuiteServiceProxy.aspx AND NOT path:/owa/auth/signout.aspx AND NOT path:/ecp/auth/TimeoutLogout.aspx";
+
+/// Rules whose hits name the file they wrote (a local path in the message).
+const NAMING_WRITES: [&str; 2] = ["tpl-cve-2021-26858", "mgmt-mailbox-export-to-web-folder"];
+
+/// Rules whose hits write a file without naming it (the path travels in the request body).
+const UNNAMED_WRITES: [&str; 4] = [
+    "tpl-cve-2021-27065-resetvdir",
+    "proxylogon-ddi-reset-backend",
+    "tpl-cve-2021-27065-ecp",
+    "ecp-oab-externalurl-script",
+];
+
+/// Health-check URLs of Exchange's virtual directories, which balancers poll.
+const HEALTH_CHECKS: &str = "path:*/healthcheck.htm";
+
+/// A user agent seen on at most this many events in the whole case is rare.
+const RARE_UA_EVENTS: u64 = 200;
+
+/// At most this many requests of one web shell are loaded to count them across logs.
+const SHELL_REQUESTS_LOADED: u64 = 100_000;
+
+/// Evidence events cited per reason of a verdict.
+const CITED_PER_REASON: u64 = 3;
+
+impl<'a> Ctx<'a> {
+    fn new(case: &'a Case, d: &'a Detections) -> Result<Ctx<'a>> {
+        let mut vocab = case.manifest.vocabulary();
+        vocab.sets = d.sets();
+        vocab.unknown_fields_match_nothing = true;
+        let noise: Vec<String> = d
+            .rules
+            .iter()
+            .filter(|r| r.category == Category::Noise && d.hits.contains_key(&r.id))
+            .map(|r| format!("rule:{}", r.id))
+            .collect();
+        let noise = (!noise.is_empty()).then(|| format!("({})", noise.join(" OR ")));
+        let mut parts = Vec::new();
+        for rule in d.rules.iter().filter(|r| d.hits.contains_key(&r.id)) {
+            let base = format!("rule:{}", rule.id);
+            let outcome = rule.outcome;
+            if rule.category == Category::Noise {
+                parts.push(Part {
+                    rule,
+                    outcome: Outcome::Probe,
+                    query: base,
+                });
+                continue;
+            }
+            if outcome == Outcome::Context {
+                continue;
+            }
+            let downgraded = matches!(outcome, Outcome::Attempt | Outcome::Success);
+            let main = match (&noise, downgraded) {
+                (Some(n), true) => {
+                    parts.push(Part {
+                        rule,
+                        outcome: Outcome::Probe,
+                        query: format!("{base} AND {n}"),
+                    });
+                    format!("({base} AND NOT {n})")
+                }
+                _ => base,
+            };
+            match rule
+                .success_when
+                .as_deref()
+                .filter(|_| outcome > Outcome::Attempt)
+            {
+                Some(when) => {
+                    parts.push(Part {
+                        rule,
+                        outcome,
+                        query: format!("{main} AND ({when})"),
+                    });
+                    parts.push(Part {
+                        rule,
+                        outcome: Outcome::Attempt,
+                        query: format!("{main} AND NOT ({when})"),
+                    });
+                }
+                None => parts.push(Part {
+                    rule,
+                    outcome,
+                    query: main,
+                }),
+            }
+        }
+        Ok(Ctx {
+            case,
+            d,
+            searcher: case.reader()?.searcher(),
+            vocab,
+            parts,
+        })
+    }
+
+    fn select(&self, q: &str) -> Result<Selection> {
+        Selection::select(
+            &self.searcher,
+            &query::compile(q, &self.case.fields, &self.vocab)?,
+        )
+    }
+
+    fn load(&self, row: &crate::timeline::Row) -> Result<EventView> {
+        view::load(
+            &self.searcher,
+            &self.case.fields,
+            &self.case.manifest,
+            row.addr,
+        )
+    }
+
+    fn evidence(&self, sel: &Selection, rank: u64) -> Result<Option<Evidence>> {
+        let Some(row) = sel.rows(rank, 1).into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(Some(evidence_of(&self.load(&row)?)))
+    }
+
+    fn values(&self, sel: &Selection, field: &str, n: usize) -> Result<Vec<String>> {
+        Ok(sel
+            .top_values(field, n, Order::Top)?
+            .values
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    fn finding(&self, rule: &RuleInfo) -> Result<Finding> {
+        let sel = self.select(&format!("rule:{}", rule.id))?;
+        let span = sel.span().unwrap_or((0, 0));
+        let mut examples = Vec::new();
+        for rank in 0..sel.len().min(5) {
+            examples.extend(self.evidence(&sel, rank)?);
+        }
+        let mut outcomes = BTreeMap::new();
+        for part in self.parts.iter().filter(|p| p.rule.id == rule.id) {
+            let n = self.select(&part.query)?.len();
+            if n > 0 {
+                *outcomes.entry(part.outcome).or_insert(0) += n;
+            }
+        }
+        let counted: u64 = outcomes.values().sum();
+        if counted < sel.len() {
+            *outcomes.entry(rule.outcome).or_insert(0) += sel.len() - counted;
+        }
+        Ok(Finding {
+            rule: rule.id.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            category: rule.category,
+            outcome: rule.outcome,
+            count: sel.len(),
+            outcomes,
+            first_seen: format_ms(span.0),
+            last_seen: format_ms(span.1),
+            hosts: self.values(&sel, "host", 50)?,
+            clients: self.values(&sel, "client", 50)?,
+            uas: self.values(&sel, "ua", 20)?,
+            examples,
+            description: rule.description.clone(),
+            references: rule.references.clone(),
+            attack: rule.attack.clone(),
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Who is not an attacker.
+
+    /// The proxies and balancers in front of the servers, with what shows it.
+    fn proxies(&self) -> Result<Vec<Proxy>> {
+        let declared = &self.case.manifest.trusted_proxies;
+        let is_declared = |ip: &str| {
+            ip.parse::<IpAddr>()
+                .is_ok_and(|ip| declared.iter().any(|c| c.contains(ip)))
+        };
+        let forwarding = self.select("xff:*")?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for v in forwarding.top_values("ip", 1000, Order::Top)?.values {
+            let q = format!("ip:{}", quote_value(&v.value));
+            // A header naming only the sender itself (a balancer that adds X-Forwarded-For
+            // without translating addresses) forwards nothing.
+            let behind = self.select(&format!(
+                "{q} AND xff:* AND NOT xff:{}",
+                quote_value(&v.value)
+            ))?;
+            if behind.is_empty() {
+                continue;
+            }
+            let events = self.select(&q)?.len();
+            let clients = behind
+                .top_values("client", usize::MAX, Order::Top)?
+                .distinct;
+            let named = behind.top_values("xff", usize::MAX, Order::Top)?.distinct;
+            let health = self.select(&format!("{q} AND {HEALTH_CHECKS}"))?.len();
+            let declared = is_declared(&v.value);
+            let public = v.value.parse::<IpAddr>().is_ok_and(is_public);
+            let mut why = format!(
+                "sent X-Forwarded-For naming other addresses on {} of {} requests ({} distinct address(es))",
+                behind.len(),
+                events,
+                named
+            );
+            if health > 0 {
+                why.push_str(&format!("; {health} health check(s)"));
+            }
+            let role = if declared {
+                why.push_str("; declared a trusted proxy");
+                "proxy"
+            } else if public {
+                why.push_str(
+                    "; a public address, so its X-Forwarded-For is not believed (it could be forged): declare it with --trusted-proxy if it is your proxy",
+                );
+                "untrusted forwarder"
+            } else {
+                why.push_str("; a private address relaying X-Forwarded-For: a balancer");
+                "proxy"
+            };
+            seen.insert(v.value.clone());
+            out.push(Proxy {
+                address: v.value,
+                role: role.into(),
+                declared,
+                events,
+                forwarded: behind.len(),
+                clients,
+                health_checks: health,
+                why,
+            });
+        }
+        // Balancers that only check the servers: clients connect to the servers directly.
+        let checks = self.select(&format!("{HEALTH_CHECKS} AND NOT xff:*"))?;
+        for v in checks.top_values("ip", 100, Order::Top)?.values {
+            if seen.contains(&v.value) || v.count < 10 {
+                continue;
+            }
+            let events = self.select(&format!("ip:{}", quote_value(&v.value)))?.len();
+            let is_loopback = v.value.parse::<IpAddr>().is_ok_and(|i| i.is_loopback());
+            // Nearly nothing but health checks: a balancer's monitor, not a user or a probe
+            // that also does real work.
+            if is_loopback || v.count * 10 < events * 9 {
+                continue;
+            }
+            seen.insert(v.value.clone());
+            out.push(Proxy {
+                declared: is_declared(&v.value),
+                why: format!(
+                    "{} of its {} requests are health checks ({HEALTH_CHECKS}), none forwarded: a balancer's monitor",
+                    v.count, events
+                ),
+                address: v.value,
+                role: "health monitor".into(),
+                events,
+                forwarded: 0,
+                clients: 0,
+                health_checks: v.count,
+            });
+        }
+        for c in declared {
+            let text = c.to_string();
+            if !out
+                .iter()
+                .any(|p| p.address.parse::<IpAddr>().is_ok_and(|ip| c.contains(ip)))
+            {
+                out.push(Proxy {
+                    address: text,
+                    role: "declared".into(),
+                    declared: true,
+                    events: 0,
+                    forwarded: 0,
+                    clients: 0,
+                    health_checks: 0,
+                    why: "declared a trusted proxy; no request from it in the case".into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The servers' own addresses (IIS `s-ip`): on back-end lines they are the client, and they
+    /// are never the attacker.
+    fn server_addresses(&self) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        let with_sip = self.select("s-ip:*")?;
+        for host in self.values(&with_sip, "host", 1000)? {
+            let sel = self.select(&format!("s-ip:* AND host:{}", quote_value(&host)))?;
+            let step = (sel.len() / 20).max(1);
+            for rank in (0..sel.len()).step_by(step as usize).take(20) {
+                for row in sel.rows(rank, 1) {
+                    if let Some(ip) = self.load(&row)?.value_of("s-ip") {
+                        out.insert(ip);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Addresses that are never named as attackers: the servers, loopback, proxies and
+    /// balancers (their requests are either their own or someone else's behind them).
+    fn not_attackers(&self, proxies: &[Proxy]) -> Result<Excluded> {
+        let mut addresses = self.server_addresses()?;
+        for p in proxies.iter().filter(|p| p.role != "untrusted forwarder") {
+            addresses.insert(p.address.clone());
+        }
+        Ok(Excluded {
+            addresses,
+            declared: self.case.manifest.trusted_proxies.clone(),
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Web shells.
+
+    /// First hit per host of an exploitation rule (attempts included).
+    fn first_exploitation(&self) -> Result<HashMap<String, i64>> {
+        let mut out: HashMap<String, i64> = HashMap::new();
+        for part in self.parts.iter().filter(|p| p.outcome >= Outcome::Attempt) {
+            let sel = self.select(&part.query)?;
+            if sel.is_empty() {
+                continue;
+            }
+            for host in self.values(&sel, "host", 100)? {
+                let on_host =
+                    self.select(&format!("({}) AND host:{}", part.query, quote_value(&host)))?;
+                if let Some((first, _)) = on_host.span() {
+                    let e = out.entry(host).or_insert(first);
+                    *e = (*e).min(first);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Files written where IIS serves them, by events that name them: (host, URL path, event).
+    fn named_writes(&self) -> Result<Vec<(String, String, i64, Evidence)>> {
+        let mut out = Vec::new();
+        for id in NAMING_WRITES
+            .iter()
+            .filter(|id| self.d.hits.contains_key(**id))
+        {
+            let sel = self.select(&format!("rule:{id}"))?;
+            for row in sel.rows(0, sel.len().min(1000) as usize) {
+                let ev = self.load(&row)?;
+                let Some(host) = ev.host.clone() else {
+                    continue;
+                };
+                for local in written_paths(&ev.raw) {
+                    if let Some(url) = url_of_local_path(&local) {
+                        // The message may be long: say what matters, the file it wrote.
+                        let mut e = evidence_of(&ev);
+                        e.summary = format!("{host} {id} wrote {local}");
+                        out.push((host.clone(), url, row.ts_ms, e));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn webshells(&self) -> Result<Vec<WebShell>> {
+        let first_hit = self.first_exploitation()?;
+        let writes = self.named_writes()?;
+        // (host, lower-cased path) -> (path as logged, why).
+        let mut candidates: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+        let answered = format!("({SHELL_LOCATIONS}) AND method:POST AND status:[200 TO 299]");
+        let posted = self.select(&answered)?;
+        for host in self.values(&posted, "host", 100)? {
+            let q_host = format!("host:{}", quote_value(&host));
+            let on_host = self.select(&format!("{answered} AND {q_host}"))?;
+            let host_start = self.select(&q_host)?.span().map_or(0, |s| s.0);
+            for path in self.values(&on_host, "path", 1000)? {
+                let q_path = format!("path:{} AND {q_host}", quote_value(&path));
+                let first_any = self.select(&q_path)?.span().map_or(0, |s| s.0);
+                let after_exploit = first_hit.get(&host).is_some_and(|t| first_any >= *t);
+                // Present from the start of the host's logs: part of the site, not planted.
+                let appeared = first_any > host_start + 86_400_000;
+                let why = if after_exploit {
+                    "answered POSTs, first requested after the host's first exploitation hit"
+                } else if appeared {
+                    "absent from the first day of the host's logs, then answered POSTs"
+                } else {
+                    continue;
+                };
+                candidates.insert((host.clone(), path.clone()), (path, why.to_string()));
+            }
+        }
+        for (host, url, _, e) in &writes {
+            if !is_script(url) {
+                continue;
+            }
+            candidates
+                .entry((host.clone(), url.to_lowercase()))
+                .or_insert_with(|| {
+                    (
+                        url.clone(),
+                        format!("written by {} ({}:{})", e.ts, e.file, e.line),
+                    )
+                });
+        }
+        let mut out = Vec::new();
+        for ((host, _), (path, why)) in candidates {
+            out.push(self.shell(&host, &path, why, &writes)?);
+        }
+        out.sort_by(|a, b| (&a.first_seen, &a.path).cmp(&(&b.first_seen, &b.path)));
+        Ok(out)
+    }
+
+    /// One web shell: its requests counted once across logs, its clients, what wrote it.
+    fn shell(
+        &self,
+        host: &str,
+        path: &str,
+        why: String,
+        writes: &[(String, String, i64, Evidence)],
+    ) -> Result<WebShell> {
+        let q = format!("path:{} AND host:{}", quote_value(path), quote_value(host));
+        let all = self.select(&q)?;
+        // One request is logged by IIS and by HttpProxy with the same GUID: count it once.
+        let mut seen_ids = HashSet::new();
+        let (mut requests, mut posts) = (0u64, 0u64);
+        let mut clients: BTreeMap<String, (u64, i64, i64)> = BTreeMap::new();
+        let mut first_ok: Option<i64> = None;
+        let mut display_path = None;
+        for row in all.rows(0, all.len().min(SHELL_REQUESTS_LOADED) as usize) {
+            let ev = self.load(&row)?;
+            if let Some(id) = &ev.request_id
+                && !seen_ids.insert(id.clone())
+            {
+                continue;
+            }
+            requests += 1;
+            if ev
+                .method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"))
+            {
+                posts += 1;
+            }
+            if ev.status.is_some_and(|s| (200..300).contains(&s)) {
+                first_ok = Some(first_ok.map_or(row.ts_ms, |f| f.min(row.ts_ms)));
+                if display_path.is_none() {
+                    display_path = ev.path.clone();
+                }
+                if let Some(c) = ev.client.clone() {
+                    let e = clients.entry(c).or_insert((0, row.ts_ms, row.ts_ms));
+                    e.0 += 1;
+                    e.1 = e.1.min(row.ts_ms);
+                    e.2 = e.2.max(row.ts_ms);
+                }
+            }
+        }
+        // Beyond what was loaded, requests are counted as logged.
+        requests += all.len().saturating_sub(SHELL_REQUESTS_LOADED);
+        let path = display_path.unwrap_or_else(|| path.to_string());
+        let mut clients: Vec<ShellClient> = clients
+            .into_iter()
+            .map(|(client, (n, a, b))| ShellClient {
+                client,
+                requests: n,
+                first: format_ms(a),
+                last: format_ms(b),
+            })
+            .collect();
+        clients.sort_by(|a, b| a.first.cmp(&b.first));
+        let first_use = first_ok.or(all.span().map(|s| s.0));
+        // The write that names this very file, before it was first used.
+        let exact = writes
+            .iter()
+            .filter(|(h, url, ts, _)| {
+                h == host && url.eq_ignore_ascii_case(&path) && first_use.is_none_or(|f| *ts <= f)
+            })
+            .map(|(_, _, _, e)| e.clone())
+            .next_back();
+        let (written_by_note, likely_write) = if exact.is_some() {
+            (None, None)
+        } else {
+            let likely = self.unnamed_write(host, first_use)?;
+            let note = match &likely {
+                Some(e) => format!(
+                    "no logged write names this file; the virtual directory reset at {} ({}:{}) wrote a file whose path travels in the request body and is logged nowhere: it most likely wrote this one",
+                    e.ts, e.file, e.line
+                ),
+                None => "no logged write names this file (look for file-creation events or in the file system)".to_string(),
+            };
+            (Some(note), likely)
+        };
+        Ok(WebShell {
+            first_seen: first_ok.map(format_ms).unwrap_or_default(),
+            path,
+            host: host.to_string(),
+            requests,
+            posts,
+            clients,
+            written_by: exact,
+            written_by_note,
+            likely_write,
+            why,
+        })
+    }
+
+    /// The last write on `host` before `before` that does not name its file.
+    fn unnamed_write(&self, host: &str, before: Option<i64>) -> Result<Option<Evidence>> {
+        let ids: Vec<String> = UNNAMED_WRITES
+            .iter()
+            .filter(|id| self.d.hits.contains_key(**id))
+            .map(|id| format!("rule:{id}"))
+            .collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let mut q = format!("({}) AND host:{}", ids.join(" OR "), quote_value(host));
+        if let Some(t) = before {
+            q.push_str(&format!(" AND ts:<{}", format_ms(t + 1)));
+        }
+        let sel = self.select(&q)?;
+        if sel.is_empty() {
+            return Ok(None);
+        }
+        // Prefer the reset itself (HttpProxy or back-end line) over the URL change before it.
+        let has_resets = self.d.hits.contains_key("tpl-cve-2021-27065-resetvdir")
+            || self.d.hits.contains_key("proxylogon-ddi-reset-backend");
+        if has_resets {
+            let resets = self.select(&format!(
+                "({q}) AND (rule:tpl-cve-2021-27065-resetvdir OR rule:proxylogon-ddi-reset-backend)"
+            ))?;
+            if !resets.is_empty() {
+                return self.evidence(&resets, resets.len() - 1);
+            }
+        }
+        self.evidence(&sel, sel.len() - 1)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Suspects.
+
+    fn suspects(&self, shells: &[WebShell], excluded: &Excluded) -> Result<Vec<Suspect>> {
+        let mut reasons: BTreeMap<String, (Outcome, BTreeSet<String>)> = BTreeMap::new();
+        let mut note = |client: String, outcome: Outcome, why: String| {
+            let e = reasons.entry(client).or_insert((outcome, BTreeSet::new()));
+            e.0 = e.0.max(outcome);
+            e.1.insert(why);
+        };
+        for part in self
+            .parts
+            .iter()
+            .filter(|p| p.outcome >= Outcome::Attempt && p.rule.suspects)
+            .filter(|p| p.rule.severity >= Severity::Medium)
+        {
+            let sel = self.select(&part.query)?;
+            if sel.is_empty() {
+                continue;
+            }
+            for v in sel.top_values("client", 1000, Order::Top)?.values {
+                if excluded.contains(&v.value) {
+                    continue;
+                }
+                note(
+                    v.value,
+                    part.outcome,
+                    format!(
+                        "{} {} hit(s) of {} ({})",
+                        v.count, part.outcome, part.rule.id, part.rule.title
+                    ),
+                );
+            }
+        }
+        for shell in shells {
+            for c in shell
+                .clients
+                .iter()
+                .filter(|c| !excluded.contains(&c.client))
+            {
+                note(
+                    c.client.clone(),
+                    Outcome::Compromise,
+                    format!(
+                        "used web shell {} on {} ({} request(s) answered 2xx)",
+                        shell.path, shell.host, c.requests
+                    ),
+                );
+            }
+        }
+        // Addresses sharing a rare user agent with one that succeeded, around the same time.
+        let mut associated: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let succeeded: Vec<String> = reasons
+            .iter()
+            .filter(|(_, (o, _))| *o >= Outcome::Success)
+            .map(|(c, _)| c.clone())
+            .collect();
+        for client in &succeeded {
+            let sel = self.select(&format!("client:{}", quote_value(client)))?;
+            let Some((first, last)) = sel.span() else {
+                continue;
+            };
+            for ua in self.values(&sel, "ua", 20)? {
+                let q_ua = format!("ua:{}", quote_value(&ua));
+                let everywhere = self.select(&q_ua)?;
+                if everywhere.len() > RARE_UA_EVENTS {
+                    continue;
+                }
+                let window = format!(
+                    "{q_ua} AND ts:[{} TO {}]",
+                    format_ms(first - 86_400_000),
+                    format_ms(last + 86_400_000)
+                );
+                for other in self.values(&self.select(&window)?, "client", 100)? {
+                    if other != *client
+                        && !excluded.contains(&other)
+                        && !reasons.contains_key(&other)
+                    {
+                        associated.entry(other).or_default().insert(format!(
+                            "shares the rare user agent \"{ua}\" ({} events in the case) with {client}",
+                            everywhere.len()
+                        ));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let all = reasons
+            .into_iter()
+            .map(|(c, (o, why))| {
+                let role = if o >= Outcome::Success {
+                    "compromise"
+                } else {
+                    "attempt"
+                };
+                (c, role, why)
+            })
+            .chain(
+                associated
+                    .into_iter()
+                    .map(|(c, why)| (c, "associated", why)),
+            );
+        for (client, role, why) in all {
+            let sel = self.select(&format!("client:{}", quote_value(&client)))?;
+            let (a, b) = sel.span().unwrap_or((0, 0));
+            out.push(Suspect {
+                client,
+                role: role.into(),
+                events: sel.len(),
+                first: format_ms(a),
+                last: format_ms(b),
+                reasons: why.into_iter().collect(),
+            });
+        }
+        out.sort_by(|a, b| a.first.cmp(&b.first));
+        Ok(out)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Verdicts and windows.
+
+    fn verdicts(
+        &self,
+        shells: &[WebShell],
+        excluded: &Excluded,
+    ) -> Result<(Vec<HostVerdict>, Vec<Window>)> {
+        let all = self.select("*")?;
+        let mut hosts = self.values(&all, "host", usize::MAX)?;
+        hosts.sort();
+        let mut verdicts = Vec::new();
+        let mut windows = Vec::new();
+        for host in hosts {
+            let q_host = format!("host:{}", quote_value(&host));
+            let mut verdict = Verdict::Clean;
+            let mut reasons = Vec::new();
+            // (outcome, time, cited) of every cited event.
+            let mut cited: Vec<(Outcome, i64, Cited)> = Vec::new();
+            let mut evidence_queries: Vec<(Outcome, String)> = Vec::new();
+            for part in &self.parts {
+                let q = format!("({}) AND {q_host}", part.query);
+                let sel = self.select(&q)?;
+                if sel.is_empty() {
+                    continue;
+                }
+                verdict = verdict.max(verdict_of(part.outcome));
+                reasons.push((
+                    part.outcome,
+                    format!(
+                        "{}: {} — {} event(s) from {}",
+                        part.outcome,
+                        part.rule.title,
+                        sel.len(),
+                        sel.span().map(|s| format_ms(s.0)).unwrap_or_default()
+                    ),
+                ));
+                for row in sel.rows(0, sel.len().min(CITED_PER_REASON) as usize) {
+                    let e = evidence_of(&self.load(&row)?);
+                    cited.push((
+                        part.outcome,
+                        row.ts_ms,
+                        Cited {
+                            file: e.file,
+                            line: e.line,
+                            ts: e.ts,
+                            rule: part.rule.id.clone(),
+                            outcome: part.outcome,
+                        },
+                    ));
+                }
+                evidence_queries.push((part.outcome, q));
+            }
+            for shell in shells.iter().filter(|s| s.host == host) {
+                let q = format!(
+                    "path:{} AND {q_host} AND status:[200 TO 299]",
+                    quote_value(&shell.path)
+                );
+                let sel = self.select(&q)?;
+                if sel.is_empty() && shell.written_by.is_none() {
+                    continue;
+                }
+                verdict = Verdict::Compromised;
+                let users: Vec<&str> = shell.clients.iter().map(|c| c.client.as_str()).collect();
+                reasons.push((
+                    Outcome::Compromise,
+                    if sel.is_empty() {
+                        format!("web shell {} was written; no request answered", shell.path)
+                    } else {
+                        format!(
+                            "web shell {} answered {} request(s) ({} POST) from {}",
+                            shell.path,
+                            shell.requests,
+                            shell.posts,
+                            users.join(", ")
+                        )
+                    },
+                ));
+                for row in sel.rows(0, sel.len().min(CITED_PER_REASON) as usize) {
+                    let e = evidence_of(&self.load(&row)?);
+                    cited.push((
+                        Outcome::Compromise,
+                        row.ts_ms,
+                        Cited {
+                            file: e.file,
+                            line: e.line,
+                            ts: e.ts,
+                            rule: "webshell".into(),
+                            outcome: Outcome::Compromise,
+                        },
+                    ));
+                }
+                if !sel.is_empty() {
+                    evidence_queries.push((Outcome::Compromise, q));
+                }
+            }
+            // The gravest reasons and evidence first, then in time order.
+            reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
+            cited.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut first_last = None;
+            if verdict == Verdict::Compromised
+                && let Some(w) = self.window(&host, &evidence_queries, shells, excluded)?
+            {
+                first_last = Some((w.first.clone(), w.last.clone()));
+                windows.push(w);
+            } else if verdict > Verdict::Clean {
+                let deciding: Vec<&str> = evidence_queries
+                    .iter()
+                    .filter(|(o, _)| verdict_of(*o) == verdict)
+                    .map(|(_, q)| q.as_str())
+                    .collect();
+                let sel = self.select(&any_of(&deciding))?;
+                first_last = sel.span().map(|(a, b)| (format_ms(a), format_ms(b)));
+            }
+            if verdict == Verdict::Clean {
+                let span = self.select(&q_host)?;
+                reasons.push((
+                    Outcome::Context,
+                    format!("no detection and no web shell in {} event(s)", span.len()),
+                ));
+            }
+            verdicts.push(HostVerdict {
+                host,
+                verdict,
+                first: first_last.as_ref().map(|f| f.0.clone()),
+                last: first_last.map(|f| f.1),
+                reasons: reasons.into_iter().map(|r| r.1).collect(),
+                evidence: cited.into_iter().map(|c| c.2).take(20).collect(),
+            });
+        }
+        verdicts.sort_by(|a, b| b.verdict.cmp(&a.verdict).then(a.host.cmp(&b.host)));
+        windows.sort_by(|a, b| a.first.cmp(&b.first));
+        Ok((verdicts, windows))
+    }
+
+    /// A compromised host's window: from its first evidence of compromise, or the first hit of an
+    /// address that later succeeded there, to that address's last event there.
+    fn window(
+        &self,
+        host: &str,
+        evidence: &[(Outcome, String)],
+        shells: &[WebShell],
+        excluded: &Excluded,
+    ) -> Result<Option<Window>> {
+        let q_host = format!("host:{}", quote_value(host));
+        let compromise: Vec<&str> = evidence
+            .iter()
+            .filter(|(o, _)| *o >= Outcome::Success)
+            .map(|(_, q)| q.as_str())
+            .collect();
+        if compromise.is_empty() {
+            return Ok(None);
+        }
+        let proof = self.select(&any_of(&compromise))?;
+        // The addresses that succeeded on this host.
+        let mut attackers: BTreeSet<String> = self
+            .values(&proof, "client", 1000)?
+            .into_iter()
+            .filter(|c| !excluded.contains(c))
+            .collect();
+        for s in shells.iter().filter(|s| s.host == host) {
+            attackers.extend(
+                s.clients
+                    .iter()
+                    .filter(|c| !excluded.contains(&c.client))
+                    .map(|c| c.client.clone()),
+            );
+        }
+        // (time, event) candidates for the first and the last event.
+        let mut firsts = Vec::new();
+        let mut lasts = Vec::new();
+        let mut ends = |sel: &Selection, first: bool, last: bool| -> Result<()> {
+            if let Some((a, b)) = sel.span() {
+                if first && let Some(e) = self.evidence(sel, 0)? {
+                    firsts.push((a, e));
+                }
+                if last && let Some(e) = self.evidence(sel, sel.len() - 1)? {
+                    lasts.push((b, e));
+                }
+            }
+            Ok(())
+        };
+        ends(&proof, true, true)?;
+        if !attackers.is_empty() {
+            let by: Vec<String> = attackers
+                .iter()
+                .map(|a| format!("client:{}", quote_value(a)))
+                .collect();
+            let by = format!("({})", by.join(" OR "));
+            let hits: Vec<String> = self
+                .parts
+                .iter()
+                .map(|p| format!("({})", p.query))
+                .collect();
+            let their_hits =
+                self.select(&format!("{by} AND {q_host} AND ({})", hits.join(" OR ")))?;
+            ends(&their_hits, true, false)?;
+            ends(&self.select(&format!("{by} AND {q_host}"))?, false, true)?;
+        }
+        let first = firsts.into_iter().min_by_key(|(t, _)| *t);
+        let last = lasts.into_iter().max_by_key(|(t, _)| *t);
+        let (Some((a, first_event)), Some((b, last_event))) = (first, last) else {
+            return Ok(None);
+        };
+        Ok(Some(Window {
+            host: host.to_string(),
+            first: format_ms(a),
+            last: format_ms(b),
+            first_event,
+            last_event,
+        }))
+    }
+}
+
+/// Addresses never named as attackers.
+struct Excluded {
+    addresses: HashSet<String>,
+    declared: Vec<crate::attribution::Cidr>,
+}
+
+impl Excluded {
+    fn contains(&self, client: &str) -> bool {
+        if self.addresses.contains(client) {
+            return true;
+        }
+        client
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || self.declared.iter().any(|c| c.contains(ip)))
+    }
+}
+
+fn verdict_of(outcome: Outcome) -> Verdict {
+    match outcome {
+        Outcome::Compromise | Outcome::Success => Verdict::Compromised,
+        Outcome::Attempt => Verdict::Attempted,
+        Outcome::Probe => Verdict::Probed,
+        Outcome::Context => Verdict::Clean,
+    }
+}
+
+fn any_of(queries: &[&str]) -> String {
+    if queries.is_empty() {
+        return "NOT *".into();
+    }
+    queries
+        .iter()
+        .map(|q| format!("({q})"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+fn is_script(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".aspx", ".ashx", ".asmx", ".asp", ".php", ".jsp"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// Local file paths a write event names: an OAB download's temporary file, a mailbox export's
+/// `-FilePath`.
+fn written_paths(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lower = raw.to_ascii_lowercase();
+    if let Some(i) = lower.find("temporary file ") {
+        let rest = &raw[i + "temporary file ".len()..];
+        if let Some(end) = rest.to_ascii_lowercase().find(" needs to be removed") {
+            out.push(rest[..end].trim_matches(['\'', '"', ' ']).to_string());
+        }
+    }
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("-filepath") {
+        let start = from + i + "-filepath".len();
+        let rest = raw[start..].trim_start_matches([' ', '"', '\'']);
+        let end = rest.find(['"', '\'']).unwrap_or(rest.len());
+        let path = rest[..end].trim();
+        if !path.is_empty() {
+            out.push(path.to_string());
+        }
+        from = start;
+    }
+    out
+}
+
+/// The URL path IIS serves a local file under, for the folders Exchange and IIS publish:
+/// `…\inetpub\wwwroot\aspnet_client\x.aspx` is `/aspnet_client/x.aspx`,
+/// `…\FrontEnd\HttpProxy\owa\auth\x.aspx` is `/owa/auth/x.aspx` (also through admin shares).
+pub fn url_of_local_path(local: &str) -> Option<String> {
+    let norm = local.replace('/', "\\");
+    let lower = norm.to_ascii_lowercase();
+    for root in ["\\inetpub\\wwwroot\\", "\\frontend\\httpproxy\\"] {
+        if let Some(i) = lower.find(root) {
+            let rest = &norm[i + root.len()..];
+            if rest.is_empty() {
+                return None;
+            }
+            return Some(format!("/{}", rest.replace('\\', "/")));
+        }
+    }
+    None
+}
+
+/// A one-line description of an event with its place in the evidence.
+pub fn evidence_of(ev: &EventView) -> Evidence {
+    let what = match (&ev.method, &ev.path) {
+        (Some(m), Some(p)) => format!(
+            "{} {m} {p} {} {}",
+            ev.client.as_deref().or(ev.ip.as_deref()).unwrap_or("-"),
+            ev.status.map_or("-".into(), |s| s.to_string()),
+            ev.ua.as_deref().unwrap_or("-")
+        ),
+        _ => {
+            let text = ev
+                .fields
+                .iter()
+                .find(|(k, _)| {
+                    ["message", "cmd", "anchormailbox"].contains(&k.to_ascii_lowercase().as_str())
+                })
+                .map_or(ev.raw.as_str(), |(_, v)| v.as_str());
+            text.chars().take(160).collect()
+        }
+    };
+    Evidence {
+        file: ev.file.clone(),
+        line: ev.line,
+        ts: ev.ts.clone(),
+        summary: format!("{} {what}", ev.host.as_deref().unwrap_or("-")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_map_to_urls() {
+        assert_eq!(
+            url_of_local_path(r"\\127.0.0.1\c$\inetpub\wwwroot\aspnet_client\shell.aspx")
+                .as_deref(),
+            Some("/aspnet_client/shell.aspx")
+        );
+        assert_eq!(
+            url_of_local_path(
+                r"C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\auth\x.aspx"
+            )
+            .as_deref(),
+            Some("/owa/auth/x.aspx")
+        );
+        assert_eq!(url_of_local_path(r"\\files01\exports\ceo.pst"), None);
+    }
+
+    #[test]
+    fn writes_name_their_files() {
+        let oab = r"2021-03-05T17:55:40.261Z,MBX-A,Warning,Download failed and temporary file '\\127.0.0.1\c$\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\auth\R.aspx' needs to be removed.";
+        assert_eq!(
+            written_paths(oab),
+            vec![
+                r"\\127.0.0.1\c$\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\auth\R.aspx"
+                    .to_string()
+            ]
+        );
+        let export = r#""2021-03-05T20:05:11Z","1","Information","MSExchange CmdletLogs","MSExchange Management","MBX-A","Cmdlet succeeded. Cmdlet New-MailboxExportRequest, parameters -Mailbox ""ceo@corp.example.org"" -FilePath ""\\127.0.0.1\c$\inetpub\wwwroot\aspnet_client\s.aspx""."""#;
+        assert_eq!(
+            written_paths(export),
+            vec![r"\\127.0.0.1\c$\inetpub\wwwroot\aspnet_client\s.aspx".to_string()]
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! Verdicts on small collections in the real formats (`tests/fixtures/verdicts/`), checked
+//! through `trawl hunt --format json`: attribution behind balancers, a scanned server, routine
+//! administration, and a ProxyShell web shell written by a mailbox export.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use common::{ok, path_str};
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    common::repo().join("tests/fixtures/verdicts").join(name)
+}
+
+/// Ingests a fixture into a fresh case; returns (temp dir, case) and the hunt report.
+fn hunt(name: &str) -> (tempfile::TempDir, PathBuf, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &fixture(name));
+    let report = serde_json::from_str(&ok(&[
+        "hunt",
+        "--case",
+        path_str(&case),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    (dir, case, report)
+}
+
+fn verdict<'a>(report: &'a Value, host: &str) -> &'a Value {
+    report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["host"] == host)
+        .unwrap_or_else(|| panic!("no verdict for {host}: {}", report["verdicts"]))
+}
+
+fn set(v: &Value, key: &str) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[key].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn count(case: &Path, query: &str) -> u64 {
+    ok(&["search", "--case", path_str(case), "--count", query])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Every cited event points back to a line of the evidence.
+fn cites_evidence(v: &Value) {
+    let evidence = v["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty(), "{v}");
+    for e in evidence {
+        assert!(e["file"].as_str().unwrap().contains("fixtures"), "{e}");
+        assert!(e["line"].as_u64().unwrap() > 0, "{e}");
+        assert!(e["ts"].as_str().unwrap().ends_with('Z'), "{e}");
+        assert!(e["rule"].as_str().is_some() && e["outcome"].as_str().is_some());
+    }
+}
+
+#[test]
+fn behind_source_natting_balancers_the_client_comes_from_x_forwarded_for() {
+    let (_dir, case, report) = hunt("behind-balancers");
+    let v = verdict(&report, "EX1");
+    assert_eq!(v["verdict"], "compromised");
+    cites_evidence(v);
+    // The window opens at the attacker's first malicious request, not at the balancers' first
+    // health check (00:00) or at the first employee.
+    assert_eq!(v["first"], "2021-08-10T10:02:11.000Z");
+    assert_eq!(v["last"], "2021-08-10T11:03:31.000Z");
+    let windows = report["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1);
+    assert!(
+        windows[0]["first_event"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("u_ex210810_x.log")
+    );
+    // The attacker is named from X-Forwarded-For; the forged left-most entries (127.0.0.1,
+    // 8.8.8.8), the balancers, the cloud proxy's user and the employees are not.
+    assert_eq!(
+        set(&report["suspects"], "client"),
+        BTreeSet::from(["203.0.113.50".to_string()])
+    );
+    for f in report["findings"].as_array().unwrap() {
+        for c in f["clients"].as_array().unwrap() {
+            assert!(
+                !["10.0.0.5", "10.0.0.6", "127.0.0.1", "8.8.8.8"].contains(&c.as_str().unwrap()),
+                "{c} in {}",
+                f["rule"]
+            );
+        }
+    }
+    let shell = &report["webshells"][0];
+    assert_eq!(shell["path"], "/aspnet_client/system_web/zz.aspx");
+    assert_eq!(
+        set(&shell["clients"], "client"),
+        BTreeSet::from(["203.0.113.50".to_string()])
+    );
+    // Both balancers are listed as proxies, with why.
+    let proxies: BTreeSet<String> = report["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == "proxy")
+        .map(|p| p["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        proxies,
+        BTreeSet::from(["10.0.0.5".to_string(), "10.0.0.6".to_string()])
+    );
+    // The HttpProxy rows (ClientIpAddress = a balancer) inherit the client of their IIS line.
+    assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
+    assert_eq!(count(&case, "source:httpproxy AND ip:203.0.113.50"), 0);
+    assert_eq!(count(&case, "client:192.0.2.201"), 4);
+    assert_eq!(
+        count(&case, "xff:127.0.0.1"),
+        2,
+        "forged entries stay searchable"
+    );
+    assert_eq!(
+        count(&case, "client:10.0.0.5 AND NOT path:/owa/healthcheck.htm"),
+        0
+    );
+}
+
+#[test]
+fn a_server_that_was_only_scanned_is_attempted_or_probed() {
+    let (_dir, _case, report) = hunt("scanned");
+    let refused = verdict(&report, "EX2");
+    assert_eq!(refused["verdict"], "attempted", "{refused}");
+    cites_evidence(refused);
+    assert_eq!(refused["first"], "2021-08-12T13:00:01.000Z");
+    let scanned = verdict(&report, "EX3");
+    assert_eq!(scanned["verdict"], "probed", "{scanned}");
+    assert!(report["windows"].as_array().unwrap().is_empty());
+    assert!(report["webshells"].as_array().unwrap().is_empty());
+    // The refused attacker is named (an attempt), the scanner is not a suspect.
+    let suspects = report["suspects"].as_array().unwrap();
+    assert_eq!(
+        set(&report["suspects"], "client"),
+        BTreeSet::from(["198.51.100.77".to_string()])
+    );
+    assert_eq!(suspects[0]["role"], "attempt");
+}
+
+#[test]
+fn routine_administration_and_look_alikes_are_never_compromise() {
+    let (_dir, _case, report) = hunt("admin");
+    let v = verdict(&report, "EX4");
+    assert_ne!(v["verdict"], "compromised", "{v}");
+    assert_ne!(v["verdict"], "attempted", "{v}");
+    for f in report["findings"].as_array().unwrap() {
+        let grave: u64 = ["compromise", "success", "attempt"]
+            .iter()
+            .filter_map(|o| f["outcomes"][o].as_u64())
+            .sum();
+        assert_eq!(grave, 0, "{} would call routine work an attack", f["rule"]);
+    }
+    assert!(report["suspects"].as_array().unwrap().is_empty());
+    assert!(report["windows"].as_array().unwrap().is_empty());
+    // What they did is still shown, as context.
+    let rules = set(&report["findings"], "rule");
+    for expected in [
+        "mgmt-mailbox-export",
+        "mgmt-mailbox-export-removed",
+        "mgmt-import-export-role",
+    ] {
+        assert!(
+            rules.contains(expected),
+            "{expected} missing from {rules:?}"
+        );
+    }
+    for never in [
+        "ecp-oab-externalurl-script",
+        "mgmt-oab-virtualdirectory-script",
+        "mgmt-mailbox-export-to-web-folder",
+        "tpl-cve-2021-27065-ecp",
+        "ua-hafnium-ecp-exploit",
+        "owassrf",
+    ] {
+        assert!(!rules.contains(never), "{never} matched routine work");
+    }
+}
+
+#[test]
+fn a_proxyshell_web_shell_is_credited_to_the_export_that_wrote_it() {
+    let (_dir, _case, report) = hunt("proxyshell");
+    let v = verdict(&report, "EX5");
+    assert_eq!(v["verdict"], "compromised");
+    cites_evidence(v);
+    assert_eq!(v["first"], "2021-08-14T03:10:01.000Z");
+    assert_eq!(v["last"], "2021-08-14T05:31:59.000Z");
+    let shells = report["webshells"].as_array().unwrap();
+    assert_eq!(shells.len(), 1, "{shells:?}");
+    let shell = &shells[0];
+    assert_eq!(shell["path"], "/aspnet_client/x7q.aspx");
+    assert_eq!(shell["requests"], 7);
+    assert_eq!(shell["posts"], 6);
+    // The export naming this very file, not the earlier one to a file share.
+    let written = &shell["written_by"];
+    assert!(
+        written["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("MSExchangeManagement.csv"),
+        "{shell}"
+    );
+    assert_eq!(written["ts"], "2021-08-14T03:11:52.330Z");
+    assert!(written["summary"].as_str().unwrap().contains("x7q.aspx"));
+    // Driven from a second address; both are named.
+    let clients = set(&shell["clients"], "client");
+    assert_eq!(
+        clients,
+        BTreeSet::from(["198.51.100.60".to_string(), "203.0.113.61".to_string()])
+    );
+    let users: Vec<&Value> = shell["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["client"] == "203.0.113.61")
+        .collect();
+    assert_eq!(users[0]["requests"], 6);
+    assert_eq!(
+        set(&report["suspects"], "client"),
+        BTreeSet::from(["198.51.100.60".to_string(), "203.0.113.61".to_string()])
+    );
+}
+
+#[test]
+fn a_public_proxy_is_believed_only_when_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir
+        .path()
+        .join("EX9/inetpub/logs/LogFiles/W3SVC1/u_ex210815_x.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(
+        &log,
+        "#Software: Microsoft Internet Information Services 10.0\r\n\
+         #Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken X-Forwarded-For\r\n\
+         2021-08-15 10:00:00 10.0.8.19 GET /owa/ - 443 - 192.0.2.10 Mozilla/5.0 - 200 0 0 5 203.0.113.5\r\n\
+         2021-08-15 10:00:01 10.0.8.19 GET /owa/ - 443 - 192.0.2.11 Mozilla/5.0 - 200 0 0 5 203.0.113.6\r\n",
+    )
+    .unwrap();
+    let count = |case: &Path, q: &str| count(case, q);
+    // Undeclared, a public address's X-Forwarded-For could be forged: it is its own client, and
+    // listed as a forwarder that is not believed.
+    let plain = dir.path().join("plain");
+    common::ingest(&plain, &log);
+    assert_eq!(count(&plain, "client:192.0.2.10"), 1);
+    let stats = ok(&["stats", "--case", path_str(&plain)]);
+    assert!(stats.contains("untrusted forwarder"), "{stats}");
+    // Declared in the case's trawl.toml: the client is behind it.
+    let declared = dir.path().join("declared");
+    std::fs::create_dir_all(&declared).unwrap();
+    std::fs::write(
+        declared.join("trawl.toml"),
+        "trusted_proxies = [\"192.0.2.10\"]\n",
+    )
+    .unwrap();
+    common::ingest(&declared, &log);
+    assert_eq!(count(&declared, "client:203.0.113.5"), 1);
+    assert_eq!(
+        count(&declared, "client:192.0.2.11"),
+        1,
+        "only what is declared"
+    );
+    // Or on the command line.
+    let flag = dir.path().join("flag");
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&flag),
+        "--trusted-proxy",
+        "192.0.2.0/28",
+        path_str(&log),
+    ]);
+    assert_eq!(count(&flag, "client:203.0.113.0/24"), 2);
+    let bad = common::run(&[
+        "ingest",
+        "--case",
+        path_str(&flag),
+        "--trusted-proxy",
+        "example.org",
+        path_str(&log),
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "a bad CIDR is a usage error");
+}
