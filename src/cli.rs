@@ -761,7 +761,7 @@ fn text_line(ev: &view::EventView) -> String {
         ev.ts,
         dash(&ev.host),
         ev.source,
-        dash(&ev.ip),
+        ev.address(),
         dash(&ev.method),
         ev.status.map_or("-".into(), |s| s.to_string()),
         target,

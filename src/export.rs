@@ -171,7 +171,7 @@ fn message(ev: &EventView) -> String {
                 .map_or(String::new(), |q| format!("?{q}"));
             format!(
                 "{} {m} {p}{q} {} {}",
-                ev.ip.as_deref().unwrap_or("-"),
+                ev.address(),
                 ev.status.map_or("-".into(), |s| s.to_string()),
                 ev.ua.as_deref().unwrap_or("-")
             )

@@ -256,12 +256,18 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
 
     // Front-end IIS logs first: their requests' clients are what the HttpProxy and back-end
     // rows of the same requests inherit (see `attribution`).
-    let (front, rest): (Vec<usize>, Vec<usize>) = (0..tasks.len()).partition(|&i| {
-        tasks[i]
-            .evidence
-            .head(SNIFF_BYTES)
-            .is_ok_and(|head| formats::w3c::is_iis_front_end(&head))
-    });
+    let (mut front, mut rest) = (Vec::new(), Vec::new());
+    // The front ends' clients are only kept when some row can inherit them.
+    let mut joins_needed = false;
+    for (i, task) in tasks.iter().enumerate() {
+        let head = task.evidence.head(SNIFF_BYTES).unwrap_or_default();
+        if formats::w3c::is_iis_front_end(&head) {
+            front.push(i);
+        } else {
+            joins_needed |= formats::w3c::may_inherit_client(&head);
+            rest.push(i);
+        }
+    }
     let mut manifest = case.manifest.clone();
     if manifest.trusted_proxies != opts.proxies.declared {
         if manifest.totals().0 > 0 {
@@ -309,7 +315,7 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
         let attribution = Attribution {
             proxies: &opts.proxies,
             joins: (phase == 1).then_some(&joins),
-            collect: phase == 0,
+            collect: phase == 0 && joins_needed,
         };
         outcome = run_phase(
             &indices,

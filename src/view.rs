@@ -110,6 +110,17 @@ impl EventView {
         out
     }
 
+    /// The address to show for the event: its client, followed by the connecting address when
+    /// that is a proxy (`203.0.113.9 via 10.0.0.5`).
+    pub fn address(&self) -> String {
+        match (&self.client, &self.ip) {
+            (Some(c), Some(ip)) if c != ip => format!("{c} via {ip}"),
+            (Some(c), _) => c.clone(),
+            (None, Some(ip)) => ip.clone(),
+            (None, None) => "-".into(),
+        }
+    }
+
     /// `file:line`, the evidence pointer.
     pub fn location(&self) -> String {
         format!("{}:{}", self.file, self.line)

@@ -224,6 +224,17 @@ fn split_quoted(line: &str) -> Vec<Cow<'_, str>> {
     out
 }
 
+/// Whether a log's rows may take their client from the front-end request of the same GUID: an
+/// HttpProxy log, or an IIS log of Exchange's back end (see [`is_iis_front_end`]).
+pub fn may_inherit_client(head: &str) -> bool {
+    let httpproxy = head.contains("#Log-type: HttpProxy Logs")
+        || head
+            .trim_start_matches('\u{feff}')
+            .starts_with("DateTime,RequestId,");
+    let iis = head.contains("#Software: Microsoft Internet Information Services");
+    httpproxy || (iis && !is_iis_front_end(head))
+}
+
 /// Whether the head of an IIS log is a front end's (W3SVC1, port 443) rather than Exchange's
 /// back end's (W3SVC2, port 444): its first record's `s-port` is not 444. Front-end logs are
 /// ingested first, so that HttpProxy and back-end rows can inherit their clients (see
