@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks for BENCHMARKS.md: generate IIS corpora with the built-in generator, ingest them
+# Benchmarks for BENCHMARKS.md: generate IIS corpora with trawl-gen (crates/gen), ingest them
 # with the release binary (wall time and peak RSS from /usr/bin/time), report the index size,
-# then time the benchmark queries in-process.
+# then time the benchmark queries and the timeline in-process with trawl-bench (crates/bench).
 #
 #   scripts/bench.sh                 # 1M and 10M lines
 #   scripts/bench.sh 1000000         # only 1M
@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${TRAWL_BENCH_DIR:-/tmp/trawl-bench}
 bin=$root/target/release/trawl
 mkdir -p "$work"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --workspace
 
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 10000000)
@@ -22,7 +22,7 @@ for n in "${sizes[@]}"; do
   case_dir=$work/case-$n
   if [ ! -f "$corpus/.done" ]; then
     rm -rf "$corpus"
-    "$bin" generate "$corpus" --bench-lines "$n" --days 7 >/dev/null
+    "$root/target/release/trawl-gen" "$corpus" --bench-lines "$n" --days 7 >/dev/null
     touch "$corpus/.done"
   fi
   raw=$(du -sb "$corpus" | cut -f1)
@@ -39,5 +39,5 @@ for n in "${sizes[@]}"; do
   awk -v n="$n" -v s="$secs" -v b="$raw" -v r="$rss" -v i="$index" 'BEGIN {
     printf "ingest: %.1f s, %.0f lines/s, %.1f MB/s, peak RSS %.0f MiB, index %.0f MB (%.2f of raw)\n",
       s, n / s, b / 1e6 / s, r / 1024, i / 1e6, i / b }'
-  "$bin" bench --case "$case_dir" --runs 20
+  "$root/target/release/trawl-bench" --case "$case_dir" --runs 20
 done

@@ -123,23 +123,6 @@ impl Manifest {
             .fold((0, 0), |(e, m), f| (e + f.events, m + f.malformed))
     }
 
-    /// Everything a query may name, for the query compiler.
-    pub fn vocabulary(&self) -> crate::query::Vocabulary {
-        let mut attrs = self.dynamic_attrs.clone();
-        for layout in &self.layouts {
-            for name in layout.attr_names() {
-                attrs.insert(name.to_ascii_lowercase());
-            }
-        }
-        crate::query::Vocabulary {
-            attrs,
-            files: self.files.iter().map(|f| (f.id, f.path.clone())).collect(),
-            layouts: std::sync::Arc::new(self.layouts.clone()),
-            sets: Vec::new(),
-            unknown_fields_match_nothing: false,
-        }
-    }
-
     /// Index from file id to position in `files`.
     pub fn by_id(&self) -> HashMap<u64, usize> {
         self.files

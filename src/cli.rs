@@ -12,7 +12,7 @@ use crate::formats::time::{format_ms, parse_tz_arg};
 use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::query;
 use crate::sanitize::escape_controls;
-use crate::timeline::{Order, Selection};
+use crate::selection::{Order, Selection};
 use crate::view;
 
 /// Incident triage for Microsoft Exchange and IIS logs.
@@ -119,34 +119,6 @@ pub enum Command {
         #[arg(long = "rules")]
         rules: Vec<PathBuf>,
     },
-    /// Time the benchmark queries on a case (used by scripts/bench.sh).
-    #[command(hide = true)]
-    Bench {
-        /// Address for the IP pivots.
-        #[arg(long, default_value = "185.220.101.47")]
-        ip: String,
-        /// Pattern for the path wildcard query.
-        #[arg(long, default_value = "/ecp/*.js")]
-        path: String,
-        /// Day for the IP + time range query.
-        #[arg(long, default_value = "2024-03-05")]
-        day: String,
-        #[arg(long, default_value_t = 30)]
-        runs: usize,
-    },
-    /// Write the sample case (or a benchmark corpus) with the built-in generator.
-    Generate {
-        /// Output folder.
-        out: PathBuf,
-        /// Write an IIS benchmark corpus of this many lines instead of the sample case.
-        #[arg(long)]
-        bench_lines: Option<u64>,
-        /// Days spanned by the benchmark corpus.
-        #[arg(long, default_value_t = 7)]
-        days: u32,
-        #[arg(long, default_value_t = 2021)]
-        seed: u64,
-    },
 }
 
 /// `trawl report --format`.
@@ -211,7 +183,6 @@ impl IngestArgs {
             tz,
             host: self.host.clone(),
             commit_every: self.commit_every.max(1),
-            progress: !self.quiet,
             ..IngestOptions::default()
         };
         if let Some(t) = self.threads {
@@ -245,7 +216,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Some(Command::Ingest { paths, args }) => {
             let mut case = Case::open_or_create(&cli.case)?;
             let opts = args.options(&case)?;
-            let report = ingest(&mut case, &paths, &opts)?;
+            let bar = Bar::for_ingest(!args.quiet);
+            let report = ingest(&mut case, &paths, &opts, &|p| bar.report(p));
+            bar.finish();
+            let report = report?;
             print_ingest_summary(out, &case, &report)?;
             print_detections(out, &case, &args.rules)?;
             Ok(0)
@@ -295,7 +269,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }) => {
             let case = Case::open(&cli.case)?;
             let compiled =
-                match query::compile(&text, &case.fields, &crate::hunt::vocabulary(&case)?) {
+                match query::compile(&text, &case.fields, &crate::marks::vocabulary(&case)?) {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("trawl: bad query: {e}");
@@ -332,41 +306,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             writeln!(out, "Wrote the report to {}", output.display()).map_err(w)?;
             Ok(0)
         }
-        Some(Command::Bench {
-            ip,
-            path,
-            day,
-            runs,
-        }) => {
-            let case = Case::open(&cli.case)?;
-            for t in crate::bench::run(&case, &ip, &path, &day, runs)? {
-                writeln!(
-                    out,
-                    "{:>9.2} ms  (min {:.2}, max {:.2})  {:>10}  {}",
-                    t.median_ms,
-                    t.min_ms,
-                    t.max_ms,
-                    thousands(t.result),
-                    t.name
-                )
-                .map_err(w)?;
-            }
-            Ok(0)
-        }
-        Some(Command::Generate {
-            out: dir,
-            bench_lines,
-            days,
-            seed,
-        }) => {
-            generate(out, &dir, bench_lines, days, seed)?;
-            Ok(0)
-        }
         None => {
             let mut case = Case::open_or_create(&cli.case)?;
             if !cli.paths.is_empty() {
                 let opts = cli.ingest.options(&case)?;
-                let report = ingest(&mut case, &cli.paths, &opts)?;
+                let bar = Bar::for_ingest(!cli.ingest.quiet);
+                let report = ingest(&mut case, &cli.paths, &opts, &|p| bar.report(p));
+                bar.finish();
+                let report = report?;
                 print_ingest_summary(out, &case, &report)?;
                 print_detections(out, &case, &cli.ingest.rules)?;
             } else if case.manifest.files.is_empty() {
@@ -383,6 +330,51 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             crate::tui::run(case)?;
             Ok(0)
+        }
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn new(enabled: bool, template: &str) -> Bar {
+        Bar((enabled && io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        }))
+    }
+
+    fn for_ingest(enabled: bool) -> Bar {
+        Bar::new(
+            enabled,
+            "{spinner} {bytes}/{total_bytes} {bar:30} {msg} eta {eta}",
+        )
+    }
+
+    fn report(&self, p: crate::progress::Progress) {
+        let Some(bar) = &self.0 else {
+            return;
+        };
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        if p.unit == crate::progress::Unit::Bytes {
+            let secs = bar.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{} events, {:.0}/s",
+                p.events,
+                p.events as f64 / secs
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
         }
     }
 }
@@ -428,7 +420,7 @@ type HostRange = (String, u64, Option<(i64, i64)>);
 fn host_ranges(case: &Case) -> Result<Vec<HostRange>> {
     let reader = case.reader()?;
     let searcher = reader.searcher();
-    let vocab = case.manifest.vocabulary();
+    let vocab = crate::query::Vocabulary::of(&case.manifest);
     let all = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
     let hosts = all.top_values("host", usize::MAX, Order::Top)?;
     let mut out = Vec::new();
@@ -649,31 +641,16 @@ fn export(
             )));
         }
     };
-    let compiled = match query::compile(text, &case.fields, &crate::hunt::vocabulary(case)?) {
+    let compiled = match query::compile(text, &case.fields, &crate::marks::vocabulary(case)?) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trawl: bad query: {e}");
             return Ok(EXIT_BAD_QUERY);
         }
     };
-    let bar = io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} events, eta {eta}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    });
-    let n = crate::export::export_to_file(case, &compiled, format, output, &mut |done, total| {
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let bar = Bar::new(true, "{bar:30} {pos}/{len} events, eta {eta}");
+    let n = crate::export::export_to_file(case, &compiled, format, output, &|p| bar.report(p))?;
+    bar.finish();
     writeln!(
         out,
         "Exported {} to {} ({format:?})",
@@ -693,7 +670,7 @@ fn search(
     reverse: bool,
     count: bool,
 ) -> Result<u8> {
-    let compiled = match query::compile(text, &case.fields, &crate::hunt::vocabulary(case)?) {
+    let compiled = match query::compile(text, &case.fields, &crate::marks::vocabulary(case)?) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trawl: bad query: {e}");
@@ -773,7 +750,7 @@ fn text_line(ev: &view::EventView) -> String {
 fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -> Result<()> {
     let reader = case.reader()?;
     let searcher = reader.searcher();
-    let vocab = case.manifest.vocabulary();
+    let vocab = crate::query::Vocabulary::of(&case.manifest);
     let all = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
     let m: &Manifest = &case.manifest;
     let (events, malformed) = m.totals();
@@ -898,35 +875,6 @@ fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -> Result<()
             writeln!(out, "  {}: {}", escape_controls(&u.path), u.reason).map_err(w)?;
         }
     }
-    Ok(())
-}
-
-fn generate(
-    out: &mut impl Write,
-    dir: &Path,
-    bench_lines: Option<u64>,
-    days: u32,
-    seed: u64,
-) -> Result<()> {
-    use crate::generate::{BenchOptions, SampleOptions, write_bench_corpus, write_sample_case};
-    let summary = match bench_lines {
-        Some(lines) => write_bench_corpus(dir, &BenchOptions { lines, seed, days }),
-        None => write_sample_case(dir, &SampleOptions { seed }),
-    }
-    .map_err(|e| Error::io(dir, e))?;
-    let (lines, bytes) = summary
-        .files
-        .iter()
-        .fold((0, 0), |(l, b), f| (l + f.1, b + f.2));
-    writeln!(
-        out,
-        "Wrote {} ({} lines, {:.1} MB) to {}",
-        plural(summary.files.len() as u64, "file", "files"),
-        thousands(lines),
-        bytes as f64 / 1e6,
-        dir.display()
-    )
-    .map_err(w)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ pub enum Error {
     #[error("case {path}: {message}")]
     Case { path: PathBuf, message: String },
     #[error("query: {0}")]
-    Query(#[from] crate::query::QueryError),
+    Query(#[from] QueryError),
     #[error("{0}")]
     Usage(String),
 }
@@ -29,6 +29,15 @@ impl Error {
             source,
         }
     }
+}
+
+/// A query (or a rule's query) that could not be understood, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at column {column})")]
+pub struct QueryError {
+    pub message: String,
+    /// 1-based character column in the query text.
+    pub column: usize,
 }
 
 /// Result with the library's error.

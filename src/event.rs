@@ -33,6 +33,30 @@ pub mod names {
     pub const RULE: &str = "rule";
 }
 
+/// The key of an event: its file and line, which name it across re-ingests and in every set of
+/// events kept beside the index (rule hits, marks). The file id takes the high 24 bits.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct EventKey(pub u64);
+
+impl EventKey {
+    const LINE_BITS: u32 = 40;
+
+    pub fn new(file_id: u64, line: u64) -> EventKey {
+        EventKey((file_id << Self::LINE_BITS) | (line & ((1 << Self::LINE_BITS) - 1)))
+    }
+
+    pub fn file_id(self) -> u64 {
+        self.0 >> Self::LINE_BITS
+    }
+
+    pub fn line(self) -> u64 {
+        self.0 & ((1 << Self::LINE_BITS) - 1)
+    }
+}
+
 /// One event as parsed from one record of a log file.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Event<'a> {

@@ -11,10 +11,11 @@ use serde_json::{Map, Value, json};
 
 use crate::case::Case;
 use crate::error::{Error, Result};
-use crate::hunt::event_key;
+use crate::event::EventKey;
 use crate::marks::Marks;
-use crate::query::Compiled;
-use crate::timeline::Selection;
+use crate::progress::{OnProgress, Progress, Unit};
+use crate::selection::Compiled;
+use crate::selection::Selection;
 use crate::view::{self, EventView};
 
 /// The export formats.
@@ -287,7 +288,7 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
 fn each_event(
     case: &Case,
     query: &Compiled,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: OnProgress<'_>,
     mut f: impl FnMut(&EventView, &Extra<'_>) -> Result<()>,
 ) -> Result<u64> {
     let reader = case.reader()?;
@@ -304,7 +305,7 @@ fn each_event(
     while start < sel.len() {
         for row in sel.rows(start, PAGE) {
             let ev = loader.load(row.addr)?;
-            let key = event_key(ev.file_id, ev.line);
+            let key = EventKey::new(ev.file_id, ev.line);
             let mark = marks.marks.get(&key);
             let extra = Extra {
                 tags: mark.map_or(Vec::new(), |m| m.tags.iter().map(String::as_str).collect()),
@@ -318,7 +319,12 @@ fn each_event(
             written += 1;
         }
         start += PAGE as u64;
-        progress(written, sel.len());
+        progress(Progress {
+            done: written,
+            total: sel.len(),
+            unit: Unit::Events,
+            events: written,
+        });
     }
     Ok(written)
 }
@@ -332,7 +338,7 @@ pub fn export_to_file(
     query: &Compiled,
     format: Format,
     path: &std::path::Path,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: OnProgress<'_>,
 ) -> Result<u64> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(format!(".partial-{}", std::process::id()));
@@ -360,7 +366,7 @@ pub fn export(
     query: &Compiled,
     format: Format,
     out: &mut dyn Write,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: OnProgress<'_>,
 ) -> Result<u64> {
     let io = |e: std::io::Error| Error::io("<export>", e);
     let csv_error = |e: csv::Error| Error::Usage(format!("csv: {e}"));

@@ -14,15 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, write_atomic};
 use crate::error::{Error, Result};
-use crate::query::{self, EventSet, Vocabulary};
+use crate::event::EventKey;
+use crate::query;
 use crate::rules::{self, Category, Outcome, Rule, Severity};
-use crate::timeline::Selection;
+use crate::selection::Selection;
+use crate::sets::EventSet;
 use crate::view;
-
-/// The key of an event: its file and line.
-pub fn event_key(file_id: u64, line: u64) -> u64 {
-    (file_id << 40) | (line & ((1 << 40) - 1))
-}
 
 /// A rule's description as stored with its hits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,7 +49,7 @@ pub struct Detections {
     pub case_state: String,
     pub rules: Vec<RuleInfo>,
     /// Rule id → (event key, time in ms), in time order.
-    pub hits: BTreeMap<String, Vec<(u64, i64)>>,
+    pub hits: BTreeMap<String, Vec<(EventKey, i64)>>,
 }
 
 impl Detections {
@@ -74,8 +71,8 @@ impl Detections {
     }
 
     /// Rule ids by event key, for marking rows.
-    pub fn by_event(&self) -> HashMap<u64, Vec<String>> {
-        let mut out: HashMap<u64, Vec<String>> = HashMap::new();
+    pub fn by_event(&self) -> HashMap<EventKey, Vec<String>> {
+        let mut out: HashMap<EventKey, Vec<String>> = HashMap::new();
         for (id, hits) in &self.hits {
             for (key, _) in hits {
                 out.entry(*key).or_default().push(id.clone());
@@ -100,17 +97,6 @@ impl Detections {
         out.dedup();
         out
     }
-}
-
-/// What queries may name in this case: its fields, `rule:<id>` from the stored detections, and
-/// `tag:`, `marked:`, `bookmarked:`, `noted:` from the responder's marks.
-pub fn vocabulary(case: &Case) -> Result<Vocabulary> {
-    let mut vocab = case.manifest.vocabulary();
-    if let Some(d) = load_stored(case) {
-        vocab.sets = d.sets();
-    }
-    vocab.sets.extend(crate::marks::Marks::load(case)?.sets());
-    Ok(vocab)
 }
 
 fn detections_path(case: &Case) -> std::path::PathBuf {
@@ -158,13 +144,13 @@ pub fn save(case: &Case, d: &Detections) -> Result<()> {
 }
 
 /// A rule's id and the events it found: (event key, time).
-type RuleHits = (String, Vec<(u64, i64)>);
+type RuleHits = (String, Vec<(EventKey, i64)>);
 
 /// Runs every rule over the case, on as many threads as there are cores.
 pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
     let reader = case.reader()?;
     let searcher = reader.searcher();
-    let mut vocab = case.manifest.vocabulary();
+    let mut vocab = crate::query::Vocabulary::of(&case.manifest);
     // A rule about a column this case has no log for simply finds nothing.
     vocab.unknown_fields_match_nothing = true;
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -215,7 +201,7 @@ fn hits_of(
     case: &Case,
     searcher: &tantivy::Searcher,
     vocab: &query::Vocabulary,
-) -> Result<Vec<(u64, i64)>> {
+) -> Result<Vec<(EventKey, i64)>> {
     let compiled = query::compile(&rule.matcher.index_text, &case.fields, vocab).map_err(|e| {
         Error::Usage(format!(
             "rule {} ({}): {e}: {}",
@@ -264,6 +250,6 @@ mod infer;
 pub mod output;
 
 pub use infer::{
-    Cited, Evidence, Finding, HostVerdict, Proxy, Report, ShellClient, Suspect, Verdict, WebShell,
+    Cited, EventRef, Finding, HostVerdict, Proxy, Report, ShellClient, Suspect, Verdict, WebShell,
     Window, evidence_of, proxies, report, url_of_local_path,
 };

@@ -22,7 +22,6 @@
 //! that adds the new ones.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,7 +39,8 @@ use crate::case::{
 };
 use crate::error::{Error, Result};
 use crate::formats::{self, FormatKind, Frame, Framer, Layout, ParseCtx};
-use crate::input::{self, Evidence, HashingReader, Records};
+use crate::input::{self, EvidenceFile, HashingReader, Records};
+use crate::progress::{OnProgress, Progress, Unit};
 use crate::schema::{self, Fields, Provenance};
 
 /// Ingest settings.
@@ -59,8 +59,6 @@ pub struct IngestOptions {
     pub threads: usize,
     /// Indexing memory budget in bytes (split between tantivy's threads).
     pub memory_budget: usize,
-    /// Draw a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
     /// Proxies whose X-Forwarded-For is believed (see `attribution`).
     pub proxies: TrustedProxies,
 }
@@ -74,7 +72,6 @@ impl Default for IngestOptions {
             sort_buffer_bytes: 384 << 20,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
             memory_budget: 200 << 20,
-            progress: true,
             proxies: TrustedProxies::default(),
         }
     }
@@ -108,7 +105,7 @@ pub struct IngestReport {
 /// What to do with one piece of evidence.
 #[derive(Debug, Clone)]
 struct Task {
-    evidence: Evidence,
+    evidence: EvidenceFile,
     file_id: u64,
     /// Lines already in the index for this file id.
     skip_lines: u64,
@@ -223,7 +220,12 @@ const CHUNK_BYTES: usize = 2 << 20;
 const SNIFF_BYTES: usize = 64 << 10;
 
 /// Ingests the evidence under `inputs` into the case.
-pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Result<IngestReport> {
+pub fn ingest(
+    case: &mut Case,
+    inputs: &[PathBuf],
+    opts: &IngestOptions,
+    on_progress: OnProgress<'_>,
+) -> Result<IngestReport> {
     let started = Instant::now();
     let mut report = IngestReport::default();
     let (evidence, unreadable) = input::discover(inputs, Some(&case.dir));
@@ -241,7 +243,7 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
         return Ok(report);
     }
     let total_bytes: u64 = tasks.iter().map(|t| t.evidence.size).sum();
-    let progress = Progress::new(total_bytes, opts.progress);
+    let progress = Counters::new(total_bytes, on_progress);
 
     let layouts = std::sync::Mutex::new(Layouts::from_manifest(&case.manifest));
     let ctx = ParseCtx { tz: opts.tz };
@@ -335,7 +337,6 @@ pub fn ingest(case: &mut Case, inputs: &[PathBuf], opts: &IngestOptions) -> Resu
     let outcome = outcome
         .and_then(|()| state.commit(&mut writer, &layouts))
         .map(|()| state.manifest);
-    progress.finish();
     let manifest = match outcome {
         Ok(m) => m,
         Err(e) => {
@@ -458,7 +459,7 @@ fn merge_consecutive_small_segments(case: &Case, writer: &mut IndexWriter) -> Re
 /// Compares the evidence found with the manifest and decides what to read.
 fn plan(
     manifest: &mut Manifest,
-    evidence: Vec<Evidence>,
+    evidence: Vec<EvidenceFile>,
     opts: &IngestOptions,
     report: &mut IngestReport,
 ) -> Vec<Task> {
@@ -543,7 +544,7 @@ fn read_task(
     layouts: &std::sync::Mutex<Layouts>,
     ctx: &ParseCtx,
     out: &Sender<Message>,
-    progress: &Progress,
+    progress: &Counters<'_>,
 ) {
     let mut seq = 0u64;
     let mut send = |payload: Payload| {
@@ -885,7 +886,7 @@ struct WriterState<'a> {
     report: &'a mut IngestReport,
     fields: &'a Fields,
     opts: &'a IngestOptions,
-    progress: &'a Progress,
+    progress: &'a Counters<'a>,
     /// Clients of front-end requests, collected in the first phase.
     joins: RequestClients,
 }
@@ -1178,46 +1179,33 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Progress on stderr when it is a terminal.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
+/// What the pipeline has done, for [`OnProgress`].
+struct Counters<'a> {
+    total_bytes: u64,
     events: AtomicU64,
     /// Raw bytes read so far, counted by the readers.
     bytes: Arc<AtomicU64>,
+    report: OnProgress<'a>,
 }
 
-impl Progress {
-    fn new(total_bytes: u64, enabled: bool) -> Progress {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total_bytes);
-            let style = indicatif::ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} {bar:30} {msg} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Progress {
-            bar,
+impl<'a> Counters<'a> {
+    fn new(total_bytes: u64, report: OnProgress<'a>) -> Counters<'a> {
+        Counters {
+            total_bytes,
             events: AtomicU64::new(0),
             bytes: Arc::new(AtomicU64::new(0)),
+            report,
         }
     }
 
     fn add_events(&self, n: u64) {
-        let total = self.events.fetch_add(n, Ordering::Relaxed) + n;
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.bytes.load(Ordering::Relaxed));
-            let secs = bar.elapsed().as_secs_f64().max(0.001);
-            bar.set_message(format!("{total} events, {:.0}/s", total as f64 / secs));
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        let events = self.events.fetch_add(n, Ordering::Relaxed) + n;
+        (self.report)(Progress {
+            done: self.bytes.load(Ordering::Relaxed),
+            total: self.total_bytes,
+            unit: Unit::Bytes,
+            events,
+        });
     }
 }
 
@@ -1259,12 +1247,12 @@ mod tests {
             )
             .expect("case");
             let opts = IngestOptions {
-                progress: false,
                 commit_every,
                 sort_buffer_bytes,
                 ..IngestOptions::default()
             };
-            let report = ingest(&mut case, &inputs, &opts).expect("ingest");
+            let report =
+                ingest(&mut case, &inputs, &opts, &crate::progress::ignore).expect("ingest");
             assert_eq!(report.new_events, 1800);
             // Checks that every segment is in time order.
             let spans = segment_spans(&case);
@@ -1303,7 +1291,6 @@ mod tests {
         let mut text = "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip cs-method cs-uri-stem sc-status\n".to_string();
         let mut case = Case::open_or_create(&dir.path().join("case")).expect("case");
         let opts = IngestOptions {
-            progress: false,
             ..IngestOptions::default()
         };
         for round in 0..6u32 {
@@ -1316,7 +1303,13 @@ mod tests {
                 ));
             }
             std::fs::write(&log, &text).expect("write");
-            ingest(&mut case, std::slice::from_ref(&log), &opts).expect("ingest");
+            ingest(
+                &mut case,
+                std::slice::from_ref(&log),
+                &opts,
+                &crate::progress::ignore,
+            )
+            .expect("ingest");
         }
         let spans = segment_spans(&case);
         assert_eq!(spans.iter().map(|s| s.2).sum::<u32>(), 300);
@@ -1328,7 +1321,13 @@ mod tests {
         let other = dir.path().join("MBX-B/W3SVC1/u_ex210305.log");
         std::fs::create_dir_all(other.parent().expect("parent")).expect("mkdir");
         std::fs::write(&other, text.replace("/r", "/b")).expect("write");
-        ingest(&mut case, std::slice::from_ref(&other), &opts).expect("ingest");
+        ingest(
+            &mut case,
+            std::slice::from_ref(&other),
+            &opts,
+            &crate::progress::ignore,
+        )
+        .expect("ingest");
         let spans = segment_spans(&case);
         assert_eq!(spans.iter().map(|s| s.2).sum::<u32>(), 600);
     }

@@ -24,7 +24,7 @@ pub enum Location {
 
 /// One piece of evidence found under the paths given to `ingest`.
 #[derive(Debug, Clone)]
-pub struct Evidence {
+pub struct EvidenceFile {
     /// Identity in the case: the file's path, or `archive.zip/member/path` for zip members.
     pub path: String,
     pub location: Location,
@@ -47,7 +47,10 @@ const ZIP_MAGIC: [u8; 4] = [b'P', b'K', 3, 4];
 
 /// Walks the given paths (files or directories, recursively, in name order) and lists the
 /// evidence in them. Paths under `exclude` (the case directory) are skipped.
-pub fn discover(inputs: &[PathBuf], exclude: Option<&Path>) -> (Vec<Evidence>, Vec<Unreadable>) {
+pub fn discover(
+    inputs: &[PathBuf],
+    exclude: Option<&Path>,
+) -> (Vec<EvidenceFile>, Vec<Unreadable>) {
     let exclude = exclude.and_then(|p| p.canonicalize().ok());
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
@@ -57,7 +60,12 @@ pub fn discover(inputs: &[PathBuf], exclude: Option<&Path>) -> (Vec<Evidence>, V
     (found, unreadable)
 }
 
-fn walk(path: &Path, exclude: Option<&Path>, found: &mut Vec<Evidence>, bad: &mut Vec<Unreadable>) {
+fn walk(
+    path: &Path,
+    exclude: Option<&Path>,
+    found: &mut Vec<EvidenceFile>,
+    bad: &mut Vec<Unreadable>,
+) {
     let display = path.to_string_lossy().into_owned();
     if let (Some(ex), Ok(canon)) = (exclude, path.canonicalize())
         && canon.starts_with(ex)
@@ -117,7 +125,7 @@ fn walk(path: &Path, exclude: Option<&Path>, found: &mut Vec<Evidence>, bad: &mu
         }
         return;
     }
-    found.push(Evidence {
+    found.push(EvidenceFile {
         path: display,
         location: Location::File(path.to_path_buf()),
         size: meta.len(),
@@ -125,7 +133,7 @@ fn walk(path: &Path, exclude: Option<&Path>, found: &mut Vec<Evidence>, bad: &mu
     });
 }
 
-fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec<Evidence>> {
+fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec<EvidenceFile>> {
     let mut archive = zip::ZipArchive::new(File::open(archive_path)?)?;
     let mut members = Vec::new();
     for index in 0..archive.len() {
@@ -148,7 +156,7 @@ fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec
                 )
             })
             .map_or(0, |dt| dt.and_utc().timestamp() * 1_000_000_000);
-        members.push(Evidence {
+        members.push(EvidenceFile {
             path: format!("{display}/{}", member.name()?),
             location: Location::ZipMember {
                 archive: archive_path.to_path_buf(),
@@ -174,7 +182,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-impl Evidence {
+impl EvidenceFile {
     /// Runs `f` over the raw bytes of the evidence (file bytes, or a zip member's content).
     pub fn with_raw<T>(&self, f: impl FnOnce(&mut dyn Read) -> io::Result<T>) -> io::Result<T> {
         match &self.location {

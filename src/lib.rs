@@ -1,40 +1,49 @@
 //! trawl: incident triage for Microsoft Exchange and IIS logs.
 //!
-//! The crate is organised by concern:
-//! * [`formats`]: recognising and parsing every log format into an [`event::Event`];
-//! * [`input`]: opening evidence read-only (folders, `.gz`, `.zip`, encodings) and framing it
-//!   into records;
-//! * [`schema`]: the tantivy schema, tokenizers and the mapping from events to documents;
-//! * [`case`]: the case directory (index + manifest) and its manifest of ingested files;
-//! * [`ingest`]: the parallel, resumable, exactly-once ingest pipeline;
-//! * [`query`]: the query language over canonical field names;
-//! * [`timeline`]: time-ordered hit lists, counts, histograms and top values over the index;
-//! * [`rules`] and [`hunt`]: detection rules as data, their hits, and what is inferred from them
-//!   (web shells, suspect addresses, incident windows);
-//! * [`tui`]: the interactive timeline (app state, backend worker, drawing, keys);
-//! * [`generate`]: the deterministic sample-case and benchmark corpus generator.
+//! Modules by layer; each uses only layers above it in this list (ARCHITECTURE.md, checked by
+//! `tests/it/layers.rs`):
+//! * model: [`error`], [`sanitize`] (escaping text from logs), [`progress`], [`event`] (the
+//!   normalised event, its key and field names), [`attribution`] (the client behind proxies);
+//! * input and formats: [`formats`] (recognising and parsing every log format), [`input`]
+//!   (opening evidence read-only: folders, `.gz`, `.zip`, encodings; framing records);
+//! * index: [`schema`] (event to document), [`case`] (the case directory and its manifest),
+//!   [`sets`] (events kept beside the index), [`view`] (one event for display), [`selection`]
+//!   (time-ordered selections: rows, counts, histograms, top values), [`ingest`] (the
+//!   parallel, resumable, exactly-once pipeline);
+//! * [`query`]: the query language, compiled for the index and evaluated on one event;
+//! * detections: [`rules`] (rules as data, the built-in pack), [`hunt`] (running them, and what
+//!   is inferred: verdicts, web shells, suspects, windows, proxies);
+//! * case work: [`marks`], [`session`], [`export`], [`report`];
+//! * front ends: [`tui`] (the interactive timeline), [`cli`] (commands and their output).
+
+pub mod error;
+pub mod progress;
+pub mod sanitize;
 
 pub mod attribution;
-pub mod bench;
-pub mod case;
-pub mod cli;
-pub mod error;
 pub mod event;
-pub mod export;
+
 pub mod formats;
-pub mod generate;
-pub mod hunt;
-pub mod ingest;
 pub mod input;
-pub mod marks;
-pub mod query;
-pub mod report;
-pub mod rules;
-pub mod sanitize;
+
+pub mod case;
+pub mod ingest;
 pub mod schema;
-pub mod session;
-pub mod timeline;
-pub mod tui;
+pub mod selection;
+pub mod sets;
 pub mod view;
+
+pub mod query;
+
+pub mod hunt;
+pub mod rules;
+
+pub mod export;
+pub mod marks;
+pub mod report;
+pub mod session;
+
+pub mod cli;
+pub mod tui;
 
 pub use error::{Error, Result};

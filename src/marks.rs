@@ -3,7 +3,7 @@
 //! being made and never corrupts the file. A change is made under a lock (`marks.lock`) on the
 //! marks as the file holds them, so two trawls marking one case take turns and lose nothing.
 //!
-//! An event is identified by its file and line (see [`crate::hunt::event_key`]); the file's path
+//! An event is identified by its file and line (see [`crate::event::EventKey`]); the file's path
 //! and the event's time are kept too, so marks find their event again if the file is re-read
 //! under a new id.
 
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, Manifest, write_atomic};
 use crate::error::{Error, Result};
-use crate::hunt::event_key;
-use crate::query::EventSet;
+use crate::event::EventKey;
+use crate::sets::EventSet;
 
 /// What the responder said about one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ fn file_ids(manifest: &Manifest) -> HashMap<String, u64> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Marks {
     #[serde(default)]
-    pub marks: BTreeMap<u64, Mark>,
+    pub marks: BTreeMap<EventKey, Mark>,
     #[serde(skip)]
     path: PathBuf,
     /// The case's files by path, to re-attach marks whose file was re-read under a new id.
@@ -93,7 +93,7 @@ pub struct Target {
 pub const MAX_TAGGED_AT_ONCE: u64 = 100_000;
 
 /// The events of a selection, to mark them all.
-pub fn targets_of(sel: &crate::timeline::Selection, manifest: &Manifest) -> Result<Vec<Target>> {
+pub fn targets_of(sel: &crate::selection::Selection, manifest: &Manifest) -> Result<Vec<Target>> {
     if sel.len() > MAX_TAGGED_AT_ONCE {
         return Err(Error::Usage(format!(
             "{} events are more than {MAX_TAGGED_AT_ONCE} to tag at once: narrow the query",
@@ -125,8 +125,8 @@ pub fn targets_of(sel: &crate::timeline::Selection, manifest: &Manifest) -> Resu
 }
 
 impl Target {
-    fn key(&self) -> u64 {
-        event_key(self.file_id, self.line)
+    fn key(&self) -> EventKey {
+        EventKey::new(self.file_id, self.line)
     }
 }
 
@@ -199,11 +199,11 @@ impl Marks {
     /// event.
     fn reattach(&mut self) {
         let live: HashSet<u64> = self.file_ids.values().copied().collect();
-        let stale: Vec<u64> = self
+        let stale: Vec<EventKey> = self
             .marks
             .keys()
             .copied()
-            .filter(|k| !live.contains(&(k >> 40)))
+            .filter(|k| !live.contains(&k.file_id()))
             .collect();
         for key in stale {
             let Some(id) = self
@@ -214,7 +214,7 @@ impl Marks {
                 continue;
             };
             if let Some(mark) = self.marks.remove(&key) {
-                let slot = self.marks.entry(event_key(id, mark.line)).or_default();
+                let slot = self.marks.entry(EventKey::new(id, mark.line)).or_default();
                 slot.merge(mark);
             }
         }
@@ -226,7 +226,7 @@ impl Marks {
     }
 
     pub fn get(&self, file_id: u64, line: u64) -> Option<&Mark> {
-        self.marks.get(&event_key(file_id, line))
+        self.marks.get(&EventKey::new(file_id, line))
     }
 
     /// Makes a change under the case's marks lock, on the marks as the file holds them, and
@@ -345,7 +345,7 @@ impl Marks {
     /// Event sets for the query language: `tag:<name>`, `marked:true`, `bookmarked:true`,
     /// `noted:true`.
     pub fn sets(&self) -> Vec<(String, Arc<EventSet>)> {
-        let mut by_tag: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
+        let mut by_tag: BTreeMap<String, Vec<(EventKey, i64)>> = BTreeMap::new();
         let (mut bookmarked, mut noted, mut marked) = (Vec::new(), Vec::new(), Vec::new());
         for (key, m) in &self.marks {
             let event = (*key, m.ts_ms());
@@ -372,6 +372,17 @@ impl Marks {
         out.push(("noted:true".into(), Arc::new(EventSet::new(noted))));
         out
     }
+}
+
+/// What queries may name in this case: its fields, `rule:<id>` from the stored detections, and
+/// `tag:`, `marked:`, `bookmarked:`, `noted:` from the responder's marks.
+pub fn vocabulary(case: &Case) -> Result<crate::query::Vocabulary> {
+    let mut vocab = crate::query::Vocabulary::of(&case.manifest);
+    if let Some(d) = crate::hunt::load_stored(case) {
+        vocab.sets = d.sets();
+    }
+    vocab.sets.extend(Marks::load(case)?.sets());
+    Ok(vocab)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::hunt::{self, Report as Hunt};
 use crate::marks::Marks;
 use crate::query;
 use crate::sanitize::escape_controls;
-use crate::timeline::{Order, Selection, bucket_width};
+use crate::selection::{Order, Selection, bucket_width};
 use crate::view;
 
 /// Log coverage of one host and source.
@@ -32,7 +32,7 @@ pub struct Coverage {
 
 /// One marked event.
 #[derive(Debug, Clone, Serialize)]
-pub struct Evidence {
+pub struct MarkedEvent {
     pub ts: String,
     pub host: String,
     pub summary: String,
@@ -48,7 +48,7 @@ pub struct Evidence {
 pub struct IncidentReport {
     pub hunt: Hunt,
     pub coverage: Vec<Coverage>,
-    pub evidence: Vec<Evidence>,
+    pub evidence: Vec<MarkedEvent>,
     pub indicators_ips: Vec<String>,
     pub indicators_uas: Vec<String>,
     pub indicators_paths: Vec<String>,
@@ -64,7 +64,7 @@ const MIN_GAP_HOURS: usize = 2;
 pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentReport> {
     let hunt_report = hunt::report(case, detections)?;
     let marks = Marks::load(case)?;
-    let mut vocab = case.manifest.vocabulary();
+    let mut vocab = crate::query::Vocabulary::of(&case.manifest);
     vocab.sets = detections.sets();
     vocab.sets.extend(marks.sets());
     vocab.unknown_fields_match_nothing = true;
@@ -111,7 +111,7 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
         let ev = loader.load(row.addr)?;
         let mark = marks.get(ev.file_id, ev.line).cloned().unwrap_or_default();
         let e = hunt::evidence_of(&ev);
-        evidence.push(Evidence {
+        evidence.push(MarkedEvent {
             ts: ev.ts.clone(),
             host: ev.host.clone().unwrap_or_default(),
             summary: e.summary,
@@ -126,8 +126,8 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
     // Marks whose event the case no longer holds (its file removed, or changed and re-read)
     // are still the responder's word: listed, not dropped.
     let orphans = marks.marks.iter().filter(|(k, _)| !found.contains(*k));
-    let orphans: Vec<Evidence> = orphans
-        .map(|(_, m)| Evidence {
+    let orphans: Vec<MarkedEvent> = orphans
+        .map(|(_, m)| MarkedEvent {
             ts: m.ts.clone(),
             host: String::new(),
             summary: "(this event is no longer in the case)".into(),

@@ -30,6 +30,21 @@ use crate::event::{Event, names};
 pub const KEYWORD: &str = "trawl_keyword";
 pub const WORDS: &str = "trawl_words";
 
+/// Names of the index fields that are not canonical event fields (those are in
+/// [`crate::event::names`]).
+pub mod fields {
+    /// `name=value` terms of source-specific columns.
+    pub const ATTR: &str = "attr";
+    /// Words of free-text values.
+    pub const TEXT: &str = "text";
+    /// The ingested file, as its id in the manifest.
+    pub const FILE_ID: &str = "file_id";
+    /// The record layout, as its index in the manifest.
+    pub const LAYOUT: &str = "layout";
+    /// A record's bytes when they are not valid UTF-8.
+    pub const RAW_BYTES: &str = "raw_bytes";
+}
+
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
 pub const SCHEMA_VERSION: u32 = 5;
 
@@ -126,14 +141,14 @@ pub fn build() -> (Schema, Fields) {
         bytes: b.add_u64_field(names::BYTES, fast_u64()),
         duration_ms: b.add_u64_field(names::DURATION_MS, fast_u64()),
         request_id: b.add_u64_field(names::REQUEST_ID, NumericOptions::default().set_indexed()),
-        attr: b.add_text_field("attr", keyword(KEYWORD, false)),
-        text: b.add_text_field("text", words(true)),
+        attr: b.add_text_field(fields::ATTR, keyword(KEYWORD, false)),
+        text: b.add_text_field(fields::TEXT, words(true)),
         // Files are selected and deleted by range on the column: no per-document term.
-        file_id: b.add_u64_field("file_id", fast_u64()),
+        file_id: b.add_u64_field(fields::FILE_ID, fast_u64()),
         line: b.add_u64_field(names::LINE, fast_u64()),
-        layout: b.add_u64_field("layout", fast_u64()),
+        layout: b.add_u64_field(fields::LAYOUT, fast_u64()),
         raw: b.add_text_field(names::RAW, STORED),
-        raw_bytes: b.add_bytes_field("raw_bytes", BytesOptions::from(STORED)),
+        raw_bytes: b.add_bytes_field(fields::RAW_BYTES, BytesOptions::from(STORED)),
     };
     (b.build(), fields)
 }
@@ -158,13 +173,13 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         bytes: f(names::BYTES)?,
         duration_ms: f(names::DURATION_MS)?,
         request_id: f(names::REQUEST_ID)?,
-        attr: f("attr")?,
-        text: f("text")?,
-        file_id: f("file_id")?,
+        attr: f(fields::ATTR)?,
+        text: f(fields::TEXT)?,
+        file_id: f(fields::FILE_ID)?,
         line: f(names::LINE)?,
-        layout: f("layout")?,
+        layout: f(fields::LAYOUT)?,
         raw: f(names::RAW)?,
-        raw_bytes: f("raw_bytes")?,
+        raw_bytes: f(fields::RAW_BYTES)?,
     })
 }
 

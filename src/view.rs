@@ -186,9 +186,9 @@ impl<'a> Loader<'a> {
             let ff = self.searcher.segment_reader(segment as u32).fast_fields();
             *slot = Some(Columns {
                 ts: ff.date(names::TS)?,
-                file_id: ff.u64("file_id")?,
+                file_id: ff.u64(crate::schema::fields::FILE_ID)?,
                 line: ff.u64(names::LINE)?,
-                layout: ff.u64("layout")?,
+                layout: ff.u64(crate::schema::fields::LAYOUT)?,
                 client: ff.ip_addr(names::CLIENT).ok(),
             });
         }

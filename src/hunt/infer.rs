@@ -27,12 +27,12 @@ use crate::error::Result;
 use crate::formats::time::format_ms;
 use crate::query::{self, Vocabulary, quote_value};
 use crate::rules::{Category, Outcome, Severity};
-use crate::timeline::{Order, Selection};
+use crate::selection::{Order, Selection};
 use crate::view::{self, EventView};
 
 /// Where an event is, for the evidence record.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Evidence {
+pub struct EventRef {
     pub file: String,
     pub line: u64,
     pub ts: String,
@@ -58,7 +58,7 @@ pub struct Finding {
     /// The clients of the hits (see `attribution`), not the balancers they came through.
     pub clients: Vec<String>,
     pub uas: Vec<String>,
-    pub examples: Vec<Evidence>,
+    pub examples: Vec<EventRef>,
     pub description: String,
     pub references: Vec<String>,
     pub attack: Vec<String>,
@@ -86,13 +86,13 @@ pub struct WebShell {
     pub posts: u64,
     pub clients: Vec<ShellClient>,
     /// The event that wrote this very file.
-    pub written_by: Option<Evidence>,
+    pub written_by: Option<EventRef>,
     /// Why `written_by` is absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_by_note: Option<String>,
     /// A write that does not name its file (a virtual directory reset) and most likely wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub likely_write: Option<Evidence>,
+    pub likely_write: Option<EventRef>,
     pub why: String,
 }
 
@@ -115,8 +115,8 @@ pub struct Window {
     pub host: String,
     pub first: String,
     pub last: String,
-    pub first_event: Evidence,
-    pub last_event: Evidence,
+    pub first_event: EventRef,
+    pub last_event: EventRef,
 }
 
 /// How far an attack on a host got.
@@ -291,7 +291,7 @@ const CITED_PER_REASON: u64 = 3;
 
 impl<'a> Ctx<'a> {
     fn new(case: &'a Case, d: &'a Detections) -> Result<Ctx<'a>> {
-        let mut vocab = case.manifest.vocabulary();
+        let mut vocab = crate::query::Vocabulary::of(&case.manifest);
         vocab.sets = d.sets();
         vocab.unknown_fields_match_nothing = true;
         let noise: Vec<String> = d
@@ -368,7 +368,7 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    fn load(&self, row: &crate::timeline::Row) -> Result<EventView> {
+    fn load(&self, row: &crate::selection::Row) -> Result<EventView> {
         view::load(
             &self.searcher,
             &self.case.fields,
@@ -377,7 +377,7 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    fn evidence(&self, sel: &Selection, rank: u64) -> Result<Option<Evidence>> {
+    fn evidence(&self, sel: &Selection, rank: u64) -> Result<Option<EventRef>> {
         let Some(row) = sel.rows(rank, 1).into_iter().next() else {
             return Ok(None);
         };
@@ -601,7 +601,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Files written where IIS serves them, by events that name them: (host, URL path, event).
-    fn named_writes(&self) -> Result<Vec<(String, String, i64, Evidence)>> {
+    fn named_writes(&self) -> Result<Vec<(String, String, i64, EventRef)>> {
         let mut out = Vec::new();
         for id in NAMING_WRITES
             .iter()
@@ -680,7 +680,7 @@ impl<'a> Ctx<'a> {
         host: &str,
         path: &str,
         why: String,
-        writes: &[(String, String, i64, Evidence)],
+        writes: &[(String, String, i64, EventRef)],
     ) -> Result<WebShell> {
         let q = format!("path:{} AND host:{}", quote_value(path), quote_value(host));
         let all = self.select(&q)?;
@@ -768,7 +768,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The last write on `host` before `before` that does not name its file.
-    fn unnamed_write(&self, host: &str, before: Option<i64>) -> Result<Option<Evidence>> {
+    fn unnamed_write(&self, host: &str, before: Option<i64>) -> Result<Option<EventRef>> {
         let ids: Vec<String> = UNNAMED_WRITES
             .iter()
             .filter(|id| self.d.hits.contains_key(**id))
@@ -1219,7 +1219,7 @@ pub fn url_of_local_path(local: &str) -> Option<String> {
 }
 
 /// A one-line description of an event with its place in the evidence.
-pub fn evidence_of(ev: &EventView) -> Evidence {
+pub fn evidence_of(ev: &EventView) -> EventRef {
     let what = match (&ev.method, &ev.path) {
         (Some(m), Some(p)) => format!(
             "{} {m} {p} {} {}",
@@ -1238,7 +1238,7 @@ pub fn evidence_of(ev: &EventView) -> Evidence {
             text.chars().take(160).collect()
         }
     };
-    Evidence {
+    EventRef {
         file: ev.file.clone(),
         line: ev.line,
         ts: ev.ts.clone(),

@@ -414,7 +414,10 @@ impl Compiler<'_> {
                 .inverted_index(bucket.field())?
                 .read_postings(&bucket, IndexRecordOption::Basic)?;
             if let Some(mut postings) = postings {
-                let layout_of = reader.fast_fields().u64("layout")?.first_or_default_col(0);
+                let layout_of = reader
+                    .fast_fields()
+                    .u64(crate::schema::fields::LAYOUT)?
+                    .first_or_default_col(0);
                 let store = reader.get_store_reader(4)?;
                 let mut doc = postings.doc();
                 while doc != tantivy::TERMINATED {
@@ -431,7 +434,7 @@ impl Compiler<'_> {
                     doc = postings.advance();
                 }
             }
-            let hits = crate::timeline::BitSet::of(&hits, reader.max_doc());
+            let hits = crate::sets::BitSet::of(&hits, reader.max_doc());
             Ok(move |doc: tantivy::DocId| hits.contains(doc))
         });
         let query: DocPredicateQuery = predicate.into();
@@ -495,11 +498,13 @@ pub fn event_set_query(events: Arc<EventSet>) -> Box<dyn Query> {
         let ts = ff
             .date(names::TS)?
             .first_or_default_col(tantivy::DateTime::MIN);
-        let file = ff.u64("file_id")?.first_or_default_col(0);
+        let file = ff
+            .u64(crate::schema::fields::FILE_ID)?
+            .first_or_default_col(0);
         let line = ff.u64(names::LINE)?.first_or_default_col(0);
         let max_doc = reader.max_doc();
         let ts_of = |doc: u32| ts.get_val(doc).into_timestamp_millis();
-        let key_of = |doc: u32| crate::hunt::event_key(file.get_val(doc), line.get_val(doc));
+        let key_of = |doc: u32| crate::event::EventKey::new(file.get_val(doc), line.get_val(doc));
         let mut hits = Vec::new();
         let log = u64::from(32 - max_doc.leading_zeros()).max(1);
         if (events.len() as u64).saturating_mul(log) < u64::from(max_doc) {
@@ -526,7 +531,7 @@ pub fn event_set_query(events: Arc<EventSet>) -> Box<dyn Query> {
             }
         } else {
             // Both are in time order: walk them together.
-            let all = &events.events;
+            let all = events.as_slice();
             let mut i = 0;
             for doc in 0..max_doc {
                 let t = ts_of(doc);
@@ -540,7 +545,7 @@ pub fn event_set_query(events: Arc<EventSet>) -> Box<dyn Query> {
             }
         }
         hits.sort_unstable();
-        let hits = crate::timeline::BitSet::of(&hits, max_doc);
+        let hits = crate::sets::BitSet::of(&hits, max_doc);
         Ok(move |doc: tantivy::DocId| hits.contains(doc))
     });
     let query: DocPredicateQuery = predicate.into();

@@ -25,100 +25,21 @@ use std::net::Ipv6Addr;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use tantivy::query::Query;
-
 pub use compile::{check_syntax, compile, event_set_query};
 pub use eval::Matcher;
 
 use crate::event::names;
 use crate::formats::time;
+use crate::selection::Compiled;
+use crate::sets::EventSet;
 
-/// A query that could not be understood.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at column {column})")]
-pub struct QueryError {
-    pub message: String,
-    /// 1-based character column in the query text.
-    pub column: usize,
-}
+pub use crate::error::QueryError;
 
 fn err<T>(column: usize, message: impl Into<String>) -> Result<T, QueryError> {
     Err(QueryError {
         message: message.into(),
         column,
     })
-}
-
-/// A query ready to run.
-pub struct Compiled {
-    pub query: Box<dyn Query>,
-    /// True when the query matches every event (the timeline can skip collecting hits).
-    pub matches_all: bool,
-}
-
-impl std::fmt::Debug for Compiled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiled")
-            .field("matches_all", &self.matches_all)
-            .finish()
-    }
-}
-
-/// A set of events named in queries (`rule:…`, `tag:…`, `marked:true`): event keys with their
-/// times, sorted by time, so that the index finds them by searching each segment's time column
-/// (segments are sorted by time) instead of reading every document.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventSet {
-    /// (time in ms, event key), ascending, without duplicates.
-    events: Vec<(i64, u64)>,
-}
-
-impl EventSet {
-    /// From (event key, time in ms) pairs in any order.
-    pub fn new(events: impl IntoIterator<Item = (u64, i64)>) -> EventSet {
-        let mut events: Vec<(i64, u64)> = events.into_iter().map(|(k, t)| (t, k)).collect();
-        events.sort_unstable();
-        events.dedup();
-        EventSet { events }
-    }
-
-    /// The union of several sets.
-    pub fn union<'a>(sets: impl IntoIterator<Item = &'a EventSet>) -> EventSet {
-        EventSet::new(sets.into_iter().flat_map(|s| s.iter()))
-    }
-
-    /// (event key, time in ms), in time order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        self.events.iter().map(|&(t, k)| (k, t))
-    }
-
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    pub fn contains(&self, key: u64, ts_ms: i64) -> bool {
-        self.events.binary_search(&(ts_ms, key)).is_ok()
-    }
-
-    /// The events at one millisecond.
-    pub fn at(&self, ts_ms: i64) -> &[(i64, u64)] {
-        let start = self.events.partition_point(|&(t, _)| t < ts_ms);
-        let end = self.events.partition_point(|&(t, _)| t <= ts_ms);
-        &self.events[start..end]
-    }
-
-    /// The distinct times, ascending.
-    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
-        self.events
-            .iter()
-            .enumerate()
-            .filter(|&(i, &(t, _))| i == 0 || self.events[i - 1].0 != t)
-            .map(|(_, &(t, _))| t)
-    }
 }
 
 /// What the compiler needs to know about the case.
@@ -136,6 +57,29 @@ pub struct Vocabulary {
     /// Rules name source columns a case may not have: there such a term matches nothing
     /// instead of being an error.
     pub unknown_fields_match_nothing: bool,
+}
+
+impl Vocabulary {
+    /// Everything a query may name in a case: its source columns, files and layouts.
+    pub fn of(manifest: &crate::case::Manifest) -> Vocabulary {
+        let mut attrs = manifest.dynamic_attrs.clone();
+        for layout in &manifest.layouts {
+            for name in layout.attr_names() {
+                attrs.insert(name.to_ascii_lowercase());
+            }
+        }
+        Vocabulary {
+            attrs,
+            files: manifest
+                .files
+                .iter()
+                .map(|f| (f.id, f.path.clone()))
+                .collect(),
+            layouts: Arc::new(manifest.layouts.clone()),
+            sets: Vec::new(),
+            unknown_fields_match_nothing: false,
+        }
+    }
 }
 
 /// The canonical fields a query can name, with what their values mean.

@@ -14,8 +14,8 @@ use super::backend::{FindingRow, Histogram, MarkAction, Reply, Request};
 use super::keys::{Action, action_for};
 use crate::event::names;
 use crate::query;
+use crate::selection::{Order, TopValues};
 pub use crate::session::{Filter, Session, View};
-use crate::timeline::{Order, TopValues};
 use crate::view::EventView;
 
 /// Which pane has the keyboard.

@@ -10,8 +10,8 @@ use crate::case::Case;
 use crate::error::Result;
 use crate::marks::{Marks, Target};
 use crate::query;
+use crate::selection::{Order, Selection, TopValues, bucket_width};
 use crate::session::{Session, View};
-use crate::timeline::{Order, Selection, TopValues, bucket_width};
 use crate::view::{self, EventView};
 
 /// What the app asks for. Every request carries the generation of the query it belongs to;
@@ -208,9 +208,9 @@ pub struct Backend {
     all: u64,
     detections: Option<crate::hunt::Detections>,
     /// Rule ids of each event with hits.
-    rules_by_event: std::collections::HashMap<u64, Vec<String>>,
+    rules_by_event: std::collections::HashMap<crate::event::EventKey, Vec<String>>,
     /// Detection hits of medium severity or worse (event key, time), for the hit marks.
-    alert_events: crate::query::EventSet,
+    alert_events: crate::sets::EventSet,
     marks: Marks,
     /// The query text of the current selection (for exports).
     text: String,
@@ -222,7 +222,7 @@ impl Backend {
         let all = reader.searcher().num_docs();
         let detections = crate::hunt::load_stored(&case);
         let marks = Marks::load(&case)?;
-        let mut vocabulary = case.manifest.vocabulary();
+        let mut vocabulary = crate::query::Vocabulary::of(&case.manifest);
         let (rules_by_event, alert_events) = match &detections {
             Some(d) => {
                 vocabulary.sets = d.sets();
@@ -236,7 +236,7 @@ impl Backend {
                         })
                     })
                     .flat_map(|(_, hits)| hits.iter().copied());
-                let alerts = crate::query::EventSet::new(alerts);
+                let alerts = crate::sets::EventSet::new(alerts);
                 (d.by_event(), alerts)
             }
             None => Default::default(),
@@ -540,7 +540,7 @@ impl Backend {
                     &compiled,
                     format,
                     std::path::Path::new(&path),
-                    &mut |_, _| {},
+                    &crate::progress::ignore,
                 )?;
                 Ok(Reply::Message(format!(
                     "exported {n} event(s) to {path} ({format:?})"

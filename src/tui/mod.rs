@@ -10,9 +10,6 @@ pub mod backend;
 pub mod keys;
 pub mod ui;
 
-#[cfg(test)]
-mod tests;
-
 use std::io::{self, Write};
 
 use crossbeam_channel::{select, unbounded};

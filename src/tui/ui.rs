@@ -18,7 +18,7 @@ use crate::formats::time::format_ms;
 use crate::rules::Severity;
 use crate::sanitize::escape_controls;
 use crate::schema::strip_exchange_boilerplate;
-use crate::timeline::Order;
+use crate::selection::Order;
 use crate::view::EventView;
 
 /// Styles, with or without colour (`NO_COLOR`).

@@ -2,7 +2,7 @@
 //! and change files, and kill an ingest midway.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -394,14 +394,15 @@ fn gz_and_zip_are_read_in_place() {
 fn killed_ingest_resumes_without_loss_or_double() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
-    ok(&[
-        "generate",
-        path_str(&corpus),
-        "--bench-lines",
-        "150000",
-        "--days",
-        "3",
-    ]);
+    trawl_gen::write_bench_corpus(
+        &corpus,
+        &trawl_gen::BenchOptions {
+            lines: 150_000,
+            seed: 2021,
+            days: 3,
+        },
+    )
+    .unwrap();
     let case = dir.path().join("case");
     let meta = case.join("index/meta.json");
     let mut child = common::trawl()

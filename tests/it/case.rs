@@ -2,7 +2,7 @@
 //! round-tripping the sample case, and the incident report listing the intrusion's evidence.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

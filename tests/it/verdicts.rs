@@ -3,7 +3,7 @@
 //! administration, and a ProxyShell web shell written by a mailbox export.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `trawl hunt` on the sample case: the whole intrusion, none of the decoys; custom rules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

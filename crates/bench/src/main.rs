@@ -1,4 +1,5 @@
-//! In-process query timings for BENCHMARKS.md (`trawl bench`, used by `scripts/bench.sh`).
+//! In-process query and timeline timings for BENCHMARKS.md: `trawl-bench --case DIR`, run by
+//! `scripts/bench.sh` after it has timed the ingest.
 //!
 //! Each measurement opens nothing new: the case is opened once, then every operation runs
 //! `runs` times after one warm-up, and the median is reported, as a responder's session would
@@ -8,11 +9,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::case::Case;
-use crate::error::Result;
-use crate::query;
-use crate::timeline::{Order, Selection, bucket_width};
-use crate::view;
+use clap::Parser;
+use trawl::case::Case;
+use trawl::error::Result;
+use trawl::query;
+use trawl::selection::{Order, Selection, bucket_width};
+use trawl::view;
 
 /// One measured operation.
 #[derive(Debug, Clone, Serialize)]
@@ -47,68 +49,39 @@ fn summarize(name: &str, mut samples: Vec<f64>, result: u64) -> Timing {
     }
 }
 
-/// The timeline as a user meets it, drawn into an off-screen 160×50 terminal: the first frame
-/// (open the case, select everything, fetch and draw the visible rows), a pivot on an IP from
-/// key to redrawn screen, and scrolling one page.
+/// The timeline as a user meets it, drawn into an off-screen 160×50 terminal (the harness the
+/// timeline's tests use): the first frame (open the case, select everything, fetch and draw the
+/// visible rows), a pivot on an IP from key to redrawn screen, and scrolling one page.
 fn timeline_screen(case: &Case, ip: &str, runs: usize) -> Result<Vec<Timing>> {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-    use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::crossterm::event::KeyCode;
+    use trawl::session::Session;
+    use trawl_testkit::Harness;
 
-    use crate::tui::app::App;
-    use crate::tui::backend::Backend;
-    use crate::tui::ui::{self, Theme};
-
-    let theme = Theme { color: true };
-    let settle =
-        |app: &mut App, backend: &mut Backend, term: &mut Terminal<TestBackend>| -> Result<()> {
-            for _ in 0..20 {
-                // An off-screen terminal cannot fail.
-                let Ok(_) = term.draw(|f| ui::draw(f, app, theme));
-                let requests = app.take_requests();
-                if requests.is_empty() {
-                    break;
-                }
-                for r in requests {
-                    let reply = backend.handle(r);
-                    app.on_reply(reply);
-                }
-            }
-            Ok(())
-        };
-    let key = |c: KeyCode| Event::Key(KeyEvent::new(c, KeyModifiers::NONE));
-    let names = crate::tui::field_names(case);
+    let open = || {
+        let mut h = Harness::with_session(&case.dir, Session::default(), 160, 50);
+        h.app.side_panes = false;
+        h.settle();
+        h
+    };
     let first = time(
         "timeline: first frame (open, select all, draw)",
         runs,
-        || {
-            let case = Case::open(&case.dir)?;
-            let mut backend = Backend::new(case)?;
-            let mut app = App::new(names.clone());
-            app.side_panes = false;
-            let mut term = off_screen();
-            settle(&mut app, &mut backend, &mut term)?;
-            Ok(app.total)
-        },
+        || Ok(open().app.total),
     )?;
     // One session for the interactive measurements.
-    let mut backend = Backend::new(Case::open(&case.dir)?)?;
-    let mut app = App::new(names);
-    app.side_panes = false;
-    let mut term = off_screen();
-    settle(&mut app, &mut backend, &mut term)?;
+    let mut h = open();
     // A pivot: the filter a key pushes, the query run, the visible rows fetched, the screen
     // drawn. Popping the filter between runs is not measured.
     let mut samples = Vec::new();
     let mut hits = 0;
     for _ in 0..=runs.max(1) {
-        app.act(crate::tui::keys::Action::PopFilter);
-        settle(&mut app, &mut backend, &mut term)?;
+        h.app.act(trawl::tui::keys::Action::PopFilter);
+        h.settle();
         let start = Instant::now();
-        app.pivot_on("ip", ip, false);
-        settle(&mut app, &mut backend, &mut term)?;
+        h.app.pivot_on("ip", ip, false);
+        h.settle();
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
-        hits = app.total;
+        hits = h.app.total;
     }
     samples.remove(0);
     let pivot = summarize(
@@ -116,39 +89,27 @@ fn timeline_screen(case: &Case, ip: &str, runs: usize) -> Result<Vec<Timing>> {
         samples,
         hits,
     );
-    app.act(crate::tui::keys::Action::PopFilter);
-    settle(&mut app, &mut backend, &mut term)?;
+    h.app.act(trawl::tui::keys::Action::PopFilter);
+    h.settle();
     let scroll = time(
         "timeline: scroll one page of all events and redraw",
         runs,
         || {
-            app.on_event(&key(KeyCode::PageDown));
-            settle(&mut app, &mut backend, &mut term)?;
-            Ok(app.cursor)
+            h.key(KeyCode::PageDown);
+            Ok(h.app.cursor)
         },
     )?;
     Ok(vec![first, pivot, scroll])
-}
-
-fn off_screen() -> ratatui::Terminal<ratatui::backend::TestBackend> {
-    let Ok(t) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 50));
-    t
 }
 
 /// Runs the benchmark queries: the first 100 events by time of an IP pivot, a path wildcard and
 /// an IP plus time-range query (each fetching and parsing the 100 events shown), top-20 user
 /// agents and an hourly histogram over the whole case, a count of everything, and a page of 50
 /// rows deep in the unfiltered timeline.
-pub fn run(
-    case: &Case,
-    ip: &str,
-    path_pattern: &str,
-    day: &str,
-    runs: usize,
-) -> Result<Vec<Timing>> {
+fn run(case: &Case, ip: &str, path_pattern: &str, day: &str, runs: usize) -> Result<Vec<Timing>> {
     let reader = case.reader()?;
     let searcher = reader.searcher();
-    let vocab = case.manifest.vocabulary();
+    let vocab = trawl::query::Vocabulary::of(&case.manifest);
     let first_page = |q: &str| -> Result<u64> {
         let compiled = query::compile(q, &case.fields, &vocab)?;
         let sel = Selection::select(&searcher, &compiled)?;
@@ -187,7 +148,7 @@ pub fn run(
             Ok(buckets.iter().sum())
         })?);
     }
-    if let Some(d) = crate::hunt::load_stored(case) {
+    if let Some(d) = trawl::hunt::load_stored(case) {
         let mut with_sets = vocab.clone();
         with_sets.sets = d.sets();
         out.push(time(
@@ -226,4 +187,45 @@ pub fn run(
     )?);
     out.extend(timeline_screen(case, ip, runs)?);
     Ok(out)
+}
+
+/// Times the benchmark queries and the timeline on a case.
+#[derive(Debug, Parser)]
+#[command(name = "trawl-bench")]
+struct Args {
+    /// The case to measure.
+    #[arg(long)]
+    case: std::path::PathBuf,
+    /// Address for the IP pivots.
+    #[arg(long, default_value = "185.220.101.47")]
+    ip: String,
+    /// Pattern for the path wildcard query.
+    #[arg(long, default_value = "/ecp/*.js")]
+    path: String,
+    /// Day for the IP + time range query.
+    #[arg(long, default_value = "2024-03-05")]
+    day: String,
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let timings = Case::open(&args.case)
+        .and_then(|case| run(&case, &args.ip, &args.path, &args.day, args.runs));
+    match timings {
+        Ok(timings) => {
+            for t in timings {
+                println!(
+                    "{:>9.2} ms  (min {:.2}, max {:.2})  {:>10}  {}",
+                    t.median_ms, t.min_ms, t.max_ms, t.result, t.name
+                );
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trawl-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

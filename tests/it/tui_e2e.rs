@@ -3,7 +3,7 @@
 //! terminal was given back (no alternate screen, canonical mode on).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

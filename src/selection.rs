@@ -20,8 +20,23 @@ use tantivy::{DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, Segm
 
 use crate::error::{Error, Result};
 use crate::event::names;
-use crate::query::Compiled;
 use crate::schema;
+use crate::sets::BitSet;
+
+/// A query ready to run.
+pub struct Compiled {
+    pub query: Box<dyn tantivy::query::Query>,
+    /// True when the query matches every event (the timeline can skip collecting hits).
+    pub matches_all: bool,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("matches_all", &self.matches_all)
+            .finish()
+    }
+}
 
 /// The documents of one segment that match.
 #[derive(Debug)]
@@ -87,9 +102,9 @@ pub struct Row {
 }
 
 impl Row {
-    /// The event's key (see [`crate::hunt::event_key`]).
-    pub fn key(&self) -> u64 {
-        crate::hunt::event_key(self.file_id, self.line)
+    /// The event's key (see [`crate::event::EventKey`]).
+    pub fn key(&self) -> crate::event::EventKey {
+        crate::event::EventKey::new(self.file_id, self.line)
     }
 
     /// The total order of events: time, then file, then line.
@@ -190,7 +205,7 @@ impl Selection {
             let docs = docs.unwrap_or(Docs::Some(Vec::new()));
             let ff = reader.fast_fields();
             let ts = ff.date(names::TS)?.first_or_default_col(DateTime::MIN);
-            let file_id = ff.u64("file_id")?.first_or_default_col(0);
+            let file_id = ff.u64(schema::fields::FILE_ID)?.first_or_default_col(0);
             let line = ff.u64(names::LINE)?.first_or_default_col(0);
             let hits = SegmentHits {
                 docs,
@@ -211,7 +226,7 @@ impl Selection {
     /// The events of this selection that are in `events`. Each event is found by binary search
     /// on the time column of each segment, so the cost follows the number of events, not the
     /// size of the case.
-    pub fn restrict_to(&self, events: &crate::query::EventSet) -> Selection {
+    pub fn restrict_to(&self, events: &crate::sets::EventSet) -> Selection {
         let mut total = 0u64;
         let segments = self
             .segments
@@ -222,7 +237,7 @@ impl Selection {
                     let mut i = s.bound(ts, false);
                     while i < s.len() && s.ts(i) == ts {
                         let doc = s.doc(i);
-                        if crate::hunt::event_key(s.file_id.get_val(doc), s.line.get_val(doc))
+                        if crate::event::EventKey::new(s.file_id.get_val(doc), s.line.get_val(doc))
                             == key
                         {
                             docs.push(doc);
@@ -627,25 +642,6 @@ fn display_term(field: &str, key: &[u8]) -> String {
     }
 }
 
-/// A set of document ids of one segment.
-pub(crate) struct BitSet(Vec<u64>);
-
-impl BitSet {
-    pub(crate) fn of(docs: &[u32], max_doc: u32) -> BitSet {
-        let mut words = vec![0u64; (max_doc as usize).div_ceil(64)];
-        for d in docs {
-            words[(*d / 64) as usize] |= 1 << (d % 64);
-        }
-        BitSet(words)
-    }
-
-    pub(crate) fn contains(&self, doc: u32) -> bool {
-        self.0
-            .get((doc / 64) as usize)
-            .is_some_and(|w| w & (1 << (doc % 64)) != 0)
-    }
-}
-
 /// Events sharing one millisecond are put in file order up to this many.
 const MAX_SORTED_TIE: usize = 200_000;
 
@@ -753,18 +749,21 @@ mod tests {
         }
         let mut case = Case::open_or_create(&dir.path().join("case")).expect("case");
         let opts = IngestOptions {
-            progress: false,
             commit_every: 7,
             ..IngestOptions::default()
         };
-        ingest(&mut case, &inputs, &opts).expect("ingest");
+        ingest(&mut case, &inputs, &opts, &crate::progress::ignore).expect("ingest");
         (dir, case)
     }
 
     fn select(case: &Case, q: &str) -> Selection {
         let reader = case.reader().expect("reader");
-        let compiled =
-            crate::query::compile(q, &case.fields, &case.manifest.vocabulary()).expect("query");
+        let compiled = crate::query::compile(
+            q,
+            &case.fields,
+            &crate::query::Vocabulary::of(&case.manifest),
+        )
+        .expect("query");
         Selection::select(&reader.searcher(), &compiled).expect("select")
     }
 
@@ -806,11 +805,11 @@ mod tests {
         let (_dir, case) = overlapping_case();
         let all = select(&case, "*").rows(0, 1000);
         // Every fifth event, across files and segments, plus one that does not exist.
-        let mut events: Vec<(u64, i64)> =
+        let mut events: Vec<(crate::event::EventKey, i64)> =
             all.iter().step_by(5).map(|r| (r.key(), r.ts_ms)).collect();
-        events.push((crate::hunt::event_key(99, 1), all[0].ts_ms));
+        events.push((crate::event::EventKey::new(99, 1), all[0].ts_ms));
         let sel = select(&case, "ip:192.0.2.1");
-        let restricted = sel.restrict_to(&crate::query::EventSet::new(events.iter().copied()));
+        let restricted = sel.restrict_to(&crate::sets::EventSet::new(events.iter().copied()));
         let expected: Vec<Row> = sel
             .rows(0, 1000)
             .into_iter()
@@ -831,17 +830,17 @@ mod tests {
         // One event (found by binary search on the time column), then every third (large
         // against these tiny segments: found by one pass), plus an event that does not exist.
         for step in [1000, 3] {
-            let mut chosen: Vec<(u64, i64)> = all
+            let mut chosen: Vec<(crate::event::EventKey, i64)> = all
                 .iter()
                 .step_by(step)
                 .map(|r| (r.key(), r.ts_ms))
                 .collect();
             let wanted: Vec<_> = all.iter().step_by(step).map(Row::order).collect();
-            chosen.push((crate::hunt::event_key(99, 1), all[5].ts_ms));
-            let mut vocab = case.manifest.vocabulary();
+            chosen.push((crate::event::EventKey::new(99, 1), all[5].ts_ms));
+            let mut vocab = crate::query::Vocabulary::of(&case.manifest);
             vocab.sets = vec![(
                 "tag:x".into(),
-                std::sync::Arc::new(crate::query::EventSet::new(chosen)),
+                std::sync::Arc::new(crate::sets::EventSet::new(chosen)),
             )];
             let compiled = crate::query::compile("tag:x", &case.fields, &vocab).expect("query");
             let sel = Selection::select(&reader.searcher(), &compiled).expect("select");

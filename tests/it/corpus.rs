@@ -3,7 +3,7 @@
 //! projects publish parsed values, ours match.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;
@@ -58,10 +58,15 @@ fn every_corpus_log_is_ingested_with_every_line_accounted_for() {
     let dir = tempfile::tempdir().unwrap();
     let mut case = Case::open_or_create(&dir.path().join("case")).unwrap();
     let opts = IngestOptions {
-        progress: false,
         ..IngestOptions::default()
     };
-    let report = ingest(&mut case, std::slice::from_ref(&corpus), &opts).unwrap();
+    let report = ingest(
+        &mut case,
+        std::slice::from_ref(&corpus),
+        &opts,
+        &trawl::progress::ignore,
+    )
+    .unwrap();
     assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
     for u in &case.manifest.unrecognised {
         assert!(
