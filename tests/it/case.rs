@@ -272,3 +272,40 @@ fn the_report_lists_the_intrusion_with_its_evidence() {
         assert!(!html.contains(external), "external resource: {external}");
     }
 }
+
+/// Every command that takes a query answers a bad one alike: one line saying what, the query
+/// with a caret under where, exit code 2.
+#[test]
+fn a_bad_query_is_shown_with_a_caret_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(
+        &case,
+        &common::repo().join("tests/fixtures/verdicts/scanned"),
+    );
+    let out = dir.path().join("x.csv");
+    let bad = "status:200 AND (ip:1.2.3.4";
+    let commands: [Vec<&str>; 3] = [
+        vec!["search", "--case", path_str(&case), bad],
+        vec![
+            "export",
+            "--case",
+            path_str(&case),
+            "-o",
+            path_str(&out),
+            "--query",
+            bad,
+        ],
+        vec!["tag", "--case", path_str(&case), "x", "--query", bad],
+    ];
+    for args in commands {
+        let run = common::run(&args);
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&run.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(lines[0].starts_with("trawl: bad query:"), "{err}");
+        assert_eq!(lines[1].trim(), bad, "{err}");
+        assert!(lines[2].trim_end().ends_with('^'), "{err}");
+    }
+    assert!(!out.exists(), "nothing written for a bad query");
+}

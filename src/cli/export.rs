@@ -1,0 +1,43 @@
+//! `trawl export`: a query's events as CSV, JSON lines, Timesketch or ECS.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::output::{Bar, compile, plural, w};
+use crate::case::Case;
+use crate::error::{Error, Result};
+
+pub(super) fn export(
+    out: &mut impl Write,
+    case: &Case,
+    text: &str,
+    format: Option<crate::export::Format>,
+    output: &Path,
+) -> Result<u8> {
+    let format = match format
+        .or_else(|| crate::export::Format::from_path(&output.to_string_lossy()))
+    {
+        Some(f) => f,
+        None => {
+            return Err(Error::Usage(format!(
+                "{}: say --format (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs) or use a known extension",
+                output.display()
+            )));
+        }
+    };
+    let compiled = match compile(case, text)? {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let bar = Bar::new(true, "{bar:30} {pos}/{len} events, eta {eta}");
+    let n = crate::export::export_to_file(case, &compiled, format, output, &|p| bar.report(p))?;
+    bar.finish();
+    writeln!(
+        out,
+        "Exported {} to {} ({format:?})",
+        plural(n, "event", "events"),
+        output.display()
+    )
+    .map_err(w)?;
+    Ok(0)
+}

@@ -1,0 +1,205 @@
+//! `trawl ingest` (and `trawl PATH…` before the timeline opens): the summary of what was read,
+//! and what the rules found.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::IngestArgs;
+use super::output::{Bar, dir_size, load_rules, plural, thousands, w};
+use crate::case::Case;
+use crate::error::Result;
+use crate::formats::time::format_ms;
+use crate::ingest::IngestReport;
+use crate::query;
+use crate::sanitize::escape_controls;
+use crate::selection::{Order, Selection};
+
+/// Ingests `paths` into the case with a progress bar, then says what was read and what the
+/// rules found.
+pub(super) fn ingest(
+    out: &mut impl Write,
+    case: &mut Case,
+    paths: &[PathBuf],
+    args: &IngestArgs,
+) -> Result<()> {
+    let opts = args.options(case)?;
+    let bar = Bar::for_ingest(!args.quiet);
+    let report = crate::ingest::ingest(case, paths, &opts, &|p| bar.report(p));
+    bar.finish();
+    print_ingest_summary(out, case, &report?)?;
+    print_detections(out, case, &args.rules)
+}
+
+/// Hosts with their event counts and time ranges, from the index.
+/// A host, its event count and the time of its first and last events.
+type HostRange = (String, u64, Option<(i64, i64)>);
+
+pub(super) fn host_ranges(case: &Case) -> Result<Vec<HostRange>> {
+    let reader = case.reader()?;
+    let searcher = reader.searcher();
+    let vocab = crate::query::Vocabulary::of(&case.manifest);
+    let all = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
+    let hosts = all.top_values("host", usize::MAX, Order::Top)?;
+    let mut out = Vec::new();
+    for v in hosts.values {
+        let q = format!("host:{}", query::quote_value(&v.value));
+        let sel = Selection::select(&searcher, &query::compile(&q, &case.fields, &vocab)?)?;
+        out.push((v.value, v.count, sel.span()));
+    }
+    let without = all.len() - hosts.with_value;
+    if without > 0 {
+        out.push(("(no host)".into(), without, None));
+    }
+    Ok(out)
+}
+
+pub(super) fn print_ingest_summary(
+    out: &mut impl Write,
+    case: &Case,
+    r: &IngestReport,
+) -> Result<()> {
+    let files = r.new_files + r.grown_files + r.replaced_files + r.resumed_files;
+    let secs = r.elapsed.as_secs_f64().max(0.001);
+    writeln!(
+        out,
+        "Ingested {} ({:.1} MB) in {:.1} s ({:.1} MB/s): {}, {}, {}",
+        plural(files, "file", "files"),
+        r.bytes_read as f64 / 1e6,
+        secs,
+        r.bytes_read as f64 / 1e6 / secs,
+        plural(r.new_events, "new event", "new events"),
+        plural(r.new_malformed, "malformed line", "malformed lines"),
+        plural(
+            r.unrecognised.len() as u64,
+            "unrecognised file",
+            "unrecognised files"
+        ),
+    )
+    .map_err(w)?;
+    if !r.files_by_format.is_empty() {
+        let by: Vec<String> = r
+            .files_by_format
+            .iter()
+            .map(|(f, n)| format!("{f} {n}"))
+            .collect();
+        writeln!(out, "  by format: {}", by.join(", ")).map_err(w)?;
+    }
+    writeln!(
+        out,
+        "  files: {} new, {} grown, {} changed and re-read, {} resumed, {} unchanged",
+        r.new_files, r.grown_files, r.replaced_files, r.resumed_files, r.unchanged_files
+    )
+    .map_err(w)?;
+    if !r.malformed_examples.is_empty() {
+        writeln!(
+            out,
+            "Malformed lines (first {}):",
+            r.malformed_examples.len()
+        )
+        .map_err(w)?;
+        for (path, m) in &r.malformed_examples {
+            writeln!(
+                out,
+                "  {}:{}: {}: {}",
+                escape_controls(path),
+                m.line,
+                m.reason,
+                m.excerpt
+            )
+            .map_err(w)?;
+        }
+    }
+    for (label, list) in [
+        ("Unrecognised", &r.unrecognised),
+        ("Unreadable", &r.unreadable),
+    ] {
+        if !list.is_empty() {
+            writeln!(out, "{label} files (skipped):").map_err(w)?;
+            for u in list {
+                writeln!(out, "  {}: {}", escape_controls(&u.path), u.reason).map_err(w)?;
+            }
+        }
+    }
+    for (path, e) in &r.read_errors {
+        writeln!(out, "Read error: {}: {e}", escape_controls(path)).map_err(w)?;
+    }
+    for warning in &r.warnings {
+        writeln!(out, "Warning: {}", escape_controls(warning)).map_err(w)?;
+    }
+    let (events, malformed) = case.manifest.totals();
+    writeln!(
+        out,
+        "Case {}: {}, {} in {} ({:.1} MB on disk)",
+        case.dir.display(),
+        plural(events, "event", "events"),
+        plural(malformed, "malformed line", "malformed lines"),
+        plural(case.manifest.files.len() as u64, "file", "files"),
+        dir_size(&case.dir) as f64 / 1e6
+    )
+    .map_err(w)?;
+    for (host, n, span) in host_ranges(case)? {
+        let range = span.map_or(String::new(), |(a, b)| {
+            format!("  {} .. {}", format_ms(a), format_ms(b))
+        });
+        writeln!(
+            out,
+            "  {:<24} {:>12} events{range}",
+            escape_controls(&host),
+            thousands(n)
+        )
+        .map_err(w)?;
+    }
+    let naive: u64 = case.manifest.files.iter().map(|f| f.naive_times).sum();
+    if naive > 0 {
+        let zones: std::collections::BTreeSet<&str> = case
+            .manifest
+            .files
+            .iter()
+            .filter_map(|f| f.tz.as_deref())
+            .collect();
+        writeln!(
+            out,
+            "Note: {} had no time zone and were read as {} (--tz)",
+            plural(naive, "timestamp", "timestamps"),
+            zones.into_iter().collect::<Vec<_>>().join(", ")
+        )
+        .map_err(w)?;
+    }
+    Ok(())
+}
+
+/// Runs the rules after an ingest and says what they found.
+pub(super) fn print_detections(out: &mut impl Write, case: &Case, extra: &[PathBuf]) -> Result<()> {
+    let rules = load_rules(case, extra)?;
+    let d = crate::hunt::ensure(case, &rules)?;
+    let mut by_severity = std::collections::BTreeMap::new();
+    for (id, hits) in &d.hits {
+        if let Some(r) = d.rule(id)
+            && r.category == crate::rules::Category::Compromise
+        {
+            *by_severity
+                .entry(std::cmp::Reverse(r.severity))
+                .or_insert(0u64) += hits.len() as u64;
+        }
+    }
+    if by_severity.is_empty() {
+        writeln!(
+            out,
+            "Detections: no compromise finding from {} rules (trawl hunt for details)",
+            rules.len()
+        )
+        .map_err(w)?;
+    } else {
+        let parts: Vec<String> = by_severity
+            .iter()
+            .map(|(s, n)| format!("{} {}", plural(*n, "hit", "hits"), s.0))
+            .collect();
+        writeln!(
+            out,
+            "Detections: {} (trawl hunt for the findings)",
+            parts.join(", ")
+        )
+        .map_err(w)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! The command line: arguments (this file), one file per command, and what they share
+//! ([`output`]): numbers, progress bars and one answer to a bad query.
+
+mod export;
+mod hunt;
+mod ingest;
+mod output;
+mod report;
+mod search;
+mod stats;
+mod tag;
+mod timeline;
+
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::case::{Case, DEFAULT_DIR};
+use crate::error::{Error, Result};
+use crate::formats::time::parse_tz_arg;
+use crate::ingest::IngestOptions;
+use crate::query;
+pub use output::{EXIT_BAD_QUERY, EXIT_ERROR};
+
+/// Incident triage for Microsoft Exchange and IIS logs.
+#[derive(Debug, Parser)]
+#[command(name = "trawl", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Case directory.
+    #[arg(long, global = true, default_value = DEFAULT_DIR)]
+    pub case: PathBuf,
+    /// Evidence to ingest before opening the case (files, folders, .gz, .zip).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest log files, folders, .gz and .zip archives into the case.
+    Ingest {
+        /// Files or folders to ingest.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        args: IngestArgs,
+    },
+    /// Search the case; results in time order.
+    Search {
+        /// Query, e.g. `ip:192.0.2.7 AND path:"/ecp/y.js"`.
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Newest first.
+        #[arg(long)]
+        reverse: bool,
+        /// Print only the number of matching events.
+        #[arg(long)]
+        count: bool,
+    },
+    /// Summarise the case: events per host, source and file, time range, top values.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        /// How many top values per field.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Run the detection rules: findings, inferred web shells, suspect addresses, incident windows.
+    Hunt {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = HuntFormat::Text)]
+        format: HuntFormat,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Run the rules again even if the stored detections are current.
+        #[arg(long)]
+        rescan: bool,
+        /// More rule files (besides the built-in pack and the case's rules.toml).
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+    },
+    /// Export events (a query, a tag, or everything) as CSV, JSON lines, Timesketch or ECS.
+    Export {
+        /// Events to export (default: all).
+        #[arg(long, default_value = "*")]
+        query: String,
+        /// Only events with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Format (default: from the file name: .csv, .jsonl, .timesketch.csv,
+        /// .timesketch.jsonl, .ecs.jsonl).
+        #[arg(long, value_enum)]
+        format: Option<crate::export::Format>,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Tag every event of a query (as `:tag NAME` does in the timeline).
+    Tag {
+        /// The tag.
+        name: String,
+        /// Events to tag (`*` for all, up to 100,000).
+        #[arg(long)]
+        query: String,
+        /// Remove the tag instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Write the incident report: coverage, findings, marked evidence, indicators.
+    Report {
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// More rule files (besides the built-in pack and the case's rules.toml).
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+    },
+}
+
+/// `trawl report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+}
+
+/// `trawl hunt --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuntFormat {
+    Text,
+    Json,
+    Csv,
+    Md,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct IngestArgs {
+    /// Zone of timestamps written without one (UTC, +01:00, -0500).
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// Host name for files whose records and folders name none.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Reader and parser threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Commit after this many events (a crash loses at most this much work; they are held in
+    /// memory to be sorted by time, and a commit also comes when they take 384 MiB).
+    #[arg(long, default_value_t = 1_000_000, hide = true)]
+    pub commit_every: u64,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// More rule files to apply after ingest (besides the built-in pack and the case's
+    /// rules.toml).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// A load balancer or reverse proxy (address or CIDR range) whose X-Forwarded-For names
+    /// the real client; repeatable. Private addresses relaying X-Forwarded-For are recognised
+    /// without it. Also `trusted_proxies` in the case's trawl.toml.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_cidr_arg)]
+    pub trusted_proxy: Vec<crate::attribution::Cidr>,
+}
+
+fn parse_cidr_arg(s: &str) -> std::result::Result<crate::attribution::Cidr, String> {
+    crate::attribution::Cidr::parse(s)
+        .ok_or_else(|| format!("'{s}' is not an address or a CIDR range (10.0.0.0/8)"))
+}
+
+impl IngestArgs {
+    fn options(&self, case: &Case) -> Result<IngestOptions> {
+        let tz = parse_tz_arg(&self.tz).ok_or_else(|| {
+            Error::Usage(format!(
+                "--tz {}: expected UTC or an offset like +01:00",
+                self.tz
+            ))
+        })?;
+        let mut opts = IngestOptions {
+            tz,
+            host: self.host.clone(),
+            commit_every: self.commit_every.max(1),
+            ..IngestOptions::default()
+        };
+        if let Some(t) = self.threads {
+            opts.threads = t.max(1);
+        }
+        // Declared once, a proxy stays declared for the case.
+        let mut declared = case.manifest.trusted_proxies.clone();
+        for c in case
+            .config
+            .trusted_proxies
+            .iter()
+            .chain(&self.trusted_proxy)
+        {
+            if !declared.contains(c) {
+                declared.push(*c);
+            }
+        }
+        opts.proxies = crate::attribution::TrustedProxies::new(declared);
+        Ok(opts)
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let out = &mut io::stdout().lock();
+    match cli.command {
+        Some(Command::Ingest { paths, args }) => {
+            let mut case = Case::open_or_create(&cli.case)?;
+            ingest::ingest(out, &mut case, &paths, &args)?;
+            Ok(0)
+        }
+        Some(Command::Hunt {
+            format,
+            output,
+            rescan,
+            rules,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            hunt::hunt(out, &case, format, output.as_deref(), rescan, &rules)?;
+            Ok(0)
+        }
+        Some(Command::Search {
+            query,
+            json,
+            limit,
+            reverse,
+            count,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            search::search(out, &case, &query.join(" "), json, limit, reverse, count)
+        }
+        Some(Command::Stats { json, top }) => {
+            let case = Case::open(&cli.case)?;
+            stats::stats(out, &case, json, top)?;
+            Ok(0)
+        }
+        Some(Command::Export {
+            query,
+            tag,
+            format,
+            output,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            let text = match tag {
+                Some(t) => format!("({query}) AND tag:{}", query::quote_value(&t)),
+                None => query,
+            };
+            export::export(out, &case, &text, format, &output)
+        }
+        Some(Command::Tag {
+            name,
+            query: text,
+            remove,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            tag::tag(out, &case, &name, &text, remove)
+        }
+        Some(Command::Report {
+            format,
+            output,
+            rules,
+        }) => {
+            let case = Case::open(&cli.case)?;
+            report::report(out, &case, format, &output, &rules)?;
+            Ok(0)
+        }
+        None => timeline::open(out, &cli),
+    }
+}

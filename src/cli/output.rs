@@ -1,0 +1,128 @@
+//! What every command shares: numbers as people read them, progress bars, and one answer to
+//! a query that cannot be understood.
+
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use crate::case::Case;
+use crate::error::{Error, Result};
+use crate::selection::Compiled;
+
+/// Exit codes.
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_BAD_QUERY: u8 = 2;
+
+/// Compiles a command's query with everything the case can name (fields, rule hits, marks). A
+/// query that cannot be understood is said on stderr with a caret under where, and the command
+/// ends with [`EXIT_BAD_QUERY`]: `Err(code)`.
+pub(super) fn compile(case: &Case, text: &str) -> Result<std::result::Result<Compiled, u8>> {
+    match crate::query::compile(text, &case.fields, &crate::marks::vocabulary(case)?) {
+        Ok(c) => Ok(Ok(c)),
+        Err(e) => {
+            let text = crate::sanitize::escape_controls(text);
+            eprintln!(
+                "trawl: bad query: {}",
+                crate::sanitize::escape_controls(&e.to_string())
+            );
+            eprintln!("  {text}");
+            eprintln!("  {}^", " ".repeat(e.column.saturating_sub(1)));
+            Ok(Err(EXIT_BAD_QUERY))
+        }
+    }
+}
+
+pub(super) fn load_rules(case: &Case, extra: &[PathBuf]) -> Result<Vec<crate::rules::Rule>> {
+    crate::rules::load(&crate::rules::files_for(&case.dir, extra))
+        .map_err(|e| Error::Usage(format!("rules: {e}")))
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub(super) struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    pub(super) fn new(enabled: bool, template: &str) -> Bar {
+        Bar((enabled && io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        }))
+    }
+
+    pub(super) fn for_ingest(enabled: bool) -> Bar {
+        Bar::new(
+            enabled,
+            "{spinner} {bytes}/{total_bytes} {bar:30} {msg} eta {eta}",
+        )
+    }
+
+    pub(super) fn report(&self, p: crate::progress::Progress) {
+        let Some(bar) = &self.0 else {
+            return;
+        };
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+        if p.unit == crate::progress::Unit::Bytes {
+            let secs = bar.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{} events, {:.0}/s",
+                p.events,
+                p.events as f64 / secs
+            ));
+        }
+    }
+
+    pub(super) fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub(super) fn w(e: io::Error) -> Error {
+    Error::io("<stdout>", e)
+}
+
+pub(super) fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+pub(super) fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(9_876_543), "9,876,543");
+    }
+}
