@@ -12,7 +12,6 @@ use serde_json::{Map, Value, json};
 use crate::case::Case;
 use crate::error::{Error, Result};
 use crate::event::EventKey;
-use crate::marks::Marks;
 use crate::progress::{OnProgress, Progress, Unit};
 use crate::selection::Compiled;
 use crate::selection::Selection;
@@ -294,31 +293,27 @@ fn each_event(
     let reader = case.reader()?;
     let searcher = reader.searcher();
     let sel = Selection::select(&searcher, query)?;
-    let marks = Marks::load(case)?;
-    let rules = crate::hunt::load_stored(case)
-        .map(|d| d.by_event())
-        .unwrap_or_default();
+    let annotations = crate::marks::Annotations::load(case)?;
     let mut written = 0u64;
     let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-    const PAGE: usize = 2048;
-    let mut start = 0;
-    while start < sel.len() {
-        for row in sel.rows(start, PAGE) {
+    for page in sel.pages(2048) {
+        for row in page {
             let ev = loader.load(row.addr)?;
             let key = EventKey::new(ev.file_id, ev.line);
-            let mark = marks.marks.get(&key);
+            let mark = annotations.marks.marks.get(&key);
             let extra = Extra {
                 tags: mark.map_or(Vec::new(), |m| m.tags.iter().map(String::as_str).collect()),
                 note: mark.and_then(|m| m.note.as_deref()),
                 bookmark: mark.is_some_and(|m| m.bookmark),
-                rules: rules
-                    .get(&key)
-                    .map_or(Vec::new(), |r| r.iter().map(String::as_str).collect()),
+                rules: annotations
+                    .rules_of(key)
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
             };
             f(&ev, &extra)?;
             written += 1;
         }
-        start += PAGE as u64;
         progress(Progress {
             done: written,
             total: sel.len(),

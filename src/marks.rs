@@ -106,10 +106,8 @@ pub fn targets_of(sel: &crate::selection::Selection, manifest: &Manifest) -> Res
         .map(|f| (f.id, f.path.as_str()))
         .collect();
     let mut targets = Vec::with_capacity(sel.len() as usize);
-    const PAGE: usize = 4096;
-    let mut start = 0;
-    while start < sel.len() {
-        for r in sel.rows(start, PAGE) {
+    for page in sel.pages(4096) {
+        for r in page {
             targets.push(Target {
                 file_id: r.file_id,
                 file: paths
@@ -119,7 +117,6 @@ pub fn targets_of(sel: &crate::selection::Selection, manifest: &Manifest) -> Res
                 ts: crate::formats::time::format_ms(r.ts_ms),
             });
         }
-        start += PAGE as u64;
     }
     Ok(targets)
 }
@@ -371,6 +368,46 @@ impl Marks {
         ));
         out.push(("noted:true".into(), Arc::new(EventSet::new(noted))));
         out
+    }
+}
+
+/// What travels with each event shown or exported: its rule hits and the responder's marks.
+#[derive(Debug, Default)]
+pub struct Annotations {
+    rules: std::collections::HashMap<EventKey, Vec<String>>,
+    pub marks: Marks,
+}
+
+impl Annotations {
+    /// The case's stored rule hits and its marks.
+    pub fn load(case: &Case) -> Result<Annotations> {
+        Ok(Annotations {
+            rules: crate::hunt::load_stored(case)
+                .map(|d| d.by_event())
+                .unwrap_or_default(),
+            marks: Marks::load(case)?,
+        })
+    }
+
+    /// With these rule hits (the timeline keeps its own copy of the detections).
+    pub fn new(rules: std::collections::HashMap<EventKey, Vec<String>>, marks: Marks) -> Self {
+        Annotations { rules, marks }
+    }
+
+    /// The rule ids that hit an event.
+    pub fn rules_of(&self, key: EventKey) -> &[String] {
+        self.rules.get(&key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Puts an event's rule hits, tags, note and bookmark on it.
+    pub fn apply(&self, ev: &mut crate::view::EventView) {
+        let key = EventKey::new(ev.file_id, ev.line);
+        ev.rules = self.rules_of(key).to_vec();
+        if let Some(m) = self.marks.get(ev.file_id, ev.line) {
+            ev.tags = m.tags.iter().cloned().collect();
+            ev.note = m.note.clone();
+            ev.bookmark = m.bookmark;
+        }
     }
 }
 

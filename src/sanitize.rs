@@ -1,6 +1,7 @@
-//! Making attacker-written text safe to show: logs are written by whoever sent the request, so
-//! control characters, terminal escape sequences and bidirectional overrides are shown as visible
-//! escapes (`\x1b`, `\u{202e}`) and never reach the terminal raw.
+//! Text shown to people. Attacker-written text made safe: logs are written by whoever sent the
+//! request, so control characters, terminal escape sequences and bidirectional overrides are
+//! shown as visible escapes (`\x1b`, `\u{202e}`) and never reach the terminal raw. Numbers
+//! with thousands separators.
 
 use std::borrow::Cow;
 
@@ -31,6 +32,19 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A count as people read it: `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -320,6 +320,15 @@ impl Selection {
         Some(lo)
     }
 
+    /// Every row in rank order, `page` rows at a time: events are read page by page, never all
+    /// at once.
+    pub fn pages(&self, page: usize) -> impl Iterator<Item = Vec<Row>> + '_ {
+        let page = page.max(1);
+        (0..self.len())
+            .step_by(page)
+            .map(move |start| self.rows(start, page))
+    }
+
     /// Up to `n` rows starting at `rank`, in time order. Events of the same millisecond (IIS
     /// logs have whole seconds) are ordered by file and line, so the order is the same whatever
     /// segments the ingest happened to make.

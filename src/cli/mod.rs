@@ -1,5 +1,5 @@
 //! The command line: arguments (this file), one file per command, and what they share
-//! ([`output`]): numbers, progress bars and one answer to a bad query.
+//! (`output`): numbers, progress bars and one answer to a bad query.
 
 mod export;
 mod hunt;

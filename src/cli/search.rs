@@ -37,20 +37,10 @@ pub(super) fn search(
     }
     let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
     // Rule hits and the responder's marks travel with each event, as in exports.
-    let rules = crate::hunt::load_stored(case)
-        .map(|d| d.by_event())
-        .unwrap_or_default();
-    let marks = crate::marks::Marks::load(case)?;
+    let annotations = crate::marks::Annotations::load(case)?;
     for row in rows {
         let mut ev = loader.load(row.addr)?;
-        if let Some(ids) = rules.get(&row.key()) {
-            ev.rules = ids.clone();
-        }
-        if let Some(m) = marks.get(row.file_id, row.line) {
-            ev.tags = m.tags.iter().cloned().collect();
-            ev.note = m.note.clone();
-            ev.bookmark = m.bookmark;
-        }
+        annotations.apply(&mut ev);
         if json {
             let line = serde_json::to_string(&ev).map_err(|e| Error::Usage(e.to_string()))?;
             writeln!(out, "{line}").map_err(w)?;

@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::case::Case;
 use crate::error::Result;
-use crate::marks::{Marks, Target};
+use crate::marks::{Annotations, Marks, Target};
 use crate::query;
 use crate::selection::{Order, Selection, TopValues, bucket_width};
 use crate::session::{Session, View};
@@ -208,10 +208,11 @@ pub struct Backend {
     all: u64,
     detections: Option<crate::hunt::Detections>,
     /// Rule ids of each event with hits.
-    rules_by_event: std::collections::HashMap<crate::event::EventKey, Vec<String>>,
+
     /// Detection hits of medium severity or worse (event key, time), for the hit marks.
     alert_events: crate::sets::EventSet,
-    marks: Marks,
+    /// Rule hits and marks, put on every row fetched.
+    annotations: Annotations,
     /// The query text of the current selection (for exports).
     text: String,
 }
@@ -243,7 +244,7 @@ impl Backend {
         };
         vocabulary.sets.extend(marks.sets());
         Ok(Backend {
-            marks,
+            annotations: Annotations::new(rules_by_event, marks),
             text: String::new(),
             vocabulary,
             case,
@@ -253,7 +254,6 @@ impl Backend {
             generation: 0,
             all,
             detections,
-            rules_by_event,
             alert_events,
         })
     }
@@ -264,7 +264,7 @@ impl Backend {
 
     /// Tags in use, for completion.
     pub fn tags(&self) -> Vec<String> {
-        self.marks.tags().into_iter().collect()
+        self.annotations.marks.tags().into_iter().collect()
     }
 
     /// Query sets follow the marks: `tag:`, `marked:` and friends.
@@ -272,7 +272,7 @@ impl Backend {
         self.vocabulary
             .sets
             .retain(|(name, _)| name.starts_with("rule:"));
-        self.vocabulary.sets.extend(self.marks.sets());
+        self.vocabulary.sets.extend(self.annotations.marks.sets());
     }
 
     /// Handles one request.
@@ -351,14 +351,7 @@ impl Backend {
                     .into_iter()
                     .map(|r| {
                         let mut ev = loader.load(r.addr)?;
-                        if let Some(ids) = self.rules_by_event.get(&r.key()) {
-                            ev.rules = ids.clone();
-                        }
-                        if let Some(m) = self.marks.get(r.file_id, r.line) {
-                            ev.tags = m.tags.iter().cloned().collect();
-                            ev.note = m.note.clone();
-                            ev.bookmark = m.bookmark;
-                        }
+                        self.annotations.apply(&mut ev);
                         Ok(Arc::new(ev))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -413,7 +406,9 @@ impl Backend {
                 bookmark,
             } => {
                 let bookmarks = match (bookmark, self.current(generation)) {
-                    (true, Some(sel)) => Some(sel.restrict_to(&self.marks.bookmarked())),
+                    (true, Some(sel)) => {
+                        Some(sel.restrict_to(&self.annotations.marks.bookmarked()))
+                    }
                     _ => None,
                 };
                 let targets = if bookmark {
@@ -441,17 +436,19 @@ impl Backend {
             } => {
                 let message = match &action {
                     MarkAction::ToggleBookmark => match targets.first() {
-                        Some(t) if self.marks.toggle_bookmark(t)? => "bookmarked".to_string(),
+                        Some(t) if self.annotations.marks.toggle_bookmark(t)? => {
+                            "bookmarked".to_string()
+                        }
                         Some(_) => "bookmark removed".to_string(),
                         None => String::new(),
                     },
                     MarkAction::ToggleTag(tag) => {
-                        let added = self.marks.toggle_tag(&targets, tag)?;
+                        let added = self.annotations.marks.toggle_tag(&targets, tag)?;
                         format!("{} {tag}", if added { "tagged" } else { "untagged" })
                     }
                     MarkAction::Note(note) => {
                         for t in &targets {
-                            self.marks.set_note(t, note)?;
+                            self.annotations.marks.set_note(t, note)?;
                         }
                         if note.trim().is_empty() {
                             "note removed"
@@ -476,7 +473,7 @@ impl Backend {
                     return Ok(Reply::Message("no selection to tag".into()));
                 };
                 let targets = crate::marks::targets_of(sel, &self.case.manifest)?;
-                self.marks.set_tag(&targets, &tag, on)?;
+                self.annotations.marks.set_tag(&targets, &tag, on)?;
                 self.refresh_sets();
                 Ok(Reply::Marked {
                     message: format!(

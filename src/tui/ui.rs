@@ -16,7 +16,7 @@ use super::keys;
 use crate::event::names;
 use crate::formats::time::format_ms;
 use crate::rules::Severity;
-use crate::sanitize::escape_controls;
+use crate::sanitize::{escape_controls, thousands};
 use crate::schema::strip_exchange_boilerplate;
 use crate::selection::Order;
 use crate::view::EventView;
@@ -78,18 +78,6 @@ impl Theme {
             Style::default().add_modifier(Modifier::UNDERLINED)
         }
     }
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Draws the whole screen.

@@ -1,11 +1,8 @@
-//! Detections: rules run over the whole case, and what can only be inferred across events: web
-//! shells, suspect addresses, incident windows.
-//!
-//! A rule runs in two steps: its query, relaxed where the index cannot answer (`raw:`), finds
-//! candidates in the index; each candidate is then parsed again and the full query checked on
-//! it. Hits are stored in the case (`detections.json`) as event keys, so `rule:<id>` works in
-//! every query and the timeline marks them; they are recomputed after each ingest and whenever
-//! the rules change, without reading the logs again.
+//! Running the rules: each rule runs in two steps. Its query, relaxed where the index cannot
+//! answer (`raw:`), finds candidates in the index; each candidate is then parsed again and the
+//! full query checked on it. Hits are stored in the case (`detections.json`) as event keys, so
+//! `rule:<id>` works in every query and the timeline marks them; they are recomputed after each
+//! ingest and whenever the rules change, without reading the logs again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -214,15 +211,12 @@ fn hits_of(
     let verify = !rule.matcher.exact_in_index;
     let mut found = Vec::new();
     let mut loader = view::Loader::new(searcher, &case.fields, &case.manifest);
-    const PAGE: usize = 4096;
-    let mut start = 0;
-    while start < sel.len() {
-        for row in sel.rows(start, PAGE) {
+    for page in sel.pages(4096) {
+        for row in page {
             if !verify || rule.matcher.matches(&loader.load(row.addr)?) {
                 found.push((row.key(), row.ts_ms));
             }
         }
-        start += PAGE as u64;
     }
     Ok(found)
 }
@@ -242,14 +236,3 @@ fn info(r: &Rule) -> RuleInfo {
         success_when: r.spec.success_when.clone(),
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// The hunt report: what is inferred from the hits.
-
-mod infer;
-pub mod output;
-
-pub use infer::{
-    Cited, EventRef, Finding, HostVerdict, Proxy, Report, ShellClient, Suspect, Verdict, WebShell,
-    Window, evidence_of, proxies, report, url_of_local_path,
-};
