@@ -33,6 +33,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name the command line uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::TimesketchCsv => "timesketch-csv",
+            Format::TimesketchJsonl => "timesketch-jsonl",
+            Format::Ecs => "ecs",
+        }
+    }
+
     /// Parses a format name as the command line spells it (`timesketch-csv`, `ecs`…).
     pub fn parse(name: &str) -> std::result::Result<Format, String> {
         <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
@@ -326,8 +337,9 @@ fn each_event(
 
 /// Writes the events of a query, in time order; returns how many. `progress` is told the count
 /// and the total after every page.
-/// Exports into a file: written under a temporary name beside it and renamed when complete,
-/// so that a failed or interrupted export never leaves a truncated file under the name asked.
+/// Exports into a file, a FIFO, a device or `-` (see [`crate::sink`]): a regular file is
+/// written under a temporary name beside it and renamed when complete, so that a failed or
+/// interrupted export never leaves a truncated file under the name asked.
 pub fn export_to_file(
     case: &Case,
     query: &Compiled,
@@ -335,24 +347,10 @@ pub fn export_to_file(
     path: &std::path::Path,
     progress: OnProgress<'_>,
 ) -> Result<u64> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = std::path::PathBuf::from(partial);
-    let result = (|| {
-        let file = std::fs::File::create(&partial).map_err(|e| Error::io(&partial, e))?;
-        let mut out = std::io::BufWriter::new(file);
-        let n = export(case, query, format, &mut out, progress)?;
-        let file = out
-            .into_inner()
-            .map_err(|e| Error::io(&partial, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&partial, e))?;
-        std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
+    let mut sink = crate::sink::Sink::open(path)?;
+    let n = export(case, query, format, &mut sink, progress)?;
+    sink.finish()?;
+    Ok(n)
 }
 
 /// Streams the events of a query, in time order, in a format.

@@ -2,7 +2,8 @@
 //!
 //! Modules by layer; each uses only layers above it in this list (ARCHITECTURE.md, checked by
 //! `tests/it/layers.rs`):
-//! * model: [`error`], [`sanitize`] (escaping text from logs), [`progress`], [`event`] (the
+//! * model: [`error`], [`sanitize`] (text for people), [`sink`] (output that never clobbers),
+//!   [`progress`], [`event`] (the
 //!   normalised event, its key and field names), [`attribution`] (the client behind proxies);
 //! * input and formats: [`formats`] (recognising and parsing every log format), [`input`]
 //!   (opening evidence read-only: folders, `.gz`, `.zip`, encodings; framing records);
@@ -19,6 +20,7 @@
 pub mod error;
 pub mod progress;
 pub mod sanitize;
+pub mod sink;
 
 pub mod attribution;
 pub mod event;

@@ -32,12 +32,17 @@ pub(super) fn export(
     let bar = Bar::new(true, "{bar:30} {pos}/{len} events, eta {eta}");
     let n = crate::export::export_to_file(case, &compiled, format, output, &|p| bar.report(p))?;
     bar.finish();
-    writeln!(
-        out,
-        "Exported {} to {} ({format:?})",
+    let said = format!(
+        "Exported {} to {} ({})",
         plural(n, "event", "events"),
-        output.display()
-    )
-    .map_err(w)?;
+        output.display(),
+        format.name()
+    );
+    // On standard output the events are the output; the summary goes beside them.
+    if crate::sink::is_stdout(output) {
+        eprintln!("{said}");
+    } else {
+        writeln!(out, "{said}").map_err(w)?;
+    }
     Ok(0)
 }

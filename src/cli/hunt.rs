@@ -39,7 +39,7 @@ pub(super) fn hunt(
         }
     };
     match output {
-        Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e)),
+        Some(path) => crate::sink::write(path, text.as_bytes()),
         None => out.write_all(text.as_bytes()).map_err(w),
     }
 }

@@ -21,6 +21,9 @@ pub(super) fn report(
         ReportFormat::Md => crate::report::markdown(&report, case),
         ReportFormat::Html => crate::report::html(&report, case),
     };
-    crate::case::write_atomic(output, text.as_bytes())?;
+    crate::sink::write(output, text.as_bytes())?;
+    if crate::sink::is_stdout(output) {
+        return Ok(());
+    }
     writeln!(out, "Wrote the report to {}", output.display()).map_err(w)
 }

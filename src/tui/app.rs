@@ -10,97 +10,17 @@ use ratatui::crossterm::event::{
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::backend::{FindingRow, Histogram, MarkAction, Reply, Request};
+use super::backend::{Histogram, MarkAction, Reply, Request};
+use super::components::findings::FindingsState;
+use super::components::table::{COLUMNS, RowCache};
+use super::components::top_values::{TOP_FIELDS, TopState};
 use super::keys::{Action, action_for};
+pub use super::pane::{Mode, Pane};
 use crate::event::names;
 use crate::query;
-use crate::selection::{Order, TopValues};
+use crate::selection::Order;
 pub use crate::session::{Filter, Session, View};
 use crate::view::EventView;
-
-/// Which pane has the keyboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Table,
-    Detail,
-    Top,
-    Findings,
-}
-
-/// What the keyboard is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Normal,
-    /// Editing the query (`/`).
-    Query,
-    /// Typing a `:` command.
-    Command,
-    /// Typing a tag for the selected event (`t`).
-    Tag,
-    /// Writing a note on the selected event (`n`).
-    Note,
-    Help,
-}
-
-/// Fields the top-values pane cycles through.
-pub const TOP_FIELDS: [&str; 9] = [
-    names::CLIENT,
-    names::IP,
-    names::UA,
-    names::PATH,
-    names::STATUS,
-    names::USER,
-    names::HOST,
-    names::METHOD,
-    names::SOURCE,
-];
-
-/// Table columns and the field each shows.
-pub const COLUMNS: [&str; 8] = [
-    names::TS,
-    names::HOST,
-    names::SOURCE,
-    names::CLIENT,
-    names::METHOD,
-    names::STATUS,
-    names::PATH,
-    names::UA,
-];
-
-/// The rows fetched around the visible window.
-#[derive(Debug, Default, Clone)]
-pub struct RowCache {
-    pub start: u64,
-    pub rows: Vec<Arc<EventView>>,
-}
-
-impl RowCache {
-    pub fn get(&self, rank: u64) -> Option<&Arc<EventView>> {
-        let i = rank.checked_sub(self.start)?;
-        self.rows.get(usize::try_from(i).ok()?)
-    }
-
-    fn covers(&self, start: u64, end: u64) -> bool {
-        start >= self.start && end <= self.start + self.rows.len() as u64
-    }
-}
-
-/// The top-values pane.
-#[derive(Debug, Clone)]
-pub struct TopState {
-    pub field: usize,
-    pub order: Order,
-    pub values: Option<TopValues>,
-    pub cursor: usize,
-}
-
-/// The findings pane: detections and inferences, each a pivot.
-#[derive(Debug, Clone, Default)]
-pub struct FindingsState {
-    pub rows: Option<Vec<FindingRow>>,
-    pub cursor: usize,
-    requested: bool,
-}
 
 /// A place to return to from the context view.
 #[derive(Debug, Clone)]

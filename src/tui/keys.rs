@@ -3,7 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::Pane;
+use super::pane::Pane;
 
 /// Everything a key can do in normal mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

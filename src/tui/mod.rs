@@ -7,7 +7,10 @@
 
 pub mod app;
 pub mod backend;
+pub mod components;
 pub mod keys;
+pub mod pane;
+pub mod theme;
 pub mod ui;
 
 use std::io::{self, Write};

@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -308,4 +309,75 @@ fn a_bad_query_is_shown_with_a_caret_by_every_command() {
         assert!(lines[2].trim_end().ends_with('^'), "{err}");
     }
     assert!(!out.exists(), "nothing written for a bad query");
+}
+
+/// Outputs never clobber: a FIFO is streamed into, a symlink or a directory is refused and left
+/// as it was, `-` is standard output, and a write error is a non-zero exit.
+#[cfg(unix)]
+#[test]
+fn outputs_write_through_fifos_and_never_replace_what_is_not_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(
+        &case,
+        &common::repo().join("tests/fixtures/verdicts/scanned"),
+    );
+    let c = path_str(&case);
+    let fifo = dir.path().join("out.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    ok(&[
+        "export",
+        "--case",
+        c,
+        "--format",
+        "jsonl",
+        "-o",
+        path_str(&fifo),
+    ]);
+    let streamed = reader.join().unwrap();
+    assert_eq!(streamed.lines().count(), 56);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    let precious = dir.path().join("precious.txt");
+    std::fs::write(&precious, "keep").unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&precious, &link).unwrap();
+    for args in [
+        vec!["export", "--case", c, "-o", path_str(&link)],
+        vec!["hunt", "--case", c, "-o", path_str(&link)],
+        vec!["report", "--case", c, "-o", path_str(&link)],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
+    }
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+
+    let to_stdout = ok(&["export", "--case", c, "--format", "csv", "-o", "-"]);
+    assert_eq!(to_stdout.lines().count(), 57, "header and 56 events");
+    if Path::new("/dev/full").exists() {
+        let full = run(&["export", "--case", c, "--format", "csv", "-o", "/dev/full"]);
+        assert_eq!(full.status.code(), Some(1), "a full device is an error");
+    }
 }

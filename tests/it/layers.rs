@@ -9,7 +9,14 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "model",
-        &["error", "sanitize", "progress", "event", "attribution"],
+        &[
+            "error",
+            "sanitize",
+            "sink",
+            "progress",
+            "event",
+            "attribution",
+        ],
     ),
     ("input and formats", &["formats", "input"]),
     (

@@ -382,3 +382,62 @@ fn field_completion_and_history() {
     h.key(KeyCode::Tab);
     assert_eq!(h.app.input.value(), "AnchorMailbox:");
 }
+
+/// Slow actions have a worker of their own: a query typed while an export runs answers at once.
+/// The export here waits for a reader on a FIFO, as a 10M-event export would take minutes.
+#[cfg(unix)]
+#[test]
+fn a_query_answers_while_an_export_is_running() {
+    use std::time::Duration;
+    use trawl::tui::backend::{Backend, Reply, Request, spawn};
+
+    let (dir, case_dir) = new_case();
+    let fifo = dir.path().join("view.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let backend = Backend::new(trawl::case::Case::open(&case_dir).expect("case")).expect("backend");
+    let (requests, request_rx) = crossbeam_channel::unbounded();
+    let (reply_tx, replies) = crossbeam_channel::unbounded();
+    let worker = spawn(backend, request_rx, reply_tx);
+    let query = |generation: u64, text: &str| Request::Query {
+        generation,
+        text: text.into(),
+        bins: 10,
+        range: None,
+    };
+    // A guard against a hang, not a measure: the reply comes in milliseconds.
+    let next = || {
+        replies
+            .recv_timeout(Duration::from_secs(120))
+            .expect("reply")
+    };
+    requests.send(query(1, "*")).expect("send");
+    assert!(matches!(next(), Reply::Selected { generation: 1, .. }));
+    requests
+        .send(Request::Export {
+            generation: 1,
+            path: fifo.to_string_lossy().into_owned(),
+            format: Some(trawl::export::Format::Csv),
+        })
+        .expect("send");
+    requests.send(query(2, "status:241")).expect("send");
+    // Nobody reads the FIFO yet, so the export cannot have finished: the query answered
+    // around it.
+    match next() {
+        Reply::Selected {
+            generation, total, ..
+        } => assert_eq!((generation, total), (2, 3)),
+        other => panic!("the query waited for the export: {other:?}"),
+    }
+    let exported = std::fs::read_to_string(&fifo).expect("read the export");
+    assert!(exported.starts_with("ts,host,source,ip,client,"));
+    match next() {
+        Reply::Message(m) => assert!(m.starts_with("exported 40002 event(s)"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    drop(requests);
+    worker.join().expect("worker");
+}

@@ -2,6 +2,9 @@
 //! reader and the current selection; the app talks to it only through [`Request`] and
 //! [`Reply`], so it can run on a worker thread (or be called directly in tests).
 
+mod slow;
+mod views;
+
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -296,6 +299,7 @@ impl Backend {
         }
     }
 
+    /// One handler per request.
     fn try_handle(&mut self, request: Request) -> Result<Reply> {
         match request {
             Request::Query {
@@ -303,25 +307,7 @@ impl Backend {
                 text,
                 bins,
                 range,
-            } => {
-                let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
-                let searcher = self.reader.searcher();
-                let selection = Selection::select(&searcher, &compiled)?;
-                let alerts = (!self.alert_events.is_empty())
-                    .then(|| selection.restrict_to(&self.alert_events));
-                self.generation = generation;
-                self.alerts = alerts;
-                self.text = text;
-                let reply = Reply::Selected {
-                    generation,
-                    total: selection.len(),
-                    all: self.all,
-                    span: selection.span(),
-                    histogram: histogram(&selection, self.alerts.as_ref(), bins, range),
-                };
-                self.selection = Some(selection);
-                Ok(reply)
-            }
+            } => self.query(generation, text, bins, range),
             Request::Histogram {
                 generation,
                 bins,
@@ -336,49 +322,13 @@ impl Backend {
                 generation,
                 start,
                 count,
-            } => {
-                let Some(sel) = self.current(generation) else {
-                    return Ok(Reply::Rows {
-                        generation,
-                        start,
-                        rows: Vec::new(),
-                    });
-                };
-                let mut loader =
-                    view::Loader::new(sel.searcher(), &self.case.fields, &self.case.manifest);
-                let rows = sel
-                    .rows(start, count)
-                    .into_iter()
-                    .map(|r| {
-                        let mut ev = loader.load(r.addr)?;
-                        self.annotations.apply(&mut ev);
-                        Ok(Arc::new(ev))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Reply::Rows {
-                    generation,
-                    start,
-                    rows,
-                })
-            }
+            } => self.rows(generation, start, count),
             Request::Top {
                 generation,
                 field,
                 order,
                 limit,
-            } => {
-                let Some(sel) = self.current(generation) else {
-                    return Ok(Reply::Error {
-                        generation,
-                        message: "no selection".into(),
-                    });
-                };
-                Ok(Reply::Top {
-                    generation,
-                    values: sel.top_values(&field, limit, order)?,
-                    order,
-                })
-            }
+            } => self.top(generation, &field, order, limit),
             Request::RankAt { generation, ts_ms } => Ok(Reply::Rank {
                 generation,
                 rank: self
@@ -404,219 +354,187 @@ impl Backend {
                 line,
                 forward,
                 bookmark,
-            } => {
-                let bookmarks = match (bookmark, self.current(generation)) {
-                    (true, Some(sel)) => {
-                        Some(sel.restrict_to(&self.annotations.marks.bookmarked()))
-                    }
-                    _ => None,
-                };
-                let targets = if bookmark {
-                    bookmarks.as_ref()
-                } else {
-                    self.alerts.as_ref()
-                };
-                let (Some(sel), Some(targets)) = (self.current(generation), targets) else {
-                    return Ok(Reply::NoHit { generation });
-                };
-                let next = targets
-                    .neighbour((ts_ms, file_id, line), forward)
-                    .and_then(|hit| sel.rank_of(hit.order()));
-                Ok(match next {
-                    Some(rank) => Reply::Rank { generation, rank },
-                    None => Reply::NoHit { generation },
-                })
-            }
-            Request::Findings { generation } => Ok(Reply::Findings {
-                generation,
-                rows: self.findings()?,
-            }),
+            } => self.next_hit(generation, (ts_ms, file_id, line), forward, bookmark),
             Request::Mark {
                 targets, action, ..
-            } => {
-                let message = match &action {
-                    MarkAction::ToggleBookmark => match targets.first() {
-                        Some(t) if self.annotations.marks.toggle_bookmark(t)? => {
-                            "bookmarked".to_string()
-                        }
-                        Some(_) => "bookmark removed".to_string(),
-                        None => String::new(),
-                    },
-                    MarkAction::ToggleTag(tag) => {
-                        let added = self.annotations.marks.toggle_tag(&targets, tag)?;
-                        format!("{} {tag}", if added { "tagged" } else { "untagged" })
-                    }
-                    MarkAction::Note(note) => {
-                        for t in &targets {
-                            self.annotations.marks.set_note(t, note)?;
-                        }
-                        if note.trim().is_empty() {
-                            "note removed"
-                        } else {
-                            "note saved"
-                        }
-                        .to_string()
-                    }
-                };
-                self.refresh_sets();
-                Ok(Reply::Marked {
-                    message,
-                    tags: self.tags(),
-                })
-            }
+            } => self.mark(&targets, &action),
             Request::TagSelection {
                 generation,
                 tag,
                 on,
-            } => {
-                let Some(sel) = self.current(generation) else {
-                    return Ok(Reply::Message("no selection to tag".into()));
-                };
-                let targets = crate::marks::targets_of(sel, &self.case.manifest)?;
-                self.annotations.marks.set_tag(&targets, &tag, on)?;
-                self.refresh_sets();
-                Ok(Reply::Marked {
-                    message: format!(
-                        "{} {} event(s) {tag}",
-                        if on { "tagged" } else { "untagged" },
-                        targets.len()
-                    ),
-                    tags: self.tags(),
-                })
-            }
-            Request::SaveView { name, view } => {
-                let mut views = crate::session::load_views(&self.case.dir)?;
-                views.insert(name.clone(), view);
-                crate::session::save_views(&self.case.dir, &views)?;
-                Ok(Reply::Message(format!("view '{name}' saved")))
-            }
-            Request::DeleteView { name } => {
-                let mut views = crate::session::load_views(&self.case.dir)?;
-                let existed = views.remove(&name).is_some();
-                crate::session::save_views(&self.case.dir, &views)?;
-                Ok(Reply::Message(if existed {
-                    format!("view '{name}' deleted")
-                } else {
-                    format!("no view named '{name}'")
-                }))
-            }
-            Request::OpenView { name } => {
-                let views = crate::session::load_views(&self.case.dir)?;
-                Ok(match views.get(&name) {
-                    Some(view) => Reply::View {
-                        name,
-                        view: view.clone(),
-                    },
-                    None => Reply::Message(format!(
-                        "no view named '{name}' (saved: {})",
-                        views.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )),
-                })
-            }
-            Request::ListViews => {
-                let views = crate::session::load_views(&self.case.dir)?;
-                Ok(Reply::Message(if views.is_empty() {
-                    "no saved view (:view save NAME)".into()
-                } else {
-                    format!(
-                        "views: {}",
-                        views.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                }))
-            }
-            Request::Export { path, format, .. } => {
-                let Some(format) = format.or_else(|| crate::export::Format::from_path(&path))
-                else {
-                    return Ok(Reply::Message(format!(
-                        "{path}: add a format (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs) or a known extension"
-                    )));
-                };
-                let compiled = query::compile(&self.text, &self.case.fields, &self.vocabulary)?;
-                let n = crate::export::export_to_file(
-                    &self.case,
-                    &compiled,
-                    format,
-                    std::path::Path::new(&path),
-                    &crate::progress::ignore,
-                )?;
-                Ok(Reply::Message(format!(
-                    "exported {n} event(s) to {path} ({format:?})"
-                )))
-            }
+            } => self.tag_selection(generation, &tag, on),
+            Request::SaveView { name, view } => views::save(&self.case, name, view),
+            Request::DeleteView { name } => views::delete(&self.case, &name),
+            Request::OpenView { name } => views::open(&self.case, name),
+            Request::ListViews => views::list(&self.case),
             Request::SaveSession(session) => {
                 crate::session::save_session(&self.case.dir, &session)?;
                 Ok(Reply::Message(String::new()))
             }
+            // Run here when asked directly (tests); `spawn` gives them their own worker.
+            request @ (Request::Export { .. } | Request::Findings { .. }) => {
+                match self.slow_job(&request) {
+                    Some(job) => slow::run(&self.case, self.detections.as_ref(), job),
+                    None => Ok(Reply::Message(String::new())),
+                }
+            }
         }
     }
 
-    /// Rules with hits, then inferred web shells and suspects, then noise.
-    fn findings(&self) -> Result<Vec<FindingRow>> {
-        let Some(d) = &self.detections else {
-            return Ok(Vec::new());
+    /// The work a slow request stands for, with what it needs from the current view.
+    fn slow_job(&self, request: &Request) -> Option<slow::Job> {
+        match request {
+            Request::Export { path, format, .. } => Some(slow::Job::Export {
+                text: self.text.clone(),
+                path: path.clone(),
+                format: *format,
+            }),
+            Request::Findings { generation } => Some(slow::Job::Findings {
+                generation: *generation,
+            }),
+            _ => None,
+        }
+    }
+
+    fn query(
+        &mut self,
+        generation: u64,
+        text: String,
+        bins: usize,
+        range: Option<(i64, i64)>,
+    ) -> Result<Reply> {
+        let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
+        let searcher = self.reader.searcher();
+        let selection = Selection::select(&searcher, &compiled)?;
+        let alerts =
+            (!self.alert_events.is_empty()).then(|| selection.restrict_to(&self.alert_events));
+        self.generation = generation;
+        self.alerts = alerts;
+        self.text = text;
+        let reply = Reply::Selected {
+            generation,
+            total: selection.len(),
+            all: self.all,
+            span: selection.span(),
+            histogram: histogram(&selection, self.alerts.as_ref(), bins, range),
         };
-        let report = crate::hunt::report(&self.case, d)?;
-        let mut rows: Vec<FindingRow> = report
-            .findings
-            .iter()
-            .chain(&report.noise)
-            .map(|f| FindingRow {
-                severity: f.severity,
-                noise: f.category == crate::rules::Category::Noise,
-                label: f.title.clone(),
-                count: f.count,
-                field: "rule".into(),
-                value: f.rule.clone(),
+        self.selection = Some(selection);
+        Ok(reply)
+    }
+
+    fn rows(&self, generation: u64, start: u64, count: usize) -> Result<Reply> {
+        let Some(sel) = self.current(generation) else {
+            return Ok(Reply::Rows {
+                generation,
+                start,
+                rows: Vec::new(),
+            });
+        };
+        let mut loader = view::Loader::new(sel.searcher(), &self.case.fields, &self.case.manifest);
+        let rows = sel
+            .rows(start, count)
+            .into_iter()
+            .map(|r| {
+                let mut ev = loader.load(r.addr)?;
+                self.annotations.apply(&mut ev);
+                Ok(Arc::new(ev))
             })
-            .collect();
-        let inferred = report
-            .webshells
-            .iter()
-            .map(|w| FindingRow {
-                severity: crate::rules::Severity::High,
-                noise: false,
-                label: format!("web shell {} on {}", w.path, w.host),
-                count: w.requests,
-                field: "path".into(),
-                value: w.path.clone(),
-            })
-            .chain(report.suspects.iter().map(|s| FindingRow {
-                severity: crate::rules::Severity::High,
-                noise: false,
-                label: format!(
-                    "suspect {}: {}",
-                    s.client,
-                    s.reasons.first().cloned().unwrap_or_default()
-                ),
-                count: s.events,
-                field: "client".into(),
-                value: s.client.clone(),
-            }));
-        // Verdicts first, then inferences: they are the story; the rules are the evidence.
-        let verdicts = report.verdicts.iter().map(|v| {
-            use crate::hunt::Verdict;
-            FindingRow {
-                severity: match v.verdict {
-                    Verdict::Compromised => crate::rules::Severity::High,
-                    Verdict::Attempted => crate::rules::Severity::Medium,
-                    Verdict::Probed => crate::rules::Severity::Low,
-                    Verdict::Clean => crate::rules::Severity::Info,
-                },
-                noise: v.verdict == Verdict::Clean,
-                label: format!(
-                    "{} {}: {}",
-                    v.host,
-                    v.verdict.to_string().to_uppercase(),
-                    v.reasons.first().cloned().unwrap_or_default()
-                ),
-                count: v.evidence.len() as u64,
-                field: "host".into(),
-                value: v.host.clone(),
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Reply::Rows {
+            generation,
+            start,
+            rows,
+        })
+    }
+
+    fn top(&self, generation: u64, field: &str, order: Order, limit: usize) -> Result<Reply> {
+        let Some(sel) = self.current(generation) else {
+            return Ok(Reply::Error {
+                generation,
+                message: "no selection".into(),
+            });
+        };
+        Ok(Reply::Top {
+            generation,
+            values: sel.top_values(field, limit, order)?,
+            order,
+        })
+    }
+
+    fn next_hit(
+        &self,
+        generation: u64,
+        from: (i64, u64, u64),
+        forward: bool,
+        bookmark: bool,
+    ) -> Result<Reply> {
+        let bookmarks = match (bookmark, self.current(generation)) {
+            (true, Some(sel)) => Some(sel.restrict_to(&self.annotations.marks.bookmarked())),
+            _ => None,
+        };
+        let targets = if bookmark {
+            bookmarks.as_ref()
+        } else {
+            self.alerts.as_ref()
+        };
+        let (Some(sel), Some(targets)) = (self.current(generation), targets) else {
+            return Ok(Reply::NoHit { generation });
+        };
+        let next = targets
+            .neighbour(from, forward)
+            .and_then(|hit| sel.rank_of(hit.order()));
+        Ok(match next {
+            Some(rank) => Reply::Rank { generation, rank },
+            None => Reply::NoHit { generation },
+        })
+    }
+
+    fn mark(&mut self, targets: &[Target], action: &MarkAction) -> Result<Reply> {
+        let marks = &mut self.annotations.marks;
+        let message = match action {
+            MarkAction::ToggleBookmark => match targets.first() {
+                Some(t) if marks.toggle_bookmark(t)? => "bookmarked".to_string(),
+                Some(_) => "bookmark removed".to_string(),
+                None => String::new(),
+            },
+            MarkAction::ToggleTag(tag) => {
+                let added = marks.toggle_tag(targets, tag)?;
+                format!("{} {tag}", if added { "tagged" } else { "untagged" })
             }
-        });
-        let mut all: Vec<FindingRow> = verdicts.chain(inferred).collect();
-        all.append(&mut rows);
-        Ok(all)
+            MarkAction::Note(note) => {
+                for t in targets {
+                    marks.set_note(t, note)?;
+                }
+                if note.trim().is_empty() {
+                    "note removed"
+                } else {
+                    "note saved"
+                }
+                .to_string()
+            }
+        };
+        self.refresh_sets();
+        Ok(Reply::Marked {
+            message,
+            tags: self.tags(),
+        })
+    }
+
+    fn tag_selection(&mut self, generation: u64, tag: &str, on: bool) -> Result<Reply> {
+        let Some(sel) = self.current(generation) else {
+            return Ok(Reply::Message("no selection to tag".into()));
+        };
+        let targets = crate::marks::targets_of(sel, &self.case.manifest)?;
+        self.annotations.marks.set_tag(&targets, tag, on)?;
+        self.refresh_sets();
+        Ok(Reply::Marked {
+            message: format!(
+                "{} {} event(s) {tag}",
+                if on { "tagged" } else { "untagged" },
+                targets.len()
+            ),
+            tags: self.tags(),
+        })
     }
 
     fn current(&self, generation: u64) -> Option<&Selection> {
@@ -664,7 +582,23 @@ pub fn spawn(
     requests: Receiver<Request>,
     replies: Sender<Reply>,
 ) -> std::thread::JoinHandle<()> {
+    let (slow_tx, slow_rx) = crossbeam_channel::unbounded();
+    let slow = slow::spawn(backend.case.dir.clone(), slow_rx, replies.clone());
     std::thread::spawn(move || {
+        serve(&mut backend, &requests, &replies, &slow_tx);
+        // What was asked before quitting is carried out: the slow worker finishes its jobs.
+        drop(slow_tx);
+        let _ = slow.join();
+    })
+}
+
+fn serve(
+    backend: &mut Backend,
+    requests: &Receiver<Request>,
+    replies: &Sender<Reply>,
+    slow_tx: &Sender<slow::Job>,
+) {
+    {
         while let Ok(first) = requests.recv() {
             let mut batch = vec![first];
             batch.extend(requests.try_iter());
@@ -680,12 +614,19 @@ pub fn spawn(
                 if stale {
                     continue;
                 }
+                // An export or the findings list would hold up the queries behind it.
+                if let Some(job) = backend.slow_job(&request) {
+                    if slow_tx.send(job).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 if replies.send(backend.handle(request)).is_err() {
                     return;
                 }
             }
         }
-    })
+    }
 }
 
 /// The query generation a request belongs to; None for user actions (marks, views, exports,

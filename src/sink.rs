@@ -1,0 +1,234 @@
+//! Where a command's output goes (`-o PATH`, `:export PATH`), without ever clobbering what
+//! the path names:
+//! * `-` is standard output;
+//! * a FIFO, a character device (a terminal, `/dev/null`) or a socket is written through, as
+//!   `cat > PATH` would;
+//! * a regular file, or a path that does not exist, is written under a temporary name beside it
+//!   and renamed over it once complete and synced, so an interrupted or failed write never
+//!   leaves a truncated file under the name asked for;
+//! * anything else (a directory, a symlink, a block device) is refused: replacing it would
+//!   destroy what it is.
+//!
+//! Every write error is an error, and [`Sink::finish`] must be called for the output to count.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// An open output.
+#[derive(Debug)]
+pub struct Sink {
+    out: BufWriter<Target>,
+    /// For atomic writes: (the temporary file, the path it becomes).
+    rename: Option<(PathBuf, PathBuf)>,
+    name: PathBuf,
+}
+
+#[derive(Debug)]
+enum Target {
+    Stdout(io::Stdout),
+    File(File),
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Target::Stdout(s) => s.write(buf),
+            Target::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Target::Stdout(s) => s.flush(),
+            Target::File(f) => f.flush(),
+        }
+    }
+}
+
+/// Whether the path is `-`, standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+impl Sink {
+    /// Opens `path` for writing as the module says.
+    pub fn open(path: &Path) -> Result<Sink> {
+        if is_stdout(path) {
+            return Ok(Sink {
+                out: BufWriter::new(Target::Stdout(io::stdout())),
+                rename: None,
+                name: PathBuf::from("<stdout>"),
+            });
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) => {
+                let kind = meta.file_type();
+                if kind.is_file() {
+                    return Self::atomic(path);
+                }
+                if is_stream(&kind) {
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| Error::io(path, e))?;
+                    return Ok(Sink {
+                        out: BufWriter::new(Target::File(file)),
+                        rename: None,
+                        name: path.to_path_buf(),
+                    });
+                }
+                let what = if kind.is_dir() {
+                    "a directory"
+                } else if kind.is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a regular file, a FIFO or a character device"
+                };
+                Err(Error::Usage(format!(
+                    "{}: {what}, which trawl will not replace; give another path",
+                    path.display()
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::atomic(path),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn atomic(path: &Path) -> Result<Sink> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".partial-{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
+        Ok(Sink {
+            out: BufWriter::new(Target::File(file)),
+            rename: Some((tmp, path.to_path_buf())),
+            name: path.to_path_buf(),
+        })
+    }
+
+    /// Flushes, syncs and, for a regular file, renames it into place.
+    pub fn finish(mut self) -> Result<()> {
+        let name = self.name.clone();
+        self.out.flush().map_err(|e| Error::io(&name, e))?;
+        let rename = self.rename.take();
+        let out = std::mem::replace(&mut self.out, BufWriter::new(Target::Stdout(io::stdout())));
+        let target = out
+            .into_inner()
+            .map_err(|e| Error::io(&name, e.into_error()))?;
+        if let (Target::File(file), Some((tmp, path))) = (target, rename) {
+            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // Makes the rename itself durable; some file systems cannot sync a directory.
+                let _ = File::open(dir).and_then(|d| d.sync_all());
+            }
+        }
+        Ok(())
+    }
+
+    /// The name to report errors against.
+    pub fn name(&self) -> &Path {
+        &self.name
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for Sink {
+    /// An unfinished atomic write leaves nothing behind.
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.rename.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_stream(kind: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_fifo() || kind.is_char_device() || kind.is_socket()
+}
+
+#[cfg(not(unix))]
+fn is_stream(_: &std::fs::FileType) -> bool {
+    false
+}
+
+/// Writes `bytes` to `path` as [`Sink`] does.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut sink = Sink::open(path)?;
+    sink.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    sink.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_files_are_replaced_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("out.csv");
+        write(&p, b"one").expect("new");
+        write(&p, b"two").expect("replace");
+        assert_eq!(std::fs::read(&p).expect("read"), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        // Not finished: nothing left, the old content stays.
+        let mut s = Sink::open(&p).expect("open");
+        s.write_all(b"half").expect("write");
+        drop(s);
+        assert_eq!(std::fs::read(&p).expect("read"), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_and_directories_are_refused_and_devices_written_through() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep").expect("write");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        assert!(write(&link, b"x").is_err());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&target).expect("read"), b"keep");
+        assert!(write(dir.path(), b"x").is_err());
+        write(Path::new("/dev/null"), b"gone").expect("a device is written through");
+        assert!(
+            std::fs::metadata("/dev/null")
+                .expect("meta")
+                .file_type()
+                .is_char_device()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_errors_are_errors() {
+        // /dev/full takes the open and fails every write.
+        if Path::new("/dev/full").exists() {
+            assert!(write(Path::new("/dev/full"), &vec![b'x'; 1 << 20]).is_err());
+        }
+    }
+}

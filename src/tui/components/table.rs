@@ -1,0 +1,171 @@
+//! The virtualised table of events.
+
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Color;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+
+use crate::event::names;
+use crate::sanitize::escape_controls;
+use crate::schema::strip_exchange_boilerplate;
+use crate::tui::app::App;
+use crate::tui::pane::Pane;
+use crate::tui::theme::Theme;
+use crate::view::EventView;
+
+/// Table columns and the field each shows.
+pub const COLUMNS: [&str; 8] = [
+    names::TS,
+    names::HOST,
+    names::SOURCE,
+    names::CLIENT,
+    names::METHOD,
+    names::STATUS,
+    names::PATH,
+    names::UA,
+];
+
+/// The rows fetched around the visible window.
+#[derive(Debug, Default, Clone)]
+pub struct RowCache {
+    pub start: u64,
+    pub rows: Vec<Arc<EventView>>,
+}
+
+impl RowCache {
+    pub fn get(&self, rank: u64) -> Option<&Arc<EventView>> {
+        let i = rank.checked_sub(self.start)?;
+        self.rows.get(usize::try_from(i).ok()?)
+    }
+
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        start >= self.start && end <= self.start + self.rows.len() as u64
+    }
+}
+
+/// The cell text of one column for one event.
+pub fn cell_text(ev: &EventView, column: &str, hscroll: usize, narrow: bool) -> String {
+    let raw = match column {
+        // Narrow screens drop the year (the histogram's axis shows it).
+        names::TS if narrow => ev.ts[5..].trim_end_matches('Z').replacen('T', " ", 1),
+        names::TS => ev.ts.trim_end_matches('Z').replacen('T', " ", 1),
+        names::PATH => match (
+            &ev.path,
+            ev.query.as_deref().map(strip_exchange_boilerplate),
+        ) {
+            (Some(p), Some(q)) if !q.is_empty() => format!("{p}?{q}"),
+            (Some(p), _) => p.clone(),
+            _ => ev
+                .fields
+                .iter()
+                .find(|(k, _)| {
+                    ["message", "cmd", "eventdata"].contains(&k.to_ascii_lowercase().as_str())
+                })
+                .map_or(String::new(), |(_, v)| v.clone()),
+        },
+        other => ev.value_of(other).unwrap_or_default(),
+    };
+    let shown: String = if matches!(column, names::PATH | names::UA) {
+        raw.chars().skip(hscroll).collect()
+    } else {
+        raw
+    };
+    escape_controls(&shown).into_owned()
+}
+
+pub fn column_width(column: &str, area_width: u16) -> Constraint {
+    let narrow = area_width < 110;
+    match column {
+        names::TS => Constraint::Length(if narrow { 18 } else { 23 }),
+        names::HOST => Constraint::Length(if narrow { 5 } else { 8 }),
+        names::SOURCE => Constraint::Length(if narrow { 4 } else { 9 }),
+        names::IP | names::CLIENT => Constraint::Length(15),
+        names::METHOD => Constraint::Length(if narrow { 4 } else { 7 }),
+        names::STATUS => Constraint::Length(3),
+        names::PATH => Constraint::Fill(3),
+        _ => Constraint::Fill(2),
+    }
+}
+
+pub fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
+    let focused = app.focus == Pane::Table;
+    let block = Block::default().borders(Borders::TOP).title(Span::styled(
+        " timeline (UTC) ",
+        if focused { theme.title() } else { theme.dim() },
+    ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    // Header row plus rows.
+    let height = inner.height.saturating_sub(1) as usize;
+    if app.table_height != height {
+        app.table_height = height.max(1);
+        app.jump(app.cursor);
+    }
+    let header = Row::new(
+        std::iter::once(Cell::from(" ")).chain(COLUMNS.iter().enumerate().map(|(i, c)| {
+            let name = if *c == names::TS { "time (UTC)" } else { c };
+            let style = if i == app.column && focused {
+                theme.title().add_modifier(Modifier::UNDERLINED)
+            } else {
+                theme.title()
+            };
+            Cell::from(name).style(style)
+        })),
+    );
+    let widths: Vec<Constraint> = std::iter::once(Constraint::Length(2))
+        .chain(COLUMNS.iter().map(|c| column_width(c, inner.width)))
+        .collect();
+    let mut rows = Vec::with_capacity(height);
+    for rank in app.scroll..(app.scroll + height as u64).min(app.total) {
+        let selected = rank == app.cursor;
+        let row = match app.rows.get(rank) {
+            Some(ev) => {
+                // First column: `!` for a detection hit, `*` a bookmark, `#` a tag or note.
+                let mark = if ev.bookmark {
+                    "*"
+                } else if !ev.tags.is_empty() || ev.note.is_some() {
+                    "#"
+                } else {
+                    " "
+                };
+                let hit = if ev.rules.is_empty() { " " } else { "!" };
+                let marker = Cell::from(Line::from(vec![
+                    Span::styled(hit, theme.fg(Color::Red).add_modifier(Modifier::BOLD)),
+                    Span::styled(mark, theme.fg(Color::Magenta).add_modifier(Modifier::BOLD)),
+                ]));
+                Row::new(
+                    std::iter::once(marker).chain(COLUMNS.iter().enumerate().map(|(i, c)| {
+                        let cell = Cell::from(cell_text(ev, c, app.hscroll, inner.width < 110));
+                        if selected && focused && i == app.column {
+                            cell.style(theme.focused_cell())
+                        } else {
+                            cell
+                        }
+                    })),
+                )
+            }
+            None => Row::new([Cell::from(Span::styled("…", theme.dim()))]),
+        };
+        rows.push(if selected {
+            row.style(theme.selected())
+        } else {
+            row
+        });
+    }
+    let table = Table::new(rows, widths).header(header).column_spacing(1);
+    frame.render_widget(table, inner);
+    if app.total == 0 && !app.running {
+        frame.render_widget(
+            Paragraph::new(Span::styled("no events match", theme.dim())),
+            Rect {
+                y: inner.y + 1,
+                height: 1,
+                ..inner
+            },
+        );
+    }
+}
