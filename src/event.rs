@@ -73,6 +73,10 @@ pub struct Event<'a> {
     pub xff_tail: usize,
     /// The address the request came from, set by attribution after parsing.
     pub client: Option<IpAddr>,
+    /// The event's own `source` when it differs from its file's (an event log's channel).
+    pub source: Option<Cow<'a, str>>,
+    /// The record's own number (EVTX `EventRecordID`), which then stands for its line.
+    pub record_id: Option<u64>,
     pub method: Option<Cow<'a, str>>,
     pub path: Option<Cow<'a, str>>,
     pub query: Option<Cow<'a, str>>,
@@ -120,6 +124,8 @@ impl<'a> Event<'a> {
             xff: self.xff,
             xff_tail: self.xff_tail,
             client: self.client,
+            source: own(self.source),
+            record_id: self.record_id,
             method: own(self.method),
             path: own(self.path),
             query: own(self.query),

@@ -182,7 +182,52 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// What a parser that seeks reads (EVTX).
+pub trait ReadSeek: Read + io::Seek {}
+impl<T: Read + io::Seek> ReadSeek for T {}
+
+/// Compressed or archived evidence read by a seeking parser is held in memory whole; past this,
+/// the responder is asked to unpack it.
+pub const MAX_IN_MEMORY: u64 = 2 << 30;
+
 impl EvidenceFile {
+    /// Runs `f` over the evidence for a parser that seeks: a plain file as it is, a gzip file or
+    /// a zip member decompressed into memory (up to [`MAX_IN_MEMORY`]).
+    pub fn with_seekable<T>(
+        &self,
+        f: impl FnOnce(Box<dyn ReadSeek + '_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        if let Location::File(path) = &self.location {
+            let mut file = File::open(path)?;
+            let mut magic = [0u8; 2];
+            let n = read_up_to(&mut file, &mut magic)?;
+            io::Seek::rewind(&mut file)?;
+            if n < 2 || magic != GZIP_MAGIC {
+                return f(Box::new(file));
+            }
+        }
+        let bytes = self.with_raw(|raw| {
+            let mut raw = BufReader::new(raw);
+            let gz = raw.fill_buf()?.starts_with(&GZIP_MAGIC);
+            let mut out = Vec::new();
+            if gz {
+                flate2::bufread::MultiGzDecoder::new(raw)
+                    .take(MAX_IN_MEMORY + 1)
+                    .read_to_end(&mut out)?;
+            } else {
+                raw.take(MAX_IN_MEMORY + 1).read_to_end(&mut out)?;
+            }
+            Ok(out)
+        })?;
+        if bytes.len() as u64 > MAX_IN_MEMORY {
+            return Err(io::Error::other(format!(
+                "compressed or archived, and over {} GiB: unpack it to ingest it",
+                MAX_IN_MEMORY >> 30
+            )));
+        }
+        f(Box::new(io::Cursor::new(bytes)))
+    }
+
     /// Runs `f` over the raw bytes of the evidence (file bytes, or a zip member's content).
     pub fn with_raw<T>(&self, f: impl FnOnce(&mut dyn Read) -> io::Result<T>) -> io::Result<T> {
         match &self.location {

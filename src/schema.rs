@@ -419,7 +419,10 @@ pub struct Provenance<'a> {
 }
 
 /// Values longer than this are not indexed as exact attribute terms (their words still are).
-const ATTR_TERM_MAX: usize = 256;
+/// Long enough for command lines, cmdlet messages and exploit anchors (an attacker padding a
+/// value past it would slip past the index, not past a rule's check of a candidate); short
+/// enough that no record's whole text becomes one term.
+const ATTR_TERM_MAX: usize = 4096;
 
 /// Builds the document of one event.
 pub fn document(

@@ -121,6 +121,99 @@ impl EventView {
         }
     }
 
+    /// A one-line account of a Windows event (an event log record, or one exported as JSON
+    /// lines or CSV), from its fields: `4688 w3wp.exe → cmd.exe: cmd /c whoami`. `None` for
+    /// events that are not Windows events.
+    pub fn windows_summary(&self) -> Option<String> {
+        let id = self.value_of("EventID").or_else(|| self.value_of("Id"))?;
+        let f = |name: &str| {
+            self.value_of(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty() && v != "-")
+        };
+        let base = |path: Option<String>| {
+            path.map(|p| p.rsplit(['\\', '/']).next().unwrap_or(&p).to_string())
+                .unwrap_or_else(|| "?".into())
+        };
+        let image = f("Image").or_else(|| f("NewProcessName"));
+        let text = if let Some(cmdlet) = f("Cmdlet") {
+            format!("{cmdlet} {}", f("Parameters").unwrap_or_default())
+        } else {
+            match id.trim() {
+                "1" | "4688" if image.is_some() => format!(
+                    "{} → {}: {}",
+                    base(f("ParentImage").or_else(|| f("ParentProcessName"))),
+                    base(image),
+                    f("CommandLine").unwrap_or_default()
+                ),
+                "11" | "15" if f("TargetFilename").is_some() => format!(
+                    "file {} written by {}",
+                    f("TargetFilename").unwrap_or_default(),
+                    base(image)
+                ),
+                "4624" | "4625" | "4648" => format!(
+                    "logon {} type {} from {}",
+                    self.user.clone().unwrap_or_else(|| "?".into()),
+                    f("LogonType").unwrap_or_else(|| "?".into()),
+                    self.ip
+                        .clone()
+                        .or_else(|| f("WorkstationName"))
+                        .unwrap_or_else(|| "-".into())
+                ),
+                "7045" => format!(
+                    "service {}: {}",
+                    f("ServiceName").unwrap_or_default(),
+                    f("ImagePath").unwrap_or_default()
+                ),
+                "4104" => format!(
+                    "script block: {}",
+                    f("ScriptBlockText")
+                        .unwrap_or_default()
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                ),
+                "1102" | "104" => format!(
+                    "log cleared by {}",
+                    f("SubjectUserName").unwrap_or_else(|| "?".into())
+                ),
+                _ => {
+                    let mut parts = vec![
+                        f("Provider")
+                            .or_else(|| f("ProviderName"))
+                            .unwrap_or_default(),
+                    ];
+                    parts.extend(
+                        self.fields
+                            .iter()
+                            .filter(|(k, v)| {
+                                !WINDOWS_SYSTEM.contains(&k.as_str())
+                                    && !v.trim().is_empty()
+                                    && v.trim() != "-"
+                            })
+                            .take(3)
+                            .map(|(k, v)| format!("{k}={}", v.trim())),
+                    );
+                    parts.join(" ")
+                }
+            }
+        };
+        Some(format!("{} {}", id.trim(), text.trim()))
+    }
+
+    /// What the table and one-line outputs show for an event without a path: a Windows event's
+    /// summary, else its message.
+    pub fn summary(&self) -> Option<String> {
+        self.windows_summary().or_else(|| {
+            self.fields
+                .iter()
+                .find(|(k, _)| {
+                    ["message", "cmd", "anchormailbox"].contains(&k.to_ascii_lowercase().as_str())
+                })
+                .map(|(_, v)| v.clone())
+        })
+    }
+
     /// `file:line`, the evidence pointer.
     pub fn location(&self) -> String {
         format!("{}:{}", self.file, self.line)
@@ -137,6 +230,27 @@ impl EventView {
             .map(|(_, v)| v.clone())
     }
 }
+
+/// System values of Windows events, left out of a summary's data.
+const WINDOWS_SYSTEM: [&str; 17] = [
+    "EventID",
+    "Id",
+    "Provider",
+    "ProviderName",
+    "Level",
+    "LevelDisplayName",
+    "Task",
+    "Opcode",
+    "Keywords",
+    "EventRecordID",
+    "Channel",
+    "LogName",
+    "Computer",
+    "ProcessID",
+    "ThreadID",
+    "UserID",
+    "Version",
+];
 
 /// Loads and parses the event at `addr`. To load many events of one searcher, a [`Loader`]
 /// opens each segment's columns once.
@@ -257,6 +371,9 @@ fn build(
                 .or_else(|| {
                     file.and_then(|f| f.host.as_deref().map(crate::schema::normalize_host))
                 });
+            if let Some(source) = &ev.source {
+                view.source = source.to_string();
+            }
             view.ip = ev.ip.map(|i| i.to_string());
             view.xff = ev.xff.iter().map(ToString::to_string).collect();
             view.method = ev.method.map(|v| v.into_owned());

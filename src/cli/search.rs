@@ -60,11 +60,7 @@ fn text_line(ev: &view::EventView) -> String {
     let target = match (&ev.path, &ev.query) {
         (Some(p), Some(q)) => format!("{p}?{q}"),
         (Some(p), None) => p.clone(),
-        _ => ev
-            .fields
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("message") || k.eq_ignore_ascii_case("cmd"))
-            .map_or("-".into(), |(_, v)| v.clone()),
+        _ => ev.summary().unwrap_or_else(|| "-".into()),
     };
     format!(
         "{} {} {} {} {} {} {} \"{}\" {}",

@@ -23,7 +23,17 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let mut epoch = None;
     let mut names: Vec<String> = Vec::with_capacity(flat.len());
     let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(flat.len());
+    let mut windows = false;
     for (name, value) in flat {
+        // Windows events exported as JSON (evtx_dump, Chainsaw, Winlogbeat, flat layouts) take
+        // the names an EVTX record's fields have, so one rule reads them all.
+        let name = match super::evtx::windows_name(&name) {
+            Some(n) => {
+                windows = true;
+                n.into_owned()
+            }
+            None => name,
+        };
         let last = name.rsplit('.').next().unwrap_or(&name);
         let is_time = columns::canon_for(&name).or_else(|| columns::canon_for(last));
         if epoch.is_none()
@@ -45,6 +55,9 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     };
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;
+    if windows || ev.attr("EventID").is_some() {
+        super::evtx::canonical(&mut ev);
+    }
     // Attribute names borrow from `names`, which dies here: own them.
     Ok(ev.into_owned())
 }

@@ -12,6 +12,7 @@ pub mod access;
 pub mod columns;
 pub mod csv;
 pub mod csvlog;
+pub mod evtx;
 pub mod jsonl;
 pub mod text;
 pub mod time;
@@ -42,6 +43,8 @@ pub enum FormatKind {
     Jsonl,
     /// Text lines starting with an ISO 8601 timestamp.
     Text,
+    /// Windows event logs (binary EVTX).
+    Evtx,
 }
 
 impl FormatKind {
@@ -54,6 +57,7 @@ impl FormatKind {
             FormatKind::Access => "access",
             FormatKind::Jsonl => "jsonl",
             FormatKind::Text => "text",
+            FormatKind::Evtx => "evtx",
         }
     }
 
@@ -75,6 +79,8 @@ pub enum Layout {
     Access,
     Jsonl,
     Text,
+    /// An EVTX record as XML.
+    Evtx,
 }
 
 impl Layout {
@@ -86,6 +92,7 @@ impl Layout {
             Layout::Access => "access",
             Layout::Jsonl => "jsonl",
             Layout::Text => "text",
+            Layout::Evtx => "evtx",
         }
     }
 }
@@ -102,7 +109,7 @@ impl Layout {
                     .to_vec();
             }
             Layout::Text => return vec!["message".into()],
-            Layout::Jsonl => return Vec::new(),
+            Layout::Jsonl | Layout::Evtx => return Vec::new(),
         };
         columns
             .iter()
@@ -134,7 +141,7 @@ impl Layout {
     /// True when records of this layout may carry column names the layout does not list.
     pub fn has_dynamic_attrs(&self) -> bool {
         match self {
-            Layout::Jsonl => true,
+            Layout::Jsonl | Layout::Evtx => true,
             Layout::Csv(l) => l
                 .columns
                 .iter()
@@ -204,6 +211,7 @@ impl Framer {
             FormatKind::Access => Framer::Stateless(Some(Layout::Access)),
             FormatKind::Jsonl => Framer::Stateless(Some(Layout::Jsonl)),
             FormatKind::Text => Framer::Stateless(Some(Layout::Text)),
+            FormatKind::Evtx => Framer::Stateless(Some(Layout::Evtx)),
         }
     }
 
@@ -243,6 +251,7 @@ pub fn parse<'a>(
         Layout::Access => access::parse(record),
         Layout::Jsonl => jsonl::parse(record, ctx),
         Layout::Text => text::parse(record, ctx),
+        Layout::Evtx => evtx::parse(record),
     }?;
     if !(MIN_TS_MS..=MAX_TS_MS).contains(&ev.ts_ms) {
         return Err(Malformed("time outside the years 1677 to 2262".into()));
@@ -262,6 +271,9 @@ const SNIFF_LINES: usize = 12;
 /// Recognises a format from the first bytes of a file (already decoded to text). Returns why
 /// not when nothing fits: trawl never guesses from a file name.
 pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
+    if head.as_bytes().starts_with(evtx::MAGIC) {
+        return Ok(FormatKind::Evtx);
+    }
     // Binary formats (EVTX, archives) have NULs from the start; a text log may carry a few
     // in attacker-sent bytes, which must not make the whole file unreadable.
     let first_line = head.split('\n').next().unwrap_or("");
@@ -421,7 +433,8 @@ mod tests {
     #[test]
     fn refuses_to_guess() {
         assert!(sniffed("hello world\nthis is prose\n").is_err());
-        assert!(sniffed("ElfFile\0\0\0").is_err());
+        assert_eq!(sniffed("ElfFile\0\0\0"), Ok(FormatKind::Evtx));
+        assert!(sniffed("ElfFilx\0\0\0").is_err());
         assert!(sniffed("").is_err());
         assert!(sniffed("{\"msg\":\"no time\"}\n").is_err());
     }

@@ -266,8 +266,13 @@ struct Ctx<'a> {
 /// Paths where HAFNIUM and others put web shells, and the files of a standard install there.
 const SHELL_LOCATIONS: &str = "(path:/aspnet_client/* OR path:/owa/auth/* OR path:/ecp/auth/* OR path:/oab/*) AND (path:*.aspx OR path:*.ashx OR path:*.asmx OR path:*.asp) AND NOT path:/owa/auth/errorFE.aspx AND NOT path:/owa/auth/ExpiredPassword.aspx AND NOT path:/owa/auth/frowny.aspx AND NOT path:/owa/auth/logoff.aspx AND NOT path:/owa/auth/logon.aspx AND NOT path:/owa/auth/OutlookCN.aspx AND NOT path:/owa/auth/RedirSuiteServiceProxy.aspx AND NOT path:/owa/auth/signout.aspx AND NOT path:/ecp/auth/TimeoutLogout.aspx";
 
-/// Rules whose hits name the file they wrote (a local path in the message).
-const NAMING_WRITES: [&str; 2] = ["tpl-cve-2021-26858", "mgmt-mailbox-export-to-web-folder"];
+/// Rules whose hits name the file they wrote (a local path in the message or the event).
+const NAMING_WRITES: [&str; 4] = [
+    "tpl-cve-2021-26858",
+    "mgmt-mailbox-export-to-web-folder",
+    "mgmt-certificate-request-web-path",
+    "file-script-in-web-folder",
+];
 
 /// Rules whose hits write a file without naming it (the path travels in the request body).
 const UNNAMED_WRITES: [&str; 4] = [
@@ -613,7 +618,7 @@ impl<'a> Ctx<'a> {
                 let Some(host) = ev.host.clone() else {
                     continue;
                 };
-                for local in written_paths(&ev.raw) {
+                for local in written_paths(&ev) {
                     if let Some(url) = url_of_local_path(&local) {
                         // The message may be long: say what matters, the file it wrote.
                         let mut e = evidence_of(&ev);
@@ -1175,9 +1180,17 @@ fn is_script(path: &str) -> bool {
         .any(|ext| lower.ends_with(ext))
 }
 
-/// Local file paths a write event names: an OAB download's temporary file, a mailbox export's
-/// `-FilePath`.
-fn written_paths(raw: &str) -> Vec<String> {
+/// Local file paths a write event names: a file creation's `TargetFilename`, an OAB download's
+/// temporary file, a mailbox export's `-FilePath`, a certificate request's `-RequestFile`.
+fn written_paths(ev: &EventView) -> Vec<String> {
+    if let Some(target) = ev.value_of("TargetFilename") {
+        return vec![target];
+    }
+    let text = ev.value_of("Message").unwrap_or_else(|| ev.raw.clone());
+    written_paths_in(&text)
+}
+
+fn written_paths_in(raw: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lower = raw.to_ascii_lowercase();
     if let Some(i) = lower.find("temporary file ") {
@@ -1186,16 +1199,18 @@ fn written_paths(raw: &str) -> Vec<String> {
             out.push(rest[..end].trim_matches(['\'', '"', ' ']).to_string());
         }
     }
-    let mut from = 0;
-    while let Some(i) = lower[from..].find("-filepath") {
-        let start = from + i + "-filepath".len();
-        let rest = raw[start..].trim_start_matches([' ', '"', '\'']);
-        let end = rest.find(['"', '\'']).unwrap_or(rest.len());
-        let path = rest[..end].trim();
-        if !path.is_empty() {
-            out.push(path.to_string());
+    for parameter in ["-filepath", "-requestfile"] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(parameter) {
+            let start = from + i + parameter.len();
+            let rest = raw[start..].trim_start_matches([' ', '"', '\'']);
+            let end = rest.find(['"', '\'']).unwrap_or(rest.len());
+            let path = rest[..end].trim();
+            if !path.is_empty() {
+                out.push(path.to_string());
+            }
+            from = start;
         }
-        from = start;
     }
     out
 }
@@ -1227,16 +1242,12 @@ pub fn evidence_of(ev: &EventView) -> EventRef {
             ev.status.map_or("-".into(), |s| s.to_string()),
             ev.ua.as_deref().unwrap_or("-")
         ),
-        _ => {
-            let text = ev
-                .fields
-                .iter()
-                .find(|(k, _)| {
-                    ["message", "cmd", "anchormailbox"].contains(&k.to_ascii_lowercase().as_str())
-                })
-                .map_or(ev.raw.as_str(), |(_, v)| v.as_str());
-            text.chars().take(160).collect()
-        }
+        _ => ev
+            .summary()
+            .unwrap_or_else(|| ev.raw.clone())
+            .chars()
+            .take(160)
+            .collect(),
     };
     EventRef {
         file: ev.file.clone(),
@@ -1271,7 +1282,7 @@ mod tests {
     fn writes_name_their_files() {
         let oab = r"2021-03-05T17:55:40.261Z,MBX-A,Warning,Download failed and temporary file '\\127.0.0.1\c$\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\auth\R.aspx' needs to be removed.";
         assert_eq!(
-            written_paths(oab),
+            written_paths_in(oab),
             vec![
                 r"\\127.0.0.1\c$\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\auth\R.aspx"
                     .to_string()
@@ -1279,7 +1290,7 @@ mod tests {
         );
         let export = r#""2021-03-05T20:05:11Z","1","Information","MSExchange CmdletLogs","MSExchange Management","MBX-A","Cmdlet succeeded. Cmdlet New-MailboxExportRequest, parameters -Mailbox ""ceo@corp.example.org"" -FilePath ""\\127.0.0.1\c$\inetpub\wwwroot\aspnet_client\s.aspx""."""#;
         assert_eq!(
-            written_paths(export),
+            written_paths_in(export),
             vec![r"\\127.0.0.1\c$\inetpub\wwwroot\aspnet_client\s.aspx".to_string()]
         );
     }

@@ -59,14 +59,18 @@ pub fn cell_text(ev: &EventView, column: &str, hscroll: usize, narrow: bool) -> 
         ) {
             (Some(p), Some(q)) if !q.is_empty() => format!("{p}?{q}"),
             (Some(p), _) => p.clone(),
+            // Event logs and other records without a path: what happened, in a line.
             _ => ev
-                .fields
-                .iter()
-                .find(|(k, _)| {
-                    ["message", "cmd", "eventdata"].contains(&k.to_ascii_lowercase().as_str())
-                })
-                .map_or(String::new(), |(_, v)| v.clone()),
+                .summary()
+                .or_else(|| ev.value_of("EventData"))
+                .unwrap_or_default(),
         },
+        // Where a web event has its status, a Windows event shows its id.
+        names::STATUS => ev
+            .status
+            .map(|s| s.to_string())
+            .or_else(|| ev.value_of("EventID"))
+            .unwrap_or_default(),
         other => ev.value_of(other).unwrap_or_default(),
     };
     let shown: String = if matches!(column, names::PATH | names::UA) {
@@ -85,7 +89,7 @@ pub fn column_width(column: &str, area_width: u16) -> Constraint {
         names::SOURCE => Constraint::Length(if narrow { 4 } else { 9 }),
         names::IP | names::CLIENT => Constraint::Length(15),
         names::METHOD => Constraint::Length(if narrow { 4 } else { 7 }),
-        names::STATUS => Constraint::Length(3),
+        names::STATUS => Constraint::Length(4),
         names::PATH => Constraint::Fill(3),
         _ => Constraint::Fill(2),
     }
