@@ -85,7 +85,8 @@ pub enum Command {
         /// Run the rules again even if the stored detections are current.
         #[arg(long)]
         rescan: bool,
-        /// More rule files (besides the built-in pack and the case's rules.toml).
+        /// More rules: trawl rule files (.toml), Sigma rules (.yml), or folders of them (besides
+        /// the built-in pack and the case's rules.toml and sigma/ folder).
         #[arg(long = "rules")]
         rules: Vec<PathBuf>,
     },
@@ -123,7 +124,8 @@ pub enum Command {
         /// Output file.
         #[arg(short, long)]
         output: PathBuf,
-        /// More rule files (besides the built-in pack and the case's rules.toml).
+        /// More rules: trawl rule files (.toml), Sigma rules (.yml), or folders of them (besides
+        /// the built-in pack and the case's rules.toml and sigma/ folder).
         #[arg(long = "rules")]
         rules: Vec<PathBuf>,
     },
@@ -163,8 +165,8 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// More rule files to apply after ingest (besides the built-in pack and the case's
-    /// rules.toml).
+    /// More rules to apply after ingest: trawl rule files (.toml), Sigma rules (.yml), or
+    /// folders of them (besides the built-in pack and the case's rules.toml and sigma/ folder).
     #[arg(long = "rules")]
     pub rules: Vec<PathBuf>,
     /// A load balancer or reverse proxy (address or CIDR range) whose X-Forwarded-For names

@@ -31,9 +31,20 @@ pub(super) fn compile(case: &Case, text: &str) -> Result<std::result::Result<Com
     }
 }
 
+/// The rules in force for a case. Sigma rules trawl cannot express are said on stderr, one
+/// line each, so a responder knows what did not run.
 pub(super) fn load_rules(case: &Case, extra: &[PathBuf]) -> Result<Vec<crate::rules::Rule>> {
-    crate::rules::load(&crate::rules::files_for(&case.dir, extra))
-        .map_err(|e| Error::Usage(format!("rules: {e}")))
+    let set = crate::rules::load(&crate::rules::files_for(&case.dir, extra))
+        .map_err(|e| Error::Usage(format!("rules: {e}")))?;
+    for s in &set.skipped {
+        eprintln!(
+            "trawl: sigma rule not used: {}: {}: {}",
+            crate::sanitize::escape_controls(&s.file),
+            crate::sanitize::escape_controls(&s.rule),
+            crate::sanitize::escape_controls(&s.reason)
+        );
+    }
+    Ok(set.rules)
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.

@@ -76,6 +76,12 @@ impl Compiler<'_> {
         let Some((name, name_col)) = field else {
             return self.bare(value, column);
         };
+        if matches!(value, Tok::FieldRef(_)) {
+            return err(
+                column,
+                "comparing two fields (==name) is for rules: the index cannot do it",
+            );
+        }
         let mut canonical = name.to_ascii_lowercase();
         // A source's own name for a canonical field (`c-ip`, `AuthenticatedUser`, `UrlStem`)
         // means that field.
@@ -576,10 +582,36 @@ fn strip_anchors(pattern: &str) -> String {
     if let Some(rest) = p.strip_prefix('^') {
         p = rest.to_string();
     }
-    if p.ends_with("$)") {
+    // A `$` is an anchor unless escaped (an odd run of backslashes before it).
+    let anchor_at = |p: &str, end: usize| {
+        p[..end].ends_with('$')
+            && p[..end - 1]
+                .bytes()
+                .rev()
+                .take_while(|b| *b == b'\\')
+                .count()
+                % 2
+                == 0
+    };
+    if p.ends_with(')') && anchor_at(&p, p.len() - 1) {
         p.replace_range(p.len() - 2..p.len() - 1, "");
-    } else if p.ends_with('$') && !p.ends_with("\\$") {
+    } else if anchor_at(&p, p.len()) {
         p.pop();
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_anchors;
+
+    #[test]
+    fn only_unescaped_dollars_are_anchors() {
+        assert_eq!(strip_anchors("^abc$"), "abc");
+        assert_eq!(strip_anchors("(?i)x=(?:^a.*$)"), "(?i)x=(?:a.*)");
+        assert_eq!(strip_anchors(r"x=(?:.*\$)"), r"x=(?:.*\$)");
+        assert_eq!(strip_anchors(r".*\$"), r".*\$");
+        assert_eq!(strip_anchors(r".*\\$"), r".*\\");
+        assert_eq!(strip_anchors("$"), "");
+    }
 }

@@ -72,6 +72,8 @@ enum Pred {
         hi: Bound<i64>,
     },
     Guid(u128),
+    /// Two fields hold the same value (ignoring case).
+    Same(Field, Field),
 }
 
 /// A query compiled for single events.
@@ -162,6 +164,9 @@ fn words_test(value: &Tok, column: usize) -> Result<Test, QueryError> {
 }
 
 fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryError> {
+    if let (Some(name), Tok::FieldRef(other)) = (field, value) {
+        return Ok(Pred::Same(field_of(name), field_of(other)));
+    }
     let Some(name) = field else {
         return Ok(Pred::Text {
             field: Field::AnyText,
@@ -341,9 +346,23 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
     }
 }
 
+/// A field by name, canonical or a source column.
+fn field_of(name: &str) -> Field {
+    let lower = name.to_ascii_lowercase();
+    match CANONICAL_STATIC.iter().find(|n| **n == lower) {
+        Some(n) => Field::Canonical(n),
+        None => Field::Attr(name.to_string()),
+    }
+}
+
 fn eval(p: &Pred, ev: &EventView) -> bool {
     match p {
         Pred::All => true,
+        Pred::Same(a, b) => {
+            let (a, b) = (values(ev, a), values(ev, b));
+            a.iter()
+                .any(|x| b.iter().any(|y| x.to_lowercase() == y.to_lowercase()))
+        }
         Pred::And(parts) => parts.iter().all(|q| eval(q, ev)),
         Pred::Or(parts) => parts.iter().any(|q| eval(q, ev)),
         Pred::Not(inner) => !eval(inner, ev),
@@ -386,13 +405,18 @@ fn eval(p: &Pred, ev: &EventView) -> bool {
 }
 
 /// Replaces what the index cannot evaluate by "anything", keeping the result a superset:
-/// a `raw:` term becomes `*`, and so does any `NOT` whose inside is not fully indexable.
+/// a `raw:` term or a comparison of two fields becomes `*`, and so does any `NOT` whose inside
+/// is not fully indexable.
 fn relax(e: &Expr) -> Expr {
     match e {
         Expr::Term {
             field: Some((name, _)),
             ..
         } if name.eq_ignore_ascii_case(names::RAW) => Expr::All,
+        Expr::Term {
+            value: Tok::FieldRef(_),
+            ..
+        } => Expr::All,
         Expr::Not(inner) if mentions_raw(inner) => Expr::All,
         Expr::And(parts) => {
             let kept: Vec<Expr> = parts
@@ -420,6 +444,10 @@ fn relax(e: &Expr) -> Expr {
 
 fn mentions_raw(e: &Expr) -> bool {
     match e {
+        Expr::Term {
+            value: Tok::FieldRef(_),
+            ..
+        } => true,
         Expr::Term {
             field: Some((name, _)),
             ..
@@ -467,6 +495,7 @@ fn render(e: &Expr) -> String {
                     if *hi_incl { ']' } else { '}' }
                 ),
                 Tok::Compare(op, v) => format!("{op}{v}"),
+                Tok::FieldRef(other) => format!("=={other}"),
                 _ => String::new(),
             };
             match field {
@@ -555,5 +584,31 @@ mod tests {
             Matcher::new("raw:/x/ OR path:/a").expect("q").index_text,
             "*"
         );
+    }
+
+    #[test]
+    fn two_fields_compared_on_candidates() {
+        let ev = |a: &str, b: &str| EventView {
+            fields: vec![
+                ("SubjectUserName".into(), a.into()),
+                ("TargetUserName".into(), b.into()),
+            ],
+            ..Default::default()
+        };
+        let m = Matcher::new("status:* OR NOT SubjectUserName:==TargetUserName").expect("q");
+        assert!(m.matches(&ev("xodih", "testuser")));
+        assert!(!m.matches(&ev("Admin", "admin")));
+        assert_eq!(
+            m.index_text, "*",
+            "the index cannot compare: every event is a candidate"
+        );
+        let (_, fields) = crate::schema::build();
+        let e = crate::query::compile(
+            "SubjectUserName:==TargetUserName",
+            &fields,
+            &crate::query::Vocabulary::default(),
+        )
+        .expect_err("searches cannot compare fields");
+        assert!(e.message.contains("for rules"), "{e:?}");
     }
 }

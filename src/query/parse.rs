@@ -29,6 +29,9 @@ pub(super) enum Tok {
     },
     /// `>=x`, `>x`, `<x`, `<=x`.
     Compare(&'static str, String),
+    /// `==other`: equal to another field of the same event (rules only: the index cannot
+    /// compare two fields, so rules check it on the candidates).
+    FieldRef(String),
 }
 
 struct Lexer<'a> {
@@ -368,6 +371,12 @@ impl Parser {
                     return err(column, format!("missing value after '{name}:'"));
                 };
                 self.pos += 1;
+                let value = match value {
+                    Tok::Word(w) if w.len() > 2 && w.starts_with("==") => {
+                        Tok::FieldRef(w[2..].to_string())
+                    }
+                    other => other,
+                };
                 Ok(Expr::Term {
                     field: Some((name, column)),
                     value,
@@ -380,7 +389,7 @@ impl Parser {
                 value,
                 column,
             }),
-            Tok::Regex(_) | Tok::Range { .. } | Tok::Compare(..) => {
+            Tok::Regex(_) | Tok::Range { .. } | Tok::Compare(..) | Tok::FieldRef(_) => {
                 err(column, "this needs a field name before it (field:…)")
             }
             Tok::Not | Tok::Plus | Tok::Minus => err(column, "unexpected operator"),

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::query::Matcher;
 
+pub mod sigma;
+
 /// The built-in rule pack.
 pub const BUILTIN: &str = include_str!("builtin.toml");
 
@@ -189,41 +191,99 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Rule>, RuleError> {
     Ok(rules)
 }
 
-/// The built-in rules, then each file's (a file's rule replaces a built-in rule of the same id).
-pub fn load(files: &[PathBuf]) -> Result<Vec<Rule>, RuleError> {
-    let mut rules = parse(BUILTIN, "builtin")?;
+/// The rules in force, and the Sigma rules that could not be used (each with why).
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub skipped: Vec<sigma::Skipped>,
+}
+
+/// The built-in rules, then each path's: a `.toml` rule file, a Sigma `.yml`/`.yaml` file, or a
+/// folder of either (read recursively, in name order). A later rule replaces an earlier one of
+/// the same id, so a case can amend a built-in rule.
+pub fn load(paths: &[PathBuf]) -> Result<RuleSet, RuleError> {
+    let builtin = parse(BUILTIN, "builtin")?;
+    let mut set = RuleSet {
+        rules: builtin,
+        skipped: Vec::new(),
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, true, &mut files).map_err(|e| RuleError {
+            file: path.display().to_string(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+    }
     for path in files {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| RuleError {
+        let text = std::fs::read_to_string(&path).map_err(|e| RuleError {
             file: origin.clone(),
             line: 1,
             message: e.to_string(),
         })?;
-        for rule in parse(&text, &origin)? {
-            rules.retain(|r| r.spec.id != rule.spec.id);
-            rules.push(rule);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for r in &rules {
-        if !seen.insert(r.spec.id.as_str()) {
+        let rules = if is_sigma(&path) {
+            let loaded = sigma::parse(&text, &origin)?;
+            set.skipped.extend(loaded.skipped);
+            loaded.rules
+        } else {
+            parse(&text, &origin)?
+        };
+        let mut ids = std::collections::HashSet::new();
+        if let Some(twice) = rules.iter().find(|r| !ids.insert(r.spec.id.clone())) {
             return Err(RuleError {
-                file: r.origin.clone(),
+                file: origin,
                 line: 1,
-                message: format!("rule id '{}' is used twice", r.spec.id),
+                message: format!("rule id '{}' is used twice", twice.spec.id),
             });
         }
+        for rule in rules {
+            set.rules.retain(|r| r.spec.id != rule.spec.id);
+            set.rules.push(rule);
+        }
     }
-    Ok(rules)
+    Ok(set)
 }
 
-/// The rule files that apply to a case: its own `rules.toml`, then the given ones.
-pub fn files_for(case_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
-    let own = case_dir.join("rules.toml");
-    let mut files = Vec::new();
-    if own.is_file() {
-        files.push(own);
+fn is_sigma(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+}
+
+/// The rule files a path names: itself when named, or the rule files in a folder (symbolic
+/// links to folders are not followed, so a link loop cannot trap the walk).
+fn collect(path: &Path, named: bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let meta = if named {
+        std::fs::metadata(path)?
+    } else {
+        std::fs::symlink_metadata(path)?
+    };
+    if meta.is_dir() {
+        let mut entries = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        entries.sort();
+        for entry in entries {
+            collect(&entry, false, out)?;
+        }
+    } else if named
+        || is_sigma(path)
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        out.push(path.to_path_buf());
     }
+    Ok(())
+}
+
+/// The rules that apply to a case: its own `rules.toml` and `sigma/` folder, then the given
+/// paths.
+pub fn files_for(case_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = [case_dir.join("rules.toml"), case_dir.join("sigma")]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
     files.extend(extra.iter().cloned());
     files
 }
@@ -252,10 +312,12 @@ mod tests {
 
     #[test]
     fn builtin_pack_loads() {
-        let rules = load(&[]).expect("builtin rules");
+        let rules = load(&[]).expect("builtin rules").rules;
         assert!(rules.len() >= 25, "{}", rules.len());
         assert!(rules.iter().any(|r| r.spec.id == "tpl-cve-2021-26855"));
         assert!(rules.iter().all(|r| !r.spec.description.is_empty()));
+        let ids: std::collections::HashSet<_> = rules.iter().map(|r| &r.spec.id).collect();
+        assert_eq!(ids.len(), rules.len(), "every built-in id is used once");
     }
 
     #[test]
@@ -302,6 +364,7 @@ mod parity {
     fn rule(id: &str) -> Rule {
         load(&[])
             .expect("rules")
+            .rules
             .into_iter()
             .find(|r| r.spec.id == id)
             .expect(id)
@@ -434,7 +497,7 @@ mod parity {
 
     #[test]
     fn benign_look_alikes_do_not_match() {
-        let rules = load(&[]).expect("rules");
+        let rules = load(&[]).expect("rules").rules;
         let compromise: Vec<&Rule> = rules
             .iter()
             .filter(|r| {

@@ -554,3 +554,60 @@ fn exchange_cmdlets_in_evtx_are_searchable() {
     );
     assert!(line.contains("Set-Mailbox -Identity"), "{line}");
 }
+
+/// SigmaHQ's regression samples: one record each, which its rule must match exactly once. The
+/// rules are trawl's own copies of their logic (tests/fixtures/sigma), loaded as Sigma.
+#[test]
+fn sigma_regression_samples_match_their_rules_once() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let rules = common::repo().join("tests/fixtures/sigma");
+    let ids = [
+        "e3c6d245-7b8f-4e2a-c17f-a9d0e5b38f62",
+        "7595ba94-cf3b-4471-aa03-4f6baa9e5fad",
+        "6385697e-9f1b-40bd-8817-f4a91f40508e",
+    ];
+    for id in ids {
+        let dir = tempfile::tempdir().unwrap();
+        let case = dir.path().join("case");
+        common::ingest(&case, &corpus.join(format!("sigma-regression/{id}.evtx")));
+        let out = common::run(&[
+            "hunt",
+            "--case",
+            common::path_str(&case),
+            "--format",
+            "json",
+            "--rules",
+            common::path_str(&rules),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("9d3a4b0c-1e2f-4a5b-8c6d-7e8f9a0b1c2d") && stderr.contains("timeframe"),
+            "the rule trawl cannot run is named with why: {stderr}"
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hits = |rule: &str| -> u64 {
+            report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["rule"] == rule)
+                .map_or(0, |f| f["count"].as_u64().unwrap())
+        };
+        for other in ids {
+            assert_eq!(
+                hits(other),
+                u64::from(other == id),
+                "{other} on {id}'s sample"
+            );
+        }
+        // The modifier-built twin of the encoded-PowerShell rule agrees with it.
+        assert_eq!(
+            hits("0b6f3b1e-5a3c-4d55-9c1e-7d2f1a9e4c10"),
+            u64::from(id.starts_with("6385697e")),
+            "base64offset|wide on {id}"
+        );
+    }
+}

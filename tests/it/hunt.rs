@@ -352,3 +352,61 @@ fn custom_rules_in_the_case_and_bad_rule_files() {
         "{err}"
     );
 }
+
+/// A Sigma webserver rule, as SigmaHQ writes them (`cs-uri-query` holding the whole URI), runs
+/// on IIS lines and credits the real client; a case's `sigma/` folder is read without flags; a
+/// malformed Sigma file is an error naming its file.
+#[test]
+fn sigma_web_rules_run_from_the_case_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(
+        &case,
+        &common::repo().join("tests/fixtures/verdicts/proxyshell"),
+    );
+    std::fs::create_dir_all(case.join("sigma/web")).unwrap();
+    std::fs::write(
+        case.join("sigma/web/proxyshell.yml"),
+        r"title: ProxyShell autodiscover to a back end
+id: 2d3f8a50-7a51-4c4e-9d0a-0b4e2f7c1a11
+status: test
+logsource:
+  category: webserver
+detection:
+  selection_auto:
+    cs-uri-query|contains: '/autodiscover.json'
+  selection_backend:
+    cs-uri-query|contains:
+      - '/powershell'
+      - '/mapi/nspi'
+  filter_refused:
+    sc-status: 401
+  condition: all of selection_* and not filter_refused
+level: high
+",
+    )
+    .unwrap();
+    let report = hunt_json(&case);
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "2d3f8a50-7a51-4c4e-9d0a-0b4e2f7c1a11")
+        .expect("the Sigma rule's finding");
+    let expected = ok(&[
+        "search",
+        "--case",
+        path_str(&case),
+        "--count",
+        "path:*autodiscover.json AND (query:powershell OR query:nspi) AND NOT status:401",
+    ]);
+    assert_eq!(f["count"].as_u64(), expected.trim().parse().ok());
+    assert!(f["count"].as_u64().unwrap() >= 2, "{f}");
+    assert_eq!(f["clients"], serde_json::json!(["198.51.100.60"]));
+
+    std::fs::write(case.join("sigma/broken.yaml"), "title: x\ndetection: [\n").unwrap();
+    let out = run(&["hunt", "--case", path_str(&case)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.yaml:"), "{err}");
+}

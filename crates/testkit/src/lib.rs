@@ -46,7 +46,7 @@ pub fn new_case() -> (tempfile::TempDir, PathBuf) {
     let mut case = Case::open_or_create(&case_dir).expect("case");
     let opts = IngestOptions::default();
     ingest(&mut case, &[sample_logs()], &opts, &trawl::progress::ignore).expect("ingest");
-    let rules = trawl::rules::load(&[]).expect("rules");
+    let rules = trawl::rules::load(&[]).expect("rules").rules;
     trawl::hunt::ensure(&case, &rules).expect("detections");
     (dir, case_dir)
 }

@@ -1,0 +1,960 @@
+//! Sigma rules, compiled into trawl's query language so that they run at index speed like the
+//! built-in pack: the YAML is parsed by `rsigma-parser`, each detection becomes a query, the
+//! condition combines them, and the log source narrows them to the events it names.
+//!
+//! * Log sources: `webserver` and `proxy` are the web logs (IIS, HttpProxy, access logs);
+//!   `windows` with a category (`process_creation`, `file_event`, `ps_script`, …) or a service
+//!   (`security`, `system`, `sysmon`, `powershell`, `msexchange-management`, …) the event logs,
+//!   from EVTX, JSON lines or CSV exports alike.
+//! * Fields: Sigma's web names (`cs-uri-query`, `c-uri`, `cs-user-agent`, `sc-status`, `c-ip`…)
+//!   become trawl's (`path` and `query`, `ua`, `status`, `client`…); Windows names stay as the
+//!   events name them (`Image` also reads Security 4688's `NewProcessName`).
+//! * Matching ignores case, as Sigma's does. `fieldref` compares two fields of the event (rules
+//!   check it on the candidates the rest of the query finds).
+//! * What trawl cannot express (correlations, aggregations, `cased`, placeholders, comparisons
+//!   of text fields…) is listed with the reason, never dropped in silence; a rule file that does
+//!   not parse is an error naming its file and line.
+
+use rsigma_parser::{
+    ConditionExpr, Detection, DetectionItem, Level, Modifier, Quantifier, SelectorPattern,
+    SigmaRule, SigmaString, SigmaValue, SpecialChar, StringPart, detection_name_matches,
+    parse_sigma_yaml,
+};
+use serde::Serialize;
+
+use super::{Category, Outcome, Rule, RuleError, RuleSpec, Severity};
+use crate::query::Matcher;
+
+/// A Sigma rule that was not loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub file: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+/// What loading Sigma rules gave.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub rules: Vec<Rule>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Parses one Sigma file (one or several YAML documents).
+pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
+    let collection = parse_sigma_yaml(text).map_err(|e| bad(origin, &e.to_string()))?;
+    if let Some(e) = collection.errors.first() {
+        return Err(bad(origin, e));
+    }
+    let mut out = Loaded::default();
+    for c in &collection.correlations {
+        out.skipped.push(Skipped {
+            file: origin.into(),
+            rule: c.id.clone().unwrap_or_else(|| c.title.clone()),
+            reason: "a correlation rule (it counts or relates events over time), which trawl's rules do not express".into(),
+        });
+    }
+    for f in &collection.filters {
+        out.skipped.push(Skipped {
+            file: origin.into(),
+            rule: f.id.clone().unwrap_or_else(|| f.title.clone()),
+            reason: "a filter rule (it amends other rules), which trawl does not apply".into(),
+        });
+    }
+    for rule in &collection.rules {
+        let name = rule.id.clone().unwrap_or_else(|| rule.title.clone());
+        match compile(rule) {
+            Ok(query) => {
+                let spec = spec_of(rule, query);
+                let matcher = Matcher::new(&spec.query).map_err(|e| {
+                    bad(
+                        origin,
+                        &format!(
+                            "rule '{name}' compiled to a query trawl cannot read: {}",
+                            e.message
+                        ),
+                    )
+                })?;
+                out.rules.push(Rule {
+                    spec,
+                    matcher,
+                    origin: origin.to_string(),
+                });
+            }
+            Err(reason) => out.skipped.push(Skipped {
+                file: origin.into(),
+                rule: name,
+                reason,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// A parse error with the line YAML names, or line 1.
+fn bad(origin: &str, message: &str) -> RuleError {
+    let line = message
+        .split("line ")
+        .nth(1)
+        .and_then(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(1);
+    RuleError {
+        file: origin.to_string(),
+        line,
+        message: format!("Sigma: {}", crate::sanitize::escape_controls(message)),
+    }
+}
+
+fn spec_of(rule: &SigmaRule, query: String) -> RuleSpec {
+    let severity = match rule.level {
+        Some(Level::Critical | Level::High) => Severity::High,
+        Some(Level::Medium) => Severity::Medium,
+        Some(Level::Low) => Severity::Low,
+        Some(Level::Informational) | None => Severity::Info,
+    };
+    let id = rule
+        .id
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .filter(|id| valid_id(id))
+        .unwrap_or_else(|| {
+            let slug: String = rule
+                .title
+                .to_ascii_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            format!("sigma-{}", slug.trim_matches('-'))
+        });
+    let attack = rule
+        .tags
+        .iter()
+        .filter_map(|t| t.strip_prefix("attack."))
+        .filter(|t| t.starts_with('t') && t[1..].chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|t| t.to_ascii_uppercase())
+        .collect();
+    let mut description = rule.description.clone().unwrap_or_default();
+    if !rule.falsepositives.is_empty() {
+        description.push_str(&format!(
+            "\nFalse positives: {}.",
+            rule.falsepositives.join("; ")
+        ));
+    }
+    let web = matches!(
+        rule.logsource.category.as_deref(),
+        Some("webserver" | "proxy")
+    );
+    RuleSpec {
+        id,
+        title: rule.title.clone(),
+        severity,
+        category: Category::Compromise,
+        references: rule.references.clone(),
+        attack,
+        description: format!("Sigma rule. {description}"),
+        query,
+        // A Sigma rule says how bad a match is, not what it means for a host: high and critical
+        // ones count as success toward a verdict, the rest are shown as context.
+        outcome: Some(if severity == Severity::High {
+            Outcome::Success
+        } else {
+            Outcome::Context
+        }),
+        success_when: None,
+        suspects: web,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The whole rule as one query: its log source and its condition.
+fn compile(rule: &SigmaRule) -> Result<String, String> {
+    let source = logsource(rule)?;
+    let web = source.1;
+    let detections = &rule.detection;
+    if detections.timeframe.is_some() {
+        return Err(
+            "a timeframe (it aggregates over time), which trawl's rules do not express".into(),
+        );
+    }
+    if detections.conditions.is_empty() {
+        return Err("no condition".into());
+    }
+    let mut parts = Vec::new();
+    for condition in &detections.conditions {
+        parts.push(condition_query(condition, &detections.named, web)?);
+    }
+    let condition = or(parts);
+    Ok(match source.0 {
+        Some(s) => format!("({s}) AND ({condition})"),
+        None => condition,
+    })
+}
+
+/// The events a log source names, and whether they are web logs.
+fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
+    let ls = &rule.logsource;
+    let category = ls.category.as_deref().map(str::to_ascii_lowercase);
+    let product = ls.product.as_deref().map(str::to_ascii_lowercase);
+    let service = ls.service.as_deref().map(str::to_ascii_lowercase);
+    if let Some(c) = category.as_deref()
+        && matches!(c, "webserver" | "proxy")
+    {
+        return Ok((
+            Some("source:iis OR source:httpproxy OR source:access OR source:w3c".into()),
+            true,
+        ));
+    }
+    match product.as_deref() {
+        Some("windows") | None => {}
+        Some(other) => {
+            return Err(format!(
+                "log source product '{other}': trawl reads web logs and Windows event logs"
+            ));
+        }
+    }
+    if product.is_none() && category.is_none() && service.is_none() {
+        return Ok((None, false));
+    }
+    let by_category = match category.as_deref() {
+        None => None,
+        Some("process_creation") => Some("EventID:1 OR EventID:4688"),
+        Some("file_event" | "file_creation") => Some("EventID:11"),
+        Some("file_delete") => Some("EventID:23 OR EventID:26"),
+        Some("file_change") => Some("EventID:2"),
+        Some("network_connection") => Some("EventID:3"),
+        Some("process_termination") => Some("EventID:5"),
+        Some("driver_load") => Some("EventID:6"),
+        Some("image_load") => Some("EventID:7"),
+        Some("create_remote_thread") => Some("EventID:8"),
+        Some("raw_access_thread") => Some("EventID:9"),
+        Some("process_access") => Some("EventID:10"),
+        Some("registry_event" | "registry_add" | "registry_delete") => {
+            Some("EventID:12 OR EventID:13 OR EventID:14")
+        }
+        Some("registry_set") => Some("EventID:13"),
+        Some("create_stream_hash") => Some("EventID:15"),
+        Some("pipe_created") => Some("EventID:17 OR EventID:18"),
+        Some("wmi_event") => Some("EventID:19 OR EventID:20 OR EventID:21"),
+        Some("dns_query") => Some("EventID:22"),
+        Some("ps_script") => Some("EventID:4104"),
+        Some("ps_module") => Some("EventID:4103"),
+        Some("ps_classic_start" | "ps_classic_provider_start") => {
+            Some("EventID:400 OR EventID:600")
+        }
+        Some(other) => {
+            return Err(format!(
+                "log source category '{other}' has no mapping to event logs in trawl"
+            ));
+        }
+    };
+    let by_service = match service.as_deref() {
+        None => None,
+        Some("security") => Some("Channel:Security OR LogName:Security".to_string()),
+        Some("system") => Some("Channel:System OR LogName:System".to_string()),
+        Some("application") => Some("Channel:Application OR LogName:Application".to_string()),
+        Some("sysmon") => Some("Channel:*sysmon* OR source:sysmon".to_string()),
+        Some("powershell") => Some("Channel:*powershell* OR source:powershell".to_string()),
+        Some("powershell-classic") => Some("Channel:\"Windows PowerShell\"".to_string()),
+        Some("msexchange-management") => Some(
+            "Channel:\"MSExchange Management\" OR LogName:\"MSExchange Management\" OR Provider:\"MSExchange CmdletLogs\" OR ProviderName:\"MSExchange CmdletLogs\"".to_string(),
+        ),
+        Some(other) => Some(format!("Channel:{}", quote(other))),
+    };
+    let parts: Vec<String> = by_category
+        .map(str::to_string)
+        .into_iter()
+        .chain(by_service)
+        .map(|p| format!("({p})"))
+        .collect();
+    Ok(((!parts.is_empty()).then(|| parts.join(" AND ")), false))
+}
+
+fn condition_query(
+    c: &ConditionExpr,
+    named: &std::collections::HashMap<String, Detection>,
+    web: bool,
+) -> Result<String, String> {
+    Ok(match c {
+        ConditionExpr::And(parts) => and(parts
+            .iter()
+            .map(|p| condition_query(p, named, web))
+            .collect::<Result<_, _>>()?),
+        ConditionExpr::Or(parts) => or(parts
+            .iter()
+            .map(|p| condition_query(p, named, web))
+            .collect::<Result<_, _>>()?),
+        ConditionExpr::Not(inner) => format!("NOT ({})", condition_query(inner, named, web)?),
+        ConditionExpr::Identifier(name) => {
+            let d = named
+                .get(name)
+                .ok_or_else(|| format!("the condition names '{name}', which is not defined"))?;
+            detection(d, web)?
+        }
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            let mut names: Vec<&String> = named
+                .keys()
+                .filter(|n| match pattern {
+                    SelectorPattern::Them => !n.starts_with('_'),
+                    SelectorPattern::Pattern(p) => detection_name_matches(p, n),
+                })
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                return Err(format!("the selector '{c}' matches no detection"));
+            }
+            let queries = names
+                .iter()
+                .map(|n| detection(&named[*n], web))
+                .collect::<Result<Vec<_>, _>>()?;
+            match quantifier {
+                Quantifier::Any | Quantifier::Count(1) => or(queries),
+                Quantifier::All => and(queries),
+                Quantifier::Count(n) => {
+                    return Err(format!(
+                        "'{n} of …' counts matching selections, which trawl's rules do not express"
+                    ));
+                }
+            }
+        }
+    })
+}
+
+fn detection(d: &Detection, web: bool) -> Result<String, String> {
+    Ok(match d {
+        Detection::AllOf(items) => and(items
+            .iter()
+            .map(|i| item(i, web))
+            .collect::<Result<_, _>>()?),
+        Detection::AnyOf(list) => or(list
+            .iter()
+            .map(|d| detection(d, web))
+            .collect::<Result<_, _>>()?),
+        Detection::And(list) => and(list
+            .iter()
+            .map(|d| detection(d, web))
+            .collect::<Result<_, _>>()?),
+        Detection::Keywords(values) => or(values.iter().map(keyword).collect::<Result<_, _>>()?),
+        Detection::ArrayMatch { .. } => {
+            return Err("array matching, which trawl's rules do not express".into());
+        }
+        Detection::Conditional { named, condition } => condition_query(condition, named, web)?,
+    })
+}
+
+/// A value searched anywhere in the record (Sigma keywords).
+fn keyword(v: &SigmaValue) -> Result<String, String> {
+    let text = match v {
+        SigmaValue::String(s) => contains_regex(s),
+        SigmaValue::Integer(i) => regex::escape(&i.to_string()),
+        SigmaValue::Float(f) => regex::escape(&f.to_string()),
+        SigmaValue::Bool(b) => b.to_string(),
+        SigmaValue::Null => return Err("a null keyword".into()),
+    };
+    let re = format!("(?is).*{text}.*");
+    Ok(format!(
+        "(raw:{} OR Message:{})",
+        regex_value(&re),
+        regex_value(&re)
+    ))
+}
+
+/// trawl's fields that hold numbers.
+const NUMERIC: [&str; 3] = ["status", "bytes", "duration_ms"];
+
+/// Where a Sigma field is in trawl's events.
+enum Target {
+    /// One or more fields, any of which may match.
+    Fields(Vec<&'static str>),
+    /// A field by its own name.
+    Named(String),
+    /// The whole URI (Sigma's web rules treat `cs-uri-query` as stem and query): the path, or
+    /// the query string checked on the raw record.
+    Uri,
+}
+
+fn target(name: &str, web: bool) -> Target {
+    let lower = name.to_ascii_lowercase();
+    if web {
+        return match lower.as_str() {
+            "cs-uri-query" | "c-uri-query" | "c-uri" | "cs-uri" | "uri" | "url" | "c-uri-path" => {
+                Target::Uri
+            }
+            "cs-uri-stem" | "c-uri-stem" => Target::Fields(vec!["path"]),
+            "cs-user-agent" | "c-useragent" | "cs(user-agent)" | "useragent" | "user-agent" => {
+                Target::Fields(vec!["ua"])
+            }
+            "cs-method" | "c-method" | "method" => Target::Fields(vec!["method"]),
+            "sc-status" | "status" => Target::Fields(vec!["status"]),
+            "sc-bytes" => Target::Fields(vec!["bytes"]),
+            "time-taken" => Target::Fields(vec!["duration_ms"]),
+            "c-ip" | "src_ip" | "clientip" | "client_ip" => Target::Fields(vec!["client"]),
+            "cs-username" | "c-username" => Target::Fields(vec!["user"]),
+            "cs-referrer" | "cs-referer" | "cs(referer)" => Target::Fields(vec!["referer"]),
+            "dst_ip" | "s-ip" => Target::Named("s-ip".into()),
+            _ => Target::Named(name.to_string()),
+        };
+    }
+    match lower.as_str() {
+        "image" => Target::Fields(vec!["Image", "NewProcessName"]),
+        "parentimage" => Target::Fields(vec!["ParentImage", "ParentProcessName"]),
+        "provider_name" => Target::Fields(vec!["Provider", "ProviderName"]),
+        // `Get-WinEvent | Export-Csv` names these differently.
+        "eventid" => Target::Fields(vec!["EventID", "Id"]),
+        "channel" => Target::Fields(vec!["Channel", "LogName"]),
+        "computer" => Target::Fields(vec!["Computer", "MachineName"]),
+        _ => Target::Named(name.to_string()),
+    }
+}
+
+fn item(i: &DetectionItem, web: bool) -> Result<String, String> {
+    let Some(name) = &i.field.name else {
+        // A list of values without a field: keywords.
+        return Ok(or(i
+            .values
+            .iter()
+            .map(keyword)
+            .collect::<Result<_, _>>()?));
+    };
+    let mods = &i.field.modifiers;
+    for m in mods {
+        match m {
+            Modifier::Cased => {
+                return Err("the 'cased' modifier: trawl matches ignoring case".into());
+            }
+            Modifier::Expand => return Err("the 'expand' modifier (placeholders)".into()),
+            Modifier::Minute
+            | Modifier::Hour
+            | Modifier::Day
+            | Modifier::Week
+            | Modifier::Month
+            | Modifier::Year => return Err(format!("the '{m:?}' modifier (parts of a time)")),
+            Modifier::Utf16be | Modifier::Utf16 => {
+                return Err(format!("the '{m:?}' modifier"));
+            }
+            _ => {}
+        }
+    }
+    let has = |m: Modifier| mods.contains(&m);
+    let target = target(name, web);
+    if has(Modifier::Exists) {
+        let wanted = !matches!(i.values.first(), Some(SigmaValue::Bool(false)));
+        let q = field_query(&target, |f| format!("{f}:*"))?;
+        return Ok(if wanted { q } else { format!("NOT ({q})") });
+    }
+    if has(Modifier::FieldRef) {
+        let queries = i
+            .values
+            .iter()
+            .map(|v| match v {
+                SigmaValue::String(s) => {
+                    let other = s.original.clone();
+                    field_query(&target, |f| format!("{f}:=={other}"))
+                }
+                _ => Err("a fieldref that is not a field name".into()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(if has(Modifier::All) {
+            and(queries)
+        } else {
+            or(queries)
+        });
+    }
+    let mut queries = Vec::new();
+    for v in &i.values {
+        queries.push(value(&target, v, mods)?);
+    }
+    if queries.is_empty() {
+        return Err(format!("no value for '{name}'"));
+    }
+    let q = if has(Modifier::All) {
+        and(queries)
+    } else {
+        or(queries)
+    };
+    Ok(if has(Modifier::Neq) {
+        format!("NOT ({q})")
+    } else {
+        q
+    })
+}
+
+/// One value of one field, with its modifiers.
+fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, String> {
+    let has = |m: Modifier| mods.contains(&m);
+    if let SigmaValue::Null = v {
+        return Ok(format!(
+            "NOT ({})",
+            field_query(target, |f| format!("{f}:*"))?
+        ));
+    }
+    if has(Modifier::Gt) || has(Modifier::Gte) || has(Modifier::Lt) || has(Modifier::Lte) {
+        let n = match v {
+            SigmaValue::Integer(i) => i.to_string(),
+            SigmaValue::Float(f) => f.to_string(),
+            _ => return Err("a comparison with a value that is not a number".into()),
+        };
+        let op = if has(Modifier::Gt) {
+            ">"
+        } else if has(Modifier::Gte) {
+            ">="
+        } else if has(Modifier::Lt) {
+            "<"
+        } else {
+            "<="
+        };
+        return match target {
+            Target::Fields(f) if f.iter().all(|f| NUMERIC.contains(f)) => {
+                field_query(target, |f| format!("{f}:{op}{n}"))
+            }
+            _ => Err("a numeric comparison of a text field".into()),
+        };
+    }
+    if let Target::Fields(f) = target
+        && f.iter().all(|f| NUMERIC.contains(f))
+    {
+        // Numbers are matched as numbers: `sc-status: 401`, not a pattern over text.
+        let n = match v {
+            SigmaValue::Integer(i) => Some(*i),
+            SigmaValue::String(s) => literal(s)
+                .trim()
+                .parse()
+                .ok()
+                .filter(|_| s.parts.iter().all(|p| matches!(p, StringPart::Plain(_)))),
+            _ => None,
+        };
+        let plain = !mods.iter().any(|m| {
+            matches!(
+                m,
+                Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re
+            )
+        });
+        return match n {
+            Some(n) if plain && n >= 0 => field_query(target, |f| format!("{f}:{n}")),
+            _ => Err("a pattern on a numeric field (status, bytes, time taken)".into()),
+        };
+    }
+    if has(Modifier::Cidr) {
+        let SigmaValue::String(s) = v else {
+            return Err("a cidr that is not text".into());
+        };
+        return match target {
+            Target::Fields(f) if f.iter().all(|f| ["client", "ip", "xff"].contains(f)) => {
+                let cidr = s.original.clone();
+                field_query(target, |f| format!("{f}:{cidr}"))
+            }
+            _ => Err("a cidr on a field that is not an address".into()),
+        };
+    }
+    let strings: Vec<SigmaString> = match v {
+        SigmaValue::String(s) => vec![s.clone()],
+        SigmaValue::Integer(i) => vec![SigmaString::new(&i.to_string())],
+        SigmaValue::Float(f) => vec![SigmaString::new(&f.to_string())],
+        SigmaValue::Bool(b) => vec![SigmaString::new(&b.to_string())],
+        SigmaValue::Null => unreachable!("handled above"),
+    };
+    let strings = if has(Modifier::WindAsh) {
+        strings.iter().flat_map(windash).collect()
+    } else {
+        strings
+    };
+    let strings = if has(Modifier::Base64Offset) || has(Modifier::Base64) {
+        let wide = has(Modifier::Wide);
+        strings
+            .iter()
+            .flat_map(|s| {
+                let plain = literal(s);
+                let bytes = if wide {
+                    plain.encode_utf16().flat_map(u16::to_le_bytes).collect()
+                } else {
+                    plain.into_bytes()
+                };
+                if has(Modifier::Base64Offset) {
+                    // A one-byte value has an alignment with no stable character; an empty
+                    // pattern would match every event.
+                    base64_offsets(&bytes)
+                        .into_iter()
+                        .filter(|b| !b.is_empty())
+                        .collect()
+                } else {
+                    vec![base64(&bytes)]
+                }
+            })
+            .map(|b| SigmaString::new(&b.replace('*', "\\*").replace('?', "\\?")))
+            .collect()
+    } else {
+        strings
+    };
+    let mut queries = Vec::new();
+    for s in &strings {
+        let (regex, inner) = if has(Modifier::Re) {
+            let mut flags = String::new();
+            for (m, f) in [
+                (Modifier::IgnoreCase, 'i'),
+                (Modifier::Multiline, 'm'),
+                (Modifier::DotAll, 's'),
+            ] {
+                if has(m) {
+                    flags.push(f);
+                }
+            }
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!("(?{flags})")
+            };
+            // Sigma's regexes search; trawl's match the whole value.
+            (format!("{flags}.*(?:{}).*", s.original), s.original.clone())
+        } else {
+            let inner = contains_regex(s);
+            let regex = if has(Modifier::Contains)
+                || has(Modifier::Base64Offset)
+                || has(Modifier::Base64)
+            {
+                format!(".*{inner}.*")
+            } else if has(Modifier::StartsWith) {
+                format!("{inner}.*")
+            } else if has(Modifier::EndsWith) {
+                format!(".*{inner}")
+            } else {
+                inner.clone()
+            };
+            (regex, inner)
+        };
+        queries.push(match target {
+            Target::Uri => uri_query(&regex, &inner, s, has(Modifier::Re)),
+            _ => field_query(target, |f| format!("{f}:{}", regex_value(&regex)))?,
+        });
+    }
+    Ok(or(queries))
+}
+
+/// A URI value: the path, or (checked on the raw record, with the query's words as the index's
+/// candidates) the query string.
+fn uri_query(regex: &str, inner: &str, s: &SigmaString, is_regex: bool) -> String {
+    let words: Vec<String> = if is_regex {
+        Vec::new()
+    } else {
+        let text = literal(s);
+        crate::schema::words_of(&text)
+            .map(|(a, b)| text[a..b].to_ascii_lowercase())
+            .collect()
+    };
+    let mut query_side: Vec<String> = words
+        .iter()
+        .map(|w| format!("query:{}", quote(w)))
+        .collect();
+    query_side.push(format!(
+        "raw:{}",
+        regex_value(&format!("(?is).*(?:{inner}).*"))
+    ));
+    format!(
+        "(path:{} OR ({}))",
+        regex_value(regex),
+        query_side.join(" AND ")
+    )
+}
+
+fn field_query(target: &Target, one: impl Fn(&str) -> String) -> Result<String, String> {
+    Ok(match target {
+        Target::Fields(fields) => or(fields.iter().map(|f| one(f)).collect()),
+        Target::Named(name) => {
+            if name.is_empty() || name.contains([' ', ':', '(', ')', '"']) {
+                return Err(format!("the field name '{name}'"));
+            }
+            one(name)
+        }
+        Target::Uri => or(vec![one("path"), one("query")]),
+    })
+}
+
+/// A Sigma string as a regex (its `*` and `?` as wildcards, the rest literal).
+fn contains_regex(s: &SigmaString) -> String {
+    let mut out = String::new();
+    for part in &s.parts {
+        match part {
+            StringPart::Plain(p) => out.push_str(&regex::escape(p)),
+            StringPart::Special(SpecialChar::WildcardMulti) => out.push_str(".*"),
+            StringPart::Special(SpecialChar::WildcardSingle) => out.push('.'),
+        }
+    }
+    out
+}
+
+/// A Sigma string's text without its wildcards.
+fn literal(s: &SigmaString) -> String {
+    s.parts
+        .iter()
+        .filter_map(|p| match p {
+            StringPart::Plain(p) => Some(p.as_str()),
+            StringPart::Special(_) => None,
+        })
+        .collect()
+}
+
+/// Sigma's `windash`: a dash in a command-line switch may also be written `/`, `–`, `—` or `―`.
+fn windash(s: &SigmaString) -> Vec<SigmaString> {
+    ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}']
+        .iter()
+        .map(|c| SigmaString {
+            parts: s
+                .parts
+                .iter()
+                .map(|p| match p {
+                    StringPart::Plain(t) => StringPart::Plain(t.replace('-', &c.to_string())),
+                    other => other.clone(),
+                })
+                .collect(),
+            original: s.original.replace('-', &c.to_string()),
+        })
+        .collect()
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = [18, 12, 6, 0].map(|s| B64[((n >> s) & 63) as usize] as char);
+        out.extend(&chars[..chunk.len() + 1]);
+        out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+    }
+    out
+}
+
+/// Sigma's `base64offset`: the value's base64 at each of the three alignments it can have
+/// inside a longer encoded text, without the characters its neighbours change.
+fn base64_offsets(bytes: &[u8]) -> Vec<String> {
+    const START: [usize; 3] = [0, 2, 3];
+    const END: [usize; 3] = [0, 3, 2];
+    (0..3)
+        .map(|i| {
+            let mut padded = vec![b' '; i];
+            padded.extend_from_slice(bytes);
+            // Padding included, as pySigma slices it.
+            let encoded = base64(&padded);
+            let trim_end = END[(bytes.len() + i) % 3];
+            let end = encoded.len().saturating_sub(trim_end);
+            encoded
+                .get(START[i]..end.max(START[i]))
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+/// A regex as a query value (`~"…"`, for every field, slashes included).
+fn regex_value(regex: &str) -> String {
+    format!("~\"{}\"", regex.replace('"', "\\\""))
+}
+
+fn quote(value: &str) -> String {
+    crate::query::quote_value(value)
+}
+
+fn and(parts: Vec<String>) -> String {
+    join(parts, " AND ")
+}
+
+fn or(parts: Vec<String>) -> String {
+    join(parts, " OR ")
+}
+
+fn join(parts: Vec<String>, op: &str) -> String {
+    match parts.len() {
+        0 => "*".into(),
+        1 => parts.into_iter().next().unwrap_or_default(),
+        _ => parts
+            .iter()
+            .map(|p| format!("({p})"))
+            .collect::<Vec<_>>()
+            .join(op),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(yaml: &str) -> Rule {
+        let loaded = parse(yaml, "t.yml").expect("parses");
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+        loaded.rules.into_iter().next().expect("a rule")
+    }
+
+    #[test]
+    fn base64_offsets_match_sigma() {
+        // pySigma's base64offset of "Invoke-" (a documented example).
+        let offsets = base64_offsets(b"Invoke-");
+        assert_eq!(offsets, ["SW52b2tlL", "ludm9rZS", "JbnZva2Ut"]);
+        // Checked against pySigma's formula in Python for every length modulo 3.
+        assert_eq!(base64_offsets(b"ab"), ["YW", "Fi", "hY"]);
+        assert_eq!(base64_offsets(b"abcd"), ["YWJjZ", "FiY2", "hYmNk"]);
+        assert_eq!(base64_offsets(b"IEX ("), ["SUVYIC", "lFWCAo", "JRVggK"]);
+        assert_eq!(base64(b"hello"), "aGVsbG8=");
+    }
+
+    #[test]
+    fn a_process_rule_compiles_and_matches() {
+        let rule = one(r#"
+title: Shell from the IIS worker
+id: 0a1b2c3d-0000-4000-8000-000000000001
+status: test
+level: high
+tags: [attack.persistence, attack.t1505.003]
+logsource: {product: windows, category: process_creation}
+detection:
+  selection_parent:
+    ParentImage|endswith: '\w3wp.exe'
+  selection_child:
+    Image|endswith: ['\cmd.exe', '\powershell.exe']
+    CommandLine|contains|all: ['whoami', '/c']
+  filter:
+    CommandLine|contains: 'healthcheck'
+  condition: all of selection_* and not filter
+"#);
+        assert_eq!(rule.spec.id, "0a1b2c3d-0000-4000-8000-000000000001");
+        assert_eq!(rule.spec.severity, Severity::High);
+        assert_eq!(rule.spec.attack, ["T1505.003"]);
+        let ev = |image: &str, cmd: &str| crate::view::EventView {
+            fields: vec![
+                ("EventID".into(), "1".into()),
+                (
+                    "ParentImage".into(),
+                    r"C:\Windows\System32\inetsrv\W3WP.EXE".into(),
+                ),
+                ("Image".into(), image.into()),
+                ("CommandLine".into(), cmd.into()),
+            ],
+            ..Default::default()
+        };
+        assert!(
+            rule.matcher
+                .matches(&ev(r"C:\Windows\System32\cmd.exe", "cmd /c whoami"))
+        );
+        assert!(
+            !rule
+                .matcher
+                .matches(&ev(r"C:\Windows\System32\cmd.exe", "cmd /c dir"))
+        );
+        assert!(
+            !rule
+                .matcher
+                .matches(&ev(r"C:\x\notepad.exe", "cmd /c whoami"))
+        );
+        assert!(!rule.matcher.matches(&ev(
+            r"C:\Windows\System32\cmd.exe",
+            "cmd /c whoami healthcheck"
+        )));
+    }
+
+    #[test]
+    fn web_rules_read_the_uri_and_the_real_client() {
+        let rule = one(r#"
+title: ProxyShell probe
+logsource: {category: webserver}
+detection:
+  selection_auto:
+    cs-uri-query|contains: '/autodiscover.json'
+  selection_uri:
+    cs-uri-query|contains: ['/powershell', 'X-Rps-CAT']
+  condition: selection_auto and selection_uri
+level: medium
+"#);
+        assert!(rule.spec.id.starts_with("sigma-proxyshell"));
+        assert!(rule.spec.suspects);
+        let ev = crate::view::EventView {
+            source: "iis".into(),
+            path: Some("/autodiscover/autodiscover.json".into()),
+            query: Some("@x/powershell/?X-Rps-CAT=Va".into()),
+            raw: "2021-08-10 10:02:40 10.0.4.11 GET /autodiscover/autodiscover.json @x/powershell/?X-Rps-CAT=Va 443".into(),
+            ..Default::default()
+        };
+        assert!(rule.matcher.matches(&ev));
+    }
+
+    #[test]
+    fn fieldref_and_what_cannot_be_expressed() {
+        let rule = one(r#"
+title: Explicit credentials for another user
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4648}
+  filter: {SubjectUserName|fieldref: TargetUserName}
+  condition: selection and not filter
+level: medium
+"#);
+        let ev = |subject: &str| crate::view::EventView {
+            fields: vec![
+                ("EventID".into(), "4648".into()),
+                ("Channel".into(), "Security".into()),
+                ("SubjectUserName".into(), subject.into()),
+                ("TargetUserName".into(), "testuser".into()),
+            ],
+            ..Default::default()
+        };
+        assert!(rule.matcher.matches(&ev("xodih")));
+        assert!(!rule.matcher.matches(&ev("TestUser")));
+        assert!(!rule.matcher.exact_in_index, "checked on the candidates");
+
+        let loaded = parse(
+            r#"
+title: Counted
+logsource: {category: webserver}
+detection:
+  sel: {cs-method: POST}
+  condition: sel
+  timeframe: 5m
+---
+title: Cased
+logsource: {product: windows, service: security}
+detection:
+  sel: {TargetUserName|cased: Admin}
+  condition: sel
+---
+title: Linux
+logsource: {product: linux}
+detection:
+  sel: {a: b}
+  condition: sel
+"#,
+            "several.yml",
+        )
+        .expect("parses");
+        assert!(loaded.rules.is_empty());
+        assert_eq!(loaded.skipped.len(), 3, "{:?}", loaded.skipped);
+        assert!(loaded.skipped.iter().all(|s| !s.reason.is_empty()));
+    }
+
+    #[test]
+    fn a_malformed_rule_names_its_file_and_line() {
+        let e = parse(
+            "title: x\ndetection:\n  sel: [a\n  condition: sel\n",
+            "bad.yml",
+        )
+        .expect_err("bad YAML");
+        assert_eq!(e.file, "bad.yml");
+        assert!(e.line >= 3, "{e}");
+        assert!(e.to_string().starts_with("bad.yml:"), "{e}");
+    }
+}
