@@ -137,6 +137,7 @@ impl Manifest {
 ///
 /// ```toml
 /// trusted_proxies = ["172.16.0.10", "172.16.0.11", "10.20.0.0/24"]
+/// rules = ["/cases/shared/sigma/exchange"]
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +145,10 @@ pub struct CaseConfig {
     /// Load balancers and reverse proxies whose X-Forwarded-For is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<Cidr>,
+    /// More rules for this case: trawl rule files, Sigma files or folders of them, relative to
+    /// the case directory (besides its `rules.toml` and `sigma/`, which are always read).
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
 }
 
 /// The name of the case config file.

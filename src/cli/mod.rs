@@ -87,7 +87,7 @@ pub enum Command {
         rescan: bool,
         /// More rules: trawl rule files (.toml), Sigma rules (.yml), or folders of them (besides
         /// the built-in pack and the case's rules.toml and sigma/ folder).
-        #[arg(long = "rules")]
+        #[arg(long = "rules", visible_alias = "sigma")]
         rules: Vec<PathBuf>,
     },
     /// Export events (a query, a tag, or everything) as CSV, JSON lines, Timesketch or ECS.
@@ -126,7 +126,7 @@ pub enum Command {
         output: PathBuf,
         /// More rules: trawl rule files (.toml), Sigma rules (.yml), or folders of them (besides
         /// the built-in pack and the case's rules.toml and sigma/ folder).
-        #[arg(long = "rules")]
+        #[arg(long = "rules", visible_alias = "sigma")]
         rules: Vec<PathBuf>,
     },
 }
@@ -167,7 +167,7 @@ pub struct IngestArgs {
     pub quiet: bool,
     /// More rules to apply after ingest: trawl rule files (.toml), Sigma rules (.yml), or
     /// folders of them (besides the built-in pack and the case's rules.toml and sigma/ folder).
-    #[arg(long = "rules")]
+    #[arg(long = "rules", visible_alias = "sigma")]
     pub rules: Vec<PathBuf>,
     /// A load balancer or reverse proxy (address or CIDR range) whose X-Forwarded-For names
     /// the real client; repeatable. Private addresses relaying X-Forwarded-For are recognised

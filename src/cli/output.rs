@@ -34,7 +34,10 @@ pub(super) fn compile(case: &Case, text: &str) -> Result<std::result::Result<Com
 /// The rules in force for a case. Sigma rules trawl cannot express are said on stderr, one
 /// line each, so a responder knows what did not run.
 pub(super) fn load_rules(case: &Case, extra: &[PathBuf]) -> Result<Vec<crate::rules::Rule>> {
-    let set = crate::rules::load(&crate::rules::files_for(&case.dir, extra))
+    let config = crate::case::CaseConfig::load(&case.dir)?;
+    let mut paths: Vec<PathBuf> = config.rules.iter().map(|p| case.dir.join(p)).collect();
+    paths.extend(extra.iter().cloned());
+    let set = crate::rules::load(&crate::rules::files_for(&case.dir, &paths))
         .map_err(|e| Error::Usage(format!("rules: {e}")))?;
     for s in &set.skipped {
         eprintln!(

@@ -22,6 +22,15 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
     let (events, malformed) = m.totals();
     let hosts = host_ranges(case)?;
     let sources = all.top_values("source", usize::MAX, Order::Top)?;
+    // Which logs (web log types, event-log channels) each host has: what a verdict rests on.
+    let host_sources = hosts
+        .iter()
+        .map(|(host, _, _)| {
+            let q = format!("host:{}", query::quote_value(host));
+            let sel = Selection::select(&searcher, &query::compile(&q, &case.fields, &vocab)?)?;
+            Ok(sel.top_values("source", usize::MAX, Order::Top)?.values)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let proxies = crate::hunt::proxies(case)?;
     let tops: Vec<_> = ["client", "ip", "ua", "path", "status", "user"]
         .iter()
@@ -37,9 +46,10 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
             "unrecognised": m.unrecognised,
             "first": span.map(|s| format_ms(s.0)),
             "last": span.map(|s| format_ms(s.1)),
-            "hosts": hosts.iter().map(|(h, n, s)| json!({
+            "hosts": hosts.iter().zip(&host_sources).map(|((h, n, s), sources)| json!({
                 "host": h, "events": n,
                 "first": s.map(|s| format_ms(s.0)), "last": s.map(|s| format_ms(s.1)),
+                "sources": sources,
             })).collect::<Vec<_>>(),
             "sources": sources.values,
             "proxies": proxies,
@@ -71,7 +81,7 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
         writeln!(out, "Time range: {} .. {}", format_ms(a), format_ms(b)).map_err(w)?;
     }
     writeln!(out, "\nHosts:").map_err(w)?;
-    for (host, n, span) in &hosts {
+    for ((host, n, span), sources) in hosts.iter().zip(&host_sources) {
         let range = span.map_or(String::new(), |(a, b)| {
             format!("  {} .. {}", format_ms(a), format_ms(b))
         });
@@ -82,6 +92,11 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
             thousands(*n)
         )
         .map_err(w)?;
+        let logs: Vec<String> = sources
+            .iter()
+            .map(|v| format!("{} {}", escape_controls(&v.value), thousands(v.count)))
+            .collect();
+        writeln!(out, "    logs: {}", logs.join(", ")).map_err(w)?;
     }
     writeln!(out, "\nSources:").map_err(w)?;
     for v in &sources.values {

@@ -57,6 +57,11 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     ev.ts_naive = instant.naive;
     if windows || ev.attr("EventID").is_some() {
         super::evtx::canonical(&mut ev);
+        // Named by channel like an EVTX record's, so `source:sysmon` reads both.
+        let source = ev.attr("Channel").map(super::evtx::source_of);
+        if let Some(source) = source {
+            ev.source = Some(Cow::Borrowed(source));
+        }
     }
     // Attribute names borrow from `names`, which dies here: own them.
     Ok(ev.into_owned())

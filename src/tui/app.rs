@@ -22,6 +22,19 @@ use crate::selection::Order;
 pub use crate::session::{Filter, Session, View};
 use crate::view::EventView;
 
+/// What `i`, `a` and `p` pivot on, in order: the web field, then its stand-in in Windows events
+/// (the logon or network address; the command line; the program or the file written).
+const CLIENT_LIKE: [&str; 2] = [names::CLIENT, names::IP];
+const AGENT_LIKE: [&str; 3] = [names::UA, "CommandLine", "ScriptBlockText"];
+const PATH_LIKE: [&str; 6] = [
+    names::PATH,
+    "Image",
+    "NewProcessName",
+    "TargetFilename",
+    "ServiceName",
+    "Cmdlet",
+];
+
 /// A place to return to from the context view.
 #[derive(Debug, Clone)]
 struct Saved {
@@ -507,12 +520,12 @@ impl App {
             Action::ScrollRight => self.hscroll += 8,
             Action::Include => self.pivot_focused(false),
             Action::Exclude => self.pivot_focused(true),
-            Action::PivotIp => self.pivot_row(names::CLIENT, false),
-            Action::PivotUa => self.pivot_row(names::UA, false),
-            Action::PivotPath => self.pivot_row(names::PATH, false),
-            Action::ExcludeIp => self.pivot_row(names::CLIENT, true),
-            Action::ExcludeUa => self.pivot_row(names::UA, true),
-            Action::ExcludePath => self.pivot_row(names::PATH, true),
+            Action::PivotIp => self.pivot_row(&CLIENT_LIKE, false),
+            Action::PivotUa => self.pivot_row(&AGENT_LIKE, false),
+            Action::PivotPath => self.pivot_row(&PATH_LIKE, false),
+            Action::ExcludeIp => self.pivot_row(&CLIENT_LIKE, true),
+            Action::ExcludeUa => self.pivot_row(&AGENT_LIKE, true),
+            Action::ExcludePath => self.pivot_row(&PATH_LIKE, true),
             Action::PopFilter => {
                 let mut view = self.view.clone();
                 if view.filters.pop().is_some() {
@@ -812,10 +825,15 @@ impl App {
         }
     }
 
-    fn pivot_row(&mut self, field: &str, exclude: bool) {
-        match self.current().and_then(|ev| ev.value_of(field)) {
-            Some(value) => self.pivot(field, value, exclude),
-            None => self.message = Some(format!("this event has no {field}")),
+    /// Pivots on the first of `fields` the row has: a web request's client, agent or path, or
+    /// what stands for them in a Windows event.
+    fn pivot_row(&mut self, fields: &[&str], exclude: bool) {
+        let found = self
+            .current()
+            .and_then(|ev| fields.iter().find_map(|f| ev.value_of(f).map(|v| (*f, v))));
+        match found {
+            Some((field, value)) => self.pivot(field, value, exclude),
+            None => self.message = Some(format!("this event has no {}", fields[0])),
         }
     }
 

@@ -171,10 +171,18 @@ const BINDINGS: &[Binding] = &[
     bind!("i", PivotIp, "keep only the row's client address", |k| ch(
         k, 'i'
     )),
-    bind!("a", PivotUa, "keep only the row's user agent", |k| ch(
-        k, 'a'
-    )),
-    bind!("p", PivotPath, "keep only the row's path", |k| ch(k, 'p')),
+    bind!(
+        "a",
+        PivotUa,
+        "keep only the row's user agent (events: command line)",
+        |k| ch(k, 'a')
+    ),
+    bind!(
+        "p",
+        PivotPath,
+        "keep only the row's path (events: program or file)",
+        |k| ch(k, 'p')
+    ),
     bind!(
         "I A P",
         ExcludeIp,

@@ -522,6 +522,29 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
         "CommandLine:\"cmd /c whoami\"",
     ]);
     assert_eq!(cmd.trim(), "4");
+    // JSON lines from an event log are named by channel, and stats lists them per host.
+    let stats: Value = serde_json::from_str(&common::ok(&[
+        "stats",
+        "--case",
+        common::path_str(&case),
+        "--json",
+    ]))
+    .unwrap();
+    let logs: Vec<(&str, u64)> = stats["hosts"][0]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["value"].as_str().unwrap(), v["count"].as_u64().unwrap()))
+        .collect();
+    for expected in [
+        ("security", 5227),
+        ("sysmon", 4679),
+        ("application", 39),
+        ("system", 10),
+        ("msexchange-management", 3),
+    ] {
+        assert!(logs.contains(&expected), "{expected:?} in {logs:?}");
+    }
 }
 
 /// An MSExchange Management EVTX record: its unnamed data items are the cmdlet and its
@@ -578,7 +601,7 @@ fn sigma_regression_samples_match_their_rules_once() {
             common::path_str(&case),
             "--format",
             "json",
-            "--rules",
+            "--sigma",
             common::path_str(&rules),
         ]);
         assert!(out.status.success(), "{out:?}");

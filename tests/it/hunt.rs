@@ -404,6 +404,21 @@ level: high
     assert!(f["count"].as_u64().unwrap() >= 2, "{f}");
     assert_eq!(f["clients"], serde_json::json!(["198.51.100.60"]));
 
+    // Rules named in the case's trawl.toml are read too.
+    let shared = common::repo().join("tests/fixtures/sigma");
+    std::fs::write(
+        case.join("trawl.toml"),
+        format!("rules = [{:?}]\n", path_str(&shared)),
+    )
+    .unwrap();
+    let out = run(&["hunt", "--case", path_str(&case), "--rescan"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sigma rule not used") && err.contains("9d3a4b0c-1e2f-4a5b-8c6d-7e8f9a0b1c2d"),
+        "{err}"
+    );
+
     std::fs::write(case.join("sigma/broken.yaml"), "title: x\ndetection: [\n").unwrap();
     let out = run(&["hunt", "--case", path_str(&case)]);
     assert_eq!(out.status.code(), Some(1));

@@ -441,3 +441,67 @@ fn a_query_answers_while_an_export_is_running() {
     drop(requests);
     worker.join().expect("worker");
 }
+
+/// In Windows events the pivot keys take the fields that stand for a request's: `p` the
+/// program (or the file written), `a` the command line, `i` the logon or network address.
+#[test]
+fn event_rows_pivot_on_program_and_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("sysmon.json");
+    let event = |ts: &str, image: &str, cmd: &str| {
+        format!(
+            r#"{{"@timestamp":"{ts}","EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"EX1","Image":"{image}","CommandLine":"{cmd}","ParentImage":"C:\\Windows\\System32\\inetsrv\\w3wp.exe"}}"#
+        )
+    };
+    let text = [
+        event(
+            "2021-03-03T01:00:00Z",
+            r"C:\\Windows\\System32\\cmd.exe",
+            "cmd /c whoami",
+        ),
+        event(
+            "2021-03-03T01:00:01Z",
+            r"C:\\Windows\\System32\\cmd.exe",
+            "cmd /c ipconfig",
+        ),
+        event(
+            "2021-03-03T01:00:02Z",
+            r"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            "powershell -c whoami",
+        ),
+        event(
+            "2021-03-03T01:00:03Z",
+            r"C:\\Windows\\System32\\cmd.exe",
+            "cmd /c whoami",
+        ),
+    ]
+    .join("\n");
+    std::fs::write(&logs, text).expect("write");
+    let case_dir = dir.path().join("case");
+    let mut case = trawl::case::Case::open_or_create(&case_dir).expect("case");
+    trawl::ingest::ingest(
+        &mut case,
+        &[logs],
+        &trawl::ingest::IngestOptions::default(),
+        &trawl::progress::ignore,
+    )
+    .expect("ingest");
+    drop(case);
+    let mut h = Harness::with_session(&case_dir, trawl::session::Session::default(), 120, 30);
+    assert_eq!(h.app.total, 4);
+    h.key(KeyCode::Char('p'));
+    assert_eq!(
+        h.app.view.filters,
+        vec![Filter::Value {
+            field: "Image".into(),
+            value: r"C:\Windows\System32\cmd.exe".into(),
+            exclude: false
+        }]
+    );
+    assert_eq!(h.app.total, 3);
+    h.key(KeyCode::Char('a'));
+    assert_eq!(h.app.total, 2, "cmd.exe running `cmd /c whoami`");
+    h.key(KeyCode::Backspace).key(KeyCode::Backspace);
+    h.key(KeyCode::Char('A'));
+    assert_eq!(h.app.total, 2, "everything but `cmd /c whoami`");
+}
