@@ -40,4 +40,15 @@ for n in "${sizes[@]}"; do
     printf "ingest: %.1f s, %.0f lines/s, %.1f MB/s, peak RSS %.0f MiB, index %.0f MB (%.2f of raw)\n",
       s, n / s, b / 1e6 / s, r / 1024, i / 1e6, i / b }'
   "$root/target/release/trawl-bench" --case "$case_dir" --runs 20
+  # The anchors, on the same files in the same run: what a responder without trawl runs for
+  # the same IP pivot (rg every time; lnav loading the logs into its SQL view every session).
+  logs=("$corpus"/*/inetpub/logs/LogFiles/W3SVC1/*)
+  if command -v rg > /dev/null; then
+    /usr/bin/time -f "%e s %M KiB" -o "$work/rg-$n.time" rg -c --no-filename ' 185\.220\.101\.47 ' "${logs[@]}" > "$work/rg-$n.out" || true
+    echo "anchor rg, IP count: $(awk '{s += $1} END {print s}' "$work/rg-$n.out") lines, $(cat "$work/rg-$n.time")"
+  fi
+  if command -v lnav > /dev/null; then
+    /usr/bin/time -f "%e s %M KiB" -o "$work/lnav-$n.time" lnav -n -c ";SELECT count(*) FROM w3c_log WHERE c_ip = '185.220.101.47'" "${logs[@]}" > "$work/lnav-$n.out" 2>&1 || true
+    echo "anchor lnav, IP count: $(grep -Eo '[0-9]+' "$work/lnav-$n.out" | tail -1) lines, $(cat "$work/lnav-$n.time")"
+  fi
 done

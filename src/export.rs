@@ -305,6 +305,7 @@ fn each_event(
     let searcher = reader.searcher();
     let sel = Selection::select(&searcher, query)?;
     let annotations = crate::marks::Annotations::load(case)?;
+    let any_rule = annotations.any_rule();
     let mut written = 0u64;
     let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
     for page in sel.pages(2048) {
@@ -316,11 +317,11 @@ fn each_event(
                 tags: mark.map_or(Vec::new(), |m| m.tags.iter().map(String::as_str).collect()),
                 note: mark.and_then(|m| m.note.as_deref()),
                 bookmark: mark.is_some_and(|m| m.bookmark),
-                rules: annotations
-                    .rules_of(key)
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
+                rules: if any_rule.contains(key, ev.ts_ms) {
+                    annotations.rules_of(key, ev.ts_ms)
+                } else {
+                    Vec::new()
+                },
             };
             f(&ev, &extra)?;
             written += 1;

@@ -374,7 +374,8 @@ impl Marks {
 /// What travels with each event shown or exported: its rule hits and the responder's marks.
 #[derive(Debug, Default)]
 pub struct Annotations {
-    rules: std::collections::HashMap<EventKey, Vec<String>>,
+    /// Each rule's hits, by rule id (the same sets the query vocabulary names `rule:<id>`).
+    rules: Vec<(String, std::sync::Arc<crate::sets::EventSet>)>,
     pub marks: Marks,
 }
 
@@ -383,26 +384,40 @@ impl Annotations {
     pub fn load(case: &Case) -> Result<Annotations> {
         Ok(Annotations {
             rules: crate::hunt::load_stored(case)
-                .map(|d| d.by_event())
+                .map(|d| d.hit_sets())
                 .unwrap_or_default(),
             marks: Marks::load(case)?,
         })
     }
 
-    /// With these rule hits (the timeline keeps its own copy of the detections).
-    pub fn new(rules: std::collections::HashMap<EventKey, Vec<String>>, marks: Marks) -> Self {
+    /// With these rule hits (the timeline shares its detections' sets).
+    pub fn new(rules: Vec<(String, std::sync::Arc<crate::sets::EventSet>)>, marks: Marks) -> Self {
         Annotations { rules, marks }
     }
 
     /// The rule ids that hit an event.
-    pub fn rules_of(&self, key: EventKey) -> &[String] {
-        self.rules.get(&key).map_or(&[], Vec::as_slice)
+    pub fn rules_of(&self, key: EventKey, ts_ms: i64) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|(_, set)| set.contains(key, ts_ms))
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
+    /// Every event some rule hit: one search per event, for passes over many events, before
+    /// [`Annotations::rules_of`] looks in each rule's set.
+    pub fn any_rule(&self) -> crate::sets::EventSet {
+        crate::sets::EventSet::union(self.rules.iter().map(|(_, s)| s.as_ref()))
     }
 
     /// Puts an event's rule hits, tags, note and bookmark on it.
     pub fn apply(&self, ev: &mut crate::view::EventView) {
         let key = EventKey::new(ev.file_id, ev.line);
-        ev.rules = self.rules_of(key).to_vec();
+        ev.rules = self
+            .rules_of(key, ev.ts_ms)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         if let Some(m) = self.marks.get(ev.file_id, ev.line) {
             ev.tags = m.tags.iter().cloned().collect();
             ev.note = m.note.clone();

@@ -4,7 +4,7 @@
 //! `rule:<id>` works in every query and the timeline marks them; they are recomputed after each
 //! ingest and whenever the rules change, without reading the logs again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -56,26 +56,20 @@ impl Detections {
 
     /// Event sets for the query language: `rule:<id>` for each rule with hits.
     pub fn sets(&self) -> Vec<(String, Arc<EventSet>)> {
-        self.hits
-            .iter()
-            .map(|(id, hits)| {
-                (
-                    format!("rule:{id}"),
-                    Arc::new(EventSet::new(hits.iter().copied())),
-                )
-            })
+        self.hit_sets()
+            .into_iter()
+            .map(|(id, set)| (format!("rule:{id}"), set))
             .collect()
     }
 
-    /// Rule ids by event key, for marking rows.
-    pub fn by_event(&self) -> HashMap<EventKey, Vec<String>> {
-        let mut out: HashMap<EventKey, Vec<String>> = HashMap::new();
-        for (id, hits) in &self.hits {
-            for (key, _) in hits {
-                out.entry(*key).or_default().push(id.clone());
-            }
-        }
-        out
+    /// Each rule's hits as a set, by rule id. Rows find their rules here (a few binary searches
+    /// per row shown) rather than in a map of every hit: building that map for 321,000 hits
+    /// was 80–100 ms of the timeline's first frame on a 10M-line case.
+    pub fn hit_sets(&self) -> Vec<(String, Arc<EventSet>)> {
+        self.hits
+            .iter()
+            .map(|(id, hits)| (id.clone(), Arc::new(EventSet::new(hits.iter().copied()))))
+            .collect()
     }
 
     /// Hit times of compromise rules of at least `min` severity, sorted, for the histogram and

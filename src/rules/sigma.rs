@@ -557,6 +557,14 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
                 let cidr = s.original.clone();
                 field_query(target, |f| format!("{f}:{cidr}"))
             }
+            // A Windows event's address is its `ip` (see `formats::evtx::canonical`), which
+            // the index holds as an address; the named field must be the one it came from.
+            Target::Named(name)
+                if ["ipaddress", "clientaddress", "sourceaddress"]
+                    .contains(&name.to_ascii_lowercase().as_str()) =>
+            {
+                Ok(format!("ip:{} AND {name}:*", s.original))
+            }
             _ => Err("a cidr on a field that is not an address".into()),
         };
     }
@@ -944,6 +952,29 @@ detection:
         assert!(loaded.rules.is_empty());
         assert_eq!(loaded.skipped.len(), 3, "{:?}", loaded.skipped);
         assert!(loaded.skipped.iter().all(|s| !s.reason.is_empty()));
+    }
+
+    #[test]
+    fn a_logon_address_range() {
+        let rule = one(r#"
+title: Logon from outside the office
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4624}
+  filter: {IpAddress|cidr: '10.0.0.0/8'}
+  condition: selection and not filter
+"#);
+        let ev = |ip: &str| crate::view::EventView {
+            ip: Some(ip.into()),
+            fields: vec![
+                ("EventID".into(), "4624".into()),
+                ("Channel".into(), "Security".into()),
+                ("IpAddress".into(), ip.into()),
+            ],
+            ..Default::default()
+        };
+        assert!(rule.matcher.matches(&ev("198.51.100.7")));
+        assert!(!rule.matcher.matches(&ev("10.1.2.3")));
     }
 
     #[test]

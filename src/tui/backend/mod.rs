@@ -227,9 +227,13 @@ impl Backend {
         let detections = crate::hunt::load_stored(&case);
         let marks = Marks::load(&case)?;
         let mut vocabulary = crate::query::Vocabulary::of(&case.manifest);
-        let (rules_by_event, alert_events) = match &detections {
+        let (hit_sets, alert_events) = match &detections {
             Some(d) => {
-                vocabulary.sets = d.sets();
+                let hit_sets = d.hit_sets();
+                vocabulary.sets = hit_sets
+                    .iter()
+                    .map(|(id, set)| (format!("rule:{id}"), Arc::clone(set)))
+                    .collect();
                 let alerts = d
                     .hits
                     .iter()
@@ -241,13 +245,13 @@ impl Backend {
                     })
                     .flat_map(|(_, hits)| hits.iter().copied());
                 let alerts = crate::sets::EventSet::new(alerts);
-                (d.by_event(), alerts)
+                (hit_sets, alerts)
             }
             None => Default::default(),
         };
         vocabulary.sets.extend(marks.sets());
         Ok(Backend {
-            annotations: Annotations::new(rules_by_event, marks),
+            annotations: Annotations::new(hit_sets, marks),
             text: String::new(),
             vocabulary,
             case,

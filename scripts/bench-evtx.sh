@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# EVTX ingest benchmark for BENCHMARKS.md: about 1 GB of EVTX made of copies of the corpus's
+# full-size samples (../shared/corpus; damaged ones included), parsed by the `evtx` crate alone
+# (the anchor: crates/bench/src/bin/evtx-parse.rs), then ingested by trawl with the built-in
+# pack, then again with 100 Sigma rules loaded as well.
+#
+#   scripts/bench-evtx.sh [COPIES]        # default 120 copies of 8 files (~1.07 GB)
+#   TRAWL_BENCH_DIR=/big/disk scripts/bench-evtx.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+corpus_root=${TRAWL_CORPUS:-$root/../shared/corpus}
+work=${TRAWL_BENCH_DIR:-/tmp/trawl-bench}
+copies=${1:-120}
+bin=$root/target/release/trawl
+mkdir -p "$work"
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --workspace
+
+samples=()
+while IFS= read -r f; do samples+=("$f"); done < <(find "$corpus_root" -name '*.evtx' -size +1000k | sort)
+[ ${#samples[@]} -gt 0 ] || { echo "no EVTX samples under $corpus_root" >&2; exit 1; }
+
+evtx=$work/evtx-$copies
+if [ ! -f "$evtx/.done" ]; then
+  rm -rf "$evtx"
+  for i in $(seq -w 1 "$copies"); do
+    mkdir -p "$evtx/copy-$i"
+    for f in "${samples[@]}"; do cp "$f" "$evtx/copy-$i/"; done
+  done
+  touch "$evtx/.done"
+fi
+
+# 100 Sigma rules of the shapes SigmaHQ's Windows rules have (process creation, script blocks,
+# files, services, logons), none copied from it; most match nothing, as most rules do.
+sigma=$work/sigma-100
+rm -rf "$sigma"
+mkdir -p "$sigma"
+for i in $(seq 1 100); do
+  uuid=$(printf '00000000-0000-4000-8000-%012d' "$i")
+  case $((i % 5)) in
+    0) logsource='{product: windows, category: process_creation}'
+       detection="  selection_parent:
+    ParentImage|endswith: ['\\\\w3wp.exe', '\\\\svc$i.exe']
+  selection_child:
+    CommandLine|contains|all: ['tool$i', ' -enc ']
+  filter:
+    Image|startswith: 'C:\\\\Program Files\\\\Vendor$i\\\\'
+  condition: all of selection_* and not filter" ;;
+    1) logsource='{product: windows, category: ps_script}'
+       detection="  selection:
+    ScriptBlockText|contains: ['Invoke-Thing$i', 'FromBase64String(\$x$i)']
+  condition: selection" ;;
+    2) logsource='{product: windows, category: file_event}'
+       detection="  selection:
+    TargetFilename|endswith: '\\\\drop$i.aspx'
+    TargetFilename|contains: '\\\\inetpub\\\\'
+  condition: selection" ;;
+    3) logsource='{product: windows, service: system}'
+       detection="  selection:
+    EventID: 7045
+    ImagePath|contains: ['\\\\Temp\\\\svc$i', 'comspec']
+  condition: selection" ;;
+    4) logsource='{product: windows, service: security}'
+       detection="  selection:
+    EventID: [4624, 4625]
+    TargetUserName|startswith: 'svc_$i'
+  filter:
+    IpAddress|cidr: '10.$i.0.0/16'
+  condition: selection and not filter" ;;
+  esac
+  cat > "$sigma/rule-$i.yml" <<RULE
+title: Benchmark rule $i
+id: $uuid
+status: test
+logsource: $logsource
+detection:
+$detection
+level: medium
+RULE
+done
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
+raw=$(du -sb "$evtx" | cut -f1)
+files=$(find "$evtx" -name '*.evtx' | wc -l)
+echo "corpus: $files EVTX files, $(awk -v b="$raw" 'BEGIN {printf "%.0f MB", b/1e6}')"
+cat "$evtx"/*/*.evtx > /dev/null
+
+"$root/target/release/evtx-parse" "$evtx"
+
+measure() {
+  local label=$1; shift
+  local case_dir=$work/case-evtx
+  rm -rf "$case_dir"
+  /usr/bin/time -v "$bin" ingest --quiet --case "$case_dir" "$@" "$evtx" > "$work/evtx-$label.out" 2> "$work/evtx-$label.time"
+  local wall rss secs events
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/evtx-$label.time")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/evtx-$label.time")
+  secs=$(awk -v t="$wall" 'BEGIN { n = split(t, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }')
+  events=$("$bin" search --case "$case_dir" --count '*')
+  awk -v l="$label" -v n="$events" -v s="$secs" -v b="$raw" -v r="$rss" -v i="$(du -sb "$case_dir" | cut -f1)" 'BEGIN {
+    printf "trawl ingest (%s): %d events in %.1f s: %.0f records/s, %.1f MB/s, peak RSS %.0f MiB, index %.2f of EVTX\n",
+      l, n, s, n / s, b / 1e6 / s, r / 1024, i / b }'
+  grep -E "^Detections|sigma rule not used" "$work/evtx-$label.out" "$work/evtx-$label.time" || true
+}
+measure "built-in pack"
+measure "built-in pack + 100 Sigma rules" --sigma "$sigma"
