@@ -390,7 +390,6 @@ pub fn export(
             n
         }
         Format::Jsonl | Format::TimesketchJsonl | Format::Ecs => {
-            let mut line: Vec<u8> = Vec::new();
             each_event(case, query, progress, |ev, extra| {
                 let value = match format {
                     Format::Jsonl => json_event(ev, extra),
@@ -403,11 +402,11 @@ pub fn export(
                             .collect(),
                     ),
                 };
-                line.clear();
-                serde_json::to_writer(&mut line, &value)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-                line.push(b'\n');
-                out.write_all(&line).map_err(io)
+                let mut line = crate::sanitize::json_escape_unsafe(
+                    serde_json::to_string(&value).map_err(|e| Error::Usage(e.to_string()))?,
+                );
+                line.push('\n');
+                out.write_all(line.as_bytes()).map_err(io)
             })?
         }
     };

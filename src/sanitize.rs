@@ -34,6 +34,119 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON text (as serde_json writes it) with the unsafe characters it leaves raw (DEL, C1
+/// controls, bidirectional overrides, invisible marks) written as `\uXXXX` escapes: the same
+/// JSON value, but one that cannot reorder or hide text in a terminal or an editor. They can
+/// only occur inside strings, where the escape means the same character.
+pub fn json_escape_unsafe(json: String) -> String {
+    if !json.chars().any(|c| c as u32 >= 0x7f && is_unsafe(c)) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c as u32 >= 0x7f && is_unsafe(c) {
+            // Every such character is in the Basic Multilingual Plane: one `\u` escape.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A writer to a terminal: whatever passes through has its unsafe characters escaped as
+/// [`escape_controls`] does, except the line feeds and tabs that lay the output out. Bytes
+/// that are not UTF-8 are written as `\xNN`. Commands write CSV and JSON through it when their
+/// output is a terminal, so text from the logs cannot drive the terminal whatever the format.
+#[derive(Debug)]
+pub struct TerminalSafe<W: std::io::Write> {
+    inner: W,
+    /// The start of a character split across writes.
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> TerminalSafe<W> {
+    pub fn new(inner: W) -> Self {
+        TerminalSafe {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Escapes and writes what `pending` holds, keeping an incomplete last character unless
+    /// `all`.
+    fn drain(&mut self, all: bool) -> std::io::Result<()> {
+        let mut out = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    push_escaped(&mut out, text);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    push_escaped(&mut out, std::str::from_utf8(good).unwrap_or_default());
+                    match e.error_len() {
+                        Some(n) => {
+                            for b in &bad[..n] {
+                                out.push_str(&format!("\\x{b:02x}"));
+                            }
+                            rest = &bad[n..];
+                        }
+                        None if all => {
+                            for b in bad {
+                                out.push_str(&format!("\\x{b:02x}"));
+                            }
+                            rest = &[];
+                            break;
+                        }
+                        None => {
+                            rest = bad;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let keep = rest.to_vec();
+        self.pending = keep;
+        self.inner.write_all(out.as_bytes())
+    }
+}
+
+fn push_escaped(out: &mut String, text: &str) {
+    for line in text.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        for part in body.split_inclusive('\t') {
+            let (cell, tab) = match part.strip_suffix('\t') {
+                Some(c) => (c, "\t"),
+                None => (part, ""),
+            };
+            out.push_str(&escape_controls(cell));
+            out.push_str(tab);
+        }
+        out.push_str(nl);
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for TerminalSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        self.drain(false)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.drain(true)?;
+        self.inner.flush()
+    }
+}
+
 /// A count as people read it: `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -64,5 +177,31 @@ mod tests {
         );
         assert_eq!(escape_controls("\u{9b}[2J"), "\\x9b[2J");
         assert!(matches!(escape_controls("plain é"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_keeps_its_value_without_raw_c1_or_bidi() {
+        let value = serde_json::json!({"ua": "a\u{9b}[2J\u{202e}b\u{7f}é\u{1b}"});
+        let text = json_escape_unsafe(serde_json::to_string(&value).expect("json"));
+        assert!(!text.chars().any(is_unsafe), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).expect("still JSON");
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn a_terminal_writer_escapes_across_writes() {
+        use std::io::Write;
+        let mut out = TerminalSafe::new(Vec::new());
+        let text = "a,\x1b]0;title\x07,b\tc\né\u{202e}\n".as_bytes();
+        // Byte by byte: characters split across writes are joined again.
+        for b in text {
+            out.write_all(&[*b]).expect("write");
+        }
+        out.write_all(b"\xff\xc3").expect("write");
+        out.flush().expect("flush");
+        assert_eq!(
+            String::from_utf8(out.inner).expect("utf-8"),
+            "a,\\x1b]0;title\\x07,b\tc\né\\u{202e}\n\\xff\\xc3"
+        );
     }
 }

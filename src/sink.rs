@@ -2,7 +2,7 @@
 //! the path names:
 //! * `-` is standard output;
 //! * a FIFO, a character device (a terminal, `/dev/null`) or a socket is written through, as
-//!   `cat > PATH` would;
+//!   `cat > PATH` would; to a terminal, control characters are escaped;
 //! * a regular file, or a path that does not exist, is written under a temporary name beside it
 //!   and renamed over it once complete and synced, so an interrupted or failed write never
 //!   leaves a truncated file under the name asked for;
@@ -12,10 +12,11 @@
 //! Every write error is an error, and [`Sink::finish`] must be called for the output to count.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::sanitize::TerminalSafe;
 
 /// An open output.
 #[derive(Debug)]
@@ -30,6 +31,24 @@ pub struct Sink {
 enum Target {
     Stdout(io::Stdout),
     File(File),
+    /// A terminal (standard output or a tty named as the path): control characters escaped.
+    Terminal(Box<TerminalSafe<Target>>),
+}
+
+impl Target {
+    /// Standard output or a stream, escaped when it is a terminal.
+    fn guarded(self) -> Target {
+        let terminal = match &self {
+            Target::Stdout(s) => s.is_terminal(),
+            Target::File(f) => f.is_terminal(),
+            Target::Terminal(_) => false,
+        };
+        if terminal {
+            Target::Terminal(Box::new(TerminalSafe::new(self)))
+        } else {
+            self
+        }
+    }
 }
 
 impl Write for Target {
@@ -37,6 +56,7 @@ impl Write for Target {
         match self {
             Target::Stdout(s) => s.write(buf),
             Target::File(f) => f.write(buf),
+            Target::Terminal(t) => t.write(buf),
         }
     }
 
@@ -44,6 +64,7 @@ impl Write for Target {
         match self {
             Target::Stdout(s) => s.flush(),
             Target::File(f) => f.flush(),
+            Target::Terminal(t) => t.flush(),
         }
     }
 }
@@ -58,7 +79,7 @@ impl Sink {
     pub fn open(path: &Path) -> Result<Sink> {
         if is_stdout(path) {
             return Ok(Sink {
-                out: BufWriter::new(Target::Stdout(io::stdout())),
+                out: BufWriter::new(Target::Stdout(io::stdout()).guarded()),
                 rename: None,
                 name: PathBuf::from("<stdout>"),
             });
@@ -75,7 +96,7 @@ impl Sink {
                         .open(path)
                         .map_err(|e| Error::io(path, e))?;
                     return Ok(Sink {
-                        out: BufWriter::new(Target::File(file)),
+                        out: BufWriter::new(Target::File(file).guarded()),
                         rename: None,
                         name: path.to_path_buf(),
                     });

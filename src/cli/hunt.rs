@@ -32,8 +32,9 @@ pub(super) fn hunt(
         HuntFormat::Md => output::markdown(&report),
         HuntFormat::Csv => output::csv(&report),
         HuntFormat::Json => {
-            let mut s =
-                serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
+            let mut s = crate::sanitize::json_escape_unsafe(
+                serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?,
+            );
             s.push('\n');
             s
         }

@@ -11,7 +11,7 @@ mod stats;
 mod tag;
 mod timeline;
 
-use std::io;
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -217,7 +217,23 @@ impl IngestArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<u8> {
-    let out = &mut io::stdout().lock();
+    let stdout = io::stdout();
+    // On a terminal every output (CSV and JSON included) has its control characters escaped;
+    // into a pipe or a file it is written as it is.
+    let (mut plain, mut safe);
+    let mut out: &mut dyn Write = if stdout.is_terminal() {
+        safe = crate::sanitize::TerminalSafe::new(stdout.lock());
+        &mut safe
+    } else {
+        plain = stdout.lock();
+        &mut plain
+    };
+    let code = dispatch(&mut out, cli)?;
+    out.flush().map_err(output::w)?;
+    Ok(code)
+}
+
+fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
     match cli.command {
         Some(Command::Ingest { paths, args }) => {
             let mut case = Case::open_or_create(&cli.case)?;

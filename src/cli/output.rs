@@ -19,16 +19,35 @@ pub(super) fn compile(case: &Case, text: &str) -> Result<std::result::Result<Com
     match crate::query::compile(text, &case.fields, &crate::marks::vocabulary(case)?) {
         Ok(c) => Ok(Ok(c)),
         Err(e) => {
-            let text = crate::sanitize::escape_controls(text);
+            let (shown, caret) = around(text, e.column);
             eprintln!(
                 "trawl: bad query: {}",
                 crate::sanitize::escape_controls(&e.to_string())
             );
-            eprintln!("  {text}");
-            eprintln!("  {}^", " ".repeat(e.column.saturating_sub(1)));
+            eprintln!("  {shown}");
+            eprintln!("  {}^", " ".repeat(caret));
             Ok(Err(EXIT_BAD_QUERY))
         }
     }
+}
+
+/// The part of a query around a column (1-based, in characters) that fits a line, escaped, and
+/// where the caret goes under it: a query of a megabyte is not echoed whole.
+fn around(text: &str, column: usize) -> (String, usize) {
+    const WIDTH: usize = 100;
+    let chars: Vec<char> = text.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(WIDTH / 2);
+    let end = (start + WIDTH).min(chars.len());
+    let piece: String = chars[start..end].iter().collect();
+    let before: String = chars[start..at].iter().collect();
+    let lead = if start > 0 { "…" } else { "" };
+    let tail = if end < chars.len() { "…" } else { "" };
+    let caret = lead.chars().count() + crate::sanitize::escape_controls(&before).chars().count();
+    (
+        format!("{lead}{}{tail}", crate::sanitize::escape_controls(&piece)),
+        caret,
+    )
 }
 
 /// The rules in force for a case. Sigma rules trawl cannot express are said on stderr, one

@@ -43,6 +43,7 @@ pub(super) fn search(
         annotations.apply(&mut ev);
         if json {
             let line = serde_json::to_string(&ev).map_err(|e| Error::Usage(e.to_string()))?;
+            let line = crate::sanitize::json_escape_unsafe(line);
             writeln!(out, "{line}").map_err(w)?;
         } else {
             writeln!(out, "{}", escape_controls(&text_line(&ev))).map_err(w)?;

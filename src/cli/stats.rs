@@ -64,7 +64,12 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
             })).collect::<Vec<_>>(),
             "top": tops.iter().map(|t| (t.field.clone(), json!(t.values))).collect::<serde_json::Map<_, _>>(),
         });
-        writeln!(out, "{doc}").map_err(w)?;
+        writeln!(
+            out,
+            "{}",
+            crate::sanitize::json_escape_unsafe(doc.to_string())
+        )
+        .map_err(w)?;
         return Ok(());
     }
     writeln!(

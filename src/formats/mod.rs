@@ -262,8 +262,8 @@ pub fn parse<'a>(
 /// The times the index can hold: tantivy keeps nanoseconds in an i64. Logs do carry times far
 /// outside (Windows writes 1601-01-01 for "never"); such a record is malformed, not wrapped
 /// around to another time.
-const MIN_TS_MS: i64 = i64::MIN / 1_000_000 + 1;
-const MAX_TS_MS: i64 = i64::MAX / 1_000_000 - 1;
+pub const MIN_TS_MS: i64 = i64::MIN / 1_000_000 + 1;
+pub const MAX_TS_MS: i64 = i64::MAX / 1_000_000 - 1;
 
 /// How many leading lines recognition looks at.
 const SNIFF_LINES: usize = 12;

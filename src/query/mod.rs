@@ -305,12 +305,23 @@ fn number_bounds(
 fn time_bounds(value: &parse::Tok, column: usize) -> Result<(Bound<i64>, Bound<i64>), QueryError> {
     use parse::Tok;
     let spec = |s: &str| -> Result<(i64, i64), QueryError> {
-        parse_time_spec(s).ok_or_else(|| QueryError {
+        let span = parse_time_spec(s).ok_or_else(|| QueryError {
             message: format!(
                 "'{s}' is not a time: use 2021-03-05, 2021-03-05T17:42, 2021-03-05T17:42:19Z…"
             ),
             column,
-        })
+        })?;
+        // Said, not silently matching nothing: the index holds no time outside these years.
+        let held = crate::formats::MIN_TS_MS..=crate::formats::MAX_TS_MS;
+        if !held.contains(&span.0) {
+            return Err(QueryError {
+                message: format!(
+                    "'{s}' is outside the times trawl holds (1677-09-21 to 2262-04-11)"
+                ),
+                column,
+            });
+        }
+        Ok(span)
     };
     Ok(match value {
         Tok::Word(w) | Tok::Phrase(w) => {
@@ -500,6 +511,44 @@ mod tests {
         assert!(e.message.contains("[low TO high]"));
         let e = parse_expr("ip: 1.2.3.4").expect_err("space");
         assert_eq!(e.column, 4);
+    }
+
+    #[test]
+    fn hostile_queries_are_refused_not_run() {
+        // Nesting that would overflow the stack.
+        for q in [
+            format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "NOT ".repeat(20_000) + "a",
+            "-".repeat(20_000) + "a",
+        ] {
+            let e = parse_expr(&q).expect_err("too deep");
+            assert!(e.message.contains("nested more than"), "{}", e.message);
+        }
+        // Just under the limit is fine.
+        let q = format!("{}a{}", "(".repeat(100), ")".repeat(100));
+        assert!(parse_expr(&q).is_ok());
+        // Size and word counts.
+        let e = parse_expr(&"ab ".repeat(300_000)).expect_err("too big");
+        assert!(e.message.contains("KiB"), "{}", e.message);
+        let e = parse_expr(&"word ".repeat(10_000)).expect_err("too many words");
+        assert!(e.message.contains("bare words"), "{}", e.message);
+        let q = vec!["ip:1.2.3.4"; 10_001].join(" OR ");
+        let e = parse_expr(&q).expect_err("too many terms");
+        assert!(e.message.contains("at most"), "{}", e.message);
+        // Times the index cannot hold are said, not silently empty.
+        let (_, fields) = crate::schema::build();
+        for q in [
+            "ts:1500-01-01",
+            "ts:[1600-01-01 TO 2021-01-01]",
+            "ts:>=9999-01-01",
+        ] {
+            let e = compile(q, &fields, &Vocabulary::default()).expect_err(q);
+            assert!(
+                e.message.contains("outside the times"),
+                "{q}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

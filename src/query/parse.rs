@@ -282,10 +282,24 @@ pub(super) enum Expr {
     },
 }
 
+/// Bounds on what a query may ask, so that no query (typed, pasted, or in a rules file an
+/// attacker could have planted in a case) can overflow the stack or take the machine's memory.
+/// Sigma rules compiled to queries stay far below them: SigmaHQ's longest are a few hundred
+/// values, nested a dozen deep.
+pub const MAX_QUERY_BYTES: usize = 256 << 10;
+/// Parentheses and NOTs inside each other.
+pub const MAX_DEPTH: usize = 100;
+/// Terms in one query.
+pub const MAX_TERMS: usize = 10_000;
+/// Bare words: each is searched in every text field (its cost is several dictionary scans).
+pub const MAX_BARE_WORDS: usize = 64;
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end_column: usize,
+    depth: usize,
+    bare_words: usize,
 }
 
 impl Parser {
@@ -335,11 +349,26 @@ impl Parser {
         })
     }
 
+    /// One level deeper (a parenthesis or a NOT), refused past [`MAX_DEPTH`].
+    fn deeper(&mut self) -> Result<(), QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(
+                self.column(),
+                format!("nested more than {MAX_DEPTH} deep (parentheses and NOTs)"),
+            );
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Expr, QueryError> {
         match self.peek() {
             Some(Tok::Not) | Some(Tok::Minus) => {
                 self.pos += 1;
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                self.deeper()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(Expr::Not(Box::new(inner)))
             }
             Some(Tok::Plus) => {
                 self.pos += 1;
@@ -357,7 +386,9 @@ impl Parser {
         self.pos += 1;
         match tok {
             Tok::LParen => {
+                self.deeper()?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 if self.peek() != Some(&Tok::RParen) {
                     return err(column, "unclosed '('");
                 }
@@ -384,11 +415,22 @@ impl Parser {
                 })
             }
             Tok::Word(w) if w == "*" => Ok(Expr::All),
-            value @ (Tok::Word(_) | Tok::Phrase(_)) => Ok(Expr::Term {
-                field: None,
-                value,
-                column,
-            }),
+            value @ (Tok::Word(_) | Tok::Phrase(_)) => {
+                self.bare_words += 1;
+                if self.bare_words > MAX_BARE_WORDS {
+                    return err(
+                        column,
+                        format!(
+                            "more than {MAX_BARE_WORDS} bare words (each is searched in every text field): quote a phrase or name fields"
+                        ),
+                    );
+                }
+                Ok(Expr::Term {
+                    field: None,
+                    value,
+                    column,
+                })
+            }
             Tok::Regex(_) | Tok::Range { .. } | Tok::Compare(..) | Tok::FieldRef(_) => {
                 err(column, "this needs a field name before it (field:…)")
             }
@@ -398,14 +440,33 @@ impl Parser {
 }
 
 pub(super) fn parse_expr(text: &str) -> Result<Expr, QueryError> {
+    if text.len() > MAX_QUERY_BYTES {
+        return err(
+            1,
+            format!(
+                "the query is {} KiB; at most {} KiB",
+                text.len() >> 10,
+                MAX_QUERY_BYTES >> 10
+            ),
+        );
+    }
     let toks = Lexer::new(text).tokens()?;
     if toks.is_empty() {
         return Ok(Expr::All);
+    }
+    let terms = toks
+        .iter()
+        .filter(|(t, _)| matches!(t, Tok::Field(_) | Tok::Word(_) | Tok::Phrase(_)))
+        .count();
+    if terms > MAX_TERMS {
+        return err(1, format!("{terms} terms; a query has at most {MAX_TERMS}"));
     }
     let mut p = Parser {
         toks,
         pos: 0,
         end_column: text.chars().count() + 1,
+        depth: 0,
+        bare_words: 0,
     };
     let expr = p.or()?;
     if p.pos < p.toks.len() {

@@ -978,6 +978,26 @@ detection:
     }
 
     #[test]
+    fn a_deeply_nested_condition_is_refused_not_overflowed() {
+        let depth = 20_000;
+        let yaml = format!(
+            "title: deep\nlogsource: {{product: windows}}\ndetection:\n  sel: {{EventID: 1}}\n  condition: {}sel{}\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || parse(&yaml, "deep.yml").map(|l| (l.rules.len(), l.skipped)))
+            .expect("thread")
+            .join();
+        let loaded = outcome.expect("no stack overflow");
+        match loaded {
+            Ok((rules, skipped)) => assert!(rules == 0 && skipped.len() == 1, "{skipped:?}"),
+            Err(e) => assert!(e.file == "deep.yml", "{e}"),
+        }
+    }
+
+    #[test]
     fn a_malformed_rule_names_its_file_and_line() {
         let e = parse(
             "title: x\ndetection:\n  sel: [a\n  condition: sel\n",

@@ -309,6 +309,45 @@ fn a_bad_query_is_shown_with_a_caret_by_every_command() {
         assert!(lines[2].trim_end().ends_with('^'), "{err}");
     }
     assert!(!out.exists(), "nothing written for a bad query");
+
+    // Queries built to crash or exhaust the machine are refused at once, and not echoed whole.
+    // (An argument is at most 128 KiB on Linux; a rules file can be larger.)
+    let deep = format!("{}a{}", "(".repeat(30_000), ")".repeat(30_000));
+    let many = "word ".repeat(10_000);
+    for q in [&deep, &many, &("NOT ".repeat(20_000) + "a")] {
+        let run = common::run(&["search", "--case", path_str(&case), "--count", q]);
+        assert_eq!(run.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(err.len() < 1_000, "{} bytes of error", err.len());
+        assert!(
+            err.lines().nth(2).is_some_and(|l| l.ends_with('^')),
+            "{err}"
+        );
+    }
+    let rules = dir.path().join("huge.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rule]]\nid = \"huge\"\ntitle = \"t\"\nseverity = \"low\"\nquery = '{}a{}'\n",
+            "(".repeat(500_000),
+            ")".repeat(500_000)
+        ),
+    )
+    .unwrap();
+    let run = common::run(&[
+        "hunt",
+        "--case",
+        path_str(&case),
+        "--rules",
+        path_str(&rules),
+    ]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("huge.toml:1: rule 'huge'") && err.contains("KiB"),
+        "{err}"
+    );
 }
 
 /// Outputs never clobber: a FIFO is streamed into, a symlink or a directory is refused and left

@@ -463,3 +463,80 @@ fn killed_ingest_resumes_without_loss_or_double() {
         assert_eq!(f["complete"], true);
     }
 }
+
+/// Text from the logs never reaches a terminal raw, whatever the format: every command run on
+/// a real pseudo-terminal (util-linux `script`), CSV and JSON included. Into a pipe, CSV keeps
+/// the bytes as logged, and JSON escapes C1 and bidirectional controls always.
+#[cfg(unix)]
+#[test]
+fn no_output_reaches_a_terminal_raw() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` is not installed (it gives the test a terminal)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("W3SVC1");
+    std::fs::create_dir_all(&logs).unwrap();
+    let evil = "Mozilla/5.0+\x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{202e}exe.txt";
+    std::fs::write(
+        logs.join("u_ex210303.log"),
+        format!(
+            "#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: 2021-03-03 00:00:00\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n\
+2021-03-03 02:00:01 10.0.0.5 POST /ecp/y.js &CorrelationID=<empty>;&cafeReqId=6b1e7c1e-0d4c-4d4a-9f3e-1a2b3c4d5e6f; 443 - 192.0.2.7 {evil} - 200 0 0 15\r\n"
+        ),
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    let c = path_str(&case);
+    let commands: [&[&str]; 6] = [
+        &["hunt", "--case", c, "--format", "csv"],
+        &["hunt", "--case", c, "--format", "json"],
+        &["search", "--case", c, "--json", "*"],
+        &["stats", "--case", c, "--json"],
+        &["export", "--case", c, "--format", "csv", "-o", "-"],
+        &["export", "--case", c, "--format", "jsonl", "-o", "-"],
+    ];
+    // The log's sequences (trawl's own progress bar on stderr draws with ESC[2K, legitimately).
+    let raw = |text: &str| {
+        ["\x1b]0;", "\x1b[2J", "\x07", "\u{9b}", "\u{202e}"]
+            .iter()
+            .any(|s| text.contains(s))
+    };
+    let bin = env!("CARGO_BIN_EXE_trawl");
+    for args in commands {
+        let line = std::iter::once(bin)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {text}");
+        assert!(text.contains("pwned"), "{args:?} shows the event: {text}");
+        assert!(
+            !raw(&text),
+            "{args:?} wrote a raw control to the terminal: {text:?}"
+        );
+        // Into a pipe: JSON never carries C1 or bidi controls raw; CSV is as logged.
+        let piped = String::from_utf8_lossy(&run(args).stdout).into_owned();
+        if args.contains(&"csv") {
+            assert!(
+                piped.contains(evil.replace('+', " ").as_str()) || piped.contains(evil),
+                "{args:?}"
+            );
+        } else {
+            assert!(
+                !piped.contains('\u{9b}') && !piped.contains('\u{202e}'),
+                "{args:?}: {piped}"
+            );
+        }
+    }
+}
