@@ -904,6 +904,46 @@ fn attribute(
     }
 }
 
+/// Where a record meets zero fill: a crash while a log was written leaves NUL bytes where the
+/// file had grown (its tail, or the end of a line the next write then follows).
+enum ZeroFill<'a> {
+    None,
+    After {
+        /// Text cut short before the NULs.
+        torn: Option<&'a [u8]>,
+        /// The record that follows them.
+        rest: Option<&'a [u8]>,
+    },
+}
+
+/// A run of at least this many NULs is zero fill; fewer are bytes an attacker sent.
+const ZERO_FILL_RUN: usize = 4;
+
+fn after_zero_fill(bytes: &[u8]) -> ZeroFill<'_> {
+    let leading = bytes.iter().take_while(|b| **b == 0).count();
+    let last_nul = bytes.iter().rposition(|b| *b == 0);
+    let Some(last) = last_nul else {
+        return ZeroFill::None;
+    };
+    let run_start = bytes[..=last]
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |p| p + 1);
+    if leading == 0 && last + 1 - run_start < ZERO_FILL_RUN {
+        return ZeroFill::None;
+    }
+    let (before, after) = if leading > 0 && leading > last {
+        (&bytes[..0], &bytes[leading..])
+    } else {
+        (&bytes[..run_start], &bytes[last + 1..])
+    };
+    let before = &before[before.iter().take_while(|b| **b == 0).count()..];
+    ZeroFill::After {
+        torn: (!before.is_empty()).then_some(before),
+        rest: (!after.is_empty()).then_some(after),
+    }
+}
+
 fn parse_chunk(
     chunk: &Chunk,
     task: &Task,
@@ -930,6 +970,30 @@ fn parse_chunk(
     for &(line, span, start, end) in &chunk.records {
         parsed.continuation += span - 1;
         let bytes = &chunk.buf[start..end];
+        let bytes = match after_zero_fill(bytes) {
+            ZeroFill::None => bytes,
+            ZeroFill::After { torn, rest } => {
+                if let Some(torn) = torn {
+                    parsed.malformed.push(MalformedLine {
+                        line,
+                        reason: "a line cut short by NUL bytes (a write torn by a crash)".into(),
+                        excerpt: excerpt(torn),
+                    });
+                }
+                match rest {
+                    Some(rest) => rest,
+                    None if torn.is_some() => continue,
+                    None => {
+                        parsed.malformed.push(MalformedLine {
+                            line,
+                            reason: "only NUL bytes (the zero fill of an unclean shutdown)".into(),
+                            excerpt: excerpt(&bytes[..bytes.len().min(16)]),
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
         let (text, invalid) = match std::str::from_utf8(bytes) {
             Ok(s) => (std::borrow::Cow::Borrowed(s), false),
             Err(_) => (String::from_utf8_lossy(bytes), true),
@@ -1311,6 +1375,26 @@ impl<'a> Counters<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn zero_fill_is_cut_from_the_records_around_it() {
+        let split = |b: &'static [u8]| match after_zero_fill(b) {
+            ZeroFill::None => None,
+            ZeroFill::After { torn, rest } => Some((torn, rest)),
+        };
+        assert!(split(b"plain line").is_none());
+        assert!(
+            split(b"GET /a\0b 200").is_none(),
+            "a NUL an attacker sent stays"
+        );
+        assert_eq!(split(b"\0\0\0\0\0"), Some((None, None)));
+        assert_eq!(split(b"\0next line"), Some((None, Some(&b"next line"[..]))));
+        assert_eq!(
+            split(b"torn\0\0\0\0\0next"),
+            Some((Some(&b"torn"[..]), Some(&b"next"[..])))
+        );
+        assert_eq!(split(b"torn\0\0\0\0"), Some((Some(&b"torn"[..]), None)));
+    }
     use super::*;
 
     /// Every segment must be in time order whatever the order of the input: files of two hosts

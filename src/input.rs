@@ -104,6 +104,12 @@ fn walk(
         return;
     }
     if !meta.is_file() {
+        // Reading a FIFO or a device could block or never end; said, not silently skipped.
+        bad.push(Unreadable {
+            path: display,
+            reason: "not a regular file (a FIFO, device or socket): copy it to a file to ingest it"
+                .into(),
+        });
         return;
     }
     let mtime = meta
@@ -112,9 +118,17 @@ fn walk(
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let mut magic = [0u8; 4];
-    let magic_len = File::open(path)
-        .and_then(|mut f| read_up_to(&mut f, &mut magic))
-        .unwrap_or(0);
+    // A file that cannot be read is listed as unreadable with why, not as unrecognised.
+    let magic_len = match File::open(path).and_then(|mut f| read_up_to(&mut f, &mut magic)) {
+        Ok(n) => n,
+        Err(e) => {
+            bad.push(Unreadable {
+                path: display,
+                reason: e.to_string(),
+            });
+            return;
+        }
+    };
     if magic_len == 4 && magic == ZIP_MAGIC {
         match zip_members(path, &display) {
             Ok(members) => found.extend(members),

@@ -16,6 +16,17 @@ use crate::selection::{Order, Selection};
 
 /// Ingests `paths` into the case with a progress bar, then says what was read and what the
 /// rules found.
+/// Every path given must exist before anything is created: a typo is an error, never an empty
+/// case.
+pub(super) fn check_paths(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(crate::error::Error::io(path, e));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn ingest(
     out: &mut impl Write,
     case: &mut Case,

@@ -236,6 +236,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
     match cli.command {
         Some(Command::Ingest { paths, args }) => {
+            ingest::check_paths(&paths)?;
             let mut case = Case::open_or_create(&cli.case)?;
             ingest::ingest(out, &mut case, &paths, &args)?;
             Ok(0)

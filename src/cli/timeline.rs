@@ -7,7 +7,13 @@ use crate::case::Case;
 use crate::error::{Error, Result};
 
 pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
-    let mut case = Case::open_or_create(&cli.case)?;
+    // Without evidence to ingest the case must exist: a mistyped --case creates nothing.
+    let mut case = if cli.paths.is_empty() {
+        Case::open(&cli.case)?
+    } else {
+        super::ingest::check_paths(&cli.paths)?;
+        Case::open_or_create(&cli.case)?
+    };
     if !cli.paths.is_empty() {
         super::ingest::ingest(out, &mut case, &cli.paths, &cli.ingest)?;
     } else if case.manifest.files.is_empty() {

@@ -275,15 +275,30 @@ pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
         return Ok(FormatKind::Evtx);
     }
     // Binary formats (EVTX, archives) have NULs from the start; a text log may carry a few
-    // in attacker-sent bytes, which must not make the whole file unreadable.
+    // in attacker-sent bytes, and runs of them where the system crashed while writing (the
+    // zero-filled tail an unclean shutdown leaves, a torn line), which must not make the whole
+    // file unreadable: those runs are malformed records, the lines around them events.
     let first_line = head.split('\n').next().unwrap_or("");
-    let nuls = head.bytes().filter(|b| *b == 0).count();
-    if first_line.contains('\0') || nuls * 20 > head.len() {
+    // NULs outside runs of four or more (zero fill) against the other bytes.
+    let (mut nuls, mut other, mut run) = (0usize, 0usize, 0usize);
+    for b in head.bytes().chain(std::iter::once(b'\n')) {
+        if b == 0 {
+            run += 1;
+            continue;
+        }
+        if run > 0 && run < 4 {
+            nuls += run;
+        }
+        run = 0;
+        other += 1;
+    }
+    if first_line.starts_with('\0') || nuls * 20 > other {
         return Err("binary content".into());
     }
     let lines: Vec<&str> = head
         .lines()
         .map(|l| l.trim_end_matches('\r'))
+        .map(|l| l.trim_start_matches('\0'))
         .filter(|l| !l.trim().is_empty() && !l.contains('\0'))
         .take(SNIFF_LINES + 4)
         .collect();

@@ -540,3 +540,88 @@ fn no_output_reaches_a_terminal_raw() {
         }
     }
 }
+
+/// Mistakes are said at once with a non-zero exit, and create nothing: a missing evidence
+/// path, a mistyped case; a FIFO given as evidence is listed as unreadable, not skipped
+/// silently or read forever.
+#[test]
+fn mistakes_are_loud_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let missing = dir.path().join("no-such-logs");
+    let out = run(&["ingest", "--case", path_str(&case), path_str(&missing)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-logs") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!case.exists(), "no case is created for a typo");
+
+    let typo = dir.path().join("typo/case");
+    let out = run(&["--case", path_str(&typo)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no case here"));
+    assert!(!dir.path().join("typo").exists());
+
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("pipe.log");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let text = ok(&["ingest", "--case", path_str(&case), path_str(&fifo)]);
+            assert!(text.contains("pipe.log: not a regular file"), "{text}");
+        }
+    }
+}
+
+/// An IIS log a crash left with a torn line and a zero-filled tail keeps every whole line: the
+/// NUL runs are malformed records with their line numbers, never "binary content".
+#[test]
+fn zero_filled_logs_keep_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("W3SVC1");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut bytes = b"#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: 2021-03-03 00:00:00\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n".to_vec();
+    let line = |i: u32| {
+        format!(
+            "2021-03-03 01:{:02}:{:02} 10.0.0.5 GET /owa/ - 443 - 192.0.2.{} Mozilla/5.0 - 200 0 0 15\r\n",
+            i / 60,
+            i % 60,
+            i % 250
+        )
+    };
+    for i in 0..100 {
+        bytes.extend(line(i).as_bytes());
+    }
+    // A torn line: half written, then the sector's zero fill, then the next write.
+    bytes.extend(&line(100).as_bytes()[..30]);
+    bytes.extend(vec![0u8; 512]);
+    for i in 101..110 {
+        bytes.extend(line(i).as_bytes());
+    }
+    // The zero-filled tail an unclean shutdown leaves.
+    bytes.extend(vec![0u8; 40_000]);
+    std::fs::write(logs.join("u_ex210303.log"), &bytes).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    let count = ok(&["search", "--case", path_str(&case), "--count", "*"]);
+    assert_eq!(count.trim(), "109", "every whole line is an event");
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    assert_eq!(
+        stats["malformed"], 2,
+        "the torn line and the zero fill: {stats}"
+    );
+    let reasons: Vec<String> = stats["files"][0]["malformed_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("torn"))
+            && reasons.iter().any(|r| r.contains("zero fill")),
+        "{reasons:?}"
+    );
+}
