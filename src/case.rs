@@ -13,7 +13,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tantivy::directory::MmapDirectory;
+use std::sync::Arc;
+
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    Directory, DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
+};
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
@@ -177,6 +182,9 @@ pub struct Case {
     pub fields: Fields,
     pub manifest: Manifest,
     pub config: CaseConfig,
+    /// On a medium trawl cannot write (a read-only mount, a write-protected copy): it is read
+    /// as it is, and nothing is stored.
+    pub read_only: bool,
 }
 
 impl std::fmt::Debug for Case {
@@ -225,6 +233,7 @@ impl Case {
                 ..Manifest::default()
             },
             config: CaseConfig::load(dir)?,
+            read_only: false,
         })
     }
 
@@ -237,7 +246,16 @@ impl Case {
                 message: "no case here (run `trawl ingest --case DIR PATH…` first)".into(),
             });
         }
-        let index = Index::open_in_dir(&idx)?;
+        let read_only = !writable(&idx);
+        let index = if read_only {
+            let mmap = MmapDirectory::open(&idx).map_err(|e| Error::Case {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            Index::open(ReadOnlyDirectory(mmap))?
+        } else {
+            Index::open_in_dir(&idx)?
+        };
         schema::register_tokenizers(&index);
         let fields = schema::fields_of(&index.schema())?;
         let manifest = match index.load_metas()?.payload {
@@ -265,6 +283,7 @@ impl Case {
             fields,
             manifest,
             config: CaseConfig::load(dir)?,
+            read_only,
         })
     }
 
@@ -285,6 +304,84 @@ impl Case {
                 .map_err(|e| Error::Usage(e.to_string()))?
                 .as_bytes(),
         )
+    }
+}
+
+/// Whether trawl can write the index folder: it can open its lock file for writing (tantivy's
+/// readers take that lock too, so a case on read-only media could not even be searched).
+fn writable(index_dir: &Path) -> bool {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(index_dir.join(".tantivy-meta.lock"))
+    {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+        ),
+    }
+}
+
+/// An index on read-only media. Its readers need no lock: the lock keeps a writer's clean-up
+/// from deleting files while a reader opens them, and no writer can run here.
+#[derive(Debug, Clone)]
+struct ReadOnlyDirectory(MmapDirectory);
+
+impl ReadOnlyDirectory {
+    fn refused() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            "the case is on read-only media",
+        )
+    }
+}
+
+impl Directory for ReadOnlyDirectory {
+    fn get_file_handle(
+        &self,
+        path: &Path,
+    ) -> std::result::Result<Arc<dyn FileHandle>, OpenReadError> {
+        self.0.get_file_handle(path)
+    }
+
+    fn delete(&self, path: &Path) -> std::result::Result<(), DeleteError> {
+        Err(DeleteError::IoError {
+            io_error: Arc::new(Self::refused()),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn exists(&self, path: &Path) -> std::result::Result<bool, OpenReadError> {
+        self.0.exists(path)
+    }
+
+    fn open_write(&self, path: &Path) -> std::result::Result<WritePtr, OpenWriteError> {
+        Err(OpenWriteError::IoError {
+            io_error: Arc::new(Self::refused()),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn atomic_read(&self, path: &Path) -> std::result::Result<Vec<u8>, OpenReadError> {
+        self.0.atomic_read(path)
+    }
+
+    fn atomic_write(&self, _path: &Path, _data: &[u8]) -> std::io::Result<()> {
+        Err(Self::refused())
+    }
+
+    fn sync_directory(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn acquire_lock(&self, _lock: &Lock) -> std::result::Result<DirectoryLock, LockError> {
+        Ok(DirectoryLock::from(Box::new(())))
+    }
+
+    fn watch(&self, callback: WatchCallback) -> tantivy::Result<WatchHandle> {
+        self.0.watch(callback)
     }
 }
 

@@ -226,6 +226,13 @@ pub fn ingest(
     opts: &IngestOptions,
     on_progress: OnProgress<'_>,
 ) -> Result<IngestReport> {
+    if case.read_only {
+        return Err(Error::Case {
+            path: case.dir.clone(),
+            message: "on read-only media: it can be searched, not added to (copy it to ingest)"
+                .into(),
+        });
+    }
     let started = Instant::now();
     let mut report = IngestReport::default();
     let (evidence, unreadable) = input::discover(inputs, Some(&case.dir));

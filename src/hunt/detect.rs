@@ -129,7 +129,12 @@ pub fn ensure(case: &Case, rules: &[Rule]) -> Result<Detections> {
     Ok(d)
 }
 
+/// Stores detections beside the index; a case on read-only media is answered from memory
+/// each time instead.
 pub fn save(case: &Case, d: &Detections) -> Result<()> {
+    if case.read_only {
+        return Ok(());
+    }
     let text = serde_json::to_string(d).map_err(|e| Error::Usage(e.to_string()))?;
     write_atomic(&detections_path(case), text.as_bytes())
 }

@@ -291,6 +291,18 @@ const RARE_UA_EVENTS: u64 = 200;
 /// At most this many requests of one web shell are loaded to count them across logs.
 const SHELL_REQUESTS_LOADED: u64 = 100_000;
 
+/// The verdict label of events no log names a server for (see `stats`: "(no host)").
+pub const NO_HOST: &str = "(no host)";
+
+/// The events of one host, or of none.
+fn host_query(host: &str) -> String {
+    if host == NO_HOST {
+        "NOT host:*".into()
+    } else {
+        format!("host:{}", quote_value(host))
+    }
+}
+
 /// Evidence events cited per reason of a verdict.
 const CITED_PER_REASON: u64 = 3;
 
@@ -933,10 +945,14 @@ impl<'a> Ctx<'a> {
         let all = self.select("*")?;
         let mut hosts = self.values(&all, "host", usize::MAX)?;
         hosts.sort();
+        // Events whose server is unknown get a verdict too, never "no events".
+        if !self.select(&host_query(NO_HOST))?.is_empty() {
+            hosts.push(NO_HOST.to_string());
+        }
         let mut verdicts = Vec::new();
         let mut windows = Vec::new();
         for host in hosts {
-            let q_host = format!("host:{}", quote_value(&host));
+            let q_host = host_query(&host);
             let mut verdict = Verdict::Clean;
             let mut reasons = Vec::new();
             // (outcome, time, cited) of every cited event.
@@ -1066,7 +1082,7 @@ impl<'a> Ctx<'a> {
         shells: &[WebShell],
         excluded: &Excluded,
     ) -> Result<Option<Window>> {
-        let q_host = format!("host:{}", quote_value(host));
+        let q_host = host_query(host);
         let compromise: Vec<&str> = evidence
             .iter()
             .filter(|(o, _)| *o >= Outcome::Success)

@@ -51,6 +51,7 @@ pub fn field_names(case: &Case) -> Vec<String> {
 pub fn run(case: Case) -> Result<()> {
     let theme = ui::Theme::from_env();
     let case_dir = case.dir.clone();
+    let read_only = case.read_only;
     // A session file that cannot be read must not lock the user out of the case.
     let session = crate::session::load_session(&case_dir).unwrap_or_default();
     let backend = backend::Backend::new(case)?;
@@ -119,8 +120,13 @@ pub fn run(case: Case) -> Result<()> {
             eprintln!("trawl: {}", crate::sanitize::escape_controls(&text));
         }
     }
-    // Where the user was, for next time (after the worker's own saves).
-    let saved = crate::session::save_session(&case_dir, &app.session());
+    // Where the user was, for next time (after the worker's own saves); read-only media keep
+    // nothing.
+    let saved = if read_only {
+        Ok(())
+    } else {
+        crate::session::save_session(&case_dir, &app.session())
+    };
     result.and(saved)
 }
 

@@ -420,3 +420,64 @@ fn outputs_write_through_fifos_and_never_replace_what_is_not_a_file() {
         assert_eq!(full.status.code(), Some(1), "a full device is an error");
     }
 }
+
+/// A case on read-only media (an archived copy, a write-protected share) answers `search`,
+/// `stats` and `hunt`, and refuses to be added to with one clear line. Read-only media are
+/// made with a read-only bind mount in a private mount namespace (`unshare`); where that is not
+/// allowed, the test says so and skips.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_read_only_case_is_searched_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let evidence = common::repo().join("tests/fixtures/verdicts/scanned");
+    common::ingest(&case, &evidence);
+    let expected_count = common::ok(&["search", "--case", path_str(&case), "--count", "*"]);
+    let expected_hunt = common::ok(&["hunt", "--case", path_str(&case), "--format", "json"]);
+    let view = dir.path().join("ro");
+    std::fs::create_dir(&view).unwrap();
+    let bin = env!("CARGO_BIN_EXE_trawl");
+    let in_ro = |args: &str| {
+        std::process::Command::new("unshare")
+            .args(["-rm", "sh", "-c"])
+            .arg(format!(
+                "mount --bind -o ro '{}' '{}' && touch '{}/probe' 2>/dev/null && exit 99; {bin} {args}",
+                case.display(),
+                view.display(),
+                view.display()
+            ))
+            .output()
+    };
+    let probe = in_ro("--version");
+    match &probe {
+        Ok(out) if out.status.success() => {}
+        other => {
+            eprintln!("skipped: cannot make a read-only mount here ({other:?})");
+            return;
+        }
+    }
+    let v = view.display();
+    let count = in_ro(&format!("search --case '{v}' --count '*'")).unwrap();
+    assert!(count.status.success(), "{count:?}");
+    assert_eq!(String::from_utf8_lossy(&count.stdout), expected_count);
+    let stats = in_ro(&format!("stats --case '{v}'")).unwrap();
+    assert!(stats.status.success(), "{stats:?}");
+    let hunt = in_ro(&format!("hunt --case '{v}' --rescan --format json")).unwrap();
+    assert!(hunt.status.success(), "{hunt:?}");
+    let strip = |t: &str| {
+        t.replace(path_str(&case), "CASE")
+            .replace(&v.to_string(), "CASE")
+    };
+    assert_eq!(
+        strip(&String::from_utf8_lossy(&hunt.stdout)),
+        strip(&expected_hunt),
+        "the same answers from memory"
+    );
+    let ingest = in_ro(&format!("ingest --case '{v}' '{}'", evidence.display())).unwrap();
+    assert_eq!(ingest.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&ingest.stderr);
+    assert!(
+        err.contains("read-only") && err.lines().count() == 1,
+        "{err}"
+    );
+}
