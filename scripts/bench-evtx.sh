@@ -24,7 +24,14 @@ if [ ! -f "$evtx/.done" ]; then
   rm -rf "$evtx"
   for i in $(seq -w 1 "$copies"); do
     mkdir -p "$evtx/copy-$i"
-    for f in "${samples[@]}"; do cp "$f" "$evtx/copy-$i/"; done
+    for f in "${samples[@]}"; do
+      out="$evtx/copy-$i/$(basename "$f")"
+      cp "$f" "$out"
+      # trawl ingests identical content once, wherever it is: make each copy its own evidence
+      # by writing the copy's number into the file header's unused padding (bytes 128-4095,
+      # outside its checksum and read by no parser).
+      printf 'copy-%s' "$i" | dd of="$out" bs=1 seek=2048 conv=notrunc status=none
+    done
   done
   touch "$evtx/.done"
 fi

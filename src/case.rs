@@ -87,6 +87,39 @@ pub struct FileRecord {
     /// An error that stopped reading (a corrupt archive, an I/O error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_error: Option<String>,
+    /// SHA-256 of the first 4 KiB (see `EvidenceFile::head_sha256`): how a path never seen
+    /// before is recognised as this content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha256: Option<String>,
+    /// Other paths this content was found under (another spelling, a symbolic link, a copy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// What the file was before it grew: a copy taken then is the same evidence, not another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// A size a file had, and the SHA-256 of its content at that size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl FileRecord {
+    /// Every path this content is known under.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.path.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+
+    /// Whether `(size, sha)` is this content now or at an earlier size.
+    pub fn contains(&self, size: u64, sha: &str) -> bool {
+        (self.complete && size == self.size && self.sha256.as_deref() == Some(sha))
+            || self
+                .checkpoints
+                .iter()
+                .any(|c| c.size == size && c.sha256 == sha)
+    }
 }
 
 /// A file that was not ingested, and why.

@@ -85,6 +85,9 @@ pub struct IngestReport {
     pub replaced_files: u64,
     pub resumed_files: u64,
     pub unchanged_files: u64,
+    /// Paths whose content was already in the case (another spelling, a link, a copy, an
+    /// older copy of a log that has grown since): recorded as aliases, not read again.
+    pub duplicate_files: u64,
     pub new_events: u64,
     pub new_malformed: u64,
     /// Malformed records found by this run, with their file.
@@ -114,6 +117,10 @@ struct Task {
     /// Events of this file id to delete first (a file changed in place).
     replaces: Option<u64>,
     host: Option<String>,
+    /// SHA-256 of the file's first 4 KiB, for a new record.
+    head_sha256: Option<String>,
+    /// Other paths found with the same content in this run.
+    aliases: Vec<String>,
 }
 
 /// A run of records sharing one layout, on its way to a parser.
@@ -244,8 +251,21 @@ pub fn ingest(
             reason: u.reason,
         })
         .collect();
+    let aliases = |m: &Manifest| m.files.iter().map(|f| f.aliases.len()).sum::<usize>();
+    let before = aliases(&case.manifest);
     let tasks = plan(&mut case.manifest, evidence, opts, &mut report);
     if tasks.is_empty() {
+        // New aliases alone are committed too: the manifest lists every path evidence was
+        // found under.
+        if aliases(&case.manifest) != before {
+            let payload =
+                serde_json::to_string(&case.manifest).map_err(|e| Error::Usage(e.to_string()))?;
+            let mut writer: IndexWriter = case.index.writer_with_num_threads(1, 15_000_000)?;
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+            case.write_manifest_copy()?;
+        }
         report.elapsed = started.elapsed();
         return Ok(report);
     }
@@ -463,19 +483,33 @@ fn merge_consecutive_small_segments(case: &Case, writer: &mut IndexWriter) -> Re
     Ok(())
 }
 
-/// Compares the evidence found with the manifest and decides what to read.
+/// Compares the evidence found with the manifest and decides what to read. Evidence is known
+/// by its content, not its path: a path never seen before whose content is already in the case
+/// (another spelling of a folder, a symbolic link, a copy, a copy taken before the log grew)
+/// is recorded as an alias and not read again; one whose content continues an ingested file
+/// (the same log collected again later) adds only its new lines.
 fn plan(
     manifest: &mut Manifest,
     evidence: Vec<EvidenceFile>,
     opts: &IngestOptions,
     report: &mut IngestReport,
 ) -> Vec<Task> {
-    let by_path: HashMap<String, FileRecord> = manifest
+    let by_path: HashMap<String, usize> = manifest
         .files
         .iter()
-        .map(|f| (f.path.clone(), f.clone()))
+        .enumerate()
+        .flat_map(|(i, f)| f.paths().map(move |p| (p.to_string(), i)))
         .collect();
-    let mut tasks = Vec::new();
+    let mut by_head: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, f) in manifest.files.iter().enumerate() {
+        if let Some(h) = &f.head_sha256 {
+            by_head.entry(h.clone()).or_default().push(i);
+        }
+    }
+    // New files of this run by (head, size), to catch the same content twice in one run.
+    let mut planned: HashMap<(String, u64), Vec<usize>> = HashMap::new();
+    let mut new_aliases: Vec<(usize, String)> = Vec::new();
+    let mut tasks: Vec<Task> = Vec::new();
     for ev in evidence {
         let host = host_from_path(&ev.path).or_else(|| opts.host.clone());
         let mut new_id = || {
@@ -483,7 +517,7 @@ fn plan(
             manifest.next_file_id += 1;
             id
         };
-        let Some(old) = by_path.get(&ev.path) else {
+        let Some(&known) = by_path.get(&ev.path) else {
             let known_unrecognised = manifest
                 .unrecognised
                 .iter()
@@ -491,6 +525,45 @@ fn plan(
             if known_unrecognised {
                 report.unchanged_files += 1;
                 continue;
+            }
+            let head = ev.head_sha256().ok();
+            if let Some(head) = &head {
+                match same_content(&manifest.files, by_head.get(head), &ev) {
+                    Some(Identity::Contained(i)) => {
+                        report.duplicate_files += 1;
+                        new_aliases.push((i, ev.path.clone()));
+                        continue;
+                    }
+                    Some(Identity::Continues(i)) => {
+                        let old = &manifest.files[i];
+                        report.grown_files += 1;
+                        let mut previous = grown_from(old);
+                        previous.aliases.push(ev.path.clone());
+                        tasks.push(Task {
+                            file_id: old.id,
+                            skip_lines: old.lines,
+                            previous: Some(previous),
+                            replaces: None,
+                            evidence: ev,
+                            host,
+                            head_sha256: None,
+                            aliases: Vec::new(),
+                        });
+                        continue;
+                    }
+                    None => {}
+                }
+                let twins = planned.entry((head.clone(), ev.size)).or_default();
+                let full = || ev.prefix_sha256(ev.size).ok();
+                if let Some(&t) = twins.iter().find(|&&t| {
+                    let first = &tasks[t].evidence;
+                    full().is_some() && first.prefix_sha256(first.size).ok() == full()
+                }) {
+                    report.duplicate_files += 1;
+                    tasks[t].aliases.push(ev.path.clone());
+                    continue;
+                }
+                twins.push(tasks.len());
             }
             report.new_files += 1;
             tasks.push(Task {
@@ -500,11 +573,25 @@ fn plan(
                 previous: None,
                 replaces: None,
                 host,
+                head_sha256: head,
+                aliases: Vec::new(),
             });
             continue;
         };
+        let old = manifest.files[known].clone();
         let same_stat = ev.size == old.size && ev.mtime == old.mtime;
         if old.complete && same_stat {
+            report.unchanged_files += 1;
+            continue;
+        }
+        // A copy with another time stamp, or an alias still at a size the file had: the same
+        // content, whatever its time stamp says.
+        if old.complete
+            && ev.size <= old.size
+            && ev
+                .prefix_sha256(ev.size)
+                .is_ok_and(|sha| old.contains(ev.size, &sha))
+        {
             report.unchanged_files += 1;
             continue;
         }
@@ -524,13 +611,16 @@ fn plan(
             tasks.push(Task {
                 file_id: old.id,
                 skip_lines: old.lines,
-                previous: Some(old.clone()),
+                previous: Some(if grown { grown_from(&old) } else { old.clone() }),
                 replaces: None,
                 evidence: ev,
                 host,
+                head_sha256: None,
+                aliases: Vec::new(),
             });
         } else {
             report.replaced_files += 1;
+            let head = ev.head_sha256().ok();
             tasks.push(Task {
                 file_id: new_id(),
                 skip_lines: 0,
@@ -538,10 +628,87 @@ fn plan(
                 replaces: Some(old.id),
                 evidence: ev,
                 host,
+                head_sha256: head,
+                // Its old aliases held the old content; they are recognised again by theirs.
+                aliases: Vec::new(),
             });
         }
     }
+    for (i, alias) in new_aliases {
+        let record = &mut manifest.files[i];
+        if !record.paths().any(|p| p == alias) {
+            record.aliases.push(alias);
+        }
+    }
     tasks
+}
+
+/// How a path never seen before relates to content in the case.
+enum Identity {
+    /// Its content is a file's, now or at an earlier size (index into the manifest's files).
+    Contained(usize),
+    /// It starts with a file's whole content and goes on: that log, grown.
+    Continues(usize),
+}
+
+/// Checks the files whose first bytes hash like this evidence's (`candidates`), hashing the
+/// evidence at every candidate's size in one read. Content already in the case wins over a
+/// continuation; of continuations, the longest.
+fn same_content(
+    files: &[FileRecord],
+    candidates: Option<&Vec<usize>>,
+    ev: &EvidenceFile,
+) -> Option<Identity> {
+    let candidates: Vec<usize> = candidates?
+        .iter()
+        .copied()
+        .filter(|&i| files[i].complete && files[i].read_error.is_none())
+        .collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let mut sizes: Vec<u64> = candidates
+        .iter()
+        .map(|&i| files[i].size)
+        .filter(|&s| s <= ev.size)
+        .chain(std::iter::once(ev.size))
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let hashes: HashMap<u64, String> = sizes
+        .iter()
+        .copied()
+        .zip(ev.prefix_sha256s(&sizes).ok()?)
+        .filter_map(|(size, sha)| Some((size, sha?)))
+        .collect();
+    let whole = hashes.get(&ev.size)?;
+    if let Some(&i) = candidates
+        .iter()
+        .find(|&&i| ev.size <= files[i].size && files[i].contains(ev.size, whole))
+    {
+        return Some(Identity::Contained(i));
+    }
+    candidates
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let f = &files[i];
+            f.size < ev.size && f.ends_with_newline && f.sha256.as_ref() == hashes.get(&f.size)
+        })
+        .max_by_key(|&i| files[i].size)
+        .map(Identity::Continues)
+}
+
+/// The record of a complete file about to grow: what it was is kept as a checkpoint.
+fn grown_from(old: &FileRecord) -> FileRecord {
+    let mut record = old.clone();
+    if let Some(sha) = &old.sha256 {
+        record.checkpoints.push(crate::case::Checkpoint {
+            size: old.size,
+            sha256: sha.clone(),
+        });
+    }
+    record
 }
 
 /// Reads one file into numbered messages.
@@ -1208,11 +1375,19 @@ impl WriterState<'_> {
                         complete: false,
                         ends_with_newline: false,
                         read_error: None,
+                        head_sha256: task.head_sha256.clone(),
+                        aliases: task.aliases.clone(),
+                        checkpoints: Vec::new(),
                     },
                     |mut prev| {
                         prev.complete = false;
                         prev.size = task.evidence.size;
                         prev.mtime = task.evidence.mtime;
+                        for alias in &task.aliases {
+                            if !prev.paths().any(|p| p == alias) {
+                                prev.aliases.push(alias.clone());
+                            }
+                        }
                         prev
                     },
                 );

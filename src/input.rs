@@ -60,13 +60,34 @@ pub fn discover(
     (found, unreadable)
 }
 
+/// A path as text, one to one: bytes that are not UTF-8 (possible in Unix file names) are
+/// written `\xNN`, so two names differing only there stay two pieces of evidence.
+pub fn path_text(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned()
+    }
+}
+
 fn walk(
     path: &Path,
     exclude: Option<&Path>,
     found: &mut Vec<EvidenceFile>,
     bad: &mut Vec<Unreadable>,
 ) {
-    let display = path.to_string_lossy().into_owned();
+    let display = path_text(path);
     if let (Some(ex), Ok(canon)) = (exclude, path.canonicalize())
         && canon.starts_with(ex)
     {
@@ -204,6 +225,11 @@ impl<T: Read + io::Seek> ReadSeek for T {}
 /// the responder is asked to unpack it.
 pub const MAX_IN_MEMORY: u64 = 2 << 30;
 
+/// How much of a file [`EvidenceFile::head_sha256`] hashes: little enough that a log collected
+/// while it had a line or two is still recognised when collected again grown, enough that
+/// logs from different days or servers rarely share it (sharing costs one more hash).
+pub const HEAD_BYTES: u64 = 512;
+
 impl EvidenceFile {
     /// Runs `f` over the evidence for a parser that seeks: a plain file as it is, a gzip file or
     /// a zip member decompressed into memory (up to [`MAX_IN_MEMORY`]).
@@ -266,6 +292,29 @@ impl EvidenceFile {
             let n = read_up_to(&mut text, &mut buf)?;
             buf.truncate(n);
             Ok(String::from_utf8_lossy(&buf).into_owned())
+        })
+    }
+
+    /// SHA-256 of the first [`HEAD_BYTES`] raw bytes (or the whole file when it is shorter):
+    /// the cheap half of recognising content already ingested under another path.
+    pub fn head_sha256(&self) -> io::Result<String> {
+        self.prefix_sha256(self.size.min(HEAD_BYTES))
+    }
+
+    /// SHA-256 of the first `n` raw bytes for each `n` of `sizes` (ascending), in one read:
+    /// `None` for sizes past the end.
+    pub fn prefix_sha256s(&self, sizes: &[u64]) -> io::Result<Vec<Option<String>>> {
+        self.with_raw(|raw| {
+            let mut hasher = Sha256::new();
+            let mut read = 0u64;
+            let mut out = Vec::with_capacity(sizes.len());
+            for &size in sizes {
+                let want = size.saturating_sub(read);
+                let copied = io::copy(&mut (&mut *raw).take(want), &mut HashWriter(&mut hasher))?;
+                read += copied;
+                out.push((copied == want).then(|| hex(&hasher.clone().finalize())));
+            }
+            Ok(out)
         })
     }
 

@@ -97,8 +97,13 @@ pub(super) fn print_ingest_summary(
     }
     writeln!(
         out,
-        "  files: {} new, {} grown, {} changed and re-read, {} resumed, {} unchanged",
-        r.new_files, r.grown_files, r.replaced_files, r.resumed_files, r.unchanged_files
+        "  files: {} new, {} grown, {} changed and re-read, {} resumed, {} unchanged, {} already in the case under another path",
+        r.new_files,
+        r.grown_files,
+        r.replaced_files,
+        r.resumed_files,
+        r.unchanged_files,
+        r.duplicate_files
     )
     .map_err(w)?;
     if !r.malformed_examples.is_empty() {

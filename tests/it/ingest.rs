@@ -625,3 +625,180 @@ fn zero_filled_logs_keep_their_events() {
         "{reasons:?}"
     );
 }
+
+/// Evidence is known by its content: other spellings of a folder, `..` in a path, symbolic
+/// links, copies (in one run or later), and a log collected again after it grew are each
+/// ingested once, the later collection adding only its new lines; an older copy given after
+/// that adds nothing. Every path is listed in the manifest.
+#[cfg(unix)]
+#[test]
+fn the_same_evidence_under_any_path_is_ingested_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ev = root.join("ev/fs");
+    std::fs::create_dir_all(&ev).unwrap();
+    let fixture = common::repo().join("tests/fixtures/verdicts/scanned");
+    let logs: Vec<std::path::PathBuf> = walk(&fixture);
+    for (i, f) in logs.iter().enumerate() {
+        std::fs::copy(f, ev.join(format!("u_ex21030{i}.log"))).unwrap();
+    }
+    let case = root.join("case");
+    let c = path_str(&case);
+    let count = || {
+        ok(&["search", "--case", c, "--count", "*"])
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    common::ingest(&case, &ev);
+    let once = count();
+    assert!(once > 0);
+    let spellings = [
+        root.join("ev/fs/"),
+        root.join("ev/./fs"),
+        root.join("ev/fs/../fs"),
+    ];
+    for s in &spellings {
+        ok(&["ingest", "--quiet", "--case", c, path_str(s)]);
+        assert_eq!(count(), once, "{}", s.display());
+    }
+    let relative = common::trawl()
+        .current_dir(root.join("ev"))
+        .args(["ingest", "--quiet", "--case", c, "fs"])
+        .output()
+        .unwrap();
+    assert!(relative.status.success());
+    std::os::unix::fs::symlink(&ev, root.join("link")).unwrap();
+    let first = std::fs::read_dir(&ev)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::os::unix::fs::symlink(&first, root.join("one.log")).unwrap();
+    let copy = root.join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for f in std::fs::read_dir(&ev).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    let text = ok(&[
+        "ingest",
+        "--case",
+        c,
+        path_str(&root.join("link")),
+        path_str(&root.join("one.log")),
+        path_str(&copy),
+        path_str(&copy),
+    ]);
+    assert!(
+        text.contains("already in the case under another path"),
+        "{text}"
+    );
+    assert_eq!(count(), once, "links and copies add nothing");
+
+    // The same log collected twice: first while it was being written, then grown.
+    let early = root.join("collect-1/u_ex210310.log");
+    let late = root.join("collect-2/u_ex210310.log");
+    std::fs::create_dir_all(early.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(late.parent().unwrap()).unwrap();
+    // (Another month, so that it is not a copy of a log already in the case.)
+    let body = std::fs::read_to_string(&first)
+        .unwrap()
+        .replace("2021-", "2022-");
+    let lines: Vec<&str> = body.split_inclusive('\n').collect();
+    let cut = lines.len() / 2;
+    std::fs::write(&early, lines[..cut].concat()).unwrap();
+    std::fs::write(&late, lines.concat()).unwrap();
+    ok(&["ingest", "--quiet", "--case", c, path_str(&early)]);
+    let with_early = count();
+    ok(&["ingest", "--quiet", "--case", c, path_str(&late)]);
+    let with_late = count();
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        c,
+        path_str(&early),
+        path_str(&late),
+    ]);
+    assert_eq!(
+        count(),
+        with_late,
+        "the older copy adds nothing after the log grew"
+    );
+    assert!(with_late > with_early);
+    // The grown log is one file in the case: its events are those of the full log alone.
+    let fresh = root.join("fresh");
+    common::ingest(&fresh, &late);
+    let alone: u64 = ok(&["search", "--case", path_str(&fresh), "--count", "*"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(with_late - with_early, alone - (with_early - once));
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("manifest.json")).unwrap())
+            .unwrap();
+    let paths: Vec<String> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            std::iter::once(f["path"].as_str().unwrap().to_string()).chain(
+                f["aliases"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a.as_str().unwrap().to_string()),
+            )
+        })
+        .collect();
+    assert!(paths.iter().any(|p| p.contains("/copy/")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.ends_with("one.log")), "{paths:?}");
+    assert!(paths.iter().any(|p| p.contains("collect-2")), "{paths:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|e| e == "log") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// File names that differ only in bytes that are not UTF-8 are two pieces of evidence, each
+/// ingested once and shown with those bytes escaped.
+#[cfg(target_os = "linux")]
+#[test]
+fn names_that_are_not_utf8_stay_apart() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let fixture = walk(&common::repo().join("tests/fixtures/verdicts/scanned"));
+    for (name, src) in [
+        (&b"u_ex\xff.log"[..], &fixture[0]),
+        (&b"u_ex\xfe.log"[..], &fixture[1]),
+    ] {
+        std::fs::copy(src, logs.join(std::ffi::OsStr::from_bytes(name))).unwrap();
+    }
+    let case = dir.path().join("case");
+    let c = path_str(&case);
+    common::ingest(&case, &logs);
+    let count = || ok(&["search", "--case", c, "--count", "*"]);
+    let first = count();
+    ok(&["ingest", "--quiet", "--case", c, path_str(&logs)]);
+    assert_eq!(count(), first, "nothing doubled or replaced");
+    let stats = ok(&["stats", "--case", c]);
+    assert!(
+        stats.contains("u_ex\\xff.log") && stats.contains("u_ex\\xfe.log"),
+        "{stats}"
+    );
+}
