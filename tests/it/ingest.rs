@@ -802,3 +802,38 @@ fn names_that_are_not_utf8_stay_apart() {
         "{stats}"
     );
 }
+
+/// An archive of many small logs is read with its directory parsed once: 20,000 members
+/// ingest (each an event, none lost) where each member used to parse the whole directory again.
+#[test]
+fn a_zip_of_twenty_thousand_members_ingests() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("collection.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..20_000u32 {
+        zip.start_file(format!("logs/{i:05}.log"), options).unwrap();
+        writeln!(
+            zip,
+            "2021-03-05T17:{:02}:{:02}Z request {i} from 192.0.2.{}",
+            (i / 60) % 60,
+            i % 60,
+            i % 250
+        )
+        .unwrap();
+    }
+    zip.finish().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &archive);
+    assert_eq!(
+        ok(&["search", "--case", path_str(&case), "--count", "*"]).trim(),
+        "20000"
+    );
+    let again = ok(&["ingest", "--case", path_str(&case), path_str(&archive)]);
+    assert!(
+        again.contains("20000 unchanged") || again.contains("20,000 unchanged"),
+        "{again}"
+    );
+}
