@@ -358,9 +358,10 @@ fn sniff_directives(lines: &[&str]) -> Option<FormatKind> {
         .filter_map(|l| l.strip_prefix('#'))
         .collect();
     let has = |prefix: &str| {
-        directives
-            .iter()
-            .any(|d| d.len() >= prefix.len() && d[..prefix.len()].eq_ignore_ascii_case(prefix))
+        directives.iter().any(|d| {
+            d.get(..prefix.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+        })
     };
     if has("Software: Microsoft Exchange") || has("Log-type:") {
         return Some(FormatKind::ExchangeCsv);
@@ -409,6 +410,19 @@ mod tests {
 
     fn sniffed(text: &str) -> Result<FormatKind, String> {
         sniff(text, &ParseCtx::default())
+    }
+
+    /// Found by `cargo fuzz run formats` (fuzz/): a directive whose first bytes end inside a
+    /// character panicked when compared with a prefix.
+    #[test]
+    fn directives_cut_inside_a_character() {
+        for text in [
+            "#Dat\u{800}: x\n",
+            "#Log-typ\u{e9}\n",
+            "#Softwar\u{e9}\n#Fields: a b\n",
+        ] {
+            let _ = sniffed(text);
+        }
     }
 
     #[test]

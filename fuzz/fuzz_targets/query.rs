@@ -1,0 +1,26 @@
+//! The query language: its parser, and a query compiled for single events (what rules run on
+//! their candidates) run on one. Compiling for the index is `query_index`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use trawl::query::{self, Matcher};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if query::check_syntax(text).is_err() {
+        return;
+    }
+    if let Ok(m) = Matcher::new(text) {
+        let ev = trawl::view::EventView {
+            path: Some("/owa/auth/x.aspx".into()),
+            ip: Some("192.0.2.7".into()),
+            status: Some(200),
+            raw: "GET /owa/auth/x.aspx 200".into(),
+            fields: vec![("EventID".into(), "1".into())],
+            ..Default::default()
+        };
+        let _ = m.matches(&ev);
+    }
+});

@@ -1,0 +1,10 @@
+//! Rule files in trawl's TOML format.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = trawl::rules::parse(text, "fuzz.toml");
+    }
+});
