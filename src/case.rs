@@ -444,7 +444,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         }
         Ok(())
     };
-    write().map_err(|e| Error::io(path, e))
+    write().map_err(|e| {
+        // A failed write (a full disk) leaves no half-written file behind.
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("index: {0}")]
+    #[error("index: {0}{hint}", hint = index_hint(.0))]
     Index(#[from] tantivy::TantivyError),
     #[error("case {path}: {message}")]
     Case { path: PathBuf, message: String },
@@ -28,6 +28,18 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// What to do about an index error a responder can fix.
+fn index_hint(e: &tantivy::TantivyError) -> &'static str {
+    let text = e.to_string();
+    if text.contains("No space left on device") || text.contains("os error 28") {
+        " (the disk is full: free space and run the same ingest again; the case is as of its last commit, and nothing will be lost or doubled)"
+    } else if text.contains("was killed") || text.contains("panicked") {
+        " (an indexing thread stopped, often for lack of disk space or memory: run the same ingest again; the case is as of its last commit)"
+    } else {
+        ""
     }
 }
 

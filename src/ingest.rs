@@ -905,6 +905,22 @@ impl Pending {
     }
 }
 
+/// A read error as the responder needs it: a compressed file cut short (a copy interrupted,
+/// a disk full while collecting) keeps the lines before the cut, and says so.
+fn read_error(e: &std::io::Error, last_line: u64) -> String {
+    let text = e.to_string();
+    let truncated = e.kind() == std::io::ErrorKind::UnexpectedEof
+        || text.contains("incomplete")
+        || text.contains("unexpected end");
+    if truncated {
+        format!(
+            "truncated: the file ends inside its compressed data ({text}); the {last_line} lines before the cut are kept"
+        )
+    } else {
+        text
+    }
+}
+
 /// Frames records and sends chunks; returns the last line read and whether it ended with a
 /// newline, or the line reached and the error that stopped reading.
 fn frame_records(
@@ -940,7 +956,7 @@ fn frame_records(
             Ok(None) => break,
             Err(e) => {
                 pending.flush(last_line, send);
-                return Err((last_line, e.to_string()));
+                return Err((last_line, read_error(&e, last_line)));
             }
         };
         let end_line = line + span - 1;

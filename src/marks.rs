@@ -544,5 +544,11 @@ mod tests {
         assert_eq!(before, after, "the file is the last complete version");
         let reloaded = Marks::load(&case).expect("still readable");
         assert_eq!(reloaded.marks.len(), 1);
+        let stray: Vec<_> = std::fs::read_dir(&case.dir)
+            .expect("case dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .collect();
+        assert!(stray.is_empty(), "no temporary file left: {stray:?}");
     }
 }

@@ -481,3 +481,58 @@ fn a_read_only_case_is_searched_not_written() {
         "{err}"
     );
 }
+
+/// A disk that fills during an ingest: one line that says so and what to do, and once there is
+/// room again the same ingest completes the case with every event once. The full disk is a
+/// small tmpfs in a private mount namespace (`unshare`); where that is not allowed, the test
+/// says so and skips.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_said_and_the_next_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = common::sample_logs();
+    let expected = {
+        let case = dir.path().join("reference");
+        common::ingest(&case, &logs);
+        common::ok(&["search", "--case", path_str(&case), "--count", "*"])
+    };
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let bin = env!("CARGO_BIN_EXE_trawl");
+    let case = disk.join("case");
+    let script = format!(
+        "mount -t tmpfs -o size=3m tmpfs '{d}' || exit 99
+         {bin} ingest --quiet --case '{c}' '{l}' > /dev/null 2> '{d}/../err'; echo $? > '{d}/../code'
+         mount -o remount,size=400m '{d}' || exit 98
+         {bin} ingest --quiet --case '{c}' '{l}' > /dev/null || exit 97
+         {bin} search --case '{c}' --count '*'",
+        d = disk.display(),
+        c = case.display(),
+        l = logs.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output();
+    let out = match out {
+        Ok(o)
+            if o.status.code() != Some(99) && o.status.code() != Some(1) || o.status.success() =>
+        {
+            o
+        }
+        other => {
+            eprintln!("skipped: cannot mount a small tmpfs here ({other:?})");
+            return;
+        }
+    };
+    assert!(out.status.success(), "{out:?}");
+    let code = std::fs::read_to_string(dir.path().join("code")).unwrap();
+    assert_eq!(code.trim(), "1", "the full disk is an error");
+    let err = std::fs::read_to_string(dir.path().join("err")).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("disk is full"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        expected,
+        "every event, once"
+    );
+}

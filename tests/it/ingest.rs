@@ -837,3 +837,33 @@ fn a_zip_of_twenty_thousand_members_ingests() {
         "{again}"
     );
 }
+
+/// A gzip file cut short keeps the lines before the cut, and says it was truncated.
+#[test]
+fn a_truncated_gzip_keeps_what_it_holds_and_says_so() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..5_000u32 {
+        text.push_str(&format!(
+            "2021-03-05T{:02}:{:02}:{:02}Z request {i} from 192.0.2.{} for /owa/{i}\n",
+            i / 3600,
+            (i / 60) % 60,
+            i % 60,
+            i % 250
+        ));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let path = dir.path().join("app.log.gz");
+    std::fs::write(&path, &bytes[..bytes.len() * 3 / 4]).unwrap();
+    let case = dir.path().join("case");
+    let out = ok(&["ingest", "--case", path_str(&case), path_str(&path)]);
+    assert!(out.contains("truncated"), "{out}");
+    let n: u64 = ok(&["search", "--case", path_str(&case), "--count", "*"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n > 1_000 && n < 5_000, "{n}");
+}
