@@ -68,6 +68,8 @@ pub struct App {
     history_pos: Option<usize>,
     pub query_error: Option<(String, usize)>,
     pub message: Option<String>,
+    /// First line of the help overlay shown (it scrolls on small terminals).
+    pub help_scroll: u16,
     pub top: TopState,
     pub findings: FindingsState,
     /// Which pane the lower right shows when not focused: top values or findings.
@@ -141,6 +143,7 @@ impl App {
             field_names,
             tags,
             quit: false,
+            help_scroll: 0,
             outbox: VecDeque::new(),
             side_panes: true,
         };
@@ -199,11 +202,34 @@ impl App {
 
     /// Applies a new view, keeping the old one's position for nothing: the cursor goes to the
     /// top of the new selection.
+    /// Runs a new query or a saved view, from its first event.
     fn set_view(&mut self, view: View) {
+        self.change_view(view, false);
+    }
+
+    /// Changes the filters: the selected event stays selected (or, when the new filters leave
+    /// it out, the event nearest its time is), so widening and narrowing never lose the place.
+    fn refilter(&mut self, view: View) {
+        self.change_view(view, true);
+    }
+
+    fn change_view(&mut self, view: View, keep_place: bool) {
+        let keep = keep_place
+            .then(|| self.current().map(|ev| (ev.ts_ms, ev.file_id, ev.line)))
+            .flatten();
         self.view = view;
         self.cursor = 0;
         self.scroll = 0;
         self.run_query();
+        if let Some((ts_ms, file_id, line)) = keep {
+            self.pending_jump = true;
+            self.outbox.push_back(Request::Locate {
+                generation: self.generation,
+                ts_ms,
+                file_id,
+                line,
+            });
+        }
         // Every change of view is saved at once: a crash loses nothing but the keystroke.
         self.outbox.push_back(Request::SaveSession(self.session()));
     }
@@ -214,7 +240,7 @@ impl App {
         if !view.filters.contains(&filter) {
             view.filters.push(filter);
         }
-        self.set_view(view);
+        self.refilter(view);
     }
 
     /// Handles a terminal event.
@@ -234,14 +260,22 @@ impl App {
         self.message = None;
         match self.mode {
             Mode::Query | Mode::Command | Mode::Tag | Mode::Note => self.on_edit_key(key, event),
-            Mode::Help => {
-                if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::F(1)
-                ) {
+            Mode::Help => match key.code {
+                KeyCode::Esc | KeyCode::Char('q' | '?') | KeyCode::F(1) => {
                     self.mode = Mode::Normal;
                 }
-            }
+                KeyCode::Char('j') | KeyCode::Down => self.help_scroll += 1,
+                KeyCode::Char('k') | KeyCode::Up => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1);
+                }
+                KeyCode::PageDown | KeyCode::Char(' ') => self.help_scroll += 10,
+                KeyCode::PageUp | KeyCode::Char('b') => {
+                    self.help_scroll = self.help_scroll.saturating_sub(10);
+                }
+                KeyCode::Char('g') | KeyCode::Home => self.help_scroll = 0,
+                KeyCode::Char('G') | KeyCode::End => self.help_scroll = u16::MAX,
+                _ => {}
+            },
             Mode::Normal => {
                 if let Some(action) = action_for(key, self.focus) {
                     self.act(action);
@@ -494,7 +528,11 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::Back => self.back_or_quit(),
-            Action::Help => self.mode = Mode::Help,
+            Action::Dismiss => self.dismiss(),
+            Action::Help => {
+                self.mode = Mode::Help;
+                self.help_scroll = 0;
+            }
             Action::EditQuery => {
                 self.mode = Mode::Query;
                 self.input = Input::new(self.view.query.clone());
@@ -529,7 +567,7 @@ impl App {
             Action::PopFilter => {
                 let mut view = self.view.clone();
                 if view.filters.pop().is_some() {
-                    self.set_view(view);
+                    self.refilter(view);
                 } else {
                     self.message = Some("no filter to remove".into());
                 }
@@ -537,7 +575,7 @@ impl App {
             Action::ToggleFilters => {
                 let mut view = self.view.clone();
                 view.filters_on = !view.filters_on;
-                self.set_view(view);
+                self.refilter(view);
             }
             Action::Context => self.context(),
             Action::ZoomIn => self.zoom_in(),
@@ -601,6 +639,17 @@ impl App {
                 }
                 Pane::Detail => {}
             },
+        }
+    }
+
+    /// Esc: like `q`, except at the top, where it only clears what is shown: a responder
+    /// pressing it to dismiss an error must not lose the timeline.
+    fn dismiss(&mut self) {
+        if self.back.is_empty() && self.focus == Pane::Table {
+            self.query_error = None;
+            self.message = Some("q quits".into());
+        } else {
+            self.back_or_quit();
         }
     }
 
@@ -755,6 +804,15 @@ impl App {
             order: self.top.order,
             limit: 200,
         });
+    }
+
+    /// The histogram has as many buckets as its area has columns: the first frame and every
+    /// resize ask for it again at the new width.
+    pub fn fit_histogram(&mut self, columns: usize) {
+        if columns != self.histogram_bins {
+            self.histogram_bins = columns;
+            self.request_histogram();
+        }
     }
 
     fn request_histogram(&mut self) {

@@ -10,6 +10,7 @@ use super::pane::Pane;
 pub enum Action {
     Quit,
     Back,
+    Dismiss,
     Help,
     EditQuery,
     Command,
@@ -299,10 +300,16 @@ const BINDINGS: &[Binding] = &[
     bind!("? F1", Help, "this help", |k| ch(k, '?')
         || plain(k, KeyCode::F(1))),
     bind!(
-        "q Esc",
+        "q",
         Back,
         "back (from context, from a pane), then quit",
-        |k| ch(k, 'q') || plain(k, KeyCode::Esc)
+        |k| ch(k, 'q')
+    ),
+    bind!(
+        "Esc",
+        Dismiss,
+        "back from context or a pane, dismiss a message; never quits",
+        |k| plain(k, KeyCode::Esc)
     ),
     bind!("Ctrl-c", Quit, "quit", |k| ctrl(k, 'c')),
 ];
@@ -321,8 +328,15 @@ pub fn help() -> Vec<(&'static str, &'static str)> {
         .iter()
         .filter(|b| !b.help.is_empty())
         .map(|b| (b.keys, b.help))
+        .chain(OUTSIDE_THE_KEYMAP)
         .collect()
 }
+
+/// Keys handled before the keymap (they act on the terminal, not the timeline).
+const OUTSIDE_THE_KEYMAP: [(&str, &str); 2] = [
+    ("Ctrl-z", "suspend trawl (fg brings it back)"),
+    ("mouse wheel", "scroll the table"),
+];
 
 #[cfg(test)]
 mod tests {

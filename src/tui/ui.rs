@@ -38,7 +38,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
     }
     status::draw_status(frame, app, theme, status);
     if app.mode == Mode::Help {
-        help::draw_help(frame, theme, area);
+        help::draw_help(frame, theme, area, app.help_scroll);
     }
 }
 

@@ -505,3 +505,63 @@ fn event_rows_pivot_on_program_and_command_line() {
     h.key(KeyCode::Char('A'));
     assert_eq!(h.app.total, 2, "everything but `cmd /c whoami`");
 }
+
+/// What a responder tripped on: Esc at the top does not quit; widening or switching filters
+/// keeps the selected event; the help scrolls on a small terminal and lists Ctrl-z; the
+/// histogram takes the terminal's width from the first frame and after a resize.
+#[test]
+fn rough_edges() {
+    let mut h = Harness::new(160, 40);
+    // (Buckets are round durations: as many as fit the columns.)
+    assert!(h.app.histogram_bins >= 150);
+    assert!(
+        h.app
+            .histogram
+            .as_ref()
+            .is_some_and(|x| x.counts.len() > 60),
+        "the histogram spans the width, not a default"
+    );
+    h.terminal.backend_mut().resize(60, 40);
+    h.settle();
+    assert!(h.app.histogram_bins <= 60);
+    assert!(
+        h.app
+            .histogram
+            .as_ref()
+            .is_some_and(|x| x.counts.len() <= 60)
+    );
+
+    h.key(KeyCode::Esc);
+    assert!(!h.app.quit, "Esc never quits");
+    assert_eq!(h.app.message.as_deref(), Some("q quits"));
+
+    for _ in 0..25 {
+        h.key(KeyCode::Char('j'));
+    }
+    let place = |h: &Harness| {
+        h.app
+            .current()
+            .map(|e| (e.ts_ms, e.file.clone(), e.line))
+            .expect("a row")
+    };
+    let chosen = place(&h);
+    h.key(KeyCode::Char('i'));
+    assert_eq!(place(&h), chosen, "a pivot keeps the event it was made on");
+    h.key(KeyCode::Char('F'));
+    assert_eq!(
+        place(&h),
+        chosen,
+        "switching the filters off keeps the place"
+    );
+    h.key(KeyCode::Char('F'));
+    h.key(KeyCode::Backspace);
+    assert_eq!(place(&h), chosen, "removing the filter keeps the place");
+    assert!(h.app.cursor > 0);
+
+    let mut small = Harness::new(80, 24);
+    small.key(KeyCode::Char('?'));
+    assert!(small.screen().contains("j/k scroll"), "{}", small.screen());
+    assert!(!small.screen().contains("Ctrl-z"));
+    small.key(KeyCode::Char('G'));
+    assert!(small.screen().contains("Ctrl-z"), "{}", small.screen());
+}

@@ -345,9 +345,14 @@ impl Backend {
                 file_id,
                 line,
             } => {
+                // The event itself, or where its time falls when it is not in the selection.
                 let rank = self
                     .current(generation)
-                    .and_then(|sel| sel.rank_of((ts_ms, file_id, line)))
+                    .map(|sel| {
+                        sel.rank_of((ts_ms, file_id, line)).unwrap_or_else(|| {
+                            sel.count_before(ts_ms).min(sel.len().saturating_sub(1))
+                        })
+                    })
                     .unwrap_or(0);
                 Ok(Reply::Rank { generation, rank })
             }

@@ -10,7 +10,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use crate::tui::keys;
 use crate::tui::theme::Theme;
 
-pub fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
+/// Draws the overlay from line `scroll` (clamped, so `u16::MAX` shows the end).
+pub fn draw_help(frame: &mut Frame, theme: Theme, area: Rect, scroll: u16) {
     let help = keys::help();
     let width = area.width.saturating_sub(4).min(96);
     let height = (help.len() as u16 + 4).min(area.height.saturating_sub(2));
@@ -21,9 +22,17 @@ pub fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
         height,
     };
     frame.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(" keys (q, Esc or ? closes) ", theme.title()));
+    let visible = height.saturating_sub(2);
+    let scroll = scroll.min((help.len() as u16).saturating_sub(visible));
+    let more = if help.len() as u16 > visible {
+        "j/k scroll, "
+    } else {
+        ""
+    };
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" keys ({more}q, Esc or ? closes) "),
+        theme.title(),
+    ));
     let lines: Vec<Line> = help
         .iter()
         .map(|(k, h)| {
@@ -36,5 +45,8 @@ pub fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
             ])
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).scroll((scroll, 0)),
+        popup,
+    );
 }

@@ -18,7 +18,7 @@ const BARS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '
 pub fn draw_histogram(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
     let [bars_area, axis] =
         Layout::vertical([Constraint::Length(3), Constraint::Length(1)]).areas(area);
-    app.histogram_bins = bars_area.width.max(1) as usize;
+    app.fit_histogram(bars_area.width.max(1) as usize);
     let Some(h) = &app.histogram else {
         frame.render_widget(
             Paragraph::new(Span::styled("(no events)", theme.dim())),
