@@ -61,6 +61,11 @@ pub struct IngestOptions {
     pub memory_budget: usize,
     /// Proxies whose X-Forwarded-For is believed (see `attribution`).
     pub proxies: TrustedProxies,
+    /// Also commit this long after the last commit, so that readers of a case being written
+    /// (the live timeline, `search` in another terminal) see events soon. The first commit
+    /// comes after a quarter of it: a reader opened with the ingest sees events at once,
+    /// without a segment per tick (each commit seals one, which the timeline merges as runs).
+    pub commit_interval: Option<Duration>,
 }
 
 impl Default for IngestOptions {
@@ -73,6 +78,7 @@ impl Default for IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
             memory_budget: 200 << 20,
             proxies: TrustedProxies::default(),
+            commit_interval: None,
         }
     }
 }
@@ -329,6 +335,7 @@ pub fn ingest(
         opts,
         progress: &progress,
         joins: RequestClients::default(),
+        commit_due: opts.commit_interval.map(|i| started + i / 4),
     };
     let mut outcome = Ok(());
     let mut joins = RequestClients::default();
@@ -1243,6 +1250,8 @@ struct WriterState<'a> {
     progress: &'a Counters<'a>,
     /// Clients of front-end requests, collected in the first phase.
     joins: RequestClients,
+    /// When the next commit is due by time (see `IngestOptions::commit_interval`).
+    commit_due: Option<Instant>,
 }
 
 struct TaskProgress {
@@ -1271,8 +1280,12 @@ impl WriterState<'_> {
             while let Some(payload) = self.take_next(msg.task) {
                 self.apply(writer, msg.task, payload)?;
             }
+            let due = self
+                .commit_due
+                .is_some_and(|at| self.since_commit > 0 && Instant::now() >= at);
             if self.since_commit >= self.opts.commit_every
                 || self.run_bytes >= self.opts.sort_buffer_bytes
+                || due
             {
                 self.commit(writer, layouts)?;
             }
@@ -1499,6 +1512,7 @@ impl WriterState<'_> {
         prepared.commit()?;
         self.manifest.layouts = manifest.layouts;
         self.since_commit = 0;
+        self.commit_due = self.opts.commit_interval.map(|i| Instant::now() + i);
         Ok(())
     }
 }

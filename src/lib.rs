@@ -10,7 +10,8 @@
 //! * index: [`schema`] (event to document), [`case`] (the case directory and its manifest),
 //!   [`sets`] (events kept beside the index), [`view`] (one event for display), [`selection`]
 //!   (time-ordered selections: rows, counts, histograms, top values), [`ingest`] (the
-//!   parallel, resumable, exactly-once pipeline);
+//!   parallel, resumable, exactly-once pipeline), [`live`] (ingest while the case is read, and
+//!   logs followed as they grow);
 //! * [`query`]: the query language, compiled for the index and evaluated on one event;
 //! * detections: [`rules`] (rules as data, the built-in pack), [`hunt`] (running them, and what
 //!   is inferred: verdicts, web shells, suspects, windows, proxies);
@@ -30,6 +31,7 @@ pub mod input;
 
 pub mod case;
 pub mod ingest;
+pub mod live;
 pub mod schema;
 pub mod selection;
 pub mod sets;

@@ -41,6 +41,125 @@ pub(super) fn ingest(
     print_detections(out, case, &args.rules)
 }
 
+/// `trawl ingest --follow`: the first round as a plain ingest says it, then one line per round
+/// that changed something, until Ctrl-C (the case keeps every commit; the next run completes
+/// what a round had begun).
+pub(super) fn follow(
+    out: &mut impl Write,
+    case: &mut Case,
+    paths: &[PathBuf],
+    args: &IngestArgs,
+) -> Result<()> {
+    let mut opts = args.options(case)?;
+    opts.commit_interval = Some(crate::live::COMMIT_INTERVAL);
+    // The bar shows the first round, which reads everything; later rounds get a line each.
+    let bar = Bar::for_ingest(!args.quiet);
+    let first_done = std::sync::atomic::AtomicBool::new(false);
+    let on_progress = |p| {
+        if !first_done.load(std::sync::atomic::Ordering::Relaxed) {
+            bar.report(p);
+        }
+    };
+    let follow = std::sync::atomic::AtomicBool::new(true);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let dir = case.dir.clone();
+    let mut first = true;
+    let mut failure = None;
+    let mut on_round = |round: crate::live::Round<'_>| -> bool {
+        let report = match round {
+            crate::live::Round::Done(r) => r,
+            crate::live::Round::Failed(e) => {
+                failure = Some(e.to_string());
+                return false;
+            }
+        };
+        // The case as committed by this round (the ingest updated its own copy).
+        let Ok(case) = Case::open(&dir) else {
+            return false;
+        };
+        let written = if first {
+            first = false;
+            first_done.store(true, std::sync::atomic::Ordering::Relaxed);
+            bar.finish();
+            print_ingest_summary(out, &case, report)
+                .and_then(|()| print_detections(out, &case, &args.rules))
+                .and_then(|()| {
+                    writeln!(
+                        out,
+                        "Following {} (Ctrl-C stops; every commit is kept)",
+                        plural(paths.len() as u64, "path", "paths")
+                    )
+                    .map_err(w)
+                })
+        } else {
+            print_round(out, &case, report)
+        };
+        let _ = out.flush();
+        written.is_ok()
+    };
+    crate::live::run(
+        case,
+        paths,
+        &opts,
+        &follow,
+        &stop,
+        &on_progress,
+        &mut on_round,
+    )?;
+    match failure {
+        Some(e) => Err(crate::error::Error::Usage(format!(
+            "following stopped: {e}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// One line for a follow round that changed the case: when, what was read, the case's total.
+fn print_round(out: &mut impl Write, case: &Case, r: &IngestReport) -> Result<()> {
+    let files = r.new_files + r.grown_files + r.replaced_files + r.resumed_files;
+    if files == 0 && r.unrecognised.is_empty() && r.read_errors.is_empty() {
+        return Ok(());
+    }
+    let (events, _) = case.manifest.totals();
+    writeln!(
+        out,
+        "{}  +{} in {} ({} new, {} grown, {} changed and re-read), {}; case {} events",
+        format_ms(chrono::Utc::now().timestamp_millis()),
+        plural(r.new_events, "event", "events"),
+        plural(files, "file", "files"),
+        r.new_files,
+        r.grown_files,
+        r.replaced_files,
+        plural(r.new_malformed, "malformed line", "malformed lines"),
+        thousands(events)
+    )
+    .map_err(w)?;
+    for (path, m) in &r.malformed_examples {
+        writeln!(
+            out,
+            "  malformed {}:{}: {}: {}",
+            escape_controls(path),
+            m.line,
+            m.reason,
+            m.excerpt
+        )
+        .map_err(w)?;
+    }
+    for u in &r.unrecognised {
+        writeln!(
+            out,
+            "  unrecognised {}: {}",
+            escape_controls(&u.path),
+            u.reason
+        )
+        .map_err(w)?;
+    }
+    for (path, e) in &r.read_errors {
+        writeln!(out, "  read error: {}: {e}", escape_controls(path)).map_err(w)?;
+    }
+    Ok(())
+}
+
 /// Hosts with their event counts and time ranges, from the index.
 /// A host, its event count and the time of its first and last events.
 type HostRange = (String, u64, Option<(i64, i64)>);

@@ -165,6 +165,11 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Keep watching the paths after ingesting them: appended lines and new files (IIS rolls
+    /// over daily, HttpProxy hourly) are ingested as they come, until Ctrl-C (or `q` in the
+    /// timeline). Readers of the case (`search`, `hunt`, another timeline) see each commit.
+    #[arg(long)]
+    pub follow: bool,
     /// More rules to apply after ingest: trawl rule files (.toml), Sigma rules (.yml), or
     /// folders of them (besides the built-in pack and the case's rules.toml and sigma/ folder).
     #[arg(long = "rules", visible_alias = "sigma")]
@@ -238,7 +243,11 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
         Some(Command::Ingest { paths, args }) => {
             ingest::check_paths(&paths)?;
             let mut case = Case::open_or_create(&cli.case)?;
-            ingest::ingest(out, &mut case, &paths, &args)?;
+            if args.follow {
+                ingest::follow(out, &mut case, &paths, &args)?;
+            } else {
+                ingest::ingest(out, &mut case, &paths, &args)?;
+            }
             Ok(0)
         }
         Some(Command::Hunt {

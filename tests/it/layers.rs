@@ -21,7 +21,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("input and formats", &["formats", "input"]),
     (
         "index",
-        &["schema", "case", "sets", "view", "selection", "ingest"],
+        &[
+            "schema",
+            "case",
+            "sets",
+            "view",
+            "selection",
+            "ingest",
+            "live",
+        ],
     ),
     ("query", &["query"]),
     ("detections", &["rules", "hunt"]),

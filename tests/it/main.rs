@@ -10,6 +10,7 @@ mod corpus;
 mod hunt;
 mod ingest;
 mod layers;
+mod live;
 mod sample_logs;
 mod tui;
 mod tui_e2e;

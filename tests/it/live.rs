@@ -1,0 +1,165 @@
+//! Following logs that grow (`trawl ingest --follow`): the real binary follows a folder while
+//! another process searches the case; appended lines, new files and files rewritten in place
+//! arrive once; after the follower is killed, a plain ingest completes the case exactly.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{self, path_str};
+
+/// The bundled IIS log these tests take lines from (4 header lines, then records).
+fn sample_lines() -> Vec<String> {
+    let path = common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210303.log");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Writes the header and records `from..to` of the sample log to `path` (replacing it).
+fn write_log(path: &Path, lines: &[String], from: usize, to: usize) {
+    let mut text: Vec<&str> = lines[..4].iter().map(String::as_str).collect();
+    text.extend(lines[4 + from..4 + to].iter().map(String::as_str));
+    std::fs::write(path, text.join("\n") + "\n").unwrap();
+}
+
+fn append_log(path: &Path, lines: &[String], from: usize, to: usize) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    for line in &lines[4 + from..4 + to] {
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+/// A follower that is killed when the test ends, whatever happens.
+struct Follower(Child);
+
+impl Follower {
+    fn start(case: &Path, evidence: &Path) -> Follower {
+        let child = common::trawl()
+            .args(["ingest", "--follow", "--quiet", "--case"])
+            .args([path_str(case), path_str(evidence)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the follower");
+        Follower(child)
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The number of events another process finds in the case (None while it does not exist).
+fn count(case: &Path, query: &str) -> Option<u64> {
+    let out = common::run(&["search", "--case", path_str(case), query, "--count"]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .flatten()
+}
+
+/// Waits until a search in another process counts `n` events; the deadline only guards
+/// against hanging, it is not a measurement.
+fn wait_for_count(case: &Path, query: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = count(case, query);
+        if seen == Some(n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the case never held {n} events for {query:?} (last seen {seen:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every event's (file, line): each must be there once.
+fn event_lines(case: &Path) -> Vec<(String, u64)> {
+    let out = common::ok(&[
+        "search",
+        "--case",
+        path_str(case),
+        "*",
+        "--json",
+        "--limit",
+        "100000",
+    ]);
+    common::json_lines(&out)
+        .iter()
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_follower_ingests_appended_lines_and_new_files_and_a_plain_ingest_completes_it_exactly() {
+    let lines = sample_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev/W3SVC1"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let (first, second) = (evidence.join("u_ex1.log"), evidence.join("u_ex2.log"));
+    write_log(&first, &lines, 0, 10);
+
+    let mut follower = Follower::start(&case, &dir.path().join("ev"));
+    wait_for_count(&case, "*", 10);
+    append_log(&first, &lines, 10, 30);
+    wait_for_count(&case, "*", 30);
+    write_log(&second, &lines, 100, 105);
+    wait_for_count(&case, "*", 35);
+
+    // Killed mid-follow; the log grows meanwhile; a plain ingest takes it from the last commit.
+    follower.0.kill().unwrap();
+    follower.0.wait().unwrap();
+    append_log(&first, &lines, 30, 33);
+    common::ingest(&case, &dir.path().join("ev"));
+    let events = event_lines(&case);
+    assert_eq!(events.len(), 38);
+    let distinct: BTreeSet<_> = events.iter().collect();
+    assert_eq!(distinct.len(), 38, "an event was doubled: {events:?}");
+    let first_lines: BTreeSet<u64> = events
+        .iter()
+        .filter(|(f, _)| f.ends_with("u_ex1.log"))
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(
+        first_lines,
+        (5..=37).collect(),
+        "every record line of the grown log, once"
+    );
+}
+
+#[test]
+fn a_followed_file_truncated_and_rewritten_is_read_again_never_doubled() {
+    let lines = sample_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("u_ex1.log");
+    write_log(&log, &lines, 0, 10);
+
+    let _follower = Follower::start(&case, &log);
+    wait_for_count(&case, "*", 10);
+    // Truncated and rewritten with other records (a log recycled under the same name).
+    write_log(&log, &lines, 200, 203);
+    wait_for_count(&case, "*", 3);
+    let out = common::ok(&["search", "--case", path_str(&case), "*", "--json"]);
+    let raws: Vec<String> = common::json_lines(&out)
+        .iter()
+        .map(|e| e["raw"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(raws, lines[204..207], "only the new records, each once");
+}
