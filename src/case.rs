@@ -291,16 +291,7 @@ impl Case {
         };
         schema::register_tokenizers(&index);
         let fields = schema::fields_of(&index.schema())?;
-        let manifest = match index.load_metas()?.payload {
-            Some(payload) => serde_json::from_str(&payload).map_err(|e| Error::Case {
-                path: dir.to_path_buf(),
-                message: format!("unreadable manifest in the index commit: {e}"),
-            })?,
-            None => Manifest {
-                schema_version: SCHEMA_VERSION,
-                ..Manifest::default()
-            },
-        };
+        let manifest = committed_manifest(dir, &index)?;
         if manifest.schema_version != SCHEMA_VERSION {
             return Err(Error::Case {
                 path: dir.to_path_buf(),
@@ -318,6 +309,19 @@ impl Case {
             config: CaseConfig::load(dir)?,
             read_only,
         })
+    }
+
+    /// Takes the manifest of the last commit (another thread or process is ingesting).
+    pub fn reload(&mut self) -> Result<()> {
+        self.manifest = committed_manifest(&self.dir, &self.index)?;
+        Ok(())
+    }
+
+    /// What changes whenever a commit lands: the commit file's time and size. Cheap enough to
+    /// look at every second, unlike parsing the commit (its payload is the whole manifest).
+    pub fn commit_stamp(&self) -> Option<(std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(index_dir(&self.dir).join("meta.json")).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
     }
 
     /// A reader that sees the last commit; reload explicitly after committing.
@@ -338,6 +342,20 @@ impl Case {
                 .as_bytes(),
         )
     }
+}
+
+/// The manifest the last commit carries.
+fn committed_manifest(dir: &Path, index: &Index) -> Result<Manifest> {
+    Ok(match index.load_metas()?.payload {
+        Some(payload) => serde_json::from_str(&payload).map_err(|e| Error::Case {
+            path: dir.to_path_buf(),
+            message: format!("unreadable manifest in the index commit: {e}"),
+        })?,
+        None => Manifest {
+            schema_version: SCHEMA_VERSION,
+            ..Manifest::default()
+        },
+    })
 }
 
 /// Whether trawl can write the index folder: it can open its lock file for writing (tantivy's

@@ -395,6 +395,11 @@ impl Annotations {
         Annotations { rules, marks }
     }
 
+    /// Other rule hits (detections run again).
+    pub fn set_rules(&mut self, rules: Vec<(String, std::sync::Arc<crate::sets::EventSet>)>) {
+        self.rules = rules;
+    }
+
     /// The rule ids that hit an event.
     pub fn rules_of(&self, key: EventKey, ts_ms: i64) -> Vec<&str> {
         self.rules

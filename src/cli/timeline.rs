@@ -1,31 +1,66 @@
-//! `trawl [PATH…]`: ingest what is given, then open the interactive timeline.
+//! `trawl [PATH…]`: open the interactive timeline on the case; evidence given is ingested
+//! beside it, the timeline filling as commits land (and, with `--follow`, as logs grow).
 
 use std::io::{self, IsTerminal, Write};
 
 use super::Cli;
+use super::output::load_rules;
 use crate::case::Case;
 use crate::error::{Error, Result};
 
 pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
     // Without evidence to ingest the case must exist: a mistyped --case creates nothing.
-    let mut case = if cli.paths.is_empty() {
+    let case = if cli.paths.is_empty() {
         Case::open(&cli.case)?
     } else {
         super::ingest::check_paths(&cli.paths)?;
         Case::open_or_create(&cli.case)?
     };
-    if !cli.paths.is_empty() {
-        super::ingest::ingest(out, &mut case, &cli.paths, &cli.ingest)?;
-    } else if case.manifest.files.is_empty() {
+    if !io::stdout().is_terminal() {
+        // No timeline to fill: the ingest says what it read, as `trawl ingest` does.
+        let mut case = case;
+        if !cli.paths.is_empty() {
+            if cli.ingest.follow {
+                return super::ingest::follow(out, &mut case, &cli.paths, &cli.ingest).map(|()| 0);
+            }
+            super::ingest::ingest(out, &mut case, &cli.paths, &cli.ingest)?;
+        }
+        eprintln!("trawl: not a terminal, so no timeline: use `trawl search` and `trawl stats`");
+        return Ok(0);
+    }
+    if cli.paths.is_empty() && case.manifest.files.is_empty() {
         return Err(Error::Usage(format!(
             "case {} is empty: give evidence to ingest (trawl PATH…)",
             cli.case.display()
         )));
     }
-    if !io::stdout().is_terminal() {
-        eprintln!("trawl: not a terminal, so no timeline: use `trawl search` and `trawl stats`");
-        return Ok(0);
+    let rules = load_rules(&case, &cli.ingest.rules)?;
+    let live = if cli.paths.is_empty() {
+        None
+    } else {
+        let mut opts = cli.ingest.options(&case)?;
+        opts.commit_interval = Some(crate::live::COMMIT_INTERVAL);
+        Some(crate::tui::ingest::LiveIngest {
+            case,
+            paths: cli.paths.clone(),
+            opts,
+            follow: cli.ingest.follow,
+        })
+    };
+    // The timeline reads the case through a handle of its own; the ingest writes through its.
+    let reading = Case::open(&cli.case)?;
+    let outcome = crate::tui::run(reading, crate::tui::Options { rules, live })?;
+    if let Some(report) = &outcome.ingested {
+        let case = Case::open(&cli.case)?;
+        super::ingest::print_ingest_summary(out, &case, report)?;
     }
-    crate::tui::run(case)?;
+    if outcome.ingest_unfinished {
+        writeln!(
+            out,
+            "trawl: the ingest stopped at its last commit when the timeline closed; run `trawl --case {} PATH…` again to complete it",
+            cli.case.display()
+        )
+        .map_err(super::output::w)?;
+    }
     Ok(0)
 }

@@ -42,6 +42,40 @@ struct Saved {
     cursor: u64,
 }
 
+/// An ingest running beside the timeline, as the status line tells it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    /// The evidence is being read (the first round), this far.
+    pub ingesting: Option<IngestProgress>,
+    /// Followed paths are watched for more (`--follow`, `:follow`).
+    pub following: bool,
+    /// What the last round did, or why it failed.
+    pub last: Option<String>,
+}
+
+/// How far the first round of a live ingest has got.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IngestProgress {
+    pub percent: u8,
+    pub events: u64,
+    pub mb_per_s: f64,
+    pub eta_s: Option<u64>,
+}
+
+/// What the ingest beside the timeline reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveNews {
+    Progress(IngestProgress),
+    /// A round ended: the first (the whole evidence) or a later one (what changed).
+    Round {
+        first: bool,
+        new_events: u64,
+        new_malformed: u64,
+        unrecognised: u64,
+    },
+    Failed(String),
+}
+
 /// The whole state of the timeline.
 pub struct App {
     pub view: View,
@@ -91,6 +125,26 @@ pub struct App {
     outbox: VecDeque<Request>,
     /// The side panes are shown (toggled with `v`).
     pub side_panes: bool,
+    /// An ingest beside the timeline (`trawl PATH…` opens before it ends).
+    pub live: Option<LiveState>,
+    /// Events that arrived away from the end while following (`G` goes to them).
+    pub unseen: u64,
+    /// The selection's size before the case grew, while its query runs again.
+    grown_from: Option<u64>,
+    /// Go to the last event when the query answers (following the end, like `less +F`).
+    to_end: bool,
+    /// The cursor's distance from the top of the table, kept while the case grows.
+    keep_offset: Option<u64>,
+    /// Rules are running over new events; run them again when they end.
+    detecting: bool,
+    detect_again: bool,
+    /// Compromise hits at the last detection run, to say when there are new ones.
+    hits: Option<u64>,
+    /// Each finding's count when the responder last looked at the findings pane: one that is
+    /// new or higher is marked until they look again.
+    seen_findings: Option<std::collections::HashMap<String, u64>>,
+    /// The findings pane has had the focus since the counts were taken.
+    findings_looked: bool,
 }
 
 impl App {
@@ -146,6 +200,16 @@ impl App {
             help_scroll: 0,
             outbox: VecDeque::new(),
             side_panes: true,
+            live: None,
+            unseen: 0,
+            grown_from: None,
+            to_end: false,
+            keep_offset: None,
+            detecting: false,
+            detect_again: false,
+            hits: None,
+            seen_findings: None,
+            findings_looked: false,
         };
         app.history = session.history;
         app.run_query();
@@ -232,6 +296,71 @@ impl App {
         }
         // Every change of view is saved at once: a crash loses nothing but the keystroke.
         self.outbox.push_back(Request::SaveSession(self.session()));
+    }
+
+    /// The case grew (a commit landed): the view runs again. While following, a cursor on
+    /// the last event stays on the last event; otherwise the selected event stays where it is
+    /// on the screen, and what arrived is counted.
+    fn reload_view(&mut self) {
+        let following = self.live.as_ref().is_some_and(|l| l.following);
+        let at_end = self.cursor + 1 >= self.total;
+        let keep = self
+            .current()
+            .map(|ev| (ev.ts_ms, ev.file_id, ev.line))
+            .filter(|_| !(following && at_end));
+        let offset = self.cursor.saturating_sub(self.scroll);
+        self.grown_from = Some(self.total);
+        self.to_end = following && at_end;
+        self.run_query();
+        if let Some((ts_ms, file_id, line)) = keep {
+            self.pending_jump = true;
+            self.keep_offset = Some(offset);
+            self.outbox.push_back(Request::Locate {
+                generation: self.generation,
+                ts_ms,
+                file_id,
+                line,
+            });
+        }
+        if self.findings.rows.is_some() {
+            self.outbox.push_back(Request::Findings {
+                generation: self.generation,
+            });
+        }
+    }
+
+    /// News from the ingest beside the timeline.
+    pub fn on_live(&mut self, news: LiveNews) {
+        let live = self.live.get_or_insert_with(LiveState::default);
+        match news {
+            LiveNews::Progress(p) => live.ingesting = Some(p),
+            LiveNews::Round {
+                first,
+                new_events,
+                new_malformed,
+                unrecognised,
+            } => {
+                live.ingesting = None;
+                let mut text = format!("+{} events", crate::sanitize::thousands(new_events));
+                if new_malformed > 0 {
+                    text += &format!(", {new_malformed} malformed");
+                }
+                if unrecognised > 0 {
+                    text += &format!(", {unrecognised} files unrecognised");
+                }
+                live.last = Some(if first {
+                    format!("ingested: {text} (summary printed on quit)")
+                } else {
+                    format!("{text} at {}", chrono::Utc::now().format("%H:%M:%SZ"))
+                });
+                // The commit is there: no need to wait for the next look.
+                self.outbox.push_back(Request::Refresh);
+            }
+            LiveNews::Failed(e) => {
+                live.ingesting = None;
+                live.last = Some(format!("ingest failed: {e}"));
+            }
+        }
     }
 
     fn push_filter(&mut self, filter: Filter) {
@@ -512,11 +641,28 @@ impl App {
                     format,
                 });
             }
+            "follow" => match &mut self.live {
+                Some(live) => {
+                    live.following = !live.following;
+                    self.message = Some(
+                        if live.following {
+                            "following: new lines and files are read as they come (G keeps to the end)"
+                        } else {
+                            "not following"
+                        }
+                        .into(),
+                    );
+                }
+                None => self.message = Some(
+                    "nothing to follow: open the timeline with the paths (trawl --follow PATH…)"
+                        .into(),
+                ),
+            },
             "q" | "quit" => self.quit = true,
             "" => {}
             other => {
                 self.message = Some(format!(
-                    "unknown command ':{other}' (:goto :tag :untag :note :view :views :export :q)"
+                    "unknown command ':{other}' (:goto :tag :untag :note :view :views :export :follow :q)"
                 ))
             }
         }
@@ -549,7 +695,10 @@ impl App {
             Action::PageDown => self.move_cursor(page),
             Action::PageUp => self.move_cursor(-page),
             Action::Top => self.jump(0),
-            Action::Bottom => self.jump(self.total.saturating_sub(1)),
+            Action::Bottom => {
+                self.unseen = 0;
+                self.jump(self.total.saturating_sub(1));
+            }
             Action::NextPane => self.cycle_pane(1),
             Action::PrevPane => self.cycle_pane(-1),
             Action::ColumnLeft => self.column = self.column.saturating_sub(1),
@@ -605,6 +754,7 @@ impl App {
                 self.side_panes = !self.side_panes;
                 if !self.side_panes {
                     self.focus = Pane::Table;
+                    self.focused_pane_changed();
                 }
             }
             Action::NextHit => self.next_hit(true, false),
@@ -662,6 +812,7 @@ impl App {
             self.message = Some("back from context".into());
         } else if self.focus != Pane::Table {
             self.focus = Pane::Table;
+            self.focused_pane_changed();
         } else {
             self.quit = true;
         }
@@ -696,6 +847,16 @@ impl App {
     }
 
     fn focused_pane_changed(&mut self) {
+        // Leaving the findings: what they showed has been seen.
+        if self.focus != Pane::Findings
+            && std::mem::take(&mut self.findings_looked)
+            && let Some(rows) = &mut self.findings.rows
+        {
+            for row in rows.iter_mut() {
+                row.fresh = false;
+            }
+            self.seen_findings = Some(rows.iter().map(|r| (r.label.clone(), r.count)).collect());
+        }
         if self.focus != Pane::Table {
             self.side_panes = true;
         }
@@ -708,6 +869,7 @@ impl App {
             }
             Pane::Findings => {
                 self.show_findings = true;
+                self.findings_looked = true;
                 if !self.findings.requested {
                     self.findings.requested = true;
                     self.outbox.push_back(Request::Findings {
@@ -918,6 +1080,7 @@ impl App {
             },
         };
         self.focus = Pane::Table;
+        self.focused_pane_changed();
         self.push_filter(filter);
     }
 
@@ -939,8 +1102,19 @@ impl App {
                 self.span = span;
                 self.histogram = histogram;
                 self.rows = RowCache::default();
+                if let Some(before) = self.grown_from.take()
+                    && !self.to_end
+                    && self.live.as_ref().is_some_and(|l| l.following)
+                {
+                    self.unseen += total.saturating_sub(before);
+                }
                 if !self.pending_jump {
                     self.cursor = self.cursor.min(total.saturating_sub(1));
+                }
+                if std::mem::take(&mut self.to_end) {
+                    self.unseen = 0;
+                    self.scroll = total.saturating_sub(self.table_height.max(1) as u64);
+                    self.cursor = total.saturating_sub(1);
                 }
                 self.jump(self.cursor);
                 if self.side_panes {
@@ -991,14 +1165,57 @@ impl App {
             }
             Reply::Message(text) if !text.is_empty() => self.message = Some(text),
             // Findings are about the whole case, whatever query was running.
-            Reply::Findings { rows, .. } => {
+            Reply::Findings { mut rows, .. } => {
+                // A finding that is new or has grown since the responder last looked is marked.
+                let seen = self.seen_findings.get_or_insert_with(|| {
+                    rows.iter().map(|r| (r.label.clone(), r.count)).collect()
+                });
+                for row in &mut rows {
+                    row.fresh = seen.get(&row.label).is_none_or(|n| row.count > *n);
+                }
                 self.findings.cursor = self.findings.cursor.min(rows.len().saturating_sub(1));
                 self.findings.rows = Some(rows);
             }
             Reply::Rank { generation, rank } if generation == self.generation => {
                 self.pending_jump = false;
-                self.scroll = rank.saturating_sub(self.table_height as u64 / 2);
+                // As the case grows the selected event keeps its line on the screen.
+                let offset = self
+                    .keep_offset
+                    .take()
+                    .unwrap_or(self.table_height as u64 / 2);
+                self.scroll = rank.saturating_sub(offset);
                 self.jump(rank);
+            }
+            Reply::Changed {
+                all: _,
+                detections_current,
+            } => {
+                self.reload_view();
+                if !detections_current {
+                    if self.detecting {
+                        self.detect_again = true;
+                    } else {
+                        self.detecting = true;
+                        self.outbox.push_back(Request::Detect);
+                    }
+                }
+            }
+            Reply::Detected { hits, .. } => {
+                self.detecting = false;
+                self.outbox.push_back(Request::ReloadDetections);
+                if std::mem::take(&mut self.detect_again) {
+                    self.detecting = true;
+                    self.outbox.push_back(Request::Detect);
+                }
+                if let Some(before) = self.hits
+                    && hits > before
+                {
+                    self.message = Some(format!(
+                        "{} new detection hit(s) (! findings, e next hit)",
+                        hits - before
+                    ));
+                }
+                self.hits = Some(hits);
             }
             Reply::BadQuery {
                 generation,

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod backend;
 pub mod components;
+pub mod ingest;
 pub mod keys;
 pub mod pane;
 pub mod theme;
@@ -15,7 +16,9 @@ pub mod ui;
 
 use std::io::{self, Write};
 
-use crossbeam_channel::{select, unbounded};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{never, select, unbounded};
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
 };
@@ -47,18 +50,57 @@ pub fn field_names(case: &Case) -> Vec<String> {
     names
 }
 
+/// What the timeline is opened with.
+#[derive(Default)]
+pub struct Options {
+    /// The rules the case is hunted with: run again as events arrive.
+    pub rules: Vec<crate::rules::Rule>,
+    /// Evidence to ingest while the timeline is open.
+    pub live: Option<ingest::LiveIngest>,
+}
+
+/// How the timeline was left.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What the ingest beside it read (its first round), when it got that far.
+    pub ingested: Option<crate::ingest::IngestReport>,
+    /// The ingest was still reading when the user quit: it stopped at its last commit.
+    pub ingest_unfinished: bool,
+}
+
+/// How often the case is looked at for a new commit: often while an ingest runs beside the
+/// timeline, less when another process might be writing it.
+const LOOK_LIVE: Duration = Duration::from_millis(500);
+const LOOK_IDLE: Duration = Duration::from_secs(2);
+
 /// Opens the timeline on a case until the user quits.
-pub fn run(case: Case) -> Result<()> {
+pub fn run(case: Case, options: Options) -> Result<Outcome> {
     let theme = ui::Theme::from_env();
     let case_dir = case.dir.clone();
     let read_only = case.read_only;
     // A session file that cannot be read must not lock the user out of the case.
     let session = crate::session::load_session(&case_dir).unwrap_or_default();
-    let backend = backend::Backend::new(case)?;
+    let backend = backend::Backend::new(case)?.with_rules(options.rules);
     let mut app = app::App::resume(field_names(backend.case()), session, backend.tags());
     let (request_tx, request_rx) = unbounded();
     let (reply_tx, reply_rx) = unbounded();
     let worker = backend::spawn(backend, request_rx, reply_tx);
+    let running = options.live.map(|live| {
+        app.live = Some(app::LiveState {
+            following: live.follow,
+            ..Default::default()
+        });
+        ingest::spawn(live)
+    });
+    let news_rx = running.as_ref().map_or_else(never, |r| r.news.clone());
+    let look_every = if running.is_some() {
+        LOOK_LIVE
+    } else {
+        LOOK_IDLE
+    };
+    let mut next_look = Instant::now() + look_every;
+    // Rules over a growing case are spaced out: at most a fifth of the time goes to them.
+    let (mut detect_held, mut detect_from) = (false, Instant::now());
     let (event_tx, event_rx) = unbounded();
     std::thread::spawn(move || {
         while let Ok(ev) = event::read() {
@@ -82,7 +124,25 @@ pub fn run(case: Case) -> Result<()> {
             terminal
                 .draw(|frame| ui::draw(frame, &mut app, theme))
                 .map_err(term_err)?;
-            for request in app.take_requests() {
+            if let (Some(r), Some(live)) = (&running, &app.live) {
+                r.follow
+                    .store(live.following, std::sync::atomic::Ordering::Relaxed);
+            }
+            let now = Instant::now();
+            let mut requests = app.take_requests();
+            if now >= next_look {
+                next_look = now + look_every;
+                requests.push(backend::Request::Refresh);
+            }
+            if detect_held && now >= detect_from {
+                detect_held = false;
+                requests.push(backend::Request::Detect);
+            }
+            for request in requests {
+                if matches!(request, backend::Request::Detect) && Instant::now() < detect_from {
+                    detect_held = true;
+                    continue;
+                }
                 if request_tx.send(request).is_err() {
                     return Err(Error::Usage("the index worker stopped".into()));
                 }
@@ -90,6 +150,9 @@ pub fn run(case: Case) -> Result<()> {
             if app.quit {
                 return Ok(());
             }
+            let wait = next_look
+                .min(if detect_held { detect_from } else { next_look })
+                .saturating_duration_since(Instant::now());
             select! {
                 recv(event_rx) -> ev => {
                     let Ok(ev) = ev else { return Ok(()) };
@@ -103,13 +166,29 @@ pub fn run(case: Case) -> Result<()> {
                     let Ok(reply) = reply else {
                         return Err(Error::Usage("the index worker stopped".into()));
                     };
+                    if let backend::Reply::Detected { elapsed, .. } = &reply {
+                        detect_from = Instant::now() + (*elapsed * 4).max(Duration::from_secs(1));
+                    }
                     app.on_reply(reply);
                 }
+                recv(news_rx) -> news => {
+                    if let Ok(news) = news {
+                        app.on_live(news);
+                    }
+                }
+                default(wait) => {}
             }
         }
     })();
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    // The ingest stops where it is: its last commit is kept, the next run completes it.
+    let mut outcome = Outcome::default();
+    if let Some(r) = &running {
+        r.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome.ingested = r.first.try_recv().ok();
+        outcome.ingest_unfinished = !r.done.load(std::sync::atomic::Ordering::Relaxed);
+    }
     // Marks, views and exports asked for just before quitting are carried out, not lost.
     drop(request_tx);
     let _ = worker.join();
@@ -127,7 +206,7 @@ pub fn run(case: Case) -> Result<()> {
     } else {
         crate::session::save_session(&case_dir, &app.session())
     };
-    result.and(saved)
+    result.and(saved).map(|()| outcome)
 }
 
 fn is_suspend(ev: &Event) -> bool {

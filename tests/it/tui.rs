@@ -565,3 +565,99 @@ fn rough_edges() {
     small.key(KeyCode::Char('G'));
     assert!(small.screen().contains("Ctrl-z"), "{}", small.screen());
 }
+
+/// A case that grows while the timeline is open (an ingest beside it, or in another process):
+/// each commit reloads the view; following, the cursor keeps to the last event; scrolled away,
+/// the selected event stays put and what arrived is counted; the rules run over the new
+/// events and the findings that grew are marked.
+#[test]
+fn a_growing_case_fills_the_open_timeline_and_raises_findings() {
+    use trawl::tui::app::{LiveNews, LiveState};
+    let source =
+        trawl_testkit::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log");
+    let lines: Vec<String> = std::fs::read_to_string(source)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("MBX-A/W3SVC1"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("u_ex210305.log");
+    let write = |upto: usize| std::fs::write(&log, lines[..upto].join("\n") + "\n").unwrap();
+    let ingest = || {
+        let mut c = trawl::case::Case::open_or_create(&case).unwrap();
+        let opts = trawl::ingest::IngestOptions::default();
+        trawl::ingest::ingest(
+            &mut c,
+            &[dir.path().join("MBX-A")],
+            &opts,
+            &trawl::progress::ignore,
+        )
+        .unwrap();
+    };
+    // Before the web shell was used.
+    write(2600);
+    ingest();
+    let mut h = Harness::open(&case, 120, 30);
+    let rules = trawl::rules::load(&[]).unwrap().rules;
+    h.backend = trawl::tui::backend::Backend::new(trawl::case::Case::open(&case).unwrap())
+        .unwrap()
+        .with_rules(rules);
+    h.app.live = Some(LiveState {
+        following: true,
+        ..Default::default()
+    });
+    assert_eq!(h.app.total, 2596);
+    h.key(KeyCode::Char('G'));
+    h.key(KeyCode::Char('!'));
+    h.key(KeyCode::Esc);
+    assert!(h.app.findings.rows.is_some());
+
+    // Following at the end: the end it stays.
+    write(2800);
+    ingest();
+    h.app.on_live(LiveNews::Round {
+        first: false,
+        new_events: 200,
+        new_malformed: 0,
+        unrecognised: 0,
+    });
+    h.settle();
+    assert_eq!(h.app.total, 2796);
+    assert_eq!(h.app.cursor, 2795, "the cursor followed the end");
+    assert_eq!(h.app.unseen, 0);
+    let rows = h.app.findings.rows.clone().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.fresh && r.label.contains("RedirSuiteServerProxy")),
+        "the web shell found in the new events is marked new: {rows:#?}"
+    );
+    let screen = h.screen();
+    assert!(screen.contains("following"), "{screen}");
+
+    // Scrolled away: the selected event stays on its line, the arrivals are counted.
+    for _ in 0..5 {
+        h.key(KeyCode::Char('k'));
+    }
+    let chosen = h.app.current().map(|e| (e.file_id, e.line)).unwrap();
+    let line_on_screen = h.app.cursor - h.app.scroll;
+    write(lines.len());
+    ingest();
+    h.app.on_live(LiveNews::Round {
+        first: false,
+        new_events: 0,
+        new_malformed: 0,
+        unrecognised: 0,
+    });
+    h.settle();
+    let added = (lines.len() - 2800) as u64;
+    assert_eq!(h.app.total, 2796 + added);
+    assert_eq!(h.app.current().map(|e| (e.file_id, e.line)), Some(chosen));
+    assert_eq!(h.app.cursor - h.app.scroll, line_on_screen, "no jump");
+    assert_eq!(h.app.unseen, added);
+    assert!(h.screen().contains("new below (G)"));
+    h.key(KeyCode::Char('G'));
+    assert_eq!(h.app.unseen, 0);
+    assert_eq!(h.app.cursor, h.app.total - 1);
+}

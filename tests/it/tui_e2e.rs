@@ -142,3 +142,81 @@ fn search_pivot_and_quit_in_a_real_terminal() {
         "0"
     );
 }
+
+/// `trawl --follow PATH…` in a real terminal: the timeline opens while a large log is being
+/// ingested and reaches the full count; then lines appended to the log appear; quitting prints
+/// what was read, and a plain ingest afterwards finds nothing left to add.
+#[test]
+fn the_timeline_fills_while_ingesting_and_follows_a_growing_log() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let sample = common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log");
+    let text = std::fs::read_to_string(sample).unwrap();
+    let (header, records): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('#'));
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev/W3SVC1"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("u_ex210305.log");
+    // The day's records thirty times over: enough to take a while.
+    let mut body = header.join("\n") + "\n";
+    for _ in 0..30 {
+        body += &(records.join("\n") + "\n");
+    }
+    std::fs::write(&log, body).unwrap();
+    let total = records.len() * 30;
+
+    let session = format!("trawl-live-{}", std::process::id());
+    let script = format!(
+        "TERM=xterm-256color {bin} --case {case} --follow {ev}; echo EXITED:$?; sleep 60",
+        bin = env!("CARGO_BIN_EXE_trawl"),
+        case = path_str(&case),
+        ev = path_str(&dir.path().join("ev")),
+    );
+    let tmux = Tmux { session };
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            "140",
+            "-y",
+            "35",
+            &script,
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let thousands = |n: usize| trawl::sanitize::thousands(n as u64);
+    tmux.wait_for(&format!("{0} of {0} events", thousands(total)));
+    tmux.wait_for("following");
+
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    use std::io::Write as _;
+    for line in &records[..10] {
+        writeln!(f, "{line}").unwrap();
+    }
+    drop(f);
+    tmux.wait_for(&format!("{0} of {0} events", thousands(total + 10)));
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXITED:");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+    assert!(
+        screen.contains("Ingested 1 file"),
+        "the summary is printed: {screen}"
+    );
+    let again = common::ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&dir.path().join("ev")),
+    ]);
+    assert!(again.contains(" 0 new events"), "{again}");
+    let count = common::ok(&["search", "--case", path_str(&case), "*", "--count"]);
+    assert_eq!(count.trim(), (total + 10).to_string());
+}

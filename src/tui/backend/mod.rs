@@ -105,6 +105,13 @@ pub enum Request {
     Findings {
         generation: u64,
     },
+    /// Look for a new commit (an ingest running beside the timeline, here or in another
+    /// process): answered with [`Reply::Changed`] when there is one.
+    Refresh,
+    /// Run the rules over the case as it is now and store their hits (a slow job).
+    Detect,
+    /// Take the stored detections again (after [`Request::Detect`]).
+    ReloadDetections,
 }
 
 /// A change to the marks of events.
@@ -125,6 +132,8 @@ pub struct FindingRow {
     /// The field and value to pivot on (`rule`/id, `path`/…, `ip`/…).
     pub field: String,
     pub value: String,
+    /// New or grown since the findings were last shown (events arriving live).
+    pub fresh: bool,
 }
 
 /// The histogram of the current selection.
@@ -197,6 +206,18 @@ pub enum Reply {
         generation: u64,
         message: String,
     },
+    /// The case has new events (or new detections): the view must be queried again.
+    Changed {
+        all: u64,
+        /// Whether the stored detections were computed on the case as it now is.
+        detections_current: bool,
+    },
+    /// The rules ran over the case; their hits are stored.
+    Detected {
+        elapsed: std::time::Duration,
+        /// Compromise hits in all.
+        hits: u64,
+    },
 }
 
 /// Owns the index side of the timeline.
@@ -218,22 +239,42 @@ pub struct Backend {
     annotations: Annotations,
     /// The query text of the current selection (for exports).
     text: String,
+    /// The commit the reader shows (see [`Case::commit_stamp`]).
+    stamp: Option<(std::time::SystemTime, u64)>,
+    /// The rules the case is hunted with, for detections as events arrive.
+    rules: Arc<Vec<crate::rules::Rule>>,
 }
 
 impl Backend {
     pub fn new(case: Case) -> Result<Backend> {
         let reader = case.reader()?;
         let all = reader.searcher().num_docs();
-        let detections = crate::hunt::load_stored(&case);
         let marks = Marks::load(&case)?;
-        let mut vocabulary = crate::query::Vocabulary::of(&case.manifest);
+        let mut backend = Backend {
+            annotations: Annotations::new(Vec::new(), marks),
+            text: String::new(),
+            vocabulary: crate::query::Vocabulary::of(&case.manifest),
+            stamp: case.commit_stamp(),
+            case,
+            reader,
+            selection: None,
+            alerts: None,
+            generation: 0,
+            all,
+            detections: None,
+            alert_events: Default::default(),
+            rules: Arc::default(),
+        };
+        backend.load_detections();
+        Ok(backend)
+    }
+
+    /// Takes the stored detections: their hit sets for `rule:` queries and the rows' rule
+    /// column, and the alerts marked in the histogram.
+    fn load_detections(&mut self) {
+        let detections = crate::hunt::load_stored(&self.case);
         let (hit_sets, alert_events) = match &detections {
             Some(d) => {
-                let hit_sets = d.hit_sets();
-                vocabulary.sets = hit_sets
-                    .iter()
-                    .map(|(id, set)| (format!("rule:{id}"), Arc::clone(set)))
-                    .collect();
                 let alerts = d
                     .hits
                     .iter()
@@ -244,25 +285,54 @@ impl Backend {
                         })
                     })
                     .flat_map(|(_, hits)| hits.iter().copied());
-                let alerts = crate::sets::EventSet::new(alerts);
-                (hit_sets, alerts)
+                (d.hit_sets(), crate::sets::EventSet::new(alerts))
             }
             None => Default::default(),
         };
-        vocabulary.sets.extend(marks.sets());
-        Ok(Backend {
-            annotations: Annotations::new(hit_sets, marks),
-            text: String::new(),
-            vocabulary,
-            case,
-            reader,
-            selection: None,
-            alerts: None,
-            generation: 0,
-            all,
-            detections,
-            alert_events,
+        self.vocabulary.sets = hit_sets
+            .iter()
+            .map(|(id, set)| (format!("rule:{id}"), Arc::clone(set)))
+            .collect();
+        self.vocabulary.sets.extend(self.annotations.marks.sets());
+        self.annotations.set_rules(hit_sets);
+        self.alert_events = alert_events;
+        self.detections = detections;
+    }
+
+    /// Whether the stored detections were computed on the case as it is.
+    fn detections_current(&self) -> bool {
+        self.detections
+            .as_ref()
+            .is_some_and(|d| d.case_state == crate::hunt::case_state(&self.case))
+    }
+
+    /// Reads the last commit if there is a newer one than the reader shows.
+    fn refresh(&mut self) -> Result<Reply> {
+        let stamp = self.case.commit_stamp();
+        if stamp == self.stamp {
+            return Ok(Reply::Message(String::new()));
+        }
+        self.stamp = stamp;
+        self.reader.reload()?;
+        self.case.reload()?;
+        let sets = std::mem::take(&mut self.vocabulary.sets);
+        self.vocabulary = crate::query::Vocabulary::of(&self.case.manifest);
+        self.vocabulary.sets = sets;
+        self.all = self.reader.searcher().num_docs();
+        // Detections another process stored meanwhile are taken as they are.
+        if !self.detections_current() {
+            self.load_detections();
+        }
+        Ok(Reply::Changed {
+            all: self.all,
+            detections_current: self.detections_current(),
         })
+    }
+
+    /// With the rules to run when events arrive ([`Request::Detect`]).
+    pub fn with_rules(mut self, rules: Vec<crate::rules::Rule>) -> Backend {
+        self.rules = Arc::new(rules);
+        self
     }
 
     pub fn case(&self) -> &Case {
@@ -376,16 +446,30 @@ impl Backend {
             Request::DeleteView { name } => views::delete(&self.case, &name),
             Request::OpenView { name } => views::open(&self.case, name),
             Request::ListViews => views::list(&self.case),
+            Request::Refresh => self.refresh(),
+            Request::ReloadDetections => {
+                self.load_detections();
+                Ok(Reply::Changed {
+                    all: self.all,
+                    detections_current: self.detections_current(),
+                })
+            }
             Request::SaveSession(session) => {
                 crate::session::save_session(&self.case.dir, &session)?;
                 Ok(Reply::Message(String::new()))
             }
             // Run here when asked directly (tests); `spawn` gives them their own worker.
-            request @ (Request::Export { .. } | Request::Findings { .. }) => {
-                match self.slow_job(&request) {
-                    Some(job) => slow::run(&self.case, self.detections.as_ref(), job),
-                    None => Ok(Reply::Message(String::new())),
-                }
+            request @ (Request::Export { .. } | Request::Findings { .. } | Request::Detect) => {
+                let Some(job) = self.slow_job(&request) else {
+                    return Ok(Reply::Message(String::new()));
+                };
+                // Here, on the query worker's case (tests drive the backend directly).
+                let mut worker = slow::Worker {
+                    case: Case::open(&self.case.dir)?,
+                    detections: self.detections.clone(),
+                    rules: Arc::clone(&self.rules),
+                };
+                worker.run(job)
             }
         }
     }
@@ -401,6 +485,7 @@ impl Backend {
             Request::Findings { generation } => Some(slow::Job::Findings {
                 generation: *generation,
             }),
+            Request::Detect => Some(slow::Job::Detect),
             _ => None,
         }
     }
@@ -592,7 +677,12 @@ pub fn spawn(
     replies: Sender<Reply>,
 ) -> std::thread::JoinHandle<()> {
     let (slow_tx, slow_rx) = crossbeam_channel::unbounded();
-    let slow = slow::spawn(backend.case.dir.clone(), slow_rx, replies.clone());
+    let slow = slow::spawn(
+        backend.case.dir.clone(),
+        Arc::clone(&backend.rules),
+        slow_rx,
+        replies.clone(),
+    );
     std::thread::spawn(move || {
         serve(&mut backend, &requests, &replies, &slow_tx);
         // What was asked before quitting is carried out: the slow worker finishes its jobs.
@@ -657,6 +747,9 @@ fn request_generation(r: &Request) -> Option<u64> {
         | Request::DeleteView { .. }
         | Request::OpenView { .. }
         | Request::ListViews
-        | Request::SaveSession(_) => None,
+        | Request::SaveSession(_)
+        | Request::Refresh
+        | Request::Detect
+        | Request::ReloadDetections => None,
     }
 }

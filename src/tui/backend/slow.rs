@@ -8,6 +8,7 @@ use super::{FindingRow, Reply};
 use crate::case::Case;
 use crate::error::Result;
 use crate::hunt::Detections;
+use crate::rules::Rule;
 
 /// A slow request, with what it needs from the view it was asked in.
 #[derive(Debug, Clone)]
@@ -21,22 +22,66 @@ pub enum Job {
     Findings {
         generation: u64,
     },
+    /// Run the rules over the case as it now is (events arrived) and store their hits.
+    Detect,
 }
 
-/// Runs a job; a failure is said as a message (the user asked for it).
-pub fn run(case: &Case, detections: Option<&Detections>, job: Job) -> Result<Reply> {
-    match job {
-        Job::Export { text, path, format } => export(case, &text, &path, format),
-        Job::Findings { generation } => Ok(Reply::Findings {
-            generation,
-            rows: findings(case, detections)?,
-        }),
+/// What a slow job works with.
+pub struct Worker {
+    pub case: Case,
+    pub detections: Option<Detections>,
+    /// The rules the case was hunted with (built-in, the case's, `--rules`).
+    pub rules: std::sync::Arc<Vec<Rule>>,
+}
+
+impl Worker {
+    /// Runs a job; a failure is said as a message (the user asked for it).
+    pub fn run(&mut self, job: Job) -> Result<Reply> {
+        // An ingest may have committed since: work on the case as it now is.
+        if !self.case.read_only {
+            self.case.reload()?;
+        }
+        match job {
+            Job::Export { text, path, format } => export(&self.case, &text, &path, format),
+            Job::Findings { generation } => {
+                self.detections = crate::hunt::load_stored(&self.case);
+                Ok(Reply::Findings {
+                    generation,
+                    rows: findings(&self.case, self.detections.as_ref())?,
+                })
+            }
+            Job::Detect => self.detect(),
+        }
+    }
+
+    fn detect(&mut self) -> Result<Reply> {
+        if self.rules.is_empty() {
+            return Ok(Reply::Message(String::new()));
+        }
+        let started = std::time::Instant::now();
+        let d = crate::hunt::detect(&self.case, &self.rules)?;
+        crate::hunt::save(&self.case, &d)?;
+        let hits = d
+            .hits
+            .iter()
+            .filter(|(id, _)| {
+                d.rule(id)
+                    .is_some_and(|r| r.category == crate::rules::Category::Compromise)
+            })
+            .map(|(_, h)| h.len() as u64)
+            .sum();
+        self.detections = Some(d);
+        Ok(Reply::Detected {
+            elapsed: started.elapsed(),
+            hits,
+        })
     }
 }
 
 /// Starts the worker on its own copy of the case.
 pub fn spawn(
     case_dir: std::path::PathBuf,
+    rules: std::sync::Arc<Vec<Rule>>,
     jobs: Receiver<Job>,
     replies: Sender<Reply>,
 ) -> std::thread::JoinHandle<()> {
@@ -49,8 +94,14 @@ pub fn spawn(
             }
         };
         let detections = crate::hunt::load_stored(&case);
+        let mut worker = Worker {
+            case,
+            detections,
+            rules,
+        };
         while let Ok(job) = jobs.recv() {
-            let reply = run(&case, detections.as_ref(), job)
+            let reply = worker
+                .run(job)
                 .unwrap_or_else(|e| Reply::Message(format!("failed: {e}")));
             if replies.send(reply).is_err() {
                 return;
@@ -101,6 +152,7 @@ fn findings(case: &Case, detections: Option<&Detections>) -> Result<Vec<FindingR
             count: f.count,
             field: "rule".into(),
             value: f.rule.clone(),
+            fresh: false,
         })
         .collect();
     let inferred = report
@@ -113,6 +165,7 @@ fn findings(case: &Case, detections: Option<&Detections>) -> Result<Vec<FindingR
             count: w.requests,
             field: "path".into(),
             value: w.path.clone(),
+            fresh: false,
         })
         .chain(report.suspects.iter().map(|s| FindingRow {
             severity: crate::rules::Severity::High,
@@ -125,6 +178,7 @@ fn findings(case: &Case, detections: Option<&Detections>) -> Result<Vec<FindingR
             count: s.events,
             field: "client".into(),
             value: s.client.clone(),
+            fresh: false,
         }));
     // Verdicts first, then inferences: they are the story; the rules are the evidence.
     let verdicts = report.verdicts.iter().map(|v| {
@@ -146,6 +200,7 @@ fn findings(case: &Case, detections: Option<&Detections>) -> Result<Vec<FindingR
             count: v.evidence.len() as u64,
             field: "host".into(),
             value: v.host.clone(),
+            fresh: false,
         }
     });
     let mut all: Vec<FindingRow> = verdicts.chain(inferred).collect();

@@ -74,10 +74,18 @@ pub fn draw_findings(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                     format!("{sev:<6} "),
                     severity_style(theme, r.severity, r.noise),
                 ),
-                Span::styled(
-                    format!("{:>6} ", thousands(r.count)),
-                    theme.fg(Color::Yellow),
-                ),
+                // New or grown since last shown (events arriving live): `+` and bold.
+                if r.fresh {
+                    Span::styled(
+                        format!("{:>6} ", format!("+{}", thousands(r.count))),
+                        theme.fg(Color::Green).add_modifier(Modifier::BOLD),
+                    )
+                } else {
+                    Span::styled(
+                        format!("{:>6} ", thousands(r.count)),
+                        theme.fg(Color::Yellow),
+                    )
+                },
                 Span::raw(escape_controls(&r.label).into_owned()),
             ]);
             if focused && i == app.findings.cursor {

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::Span;
 use ratatui::widgets::Paragraph;
 
-use crate::sanitize::escape_controls;
+use crate::sanitize::{escape_controls, thousands};
 use crate::tui::app::App;
 use crate::tui::pane::Mode;
 use crate::tui::theme::Theme;
@@ -34,5 +34,37 @@ pub fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             theme.dim(),
         ),
     };
-    frame.render_widget(Paragraph::new(text), area);
+    let mut spans = Vec::new();
+    if let Some(live) = live_text(app) {
+        spans.push(Span::styled(live, theme.title()));
+        spans.push(Span::styled(" │ ", theme.dim()));
+    }
+    spans.push(text);
+    frame.render_widget(Paragraph::new(ratatui::text::Line::from(spans)), area);
+}
+
+/// The ingest beside the timeline: progress while it reads, then following and what arrived.
+fn live_text(app: &App) -> Option<String> {
+    let live = app.live.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(p) = live.ingesting {
+        let eta = p.eta_s.map_or(String::new(), |s| {
+            format!(" · ETA {}:{:02}", s / 60, s % 60)
+        });
+        parts.push(format!(
+            "ingesting {}% · {} events · {:.0} MB/s{eta}",
+            p.percent,
+            thousands(p.events),
+            p.mb_per_s
+        ));
+    } else if let Some(last) = &live.last {
+        parts.push(escape_controls(last).into_owned());
+    }
+    if live.following {
+        parts.push("following".into());
+    }
+    if app.unseen > 0 {
+        parts.push(format!("{} new below (G)", thousands(app.unseen)));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
