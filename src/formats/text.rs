@@ -9,7 +9,9 @@ use crate::event::Event;
 /// Length of the leading timestamp, if the line starts with one.
 fn timestamp_len(line: &str) -> Option<usize> {
     let b = line.as_bytes();
-    if b.len() < 19 || !(b[10] == b'T' || b[10] == b' ') {
+    // ASCII only: the cut below must fall between characters (a fuzzed line had a
+    // multi-byte character across byte 19).
+    if b.len() < 19 || !b[..19].is_ascii() || !(b[10] == b'T' || b[10] == b' ') {
         return None;
     }
     let mut end = 19;
@@ -62,6 +64,16 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
 mod tests {
     use super::*;
     use crate::formats::time::format_ms;
+
+    /// Found by `cargo fuzz run formats`: a character across byte 19 panicked the slicing.
+    #[test]
+    fn a_character_across_the_timestamp_end_is_malformed_not_a_panic() {
+        let ctx = ParseCtx {
+            tz: crate::formats::utc(),
+        };
+        assert!(parse("2021-03-05 17:42:2\u{fffd} message", &ctx).is_err());
+        assert!(parse("2021-03-05T17:42:\u{e9}1 x", &ctx).is_err());
+    }
 
     #[test]
     fn leading_timestamps() {
