@@ -18,7 +18,7 @@ pub fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             theme.dim(),
         ),
         (None, Mode::Command) => Span::styled(
-            ":goto TIME · :tag NAME · :note TEXT · :view [save|rm] NAME · :export FILE [FORMAT] · :q",
+            ":goto TIME · :tag NAME · :note TEXT · :view [save|rm] NAME · :export FILE [FORMAT] · :follow · :q",
             theme.dim(),
         ),
         (None, Mode::Tag) => Span::styled(
