@@ -297,22 +297,27 @@ impl Marks {
 
     /// Adds (or removes) a tag on events, saved once for all of them. Tags are kept in lower
     /// case, as queries match them.
-    pub fn set_tag(&mut self, targets: &[Target], tag: &str, on: bool) -> Result<()> {
+    /// Tags or untags events; returns how many changed (an event already tagged, or not
+    /// tagged when removing, is not counted).
+    pub fn set_tag(&mut self, targets: &[Target], tag: &str, on: bool) -> Result<usize> {
         check_tag(tag)?;
         let tag = tag.to_lowercase();
         self.transaction(|marks| marks.apply_tag(targets, &tag, on))
     }
 
-    fn apply_tag(&mut self, targets: &[Target], tag: &str, on: bool) {
+    fn apply_tag(&mut self, targets: &[Target], tag: &str, on: bool) -> usize {
+        let mut changed = 0;
         for t in targets {
             let mark = self.mark_mut(t);
-            if on {
-                mark.tags.insert(tag.to_string());
+            let did = if on {
+                mark.tags.insert(tag.to_string())
             } else {
-                mark.tags.remove(tag);
-            }
+                mark.tags.remove(tag)
+            };
+            changed += usize::from(did);
             self.drop_if_empty(t);
         }
+        changed
     }
 
     /// Sets (or with an empty text, removes) the note of an event.

@@ -126,7 +126,8 @@ impl Sink {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
+            // Said about the file the user named: the temporary name is trawl's business.
+            .map_err(|e| Error::io(path, e))?;
         Ok(Sink {
             out: BufWriter::new(Target::File(file)),
             rename: Some((tmp, path.to_path_buf())),

@@ -22,12 +22,18 @@ pub(super) fn tag(
     let sel = Selection::select(&reader.searcher(), &compiled)?;
     let targets = crate::marks::targets_of(&sel, &case.manifest)?;
     let mut marks = crate::marks::Marks::load(case)?;
-    marks.set_tag(&targets, name, !remove)?;
+    let changed = marks.set_tag(&targets, name, !remove)?;
     let verb = if remove { "Untagged" } else { "Tagged" };
+    let already = targets.len() - changed;
+    let rest = match (already, remove) {
+        (0, _) => String::new(),
+        (n, false) => format!(" ({n} already were)"),
+        (n, true) => format!(" ({n} of those matched were not)"),
+    };
     writeln!(
         out,
-        "{verb} {} {name}",
-        plural(targets.len() as u64, "event", "events")
+        "{verb} {} {name}{rest}",
+        plural(changed as u64, "event", "events")
     )
     .map_err(w)?;
     Ok(0)

@@ -224,8 +224,20 @@ fn suspend(terminal: &mut ratatui::DefaultTerminal) -> Result<()> {
     let _ = std::process::Command::new("kill")
         .args(["-TSTP", &std::process::id().to_string()])
         .status();
-    *terminal = ratatui::init();
-    let _ = execute!(io::stdout(), EnableMouseCapture);
-    terminal.clear().map_err(term_err)?;
+    // Taken again by hand rather than with `ratatui::init` and `Terminal::clear`: both ask the
+    // terminal for the cursor position, whose answer the input thread (blocked in a read since
+    // before the stop) takes as a key, and the question then fails after a timeout.
+    use ratatui::crossterm::terminal::{Clear, ClearType, EnterAlternateScreen, enable_raw_mode};
+    enable_raw_mode().map_err(term_err)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        Clear(ClearType::All),
+        EnableMouseCapture
+    )
+    .map_err(term_err)?;
+    // A new terminal has empty buffers: the next draw paints every cell.
+    *terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))
+        .map_err(term_err)?;
     Ok(())
 }

@@ -279,16 +279,16 @@ fn marks_notes_views_and_the_session_survive_a_reopen() {
             h.app.message.as_deref(),
             Some("tagged 28 event(s) shell-traffic")
         );
-        // Tagging again keeps the tag (only :untag removes it).
+        // Tagging again keeps the tag (only :untag removes it), and says nothing changed.
         h.command("tag shell-traffic");
         assert_eq!(
             h.app.message.as_deref(),
-            Some("tagged 28 event(s) shell-traffic")
+            Some("tagged 0 event(s) shell-traffic (28 already were)")
         );
         h.command("untag nothing-yet");
         assert_eq!(
             h.app.message.as_deref(),
-            Some("untagged 28 event(s) nothing-yet")
+            Some("untagged 0 event(s) nothing-yet (28 shown were not)")
         );
         h.command("view save shells");
         h.key(KeyCode::Char('G'));

@@ -220,3 +220,65 @@ fn the_timeline_fills_while_ingesting_and_follows_a_growing_log() {
     let count = common::ok(&["search", "--case", path_str(&case), "*", "--count"]);
     assert_eq!(count.trim(), (total + 10).to_string());
 }
+
+/// Ctrl-z gives the terminal back to the shell and `fg` takes it again: the timeline is drawn
+/// afresh and answers keys (the cursor-position question a re-initialised terminal asks was
+/// answered into the input thread, and the resume failed).
+#[test]
+fn ctrl_z_suspends_and_fg_resumes_in_an_interactive_shell() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        "sample-logs",
+    ]);
+    let tmux = Tmux {
+        session: format!("trawl-suspend-{}", std::process::id()),
+    };
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            "120",
+            "-y",
+            "35",
+            "env PS1='$ ' TERM=xterm-256color bash --norc --noprofile -i",
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    // (Not `; echo …`: the shell runs that as soon as the job stops.)
+    tmux.text(&format!(
+        "{} --case {}",
+        env!("CARGO_BIN_EXE_trawl"),
+        path_str(&case)
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("40,002 of 40,002 events");
+    tmux.keys(&["C-z"]);
+    tmux.wait_for("Stopped");
+    tmux.text("fg");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("40,002 of 40,002 events");
+    tmux.keys(&["/"]);
+    tmux.text("path:\"/aspnet_client/discover.aspx\"");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("28 of 40,002 events");
+    tmux.keys(&["q"]);
+    tmux.wait_for("$ ");
+    tmux.text("echo EXITED:$((1 + $?))");
+    tmux.keys(&["Enter"]);
+    // The status plus one, so that the needle is not the command line just typed.
+    let screen = tmux.wait_for("EXITED:1\n");
+    assert!(!screen.contains("cursor position"), "{screen}");
+}

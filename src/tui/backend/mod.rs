@@ -619,13 +619,17 @@ impl Backend {
             return Ok(Reply::Message("no selection to tag".into()));
         };
         let targets = crate::marks::targets_of(sel, &self.case.manifest)?;
-        self.annotations.marks.set_tag(&targets, tag, on)?;
+        let changed = self.annotations.marks.set_tag(&targets, tag, on)?;
         self.refresh_sets();
         Ok(Reply::Marked {
             message: format!(
-                "{} {} event(s) {tag}",
+                "{} {changed} event(s) {tag}{}",
                 if on { "tagged" } else { "untagged" },
-                targets.len()
+                match targets.len() - changed {
+                    0 => String::new(),
+                    n if on => format!(" ({n} already were)"),
+                    n => format!(" ({n} shown were not)"),
+                }
             ),
             tags: self.tags(),
         })
