@@ -733,7 +733,14 @@ impl App {
                     self.request_histogram();
                 }
             }
-            Action::FilterToZoom => match self.histogram_window() {
+            // Exactly what the histogram shows: its columns are aligned on round times, so
+            // they start before the zoom window and end after it.
+            Action::FilterToZoom => match self
+                .histogram
+                .as_ref()
+                .map(|h| (h.start_ms, h.start_ms + h.width_ms * h.counts.len() as i64))
+                .or_else(|| self.histogram_window())
+            {
                 Some((from_ms, to_ms)) => self.push_filter(Filter::Time { from_ms, to_ms }),
                 None => self.message = Some("nothing to filter".into()),
             },

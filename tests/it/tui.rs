@@ -661,3 +661,19 @@ fn a_growing_case_fills_the_open_timeline_and_raises_findings() {
     assert_eq!(h.app.unseen, 0);
     assert_eq!(h.app.cursor, h.app.total - 1);
 }
+
+/// `T` keeps exactly the events the zoomed histogram counts (its columns are aligned on round
+/// times, wider than the zoom window itself).
+#[test]
+fn filter_to_zoom_keeps_what_the_histogram_counts() {
+    let mut h = Harness::new(120, 30);
+    h.query("path:/owa/*");
+    for _ in 0..20 {
+        h.key(KeyCode::Char('j'));
+    }
+    h.keys("zz");
+    let shown: u64 = h.app.histogram.as_ref().unwrap().counts.iter().sum();
+    assert!(shown > 0 && shown < h.app.total);
+    h.key(KeyCode::Char('T'));
+    assert_eq!(h.app.total, shown);
+}
