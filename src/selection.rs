@@ -679,6 +679,56 @@ pub struct TopValues {
     pub with_value: u64,
 }
 
+impl TopValues {
+    /// Paths, agents and users are indexed lower-cased (queries compare them without case), so
+    /// they are counted that way; for showing, each value is taken as the first event holding
+    /// it wrote it. Other fields are left as they are.
+    pub fn as_written(
+        mut self,
+        searcher: &Searcher,
+        loader: &mut crate::view::Loader<'_>,
+    ) -> Result<TopValues> {
+        let pick: fn(crate::view::EventView) -> Option<String> = match self.field.as_str() {
+            names::PATH => |e| e.path,
+            names::UA => |e| e.ua,
+            names::USER => |e| e.user,
+            _ => return Ok(self),
+        };
+        let normalise: fn(&str) -> String = if self.field == names::UA {
+            crate::schema::normalize_user_agent
+        } else {
+            crate::schema::normalize_keyword
+        };
+        let field = searcher.schema().get_field(&self.field)?;
+        for v in &mut self.values {
+            let term = tantivy::Term::from_field_text(field, &v.value);
+            for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+                let index = reader.inverted_index(field)?;
+                let Some(mut postings) = index
+                    .read_postings(&term, IndexRecordOption::Basic)
+                    .map_err(|e| Error::io("<index>", e))?
+                else {
+                    continue;
+                };
+                let alive = reader.alive_bitset();
+                let mut doc = tantivy::DocSet::doc(&postings);
+                while doc != tantivy::TERMINATED && alive.is_some_and(|a| a.is_deleted(doc)) {
+                    doc = tantivy::DocSet::advance(&mut postings);
+                }
+                if doc == tantivy::TERMINATED {
+                    continue;
+                }
+                let event = loader.load(DocAddress::new(ord as SegmentOrdinal, doc))?;
+                if let Some(written) = pick(event).filter(|w| normalise(w) == v.value) {
+                    v.value = written;
+                }
+                break;
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Multiplicative hashing for counting maps keyed by integers: the keys are addresses and
 /// numbers from logs, so flooding is not a concern, and SipHash would triple the cost of
 /// counting ten million values.

@@ -32,9 +32,13 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
         })
         .collect::<Result<Vec<_>>>()?;
     let proxies = crate::hunt::proxies(case)?;
+    let mut loader = crate::view::Loader::new(&searcher, &case.fields, &case.manifest);
     let tops: Vec<_> = ["client", "ip", "ua", "path", "status", "user"]
         .iter()
-        .map(|f| all.top_values(f, top, Order::Top))
+        .map(|f| {
+            all.top_values(f, top, Order::Top)?
+                .as_written(&searcher, &mut loader)
+        })
         .collect::<Result<_>>()?;
     let span = all.span();
     if json {

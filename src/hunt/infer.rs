@@ -401,9 +401,23 @@ impl<'a> Ctx<'a> {
         Ok(Some(evidence_of(&self.load(&row)?)))
     }
 
+    /// A field's most frequent values, as indexed (paths, agents and users lower-cased): what
+    /// inference compares.
     fn values(&self, sel: &Selection, field: &str, n: usize) -> Result<Vec<String>> {
         Ok(sel
             .top_values(field, n, Order::Top)?
+            .values
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    /// [`Self::values`] as the logs wrote them: what the responder reads.
+    fn written_values(&self, sel: &Selection, field: &str, n: usize) -> Result<Vec<String>> {
+        let mut loader = view::Loader::new(&self.searcher, &self.case.fields, &self.case.manifest);
+        Ok(sel
+            .top_values(field, n, Order::Top)?
+            .as_written(&self.searcher, &mut loader)?
             .values
             .into_iter()
             .map(|v| v.value)
@@ -440,7 +454,7 @@ impl<'a> Ctx<'a> {
             last_seen: format_ms(span.1),
             hosts: self.values(&sel, "host", 50)?,
             clients: self.values(&sel, "client", 50)?,
-            uas: self.values(&sel, "ua", 20)?,
+            uas: self.written_values(&sel, "ua", 20)?,
             examples,
             description: rule.description.clone(),
             references: rule.references.clone(),
@@ -878,7 +892,7 @@ impl<'a> Ctx<'a> {
             let Some((first, last)) = sel.span() else {
                 continue;
             };
-            for ua in self.values(&sel, "ua", 20)? {
+            for ua in self.written_values(&sel, "ua", 20)? {
                 let q_ua = format!("ua:{}", quote_value(&ua));
                 let everywhere = self.select(&q_ua)?;
                 if everywhere.len() > RARE_UA_EVENTS {

@@ -867,3 +867,19 @@ fn a_truncated_gzip_keeps_what_it_holds_and_says_so() {
         .unwrap();
     assert!(n > 1_000 && n < 5_000, "{n}");
 }
+
+/// Paths, agents and users are counted without case (as queries compare them) but shown as
+/// the logs wrote them.
+#[test]
+fn top_values_are_shown_as_the_logs_wrote_them() {
+    let case = trawl_testkit::case_dir();
+    let out = ok(&["stats", "--case", path_str(case)]);
+    for written in [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+        "EXAMPLE\\svc-monitor",
+        "/EWS/Exchange.asmx",
+    ] {
+        assert!(out.contains(written), "{written} in:\n{out}");
+    }
+    assert!(!out.contains("/ews/exchange.asmx"), "{out}");
+}

@@ -548,9 +548,12 @@ impl Backend {
                 message: "no selection".into(),
             });
         };
+        let mut loader = view::Loader::new(sel.searcher(), &self.case.fields, &self.case.manifest);
         Ok(Reply::Top {
             generation,
-            values: sel.top_values(field, limit, order)?,
+            values: sel
+                .top_values(field, limit, order)?
+                .as_written(sel.searcher(), &mut loader)?,
             order,
         })
     }
