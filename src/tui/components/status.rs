@@ -11,8 +11,23 @@ use crate::tui::pane::Mode;
 use crate::tui::theme::Theme;
 
 pub fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    // The findings pane is narrow: the focused finding is read in full here.
+    let finding = (app.focus == crate::tui::pane::Pane::Findings)
+        .then(|| {
+            app.findings
+                .rows
+                .as_ref()
+                .and_then(|rows| rows.get(app.findings.cursor))
+        })
+        .flatten();
     let text = match (&app.message, app.mode) {
         (Some(m), _) => Span::raw(escape_controls(m).into_owned()),
+        (None, Mode::Normal) if finding.is_some() => {
+            let f = finding.map_or(String::new(), |f| {
+                format!("{} ({} events; Enter shows them)", f.label, thousands(f.count))
+            });
+            Span::raw(escape_controls(&f).into_owned())
+        }
         (None, Mode::Query) => Span::styled(
             "Enter run · Esc cancel · ↑/↓ history · Tab complete field",
             theme.dim(),
