@@ -61,10 +61,12 @@ pub struct IngestOptions {
     pub memory_budget: usize,
     /// Proxies whose X-Forwarded-For is believed (see `attribution`).
     pub proxies: TrustedProxies,
-    /// Also commit this long after the last commit, so that readers of a case being written
-    /// (the live timeline, `search` in another terminal) see events soon. The first commit
-    /// comes after a quarter of it: a reader opened with the ingest sees events at once,
-    /// without a segment per tick (each commit seals one, which the timeline merges as runs).
+    /// Also commit by time, so that readers of a case being written (the live timeline,
+    /// `search` in another terminal) see events soon: half a second after the start, then at
+    /// intervals doubling up to this one. Readers see the first events at once, and a long
+    /// ingest does not commit (seal a segment, stall its indexing threads) every few seconds:
+    /// measured on 10M lines with a 2 s interval, the ingest beside the timeline took 25%
+    /// longer than alone.
     pub commit_interval: Option<Duration>,
 }
 
@@ -228,6 +230,9 @@ impl Layouts {
     }
 }
 
+/// The first commit of an ingest read while it runs (see `IngestOptions::commit_interval`).
+const FIRST_COMMIT_AFTER: Duration = Duration::from_millis(500);
+
 const CHUNK_RECORDS: usize = 4096;
 const CHUNK_BYTES: usize = 2 << 20;
 const SNIFF_BYTES: usize = 64 << 10;
@@ -335,7 +340,10 @@ pub fn ingest(
         opts,
         progress: &progress,
         joins: RequestClients::default(),
-        commit_due: opts.commit_interval.map(|i| started + i / 4),
+        commit_due: opts
+            .commit_interval
+            .map(|i| started + i.min(FIRST_COMMIT_AFTER)),
+        commit_gap: FIRST_COMMIT_AFTER,
     };
     let mut outcome = Ok(());
     let mut joins = RequestClients::default();
@@ -1250,8 +1258,10 @@ struct WriterState<'a> {
     progress: &'a Counters<'a>,
     /// Clients of front-end requests, collected in the first phase.
     joins: RequestClients,
-    /// When the next commit is due by time (see `IngestOptions::commit_interval`).
+    /// When the next commit is due by time (see `IngestOptions::commit_interval`), and the
+    /// gap before it.
     commit_due: Option<Instant>,
+    commit_gap: Duration,
 }
 
 struct TaskProgress {
@@ -1512,7 +1522,10 @@ impl WriterState<'_> {
         prepared.commit()?;
         self.manifest.layouts = manifest.layouts;
         self.since_commit = 0;
-        self.commit_due = self.opts.commit_interval.map(|i| Instant::now() + i);
+        if let Some(longest) = self.opts.commit_interval {
+            self.commit_gap = (self.commit_gap * 2).min(longest);
+            self.commit_due = Some(Instant::now() + self.commit_gap);
+        }
         Ok(())
     }
 }

@@ -34,8 +34,11 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// How often a wait looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// The commit interval of an ingest that something reads while it runs.
-pub const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
+/// The indexing memory budget of follow rounds (tantivy needs at least 15 MB per thread).
+const FOLLOW_MEMORY_BUDGET: usize = 64 << 20;
+
+/// The longest commit interval of an ingest that something reads while it runs.
+pub const COMMIT_INTERVAL: Duration = Duration::from_secs(8);
 
 /// Notices changes under some paths.
 pub struct Watch {
@@ -143,8 +146,15 @@ pub fn run(
     on_round: &mut dyn FnMut(Round<'_>) -> bool,
 ) -> Result<()> {
     let mut watch: Option<Watch> = None;
+    // Rounds after the first read what was appended since the last one: a small indexing
+    // budget is plenty, and the process stays small while it follows for hours.
+    let mut later = opts.clone();
+    later.memory_budget = later.memory_budget.min(FOLLOW_MEMORY_BUDGET);
+    let mut round_opts = opts;
     loop {
-        let go_on = match crate::ingest::ingest(case, paths, opts, on_progress) {
+        let outcome = crate::ingest::ingest(case, paths, round_opts, on_progress);
+        round_opts = &later;
+        let go_on = match outcome {
             Ok(report) => on_round(Round::Done(&report)),
             Err(e) => {
                 let go_on = on_round(Round::Failed(&e));

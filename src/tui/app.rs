@@ -1198,7 +1198,10 @@ impl App {
                 detections_current,
             } => {
                 self.reload_view();
-                if !detections_current {
+                // Not while the evidence is first read: rules over a half-read case would
+                // take the ingest's time to say what the end of the read will say again.
+                let reading = self.live.as_ref().is_some_and(|l| l.ingesting.is_some());
+                if !detections_current && !reading {
                     if self.detecting {
                         self.detect_again = true;
                     } else {

@@ -24,7 +24,11 @@ pub fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         (Some(m), _) => Span::raw(escape_controls(m).into_owned()),
         (None, Mode::Normal) if finding.is_some() => {
             let f = finding.map_or(String::new(), |f| {
-                format!("{} ({} events; Enter shows them)", f.label, thousands(f.count))
+                format!(
+                    "{} ({} events; Enter shows them)",
+                    f.label,
+                    thousands(f.count)
+                )
             });
             Span::raw(escape_controls(&f).into_owned())
         }
