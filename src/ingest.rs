@@ -649,13 +649,67 @@ fn plan(
             });
         }
     }
-    for (i, alias) in new_aliases {
-        let record = &mut manifest.files[i];
+    for (i, alias) in &new_aliases {
+        let record = &mut manifest.files[*i];
         if !record.paths().any(|p| p == alias) {
-            record.aliases.push(alias);
+            record.aliases.push(alias.clone());
         }
     }
+    keep_rotated(manifest, &new_aliases, &mut tasks, report);
     tasks
+}
+
+/// A log rotated under its name: the old content renamed away (`HttpProxy.LOG` to
+/// `HttpProxy.LOG.1`, perhaps grown first) and a new log started under the old name. Above, the
+/// new content at the old path looks like a file changed in place, and the old content under its
+/// new path like an alias or a continuation of the same record. The old events must stay: the
+/// record is known by its new path from now on, and the content at the old path is a new file,
+/// replacing nothing.
+fn keep_rotated(
+    manifest: &mut Manifest,
+    new_aliases: &[(usize, String)],
+    tasks: &mut [Task],
+    report: &mut IngestReport,
+) {
+    // File ids whose content was found this run under another path than the one it had.
+    let mut lives_on: HashMap<u64, String> = new_aliases
+        .iter()
+        .map(|(i, path)| (manifest.files[*i].id, path.clone()))
+        .collect();
+    for t in tasks.iter() {
+        if let Some(prev) = &t.previous
+            && prev.path != t.evidence.path
+        {
+            lives_on.insert(t.file_id, t.evidence.path.clone());
+        }
+    }
+    let mut moved: Vec<(u64, String, String)> = Vec::new();
+    for t in tasks.iter_mut() {
+        if let Some(id) = t.replaces
+            && let Some(now_at) = lives_on.get(&id)
+        {
+            t.replaces = None;
+            report.replaced_files -= 1;
+            report.new_files += 1;
+            moved.push((id, t.evidence.path.clone(), now_at.clone()));
+        }
+    }
+    let rename = |record: &mut FileRecord, from: &str, to: &str| {
+        if record.path == from {
+            record.path = to.to_string();
+        }
+        record.aliases.retain(|a| a != from && *a != record.path);
+    };
+    for (id, from, to) in &moved {
+        for record in manifest.files.iter_mut().filter(|f| f.id == *id) {
+            rename(record, from, to);
+        }
+        for t in tasks.iter_mut().filter(|t| t.file_id == *id) {
+            if let Some(prev) = &mut t.previous {
+                rename(prev, from, to);
+            }
+        }
+    }
 }
 
 /// How a path never seen before relates to content in the case.

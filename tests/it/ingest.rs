@@ -883,3 +883,52 @@ fn top_values_are_shown_as_the_logs_wrote_them() {
     }
     assert!(!out.contains("/ews/exchange.asmx"), "{out}");
 }
+
+/// A log rotated under its name (renamed away, as it was or after growing, and a new log
+/// started under the old name) keeps every event once: found before the fix, where the new
+/// log "replaced" the old one and deleted the events living on under the new name.
+#[test]
+fn a_log_rotated_under_its_name_keeps_every_event_once() {
+    for grown_first in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (case, ev) = (dir.path().join("case"), dir.path().join("ev"));
+        std::fs::create_dir_all(&ev).unwrap();
+        let log = ev.join("u_ex210305.log");
+        std::fs::write(&log, format!("{IIS_HEADER}{}", iis_lines(0, 10))).unwrap();
+        common::ingest(&case, &ev);
+        if grown_first {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            f.write_all(iis_lines(10, 5).as_bytes()).unwrap();
+        }
+        std::fs::rename(&log, ev.join("u_ex210305.log.1")).unwrap();
+        std::fs::write(&log, format!("{IIS_HEADER}{}", iis_lines(100, 4))).unwrap();
+        common::ingest(&case, &ev);
+        let expected = if grown_first { 19 } else { 14 };
+        assert_eq!(total_events(&case), expected, "grown first: {grown_first}");
+        // Again: nothing changes, and every path belongs to one file.
+        let again = common::ingest(&case, &ev);
+        assert!(again.contains(" 0 new events"), "{again}");
+        assert_eq!(total_events(&case), expected);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("manifest.json")).unwrap())
+                .unwrap();
+        let mut paths: Vec<&str> = manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                std::iter::once(f["path"].as_str().unwrap()).chain(
+                    f["aliases"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| a.as_str().unwrap()),
+                )
+            })
+            .collect();
+        paths.sort_unstable();
+        let before = paths.len();
+        paths.dedup();
+        assert_eq!(paths.len(), before, "a path claimed twice: {paths:?}");
+    }
+}

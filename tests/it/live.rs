@@ -163,3 +163,26 @@ fn a_followed_file_truncated_and_rewritten_is_read_again_never_doubled() {
         .collect();
     assert_eq!(raws, lines[204..207], "only the new records, each once");
 }
+
+#[test]
+fn a_followed_log_rotated_under_its_name_is_neither_doubled_nor_lost() {
+    let lines = sample_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("HttpProxy.LOG");
+    write_log(&log, &lines, 0, 10);
+
+    let _follower = Follower::start(&case, &evidence);
+    wait_for_count(&case, "*", 10);
+    append_log(&log, &lines, 10, 12);
+    // Rotated: the old log keeps its content under another name, a new one takes the name.
+    std::fs::rename(&log, evidence.join("HttpProxy.LOG.1")).unwrap();
+    write_log(&log, &lines, 300, 304);
+    wait_for_count(&case, "*", 16);
+    append_log(&log, &lines, 304, 306);
+    wait_for_count(&case, "*", 18);
+    let events = event_lines(&case);
+    let distinct: BTreeSet<_> = events.iter().collect();
+    assert_eq!((events.len(), distinct.len()), (18, 18));
+}
