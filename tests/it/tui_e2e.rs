@@ -282,3 +282,85 @@ fn ctrl_z_suspends_and_fg_resumes_in_an_interactive_shell() {
     let screen = tmux.wait_for("EXITED:1\n");
     assert!(!screen.contains("cursor position"), "{screen}");
 }
+
+/// Quitting the timeline while its ingest runs stops the ingest at its last commit; the same
+/// command's ingest afterwards completes the case exactly (whether or not the ingest had
+/// finished by the time `q` arrived, the count must be exact).
+#[test]
+fn quitting_during_the_ingest_keeps_the_case_exact() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let sample = common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log");
+    let text = std::fs::read_to_string(sample).unwrap();
+    let (header, records): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('#'));
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    // Twenty logs (distinct: the same content would be one piece of evidence).
+    for day in 0..20 {
+        let body = header.join("\n")
+            + &format!("\n#Date: 2021-03-{:02} 00:00:00\n", day + 1)
+            + &records.join("\n")
+            + "\n";
+        std::fs::write(evidence.join(format!("u_ex2103{day:02}.log")), body).unwrap();
+    }
+    let total = records.len() * 20;
+    let tmux = Tmux {
+        session: format!("trawl-quit-{}", std::process::id()),
+    };
+    let script = format!(
+        "TERM=xterm-256color {bin} --case {case} {ev}; echo EXITED:$?; sleep 60",
+        bin = env!("CARGO_BIN_EXE_trawl"),
+        case = path_str(&case),
+        ev = path_str(&evidence),
+    );
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            "140",
+            "-y",
+            "35",
+            &script,
+        ])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    tmux.wait_for(" events");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXITED:");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+    common::ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&evidence),
+    ]);
+    let count = common::ok(&["search", "--case", path_str(&case), "*", "--count"]);
+    assert_eq!(count.trim(), total.to_string());
+    let out = common::json_lines(&common::ok(&[
+        "search",
+        "--case",
+        path_str(&case),
+        "*",
+        "--json",
+        "--limit",
+        "1000000",
+    ]));
+    let distinct: std::collections::BTreeSet<(String, u64)> = out
+        .iter()
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(distinct.len(), total, "no event doubled");
+}
