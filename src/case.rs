@@ -97,6 +97,40 @@ pub struct FileRecord {
     /// What the file was before it grew: a copy taken then is the same evidence, not another.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkpoints: Vec<Checkpoint>,
+    /// Its events' times disagree with the UTC time the events carry themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<ClockSkew>,
+}
+
+/// Events whose recorded time is a whole zone away from the UTC time they carry (Sysmon's
+/// `UtcTime`): local time labelled as UTC somewhere between the server and the collection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClockSkew {
+    /// Recorded time minus the event's own UTC time.
+    pub minutes: i64,
+    /// Events at that distance, of those that carry their own UTC time.
+    pub events: u64,
+    pub checked: u64,
+}
+
+impl std::fmt::Display for ClockSkew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (sign, m) = if self.minutes < 0 {
+            ('-', -self.minutes)
+        } else {
+            ('+', self.minutes)
+        };
+        let zone = format!("UTC{sign}{:02}:{:02}", m / 60, m % 60);
+        write!(
+            f,
+            "{} of {} events are {}:{:02} {} their own UtcTime: this file's times look like local time ({zone}) written as UTC, so its events sit that far off the other logs' (UtcTime holds the true time)",
+            self.events,
+            self.checked,
+            m / 60,
+            m % 60,
+            if self.minutes < 0 { "before" } else { "after" }
+        )
+    }
 }
 
 /// A size a file had, and the SHA-256 of its content at that size.

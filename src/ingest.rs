@@ -188,6 +188,8 @@ struct Parsed {
     first_ts: Option<i64>,
     last_ts: Option<i64>,
     naive: u64,
+    /// Events carrying Sysmon's `UtcTime`, by how far their time is from it (see [`ClockCheck`]).
+    clock: ClockCheck,
     /// (request GUID, client) of front-end requests, for the rows that inherit their client.
     joins: Vec<(u128, std::net::IpAddr)>,
     inherited: u64,
@@ -1220,6 +1222,7 @@ fn parse_chunk(
         first_ts: None,
         last_ts: None,
         naive: 0,
+        clock: ClockCheck::default(),
         joins: Vec::new(),
         inherited: 0,
     };
@@ -1282,6 +1285,7 @@ fn parse_chunk(
                 parsed.first_ts = Some(parsed.first_ts.map_or(ev.ts_ms, |t| t.min(ev.ts_ms)));
                 parsed.last_ts = Some(parsed.last_ts.map_or(ev.ts_ms, |t| t.max(ev.ts_ms)));
                 parsed.naive += u64::from(ev.ts_naive);
+                parsed.clock.check(&ev);
             }
             Err(why) => parsed.malformed.push(MalformedLine {
                 line,
@@ -1322,6 +1326,55 @@ struct TaskProgress {
     record: Option<FileRecord>,
     next_seq: u64,
     pending: BTreeMap<u64, Payload>,
+    clock: ClockCheck,
+}
+
+/// Sysmon writes each event's own time, in UTC, as `UtcTime`. A collection that labelled local
+/// time as UTC (OTRF's ProxyLogon capture: every `TimeCreated` five hours early) shows as the
+/// events' times all sitting the same whole number of quarter hours away from it: said, with
+/// the offset, so that nobody lines these events up against the web logs unknowingly.
+#[derive(Debug, Default, Clone)]
+struct ClockCheck {
+    /// Events by their distance from `UtcTime` in quarter hours (`None`: not near a quarter).
+    offsets: BTreeMap<Option<i64>, u64>,
+}
+
+impl ClockCheck {
+    const QUARTER_MS: i64 = 15 * 60_000;
+
+    fn check(&mut self, ev: &crate::event::Event<'_>) {
+        let Some((_, utc)) = ev.attrs.iter().find(|(k, _)| k == "UtcTime") else {
+            return;
+        };
+        let Some(utc) = formats::time::parse_iso(utc, formats::utc()) else {
+            return;
+        };
+        let delta = ev.ts_ms - utc.ms;
+        let quarters = (delta as f64 / Self::QUARTER_MS as f64).round() as i64;
+        // A zone is whole quarter hours (within a minute: the log is written after the fact).
+        let near = (delta - quarters * Self::QUARTER_MS).abs() <= 60_000;
+        *self.offsets.entry(near.then_some(quarters)).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: &ClockCheck) {
+        for (k, n) in &other.offsets {
+            *self.offsets.entry(*k).or_default() += n;
+        }
+    }
+
+    /// The offset nine events in ten agree on, when it is not zero (ten events at least).
+    fn skew(&self) -> Option<crate::case::ClockSkew> {
+        let checked: u64 = self.offsets.values().sum();
+        let (quarters, events) = self.offsets.iter().max_by_key(|(_, n)| **n)?;
+        let quarters = (*quarters)?;
+        (checked >= 10 && quarters != 0 && events * 10 >= checked * 9).then_some(
+            crate::case::ClockSkew {
+                minutes: quarters * 15,
+                events: *events,
+                checked,
+            },
+        )
+    }
 }
 
 impl WriterState<'_> {
@@ -1339,6 +1392,7 @@ impl WriterState<'_> {
                     record: None,
                     next_seq: 0,
                     pending: BTreeMap::new(),
+                    clock: ClockCheck::default(),
                 });
             progress.pending.insert(msg.seq, msg.payload);
             while let Some(payload) = self.take_next(msg.task) {
@@ -1471,6 +1525,7 @@ impl WriterState<'_> {
                         head_sha256: task.head_sha256.clone(),
                         aliases: task.aliases.clone(),
                         checkpoints: Vec::new(),
+                        clock_skew: None,
                     },
                     |mut prev| {
                         prev.complete = false;
@@ -1504,6 +1559,7 @@ impl WriterState<'_> {
                     r.first_ts = min_opt(r.first_ts, parsed.first_ts);
                     r.last_ts = max_opt(r.last_ts, parsed.last_ts);
                     r.naive_times += parsed.naive;
+                    state.clock.merge(&parsed.clock);
                     if r.naive_times > 0 && r.tz.is_none() {
                         r.tz = Some(self.opts.tz.to_string());
                     }
@@ -1542,6 +1598,11 @@ impl WriterState<'_> {
                         self.report.read_errors.push((r.path.clone(), e.clone()));
                     }
                     r.read_error = error;
+                    // (What a grown file's new lines say; otherwise what was found before.)
+                    if let Some(skew) = state.clock.skew() {
+                        self.report.warnings.push(format!("{}: {skew}", r.path));
+                        r.clock_skew = Some(skew);
+                    }
                     self.manifest.files.retain(|f| f.id != r.id);
                     self.manifest.files.push(r);
                 }
@@ -1675,6 +1736,44 @@ mod tests {
         assert_eq!(split(b"torn\0\0\0\0"), Some((Some(&b"torn"[..]), None)));
     }
     use super::*;
+
+    fn sysmon(ts: &str, utc: &str) -> crate::event::Event<'static> {
+        let mut ev = crate::event::Event {
+            ts_ms: formats::time::parse_iso(ts, formats::utc()).expect("ts").ms,
+            ..Default::default()
+        };
+        ev.attrs.push((
+            std::borrow::Cow::Borrowed("UtcTime"),
+            std::borrow::Cow::Owned(utc.to_string()),
+        ));
+        ev
+    }
+
+    #[test]
+    fn clock_skew_is_a_zone_most_events_agree_on() {
+        let check = |pairs: &[(&str, &str)]| {
+            let mut c = ClockCheck::default();
+            for (ts, utc) in pairs {
+                c.check(&sysmon(ts, utc));
+            }
+            c.skew().map(|s| (s.minutes, s.events, s.checked))
+        };
+        let local = ("2021-03-14T01:40:13.659Z", "2021-03-14 06:40:13.659");
+        let right = ("2021-03-14T06:40:13.700Z", "2021-03-14 06:40:13.659");
+        assert_eq!(check(&[local; 12]), Some((-300, 12, 12)));
+        // In agreement, too few to say, or no agreement: nothing said.
+        assert_eq!(check(&[right; 12]), None);
+        assert_eq!(check(&[local; 9]), None);
+        let mut mixed = vec![local; 8];
+        mixed.extend([right; 4]);
+        assert_eq!(check(&mixed), None);
+        // A log written late is not a zone.
+        let late = ("2021-03-14T06:47:13.000Z", "2021-03-14 06:40:13.000");
+        assert_eq!(check(&[late; 12]), None);
+        // India's half hour.
+        let ist = ("2021-03-14T12:10:13.659Z", "2021-03-14 06:40:13.659");
+        assert_eq!(check(&[ist; 10]), Some((330, 10, 10)));
+    }
 
     /// Every segment must be in time order whatever the order of the input: files of two hosts
     /// overlapping in time, lines out of order within a file, commits every few events.

@@ -140,6 +140,9 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
             escape_controls(&f.path)
         )
         .map_err(w)?;
+        if let Some(skew) = &f.clock_skew {
+            writeln!(out, "             clock: {skew}").map_err(w)?;
+        }
     }
     for t in &tops {
         writeln!(

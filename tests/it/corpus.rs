@@ -485,7 +485,15 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
     };
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
-    common::ingest(&case, &corpus.join("otrf-security-datasets"));
+    let summary = common::ingest(&case, &corpus.join("otrf-security-datasets"));
+    // The capture's TimeCreated is local time (UTC-5) labelled Z: Sysmon's UtcTime says so.
+    assert!(
+        summary.contains("4679 of 4679 events are 5:00 before their own UtcTime")
+            && summary.contains("(UTC-05:00)"),
+        "{summary}"
+    );
+    let stats = common::ok(&["stats", "--case", common::path_str(&case)]);
+    assert!(stats.contains("clock: 4679 of 4679"), "{stats}");
     let report: Value = serde_json::from_str(&common::ok(&[
         "hunt",
         "--case",
