@@ -784,8 +784,13 @@ impl App {
                 }
             }
             Action::Marked => self.pivot_on("marked", "true", false),
+            // Again from the findings: back to the top values they replaced.
             Action::Findings => {
-                self.focus = Pane::Findings;
+                self.focus = if self.focus == Pane::Findings {
+                    Pane::Top
+                } else {
+                    Pane::Findings
+                };
                 self.focused_pane_changed();
             }
             Action::Enter => match self.focus {

@@ -274,7 +274,7 @@ const BINDINGS: &[Binding] = &[
     bind!(
         "!",
         Findings,
-        "findings: web shells, suspects, rule hits (Enter pivots)",
+        "findings: web shells, suspects, rule hits (Enter pivots); again: top values",
         |k| ch(k, '!')
     ),
     bind!(

@@ -24,6 +24,31 @@ impl Theme {
         }
     }
 
+    /// A side pane's frame: the focused one (where `j`/`k` go) has a thick, coloured border,
+    /// seen at a glance without colour too.
+    pub fn pane<'a>(
+        &self,
+        title: impl Into<ratatui::text::Line<'a>>,
+        focused: bool,
+    ) -> ratatui::widgets::Block<'a> {
+        use ratatui::widgets::{Block, BorderType, Borders};
+        let title: ratatui::text::Line<'a> = title.into();
+        let block = Block::default().borders(Borders::ALL);
+        if focused {
+            let border = if self.color {
+                Style::default().fg(Color::Cyan)
+            } else {
+                Style::default()
+            };
+            block
+                .border_type(BorderType::Thick)
+                .border_style(border)
+                .title(title.style(self.title()))
+        } else {
+            block.title(title.style(self.dim()))
+        }
+    }
+
     pub fn title(&self) -> Style {
         Style::default().add_modifier(Modifier::BOLD)
     }

@@ -677,3 +677,19 @@ fn filter_to_zoom_keeps_what_the_histogram_counts() {
     h.key(KeyCode::Char('T'));
     assert_eq!(h.app.total, shown);
 }
+
+/// `!` shows the findings; `!` again brings back the top values they replaced; the focused
+/// pane is drawn with a thick border (where `j`/`k` go, seen without colour).
+#[test]
+fn findings_toggle_back_to_top_values_and_focus_shows() {
+    let mut h = Harness::new(120, 40);
+    h.key(KeyCode::Char('!'));
+    assert_eq!(h.app.focus, Pane::Findings);
+    assert!(h.screen().contains("┏ findings"));
+    h.key(KeyCode::Char('!'));
+    assert_eq!(h.app.focus, Pane::Top);
+    assert!(!h.app.show_findings);
+    let screen = h.screen();
+    assert!(screen.contains("┏ client: most frequent"), "{screen}");
+    assert!(!screen.contains("┏ findings"));
+}

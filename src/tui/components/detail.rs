@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::sanitize::{escape_controls, thousands};
 use crate::tui::app::App;
@@ -24,10 +24,7 @@ pub fn draw_detail(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         ),
         None => " event ".into(),
     };
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        title,
-        if focused { theme.title() } else { theme.dim() },
-    ));
+    let block = theme.pane(title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(ev) = app.current() else {

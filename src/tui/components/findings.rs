@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::rules::Severity;
 use crate::sanitize::{escape_controls, thousands};
@@ -36,10 +36,7 @@ pub fn severity_style(theme: Theme, severity: Severity, noise: bool) -> Style {
 
 pub fn draw_findings(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let focused = app.focus == Pane::Findings;
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        " findings (! · Enter pivots · e/E next hit) ",
-        if focused { theme.title() } else { theme.dim() },
-    ));
+    let block = theme.pane(" findings (! · Enter pivots · e/E next hit) ", focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(rows) = &app.findings.rows else {

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::event::names;
 use crate::sanitize::{escape_controls, thousands};
@@ -47,10 +47,7 @@ pub fn draw_top(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         format!(", {} distinct", thousands(v.distinct))
     });
     let title = format!(" {field}: {order}{distinct} (f, r) ");
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        title,
-        if focused { theme.title() } else { theme.dim() },
-    ));
+    let block = theme.pane(title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(values) = &app.top.values else {
