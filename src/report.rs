@@ -52,9 +52,41 @@ pub struct IncidentReport {
     pub indicators_ips: Vec<String>,
     pub indicators_uas: Vec<String>,
     pub indicators_paths: Vec<String>,
-    /// Hourly counts of malicious events: (bucket start, count).
-    pub activity: Vec<(String, u64)>,
-    pub activity_width: String,
+    /// User agents the suspects sent that other clients send too (a monitoring job's
+    /// `python-requests`): blocking them would break those, so they are not indicators.
+    pub shared_uas: Vec<SharedAgent>,
+    /// Malicious events over time, per host.
+    pub activity: Option<Activity>,
+}
+
+/// A user agent seen from suspects and from other clients.
+#[derive(Debug, Clone, Serialize)]
+pub struct SharedAgent {
+    pub ua: String,
+    /// Its events in the case, and those from addresses that are not suspects.
+    pub events: u64,
+    pub from_others: u64,
+    /// A few of those other addresses.
+    pub others: Vec<String>,
+}
+
+/// Malicious events (high-severity hits, the suspects' requests, web shell requests) counted
+/// in equal buckets over their whole span.
+#[derive(Debug, Clone, Serialize)]
+pub struct Activity {
+    pub start_ms: i64,
+    pub width_ms: i64,
+    /// The bucket width in words (`15m`, `1h`).
+    pub label: String,
+    pub hosts: Vec<HostActivity>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostActivity {
+    pub host: String,
+    pub counts: Vec<u64>,
+    /// The host's verdict window, when it has one.
+    pub window: Option<(i64, i64)>,
 }
 
 /// Gaps shorter than this many hours are not worth a line.
@@ -149,6 +181,11 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
         .map(|s| s.client.clone())
         .collect();
     let mut uas = BTreeSet::new();
+    let suspects_query = indicators_ips
+        .iter()
+        .map(|ip| format!("client:{}", query::quote_value(ip)))
+        .collect::<Vec<_>>()
+        .join(" OR ");
     for ip in &indicators_ips {
         let sel = select(&format!("client:{}", query::quote_value(ip)))?;
         for v in sel.top_values("ua", 10, Order::Top)?.values {
@@ -165,22 +202,47 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
             uas.insert(written.unwrap_or(v.value));
         }
     }
+    // An agent is an indicator only when (nearly) all of its events come from suspects.
+    let mut indicators_uas = Vec::new();
+    let mut shared_uas = Vec::new();
+    for ua in uas {
+        let everywhere = select(&format!("ua:{}", query::quote_value(&ua)))?;
+        let others = select(&format!(
+            "ua:{} AND NOT ({suspects_query})",
+            query::quote_value(&ua)
+        ))?;
+        if others.len() * 20 <= everywhere.len() {
+            indicators_uas.push(ua);
+        } else {
+            shared_uas.push(SharedAgent {
+                ua,
+                events: everywhere.len(),
+                from_others: others.len(),
+                others: others
+                    .top_values("client", 3, Order::Top)?
+                    .values
+                    .into_iter()
+                    .map(|v| v.value)
+                    .collect(),
+            });
+        }
+    }
     let indicators_paths: Vec<String> = hunt_report
         .webshells
         .iter()
         .map(|w| w.path.clone())
         .collect();
 
-    let (activity, activity_width) = activity(&hunt_report, &select)?;
+    let activity = activity(&hunt_report, &select)?;
     Ok(IncidentReport {
         hunt: hunt_report,
         coverage,
         evidence,
         indicators_ips,
-        indicators_uas: uas.into_iter().collect(),
+        indicators_uas,
         indicators_paths,
+        shared_uas,
         activity,
-        activity_width,
     })
 }
 
@@ -217,9 +279,10 @@ fn gaps(sel: &Selection, first: i64, last: i64) -> Vec<(String, String)> {
     out
 }
 
-type Activity = (Vec<(String, u64)>, String);
+/// Buckets across the malicious events' span, about this many.
+const ACTIVITY_BUCKETS: usize = 96;
 
-fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Activity> {
+fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Option<Activity>> {
     let mut parts: Vec<String> = h
         .findings
         .iter()
@@ -237,22 +300,106 @@ fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Acti
             .map(|w| format!("path:{}", query::quote_value(&w.path))),
     );
     if parts.is_empty() {
-        return Ok((Vec::new(), String::new()));
+        return Ok(None);
     }
-    let sel = select(&parts.join(" OR "))?;
+    let malicious = format!("({})", parts.join(" OR "));
+    let sel = select(&malicious)?;
     let Some((first, last)) = sel.span() else {
-        return Ok((Vec::new(), String::new()));
+        return Ok(None);
     };
-    let (width, label) = bucket_width(last - first + 1, 48);
+    let (width, label) = bucket_width(last - first + 1, ACTIVITY_BUCKETS);
     let start = first.div_euclid(width) * width;
     let n = ((last - start) / width + 1) as usize;
-    let counts = sel.histogram(start, width, n);
-    let rows = counts
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| (format_ms(start + i as i64 * width), c))
-        .collect();
-    Ok((rows, label.to_string()))
+    let mut hosts = Vec::new();
+    for v in sel.top_values("host", 1000, Order::Top)?.values {
+        let on_host = select(&format!(
+            "{malicious} AND host:{}",
+            query::quote_value(&v.value)
+        ))?;
+        let window = h.verdicts.iter().find(|x| x.host == v.value).and_then(|x| {
+            let ms = |t: &Option<String>| {
+                t.as_deref()
+                    .and_then(|t| crate::formats::time::parse_iso(t, crate::formats::utc()))
+                    .map(|i| i.ms)
+            };
+            Some((ms(&x.first)?, ms(&x.last)?))
+        });
+        hosts.push(HostActivity {
+            host: v.value,
+            counts: on_host.histogram(start, width, n),
+            window,
+        });
+    }
+    Ok(Some(Activity {
+        start_ms: start,
+        width_ms: width,
+        label: label.to_string(),
+        hosts,
+    }))
+}
+
+/// The activity as an inline SVG: a row of bars per host over one time axis, the verdict's
+/// window shaded behind them. Self-contained: the report opens offline.
+fn activity_svg(a: &Activity) -> String {
+    const LEFT: usize = 90;
+    const ROW: usize = 46;
+    const PLOT: usize = 960;
+    let n = a.hosts.first().map_or(0, |h| h.counts.len()).max(1);
+    let bar = PLOT as f64 / n as f64;
+    let height = a.hosts.len() * ROW + 30;
+    let span_ms = (a.width_ms * n as i64).max(1) as f64;
+    let x_of = |ms: i64| {
+        LEFT as f64 + ((ms - a.start_ms) as f64 / span_ms * PLOT as f64).clamp(0.0, PLOT as f64)
+    };
+    let mut o = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {height}\" width=\"100%\" role=\"img\" aria-label=\"malicious events per host over time\" font-family=\"sans-serif\" font-size=\"11\">",
+        LEFT + PLOT + 10
+    );
+    for (row, h) in a.hosts.iter().enumerate() {
+        let top = row * ROW + 4;
+        let max = h.counts.iter().copied().max().unwrap_or(0).max(1);
+        if let Some((from, to)) = h.window {
+            let (x0, x1) = (x_of(from), x_of(to + a.width_ms));
+            let _ = write!(
+                o,
+                "<rect x=\"{x0:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{}\" fill=\"#fde2e2\"><title>verdict window {} .. {}</title></rect>",
+                (x1 - x0).max(1.0),
+                ROW - 8,
+                format_ms(from),
+                format_ms(to)
+            );
+        }
+        let _ = write!(
+            o,
+            "<text x=\"0\" y=\"{}\">{}</text><line x1=\"{LEFT}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>",
+            top + ROW / 2,
+            esc(&h.host),
+            top + ROW - 4,
+            LEFT + PLOT,
+            top + ROW - 4
+        );
+        for (i, &c) in h.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let bar_height = ((c as f64 / max as f64) * (ROW - 10) as f64).max(1.0);
+            let _ = write!(
+                o,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bar_height:.1}\" fill=\"#b00\"><title>{} {c}</title></rect>",
+                LEFT as f64 + i as f64 * bar,
+                (top + ROW - 4) as f64 - bar_height,
+                (bar - 0.5).max(0.5),
+                format_ms(a.start_ms + i as i64 * a.width_ms)
+            );
+        }
+    }
+    let axis = a.hosts.len() * ROW + 20;
+    let end = a.start_ms + a.width_ms * n as i64;
+    let _ = write!(
+        o,
+        "<text x=\"{LEFT}\" y=\"{axis}\">{}</text><text x=\"{}\" y=\"{axis}\" text-anchor=\"end\">{}</text></svg>",
+        format_ms(a.start_ms),
+        LEFT + PLOT,
+        format_ms(end)
+    );
+    o
 }
 
 fn esc(s: &str) -> String {
@@ -352,17 +499,32 @@ pub fn markdown(r: &IncidentReport, case: &Case) -> String {
             gaps.join("; ")
         );
     }
-    let _ = writeln!(
-        o,
-        "\n## Malicious activity over time ({} per line)\n\n```text",
-        r.activity_width
-    );
-    let max = r.activity.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1);
-    for (t, c) in &r.activity {
-        let bar = "█".repeat(((c * 50).div_ceil(max)) as usize);
-        let _ = writeln!(o, "{t} {c:>6} {bar}");
+    if let Some(a) = &r.activity {
+        let _ = writeln!(
+            o,
+            "\n## Malicious activity over time ({} per line, empty stretches folded)\n\n```text",
+            a.label
+        );
+        for h in &a.hosts {
+            let max = h.counts.iter().copied().max().unwrap_or(0).max(1);
+            let _ = writeln!(o, "{}", esc(&h.host));
+            let mut empty = 0;
+            for (i, &c) in h.counts.iter().enumerate() {
+                if c == 0 {
+                    empty += 1;
+                    continue;
+                }
+                if empty > 0 {
+                    let _ = writeln!(o, "  … {empty} empty");
+                    empty = 0;
+                }
+                let bar = "█".repeat(((c * 50).div_ceil(max)) as usize);
+                let t = format_ms(a.start_ms + i as i64 * a.width_ms);
+                let _ = writeln!(o, "  {t} {c:>6} {bar}");
+            }
+        }
+        let _ = writeln!(o, "```\n");
     }
-    let _ = writeln!(o, "```\n");
     let _ = writeln!(o, "## Marked evidence\n");
     if r.evidence.is_empty() {
         let _ = writeln!(
@@ -408,6 +570,23 @@ pub fn markdown(r: &IncidentReport, case: &Case) -> String {
         let _ = writeln!(o, "{v}");
     }
     let _ = writeln!(o, "{fence}\n");
+    if !r.shared_uas.is_empty() {
+        let _ = writeln!(
+            o,
+            "Not indicators: user agents the suspects sent that other clients send too (blocking them would break those):\n"
+        );
+        for u in &r.shared_uas {
+            let _ = writeln!(
+                o,
+                "* `{}`: {} events, {} from other addresses ({})",
+                md_cell(&u.ua).replace('`', "'"),
+                u.events,
+                u.from_others,
+                md_cell(&u.others.join(", "))
+            );
+        }
+        o.push('\n');
+    }
     o.push_str(
         &hunt::output::markdown(h)
             .replacen("# trawl hunt", "## Detections", 1)
@@ -434,7 +613,7 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
         "<title>Incident report: {}</title>",
         e(&case.dir.display().to_string())
     );
-    o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top;font-size:90%}th{background:#eee}code,pre{font-family:ui-monospace,monospace}.sev-high{color:#b00;font-weight:bold}.sev-medium{color:#a60}.bar{background:#b00;height:.8em;display:inline-block}pre{background:#f5f5f5;padding:1em}</style></head><body>\n");
+    o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1200px}table{border-collapse:collapse;margin:1em 0;width:100%;table-layout:fixed}td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top;font-size:90%;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}th{background:#eee}code,pre{font-family:ui-monospace,monospace}.sev-high{color:#b00;font-weight:bold}.sev-medium{color:#a60}.bar{background:#b00;height:.8em;display:inline-block}pre{background:#f5f5f5;padding:1em}</style></head><body>\n");
     let _ = writeln!(
         o,
         "<h1>Incident report: {}</h1>",
@@ -503,20 +682,16 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
             e(&gaps.join("; "))
         );
     }
-    let _ = write!(
-        o,
-        "</table>\n<h2>Malicious activity over time ({} per row)</h2><table>",
-        e(&r.activity_width)
-    );
-    let max = r.activity.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1);
-    for (t, c) in &r.activity {
-        let width = (c * 400).div_ceil(max);
+    o.push_str("</table>\n");
+    if let Some(a) = &r.activity {
         let _ = write!(
             o,
-            "<tr><td>{t}</td><td>{c}</td><td><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>"
+            "<h2>Malicious activity over time</h2><p>Per host, {} per bar; the verdict's window shaded.</p>{}",
+            e(&a.label),
+            activity_svg(a)
         );
     }
-    o.push_str("</table>\n<h2>Detection findings</h2><table><tr><th>severity</th><th>rule</th><th>events</th><th>first seen</th><th>last seen</th><th>hosts</th><th>addresses</th><th>example</th></tr>");
+    o.push_str("\n<h2>Detection findings</h2><table><tr><th>severity</th><th>rule</th><th>events</th><th>first seen</th><th>last seen</th><th>hosts</th><th>addresses</th><th>example</th></tr>");
     for f in &h.findings {
         let example = f.examples.first().map_or(String::new(), |x| {
             format!("<code>{}:{}</code>", e(&x.file), x.line)
@@ -581,9 +756,22 @@ pub fn html(r: &IncidentReport, case: &Case) -> String {
     {
         let _ = writeln!(o, "{}", e(line));
     }
-    o.push_str(
-        "</pre>\n<h2>Noise</h2><table><tr><th>rule</th><th>events</th><th>addresses</th></tr>",
-    );
+    o.push_str("</pre>");
+    if !r.shared_uas.is_empty() {
+        o.push_str("<p>Not indicators: user agents the suspects sent that other clients send too (blocking them would break those):</p><ul>");
+        for u in &r.shared_uas {
+            let _ = write!(
+                o,
+                "<li><code>{}</code>: {} events, {} from other addresses ({})</li>",
+                e(&u.ua),
+                u.events,
+                u.from_others,
+                e(&u.others.join(", "))
+            );
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str("\n<h2>Noise</h2><table><tr><th>rule</th><th>events</th><th>addresses</th></tr>");
     for f in &h.noise {
         let _ = write!(
             o,

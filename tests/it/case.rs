@@ -247,6 +247,32 @@ fn the_report_lists_the_intrusion_with_its_evidence() {
         .and_then(|s| s.split("\n## ").next())
         .expect("evidence section");
     assert_eq!(evidence.matches("webshell").count(), 28);
+    // Indicators a blocklist can take: the monitoring job's python-requests/2.25.1 (sent by
+    // an attacker too) is named apart, not as an indicator.
+    let indicators = md
+        .split("## Indicators")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("indicators section");
+    let (block, after) = indicators
+        .split_once("Not indicators")
+        .expect("shared agents");
+    assert!(!block.contains("python-requests/2.25.1"), "{block}");
+    assert!(
+        after.contains("python-requests/2.25.1") && after.contains("172.16.8.50"),
+        "{after}"
+    );
+    // Activity per host, empty stretches folded rather than listed.
+    let activity = md
+        .split("## Malicious activity over time")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("activity section");
+    assert!(
+        activity.contains("MBX-A") && activity.contains("… "),
+        "{activity}"
+    );
+    assert!(!activity.contains("      0 "), "{activity}");
 
     let html_path = dir.path().join("report.html");
     ok(&[
@@ -261,6 +287,9 @@ fn the_report_lists_the_intrusion_with_its_evidence() {
     let html = std::fs::read_to_string(&html_path).expect("html report");
     assert!(html.contains("u_ex210305.log:2574"));
     assert!(html.contains("203.0.113.77"));
+    // The activity is drawn inline, per host, and the page holds its tables.
+    assert!(html.contains("<svg") && html.contains("verdict window"));
+    assert!(html.contains("max-width:1200px") && html.contains("table-layout:fixed"));
     // One self-contained file: nothing fetched from anywhere.
     for external in [
         "<script src",
