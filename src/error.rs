@@ -36,6 +36,10 @@ fn index_hint(e: &tantivy::TantivyError) -> &'static str {
     let text = e.to_string();
     if text.contains("No space left on device") || text.contains("os error 28") {
         " (the disk is full: free space and run the same ingest again; the case is as of its last commit, and nothing will be lost or doubled)"
+    } else if text.contains("Footer magic byte mismatch")
+        || text.contains("Failed to open file for read")
+    {
+        " (a file of the index is damaged or missing, as a copy cut short leaves it: run `trawl ingest` with the evidence again to drop the damaged part and read its files again)"
     } else if text.contains("was killed") || text.contains("panicked") {
         " (an indexing thread stopped, often for lack of disk space or memory: run the same ingest again; the case is as of its last commit)"
     } else {

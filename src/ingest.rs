@@ -255,6 +255,7 @@ pub fn ingest(
     }
     let started = Instant::now();
     let mut report = IngestReport::default();
+    repair_damaged_segments(case, &mut report)?;
     let (evidence, unreadable) = input::discover(inputs, Some(&case.dir));
     report.unreadable = unreadable
         .into_iter()
@@ -400,6 +401,81 @@ pub fn ingest(
     case.write_manifest_copy()?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// A segment whose files cannot be opened (a copy cut short, a truncated file): the case
+/// cannot be read at all while the commit lists it. It is dropped from the commit, the files
+/// whose events it held lose the rest of them too and leave the manifest, and this ingest (or
+/// the next that is given them) reads them again whole. Said in the report.
+fn repair_damaged_segments(case: &mut Case, report: &mut IngestReport) -> Result<()> {
+    if case.reader().is_ok() {
+        return Ok(());
+    }
+    let metas = case.index.load_metas()?;
+    let (good, bad): (Vec<_>, Vec<_>) =
+        metas.segments.iter().cloned().partition(|meta| {
+            tantivy::SegmentReader::open(&case.index.segment(meta.clone())).is_ok()
+        });
+    if bad.is_empty() {
+        // Something else is wrong: say it as it is.
+        case.reader()?;
+        return Ok(());
+    }
+    let lost: u64 = bad.iter().map(|m| u64::from(m.num_docs())).sum();
+    let mut repaired = metas.clone();
+    repaired.segments = good;
+    let mut bytes = serde_json::to_vec(&repaired).map_err(|e| Error::Usage(e.to_string()))?;
+    bytes.push(b'\n');
+    tantivy::directory::Directory::atomic_write(
+        case.index.directory(),
+        std::path::Path::new("meta.json"),
+        &bytes,
+    )
+    .map_err(|e| Error::io(case.dir.join("index/meta.json"), e))?;
+    let dir = case.dir.clone();
+    *case = Case::open(&dir)?;
+    // The files that lost events: the rest of theirs go, and they are read again whole.
+    let searcher = case.reader()?.searcher();
+    let mut damaged = Vec::new();
+    for f in &case.manifest.files {
+        let term = Term::from_field_u64(case.fields.file_id, f.id);
+        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+        let held = searcher.search(&query, &tantivy::collector::Count)? as u64;
+        if held < f.events {
+            damaged.push(f.id);
+        }
+    }
+    let mut writer: IndexWriter = case.index.writer_with_num_threads(1, 15_000_000)?;
+    for id in &damaged {
+        delete_file(&writer, &case.fields, *id)?;
+    }
+    let mut manifest = case.manifest.clone();
+    let paths: Vec<String> = manifest
+        .files
+        .iter()
+        .filter(|f| damaged.contains(&f.id))
+        .map(|f| f.path.clone())
+        .collect();
+    manifest.files.retain(|f| !damaged.contains(&f.id));
+    let payload = serde_json::to_string(&manifest).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&payload);
+    prepared.commit()?;
+    writer.wait_merging_threads()?;
+    case.manifest = manifest;
+    case.write_manifest_copy()?;
+    const SHOWN: usize = 10;
+    let more = match paths.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more (trawl stats lists the case's files)"),
+    };
+    report.warnings.push(format!(
+        "the index had {} damaged segment(s) ({lost} events): dropped, with the other events of the {} file(s) they held, which are read again whole when given: {}{more}",
+        bad.len(),
+        paths.len(),
+        paths[..paths.len().min(SHOWN)].join(", ")
+    ));
+    Ok(())
 }
 
 /// Runs readers, parsers and the writer over some of the tasks.

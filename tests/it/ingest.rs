@@ -932,3 +932,61 @@ fn a_log_rotated_under_its_name_keeps_every_event_once() {
         assert_eq!(paths.len(), before, "a path claimed twice: {paths:?}");
     }
 }
+
+/// A segment file cut short (a partial copy of a case): every command says the index is
+/// damaged and how to repair it; the next ingest of the evidence drops the damaged segment,
+/// reads again the files it held, and the case is whole, nothing doubled.
+#[test]
+fn a_truncated_segment_is_repaired_by_ingesting_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let sample = common::sample_logs();
+    let (a, b) = (sample.join("MBX-A"), sample.join("MBX-B"));
+    // Two ingests whose events overlap in time: two segments, not merged.
+    common::ingest(&case, &a);
+    common::ingest(&case, &b);
+    let whole = total_events(&case);
+    let mut stores: Vec<PathBuf> = std::fs::read_dir(case.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "store"))
+        .collect();
+    stores.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let victim = stores.last().unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(victim)
+        .unwrap();
+    f.set_len(1000).unwrap();
+    drop(f);
+
+    let out = run(&["search", "--case", path_str(&case), "*", "--count"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("damaged") && err.contains("trawl ingest"),
+        "{err}"
+    );
+
+    let summary = ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&a),
+        path_str(&b),
+    ]);
+    assert!(summary.contains("damaged segment"), "{summary}");
+    assert_eq!(total_events(&case), whole);
+    let events = search_json(&case, "*");
+    let distinct: BTreeSet<(String, u64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(distinct.len() as u64, whole, "nothing doubled");
+}
