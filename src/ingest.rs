@@ -438,9 +438,8 @@ fn repair_damaged_segments(case: &mut Case, report: &mut IngestReport) -> Result
     let searcher = case.reader()?.searcher();
     let mut damaged = Vec::new();
     for f in &case.manifest.files {
-        let term = Term::from_field_u64(case.fields.file_id, f.id);
-        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
-        let held = searcher.search(&query, &tantivy::collector::Count)? as u64;
+        let held =
+            searcher.search(&file_query(&case.fields, f.id), &tantivy::collector::Count)? as u64;
         if held < f.events {
             damaged.push(f.id);
         }
@@ -1723,13 +1722,17 @@ impl WriterState<'_> {
 
 /// Deletes the events of one file (in the same commit as what replaces them).
 fn delete_file(writer: &IndexWriter, fields: &Fields, file_id: u64) -> Result<()> {
+    writer.delete_query(Box::new(file_query(fields, file_id)))?;
+    Ok(())
+}
+
+/// The events of one file: a range on the `file_id` column (it has no terms).
+fn file_query(fields: &Fields, file_id: u64) -> RangeQuery {
     let term = Term::from_field_u64(fields.file_id, file_id);
-    let query = RangeQuery::new(
+    RangeQuery::new(
         std::ops::Bound::Included(term.clone()),
         std::ops::Bound::Included(term),
-    );
-    writer.delete_query(Box::new(query))?;
-    Ok(())
+    )
 }
 
 fn note_malformed(r: &mut FileRecord, malformed: &[MalformedLine], report: &mut IngestReport) {
