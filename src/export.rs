@@ -331,6 +331,7 @@ fn each_event(
             total: sel.len(),
             unit: Unit::Events,
             events: written,
+            ..Progress::default()
         });
     }
     Ok(written)

@@ -284,7 +284,7 @@ pub fn ingest(
         return Ok(report);
     }
     let total_bytes: u64 = tasks.iter().map(|t| t.evidence.size).sum();
-    let progress = Counters::new(total_bytes, on_progress);
+    let progress = Counters::new(total_bytes, tasks.len() as u64, on_progress);
 
     let layouts = std::sync::Mutex::new(Layouts::from_manifest(&case.manifest));
     let ctx = ParseCtx { tz: opts.tz };
@@ -1683,6 +1683,7 @@ impl WriterState<'_> {
                 }
                 // Even a file with no events changes the manifest: commit it soon.
                 self.since_commit += 1;
+                self.progress.file_done();
             }
         }
         Ok(())
@@ -1765,6 +1766,8 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// What the pipeline has done, for [`OnProgress`].
 struct Counters<'a> {
     total_bytes: u64,
+    files_total: u64,
+    files_done: AtomicU64,
     events: AtomicU64,
     /// Raw bytes read so far, counted by the readers.
     bytes: Arc<AtomicU64>,
@@ -1772,9 +1775,11 @@ struct Counters<'a> {
 }
 
 impl<'a> Counters<'a> {
-    fn new(total_bytes: u64, report: OnProgress<'a>) -> Counters<'a> {
+    fn new(total_bytes: u64, files_total: u64, report: OnProgress<'a>) -> Counters<'a> {
         Counters {
             total_bytes,
+            files_total,
+            files_done: AtomicU64::new(0),
             events: AtomicU64::new(0),
             bytes: Arc::new(AtomicU64::new(0)),
             report,
@@ -1782,12 +1787,23 @@ impl<'a> Counters<'a> {
     }
 
     fn add_events(&self, n: u64) {
-        let events = self.events.fetch_add(n, Ordering::Relaxed) + n;
+        self.events.fetch_add(n, Ordering::Relaxed);
+        self.tell();
+    }
+
+    fn file_done(&self) {
+        self.files_done.fetch_add(1, Ordering::Relaxed);
+        self.tell();
+    }
+
+    fn tell(&self) {
         (self.report)(Progress {
             done: self.bytes.load(Ordering::Relaxed),
             total: self.total_bytes,
             unit: Unit::Bytes,
-            events,
+            events: self.events.load(Ordering::Relaxed),
+            files_done: self.files_done.load(Ordering::Relaxed),
+            files_total: self.files_total,
         });
     }
 }

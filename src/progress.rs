@@ -18,6 +18,9 @@ pub struct Progress {
     pub unit: Unit,
     /// Events handled so far.
     pub events: u64,
+    /// Files finished, of how many (ingest; zero otherwise).
+    pub files_done: u64,
+    pub files_total: u64,
 }
 
 /// Receives progress. It is called from worker threads, often (every few thousand events), so

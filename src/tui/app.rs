@@ -57,6 +57,8 @@ pub struct LiveState {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct IngestProgress {
     pub percent: u8,
+    pub files_done: u64,
+    pub files_total: u64,
     pub events: u64,
     pub mb_per_s: f64,
     pub eta_s: Option<u64>,

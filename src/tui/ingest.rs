@@ -118,6 +118,8 @@ fn progress(p: Progress, elapsed: Duration) -> IngestProgress {
     let rate = p.done as f64 / secs;
     IngestProgress {
         percent: (fraction * 100.0) as u8,
+        files_done: p.files_done,
+        files_total: p.files_total,
         events: p.events,
         mb_per_s: if p.unit == Unit::Bytes {
             rate / 1e6

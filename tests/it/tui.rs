@@ -693,3 +693,37 @@ fn findings_toggle_back_to_top_values_and_focus_shows() {
     assert!(screen.contains("┏ client: most frequent"), "{screen}");
     assert!(!screen.contains("┏ findings"));
 }
+
+/// While the evidence is read beside the timeline, the status line tells how far: percent,
+/// files, events, speed and time left; then what the read found.
+#[test]
+fn the_status_line_tells_the_ingest_beside_the_timeline() {
+    use trawl::tui::app::{IngestProgress, LiveNews};
+    let mut h = Harness::new(160, 30);
+    h.app.on_live(LiveNews::Progress(IngestProgress {
+        percent: 43,
+        files_done: 12,
+        files_total: 145,
+        events: 1_234_567,
+        mb_per_s: 52.4,
+        eta_s: Some(83),
+    }));
+    h.settle();
+    let screen = h.screen();
+    assert!(
+        screen.contains("ingesting 43% · 12/145 files · 1,234,567 events · 52 MB/s · ETA 1:23"),
+        "{screen}"
+    );
+    h.app.on_live(LiveNews::Round {
+        first: true,
+        new_events: 40_002,
+        new_malformed: 1,
+        unrecognised: 1,
+    });
+    h.settle();
+    let screen = h.screen();
+    assert!(
+        screen.contains("ingested: +40,002 events, 1 malformed, 1 files unrecognised"),
+        "{screen}"
+    );
+}

@@ -71,8 +71,10 @@ fn live_text(app: &App) -> Option<String> {
             format!(" · ETA {}:{:02}", s / 60, s % 60)
         });
         parts.push(format!(
-            "ingesting {}% · {} events · {:.0} MB/s{eta}",
+            "ingesting {}% · {}/{} files · {} events · {:.0} MB/s{eta}",
             p.percent,
+            thousands(p.files_done),
+            thousands(p.files_total),
             thousands(p.events),
             p.mb_per_s
         ));
