@@ -100,6 +100,18 @@ pub struct FileRecord {
     /// Its events' times disagree with the UTC time the events carry themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_skew: Option<ClockSkew>,
+    /// Its last line was unfinished when it was read (a log being written, followed): `size`
+    /// and `sha256` stop at the last line ending, and this is the file as it was then, so
+    /// that following does not read it again until it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<HeldBack>,
+}
+
+/// A file's size and modification time (see [`FileRecord::held_back`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeldBack {
+    pub size: u64,
+    pub mtime: i64,
 }
 
 /// Events whose recorded time is a whole zone away from the UTC time they carry (Sysmon's

@@ -68,6 +68,10 @@ pub struct IngestOptions {
     /// measured on 10M lines with a 2 s interval, the ingest beside the timeline took 25%
     /// longer than alone.
     pub commit_interval: Option<Duration>,
+    /// Following logs still being written: an unfinished last line (no line ending yet: the
+    /// writer is mid-line) is left for a later round instead of read as a malformed record,
+    /// which would make the file read again whole once the line is finished.
+    pub hold_partial_lines: bool,
 }
 
 impl Default for IngestOptions {
@@ -81,6 +85,7 @@ impl Default for IngestOptions {
             memory_budget: 200 << 20,
             proxies: TrustedProxies::default(),
             commit_interval: None,
+            hold_partial_lines: false,
         }
     }
 }
@@ -163,6 +168,8 @@ enum Payload {
         sha256: Option<String>,
         ends_with_newline: bool,
         error: Option<String>,
+        /// The file's size and time when its unfinished last line was left for later.
+        held_back: Option<crate::case::HeldBack>,
     },
     Unrecognised {
         reason: String,
@@ -499,6 +506,7 @@ fn run_phase(
     let (done_tx, done_rx) = bounded::<Message>(threads * 4);
     let progress = state.progress;
     let fields = state.fields;
+    let hold = state.opts.hold_partial_lines;
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let (task_rx, chunk_tx) = (task_rx.clone(), chunk_tx.clone());
@@ -507,7 +515,7 @@ fn run_phase(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    read_task(i, &tasks[i], layouts, ctx, &chunk_tx, progress);
+                    read_task(i, &tasks[i], layouts, ctx, &chunk_tx, progress, hold);
                 }
             });
         }
@@ -672,7 +680,13 @@ fn plan(
         };
         let old = manifest.files[known].clone();
         let same_stat = ev.size == old.size && ev.mtime == old.mtime;
-        if old.complete && same_stat {
+        // Followed, a file whose unfinished last line was left for later is unchanged until
+        // it changes again.
+        let held_as_is = opts.hold_partial_lines
+            && old
+                .held_back
+                .is_some_and(|h| h.size == ev.size && h.mtime == ev.mtime);
+        if old.complete && (same_stat || held_as_is) {
             report.unchanged_files += 1;
             continue;
         }
@@ -865,6 +879,7 @@ fn read_task(
     ctx: &ParseCtx,
     out: &Sender<Message>,
     progress: &Counters<'_>,
+    hold_partial_line: bool,
 ) {
     let mut seq = 0u64;
     let mut send = |payload: Payload| {
@@ -894,7 +909,21 @@ fn read_task(
         read_evtx(task, layouts, &mut send, progress);
         return;
     }
+    // The file as far as its last line ending, when its last line is unfinished.
+    let complete = if hold_partial_line {
+        task.evidence.complete_lines_len().ok().flatten()
+    } else {
+        None
+    };
     let result = task.evidence.with_raw(|raw| {
+        let mut limited;
+        let raw: &mut dyn std::io::Read = match complete {
+            Some(len) => {
+                limited = std::io::Read::take(&mut *raw, len);
+                &mut limited
+            }
+            None => raw,
+        };
         let mut hashing = HashingReader::new(raw).counting(Arc::clone(&progress.bytes));
         let outcome = frame_records(task, format, &mut hashing, layouts, &mut send);
         Ok((hashing.finish(), outcome))
@@ -910,6 +939,10 @@ fn read_task(
         sha256: sha,
         ends_with_newline,
         error,
+        held_back: complete.map(|_| crate::case::HeldBack {
+            size: task.evidence.size,
+            mtime: task.evidence.mtime,
+        }),
     });
 }
 
@@ -993,6 +1026,7 @@ fn read_evtx(
         // An event log is not appended to as text is: a changed one is read again whole.
         ends_with_newline: false,
         error,
+        held_back: None,
     });
 }
 
@@ -1601,6 +1635,7 @@ impl WriterState<'_> {
                         aliases: task.aliases.clone(),
                         checkpoints: Vec::new(),
                         clock_skew: None,
+                        held_back: None,
                     },
                     |mut prev| {
                         prev.complete = false;
@@ -1662,6 +1697,7 @@ impl WriterState<'_> {
                 sha256,
                 ends_with_newline,
                 error,
+                held_back,
             } => {
                 self.report.bytes_read += size;
                 if let Some(mut r) = state.record.take() {
@@ -1669,6 +1705,12 @@ impl WriterState<'_> {
                     r.complete = true;
                     r.sha256 = sha256;
                     r.ends_with_newline = ends_with_newline;
+                    // The size the hash covers: less than the file when a last line was left
+                    // for later, more when the file grew while it was read.
+                    if r.sha256.is_some() {
+                        r.size = size;
+                    }
+                    r.held_back = held_back;
                     if let Some(e) = &error {
                         self.report.read_errors.push((r.path.clone(), e.clone()));
                     }

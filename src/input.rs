@@ -343,6 +343,43 @@ impl EvidenceFile {
         }
     }
 
+    /// For a plain text file (not compressed, not UTF-16) whose last line has no line ending
+    /// yet, the length up to its last line ending; None when it ends with one, or where
+    /// lines cannot be cut by bytes. A file of one unfinished line is held back whole (0).
+    pub fn complete_lines_len(&self) -> io::Result<Option<u64>> {
+        use std::io::{Seek, SeekFrom};
+        const TAIL: u64 = 64 << 10;
+        let Location::File(path) = &self.location else {
+            return Ok(None);
+        };
+        let mut file = File::open(path)?;
+        let mut head = [0u8; 4];
+        let n = read_up_to(&mut file, &mut head)?;
+        let head = &head[..n];
+        let cut_by_bytes = !(head.starts_with(&GZIP_MAGIC)
+            || head.starts_with(&ZIP_MAGIC)
+            || head.starts_with(&[0xff, 0xfe])
+            || head.starts_with(&[0xfe, 0xff]));
+        if !cut_by_bytes || self.size == 0 {
+            return Ok(None);
+        }
+        let from = self.size.saturating_sub(TAIL);
+        file.seek(SeekFrom::Start(from))?;
+        let mut tail = vec![0u8; (self.size - from) as usize];
+        let n = read_up_to(&mut file, &mut tail)?;
+        tail.truncate(n);
+        if n as u64 != self.size - from || tail.last() == Some(&b'\n') {
+            // Changed under us, or complete: read as it is.
+            return Ok(None);
+        }
+        Ok(match memchr::memrchr(b'\n', &tail) {
+            Some(i) => Some(from + i as u64 + 1),
+            None if from == 0 => Some(0),
+            // One line longer than the tail: not a line being written; read it as it is.
+            None => None,
+        })
+    }
+
     /// Reads up to `limit` bytes of decoded text from the start, for format recognition.
     pub fn head(&self, limit: usize) -> io::Result<String> {
         self.with_raw(|raw| {

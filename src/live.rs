@@ -152,7 +152,10 @@ pub fn run(
     later.memory_budget = later.memory_budget.min(FOLLOW_MEMORY_BUDGET);
     let mut round_opts = opts;
     loop {
-        let outcome = crate::ingest::ingest(case, paths, round_opts, on_progress);
+        // Following, a line the writer has not finished is left for the next round.
+        let mut this_round = round_opts.clone();
+        this_round.hold_partial_lines = follow.load(Ordering::Relaxed);
+        let outcome = crate::ingest::ingest(case, paths, &this_round, on_progress);
         round_opts = &later;
         let go_on = match outcome {
             Ok(report) => on_round(Round::Done(&report)),

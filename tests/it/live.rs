@@ -186,3 +186,72 @@ fn a_followed_log_rotated_under_its_name_is_neither_doubled_nor_lost() {
     let distinct: BTreeSet<_> = events.iter().collect();
     assert_eq!((events.len(), distinct.len()), (18, 18));
 }
+
+/// A writer caught mid-line: the unfinished line waits for its end (no malformed record, no
+/// re-read of the whole file), and arrives once finished.
+#[test]
+fn a_line_being_written_waits_for_its_end() {
+    let lines = sample_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let (log, other) = (evidence.join("u_ex1.log"), evidence.join("u_ex2.log"));
+    write_log(&log, &lines, 0, 10);
+    write_log(&other, &lines, 50, 51);
+    let out_path = dir.path().join("follower.out");
+    let mut follower = Follower(
+        common::trawl()
+            .args(["ingest", "--follow", "--quiet", "--case"])
+            .args([path_str(&case), path_str(&evidence)])
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_count(&case, "*", 11);
+
+    // Half of a line, then a whole line in another file: once that one is in, the round that
+    // took it has seen the half line too.
+    let record = &lines[4 + 10];
+    let (first_half, second_half) = record.split_at(record.len() / 2);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    write!(f, "{first_half}").unwrap();
+    f.flush().unwrap();
+    append_log(&other, &lines, 51, 52);
+    wait_for_count(&case, "*", 12);
+    let stats: serde_json::Value =
+        serde_json::from_str(&common::ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    assert_eq!(
+        stats["malformed"], 0,
+        "the half line is not a malformed record"
+    );
+
+    writeln!(f, "{second_half}").unwrap();
+    drop(f);
+    wait_for_count(&case, "*", 13);
+    follower.0.kill().unwrap();
+    follower.0.wait().unwrap();
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    assert!(
+        !out.lines()
+            .any(|l| l.contains("+") && !l.contains(" 0 changed and re-read")),
+        "no file read again whole:\n{out}"
+    );
+    let raws: Vec<String> = common::json_lines(&common::ok(&[
+        "search",
+        "--case",
+        path_str(&case),
+        "*",
+        "--json",
+        "--limit",
+        "100",
+    ]))
+    .iter()
+    .map(|e| e["raw"].as_str().unwrap().to_string())
+    .collect();
+    assert_eq!(
+        raws.iter().filter(|r| *r == record).count(),
+        1,
+        "the finished line, once"
+    );
+}
