@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 shared=${TRAWL_CORPUS:-$root/../shared/corpus}
 out=$here/corpus
-mkdir -p "$out"/{formats,query,rules,sigma,evtx,decode}
+mkdir -p "$out"/{formats,query,query_index,rules,sigma,evtx,decode}
 n=0
 seed() { # target, file: its first 16 KiB as one seed
   n=$((n + 1))
@@ -36,6 +36,8 @@ done
 grep -E "^query = '" "$root/src/rules/builtin.toml" | sed -E "s/^query = '(.*)'$/\1/" | while IFS= read -r q; do
   n=$((n + 1)); printf '%s' "$q" > "$out/query/rule-$n"
 done
-for t in formats query rules sigma evtx decode; do
+# Queries for the index: the same ones, those the target takes (256 bytes at most).
+find "$out/query" -type f -size -257c -exec cp {} "$out/query_index/" \;
+for t in formats query query_index rules sigma evtx decode; do
   echo "$t: $(find "$out/$t" -type f | wc -l) seeds"
 done
