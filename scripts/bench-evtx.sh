@@ -29,8 +29,9 @@ if [ ! -f "$evtx/.done" ]; then
       cp "$f" "$out"
       # trawl ingests identical content once, wherever it is: make each copy its own evidence
       # by writing the copy's number into the file header's unused padding (bytes 128-4095,
-      # outside its checksum and read by no parser).
-      printf 'copy-%s' "$i" | dd of="$out" bs=1 seek=2048 conv=notrunc status=none
+      # outside its checksum and read by no parser), within the first 512 bytes, which trawl
+      # compares first, as distinct logs' headers differ there.
+      printf 'copy-%s' "$i" | dd of="$out" bs=1 seek=256 conv=notrunc status=none
     done
   done
   touch "$evtx/.done"
