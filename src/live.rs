@@ -26,8 +26,11 @@ use crate::error::Result;
 use crate::ingest::{IngestOptions, IngestReport};
 use crate::progress::OnProgress;
 
-/// How often followed paths are looked at when no notification came.
+/// How often followed paths are looked at when no notification came, at the least…
 pub const POLL: Duration = Duration::from_secs(1);
+/// …and at the most: a round costs a walk and a `stat` per file, so the poll is spaced to at
+/// most a twentieth of the time (3,000 followed files: a round takes about 50 ms).
+const POLL_MAX: Duration = Duration::from_secs(30);
 /// After a notification, how long to wait for the rest of a burst of writes (a logger
 /// flushing several files) before reading them in one round.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -100,8 +103,8 @@ impl Watch {
 
     /// Waits until something may have changed: a notification (and the rest of its burst),
     /// or the poll interval. Returns early when `stop` is set.
-    pub fn wait(&self, stop: &AtomicBool) {
-        let deadline = Instant::now() + POLL;
+    pub fn wait(&self, stop: &AtomicBool, poll: Duration) {
+        let deadline = Instant::now() + poll;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return;
@@ -155,7 +158,9 @@ pub fn run(
         // Following, a line the writer has not finished is left for the next round.
         let mut this_round = round_opts.clone();
         this_round.hold_partial_lines = follow.load(Ordering::Relaxed);
+        let round_started = Instant::now();
         let outcome = crate::ingest::ingest(case, paths, &this_round, on_progress);
+        let poll = (round_started.elapsed() * 20).clamp(POLL, POLL_MAX);
         round_opts = &later;
         let go_on = match outcome {
             Ok(report) => on_round(Round::Done(&report)),
@@ -182,7 +187,7 @@ pub fn run(
         }
         watch
             .get_or_insert_with(|| Watch::new(paths, Some(&case.dir)))
-            .wait(stop);
+            .wait(stop, poll);
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
