@@ -54,6 +54,11 @@ pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
         let case = Case::open(&cli.case)?;
         super::ingest::print_ingest_summary(out, &case, report)?;
     }
+    if let Some(e) = &outcome.ingest_failed {
+        return Err(Error::Usage(format!(
+            "the ingest beside the timeline failed: {e} (the case is as of its last commit)"
+        )));
+    }
     if outcome.ingest_unfinished {
         writeln!(
             out,

@@ -51,6 +51,8 @@ pub struct LiveState {
     pub following: bool,
     /// What the last round did, or why it failed.
     pub last: Option<String>,
+    /// Why the last round failed (cleared by one that succeeds).
+    pub failed: Option<String>,
 }
 
 /// How far the first round of a live ingest has got.
@@ -343,6 +345,7 @@ impl App {
                 unrecognised,
             } => {
                 live.ingesting = None;
+                live.failed = None;
                 let mut text = format!("+{} events", crate::sanitize::thousands(new_events));
                 if new_malformed > 0 {
                     text += &format!(", {new_malformed} malformed");
@@ -361,6 +364,7 @@ impl App {
             LiveNews::Failed(e) => {
                 live.ingesting = None;
                 live.last = Some(format!("ingest failed: {e}"));
+                live.failed = Some(e);
             }
         }
     }

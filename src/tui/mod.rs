@@ -66,6 +66,8 @@ pub struct Outcome {
     pub ingested: Option<crate::ingest::IngestReport>,
     /// The ingest was still reading when the user quit: it stopped at its last commit.
     pub ingest_unfinished: bool,
+    /// Why the ingest's last round failed, if it did.
+    pub ingest_failed: Option<String>,
 }
 
 /// How often the case is looked at for a new commit: often while an ingest runs beside the
@@ -188,6 +190,7 @@ pub fn run(case: Case, options: Options) -> Result<Outcome> {
         r.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         outcome.ingested = r.first.try_recv().ok();
         outcome.ingest_unfinished = !r.done.load(std::sync::atomic::Ordering::Relaxed);
+        outcome.ingest_failed = app.live.as_ref().and_then(|l| l.failed.clone());
     }
     // Marks, views and exports asked for just before quitting are carried out, not lost.
     drop(request_tx);

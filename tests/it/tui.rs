@@ -726,4 +726,16 @@ fn the_status_line_tells_the_ingest_beside_the_timeline() {
         screen.contains("ingested: +40,002 events, 1 malformed, 1 files unrecognised"),
         "{screen}"
     );
+    // A failed round is said on the status line and kept for the exit.
+    h.app
+        .on_live(LiveNews::Failed("No space left on device".into()));
+    h.settle();
+    assert!(
+        h.screen()
+            .contains("ingest failed: No space left on device")
+    );
+    assert_eq!(
+        h.app.live.as_ref().and_then(|l| l.failed.as_deref()),
+        Some("No space left on device")
+    );
 }
