@@ -105,6 +105,24 @@ pub struct FileRecord {
     /// that following does not read it again until it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back: Option<HeldBack>,
+    /// Where reading can go on when the file grows (plain text logs whose records are lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumePoint>,
+}
+
+/// Where a followed log's reading goes on from: its bytes so far are not read or hashed again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The bytes read and hashed: the record's `size`.
+    pub offset: u64,
+    /// The SHA-256 state after them (hex), to hash on.
+    pub sha_state: String,
+    /// SHA-256 of the (up to) 4 KiB before `offset`: following, a file whose size grew and
+    /// whose bytes there are unchanged is taken to have only grown.
+    pub tail_sha256: String,
+    /// The framer's state (the `#Fields` in force …) and the layout in force.
+    pub framer: String,
+    pub layout: Option<u64>,
 }
 
 /// A file's size and modification time (see [`FileRecord::held_back`]).

@@ -134,6 +134,8 @@ struct Task {
     head_sha256: Option<String>,
     /// Other paths found with the same content in this run.
     aliases: Vec<String>,
+    /// Where to go on reading a followed log that grew (its old bytes are not read again).
+    resume: Option<crate::case::ResumePoint>,
 }
 
 /// A run of records sharing one layout, on its way to a parser.
@@ -170,6 +172,8 @@ enum Payload {
         error: Option<String>,
         /// The file's size and time when its unfinished last line was left for later.
         held_back: Option<crate::case::HeldBack>,
+        /// Where a later round can go on reading (a followed log).
+        resume: Option<crate::case::ResumePoint>,
     },
     Unrecognised {
         reason: String,
@@ -648,6 +652,7 @@ fn plan(
                             host,
                             head_sha256: None,
                             aliases: Vec::new(),
+                            resume: None,
                         });
                         continue;
                     }
@@ -688,6 +693,7 @@ fn plan(
                 host,
                 head_sha256: head,
                 aliases: Vec::new(),
+                resume: None,
             });
             continue;
         };
@@ -715,12 +721,25 @@ fn plan(
             continue;
         }
         let resumable = !old.complete && same_stat;
-        let grown = old.complete
+        let may_have_grown = old.complete
             && old.read_error.is_none()
             && old.ends_with_newline
             && ev.size > old.size
-            && old.sha256.is_some()
-            && ev.prefix_sha256(old.size).ok() == old.sha256;
+            && old.sha256.is_some();
+        // Following, a log that grew is read on from where the last round stopped, its old
+        // bytes neither read nor hashed again: its last 4 KiB before the old end being as they
+        // were is taken as proof that it only grew (a whole-file check costs a second per
+        // 500 MB, every round). Otherwise the whole old content is compared.
+        let resume = (opts.hold_partial_lines && may_have_grown)
+            .then(|| old.resume.clone())
+            .flatten()
+            .filter(|r| {
+                r.offset == old.size
+                    && ev.tail_sha256(old.size).ok().flatten().as_deref()
+                        == Some(r.tail_sha256.as_str())
+            });
+        let grown =
+            may_have_grown && (resume.is_some() || ev.prefix_sha256(old.size).ok() == old.sha256);
         if resumable || grown {
             if resumable {
                 report.resumed_files += 1;
@@ -736,6 +755,7 @@ fn plan(
                 host,
                 head_sha256: None,
                 aliases: Vec::new(),
+                resume: if grown { resume } else { None },
             });
         } else {
             report.replaced_files += 1;
@@ -750,6 +770,7 @@ fn plan(
                 head_sha256: head,
                 // Its old aliases held the old content; they are recognised again by theirs.
                 aliases: Vec::new(),
+                resume: None,
             });
         }
     }
@@ -877,12 +898,18 @@ fn same_content(
 
 /// The record of a complete file about to grow: what it was is kept as a checkpoint.
 fn grown_from(old: &FileRecord) -> FileRecord {
+    /// A followed log grows every round: the first checkpoint (often the first collection)
+    /// and the latest ones are kept, not one per round for ever.
+    const CHECKPOINTS: usize = 32;
     let mut record = old.clone();
     if let Some(sha) = &old.sha256 {
         record.checkpoints.push(crate::case::Checkpoint {
             size: old.size,
             sha256: sha.clone(),
         });
+        if record.checkpoints.len() > CHECKPOINTS {
+            record.checkpoints.remove(1);
+        }
     }
     record
 }
@@ -931,23 +958,90 @@ fn read_task(
     } else {
         None
     };
-    let result = task.evidence.with_raw(|raw| {
+    // A followed log that grew goes on from where the last round stopped (see `plan`).
+    let resumed = task.resume.as_ref().and_then(|r| {
+        let framer = Framer::resumed(format, &r.framer)?;
+        let layout = match r.layout {
+            Some(id) => {
+                let layout = layouts.lock().ok()?.list.get(id as usize)?.clone();
+                Some((Arc::new(layout), id))
+            }
+            None => None,
+        };
+        Some((r, framer, layout))
+    });
+    let counter = Arc::clone(&progress.bytes);
+    let mut read = |raw: &mut dyn std::io::Read,
+                    from: Option<(&crate::case::ResumePoint, Framer, Current)>|
+     -> std::io::Result<((u64, String), String, FrameOutcome)> {
+        let offset = from.as_ref().map_or(0, |(r, ..)| r.offset);
         let mut limited;
         let raw: &mut dyn std::io::Read = match complete {
             Some(len) => {
-                limited = std::io::Read::take(&mut *raw, len);
+                limited = std::io::Read::take(&mut *raw, len.saturating_sub(offset));
                 &mut limited
             }
             None => raw,
         };
-        let mut hashing = HashingReader::new(raw).counting(Arc::clone(&progress.bytes));
-        let outcome = frame_records(task, format, &mut hashing, layouts, &mut send);
-        Ok((hashing.finish(), outcome))
-    });
-    let ((size, sha), (end_line, ends_with_newline, error)) = match result {
-        Ok(((size, sha), Ok((end, nl)))) => ((size, Some(sha)), (end, nl, None)),
-        Ok(((size, _), Err((end, e)))) => ((size, None), (end, false, Some(e))),
-        Err(e) => ((0, None), (task.skip_lines, false, Some(e.to_string()))),
+        let (mut hashing, framing) = match from {
+            Some((r, framer, layout)) => (
+                HashingReader::resumed(raw, &r.sha_state, r.offset)
+                    .ok_or_else(|| std::io::Error::other("an unreadable resume point"))?,
+                Some((framer, layout)),
+            ),
+            None => (HashingReader::new(raw), None),
+        };
+        hashing = hashing.counting(Arc::clone(&counter));
+        let outcome = frame_records(task, format, &mut hashing, layouts, &mut send, framing);
+        let state = hashing.state();
+        Ok((hashing.finish(), state, outcome))
+    };
+    let mut result = None;
+    if let Some((r, framer, layout)) = resumed {
+        // Not a plain text file any more: read from the start, as without a resume point.
+        result = task
+            .evidence
+            .with_plain_from(r.offset, |raw| read(raw, Some((r, framer, layout))))
+            .transpose();
+    }
+    let result = match result {
+        Some(r) => r,
+        None => task.evidence.with_raw(|raw| read(raw, None)),
+    };
+    let ((size, sha), sha_state, (end_line, ends_with_newline, framer, layout, error)) =
+        match result {
+            Ok(((size, sha), state, Ok((end, nl, framer, layout)))) => (
+                (size, Some(sha)),
+                Some(state),
+                (end, nl, framer, layout, None),
+            ),
+            Ok(((size, _), _, Err((end, e)))) => {
+                ((size, None), None, (end, false, None, None, Some(e)))
+            }
+            Err(e) => (
+                (0, None),
+                None,
+                (task.skip_lines, false, None, None, Some(e.to_string())),
+            ),
+        };
+    // Where the next round can go on: a plain text log of line records, read to a line end.
+    let resume = match (sha_state, framer) {
+        (Some(sha_state), Some(framer))
+            if ends_with_newline && error.is_none() && !format.quoted_records() =>
+        {
+            task.evidence
+                .tail_sha256(size)
+                .ok()
+                .flatten()
+                .map(|tail_sha256| crate::case::ResumePoint {
+                    offset: size,
+                    sha_state,
+                    tail_sha256,
+                    framer,
+                    layout,
+                })
+        }
+        _ => None,
     };
     send(Payload::End {
         end_line,
@@ -959,6 +1053,7 @@ fn read_task(
             size: task.evidence.size,
             mtime: task.evidence.mtime,
         }),
+        resume,
     });
 }
 
@@ -1043,6 +1138,7 @@ fn read_evtx(
         ends_with_newline: false,
         error,
         held_back: None,
+        resume: None,
     });
 }
 
@@ -1058,7 +1154,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-type FrameOutcome = std::result::Result<(u64, bool), (u64, String)>;
+/// The layout in force while framing, and its id.
+type Current = Option<(Arc<Layout>, u64)>;
+
+/// Lines accounted for, whether the last ended with a line feed, the framer's state and the
+/// layout in force at the end (see `case::ResumePoint`); or where reading stopped, and why.
+type FrameOutcome = std::result::Result<(u64, bool, Option<String>, Option<u64>), (u64, String)>;
 
 /// What the reader has framed but not yet sent.
 #[derive(Default)]
@@ -1125,24 +1226,34 @@ fn frame_records(
     raw: &mut HashingReader<&mut dyn std::io::Read>,
     layouts: &std::sync::Mutex<Layouts>,
     send: &mut dyn FnMut(Payload),
+    resumed: Option<(Framer, Current)>,
 ) -> FrameOutcome {
-    let mut framer = Framer::new(format);
-    let initial = framer.initial_layout();
-    let source = initial
-        .as_ref()
-        .map_or_else(|| format.name().to_string(), |l| l.source().to_string());
-    send(Payload::Start { format, source });
     let intern = |l: &Layout| layouts.lock().map(|mut r| r.intern(l)).unwrap_or(0);
-    let mut current: Option<(Arc<Layout>, u64)> = initial.map(|l| {
-        let id = intern(&l);
-        (Arc::new(l), id)
-    });
+    let resuming = resumed.is_some();
+    let (mut framer, mut current) = match resumed {
+        Some(state) => state,
+        None => {
+            let mut framer = Framer::new(format);
+            let current = framer.initial_layout().map(|l| {
+                let id = intern(&l);
+                (Arc::new(l), id)
+            });
+            (framer, current)
+        }
+    };
+    let source = current.as_ref().map_or_else(
+        || format.name().to_string(),
+        |(l, _)| l.source().to_string(),
+    );
+    send(Payload::Start { format, source });
 
     let text = match input::decoded(raw) {
         Ok(t) => t,
         Err(e) => return Err((task.skip_lines, e.to_string())),
     };
-    let mut records = Records::new(text, format.quoted_records());
+    // Resumed, the reader starts after the lines already in the case.
+    let first = if resuming { task.skip_lines } else { 0 };
+    let mut records = Records::after(text, format.quoted_records(), first);
     let mut buf = Vec::new();
     let mut pending = Pending::default();
     let mut last_line = 0u64;
@@ -1202,7 +1313,12 @@ fn frame_records(
         last_line = end_line;
     }
     pending.flush(last_line, send);
-    Ok((last_line.max(task.skip_lines), records.ended_with_newline()))
+    Ok((
+        last_line.max(task.skip_lines),
+        records.ended_with_newline(),
+        framer.state(),
+        current.map(|(_, id)| id),
+    ))
 }
 
 /// The start of a record for reports: at most 200 characters, control characters escaped.
@@ -1652,6 +1768,7 @@ impl WriterState<'_> {
                         checkpoints: Vec::new(),
                         clock_skew: None,
                         held_back: None,
+                        resume: None,
                     },
                     |mut prev| {
                         prev.complete = false;
@@ -1714,6 +1831,7 @@ impl WriterState<'_> {
                 ends_with_newline,
                 error,
                 held_back,
+                resume,
             } => {
                 self.report.bytes_read += size;
                 if let Some(mut r) = state.record.take() {
@@ -1727,6 +1845,7 @@ impl WriterState<'_> {
                         r.size = size;
                     }
                     r.held_back = held_back;
+                    r.resume = resume;
                     if let Some(e) = &error {
                         self.report.read_errors.push((r.path.clone(), e.clone()));
                     }

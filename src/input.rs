@@ -343,12 +343,9 @@ impl EvidenceFile {
         }
     }
 
-    /// For a plain text file (not compressed, not UTF-16) whose last line has no line ending
-    /// yet, the length up to its last line ending; None when it ends with one, or where
-    /// lines cannot be cut by bytes. A file of one unfinished line is held back whole (0).
-    pub fn complete_lines_len(&self) -> io::Result<Option<u64>> {
-        use std::io::{Seek, SeekFrom};
-        const TAIL: u64 = 64 << 10;
+    /// A plain file whose bytes are its text (not compressed, not UTF-16): its lines can be
+    /// cut and resumed by byte offset. Opened for reading when so.
+    fn plain_text(&self) -> io::Result<Option<File>> {
         let Location::File(path) = &self.location else {
             return Ok(None);
         };
@@ -356,11 +353,54 @@ impl EvidenceFile {
         let mut head = [0u8; 4];
         let n = read_up_to(&mut file, &mut head)?;
         let head = &head[..n];
-        let cut_by_bytes = !(head.starts_with(&GZIP_MAGIC)
+        let plain = !(head.starts_with(&GZIP_MAGIC)
             || head.starts_with(&ZIP_MAGIC)
             || head.starts_with(&[0xff, 0xfe])
             || head.starts_with(&[0xfe, 0xff]));
-        if !cut_by_bytes || self.size == 0 {
+        Ok(plain.then_some(file))
+    }
+
+    /// Runs `f` on a plain text file's bytes from `offset` on (see [`Self::plain_text`]);
+    /// None when the file is not one.
+    pub fn with_plain_from<T>(
+        &self,
+        offset: u64,
+        f: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+    ) -> io::Result<Option<T>> {
+        use std::io::{Seek, SeekFrom};
+        let Some(mut file) = self.plain_text()? else {
+            return Ok(None);
+        };
+        file.seek(SeekFrom::Start(offset))?;
+        f(&mut file).map(Some)
+    }
+
+    /// SHA-256 of the (up to) 4 KiB of a plain text file before `end` (see
+    /// `case::ResumePoint`); None when it is not one.
+    pub fn tail_sha256(&self, end: u64) -> io::Result<Option<String>> {
+        use std::io::{Seek, SeekFrom};
+        let Some(mut file) = self.plain_text()? else {
+            return Ok(None);
+        };
+        let from = end.saturating_sub(4096);
+        file.seek(SeekFrom::Start(from))?;
+        let mut buf = vec![0u8; (end - from) as usize];
+        if read_up_to(&mut file, &mut buf)? != buf.len() {
+            return Ok(None);
+        }
+        Ok(Some(hex(&Sha256::digest(&buf))))
+    }
+
+    /// For a plain text file (not compressed, not UTF-16) whose last line has no line ending
+    /// yet, the length up to its last line ending; None when it ends with one, or where
+    /// lines cannot be cut by bytes. A file of one unfinished line is held back whole (0).
+    pub fn complete_lines_len(&self) -> io::Result<Option<u64>> {
+        use std::io::{Seek, SeekFrom};
+        const TAIL: u64 = 64 << 10;
+        let Some(mut file) = self.plain_text()? else {
+            return Ok(None);
+        };
+        if self.size == 0 {
             return Ok(None);
         }
         let from = self.size.saturating_sub(TAIL);
@@ -451,6 +491,17 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The bytes of [`hex`] text; None when it is not.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Hashes and counts the raw bytes flowing through it.
 pub struct HashingReader<R> {
     inner: R,
@@ -473,6 +524,25 @@ impl<R: Read> HashingReader<R> {
     pub fn counting(mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
         self.counter = Some(counter);
         self
+    }
+
+    /// Continues a hash where [`Self::state`] left it, `bytes` into the content.
+    pub fn resumed(inner: R, state: &str, bytes: u64) -> Option<Self> {
+        use sha2::digest::common::hazmat::{SerializableState, SerializedState};
+        let raw = unhex(state)?;
+        let serialized = SerializedState::<Sha256>::try_from(raw.as_slice()).ok()?;
+        Some(HashingReader {
+            inner,
+            hasher: Sha256::deserialize(&serialized).ok()?,
+            bytes,
+            counter: None,
+        })
+    }
+
+    /// The hash's state so far (hex), to continue it later on the same content grown.
+    pub fn state(&self) -> String {
+        use sha2::digest::common::hazmat::SerializableState;
+        hex(self.hasher.serialize().as_slice())
     }
 
     /// Bytes read so far and their SHA-256.
@@ -585,10 +655,15 @@ pub struct Records<R> {
 
 impl<R: Read> Records<R> {
     pub fn new(inner: R, quoted: bool) -> Self {
+        Self::after(inner, quoted, 0)
+    }
+
+    /// Records of a file read from after its first `lines` lines (a log followed as it grows).
+    pub fn after(inner: R, quoted: bool, lines: u64) -> Self {
         Records {
             reader: BufReader::with_capacity(1 << 20, inner),
             quoted,
-            next_line: 1,
+            next_line: lines + 1,
             pending: std::collections::VecDeque::new(),
             last_had_newline: true,
         }

@@ -224,6 +224,26 @@ impl Framer {
         }
     }
 
+    /// What the framer knows at this point of a file, to go on from there when the file has
+    /// grown (a log followed); None for formats whose records can span lines, which are read
+    /// again from the start.
+    pub fn state(&self) -> Option<String> {
+        match self {
+            Framer::W3c(f) => serde_json::to_string(f).ok(),
+            Framer::Stateless(_) => Some(String::new()),
+            Framer::Csv(_) => None,
+        }
+    }
+
+    /// A framer of `kind` where [`Self::state`] left one.
+    pub fn resumed(kind: FormatKind, state: &str) -> Option<Framer> {
+        match Framer::new(kind) {
+            Framer::W3c(_) => serde_json::from_str(state).ok().map(Framer::W3c),
+            Framer::Stateless(_) => Some(Framer::Stateless(None)),
+            Framer::Csv(_) => None,
+        }
+    }
+
     pub fn feed(&mut self, record: &str) -> Frame {
         match self {
             Framer::W3c(f) => f.feed(record),

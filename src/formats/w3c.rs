@@ -100,8 +100,8 @@ impl W3cLayout {
     }
 }
 
-/// Tracks directives across a file.
-#[derive(Debug, Default)]
+/// Tracks directives across a file. Kept between the rounds of a log followed as it grows.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct W3cFramer {
     dialect: Option<Dialect>,
     date_days: Option<i64>,

@@ -255,3 +255,83 @@ fn a_line_being_written_waits_for_its_end() {
         "the finished line, once"
     );
 }
+
+/// Following, a grown log is read on from where the last round stopped: the lines that
+/// arrive (a new `#Fields` block among them, as IIS writes after a restart) point back to
+/// their own lines, and the hash carried on from round to round is the file's.
+#[test]
+fn a_followed_log_is_read_on_from_where_it_stopped() {
+    let lines = sample_lines();
+    let dir = tempfile::tempdir().unwrap();
+    let (case, evidence) = (dir.path().join("case"), dir.path().join("ev"));
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("u_ex1.log");
+    write_log(&log, &lines, 0, 10);
+    let _follower = Follower::start(&case, &evidence);
+    wait_for_count(&case, "*", 10);
+    append_log(&log, &lines, 10, 15);
+    wait_for_count(&case, "*", 15);
+    // A new header block with the columns in another order, then records in that order.
+    let fields_line = &lines[3];
+    let mut names: Vec<&str> = fields_line["#Fields: ".len()..].split(' ').collect();
+    names.swap(0, 1);
+    let reorder = |record: &str| {
+        let mut values: Vec<&str> = record.split(' ').collect();
+        values.swap(0, 1);
+        values.join(" ")
+    };
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    writeln!(
+        f,
+        "{}\n{}\n#Fields: {}",
+        lines[0],
+        lines[1],
+        names.join(" ")
+    )
+    .unwrap();
+    for record in &lines[4 + 15..4 + 17] {
+        writeln!(f, "{}", reorder(record)).unwrap();
+    }
+    drop(f);
+    wait_for_count(&case, "*", 17);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let file_lines: Vec<&str> = text.lines().collect();
+    let events = common::json_lines(&common::ok(&[
+        "search",
+        "--case",
+        path_str(&case),
+        "*",
+        "--json",
+        "--limit",
+        "100",
+    ]));
+    for e in &events {
+        let line = e["line"].as_u64().unwrap() as usize;
+        assert_eq!(
+            e["raw"].as_str().unwrap(),
+            file_lines[line - 1],
+            "file:line points back"
+        );
+    }
+    // The reordered records (date and time swapped) were read with the new header: read
+    // with the old one, their times would not parse.
+    let stats: serde_json::Value =
+        serde_json::from_str(&common::ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    assert_eq!(stats["malformed"], 0);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("manifest.json")).unwrap())
+            .unwrap();
+    let record = &manifest["files"][0];
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        record["sha256"].as_str(),
+        Some(sha.as_str()),
+        "the carried hash is the file's"
+    );
+    assert_eq!(record["resume"]["offset"].as_u64(), Some(text.len() as u64));
+}
