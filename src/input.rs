@@ -360,7 +360,7 @@ impl EvidenceFile {
         Ok(plain.then_some(file))
     }
 
-    /// Runs `f` on a plain text file's bytes from `offset` on (see [`Self::plain_text`]);
+    /// Runs `f` on a plain text file's bytes (not compressed, not UTF-16) from `offset` on;
     /// None when the file is not one.
     pub fn with_plain_from<T>(
         &self,
