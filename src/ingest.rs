@@ -1024,10 +1024,15 @@ fn read_task(
                 (task.skip_lines, false, None, None, Some(e.to_string())),
             ),
         };
-    // Where the next round can go on: a plain text log of line records, read to a line end.
+    // Where the next round can go on, when following (a few hundred bytes of manifest per
+    // file, not worth keeping for evidence that does not grow): a plain text log of line
+    // records, read to a line end.
     let resume = match (sha_state, framer) {
         (Some(sha_state), Some(framer))
-            if ends_with_newline && error.is_none() && !format.quoted_records() =>
+            if hold_partial_line
+                && ends_with_newline
+                && error.is_none()
+                && !format.quoted_records() =>
         {
             task.evidence
                 .tail_sha256(size)
