@@ -217,16 +217,22 @@ impl App {
         };
         app.history = session.history;
         app.run_query();
-        if let Some((ts_ms, file_id, line)) = session.selected {
-            app.pending_jump = true;
-            app.outbox.push_back(Request::Locate {
-                generation: app.generation,
-                ts_ms,
-                file_id,
-                line,
-            });
+        if let Some(at) = session.selected {
+            app.locate(at);
         }
         app
+    }
+
+    /// Moves the cursor to an event (or where its time falls) of the current query when the
+    /// backend answers.
+    fn locate(&mut self, (ts_ms, file_id, line): (i64, u64, u64)) {
+        self.pending_jump = true;
+        self.outbox.push_back(Request::Locate {
+            generation: self.generation,
+            ts_ms,
+            file_id,
+            line,
+        });
     }
 
     /// Where the user is, to save.
@@ -289,14 +295,8 @@ impl App {
         self.cursor = 0;
         self.scroll = 0;
         self.run_query();
-        if let Some((ts_ms, file_id, line)) = keep {
-            self.pending_jump = true;
-            self.outbox.push_back(Request::Locate {
-                generation: self.generation,
-                ts_ms,
-                file_id,
-                line,
-            });
+        if let Some(at) = keep {
+            self.locate(at);
         }
         // Every change of view is saved at once: a crash loses nothing but the keystroke.
         self.outbox.push_back(Request::SaveSession(self.session()));
@@ -316,15 +316,9 @@ impl App {
         self.grown_from = Some(self.total);
         self.to_end = following && at_end;
         self.run_query();
-        if let Some((ts_ms, file_id, line)) = keep {
-            self.pending_jump = true;
+        if let Some(at) = keep {
             self.keep_offset = Some(offset);
-            self.outbox.push_back(Request::Locate {
-                generation: self.generation,
-                ts_ms,
-                file_id,
-                line,
-            });
+            self.locate(at);
         }
         if self.findings.rows.is_some() {
             self.outbox.push_back(Request::Findings {
