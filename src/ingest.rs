@@ -247,27 +247,167 @@ impl Layouts {
 const FIRST_COMMIT_AFTER: Duration = Duration::from_millis(500);
 
 const CHUNK_RECORDS: usize = 4096;
+/// Where an ingest puts events and keeps its manifest: the local case (below), or another
+/// store (`crate::store`). The pipeline, the exactly-once bookkeeping and the manifest are the
+/// same for every destination; each only stores what it is given.
+pub trait Destination {
+    /// The manifest of the last commit.
+    fn manifest(&self) -> &Manifest;
+    fn manifest_mut(&mut self) -> &mut Manifest;
+    /// The schema documents are built for.
+    fn fields(&self) -> &Fields;
+    /// A directory the walk of the evidence must not enter (the case's own).
+    fn own_dir(&self) -> Option<&std::path::Path>;
+    /// Checks the destination can be written, and repairs what a crash may have left.
+    fn prepare(&mut self, report: &mut IngestReport) -> Result<()>;
+    /// A writer for one ingest: `threads` indexing threads within `memory_budget` bytes.
+    fn writer(&mut self, threads: usize, memory_budget: usize) -> Result<Box<dyn EventWriter>>;
+    /// The ingest has committed this manifest last.
+    fn committed(&mut self, manifest: Manifest) -> Result<()>;
+}
+
+/// Adds events and commits them with the manifest, all or nothing per commit.
+pub trait EventWriter: Send {
+    /// Adds events given in time order; `fits_budget`: they fit the writer's memory budget.
+    fn add_sorted(&mut self, docs: Vec<TantivyDocument>, fits_budget: bool) -> Result<()>;
+    /// Deletes the events of a file (in the same commit as what replaces them).
+    fn delete_file(&mut self, file_id: u64) -> Result<()>;
+    /// Makes what was added and deleted since the last commit visible, with this manifest.
+    fn commit(&mut self, manifest: &Manifest) -> Result<()>;
+    /// Drops what was added since the last commit.
+    fn rollback(&mut self);
+    /// After the last commit: compacts what can be compacted.
+    fn finish(self: Box<Self>, report: &mut IngestReport) -> Result<()>;
+}
+
+impl Destination for Case {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    fn own_dir(&self) -> Option<&std::path::Path> {
+        Some(&self.dir)
+    }
+
+    fn prepare(&mut self, report: &mut IngestReport) -> Result<()> {
+        if self.read_only {
+            return Err(Error::Case {
+                path: self.dir.clone(),
+                message: "on read-only media: it can be searched, not added to (copy it to ingest)"
+                    .into(),
+            });
+        }
+        repair_damaged_segments(self, report)
+    }
+
+    fn writer(&mut self, threads: usize, memory_budget: usize) -> Result<Box<dyn EventWriter>> {
+        let writer: IndexWriter = self.index.writer_with_num_threads(threads, memory_budget)?;
+        // Merging concatenates segments, which would break their time order (see above).
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        Ok(Box::new(LocalWriter {
+            writer,
+            index: self.index.clone(),
+            fields: self.fields.clone(),
+            indexing_threads: threads,
+        }))
+    }
+
+    fn committed(&mut self, manifest: Manifest) -> Result<()> {
+        self.manifest = manifest;
+        self.write_manifest_copy()
+    }
+}
+
+/// The local case's writer: tantivy's, with the manifest as each commit's payload.
+struct LocalWriter {
+    writer: IndexWriter,
+    index: tantivy::Index,
+    fields: Fields,
+    indexing_threads: usize,
+}
+
+impl EventWriter for LocalWriter {
+    /// A run that fits in tantivy's memory budget (the end of an ingest, or a log that grew
+    /// since the last one) is cut into one contiguous slice per indexing thread, each sent as
+    /// one batch that one thread indexes whole: the segments then cover consecutive stretches of
+    /// time, and can be merged with segments before or after them (see
+    /// [`merge_consecutive_small_segments`]). A larger run is spread document by document, which
+    /// keeps every thread busy and within its share of the budget; each thread's segment is
+    /// still a subsequence of the run, in time order.
+    fn add_sorted(&mut self, docs: Vec<TantivyDocument>, fits_budget: bool) -> Result<()> {
+        if fits_budget {
+            let per_slice = docs.len().div_ceil(self.indexing_threads).max(1);
+            let mut docs = docs.into_iter();
+            loop {
+                let batch: Vec<UserOperation> = docs
+                    .by_ref()
+                    .take(per_slice)
+                    .map(UserOperation::Add)
+                    .collect();
+                if batch.is_empty() {
+                    break;
+                }
+                self.writer.run(batch)?;
+            }
+        } else {
+            for doc in docs {
+                self.writer.add_document(doc)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_file(&mut self, file_id: u64) -> Result<()> {
+        delete_file(&self.writer, &self.fields, file_id)
+    }
+
+    fn commit(&mut self, manifest: &Manifest) -> Result<()> {
+        let payload = serde_json::to_string(manifest).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.writer.rollback();
+    }
+
+    fn finish(mut self: Box<Self>, report: &mut IngestReport) -> Result<()> {
+        // Everything is committed: a merge that fails leaves the index as it is, only less
+        // compact.
+        if let Err(e) = merge_consecutive_small_segments(&self.index, &mut self.writer) {
+            report
+                .warnings
+                .push(format!("segments were not merged: {e}"));
+        }
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+}
+
 const CHUNK_BYTES: usize = 2 << 20;
 const SNIFF_BYTES: usize = 64 << 10;
 
 /// Ingests the evidence under `inputs` into the case.
 pub fn ingest(
-    case: &mut Case,
+    dest: &mut dyn Destination,
     inputs: &[PathBuf],
     opts: &IngestOptions,
     on_progress: OnProgress<'_>,
 ) -> Result<IngestReport> {
-    if case.read_only {
-        return Err(Error::Case {
-            path: case.dir.clone(),
-            message: "on read-only media: it can be searched, not added to (copy it to ingest)"
-                .into(),
-        });
-    }
     let started = Instant::now();
     let mut report = IngestReport::default();
-    repair_damaged_segments(case, &mut report)?;
-    let (evidence, unreadable) = input::discover(inputs, Some(&case.dir));
+    dest.prepare(&mut report)?;
+    let (evidence, unreadable) = input::discover(inputs, dest.own_dir());
     report.unreadable = unreadable
         .into_iter()
         .map(|u| SkippedFile {
@@ -277,19 +417,17 @@ pub fn ingest(
         })
         .collect();
     let aliases = |m: &Manifest| m.files.iter().map(|f| f.aliases.len()).sum::<usize>();
-    let before = aliases(&case.manifest);
-    let tasks = plan(&mut case.manifest, evidence, opts, &mut report);
+    let before = aliases(dest.manifest());
+    let tasks = plan(dest.manifest_mut(), evidence, opts, &mut report);
     if tasks.is_empty() {
         // New aliases alone are committed too: the manifest lists every path evidence was
         // found under.
-        if aliases(&case.manifest) != before {
-            let payload =
-                serde_json::to_string(&case.manifest).map_err(|e| Error::Usage(e.to_string()))?;
-            let mut writer: IndexWriter = case.index.writer_with_num_threads(1, 15_000_000)?;
-            let mut prepared = writer.prepare_commit()?;
-            prepared.set_payload(&payload);
-            prepared.commit()?;
-            case.write_manifest_copy()?;
+        if aliases(dest.manifest()) != before {
+            let manifest = dest.manifest().clone();
+            let mut writer = dest.writer(1, 15_000_000)?;
+            writer.commit(&manifest)?;
+            writer.finish(&mut report)?;
+            dest.committed(manifest)?;
         }
         report.elapsed = started.elapsed();
         return Ok(report);
@@ -297,15 +435,11 @@ pub fn ingest(
     let total_bytes: u64 = tasks.iter().map(|t| t.evidence.size).sum();
     let progress = Counters::new(total_bytes, tasks.len() as u64, on_progress);
 
-    let layouts = std::sync::Mutex::new(Layouts::from_manifest(&case.manifest));
+    let layouts = std::sync::Mutex::new(Layouts::from_manifest(dest.manifest()));
     let ctx = ParseCtx { tz: opts.tz };
     let threads = opts.threads.max(1);
     let indexing_threads = threads.min(4);
-    let mut writer: IndexWriter = case
-        .index
-        .writer_with_num_threads(indexing_threads, opts.memory_budget)?;
-    // Merging concatenates segments, which would break their time order (see above).
-    writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    let mut writer = dest.writer(indexing_threads, opts.memory_budget)?;
     let stop = AtomicBool::new(false);
 
     // Front-end IIS logs first: their requests' clients are what the HttpProxy and back-end
@@ -322,7 +456,7 @@ pub fn ingest(
             rest.push(i);
         }
     }
-    let mut manifest = case.manifest.clone();
+    let mut manifest = dest.manifest().clone();
     if manifest.trusted_proxies != opts.proxies.declared {
         if manifest.totals().0 > 0 {
             let list = |c: &[crate::attribution::Cidr]| {
@@ -348,9 +482,8 @@ pub fn ingest(
         since_commit: 0,
         run: Vec::new(),
         run_bytes: 0,
-        indexing_threads,
         report: &mut report,
-        fields: &case.fields,
+        fields: dest.fields(),
         opts,
         progress: &progress,
         joins: RequestClients::default(),
@@ -379,7 +512,7 @@ pub fn ingest(
             &indices,
             &tasks,
             &mut state,
-            &mut writer,
+            writer.as_mut(),
             &layouts,
             &ctx,
             &attribution,
@@ -391,25 +524,18 @@ pub fn ingest(
     }
     drop(joins);
     let outcome = outcome
-        .and_then(|()| state.commit(&mut writer, &layouts))
+        .and_then(|()| state.commit(writer.as_mut(), &layouts))
         .map(|()| state.manifest);
     let manifest = match outcome {
         Ok(m) => m,
         Err(e) => {
-            // The index stays at its last commit; the next run resumes from there.
-            let _ = writer.rollback();
+            // The store stays at its last commit; the next run resumes from there.
+            writer.rollback();
             return Err(e);
         }
     };
-    // Everything is committed: a merge that fails leaves the index as it is, only less compact.
-    if let Err(e) = merge_consecutive_small_segments(case, &mut writer) {
-        report
-            .warnings
-            .push(format!("segments were not merged: {e}"));
-    }
-    writer.wait_merging_threads()?;
-    case.manifest = manifest;
-    case.write_manifest_copy()?;
+    writer.finish(&mut report)?;
+    dest.committed(manifest)?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -494,7 +620,7 @@ fn run_phase(
     indices: &[usize],
     tasks: &[Task],
     state: &mut WriterState<'_>,
-    writer: &mut IndexWriter,
+    writer: &mut dyn EventWriter,
     layouts: &std::sync::Mutex<Layouts>,
     ctx: &ParseCtx,
     attribution: &Attribution<'_>,
@@ -547,8 +673,15 @@ const MERGED_SEGMENT_MAX: u32 = 1_000_000;
 /// Merges runs of small segments in which each ends no later than the next begins: their
 /// concatenation, which is what a merge writes, is in time order. Repeated ingests of growing
 /// logs would otherwise leave one more small segment each time.
-fn merge_consecutive_small_segments(case: &Case, writer: &mut IndexWriter) -> Result<()> {
-    let searcher = case.reader()?.searcher();
+fn merge_consecutive_small_segments(
+    index: &tantivy::Index,
+    writer: &mut IndexWriter,
+) -> Result<()> {
+    let reader: tantivy::IndexReader = index
+        .reader_builder()
+        .reload_policy(tantivy::ReloadPolicy::Manual)
+        .try_into()?;
+    let searcher = reader.searcher();
     // (first time, last time, events, segment) of each small segment, in time order.
     let mut spans = Vec::new();
     for segment in searcher.segment_readers() {
@@ -1554,8 +1687,6 @@ struct WriterState<'a> {
     run: Vec<(i64, TantivyDocument)>,
     /// Memory the documents of `run` take, roughly.
     run_bytes: u64,
-    /// tantivy's indexing threads.
-    indexing_threads: usize,
     report: &'a mut IngestReport,
     fields: &'a Fields,
     opts: &'a IngestOptions,
@@ -1626,7 +1757,7 @@ impl ClockCheck {
 impl WriterState<'_> {
     fn run(
         &mut self,
-        writer: &mut IndexWriter,
+        writer: &mut dyn EventWriter,
         rx: &Receiver<Message>,
         layouts: &std::sync::Mutex<Layouts>,
     ) -> Result<()> {
@@ -1658,14 +1789,8 @@ impl WriterState<'_> {
     }
 
     /// Adds the events since the last commit sorted by time (stably: events of one millisecond
-    /// keep their file order). Each indexing thread's segment is then a subsequence of the run,
-    /// in time order. A run that fits in tantivy's memory budget (the end of an ingest, or a log
-    /// that grew since the last one) is cut into one contiguous slice per indexing thread, each
-    /// sent as one batch that one thread indexes whole: the segments then cover consecutive
-    /// stretches of time, and can be merged with segments before or after them (see
-    /// [`merge_consecutive_small_segments`]). A larger run is spread document by document, which
-    /// keeps every thread busy and within its share of the budget.
-    fn add_run_in_time_order(&mut self, writer: &IndexWriter) -> Result<()> {
+    /// keep their file order).
+    fn add_run_in_time_order(&mut self, writer: &mut dyn EventWriter) -> Result<()> {
         let mut order: Vec<(i64, u32)> = (0u32..)
             .zip(&self.run)
             .map(|(i, (ts, _))| (*ts, i))
@@ -1677,23 +1802,11 @@ impl WriterState<'_> {
             .collect();
         let fits_budget = self.run_bytes <= self.opts.memory_budget as u64;
         self.run_bytes = 0;
-        let mut take = |&(_, i): &(i64, u32)| docs.get_mut(i as usize).and_then(Option::take);
-        if fits_budget {
-            let per_slice = order.len().div_ceil(self.indexing_threads).max(1);
-            for slice in order.chunks(per_slice) {
-                let batch: Vec<UserOperation> = slice
-                    .iter()
-                    .filter_map(&mut take)
-                    .map(UserOperation::Add)
-                    .collect();
-                writer.run(batch)?;
-            }
-        } else {
-            for doc in order.iter().filter_map(&mut take) {
-                writer.add_document(doc)?;
-            }
-        }
-        Ok(())
+        let sorted: Vec<TantivyDocument> = order
+            .iter()
+            .filter_map(|&(_, i)| docs.get_mut(i as usize).and_then(Option::take))
+            .collect();
+        writer.add_sorted(sorted, fits_budget)
     }
 
     fn take_next(&mut self, task: usize) -> Option<Payload> {
@@ -1705,7 +1818,7 @@ impl WriterState<'_> {
 
     fn apply(
         &mut self,
-        writer: &mut IndexWriter,
+        writer: &mut dyn EventWriter,
         task_index: usize,
         payload: Payload,
     ) -> Result<()> {
@@ -1717,7 +1830,7 @@ impl WriterState<'_> {
         match payload {
             Payload::Unrecognised { reason } => {
                 if let Some(old) = task.replaces {
-                    delete_file(writer, self.fields, old)?;
+                    writer.delete_file(old)?;
                     self.manifest.files.retain(|f| f.id != old);
                 }
                 self.manifest
@@ -1734,7 +1847,7 @@ impl WriterState<'_> {
             }
             Payload::Start { format, source } => {
                 if let Some(old) = task.replaces {
-                    delete_file(writer, self.fields, old)?;
+                    writer.delete_file(old)?;
                     self.manifest.files.retain(|f| f.id != old);
                 }
                 self.manifest
@@ -1873,7 +1986,7 @@ impl WriterState<'_> {
 
     fn commit(
         &mut self,
-        writer: &mut IndexWriter,
+        writer: &mut dyn EventWriter,
         layouts: &std::sync::Mutex<Layouts>,
     ) -> Result<()> {
         let mut manifest = self.manifest.clone();
@@ -1889,10 +2002,7 @@ impl WriterState<'_> {
         }
         manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
         self.add_run_in_time_order(writer)?;
-        let payload = serde_json::to_string(&manifest).map_err(|e| Error::Usage(e.to_string()))?;
-        let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload(&payload);
-        prepared.commit()?;
+        writer.commit(&manifest)?;
         self.manifest.layouts = manifest.layouts;
         self.since_commit = 0;
         if let Some(longest) = self.opts.commit_interval {

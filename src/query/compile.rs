@@ -12,19 +12,28 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocSet, Term};
 
 use super::parse::{Expr, Tok, parse_expr};
+use super::plan::{Col, Plan};
 use super::*;
 use crate::event::{self, names};
 use crate::schema::{self, Fields};
 
 // ---------------------------------------------------------------------------------------------
-// Compiler: expression tree to a tantivy query.
+// Compiler: expression tree to a plan (what the query means, in terms of indexed terms), then the
+// plan to a tantivy query. Another store (ClickHouse) lowers the same plan to its own language,
+// so both answer a query alike.
 
 /// Compiles query text against the case's fields and vocabulary.
 pub fn compile(text: &str, fields: &Fields, vocab: &Vocabulary) -> Result<Compiled, QueryError> {
+    let (plan, matches_all) = plan_of(text, vocab)?;
+    let query = lower(&plan, fields)?;
+    Ok(Compiled { query, matches_all })
+}
+
+/// What query text means, independent of the store that answers it; `true` when it is `*`.
+pub fn plan_of(text: &str, vocab: &Vocabulary) -> Result<(Plan, bool), QueryError> {
     let expr = parse_expr(text)?;
     let matches_all = expr == Expr::All;
-    let query = Compiler { fields, vocab }.expr(&expr)?;
-    Ok(Compiled { query, matches_all })
+    Ok((Compiler { vocab }.expr(&expr)?, matches_all))
 }
 
 /// Checks query text without a case (for the TUI's as-you-type feedback).
@@ -33,32 +42,33 @@ pub fn check_syntax(text: &str) -> Result<(), QueryError> {
 }
 
 struct Compiler<'a> {
-    fields: &'a Fields,
     vocab: &'a Vocabulary,
 }
 
 impl Compiler<'_> {
-    fn expr(&self, e: &Expr) -> Result<Box<dyn Query>, QueryError> {
+    fn expr(&self, e: &Expr) -> Result<Plan, QueryError> {
         Ok(match e {
-            Expr::All => Box::new(AllQuery),
+            Expr::All => Plan::All,
             Expr::And(parts) => {
-                let mut clauses = Vec::new();
+                let (mut must, mut must_not) = (Vec::new(), Vec::new());
                 for p in parts {
                     match p {
-                        Expr::Not(inner) => clauses.push((Occur::MustNot, self.expr(inner)?)),
-                        other => clauses.push((Occur::Must, self.expr(other)?)),
+                        Expr::Not(inner) => must_not.push(self.expr(inner)?),
+                        other => must.push(self.expr(other)?),
                     }
                 }
-                with_positive(clauses)
+                Plan::Bool { must, must_not }
             }
-            Expr::Or(parts) => {
-                let clauses = parts
+            Expr::Or(parts) => Plan::Or(
+                parts
                     .iter()
-                    .map(|p| Ok((Occur::Should, self.expr(p)?)))
-                    .collect::<Result<Vec<_>, QueryError>>()?;
-                Box::new(BooleanQuery::new(clauses))
-            }
-            Expr::Not(inner) => with_positive(vec![(Occur::MustNot, self.expr(inner)?)]),
+                    .map(|p| self.expr(p))
+                    .collect::<Result<Vec<_>, QueryError>>()?,
+            ),
+            Expr::Not(inner) => Plan::Bool {
+                must: Vec::new(),
+                must_not: vec![self.expr(inner)?],
+            },
             Expr::Term {
                 field,
                 value,
@@ -72,7 +82,7 @@ impl Compiler<'_> {
         field: Option<&(String, usize)>,
         value: &Tok,
         column: usize,
-    ) -> Result<Box<dyn Query>, QueryError> {
+    ) -> Result<Plan, QueryError> {
         let Some((name, name_col)) = field else {
             return self.bare(value, column);
         };
@@ -97,14 +107,12 @@ impl Compiler<'_> {
                 return self.exists(&canonical, *name_col);
             }
             return match kind {
-                Kind::Keyword => self.keyword(self.keyword_field(&canonical), value, column, ""),
+                Kind::Keyword => self.keyword(keyword_col(&canonical), value, column, ""),
                 Kind::UserAgent => self.user_agent(value, column),
-                Kind::Words => self.words(self.words_field(&canonical), value, column),
-                Kind::Ip => self.ip(self.ip_field(&canonical), value, column),
-                Kind::Number => {
-                    self.number(self.number_field(&canonical), &canonical, value, column)
-                }
-                Kind::Time => self.time(value, column),
+                Kind::Words => self.words(words_col(&canonical), value, column),
+                Kind::Ip => self.ip(ip_col(&canonical), value, column),
+                Kind::Number => self.number(number_col(&canonical), &canonical, value, column),
+                Kind::Time => Ok(Plan::Time(time_bounds(value, column)?)),
                 Kind::Guid => self.guid(value, column),
                 Kind::File => self.file(value, column),
                 Kind::Set => self.set(&canonical, value, column),
@@ -117,18 +125,18 @@ impl Compiler<'_> {
         if self.vocab.attrs.contains(&canonical) {
             let prefix = format!("{canonical}=");
             if matches!(value, Tok::Word(w) if w == "*") {
-                return self.keyword(self.fields.attr, &Tok::Word("*".into()), column, &prefix);
+                return self.keyword(Col::Attr, &Tok::Word("*".into()), column, &prefix);
             }
-            return self.keyword(self.fields.attr, value, column, &prefix);
+            return self.keyword(Col::Attr, value, column, &prefix);
         }
         if self.vocab.unknown_fields_match_nothing {
-            return Ok(Box::new(EmptyQuery));
+            return Ok(Plan::Nothing);
         }
         err(*name_col, unknown_field_message(name, self.vocab))
     }
 
     /// `rule:<id>` (wildcards allowed, `rule:*` any): events in the named sets.
-    fn set(&self, family: &str, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+    fn set(&self, family: &str, value: &Tok, column: usize) -> Result<Plan, QueryError> {
         let (Tok::Word(w) | Tok::Phrase(w)) = value else {
             return err(column, format!("expected a name after {family}:"));
         };
@@ -140,7 +148,7 @@ impl Compiler<'_> {
                 }
             })?;
         let prefix = format!("{family}:");
-        let sets: Vec<&Arc<EventSet>> = self
+        let sets: Vec<(&String, &Arc<EventSet>)> = self
             .vocab
             .sets
             .iter()
@@ -148,95 +156,59 @@ impl Compiler<'_> {
                 name.strip_prefix(&prefix)
                     .is_some_and(|n| pattern.is_match(n))
             })
-            .map(|(_, keys)| keys)
+            .map(|(name, keys)| (name, keys))
             .collect();
         let events = match sets.as_slice() {
-            [] => return Ok(Box::new(EmptyQuery)),
-            [one] => Arc::clone(one),
-            many => Arc::new(EventSet::union(many.iter().map(|s| s.as_ref()))),
+            [] => return Ok(Plan::Nothing),
+            [(_, one)] => Arc::clone(one),
+            many => Arc::new(EventSet::union(many.iter().map(|(_, s)| s.as_ref()))),
         };
-        Ok(event_set_query(events))
+        Ok(Plan::Set {
+            names: sets.iter().map(|(n, _)| (*n).clone()).collect(),
+            events,
+        })
     }
 
-    fn keyword_field(&self, name: &str) -> Field {
-        let f = self.fields;
-        match name {
-            names::HOST => f.host,
-            names::SOURCE => f.source,
-            names::METHOD => f.method,
-            names::PATH => f.path,
-            names::USER => f.user,
-            _ => f.referer,
-        }
-    }
-
-    fn words_field(&self, name: &str) -> Field {
-        if name == names::QUERY {
-            self.fields.query
-        } else {
-            self.fields.text
-        }
-    }
-
-    fn ip_field(&self, name: &str) -> Field {
-        match name {
-            names::XFF => self.fields.xff,
-            names::CLIENT => self.fields.client,
-            _ => self.fields.ip,
-        }
-    }
-
-    fn number_field(&self, name: &str) -> Field {
-        let f = self.fields;
-        match name {
-            names::STATUS => f.status,
-            names::BYTES => f.bytes,
-            names::DURATION_MS => f.duration_ms,
-            _ => f.line,
-        }
-    }
-
-    fn exists(&self, name: &str, column: usize) -> Result<Box<dyn Query>, QueryError> {
-        let field_name = match name {
+    fn exists(&self, name: &str, column: usize) -> Result<Plan, QueryError> {
+        let col = match name {
             "text" | names::QUERY | names::REFERER => {
                 return err(
                     column,
                     format!("{name}:* is not supported (not a fast field)"),
                 );
             }
-            names::REQUEST_ID => {
-                // Indexed (as buckets) but not a column: any bucket term.
-                let term = |v: u64| Term::from_field_u64(self.fields.request_id, v);
-                return Ok(Box::new(RangeQuery::new(
-                    Bound::Included(term(0)),
-                    Bound::Included(term(u64::MAX)),
-                )));
+            names::REQUEST_ID => Col::RequestId,
+            names::TS => Col::Ts,
+            names::HOST | names::SOURCE | names::METHOD | names::PATH | names::USER => {
+                keyword_col(name)
             }
-            n => n,
+            names::UA => Col::Ua,
+            names::IP | names::CLIENT | names::XFF => ip_col(name),
+            _ => number_col(name),
         };
-        Ok(Box::new(ExistsQuery::new(field_name.to_string(), false)))
+        Ok(Plan::Exists(col))
     }
 
     /// Exact, wildcard or regex match on a one-term-per-value field. `prefix` scopes attribute
     /// terms (`name=`).
     fn keyword(
         &self,
-        field: Field,
+        col: Col,
         value: &Tok,
         column: usize,
         prefix: &str,
-    ) -> Result<Box<dyn Query>, QueryError> {
-        self.keyword_with(field, value, column, prefix, schema::normalize_keyword)
+    ) -> Result<Plan, QueryError> {
+        self.keyword_with(col, value, column, prefix, schema::normalize_keyword)
     }
 
     fn keyword_with(
         &self,
-        field: Field,
+        col: Col,
         value: &Tok,
         column: usize,
         prefix: &str,
         normalize: fn(&str) -> String,
-    ) -> Result<Box<dyn Query>, QueryError> {
+    ) -> Result<Plan, QueryError> {
         match value {
             Tok::Word(w) if has_wildcard(w) => {
                 let pattern = format!(
@@ -244,15 +216,14 @@ impl Compiler<'_> {
                     regex_escape(prefix),
                     wildcard_to_regex(&normalize(w))
                 );
-                regex_query(&pattern, field, column)
+                Ok(regex_plan(col, &pattern, column))
             }
-            Tok::Word(w) | Tok::Phrase(w) => Ok(Box::new(TermQuery::new(
-                Term::from_field_text(field, &format!("{prefix}{}", normalize(w))),
-                IndexRecordOption::Basic,
-            ))),
+            Tok::Word(w) | Tok::Phrase(w) => {
+                Ok(Plan::Term(col, format!("{prefix}{}", normalize(w))))
+            }
             Tok::Regex(re) => {
                 let pattern = format!("(?i){}(?:{re})", regex_escape(prefix));
-                regex_query(&pattern, field, column)
+                Ok(regex_plan(col, &pattern, column))
             }
             _ => err(
                 column,
@@ -261,75 +232,65 @@ impl Compiler<'_> {
         }
     }
 
-    fn user_agent(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
-        self.keyword_with(self.fields.ua, value, column, "", |v| {
+    fn user_agent(&self, value: &Tok, column: usize) -> Result<Plan, QueryError> {
+        self.keyword_with(Col::Ua, value, column, "", |v| {
             // Keep wildcard stars attached: normalise around them.
             let lowered = schema::normalize_user_agent(&v.replace('*', "\u{1}"));
             lowered.replace('\u{1}', "*")
         })
     }
 
-    fn words(
-        &self,
-        field: Field,
-        value: &Tok,
-        column: usize,
-    ) -> Result<Box<dyn Query>, QueryError> {
+    fn words(&self, col: Col, value: &Tok, column: usize) -> Result<Plan, QueryError> {
         let text = match value {
             Tok::Word(w) if has_wildcard(w) => {
-                return regex_query(&wildcard_to_regex(&w.to_lowercase()), field, column);
+                return Ok(regex_plan(
+                    col,
+                    &wildcard_to_regex(&w.to_lowercase()),
+                    column,
+                ));
             }
-            Tok::Regex(re) => return regex_query(&format!("(?i){re}"), field, column),
+            Tok::Regex(re) => return Ok(regex_plan(col, &format!("(?i){re}"), column)),
             Tok::Word(w) | Tok::Phrase(w) => w,
             _ => return err(column, "expected words"),
         };
-        let terms: Vec<Term> = schema::words_of(text)
-            .map(|(a, b)| Term::from_field_text(field, &text[a..b].to_lowercase()))
+        let terms: Vec<String> = schema::words_of(text)
+            .map(|(a, b)| text[a..b].to_lowercase())
             .collect();
-        let positions = field == self.fields.text;
+        // Words of messages keep their positions: several are a phrase. Query strings' are
+        // only terms: several must all be there.
         Ok(match terms.len() {
-            0 => Box::new(EmptyQuery),
-            1 => Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::Basic)),
-            _ if positions => Box::new(PhraseQuery::new(terms)),
-            _ => Box::new(BooleanQuery::new(
-                terms
-                    .into_iter()
-                    .map(|t| {
-                        let q: Box<dyn Query> =
-                            Box::new(TermQuery::new(t, IndexRecordOption::Basic));
-                        (Occur::Must, q)
-                    })
-                    .collect(),
-            )),
+            0 => Plan::Nothing,
+            1 => Plan::Term(col, terms.into_iter().next().unwrap_or_default()),
+            _ if col == Col::Text => Plan::Phrase(col, terms),
+            _ => Plan::Bool {
+                must: terms.into_iter().map(|t| Plan::Term(col, t)).collect(),
+                must_not: Vec::new(),
+            },
         })
     }
 
     /// Bare words and phrases search the words of messages and query strings, and the distinct
     /// values of paths, user agents and users (as "contains these words in this order").
-    fn bare(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+    fn bare(&self, value: &Tok, column: usize) -> Result<Plan, QueryError> {
         let mut clauses = vec![
-            (Occur::Should, self.words(self.fields.text, value, column)?),
-            (Occur::Should, self.words(self.fields.query, value, column)?),
+            self.words(Col::Text, value, column)?,
+            self.words(Col::Query, value, column)?,
         ];
         let text = match value {
             Tok::Word(w) | Tok::Phrase(w) => w,
             _ => return err(column, "expected words"),
         };
         if let Some(pattern) = contains_words_regex(text) {
-            for field in [self.fields.path, self.fields.ua, self.fields.user] {
-                clauses.push((Occur::Should, regex_query(&pattern, field, column)?));
+            for col in [Col::Path, Col::Ua, Col::User] {
+                clauses.push(regex_plan(col, &pattern, column));
             }
         }
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        Ok(Plan::Or(clauses))
     }
 
-    fn ip(&self, field: Field, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
-        let range = |lo: Ipv6Addr, hi: Ipv6Addr| -> Box<dyn Query> {
-            Box::new(RangeQuery::new(
-                Bound::Included(Term::from_field_ip_addr(field, lo)),
-                Bound::Included(Term::from_field_ip_addr(field, hi)),
-            ))
-        };
+    fn ip(&self, col: Col, value: &Tok, column: usize) -> Result<Plan, QueryError> {
+        let range =
+            |lo: Ipv6Addr, hi: Ipv6Addr| Plan::Ip(col, Bound::Included(lo), Bound::Included(hi));
         match value {
             Tok::Word(w) | Tok::Phrase(w) => {
                 if let Some((lo, hi)) = parse_cidr(w) {
@@ -342,10 +303,8 @@ impl Compiler<'_> {
                     message: format!("'{w}' is not an IP address, CIDR range or a.b.c.* pattern"),
                     column,
                 })?;
-                Ok(Box::new(TermQuery::new(
-                    Term::from_field_ip_addr(field, schema::ip_to_v6(ip)),
-                    IndexRecordOption::Basic,
-                )))
+                let v6 = schema::ip_to_v6(ip);
+                Ok(range(v6, v6))
             }
             Tok::Range {
                 lo,
@@ -353,7 +312,7 @@ impl Compiler<'_> {
                 hi,
                 hi_incl,
             } => {
-                let bound = |s: &str, incl: bool| -> Result<Bound<Term>, QueryError> {
+                let bound = |s: &str, incl: bool| -> Result<Bound<Ipv6Addr>, QueryError> {
                     if s == "*" {
                         return Ok(Bound::Unbounded);
                     }
@@ -361,50 +320,28 @@ impl Compiler<'_> {
                         message: format!("'{s}' is not an IP address"),
                         column,
                     })?;
-                    let t = Term::from_field_ip_addr(field, schema::ip_to_v6(ip));
+                    let v6 = schema::ip_to_v6(ip);
                     Ok(if incl {
-                        Bound::Included(t)
+                        Bound::Included(v6)
                     } else {
-                        Bound::Excluded(t)
+                        Bound::Excluded(v6)
                     })
                 };
-                Ok(Box::new(RangeQuery::new(
-                    bound(lo, *lo_incl)?,
-                    bound(hi, *hi_incl)?,
-                )))
+                Ok(Plan::Ip(col, bound(lo, *lo_incl)?, bound(hi, *hi_incl)?))
             }
             _ => err(column, "expected an IP address, a CIDR range or [a TO b]"),
         }
     }
 
-    fn number(
-        &self,
-        field: Field,
-        name: &str,
-        value: &Tok,
-        column: usize,
-    ) -> Result<Box<dyn Query>, QueryError> {
-        let term = |v| Term::from_field_u64(field, v);
-        Ok(match number_bounds(name, value, column)? {
-            (Bound::Included(lo), Bound::Included(hi)) if lo == hi => {
-                Box::new(TermQuery::new(term(lo), IndexRecordOption::Basic))
-            }
-            (lo, hi) => Box::new(RangeQuery::new(lo.map(term), hi.map(term))),
-        })
-    }
-
-    fn time(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
-        let field = self.fields.ts;
-        let term = |ms: i64| Term::from_field_date(field, DateTime::from_timestamp_millis(ms));
-        let (lo, hi) = time_bounds(value, column)?;
-        Ok(Box::new(RangeQuery::new(lo.map(term), hi.map(term))))
+    fn number(&self, col: Col, name: &str, value: &Tok, column: usize) -> Result<Plan, QueryError> {
+        let (lo, hi) = number_bounds(name, value, column)?;
+        Ok(Plan::Number(col, lo, hi))
     }
 
     /// `request_id:<guid>`: the index holds only a bucket of each GUID (see
     /// [`schema::request_id_bucket`]); the bucket's events are parsed again and compared (an
     /// event whose stored record no longer parses, which the detail pane reports, is not found).
-    fn guid(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
-        use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
+    fn guid(&self, value: &Tok, column: usize) -> Result<Plan, QueryError> {
         let (Tok::Word(w) | Tok::Phrase(w)) = value else {
             return err(column, "expected a request GUID");
         };
@@ -412,42 +349,13 @@ impl Compiler<'_> {
             message: format!("'{w}' is not a GUID"),
             column,
         })?;
-        let bucket = Term::from_field_u64(self.fields.request_id, schema::request_id_bucket(id));
-        let (raw, layouts) = (self.fields.raw, Arc::clone(&self.vocab.layouts));
-        let predicate = FunctionPredicate::from(move |reader: &tantivy::SegmentReader| {
-            let mut hits = Vec::new();
-            let postings = reader
-                .inverted_index(bucket.field())?
-                .read_postings(&bucket, IndexRecordOption::Basic)?;
-            if let Some(mut postings) = postings {
-                let layout_of = reader
-                    .fast_fields()
-                    .u64(crate::schema::fields::LAYOUT)?
-                    .first_or_default_col(0);
-                let store = reader.get_store_reader(4)?;
-                let mut doc = postings.doc();
-                while doc != tantivy::TERMINATED {
-                    let stored: tantivy::TantivyDocument = store.get(doc)?;
-                    let text = stored.get_first(raw).and_then(|v| v.as_str());
-                    let layout = layouts.get(layout_of.get_val(doc) as usize);
-                    if let (Some(text), Some(layout)) = (text, layout) {
-                        let ctx = crate::formats::ParseCtx::default();
-                        let parsed = crate::formats::parse(layout, text, &ctx);
-                        if parsed.is_ok_and(|ev| ev.request_id == Some(id)) {
-                            hits.push(doc);
-                        }
-                    }
-                    doc = postings.advance();
-                }
-            }
-            let hits = crate::sets::BitSet::of(&hits, reader.max_doc());
-            Ok(move |doc: tantivy::DocId| hits.contains(doc))
-        });
-        let query: DocPredicateQuery = predicate.into();
-        Ok(Box::new(query))
+        Ok(Plan::Guid {
+            id,
+            layouts: Arc::clone(&self.vocab.layouts),
+        })
     }
 
-    fn file(&self, value: &Tok, column: usize) -> Result<Box<dyn Query>, QueryError> {
+    fn file(&self, value: &Tok, column: usize) -> Result<Plan, QueryError> {
         let matcher: Box<dyn Fn(&str) -> bool> =
             match value {
                 Tok::Word(w) | Tok::Phrase(w) if has_wildcard(w) => {
@@ -472,25 +380,235 @@ impl Compiler<'_> {
                 }
                 _ => return err(column, "expected a file path or pattern"),
             };
-        let clauses: Vec<(Occur, Box<dyn Query>)> = self
+        let ids: Vec<u64> = self
             .vocab
             .files
             .iter()
             .filter(|(_, p)| matcher(p))
-            .map(|(id, _)| {
-                let t = Term::from_field_u64(self.fields.file_id, *id);
-                let q: Box<dyn Query> = Box::new(RangeQuery::new(
-                    Bound::Included(t.clone()),
-                    Bound::Included(t),
-                ));
-                (Occur::Should, q)
-            })
+            .map(|(id, _)| *id)
             .collect();
-        if clauses.is_empty() {
-            return Ok(Box::new(EmptyQuery));
+        if ids.is_empty() {
+            return Ok(Plan::Nothing);
         }
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        Ok(Plan::Files(ids))
     }
+}
+
+fn keyword_col(name: &str) -> Col {
+    match name {
+        names::HOST => Col::Host,
+        names::SOURCE => Col::Source,
+        names::METHOD => Col::Method,
+        names::PATH => Col::Path,
+        names::USER => Col::User,
+        _ => Col::Referer,
+    }
+}
+
+fn words_col(name: &str) -> Col {
+    if name == names::QUERY {
+        Col::Query
+    } else {
+        Col::Text
+    }
+}
+
+fn ip_col(name: &str) -> Col {
+    match name {
+        names::XFF => Col::Xff,
+        names::CLIENT => Col::Client,
+        _ => Col::Ip,
+    }
+}
+
+fn number_col(name: &str) -> Col {
+    match name {
+        names::STATUS => Col::Status,
+        names::BYTES => Col::Bytes,
+        names::DURATION_MS => Col::DurationMs,
+        _ => Col::Line,
+    }
+}
+
+/// A regex over whole terms: anchors are implied (and tantivy's automaton has none), so they are
+/// taken off here, once for every store.
+fn regex_plan(col: Col, pattern: &str, column: usize) -> Plan {
+    Plan::Regex {
+        col,
+        pattern: strip_anchors(pattern),
+        column,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan to a tantivy query.
+
+fn field_of(fields: &Fields, col: Col) -> Field {
+    match col {
+        Col::Ts => fields.ts,
+        Col::Host => fields.host,
+        Col::Source => fields.source,
+        Col::Method => fields.method,
+        Col::Path => fields.path,
+        Col::Ua => fields.ua,
+        Col::User => fields.user,
+        Col::Referer => fields.referer,
+        Col::Attr => fields.attr,
+        Col::Query => fields.query,
+        Col::Text => fields.text,
+        Col::Ip => fields.ip,
+        Col::Client => fields.client,
+        Col::Xff => fields.xff,
+        Col::Status => fields.status,
+        Col::Bytes => fields.bytes,
+        Col::DurationMs => fields.duration_ms,
+        Col::Line => fields.line,
+        Col::RequestId => fields.request_id,
+    }
+}
+
+/// A plan as a tantivy query over the case's fields.
+pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError> {
+    let text_term = |col: Col, t: &str| Term::from_field_text(field_of(fields, col), t);
+    Ok(match plan {
+        Plan::All => Box::new(AllQuery),
+        Plan::Nothing => Box::new(EmptyQuery),
+        Plan::Bool { must, must_not } => {
+            let mut clauses = Vec::with_capacity(must.len() + must_not.len() + 1);
+            for p in must {
+                clauses.push((Occur::Must, lower(p, fields)?));
+            }
+            for p in must_not {
+                clauses.push((Occur::MustNot, lower(p, fields)?));
+            }
+            with_positive(clauses)
+        }
+        Plan::Or(parts) => Box::new(BooleanQuery::new(
+            parts
+                .iter()
+                .map(|p| Ok((Occur::Should, lower(p, fields)?)))
+                .collect::<Result<Vec<_>, QueryError>>()?,
+        )),
+        Plan::Term(col, t) => {
+            Box::new(TermQuery::new(text_term(*col, t), IndexRecordOption::Basic))
+        }
+        Plan::Regex {
+            col,
+            pattern,
+            column,
+        } => RegexQuery::from_pattern(pattern, field_of(fields, *col))
+            .map(|q| Box::new(q) as Box<dyn Query>)
+            .map_err(|e| QueryError {
+                message: format!("bad regex: {e}"),
+                column: *column,
+            })?,
+        Plan::Phrase(col, words) => Box::new(PhraseQuery::new(
+            words.iter().map(|w| text_term(*col, w)).collect(),
+        )),
+        Plan::Ip(col, lo, hi) => {
+            let field = field_of(fields, *col);
+            let term = |v: &Ipv6Addr| Term::from_field_ip_addr(field, *v);
+            match (lo, hi) {
+                (Bound::Included(a), Bound::Included(b)) if a == b => {
+                    Box::new(TermQuery::new(term(a), IndexRecordOption::Basic))
+                }
+                _ => Box::new(RangeQuery::new(
+                    lo.as_ref().map(term),
+                    hi.as_ref().map(term),
+                )),
+            }
+        }
+        Plan::Number(col, lo, hi) => {
+            let field = field_of(fields, *col);
+            let term = |v: &u64| Term::from_field_u64(field, *v);
+            match (lo, hi) {
+                (Bound::Included(a), Bound::Included(b)) if a == b => {
+                    Box::new(TermQuery::new(term(a), IndexRecordOption::Basic))
+                }
+                _ => Box::new(RangeQuery::new(
+                    lo.as_ref().map(term),
+                    hi.as_ref().map(term),
+                )),
+            }
+        }
+        Plan::Time((lo, hi)) => {
+            let term =
+                |ms: &i64| Term::from_field_date(fields.ts, DateTime::from_timestamp_millis(*ms));
+            Box::new(RangeQuery::new(
+                lo.as_ref().map(term),
+                hi.as_ref().map(term),
+            ))
+        }
+        Plan::Exists(Col::RequestId) => {
+            // Indexed (as buckets) but not a column: any bucket term.
+            let term = |v: u64| Term::from_field_u64(fields.request_id, v);
+            Box::new(RangeQuery::new(
+                Bound::Included(term(0)),
+                Bound::Included(term(u64::MAX)),
+            ))
+        }
+        Plan::Exists(col) => Box::new(ExistsQuery::new(col.name().to_string(), false)),
+        Plan::Set { events, .. } => event_set_query(Arc::clone(events)),
+        Plan::Guid { id, layouts } => guid_query(fields, *id, Arc::clone(layouts)),
+        Plan::Files(ids) => Box::new(BooleanQuery::new(
+            ids.iter()
+                .map(|id| {
+                    let t = Term::from_field_u64(fields.file_id, *id);
+                    let q: Box<dyn Query> = Box::new(RangeQuery::new(
+                        Bound::Included(t.clone()),
+                        Bound::Included(t),
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        )),
+    })
+}
+
+/// The events of the GUID's bucket whose records, parsed again, carry that GUID.
+fn guid_query(
+    fields: &Fields,
+    id: u128,
+    layouts: Arc<Vec<crate::formats::Layout>>,
+) -> Box<dyn Query> {
+    use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
+    let bucket = Term::from_field_u64(fields.request_id, schema::request_id_bucket(id));
+    let raw = fields.raw;
+    let predicate = FunctionPredicate::from(move |reader: &tantivy::SegmentReader| {
+        let mut hits = Vec::new();
+        let postings = reader
+            .inverted_index(bucket.field())?
+            .read_postings(&bucket, IndexRecordOption::Basic)?;
+        if let Some(mut postings) = postings {
+            let layout_of = reader
+                .fast_fields()
+                .u64(crate::schema::fields::LAYOUT)?
+                .first_or_default_col(0);
+            let store = reader.get_store_reader(4)?;
+            let mut doc = postings.doc();
+            while doc != tantivy::TERMINATED {
+                let stored: tantivy::TantivyDocument = store.get(doc)?;
+                let text = stored.get_first(raw).and_then(|v| v.as_str());
+                let layout = layouts.get(layout_of.get_val(doc) as usize);
+                if let (Some(text), Some(layout)) = (text, layout)
+                    && record_has_guid(layout, text, id)
+                {
+                    hits.push(doc);
+                }
+                doc = postings.advance();
+            }
+        }
+        let hits = crate::sets::BitSet::of(&hits, reader.max_doc());
+        Ok(move |doc: tantivy::DocId| hits.contains(doc))
+    });
+    let query: DocPredicateQuery = predicate.into();
+    Box::new(query)
+}
+
+/// Whether a stored record, parsed again with its layout, carries this request GUID.
+pub fn record_has_guid(layout: &crate::formats::Layout, raw: &str, id: u128) -> bool {
+    let ctx = crate::formats::ParseCtx::default();
+    crate::formats::parse(layout, raw, &ctx).is_ok_and(|ev| ev.request_id == Some(id))
 }
 
 /// A query matching the events of a set. Per segment, the documents of each of the set's times
@@ -564,17 +682,6 @@ fn with_positive(mut clauses: Vec<(Occur, Box<dyn Query>)>) -> Box<dyn Query> {
         clauses.push((Occur::Must, Box::new(AllQuery)));
     }
     Box::new(BooleanQuery::new(clauses))
-}
-
-fn regex_query(pattern: &str, field: Field, column: usize) -> Result<Box<dyn Query>, QueryError> {
-    // Regexes match whole values; anchors are implied (and the automaton has no look-around).
-    let pattern = strip_anchors(pattern);
-    RegexQuery::from_pattern(&pattern, field)
-        .map(|q| Box::new(q) as Box<dyn Query>)
-        .map_err(|e| QueryError {
-            message: format!("bad regex: {e}"),
-            column,
-        })
 }
 
 fn strip_anchors(pattern: &str) -> String {

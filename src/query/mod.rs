@@ -19,13 +19,14 @@
 mod compile;
 mod eval;
 mod parse;
+pub mod plan;
 
 use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::ops::Bound;
 use std::sync::Arc;
 
-pub use compile::{check_syntax, compile, event_set_query};
+pub use compile::{check_syntax, compile, event_set_query, lower, plan_of, record_has_guid};
 pub use eval::Matcher;
 
 use crate::event::names;
