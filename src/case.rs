@@ -251,6 +251,10 @@ pub struct CaseConfig {
     /// the case directory (besides its `rules.toml` and `sigma/`, which are always read).
     #[serde(default)]
     pub rules: Vec<PathBuf>,
+    /// Where the case is kept when not in this directory:
+    /// `clickhouse://HOST:PORT/DATABASE[?cluster=NAME]`.
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// The name of the case config file.

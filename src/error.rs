@@ -19,6 +19,9 @@ pub enum Error {
     Query(#[from] QueryError),
     #[error("{0}")]
     Usage(String),
+    /// A store other than the local case (ClickHouse) failed or refused a request.
+    #[error("store {url}: {message}")]
+    Store { url: String, message: String },
 }
 
 impl Error {

@@ -13,6 +13,7 @@
 //!   parallel, resumable, exactly-once pipeline), [`live`] (ingest while the case is read, and
 //!   logs followed as they grow);
 //! * [`query`]: the query language, compiled for the index and evaluated on one event;
+//! * [`store`]: where the case lives (the local index, or a ClickHouse database) behind one seam;
 //! * detections: [`rules`] (rules as data, the built-in pack), [`hunt`] (running them, and what
 //!   is inferred: verdicts, web shells, suspects, windows, proxies);
 //! * case work: [`marks`], [`session`], [`export`], [`report`];
@@ -38,6 +39,8 @@ pub mod sets;
 pub mod view;
 
 pub mod query;
+
+pub mod store;
 
 pub mod hunt;
 pub mod rules;

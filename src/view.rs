@@ -327,26 +327,27 @@ impl<'a> Loader<'a> {
             .and_then(|c| c.first(addr.doc_id))
             .map(|v6| crate::schema::v6_to_ip(v6).to_string());
         let doc: TantivyDocument = searcher.doc(addr)?;
-        let mut view = build(doc, fields, manifest, ts_ms, file_id, line, layout_id)?;
+        let raw = doc
+            .get_first(fields.raw)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let mut view = from_record(raw, manifest, ts_ms, file_id, line, layout_id);
         view.client = client;
         Ok(view)
     }
 }
 
-fn build(
-    doc: TantivyDocument,
-    fields: &Fields,
+/// An event from its stored record, parsed again with the layout it was read with (any store
+/// keeps these, and the client it attributed).
+pub fn from_record(
+    raw: String,
     manifest: &Manifest,
     ts_ms: i64,
     file_id: u64,
     line: u64,
     layout_id: u64,
-) -> Result<EventView> {
-    let raw = doc
-        .get_first(fields.raw)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+) -> EventView {
     let file = manifest.file(file_id);
     let mut view = EventView {
         ts: formats::time::format_ms(ts_ms),
@@ -359,7 +360,7 @@ fn build(
     };
     let Some(layout) = manifest.layouts.get(layout_id as usize) else {
         view.problem = Some("layout missing from the case manifest".into());
-        return Ok(view);
+        return view;
     };
     view.source = layout.source().to_string();
     let raw = view.raw.clone();
@@ -400,5 +401,5 @@ fn build(
             ));
         }
     }
-    Ok(view)
+    view
 }

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::HuntFormat;
-use super::output::{load_rules, w};
+use super::output::{load_rules, load_rules_from, w};
 use crate::case::Case;
 use crate::error::{Error, Result};
+use crate::store::Store;
 
 pub(super) fn hunt(
     out: &mut impl Write,
@@ -26,14 +27,49 @@ pub(super) fn hunt(
         crate::hunt::ensure(case, &rules)?
     };
     let report = crate::hunt::report(case, &d)?;
+    write_report(out, &report, format, output)
+}
+
+/// `trawl hunt --store clickhouse://…`: the same, the detections kept in the store.
+pub(super) fn hunt_store(
+    out: &mut impl Write,
+    store: &dyn Store,
+    format: HuntFormat,
+    output: Option<&Path>,
+    rescan: bool,
+    extra: &[PathBuf],
+) -> Result<()> {
+    let rules = load_rules_from(None, extra)?;
+    let d = crate::hunt::ensure_in(store, &rules, rescan)?;
+    let report = crate::hunt::report_in(store, &d)?;
+    write_report(out, &report, format, output)
+}
+
+/// After an ingest into a store: the rules run, and what they found in one line.
+pub(super) fn print_store_detections(
+    out: &mut impl Write,
+    store: &dyn Store,
+    extra: &[PathBuf],
+) -> Result<()> {
+    let rules = load_rules_from(None, extra)?;
+    let d = crate::hunt::ensure_in(store, &rules, false)?;
+    super::ingest::print_detection_summary(out, &d, rules.len())
+}
+
+fn write_report(
+    out: &mut impl Write,
+    report: &crate::hunt::Report,
+    format: HuntFormat,
+    output: Option<&Path>,
+) -> Result<()> {
     use crate::hunt::output;
     let text = match format {
-        HuntFormat::Text => output::text(&report),
-        HuntFormat::Md => output::markdown(&report),
-        HuntFormat::Csv => output::csv(&report),
+        HuntFormat::Text => output::text(report),
+        HuntFormat::Md => output::markdown(report),
+        HuntFormat::Csv => output::csv(report),
         HuntFormat::Json => {
             let mut s = crate::sanitize::json_escape_unsafe(
-                serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?,
+                serde_json::to_string_pretty(report).map_err(|e| Error::Usage(e.to_string()))?,
             );
             s.push('\n');
             s

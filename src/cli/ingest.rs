@@ -12,7 +12,8 @@ use crate::formats::time::format_ms;
 use crate::ingest::IngestReport;
 use crate::query;
 use crate::sanitize::escape_controls;
-use crate::selection::{Order, Selection};
+use crate::selection::Order;
+use crate::store::Store;
 
 /// Ingests `paths` into the case with a progress bar, then says what was read and what the
 /// rules found.
@@ -39,6 +40,34 @@ pub(super) fn ingest(
     bar.finish();
     print_ingest_summary(out, case, &report?)?;
     print_detections(out, case, &args.rules)
+}
+
+/// `trawl ingest --store clickhouse://…`: the same ingest into a ClickHouse case, then what
+/// the case holds and what the rules found.
+pub(super) fn ingest_into_store(
+    out: &mut impl Write,
+    spec: &crate::store::clickhouse::Spec,
+    case: &str,
+    paths: &[PathBuf],
+    args: &IngestArgs,
+) -> Result<()> {
+    if args.follow {
+        return Err(crate::error::Error::Usage(
+            "--follow does not work with --store yet: run the same ingest again to add what was appended (only new lines are read)".into(),
+        ));
+    }
+    let mut dest = crate::store::clickhouse::ingest::ClickHouseDestination::open(spec, case)?;
+    let opts = args.options_for(
+        crate::ingest::Destination::manifest(&dest),
+        &crate::case::CaseConfig::default(),
+    )?;
+    let bar = Bar::for_ingest(!args.quiet);
+    let report = crate::ingest::ingest(&mut dest, paths, &opts, &|p| bar.report(p));
+    bar.finish();
+    print_ingest_report(out, &report?)?;
+    let store = crate::store::clickhouse::ClickHouse::open(spec, case)?;
+    print_case_totals(out, &store, None)?;
+    super::hunt::print_store_detections(out, &store, &args.rules)
 }
 
 /// `trawl ingest --follow`: the first round as a plain ingest says it, then one line per round
@@ -164,17 +193,15 @@ fn print_round(out: &mut impl Write, case: &Case, r: &IngestReport) -> Result<()
 /// A host, its event count and the time of its first and last events.
 type HostRange = (String, u64, Option<(i64, i64)>);
 
-pub(super) fn host_ranges(case: &Case) -> Result<Vec<HostRange>> {
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let vocab = crate::query::Vocabulary::of(&case.manifest);
-    let all = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
-    let hosts = all.top_values("host", usize::MAX, Order::Top)?;
+pub(super) fn host_ranges(store: &dyn Store) -> Result<Vec<HostRange>> {
+    let vocab = store.vocabulary();
+    let all = store.select("*", &vocab)??;
+    let hosts = all.top_values("host", usize::MAX, Order::Top, false)?;
     let mut out = Vec::new();
     for v in hosts.values {
         let q = format!("host:{}", query::quote_value(&v.value));
-        let sel = Selection::select(&searcher, &query::compile(&q, &case.fields, &vocab)?)?;
-        out.push((v.value, v.count, sel.span()));
+        let sel = store.select(&q, &vocab)??;
+        out.push((v.value, v.count, sel.span()?));
     }
     let without = all.len() - hosts.with_value;
     if without > 0 {
@@ -188,6 +215,13 @@ pub(super) fn print_ingest_summary(
     case: &Case,
     r: &IngestReport,
 ) -> Result<()> {
+    print_ingest_report(out, r)?;
+    let store = crate::store::local::LocalStore::new(case)?;
+    print_case_totals(out, &store, Some(dir_size(&case.dir)))
+}
+
+/// What one ingest read.
+pub(super) fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Result<()> {
     let files = r.new_files + r.grown_files + r.replaced_files + r.resumed_files;
     let secs = r.elapsed.as_secs_f64().max(0.001);
     writeln!(
@@ -261,18 +295,30 @@ pub(super) fn print_ingest_summary(
     for warning in &r.warnings {
         writeln!(out, "Warning: {}", escape_controls(warning)).map_err(w)?;
     }
-    let (events, malformed) = case.manifest.totals();
+    Ok(())
+}
+
+/// What the case holds after an ingest: events, files, hosts; its size on disk when local.
+pub(super) fn print_case_totals(
+    out: &mut impl Write,
+    store: &dyn Store,
+    size: Option<u64>,
+) -> Result<()> {
+    let manifest = store.manifest();
+    let (events, malformed) = manifest.totals();
+    let size = size.map_or(String::new(), |s| {
+        format!(" ({:.1} MB on disk)", s as f64 / 1e6)
+    });
     writeln!(
         out,
-        "Case {}: {}, {} in {} ({:.1} MB on disk)",
-        case.dir.display(),
+        "Case {}: {}, {} in {}{size}",
+        store.name(),
         plural(events, "event", "events"),
         plural(malformed, "malformed line", "malformed lines"),
-        plural(case.manifest.files.len() as u64, "file", "files"),
-        dir_size(&case.dir) as f64 / 1e6
+        plural(manifest.files.len() as u64, "file", "files"),
     )
     .map_err(w)?;
-    for (host, n, span) in host_ranges(case)? {
+    for (host, n, span) in host_ranges(store)? {
         let range = span.map_or(String::new(), |(a, b)| {
             format!("  {} .. {}", format_ms(a), format_ms(b))
         });
@@ -284,10 +330,9 @@ pub(super) fn print_ingest_summary(
         )
         .map_err(w)?;
     }
-    let naive: u64 = case.manifest.files.iter().map(|f| f.naive_times).sum();
+    let naive: u64 = manifest.files.iter().map(|f| f.naive_times).sum();
     if naive > 0 {
-        let zones: std::collections::BTreeSet<&str> = case
-            .manifest
+        let zones: std::collections::BTreeSet<&str> = manifest
             .files
             .iter()
             .filter_map(|f| f.tz.as_deref())
@@ -307,6 +352,15 @@ pub(super) fn print_ingest_summary(
 pub(super) fn print_detections(out: &mut impl Write, case: &Case, extra: &[PathBuf]) -> Result<()> {
     let rules = load_rules(case, extra)?;
     let d = crate::hunt::ensure(case, &rules)?;
+    print_detection_summary(out, &d, rules.len())
+}
+
+/// What the rules found, in one line.
+pub(super) fn print_detection_summary(
+    out: &mut impl Write,
+    d: &crate::hunt::Detections,
+    rules: usize,
+) -> Result<()> {
     let mut by_severity = std::collections::BTreeMap::new();
     for (id, hits) in &d.hits {
         if let Some(r) = d.rule(id)
@@ -320,8 +374,7 @@ pub(super) fn print_detections(out: &mut impl Write, case: &Case, extra: &[PathB
     if by_severity.is_empty() {
         writeln!(
             out,
-            "Detections: no compromise finding from {} rules (trawl hunt for details)",
-            rules.len()
+            "Detections: no compromise finding from {rules} rules (trawl hunt for details)"
         )
         .map_err(w)?;
     } else {

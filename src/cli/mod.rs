@@ -29,9 +29,14 @@ pub use output::{EXIT_BAD_QUERY, EXIT_ERROR};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Case directory.
+    /// Case directory (with --store: the case's name in the store).
     #[arg(long, global = true, default_value = DEFAULT_DIR)]
     pub case: PathBuf,
+    /// Keep the case in ClickHouse instead of a local directory, shared by every machine and
+    /// responder that names it: clickhouse://HOST:PORT/DATABASE[?cluster=NAME] (also `store`
+    /// in the case's trawl.toml). `ingest`, `search`, `stats` and `hunt` work there.
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
     /// Evidence to ingest before opening the case (files, folders, .gz, .zip).
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -188,6 +193,14 @@ fn parse_cidr_arg(s: &str) -> std::result::Result<crate::attribution::Cidr, Stri
 
 impl IngestArgs {
     fn options(&self, case: &Case) -> Result<IngestOptions> {
+        self.options_for(&case.manifest, &case.config)
+    }
+
+    fn options_for(
+        &self,
+        manifest: &crate::case::Manifest,
+        config: &crate::case::CaseConfig,
+    ) -> Result<IngestOptions> {
         let tz = parse_tz_arg(&self.tz).ok_or_else(|| {
             Error::Usage(format!(
                 "--tz {}: expected UTC or an offset like +01:00",
@@ -204,13 +217,8 @@ impl IngestArgs {
             opts.threads = t.max(1);
         }
         // Declared once, a proxy stays declared for the case.
-        let mut declared = case.manifest.trusted_proxies.clone();
-        for c in case
-            .config
-            .trusted_proxies
-            .iter()
-            .chain(&self.trusted_proxy)
-        {
+        let mut declared = manifest.trusted_proxies.clone();
+        for c in config.trusted_proxies.iter().chain(&self.trusted_proxy) {
             if !declared.contains(c) {
                 declared.push(*c);
             }
@@ -238,7 +246,99 @@ pub fn run(cli: Cli) -> Result<u8> {
     Ok(code)
 }
 
+/// The ClickHouse store named by `--store` or the case's config, if any.
+fn store_spec(cli: &Cli) -> Result<Option<crate::store::clickhouse::Spec>> {
+    let url = match &cli.store {
+        Some(url) => Some(url.clone()),
+        None => crate::case::CaseConfig::load(&cli.case)
+            .ok()
+            .and_then(|c| c.store),
+    };
+    url.map(|u| crate::store::clickhouse::Spec::parse(&u))
+        .transpose()
+}
+
+/// The case's name in a store: the last component of `--case`.
+fn case_name(cli: &Cli) -> String {
+    cli.case.file_name().map_or_else(
+        || cli.case.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The commands on a ClickHouse store.
+fn dispatch_store(
+    out: &mut impl Write,
+    cli: Cli,
+    spec: &crate::store::clickhouse::Spec,
+) -> Result<u8> {
+    use crate::store::Store;
+    use crate::store::clickhouse::ClickHouse;
+    let name = case_name(&cli);
+    match cli.command {
+        Some(Command::Ingest { paths, args }) => {
+            ingest::check_paths(&paths)?;
+            ingest::ingest_into_store(out, spec, &name, &paths, &args)?;
+            Ok(0)
+        }
+        Some(Command::Search {
+            query,
+            json,
+            limit,
+            reverse,
+            count,
+        }) => {
+            let store = ClickHouse::open(spec, &name)?;
+            let mut vocab = store.vocabulary();
+            if let Some(d) = crate::hunt::load_stored_in(&store) {
+                vocab.sets = d.sets();
+            }
+            search::search(
+                out,
+                &store,
+                &vocab,
+                &|_| {},
+                &query.join(" "),
+                json,
+                limit,
+                reverse,
+                count,
+            )
+        }
+        Some(Command::Stats { json, top }) => {
+            let store = ClickHouse::open(spec, &name)?;
+            let proxies = crate::hunt::proxies_in(&store)?;
+            stats::stats(out, &store, &proxies, json, top)?;
+            Ok(0)
+        }
+        Some(Command::Hunt {
+            format,
+            output,
+            rescan,
+            rules,
+        }) => {
+            let store = ClickHouse::open(spec, &name)?;
+            hunt::hunt_store(out, &store, format, output.as_deref(), rescan, &rules)?;
+            Ok(0)
+        }
+        other => {
+            let what = match other {
+                Some(Command::Export { .. }) => "export",
+                Some(Command::Tag { .. }) => "tag",
+                Some(Command::Report { .. }) => "report",
+                _ => "the timeline",
+            };
+            Err(Error::Usage(format!(
+                "{what} does not work on a ClickHouse store yet: use search, stats and hunt there, or ingest the evidence into a local case"
+            )))
+        }
+    }
+}
+
 fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
+    if let Some(spec) = store_spec(&cli)? {
+        return dispatch_store(out, cli, &spec);
+    }
     match cli.command {
         Some(Command::Ingest { paths, args }) => {
             ingest::check_paths(&paths)?;
@@ -268,11 +368,27 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
             count,
         }) => {
             let case = Case::open(&cli.case)?;
-            search::search(out, &case, &query.join(" "), json, limit, reverse, count)
+            let store = crate::store::local::LocalStore::new(&case)?;
+            let vocab = crate::marks::vocabulary(&case)?;
+            // Rule hits and the responder's marks travel with each event, as in exports.
+            let annotations = crate::marks::Annotations::load(&case)?;
+            search::search(
+                out,
+                &store,
+                &vocab,
+                &|ev| annotations.apply(ev),
+                &query.join(" "),
+                json,
+                limit,
+                reverse,
+                count,
+            )
         }
         Some(Command::Stats { json, top }) => {
             let case = Case::open(&cli.case)?;
-            stats::stats(out, &case, json, top)?;
+            let proxies = crate::hunt::proxies(&case)?;
+            let store = crate::store::local::LocalStore::new(&case)?;
+            stats::stats(out, &store, &proxies, json, top)?;
             Ok(0)
         }
         Some(Command::Export {

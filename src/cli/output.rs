@@ -18,17 +18,32 @@ pub const EXIT_BAD_QUERY: u8 = 2;
 pub(super) fn compile(case: &Case, text: &str) -> Result<std::result::Result<Compiled, u8>> {
     match crate::query::compile(text, &case.fields, &crate::marks::vocabulary(case)?) {
         Ok(c) => Ok(Ok(c)),
-        Err(e) => {
-            let (shown, caret) = around(text, e.column);
-            eprintln!(
-                "trawl: bad query: {}",
-                crate::sanitize::escape_controls(&e.to_string())
-            );
-            eprintln!("  {shown}");
-            eprintln!("  {}^", " ".repeat(caret));
-            Ok(Err(EXIT_BAD_QUERY))
-        }
+        Err(e) => Ok(Err(bad_query(text, &e))),
     }
+}
+
+/// Selects a query's events in a store; a query that cannot be understood is said as
+/// [`compile`] says it.
+pub(super) fn select<'s>(
+    store: &'s dyn crate::store::Store,
+    vocab: &crate::query::Vocabulary,
+    text: &str,
+) -> Result<std::result::Result<Box<dyn crate::store::Selected + 's>, u8>> {
+    match store.select(text, vocab)? {
+        Ok(sel) => Ok(Ok(sel)),
+        Err(e) => Ok(Err(bad_query(text, &e))),
+    }
+}
+
+fn bad_query(text: &str, e: &crate::error::QueryError) -> u8 {
+    let (shown, caret) = around(text, e.column);
+    eprintln!(
+        "trawl: bad query: {}",
+        crate::sanitize::escape_controls(&e.to_string())
+    );
+    eprintln!("  {shown}");
+    eprintln!("  {}^", " ".repeat(caret));
+    EXIT_BAD_QUERY
 }
 
 /// The part of a query around a column (1-based, in characters) that fits a line, escaped, and
@@ -53,11 +68,25 @@ fn around(text: &str, column: usize) -> (String, usize) {
 /// The rules in force for a case. Sigma rules trawl cannot express are said on stderr, one
 /// line each, so a responder knows what did not run.
 pub(super) fn load_rules(case: &Case, extra: &[PathBuf]) -> Result<Vec<crate::rules::Rule>> {
-    let config = crate::case::CaseConfig::load(&case.dir)?;
-    let mut paths: Vec<PathBuf> = config.rules.iter().map(|p| case.dir.join(p)).collect();
+    load_rules_from(Some(&case.dir), extra)
+}
+
+/// The built-in rules, a case directory's (when the case has one) and `extra`.
+pub(super) fn load_rules_from(
+    dir: Option<&Path>,
+    extra: &[PathBuf],
+) -> Result<Vec<crate::rules::Rule>> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = dir {
+        let config = crate::case::CaseConfig::load(dir)?;
+        paths.extend(config.rules.iter().map(|p| dir.join(p)));
+    }
     paths.extend(extra.iter().cloned());
-    let set = crate::rules::load(&crate::rules::files_for(&case.dir, &paths))
-        .map_err(|e| Error::Usage(format!("rules: {e}")))?;
+    let set = crate::rules::load(&match dir {
+        Some(dir) => crate::rules::files_for(dir, &paths),
+        None => paths,
+    })
+    .map_err(|e| Error::Usage(format!("rules: {e}")))?;
     for s in &set.skipped {
         eprintln!(
             "trawl: sigma rule not used: {}: {}: {}",

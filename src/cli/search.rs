@@ -2,51 +2,58 @@
 
 use std::io::Write;
 
-use super::output::{compile, w};
-use crate::case::Case;
+use super::output::{select, w};
 use crate::error::{Error, Result};
+use crate::query::Vocabulary;
 use crate::sanitize::escape_controls;
-use crate::selection::Selection;
+use crate::store::Store;
 use crate::view;
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn search(
     out: &mut impl Write,
-    case: &Case,
+    store: &dyn Store,
+    vocab: &Vocabulary,
+    annotate: &dyn Fn(&mut view::EventView),
     text: &str,
     json: bool,
     limit: u64,
     reverse: bool,
     count: bool,
 ) -> Result<u8> {
-    let compiled = match compile(case, text)? {
-        Ok(c) => c,
+    let sel = match select(store, vocab, text)? {
+        Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let sel = Selection::select(&searcher, &compiled)?;
     if count {
         writeln!(out, "{}", sel.len()).map_err(w)?;
         return Ok(0);
     }
     let n = limit.min(sel.len());
     let start = if reverse { sel.len() - n } else { 0 };
-    let mut rows = sel.rows(start, n as usize);
+    // In pages: a limit of millions is not held in memory at once.
+    const PAGE: u64 = 10_000;
+    let mut pages: Vec<(u64, u64)> = (0..n.div_ceil(PAGE))
+        .map(|i| (start + i * PAGE, PAGE.min(n - i * PAGE)))
+        .collect();
     if reverse {
-        rows.reverse();
+        pages.reverse();
     }
-    let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-    // Rule hits and the responder's marks travel with each event, as in exports.
-    let annotations = crate::marks::Annotations::load(case)?;
-    for row in rows {
-        let mut ev = loader.load(row.addr)?;
-        annotations.apply(&mut ev);
-        if json {
-            let line = serde_json::to_string(&ev).map_err(|e| Error::Usage(e.to_string()))?;
-            let line = crate::sanitize::json_escape_unsafe(line);
-            writeln!(out, "{line}").map_err(w)?;
-        } else {
-            writeln!(out, "{}", escape_controls(&text_line(&ev))).map_err(w)?;
+    for (rank, len) in pages {
+        let mut events = sel.events(rank, len as usize)?;
+        if reverse {
+            events.reverse();
+        }
+        for mut ev in events {
+            // Rule hits and the responder's marks travel with each event, as in exports.
+            annotate(&mut ev);
+            if json {
+                let line = serde_json::to_string(&ev).map_err(|e| Error::Usage(e.to_string()))?;
+                let line = crate::sanitize::json_escape_unsafe(line);
+                writeln!(out, "{line}").map_err(w)?;
+            } else {
+                writeln!(out, "{}", escape_controls(&text_line(&ev))).map_err(w)?;
+            }
         }
     }
     if !json && sel.len() > n {

@@ -6,44 +6,46 @@ use serde_json::json;
 
 use super::ingest::host_ranges;
 use super::output::{plural, thousands, w};
-use crate::case::{Case, Manifest};
+use crate::case::Manifest;
 use crate::error::Result;
 use crate::formats::time::format_ms;
 use crate::query;
 use crate::sanitize::escape_controls;
-use crate::selection::{Order, Selection};
+use crate::selection::Order;
+use crate::store::Store;
 
-pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -> Result<()> {
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let vocab = crate::query::Vocabulary::of(&case.manifest);
-    let all = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
-    let m: &Manifest = &case.manifest;
+pub(super) fn stats(
+    out: &mut impl Write,
+    store: &dyn Store,
+    proxies: &[crate::hunt::Proxy],
+    json: bool,
+    top: usize,
+) -> Result<()> {
+    let vocab = store.vocabulary();
+    let all = store.select("*", &vocab)??;
+    let m: &Manifest = store.manifest();
     let (events, malformed) = m.totals();
-    let hosts = host_ranges(case)?;
-    let sources = all.top_values("source", usize::MAX, Order::Top)?;
+    let hosts = host_ranges(store)?;
+    let sources = all.top_values("source", usize::MAX, Order::Top, false)?;
     // Which logs (web log types, event-log channels) each host has: what a verdict rests on.
     let host_sources = hosts
         .iter()
         .map(|(host, _, _)| {
             let q = format!("host:{}", query::quote_value(host));
-            let sel = Selection::select(&searcher, &query::compile(&q, &case.fields, &vocab)?)?;
-            Ok(sel.top_values("source", usize::MAX, Order::Top)?.values)
+            let sel = store.select(&q, &vocab)??;
+            Ok(sel
+                .top_values("source", usize::MAX, Order::Top, false)?
+                .values)
         })
         .collect::<Result<Vec<_>>>()?;
-    let proxies = crate::hunt::proxies(case)?;
-    let mut loader = crate::view::Loader::new(&searcher, &case.fields, &case.manifest);
     let tops: Vec<_> = ["client", "ip", "ua", "path", "status", "user"]
         .iter()
-        .map(|f| {
-            all.top_values(f, top, Order::Top)?
-                .as_written(&searcher, &mut loader)
-        })
+        .map(|f| all.top_values(f, top, Order::Top, true))
         .collect::<Result<_>>()?;
-    let span = all.span();
+    let span = all.span()?;
     if json {
         let doc = json!({
-            "case": case.dir,
+            "case": store.name(),
             "events": events,
             "indexed_events": all.len(),
             "malformed": malformed,
@@ -79,7 +81,7 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
     writeln!(
         out,
         "Case {}: {} from {}, {}, {} unrecognised",
-        case.dir.display(),
+        store.name(),
         plural(events, "event", "events"),
         plural(m.files.len() as u64, "file", "files"),
         plural(malformed, "malformed line", "malformed lines"),
@@ -117,7 +119,7 @@ pub(super) fn stats(out: &mut impl Write, case: &Case, json: bool, top: usize) -
             "\nProxies and balancers (`client` is attributed behind them):"
         )
         .map_err(w)?;
-        for p in &proxies {
+        for p in proxies {
             writeln!(
                 out,
                 "  {:<24} {:<19} {}",

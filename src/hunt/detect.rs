@@ -14,9 +14,8 @@ use crate::error::{Error, Result};
 use crate::event::EventKey;
 use crate::query;
 use crate::rules::{self, Category, Outcome, Rule, Severity};
-use crate::selection::Selection;
 use crate::sets::EventSet;
-use crate::view;
+use crate::store::Store;
 
 /// A rule's description as stored with its hits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,9 +95,14 @@ fn detections_path(case: &Case) -> std::path::PathBuf {
 
 /// A fingerprint of what the case holds.
 pub fn case_state(case: &Case) -> String {
+    manifest_state(&case.manifest)
+}
+
+/// A fingerprint of what a manifest holds.
+fn manifest_state(manifest: &crate::case::Manifest) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for f in &case.manifest.files {
+    for f in &manifest.files {
         h.update(f.id.to_le_bytes());
         h.update(f.lines.to_le_bytes());
         h.update(f.events.to_le_bytes());
@@ -144,9 +148,12 @@ type RuleHits = (String, Vec<(EventKey, i64)>);
 
 /// Runs every rule over the case, on as many threads as there are cores.
 pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let mut vocab = crate::query::Vocabulary::of(&case.manifest);
+    detect_in(&crate::store::local::LocalStore::new(case)?, rules)
+}
+
+/// Runs every rule over a case in any store.
+pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
+    let mut vocab = store.vocabulary();
     // A rule about a column this case has no log for simply finds nothing.
     vocab.unknown_fields_match_nothing = true;
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -163,7 +170,7 @@ pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
                         let Some(rule) = rules.get(i) else {
                             return Ok(out);
                         };
-                        let found = hits_of(rule, case, &searcher, &vocab)?;
+                        let found = hits_of(rule, store, &vocab)?;
                         if !found.is_empty() {
                             out.push((rule.spec.id.clone(), found));
                         }
@@ -185,38 +192,63 @@ pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
     }
     Ok(Detections {
         rules_digest: rules::digest(rules),
-        case_state: case_state(case),
+        case_state: manifest_state(store.manifest()),
         rules: rules.iter().map(info).collect(),
         hits,
     })
 }
 
+/// The document detections are kept under in a store.
+const DETECTIONS_DOC: &str = "detections.json";
+
+/// Detections of a case in any store: kept with it when they match the case and the rules,
+/// otherwise run and kept.
+pub fn ensure_in(store: &dyn Store, rules: &[Rule], rescan: bool) -> Result<Detections> {
+    if !rescan
+        && let Some(d) = load_stored_in(store)
+        && d.rules_digest == rules::digest(rules)
+        && d.case_state == manifest_state(store.manifest())
+    {
+        return Ok(d);
+    }
+    let d = detect_in(store, rules)?;
+    let text = serde_json::to_string(&d).map_err(|e| Error::Usage(e.to_string()))?;
+    store.save_doc(DETECTIONS_DOC, &text)?;
+    Ok(d)
+}
+
+/// The detections kept with a case in any store, whatever they were computed on.
+pub fn load_stored_in(store: &dyn Store) -> Option<Detections> {
+    let text = store.load_doc(DETECTIONS_DOC).ok()??;
+    serde_json::from_str(&text).ok()
+}
+
 /// The events one rule finds: (event key, time).
 fn hits_of(
     rule: &Rule,
-    case: &Case,
-    searcher: &tantivy::Searcher,
+    store: &dyn Store,
     vocab: &query::Vocabulary,
 ) -> Result<Vec<(EventKey, i64)>> {
-    let compiled = query::compile(&rule.matcher.index_text, &case.fields, vocab).map_err(|e| {
-        Error::Usage(format!(
-            "rule {} ({}): {e}: {}",
-            rule.spec.id, rule.origin, rule.matcher.index_text
-        ))
-    })?;
-    let sel = Selection::select(searcher, &compiled)?;
+    let sel = store
+        .select(&rule.matcher.index_text, vocab)?
+        .map_err(|e| {
+            Error::Usage(format!(
+                "rule {} ({}): {e}: {}",
+                rule.spec.id, rule.origin, rule.matcher.index_text
+            ))
+        })?;
     // Only what the index could not evaluate (`raw:`) needs checking event by event; the
     // index's answer is otherwise the query's meaning, as `trawl search` gives it.
-    let verify = !rule.matcher.exact_in_index;
-    let mut found = Vec::new();
-    let mut loader = view::Loader::new(searcher, &case.fields, &case.manifest);
-    for page in sel.pages(4096) {
-        for row in page {
-            if !verify || rule.matcher.matches(&loader.load(row.addr)?) {
-                found.push((row.key(), row.ts_ms));
-            }
-        }
+    if rule.matcher.exact_in_index {
+        return sel.all_keys();
     }
+    let mut found = Vec::new();
+    sel.each_event(&mut |ev| {
+        if rule.matcher.matches(&ev) {
+            found.push((EventKey::new(ev.file_id, ev.line), ev.ts_ms));
+        }
+        Ok(())
+    })?;
     Ok(found)
 }
 

@@ -25,10 +25,11 @@ use crate::attribution::is_public;
 use crate::case::Case;
 use crate::error::Result;
 use crate::formats::time::format_ms;
-use crate::query::{self, Vocabulary, quote_value};
+use crate::query::{Vocabulary, quote_value};
 use crate::rules::{Category, Outcome, Severity};
-use crate::selection::{Order, Selection};
-use crate::view::{self, EventView};
+use crate::selection::Order;
+use crate::store::{Selected, Store};
+use crate::view::EventView;
 
 /// Where an event is, for the evidence record.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -199,7 +200,12 @@ pub struct Report {
 
 /// Builds the report from stored detections and the index.
 pub fn report(case: &Case, d: &Detections) -> Result<Report> {
-    let ctx = Ctx::new(case, d)?;
+    report_in(&crate::store::local::LocalStore::new(case)?, d)
+}
+
+/// Builds the report from detections and a case in any store.
+pub fn report_in(store: &dyn Store, d: &Detections) -> Result<Report> {
+    let ctx = Ctx::new(store, d)?;
     let all = ctx.select("*")?;
     let mut findings = Vec::new();
     let mut noise = Vec::new();
@@ -226,10 +232,10 @@ pub fn report(case: &Case, d: &Detections) -> Result<Report> {
     let suspects = ctx.suspects(&webshells, &excluded)?;
     let (verdicts, windows) = ctx.verdicts(&webshells, &excluded)?;
     Ok(Report {
-        case: case.dir.display().to_string(),
+        case: store.name(),
         events: all.len(),
-        first_event: all.span().map(|s| format_ms(s.0)),
-        last_event: all.span().map(|s| format_ms(s.1)),
+        first_event: all.span()?.map(|s| format_ms(s.0)),
+        last_event: all.span()?.map(|s| format_ms(s.1)),
         verdicts,
         proxies,
         findings,
@@ -242,8 +248,13 @@ pub fn report(case: &Case, d: &Detections) -> Result<Report> {
 
 /// The proxies and balancers in front of the servers, with what shows it (for `trawl stats`).
 pub fn proxies(case: &Case) -> Result<Vec<Proxy>> {
+    proxies_in(&crate::store::local::LocalStore::new(case)?)
+}
+
+/// The proxies and balancers of a case in any store.
+pub fn proxies_in(store: &dyn Store) -> Result<Vec<Proxy>> {
     let none = Detections::default();
-    Ctx::new(case, &none)?.proxies()
+    Ctx::new(store, &none)?.proxies()
 }
 
 /// Hits of one rule that mean one outcome, as a query.
@@ -255,9 +266,8 @@ struct Part<'r> {
 }
 
 struct Ctx<'a> {
-    case: &'a Case,
+    store: &'a dyn Store,
     d: &'a Detections,
-    searcher: tantivy::Searcher,
     vocab: Vocabulary,
     /// Every rule's hits split by outcome, context excluded.
     parts: Vec<Part<'a>>,
@@ -307,8 +317,8 @@ fn host_query(host: &str) -> String {
 const CITED_PER_REASON: u64 = 3;
 
 impl<'a> Ctx<'a> {
-    fn new(case: &'a Case, d: &'a Detections) -> Result<Ctx<'a>> {
-        let mut vocab = crate::query::Vocabulary::of(&case.manifest);
+    fn new(store: &'a dyn Store, d: &'a Detections) -> Result<Ctx<'a>> {
+        let mut vocab = store.vocabulary();
         vocab.sets = d.sets();
         vocab.unknown_fields_match_nothing = true;
         let noise: Vec<String> = d
@@ -370,42 +380,26 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(Ctx {
-            case,
+            store,
             d,
-            searcher: case.reader()?.searcher(),
             vocab,
             parts,
         })
     }
 
-    fn select(&self, q: &str) -> Result<Selection> {
-        Selection::select(
-            &self.searcher,
-            &query::compile(q, &self.case.fields, &self.vocab)?,
-        )
+    fn select(&self, q: &str) -> Result<Box<dyn Selected + 'a>> {
+        Ok(self.store.select(q, &self.vocab)??)
     }
 
-    fn load(&self, row: &crate::selection::Row) -> Result<EventView> {
-        view::load(
-            &self.searcher,
-            &self.case.fields,
-            &self.case.manifest,
-            row.addr,
-        )
-    }
-
-    fn evidence(&self, sel: &Selection, rank: u64) -> Result<Option<EventRef>> {
-        let Some(row) = sel.rows(rank, 1).into_iter().next() else {
-            return Ok(None);
-        };
-        Ok(Some(evidence_of(&self.load(&row)?)))
+    fn evidence(&self, sel: &dyn Selected, rank: u64) -> Result<Option<EventRef>> {
+        Ok(sel.events(rank, 1)?.first().map(evidence_of))
     }
 
     /// A field's most frequent values, as indexed (paths, agents and users lower-cased): what
     /// inference compares.
-    fn values(&self, sel: &Selection, field: &str, n: usize) -> Result<Vec<String>> {
+    fn values(&self, sel: &dyn Selected, field: &str, n: usize) -> Result<Vec<String>> {
         Ok(sel
-            .top_values(field, n, Order::Top)?
+            .top_values(field, n, Order::Top, false)?
             .values
             .into_iter()
             .map(|v| v.value)
@@ -413,11 +407,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Self::values`] as the logs wrote them: what the responder reads.
-    fn written_values(&self, sel: &Selection, field: &str, n: usize) -> Result<Vec<String>> {
-        let mut loader = view::Loader::new(&self.searcher, &self.case.fields, &self.case.manifest);
+    fn written_values(&self, sel: &dyn Selected, field: &str, n: usize) -> Result<Vec<String>> {
         Ok(sel
-            .top_values(field, n, Order::Top)?
-            .as_written(&self.searcher, &mut loader)?
+            .top_values(field, n, Order::Top, true)?
             .values
             .into_iter()
             .map(|v| v.value)
@@ -426,7 +418,7 @@ impl<'a> Ctx<'a> {
 
     fn finding(&self, rule: &RuleInfo) -> Result<Finding> {
         let sel = self.select(&format!("rule:{}", rule.id))?;
-        let span = sel.span().unwrap_or((0, 0));
+        let span = sel.span()?.unwrap_or((0, 0));
         let mut examples = Vec::new();
         for rank in 0..sel.len().min(5) {
             examples.extend(self.evidence(&sel, rank)?);
@@ -467,7 +459,7 @@ impl<'a> Ctx<'a> {
 
     /// The proxies and balancers in front of the servers, with what shows it.
     fn proxies(&self) -> Result<Vec<Proxy>> {
-        let declared = &self.case.manifest.trusted_proxies;
+        let declared = &self.store.manifest().trusted_proxies;
         let is_declared = |ip: &str| {
             ip.parse::<IpAddr>()
                 .is_ok_and(|ip| declared.iter().any(|c| c.contains(ip)))
@@ -475,7 +467,7 @@ impl<'a> Ctx<'a> {
         let forwarding = self.select("xff:*")?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        for v in forwarding.top_values("ip", 1000, Order::Top)?.values {
+        for v in forwarding.top_values("ip", 1000, Order::Top, false)?.values {
             let q = format!("ip:{}", quote_value(&v.value));
             // A header naming only the sender itself (a balancer that adds X-Forwarded-For
             // without translating addresses) forwards nothing.
@@ -488,9 +480,11 @@ impl<'a> Ctx<'a> {
             }
             let events = self.select(&q)?.len();
             let clients = behind
-                .top_values("client", usize::MAX, Order::Top)?
+                .top_values("client", usize::MAX, Order::Top, false)?
                 .distinct;
-            let named = behind.top_values("xff", usize::MAX, Order::Top)?.distinct;
+            let named = behind
+                .top_values("xff", usize::MAX, Order::Top, false)?
+                .distinct;
             let health = self.select(&format!("{q} AND {HEALTH_CHECKS}"))?.len();
             let declared = is_declared(&v.value);
             let public = v.value.parse::<IpAddr>().is_ok_and(is_public);
@@ -529,7 +523,7 @@ impl<'a> Ctx<'a> {
         }
         // Balancers that only check the servers: clients connect to the servers directly.
         let checks = self.select(&format!("{HEALTH_CHECKS} AND NOT xff:*"))?;
-        for v in checks.top_values("ip", 100, Order::Top)?.values {
+        for v in checks.top_values("ip", 100, Order::Top, false)?.values {
             if seen.contains(&v.value) || v.count < 10 {
                 continue;
             }
@@ -585,8 +579,8 @@ impl<'a> Ctx<'a> {
             let sel = self.select(&format!("s-ip:* AND host:{}", quote_value(&host)))?;
             let step = (sel.len() / 20).max(1);
             for rank in (0..sel.len()).step_by(step as usize).take(20) {
-                for row in sel.rows(rank, 1) {
-                    if let Some(ip) = self.load(&row)?.value_of("s-ip") {
+                for ev in sel.events(rank, 1)? {
+                    if let Some(ip) = ev.value_of("s-ip") {
                         out.insert(ip);
                     }
                 }
@@ -604,7 +598,7 @@ impl<'a> Ctx<'a> {
         }
         Ok(Excluded {
             addresses,
-            declared: self.case.manifest.trusted_proxies.clone(),
+            declared: self.store.manifest().trusted_proxies.clone(),
         })
     }
 
@@ -622,7 +616,7 @@ impl<'a> Ctx<'a> {
             for host in self.values(&sel, "host", 100)? {
                 let on_host =
                     self.select(&format!("({}) AND host:{}", part.query, quote_value(&host)))?;
-                if let Some((first, _)) = on_host.span() {
+                if let Some((first, _)) = on_host.span()? {
                     let e = out.entry(host).or_insert(first);
                     *e = (*e).min(first);
                 }
@@ -639,8 +633,7 @@ impl<'a> Ctx<'a> {
             .filter(|id| self.d.hits.contains_key(**id))
         {
             let sel = self.select(&format!("rule:{id}"))?;
-            for row in sel.rows(0, sel.len().min(1000) as usize) {
-                let ev = self.load(&row)?;
+            for ev in sel.events(0, sel.len().min(1000) as usize)? {
                 let Some(host) = ev.host.clone() else {
                     continue;
                 };
@@ -649,7 +642,7 @@ impl<'a> Ctx<'a> {
                         // The message may be long: say what matters, the file it wrote.
                         let mut e = evidence_of(&ev);
                         e.summary = format!("{host} {id} wrote {local}");
-                        out.push((host.clone(), url, row.ts_ms, e));
+                        out.push((host.clone(), url, ev.ts_ms, e));
                     }
                 }
             }
@@ -667,10 +660,10 @@ impl<'a> Ctx<'a> {
         for host in self.values(&posted, "host", 100)? {
             let q_host = format!("host:{}", quote_value(&host));
             let on_host = self.select(&format!("{answered} AND {q_host}"))?;
-            let host_start = self.select(&q_host)?.span().map_or(0, |s| s.0);
+            let host_start = self.select(&q_host)?.span()?.map_or(0, |s| s.0);
             for path in self.values(&on_host, "path", 1000)? {
                 let q_path = format!("path:{} AND {q_host}", quote_value(&path));
-                let first_any = self.select(&q_path)?.span().map_or(0, |s| s.0);
+                let first_any = self.select(&q_path)?.span()?.map_or(0, |s| s.0);
                 let after_exploit = first_hit.get(&host).is_some_and(|t| first_any >= *t);
                 // Present from the start of the host's logs: part of the site, not planted.
                 let appeared = first_any > host_start + 86_400_000;
@@ -721,8 +714,7 @@ impl<'a> Ctx<'a> {
         let mut clients: BTreeMap<String, (u64, i64, i64)> = BTreeMap::new();
         let mut first_ok: Option<i64> = None;
         let mut display_path = None;
-        for row in all.rows(0, all.len().min(SHELL_REQUESTS_LOADED) as usize) {
-            let ev = self.load(&row)?;
+        for ev in all.events(0, all.len().min(SHELL_REQUESTS_LOADED) as usize)? {
             if let Some(id) = &ev.request_id
                 && !seen_ids.insert(id.clone())
             {
@@ -737,15 +729,15 @@ impl<'a> Ctx<'a> {
                 posts += 1;
             }
             if ev.status.is_some_and(|s| (200..300).contains(&s)) {
-                first_ok = Some(first_ok.map_or(row.ts_ms, |f| f.min(row.ts_ms)));
+                first_ok = Some(first_ok.map_or(ev.ts_ms, |f| f.min(ev.ts_ms)));
                 if display_path.is_none() {
                     display_path = ev.path.clone();
                 }
                 if let Some(c) = ev.client.clone() {
-                    let e = clients.entry(c).or_insert((0, row.ts_ms, row.ts_ms));
+                    let e = clients.entry(c).or_insert((0, ev.ts_ms, ev.ts_ms));
                     e.0 += 1;
-                    e.1 = e.1.min(row.ts_ms);
-                    e.2 = e.2.max(row.ts_ms);
+                    e.1 = e.1.min(ev.ts_ms);
+                    e.2 = e.2.max(ev.ts_ms);
                 }
             }
         }
@@ -762,7 +754,7 @@ impl<'a> Ctx<'a> {
             })
             .collect();
         clients.sort_by(|a, b| a.first.cmp(&b.first));
-        let first_use = first_ok.or(all.span().map(|s| s.0));
+        let first_use = first_ok.or(all.span()?.map(|s| s.0));
         // The write that names this very file, before it was first used.
         let exact = writes
             .iter()
@@ -850,7 +842,7 @@ impl<'a> Ctx<'a> {
             if sel.is_empty() {
                 continue;
             }
-            for v in sel.top_values("client", 1000, Order::Top)?.values {
+            for v in sel.top_values("client", 1000, Order::Top, false)?.values {
                 if excluded.contains(&v.value) {
                     continue;
                 }
@@ -889,7 +881,7 @@ impl<'a> Ctx<'a> {
             .collect();
         for client in &succeeded {
             let sel = self.select(&format!("client:{}", quote_value(client)))?;
-            let Some((first, last)) = sel.span() else {
+            let Some((first, last)) = sel.span()? else {
                 continue;
             };
             for ua in self.written_values(&sel, "ua", 20)? {
@@ -934,7 +926,7 @@ impl<'a> Ctx<'a> {
             );
         for (client, role, why) in all {
             let sel = self.select(&format!("client:{}", quote_value(&client)))?;
-            let (a, b) = sel.span().unwrap_or((0, 0));
+            let (a, b) = sel.span()?.unwrap_or((0, 0));
             out.push(Suspect {
                 client,
                 role: role.into(),
@@ -986,14 +978,14 @@ impl<'a> Ctx<'a> {
                         part.outcome,
                         part.rule.title,
                         sel.len(),
-                        sel.span().map(|s| format_ms(s.0)).unwrap_or_default()
+                        sel.span()?.map(|s| format_ms(s.0)).unwrap_or_default()
                     ),
                 ));
-                for row in sel.rows(0, sel.len().min(CITED_PER_REASON) as usize) {
-                    let e = evidence_of(&self.load(&row)?);
+                for ev in sel.events(0, sel.len().min(CITED_PER_REASON) as usize)? {
+                    let e = evidence_of(&ev);
                     cited.push((
                         part.outcome,
-                        row.ts_ms,
+                        ev.ts_ms,
                         Cited {
                             file: e.file,
                             line: e.line,
@@ -1030,11 +1022,11 @@ impl<'a> Ctx<'a> {
                         )
                     },
                 ));
-                for row in sel.rows(0, sel.len().min(CITED_PER_REASON) as usize) {
-                    let e = evidence_of(&self.load(&row)?);
+                for ev in sel.events(0, sel.len().min(CITED_PER_REASON) as usize)? {
+                    let e = evidence_of(&ev);
                     cited.push((
                         Outcome::Compromise,
-                        row.ts_ms,
+                        ev.ts_ms,
                         Cited {
                             file: e.file,
                             line: e.line,
@@ -1064,7 +1056,7 @@ impl<'a> Ctx<'a> {
                     .map(|(_, q)| q.as_str())
                     .collect();
                 let sel = self.select(&any_of(&deciding))?;
-                first_last = sel.span().map(|(a, b)| (format_ms(a), format_ms(b)));
+                first_last = sel.span()?.map(|(a, b)| (format_ms(a), format_ms(b)));
             }
             if verdict == Verdict::Clean {
                 let span = self.select(&q_host)?;
@@ -1123,8 +1115,8 @@ impl<'a> Ctx<'a> {
         // (time, event) candidates for the first and the last event.
         let mut firsts = Vec::new();
         let mut lasts = Vec::new();
-        let mut ends = |sel: &Selection, first: bool, last: bool| -> Result<()> {
-            if let Some((a, b)) = sel.span() {
+        let mut ends = |sel: &dyn Selected, first: bool, last: bool| -> Result<()> {
+            if let Some((a, b)) = sel.span()? {
                 if first && let Some(e) = self.evidence(sel, 0)? {
                     firsts.push((a, e));
                 }

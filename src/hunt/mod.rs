@@ -7,9 +7,10 @@ mod infer;
 pub mod output;
 
 pub use detect::{
-    Detections, RuleInfo, case_state, detect, ensure, load_current, load_stored, save,
+    Detections, RuleInfo, case_state, detect, detect_in, ensure, ensure_in, load_current,
+    load_stored, load_stored_in, save,
 };
 pub use infer::{
     Cited, EventRef, Finding, HostVerdict, Proxy, Report, ShellClient, Suspect, Verdict, WebShell,
-    Window, evidence_of, proxies, report, url_of_local_path,
+    Window, evidence_of, proxies, proxies_in, report, report_in, url_of_local_path,
 };

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("query", &["query"]),
+    ("store", &["store"]),
     ("detections", &["rules", "hunt"]),
     ("case work", &["marks", "session", "export", "report"]),
     ("front ends", &["tui", "cli"]),

@@ -12,6 +12,7 @@ mod ingest;
 mod layers;
 mod live;
 mod sample_logs;
+mod store;
 mod tui;
 mod tui_e2e;
 mod verdicts;

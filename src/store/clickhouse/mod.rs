@@ -1,0 +1,668 @@
+//! A case kept in ClickHouse (`--store clickhouse://HOST:PORT/DATABASE[?cluster=NAME]`), over
+//! its HTTP interface, so that a fleet's logs and a team share one case.
+//!
+//! Tables, per case (`<case>` is the case's name, from `--case`):
+//! * `<case>_events`: one row per event, ordered by (time, file, line). Each field holds the
+//!   terms the local index holds for it (the same tokenizers write them), so a query lowered
+//!   to SQL (`sql`) matches what it matches locally. With `cluster=`, `<case>_events_local` on
+//!   every shard and a `Distributed` table over them.
+//! * `<case>_commits`: each ingest commit: the ingesting machine (`part`), its sequence number,
+//!   the batch id its rows carry, and its manifest. Rows are visible once their batch is
+//!   committed there, and while their file is in the manifest: a killed ingest leaves rows
+//!   nobody sees (removed by the next), a file changed in place leaves the manifest.
+//! * `<case>_parts`: the ingesting machines and the file-id range each owns.
+//!
+//! Only SQL and types that Debian's ClickHouse 18.16 and current releases share: times as
+//! Int64 milliseconds, addresses as 16 bytes (IPv4 mapped) compared as strings, no window
+//! functions.
+
+pub mod client;
+pub mod ingest;
+pub mod sql;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv6Addr;
+
+use self::client::{Client, quote};
+use super::{Selected, Store, rank_values};
+use crate::case::Manifest;
+use crate::error::{Error, QueryError, Result};
+use crate::event::{EventKey, names};
+use crate::query::Vocabulary;
+use crate::selection::{Order, TopValues};
+use crate::view::EventView;
+
+/// Where the case is: a server, a database and, for a cluster, its name and shards.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub url: String,
+    /// `host:port` of the HTTP interface every statement goes to.
+    pub server: String,
+    pub database: String,
+    /// The cluster (`remote_servers` in the servers' config) the events are spread over.
+    pub cluster: Option<String>,
+    /// HTTP `host:port` of each shard, to create and clean their local tables (default: each
+    /// shard's host from `system.clusters` on the entry server's port).
+    pub shards: Vec<String>,
+}
+
+impl Spec {
+    /// Parses `clickhouse://HOST:PORT/DATABASE[?cluster=NAME&shards=H:P,H:P]`.
+    pub fn parse(url: &str) -> Result<Spec> {
+        let bad = |why: &str| {
+            Error::Usage(format!(
+                "--store {url}: {why} (expected clickhouse://HOST:PORT/DATABASE[?cluster=NAME])"
+            ))
+        };
+        let rest = url
+            .strip_prefix("clickhouse://")
+            .ok_or_else(|| bad("not a clickhouse:// address"))?;
+        let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+        let (server, database) = path.split_once('/').unwrap_or((path, "default"));
+        let database = if database.is_empty() {
+            "default"
+        } else {
+            database
+        };
+        if server.is_empty() {
+            return Err(bad("no server"));
+        }
+        if !is_identifier(database) {
+            return Err(bad("the database name must be letters, digits and _"));
+        }
+        let server = if server.contains(':') {
+            server.to_string()
+        } else {
+            format!("{server}:8123")
+        };
+        let mut spec = Spec {
+            url: url.to_string(),
+            server,
+            database: database.to_string(),
+            cluster: None,
+            shards: Vec::new(),
+        };
+        for pair in params.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("cluster", name)) if is_identifier(name) => {
+                    spec.cluster = Some(name.to_string());
+                }
+                Some(("shards", list)) => {
+                    spec.shards = list.split(',').map(str::to_string).collect();
+                }
+                _ => return Err(bad(&format!("unknown parameter '{pair}'"))),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A case's name as a table-name prefix: letters, digits and `_`.
+pub fn table_prefix(case: &str) -> String {
+    let mut out: String = case
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "case_");
+    }
+    out
+}
+
+/// The tables of one case.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// Where queries read events (the `Distributed` table on a cluster).
+    pub events: String,
+    /// The table on each shard, on a cluster.
+    pub local: Option<String>,
+    pub commits: String,
+    pub parts: String,
+    /// Documents kept with the case: detections, marks.
+    pub docs: String,
+}
+
+impl Tables {
+    fn new(prefix: &str, spec: &Spec) -> Tables {
+        Tables {
+            events: format!("{prefix}_events"),
+            local: spec
+                .cluster
+                .as_ref()
+                .map(|_| format!("{prefix}_events_local")),
+            commits: format!("{prefix}_commits"),
+            parts: format!("{prefix}_parts"),
+            docs: format!("{prefix}_docs"),
+        }
+    }
+}
+
+/// The events table's columns; `schema::row` writes them in this order.
+pub const EVENT_COLUMNS: &str = "part String, batch UInt64, ts Int64, file_id UInt64, line UInt64, layout UInt64, \
+host Nullable(String), host_t Nullable(String), source String, method Nullable(String), method_t Nullable(String), \
+path Nullable(String), ua Nullable(String), `user` Nullable(String), referer Nullable(String), \
+ip Nullable(FixedString(16)), client Nullable(FixedString(16)), xff Array(FixedString(16)), \
+status Nullable(UInt64), bytes Nullable(UInt64), duration_ms Nullable(UInt64), request_id Nullable(UInt64), \
+attr Array(String), query_w String, text_w String, raw String, raw_bytes Nullable(String)";
+
+/// A case in ClickHouse, read as of its commits when opened.
+pub struct ClickHouse {
+    spec: Spec,
+    client: Client,
+    tables: Tables,
+    /// Every part's manifest together: files of all parts, layouts one after the other.
+    manifest: Manifest,
+    /// Where each part's layouts start in `manifest.layouts`.
+    layout_offsets: HashMap<String, u64>,
+    /// Which rows are committed and of files in the manifests.
+    visible: String,
+}
+
+impl ClickHouse {
+    /// Opens a case for reading.
+    pub fn open(spec: &Spec, case: &str) -> Result<ClickHouse> {
+        let client = Client::new(&spec.server, &spec.database);
+        let tables = Tables::new(&table_prefix(case), spec);
+        let exists = client.number(&format!(
+            "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
+            quote(&spec.database),
+            quote(&tables.commits)
+        ))?;
+        if exists == 0 {
+            return Err(Error::Usage(format!(
+                "no case '{case}' in {} (run `trawl ingest --store {} --case {case} PATH…` first)",
+                spec.url, spec.url
+            )));
+        }
+        let snapshot = Snapshot::read(&client, &tables)?;
+        let (manifest, layout_offsets, files) = snapshot.merged();
+        let batches: Vec<String> = snapshot
+            .batches
+            .values()
+            .flatten()
+            .map(u64::to_string)
+            .collect();
+        let files: Vec<String> = files.iter().map(u64::to_string).collect();
+        let visible = if batches.is_empty() || files.is_empty() {
+            "0".to_string()
+        } else {
+            format!(
+                "batch IN ({}) AND file_id IN ({})",
+                batches.join(","),
+                files.join(",")
+            )
+        };
+        Ok(ClickHouse {
+            spec: spec.clone(),
+            client,
+            tables,
+            manifest,
+            layout_offsets,
+            visible,
+        })
+    }
+
+    fn event_of(&self, row: &[Vec<u8>]) -> Option<EventView> {
+        let text = |i: usize| row.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
+        let num = |i: usize| text(i).and_then(|s| s.parse::<u64>().ok());
+        let part = text(0)?;
+        let ts: i64 = text(1)?.parse().ok()?;
+        let (file_id, line, layout) = (num(2)?, num(3)?, num(4)?);
+        let layout = self
+            .layout_offsets
+            .get(&part)
+            .copied()
+            .unwrap_or(u64::MAX / 2)
+            + layout;
+        let mut view =
+            crate::view::from_record(text(5)?, &self.manifest, ts, file_id, line, layout);
+        view.client = row
+            .get(6)
+            .and_then(|h| ip_of_hex(h))
+            .map(|ip| ip.to_string());
+        Some(view)
+    }
+
+    /// The events of a GUID's bucket whose records carry it, as a condition.
+    fn guid_condition(&self, id: u128) -> Result<String> {
+        let bucket = crate::schema::request_id_bucket(id);
+        let rows = self.client.rows(&format!(
+            "SELECT part, file_id, line, layout, raw FROM {} WHERE {} AND request_id = {bucket}",
+            self.tables.events, self.visible
+        ))?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let text = |i: usize| row.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
+            let num = |i: usize| text(i).and_then(|s| s.parse::<u64>().ok());
+            let (Some(part), Some(file), Some(line), Some(layout), Some(raw)) =
+                (text(0), num(1), num(2), num(3), text(4))
+            else {
+                continue;
+            };
+            let Some(offset) = self.layout_offsets.get(&part) else {
+                continue;
+            };
+            let layout = self.manifest.layouts.get((offset + layout) as usize);
+            if layout.is_some_and(|l| crate::query::record_has_guid(l, &raw, id)) {
+                keys.push(EventKey::new(file, line));
+            }
+        }
+        Ok(sql::keys_condition(keys.into_iter()))
+    }
+}
+
+impl Store for ClickHouse {
+    fn name(&self) -> String {
+        format!("{} ({})", self.spec.url, self.tables.events)
+    }
+
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn load_doc(&self, name: &str) -> Result<Option<String>> {
+        let rows = self.client.rows(&format!(
+            "SELECT text FROM {} WHERE name = {} ORDER BY at DESC LIMIT 1",
+            self.tables.docs,
+            quote(name)
+        ))?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .map(|t| String::from_utf8_lossy(t).into_owned()))
+    }
+
+    fn save_doc(&self, name: &str, text: &str) -> Result<()> {
+        let mut data = Vec::with_capacity(text.len() + 64);
+        client::push_escaped(&mut data, name.as_bytes(), false);
+        data.extend_from_slice(format!("\t{}\t", now_ms()).as_bytes());
+        client::push_escaped(&mut data, text.as_bytes(), false);
+        data.push(b'\n');
+        self.client.insert(
+            &format!("INSERT INTO {} FORMAT TabSeparated", self.tables.docs),
+            &data,
+        )
+    }
+
+    fn select<'s>(
+        &'s self,
+        text: &str,
+        vocab: &Vocabulary,
+    ) -> Result<std::result::Result<Box<dyn Selected + 's>, QueryError>> {
+        let (plan, _) = match crate::query::plan_of(text, vocab) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        // What the local index refuses (a regex its automaton cannot build) is refused here too.
+        let (_, fields) = crate::schema::build();
+        if let Err(e) = crate::query::lower(&plan, &fields) {
+            return Ok(Err(e));
+        }
+        let condition = sql::condition(&plan, &|id, _| self.guid_condition(id))?;
+        let filter = format!("{} AND ({condition})", self.visible);
+        let len = self.client.number(&format!(
+            "SELECT count() FROM {} WHERE {filter}",
+            self.tables.events
+        ))?;
+        Ok(Ok(Box::new(ChSelected {
+            store: self,
+            filter,
+            len,
+        })))
+    }
+}
+
+/// A query's events in ClickHouse: the condition, counted once.
+struct ChSelected<'a> {
+    store: &'a ClickHouse,
+    filter: String,
+    len: u64,
+}
+
+/// The table's order, which is the local timeline's.
+const ORDER: &str = "ORDER BY ts, file_id, line";
+
+impl ChSelected<'_> {
+    fn from(&self) -> String {
+        format!("FROM {} WHERE {}", self.store.tables.events, self.filter)
+    }
+}
+
+impl Selected for ChSelected<'_> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn span(&self) -> Result<Option<(i64, i64)>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        let rows = self
+            .store
+            .client
+            .rows(&format!("SELECT min(ts), max(ts) {}", self.from()))?;
+        let num = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        Ok(num(0).zip(num(1)))
+    }
+
+    fn count_before(&self, t: i64) -> Result<u64> {
+        self.store.client.number(&format!(
+            "SELECT count() FROM {} WHERE {} AND ts < {t}",
+            self.store.tables.events, self.filter
+        ))
+    }
+
+    fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>> {
+        if n == 0 || rank >= self.len {
+            return Ok(Vec::new());
+        }
+        let rows = self.store.client.rows(&format!(
+            "SELECT file_id, line, ts {} {ORDER} LIMIT {n} OFFSET {rank}",
+            self.from()
+        ))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let num = |i: usize| {
+                    r.get(i)
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .and_then(|s| s.parse::<i64>().ok())
+                };
+                Some((EventKey::new(num(0)? as u64, num(1)? as u64), num(2)?))
+            })
+            .collect())
+    }
+
+    fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>> {
+        if n == 0 || rank >= self.len {
+            return Ok(Vec::new());
+        }
+        let rows = self.store.client.rows(&format!(
+            "SELECT part, ts, file_id, line, layout, raw, hex(client) {} {ORDER} LIMIT {n} OFFSET {rank}",
+            self.from()
+        ))?;
+        Ok(rows.iter().filter_map(|r| self.store.event_of(r)).collect())
+    }
+
+    fn all_keys(&self) -> Result<Vec<(EventKey, i64)>> {
+        self.keys(0, self.len as usize)
+    }
+
+    fn each_event(&self, f: &mut dyn FnMut(EventView) -> Result<()>) -> Result<()> {
+        const PAGE: u64 = 100_000;
+        let mut rank = 0;
+        while rank < self.len {
+            for ev in self.events(rank, PAGE as usize)? {
+                f(ev)?;
+            }
+            rank += PAGE;
+        }
+        Ok(())
+    }
+
+    fn histogram(&self, start_ms: i64, width_ms: i64, buckets: usize) -> Result<Vec<u64>> {
+        let mut out = vec![0; buckets];
+        if buckets == 0 || width_ms <= 0 {
+            return Ok(out);
+        }
+        let end = start_ms.saturating_add(width_ms.saturating_mul(buckets as i64));
+        let rows = self.store.client.rows(&format!(
+            "SELECT intDiv(ts - {start_ms}, {width_ms}) AS b, count() FROM {} WHERE {} AND ts >= {start_ms} AND ts < {end} GROUP BY b",
+            self.store.tables.events, self.filter
+        ))?;
+        for r in rows {
+            let num = |i: usize| {
+                r.get(i)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| s.parse::<u64>().ok())
+            };
+            if let (Some(b), Some(c)) = (num(0), num(1))
+                && let Some(slot) = out.get_mut(b as usize)
+            {
+                *slot = c;
+            }
+        }
+        Ok(out)
+    }
+
+    fn top_values(
+        &self,
+        field: &str,
+        n: usize,
+        order: Order,
+        as_written: bool,
+    ) -> Result<TopValues> {
+        let (expr, array, display): (&str, bool, Display) = match field {
+            names::IP => ("hex(ip)", false, display_ip),
+            names::CLIENT => ("hex(client)", false, display_ip),
+            names::XFF => ("hex(x)", true, display_ip),
+            names::HOST => ("host_t", false, |b| {
+                String::from_utf8_lossy(b).to_uppercase()
+            }),
+            names::METHOD => ("method_t", false, |b| {
+                String::from_utf8_lossy(b).to_uppercase()
+            }),
+            names::SOURCE => ("source", false, lossy),
+            names::PATH => ("path", false, lossy),
+            names::UA => ("ua", false, lossy),
+            names::USER => ("`user`", false, lossy),
+            names::STATUS => ("status", false, lossy),
+            names::BYTES => ("bytes", false, lossy),
+            names::DURATION_MS => ("duration_ms", false, lossy),
+            names::LINE => ("line", false, lossy),
+            other => {
+                return Err(Error::Usage(format!(
+                    "top values of '{other}' are not kept in a ClickHouse case"
+                )));
+            }
+        };
+        // Every distinct value is counted exactly, then ranked as the local case ranks them.
+        let sql = if array {
+            format!(
+                "SELECT {expr} AS v, count() FROM {} ARRAY JOIN xff AS x WHERE {} GROUP BY v",
+                self.store.tables.events, self.filter
+            )
+        } else {
+            format!(
+                "SELECT {expr} AS v, count() FROM {} WHERE {} AND {} IS NOT NULL GROUP BY v",
+                self.store.tables.events,
+                self.filter,
+                expr.trim_start_matches("hex(").trim_end_matches(')')
+            )
+        };
+        let counts = self.store.client.rows(&sql)?.into_iter().filter_map(|r| {
+            let value = display(r.first()?);
+            let count = std::str::from_utf8(r.get(1)?).ok()?.parse::<u64>().ok()?;
+            Some((value, count))
+        });
+        let mut merged: BTreeMap<String, u64> = BTreeMap::new();
+        for (v, c) in counts {
+            *merged.entry(v).or_default() += c;
+        }
+        let mut top = rank_values(field, merged, n, order);
+        if as_written && matches!(field, names::PATH | names::UA | names::USER) {
+            self.as_written(&mut top)?;
+        }
+        Ok(top)
+    }
+}
+
+impl ChSelected<'_> {
+    /// Each value as the first event holding it wrote it (as the local case shows them).
+    fn as_written(&self, top: &mut TopValues) -> Result<()> {
+        let column = match top.field.as_str() {
+            names::PATH => "path",
+            names::UA => "ua",
+            _ => "`user`",
+        };
+        for v in &mut top.values {
+            let rows = self.store.client.rows(&format!(
+                "SELECT part, ts, file_id, line, layout, raw, hex(client) FROM {} WHERE {} AND {column} = {} {ORDER} LIMIT 1",
+                self.store.tables.events,
+                self.store.visible,
+                quote(&v.value)
+            ))?;
+            let Some(event) = rows.first().and_then(|r| self.store.event_of(r)) else {
+                continue;
+            };
+            let written = match top.field.as_str() {
+                names::PATH => event.path,
+                names::UA => event.ua,
+                _ => event.user,
+            };
+            let normalise: fn(&str) -> String = if top.field == names::UA {
+                crate::schema::normalize_user_agent
+            } else {
+                crate::schema::normalize_keyword
+            };
+            if let Some(w) = written.filter(|w| normalise(w) == v.value) {
+                v.value = w;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a column's value is shown.
+type Display = fn(&[u8]) -> String;
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ip_of_hex(hex: &[u8]) -> Option<std::net::IpAddr> {
+    let bytes = crate::input::unhex(std::str::from_utf8(hex).ok()?)?;
+    let octets: [u8; 16] = bytes.try_into().ok()?;
+    Some(crate::schema::v6_to_ip(Ipv6Addr::from(octets)))
+}
+
+fn display_ip(hex: &[u8]) -> String {
+    ip_of_hex(hex).map_or_else(|| lossy(hex), |ip| ip.to_string())
+}
+
+/// What the commits table says: each part's committed batches and latest manifest.
+#[derive(Debug, Default)]
+struct Snapshot {
+    batches: BTreeMap<String, Vec<u64>>,
+    manifests: BTreeMap<String, Manifest>,
+}
+
+impl Snapshot {
+    fn read(client: &Client, tables: &Tables) -> Result<Snapshot> {
+        let mut snap = Snapshot::default();
+        for row in client.rows(&format!("SELECT part, batch FROM {}", tables.commits))? {
+            let (Some(part), Some(batch)) = (row.first(), row.get(1)) else {
+                continue;
+            };
+            let batch = std::str::from_utf8(batch)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            snap.batches.entry(lossy(part)).or_default().push(batch);
+        }
+        let latest = client.rows(&format!(
+            "SELECT part, manifest FROM {c} WHERE (part, seq) IN (SELECT part, max(seq) FROM {c} GROUP BY part)",
+            c = tables.commits
+        ))?;
+        for row in latest {
+            let (Some(part), Some(text)) = (row.first(), row.get(1)) else {
+                continue;
+            };
+            let manifest: Manifest = serde_json::from_slice(text).map_err(|e| Error::Store {
+                url: client.url().to_string(),
+                message: format!("the manifest of part {} is not readable: {e}", lossy(part)),
+            })?;
+            snap.manifests.insert(lossy(part), manifest);
+        }
+        Ok(snap)
+    }
+
+    /// The parts' manifests as one, the offset of each part's layouts in it, and the files
+    /// whose events are visible: a file two machines both ingested (the same content) counts
+    /// once, from the first part in name order that holds it whole.
+    fn merged(&self) -> (Manifest, HashMap<String, u64>, Vec<u64>) {
+        let mut out = Manifest {
+            schema_version: crate::schema::SCHEMA_VERSION,
+            ..Manifest::default()
+        };
+        let mut offsets = HashMap::new();
+        let mut whole: HashMap<(u64, String), &str> = HashMap::new();
+        for (part, m) in &self.manifests {
+            for f in m.files.iter().filter(|f| f.complete) {
+                if let Some(sha) = &f.sha256 {
+                    whole.entry((f.size, sha.clone())).or_insert(part);
+                }
+            }
+        }
+        let mut visible = Vec::new();
+        for (part, m) in &self.manifests {
+            offsets.insert(part.clone(), out.layouts.len() as u64);
+            out.layouts.extend(m.layouts.iter().cloned());
+            for f in &m.files {
+                let elsewhere = |size: u64, sha: &str| {
+                    whole
+                        .get(&(size, sha.to_string()))
+                        .is_some_and(|owner| *owner != part.as_str())
+                };
+                let duplicate = match (&f.sha256, f.complete) {
+                    (Some(sha), true) => elsewhere(f.size, sha),
+                    _ => false,
+                };
+                if duplicate {
+                    continue;
+                }
+                visible.push(f.id);
+                out.files.push(f.clone());
+            }
+            out.unrecognised.extend(m.unrecognised.iter().cloned());
+            out.dynamic_attrs.extend(m.dynamic_attrs.iter().cloned());
+            for c in &m.trusted_proxies {
+                if !out.trusted_proxies.contains(c) {
+                    out.trusted_proxies.push(*c);
+                }
+            }
+        }
+        out.files.sort_by(|a, b| a.path.cmp(&b.path));
+        (out, offsets, visible)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_addresses_parse() {
+        let s = Spec::parse("clickhouse://10.0.0.5:8123/ir?cluster=fleet").expect("spec");
+        assert_eq!(
+            (s.server.as_str(), s.database.as_str()),
+            ("10.0.0.5:8123", "ir")
+        );
+        assert_eq!(s.cluster.as_deref(), Some("fleet"));
+        assert_eq!(
+            Spec::parse("clickhouse://ch/").expect("spec").server,
+            "ch:8123"
+        );
+        assert!(Spec::parse("http://ch/x").is_err());
+        assert!(Spec::parse("clickhouse://ch/x;drop").is_err());
+        assert_eq!(table_prefix("trawl-case"), "trawl_case");
+        assert_eq!(table_prefix("2021"), "case_2021");
+    }
+}

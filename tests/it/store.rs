@@ -1,0 +1,377 @@
+//! The same trawl on ClickHouse (`--store clickhouse://…`): real servers started here on free
+//! loopback ports with temporary data directories (one server, and two as the shards of a
+//! `Distributed` table), answering every search, stats and hunt as the local case does, and
+//! ingesting exactly once (killed midway, from two machines at once). Without the
+//! `clickhouse-server` binary the tests say so and skip; CI installs it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{self, ok, path_str, run};
+
+/// A ClickHouse server of its own, stopped when dropped.
+struct Server {
+    child: Child,
+    http: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_binary() -> Option<(PathBuf, Vec<&'static str>)> {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join("clickhouse-server");
+        if p.exists() {
+            return Some((p, vec![]));
+        }
+    }
+    let p = Path::new("/usr/bin/clickhouse");
+    if p.exists() {
+        return Some((p.to_path_buf(), vec!["server"]));
+    }
+    eprintln!("skipping: clickhouse-server is not installed (CI installs Debian's package)");
+    None
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP request to a server (the test's own view, independent of trawl's client).
+fn http(port: u16, sql: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    write!(
+        s,
+        "POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{sql}",
+        sql.len()
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
+}
+
+/// Starts servers; `shards` of them form the cluster `two` (each a shard).
+fn start(count: usize) -> Option<Vec<Server>> {
+    let (bin, pre) = server_binary()?;
+    let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+    let shards: String = ports
+        .iter()
+        .map(|(_, tcp)| {
+            format!("<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>")
+        })
+        .collect();
+    let mut servers = Vec::new();
+    for (http_port, tcp) in &ports {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("users.xml"),
+            "<?xml version=\"1.0\"?><yandex><profiles><default></default></profiles><users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users><quotas><default></default></quotas></yandex>",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("config.xml"),
+            format!(
+                "<?xml version=\"1.0\"?><yandex><logger><level>warning</level><console>1</console></logger>\
+                 <http_port>{http_port}</http_port><tcp_port>{tcp}</tcp_port><listen_host>127.0.0.1</listen_host>\
+                 <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><user_files_path>{d}/uf/</user_files_path>\
+                 <format_schema_path>{d}/fs/</format_schema_path>\
+                 <users_config>{d}/users.xml</users_config><default_profile>default</default_profile>\
+                 <default_database>default</default_database><mark_cache_size>5368709120</mark_cache_size>\
+                 <remote_servers><two>{shards}</two></remote_servers></yandex>"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(&bin)
+            .args(&pre)
+            .arg(format!("--config-file={d}/config.xml"))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        servers.push(Server {
+            child,
+            http: *http_port,
+            _dir: dir,
+        });
+    }
+    for s in &servers {
+        // Started when it answers (a server takes a second or two).
+        let up = (0..600).any(|_| {
+            let ok = http(s.http, "SELECT 1").is_some_and(|b| b.trim() == "1");
+            if !ok {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ok
+        });
+        assert!(up, "clickhouse-server on port {} did not start", s.http);
+    }
+    Some(servers)
+}
+
+fn url(servers: &[Server]) -> String {
+    if servers.len() == 1 {
+        format!("clickhouse://127.0.0.1:{}/default", servers[0].http)
+    } else {
+        let shards: Vec<String> = servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.http))
+            .collect();
+        format!(
+            "clickhouse://127.0.0.1:{}/default?cluster=two&shards={}",
+            servers[0].http,
+            shards.join(",")
+        )
+    }
+}
+
+/// Queries over every kind of field and value the language has.
+const QUERIES: &[&str] = &[
+    "*",
+    "ip:172.16.0.0/12",
+    "client:203.0.113.*",
+    "ip:[172.16.0.1 TO 172.16.9.255]",
+    "xff:*",
+    "path:/owa/auth/*.aspx",
+    "path:~\"/ecp/[a-z]\\.js\"",
+    "ua:*python*",
+    "ua:/python-requests\\/2\\.(19|25)\\.1/",
+    "status:5xx",
+    "status:>=400 AND NOT status:404",
+    "bytes:>10000",
+    "ts:2021-03-05",
+    "ts:[2021-03-03T10:00 TO 2021-03-04}",
+    "host:mbx-a AND method:POST",
+    "python requests",
+    "\"python requests\"",
+    "Set-OabVirtualDirectory",
+    "cs-uri-query:*",
+    "AnchorMailbox:ServerInfo~*",
+    "NOT status:200",
+    "(path:/ecp/* OR path:/owa/*) AND -status:200",
+    "user:*",
+    "rule:*",
+    "rule:tpl-*",
+    "file:*HttpProxy*",
+    "source:iis",
+    "line:[1 TO 100]",
+];
+
+fn count(args: &[&str], q: &str) -> String {
+    let mut all = args.to_vec();
+    all.extend(["search", "--count", q]);
+    let out = run(&all);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
+/// Stats and hunt as JSON, without where the case is.
+fn without_case(text: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+    v.as_object_mut().unwrap().remove("case");
+    v
+}
+
+/// Every answer of a ClickHouse case equals the local case's, from the same evidence.
+fn answers_match(servers: &[Server], name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    let evidence = common::sample_logs();
+    // Both run from the repository with the same relative path: file names are compared too.
+    let repo = common::repo();
+    let rel = evidence.strip_prefix(&repo).unwrap();
+    let store = url(servers);
+    let ingest = |extra: &[&str]| {
+        let out = common::trawl()
+            .current_dir(&repo)
+            .args(extra)
+            .args(["ingest", "--quiet", path_str(rel)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ingest(&["--case", path_str(&local)]);
+    let summary = ingest(&["--store", &store, "--case", name]);
+    assert!(summary.contains("40,002 events"), "{summary}");
+    let l = ["--case", path_str(&local)];
+    let c = ["--store", store.as_str(), "--case", name];
+    for q in QUERIES {
+        assert_eq!(count(&l, q), count(&c, q), "query {q}");
+    }
+    for q in ["path:/owa/auth/*.aspx", "rule:*", "status:5xx"] {
+        let search = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.extend(["search", "--json", "--limit", "300", q]);
+            ok(&all)
+        };
+        assert_eq!(search(&l), search(&c), "events of {q}");
+    }
+    let stats = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["stats", "--json", "--top", "20"]);
+        let mut v = without_case(&ok(&all));
+        // The local case lists paths as given (relative here, like the store's).
+        v.as_object_mut().unwrap().remove("files");
+        v.as_object_mut().unwrap().remove("unrecognised");
+        v
+    };
+    assert_eq!(stats(&l), stats(&c));
+    let hunt = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["hunt", "--format", "json"]);
+        without_case(&ok(&all))
+    };
+    let (lh, ch) = (hunt(&l), hunt(&c));
+    assert_eq!(lh, ch);
+    assert!(
+        lh["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["verdict"] == "compromised"),
+        "{lh}"
+    );
+}
+
+#[test]
+fn a_clickhouse_case_answers_as_the_local_case() {
+    let Some(servers) = start(1) else { return };
+    answers_match(&servers, "parity");
+    // A second ingest of the same evidence adds nothing.
+    let store = url(&servers);
+    common::trawl()
+        .current_dir(common::repo())
+        .args(["--store", &store, "--case", "parity", "ingest", "--quiet"])
+        .arg("sample-logs")
+        .output()
+        .unwrap();
+    assert_eq!(
+        count(&["--store", &store, "--case", "parity"], "*"),
+        "40002"
+    );
+}
+
+#[test]
+fn two_shards_behind_a_distributed_table_answer_alike() {
+    let Some(servers) = start(2) else { return };
+    answers_match(&servers, "fleet");
+    // The events are spread over both shards.
+    for s in &servers {
+        let n: u64 = http(s.http, "SELECT count() FROM fleet_events_local")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(n > 10_000 && n < 30_002, "{n}");
+    }
+}
+
+/// An ingest killed after its first commit, then run again: every line once. Two machines
+/// ingesting overlapping evidence at once: every file once.
+#[test]
+fn clickhouse_ingest_is_exactly_once() {
+    let Some(servers) = start(1) else { return };
+    let store = url(&servers);
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    trawl_gen::write_bench_corpus(
+        &corpus,
+        &trawl_gen::BenchOptions {
+            lines: 150_000,
+            seed: 7,
+            days: 3,
+        },
+    )
+    .unwrap();
+    let args = ["--store", store.as_str(), "--case", "once"];
+    let mut child = common::trawl()
+        .args(args)
+        .args([
+            "ingest",
+            "--quiet",
+            "--threads",
+            "1",
+            "--commit-every",
+            "10000",
+            path_str(&corpus),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut killed = false;
+    for _ in 0..6000 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        let commits = http(servers[0].http, "SELECT count() FROM once_commits")
+            .and_then(|b| b.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if commits >= 2 {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait().unwrap();
+    assert!(killed, "the ingest finished before it could be interrupted");
+    let partial: u64 = count(&args, "*").parse().unwrap();
+    assert!(partial > 0 && partial < 150_000, "{partial}");
+    ok(&[&args[..], &["ingest", "--quiet", path_str(&corpus)]].concat());
+    assert_eq!(count(&args, "*"), "150000");
+    // Rows of the killed batch were removed, or are at least not seen.
+    assert_eq!(count(&args, "line:>0"), "150000");
+
+    // Two machines: one ingests the corpus again (already in the case), the other the sample
+    // logs and the corpus, at the same time.
+    let spawn = |part: &str, paths: &[&Path]| {
+        let mut cmd = common::trawl();
+        cmd.env("TRAWL_STORE_PART", part)
+            .args(args)
+            .args(["ingest", "--quiet"]);
+        for p in paths {
+            cmd.arg(p);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let samples = common::sample_logs();
+    let a = spawn("machine-a", &[&corpus]);
+    let b = spawn("machine-b", &[&samples, &corpus]);
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(count(&args, "*"), (150_000 + 40_002).to_string());
+    assert_eq!(count(&args, "host:MBX-A"), "16293");
+}
