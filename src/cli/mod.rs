@@ -290,14 +290,19 @@ fn dispatch_store(
         }) => {
             let store = ClickHouse::open(spec, &name)?;
             let mut vocab = store.vocabulary();
-            if let Some(d) = crate::hunt::load_stored_in(&store) {
+            let detections = crate::hunt::load_stored_in(&store);
+            if let Some(d) = &detections {
                 vocab.sets = d.sets();
             }
+            let annotations = crate::marks::Annotations::new(
+                detections.map(|d| d.hit_sets()).unwrap_or_default(),
+                crate::marks::Marks::default(),
+            );
             search::search(
                 out,
                 &store,
                 &vocab,
-                &|_| {},
+                &|ev| annotations.apply(ev),
                 &query.join(" "),
                 json,
                 limit,

@@ -359,7 +359,10 @@ fn clickhouse_ingest_is_exactly_once() {
         for p in paths {
             cmd.arg(p);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let samples = common::sample_logs();
     let a = spawn("machine-a", &[&corpus]);
