@@ -9,13 +9,12 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use crate::case::Case;
 use crate::error::{Error, Result};
 use crate::event::EventKey;
+use crate::marks::Annotations;
 use crate::progress::{OnProgress, Progress, Unit};
-use crate::selection::Compiled;
-use crate::selection::Selection;
-use crate::view::{self, EventView};
+use crate::store::Selected;
+use crate::view::EventView;
 
 /// The export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -294,46 +293,46 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
     Value::Object(doc)
 }
 
-/// Calls `f` for each event of a query in time order, with its marks and rule hits.
+/// Calls `f` for each event of a selection in time order, with its marks and rule hits.
 fn each_event(
-    case: &Case,
-    query: &Compiled,
+    sel: &dyn Selected,
+    annotations: &Annotations,
     progress: OnProgress<'_>,
     mut f: impl FnMut(&EventView, &Extra<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let sel = Selection::select(&searcher, query)?;
-    let annotations = crate::marks::Annotations::load(case)?;
     let any_rule = annotations.any_rule();
     let mut written = 0u64;
-    let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-    for page in sel.pages(2048) {
-        for row in page {
-            let ev = loader.load(row.addr)?;
-            let key = EventKey::new(ev.file_id, ev.line);
-            let mark = annotations.marks.marks.get(&key);
-            let extra = Extra {
-                tags: mark.map_or(Vec::new(), |m| m.tags.iter().map(String::as_str).collect()),
-                note: mark.and_then(|m| m.note.as_deref()),
-                bookmark: mark.is_some_and(|m| m.bookmark),
-                rules: if any_rule.contains(key, ev.ts_ms) {
-                    annotations.rules_of(key, ev.ts_ms)
-                } else {
-                    Vec::new()
-                },
-            };
-            f(&ev, &extra)?;
-            written += 1;
-        }
+    let total = sel.len();
+    let tell = |written: u64| {
         progress(Progress {
             done: written,
-            total: sel.len(),
+            total,
             unit: Unit::Events,
             events: written,
             ..Progress::default()
         });
-    }
+    };
+    sel.each_event(&mut |ev| {
+        let key = EventKey::new(ev.file_id, ev.line);
+        let mark = annotations.marks.marks.get(&key);
+        let extra = Extra {
+            tags: mark.map_or(Vec::new(), |m| m.tags.iter().map(String::as_str).collect()),
+            note: mark.and_then(|m| m.note.as_deref()),
+            bookmark: mark.is_some_and(|m| m.bookmark),
+            rules: if any_rule.contains(key, ev.ts_ms) {
+                annotations.rules_of(key, ev.ts_ms)
+            } else {
+                Vec::new()
+            },
+        };
+        f(&ev, &extra)?;
+        written += 1;
+        if written.is_multiple_of(2048) {
+            tell(written);
+        }
+        Ok(())
+    })?;
+    tell(written);
     Ok(written)
 }
 
@@ -343,22 +342,22 @@ fn each_event(
 /// written under a temporary name beside it and renamed when complete, so that a failed or
 /// interrupted export never leaves a truncated file under the name asked.
 pub fn export_to_file(
-    case: &Case,
-    query: &Compiled,
+    sel: &dyn Selected,
+    annotations: &Annotations,
     format: Format,
     path: &std::path::Path,
     progress: OnProgress<'_>,
 ) -> Result<u64> {
     let mut sink = crate::sink::Sink::open(path)?;
-    let n = export(case, query, format, &mut sink, progress)?;
+    let n = export(sel, annotations, format, &mut sink, progress)?;
     sink.finish()?;
     Ok(n)
 }
 
 /// Streams the events of a query, in time order, in a format.
 pub fn export(
-    case: &Case,
-    query: &Compiled,
+    sel: &dyn Selected,
+    annotations: &Annotations,
     format: Format,
     out: &mut dyn Write,
     progress: OnProgress<'_>,
@@ -377,7 +376,7 @@ pub fn export(
                 _ => CSV_COLUMNS.iter().map(|c| c.to_string()).collect(),
             };
             w.write_record(&header).map_err(csv_error)?;
-            let n = each_event(case, query, progress, |ev, extra| {
+            let n = each_event(sel, annotations, progress, |ev, extra| {
                 let row: Vec<String> = match format {
                     Format::TimesketchCsv => timesketch_fields(ev, extra)
                         .into_iter()
@@ -391,7 +390,7 @@ pub fn export(
             n
         }
         Format::Jsonl | Format::TimesketchJsonl | Format::Ecs => {
-            each_event(case, query, progress, |ev, extra| {
+            each_event(sel, annotations, progress, |ev, extra| {
                 let value = match format {
                     Format::Jsonl => json_event(ev, extra),
                     Format::Ecs => ecs_event(ev, extra),

@@ -94,31 +94,109 @@ pub const MAX_TAGGED_AT_ONCE: u64 = 100_000;
 
 /// The events of a selection, to mark them all.
 pub fn targets_of(sel: &crate::selection::Selection, manifest: &Manifest) -> Result<Vec<Target>> {
-    if sel.len() > MAX_TAGGED_AT_ONCE {
+    check_count(sel.len())?;
+    let mut keys = Vec::with_capacity(sel.len() as usize);
+    for page in sel.pages(4096) {
+        keys.extend(page.into_iter().map(|r| (r.key(), r.ts_ms)));
+    }
+    Ok(targets_of_keys(&keys, manifest))
+}
+
+fn check_count(n: u64) -> Result<()> {
+    if n > MAX_TAGGED_AT_ONCE {
         return Err(Error::Usage(format!(
-            "{} events are more than {MAX_TAGGED_AT_ONCE} to tag at once: narrow the query",
-            sel.len()
+            "{n} events are more than {MAX_TAGGED_AT_ONCE} to tag at once: narrow the query"
         )));
     }
+    Ok(())
+}
+
+/// Events by key and time, to mark them.
+pub fn targets_of_keys(keys: &[(EventKey, i64)], manifest: &Manifest) -> Vec<Target> {
     let paths: HashMap<u64, &str> = manifest
         .files
         .iter()
         .map(|f| (f.id, f.path.as_str()))
         .collect();
-    let mut targets = Vec::with_capacity(sel.len() as usize);
-    for page in sel.pages(4096) {
-        for r in page {
-            targets.push(Target {
-                file_id: r.file_id,
-                file: paths
-                    .get(&r.file_id)
-                    .map_or_else(|| format!("<file #{}>", r.file_id), |p| (*p).to_string()),
-                line: r.line,
-                ts: crate::formats::time::format_ms(r.ts_ms),
-            });
+    keys.iter()
+        .map(|(k, ts)| Target {
+            file_id: k.file_id(),
+            file: paths
+                .get(&k.file_id())
+                .map_or_else(|| format!("<file #{}>", k.file_id()), |p| (*p).to_string()),
+            line: k.line(),
+            ts: crate::formats::time::format_ms(*ts),
+        })
+        .collect()
+}
+
+/// The journal a shared store keeps marks in.
+const MARKS_JOURNAL: &str = "marks";
+
+/// One change of marks as a shared store keeps them: every responder's changes are appended
+/// and replayed in order, so that two responders tagging at once both keep their tags.
+#[derive(Debug, Serialize, Deserialize)]
+struct Change {
+    file_id: u64,
+    file: String,
+    line: u64,
+    ts: String,
+    tag: String,
+    on: bool,
+}
+
+impl Marks {
+    /// The marks kept in a shared store (its journal replayed).
+    pub fn load_from(store: &dyn crate::store::Store) -> Result<Marks> {
+        let mut marks = Marks::default();
+        for entry in store.entries(MARKS_JOURNAL)? {
+            let c: Change = serde_json::from_str(&entry)
+                .map_err(|e| Error::Usage(format!("unreadable mark in the store: {e}")))?;
+            let t = Target {
+                file_id: c.file_id,
+                file: c.file,
+                line: c.line,
+                ts: c.ts,
+            };
+            marks.apply_tag(std::slice::from_ref(&t), &c.tag, c.on);
+            marks.drop_if_empty(&t);
         }
+        Ok(marks)
     }
-    Ok(targets)
+
+    /// Tags or untags events in a shared store; returns how many changed.
+    pub fn tag_in(
+        store: &dyn crate::store::Store,
+        sel: &dyn crate::store::Selected,
+        tag: &str,
+        on: bool,
+    ) -> Result<(usize, usize)> {
+        check_tag(tag)?;
+        check_count(sel.len())?;
+        let tag = tag.to_lowercase();
+        let targets = targets_of_keys(&sel.all_keys()?, store.manifest());
+        let current = Marks::load_from(store)?;
+        let mut changes = Vec::new();
+        for t in &targets {
+            let has = current
+                .marks
+                .get(&t.key())
+                .is_some_and(|m| m.tags.contains(&tag));
+            if has != on {
+                let c = Change {
+                    file_id: t.file_id,
+                    file: t.file.clone(),
+                    line: t.line,
+                    ts: t.ts.clone(),
+                    tag: tag.clone(),
+                    on,
+                };
+                changes.push(serde_json::to_string(&c).map_err(|e| Error::Usage(e.to_string()))?);
+            }
+        }
+        store.append_entries(MARKS_JOURNAL, &changes)?;
+        Ok((changes.len(), targets.len()))
+    }
 }
 
 impl Target {

@@ -8,15 +8,14 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::case::Case;
 use crate::error::Result;
 use crate::formats::time::format_ms;
 use crate::hunt::{self, Report as Hunt};
 use crate::marks::Marks;
 use crate::query;
 use crate::sanitize::escape_controls;
-use crate::selection::{Order, Selection, bucket_width};
-use crate::view;
+use crate::selection::{Order, bucket_width};
+use crate::store::{Selected, Store};
 
 /// Log coverage of one host and source.
 #[derive(Debug, Clone, Serialize)]
@@ -93,31 +92,29 @@ pub struct HostActivity {
 const MIN_GAP_HOURS: usize = 2;
 
 /// Gathers the report's content.
-pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentReport> {
-    let hunt_report = hunt::report(case, detections)?;
-    let marks = Marks::load(case)?;
-    let mut vocab = crate::query::Vocabulary::of(&case.manifest);
+pub fn build(
+    store: &dyn Store,
+    detections: &hunt::Detections,
+    marks: &Marks,
+) -> Result<IncidentReport> {
+    let hunt_report = hunt::report_in(store, detections)?;
+    let mut vocab = store.vocabulary();
     vocab.sets = detections.sets();
     vocab.sets.extend(marks.sets());
     vocab.unknown_fields_match_nothing = true;
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-    let select = |q: &str| -> Result<Selection> {
-        Selection::select(&searcher, &query::compile(q, &case.fields, &vocab)?)
-    };
+    let select = |q: &str| -> Result<Box<dyn Selected + '_>> { Ok(store.select(q, &vocab)??) };
 
     let mut coverage = Vec::new();
     let all = select("*")?;
-    for host in all.top_values("host", 1000, Order::Top)?.values {
+    for host in all.top_values("host", 1000, Order::Top, false)?.values {
         let q_host = format!("host:{}", query::quote_value(&host.value));
         let on_host = select(&q_host)?;
-        for source in on_host.top_values("source", 100, Order::Top)?.values {
+        for source in on_host.top_values("source", 100, Order::Top, false)?.values {
             let sel = select(&format!(
                 "{q_host} AND source:{}",
                 query::quote_value(&source.value)
             ))?;
-            let Some((first, last)) = sel.span() else {
+            let Some((first, last)) = sel.span()? else {
                 continue;
             };
             coverage.push(Coverage {
@@ -127,7 +124,7 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
                 first: format_ms(first),
                 last: format_ms(last),
                 gaps: if steady(sel.len(), first, last) {
-                    gaps(&sel, first, last)
+                    gaps(&sel, first, last)?
                 } else {
                     Vec::new()
                 },
@@ -138,9 +135,8 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
     let marked = select("marked:true")?;
     let mut evidence = Vec::new();
     let mut found = std::collections::HashSet::new();
-    for row in marked.rows(0, marked.len() as usize) {
-        found.insert(row.key());
-        let ev = loader.load(row.addr)?;
+    for ev in marked.events(0, marked.len() as usize)? {
+        found.insert(crate::event::EventKey::new(ev.file_id, ev.line));
         let mark = marks.get(ev.file_id, ev.line).cloned().unwrap_or_default();
         let e = hunt::evidence_of(&ev);
         evidence.push(MarkedEvent {
@@ -188,17 +184,14 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
         .join(" OR ");
     for ip in &indicators_ips {
         let sel = select(&format!("client:{}", query::quote_value(ip)))?;
-        for v in sel.top_values("ua", 10, Order::Top)?.values {
+        for v in sel.top_values("ua", 10, Order::Top, false)?.values {
             // The index counts user agents without case; a blocklist wants them as sent.
             let one = select(&format!(
                 "client:{} AND ua:{}",
                 query::quote_value(ip),
                 query::quote_value(&v.value)
             ))?;
-            let written = match one.rows(0, 1).first() {
-                Some(row) => loader.load(row.addr)?.ua,
-                None => None,
-            };
+            let written = one.events(0, 1)?.into_iter().next().and_then(|e| e.ua);
             uas.insert(written.unwrap_or(v.value));
         }
     }
@@ -219,7 +212,7 @@ pub fn build(case: &Case, detections: &hunt::Detections) -> Result<IncidentRepor
                 events: everywhere.len(),
                 from_others: others.len(),
                 others: others
-                    .top_values("client", 3, Order::Top)?
+                    .top_values("client", 3, Order::Top, false)?
                     .values
                     .into_iter()
                     .map(|v| v.value)
@@ -253,11 +246,11 @@ fn steady(events: u64, first: i64, last: i64) -> bool {
     events / hours >= 10
 }
 
-fn gaps(sel: &Selection, first: i64, last: i64) -> Vec<(String, String)> {
+fn gaps(sel: &dyn Selected, first: i64, last: i64) -> Result<Vec<(String, String)>> {
     const HOUR: i64 = 3_600_000;
     let start = first.div_euclid(HOUR) * HOUR;
     let hours = ((last - start) / HOUR + 1) as usize;
-    let counts = sel.histogram(start, HOUR, hours);
+    let counts = sel.histogram(start, HOUR, hours)?;
     let mut out = Vec::new();
     let mut run_start = None;
     for (i, c) in counts.iter().chain(std::iter::once(&1)).enumerate() {
@@ -276,13 +269,16 @@ fn gaps(sel: &Selection, first: i64, last: i64) -> Vec<(String, String)> {
             _ => {}
         }
     }
-    out
+    Ok(out)
 }
 
 /// Buckets across the malicious events' span, about this many.
 const ACTIVITY_BUCKETS: usize = 96;
 
-fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Option<Activity>> {
+fn activity<'s>(
+    h: &Hunt,
+    select: &dyn Fn(&str) -> Result<Box<dyn Selected + 's>>,
+) -> Result<Option<Activity>> {
     let mut parts: Vec<String> = h
         .findings
         .iter()
@@ -304,14 +300,14 @@ fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Opti
     }
     let malicious = format!("({})", parts.join(" OR "));
     let sel = select(&malicious)?;
-    let Some((first, last)) = sel.span() else {
+    let Some((first, last)) = sel.span()? else {
         return Ok(None);
     };
     let (width, label) = bucket_width(last - first + 1, ACTIVITY_BUCKETS);
     let start = first.div_euclid(width) * width;
     let n = ((last - start) / width + 1) as usize;
     let mut hosts = Vec::new();
-    for v in sel.top_values("host", 1000, Order::Top)?.values {
+    for v in sel.top_values("host", 1000, Order::Top, false)?.values {
         let on_host = select(&format!(
             "{malicious} AND host:{}",
             query::quote_value(&v.value)
@@ -326,7 +322,7 @@ fn activity(h: &Hunt, select: &dyn Fn(&str) -> Result<Selection>) -> Result<Opti
         });
         hosts.push(HostActivity {
             host: v.value,
-            counts: on_host.histogram(start, width, n),
+            counts: on_host.histogram(start, width, n)?,
             window,
         });
     }
@@ -411,14 +407,10 @@ fn md_cell(s: &str) -> String {
 }
 
 /// The report in Markdown.
-pub fn markdown(r: &IncidentReport, case: &Case) -> String {
+pub fn markdown(r: &IncidentReport, case: &str) -> String {
     let mut o = String::new();
     let h = &r.hunt;
-    let _ = writeln!(
-        o,
-        "# Incident report: {}\n",
-        md_cell(&case.dir.display().to_string())
-    );
+    let _ = writeln!(o, "# Incident report: {}\n", md_cell(case));
     let _ = writeln!(
         o,
         "Generated by trawl {} at {}. All times UTC.\n",
@@ -604,21 +596,17 @@ fn html_escape(s: &str) -> String {
 }
 
 /// The report as one self-contained HTML file (inline styles, no scripts, nothing fetched).
-pub fn html(r: &IncidentReport, case: &Case) -> String {
+pub fn html(r: &IncidentReport, case: &str) -> String {
     let h = &r.hunt;
     let e = html_escape;
     let mut o = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     let _ = writeln!(
         o,
         "<title>Incident report: {}</title>",
-        e(&case.dir.display().to_string())
+        e(case)
     );
     o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1200px}table{border-collapse:collapse;margin:1em 0;width:100%;table-layout:fixed}td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top;font-size:90%;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}th{background:#eee}code,pre{font-family:ui-monospace,monospace}.sev-high{color:#b00;font-weight:bold}.sev-medium{color:#a60}.bar{background:#b00;height:.8em;display:inline-block}pre{background:#f5f5f5;padding:1em}</style></head><body>\n");
-    let _ = writeln!(
-        o,
-        "<h1>Incident report: {}</h1>",
-        e(&case.dir.display().to_string())
-    );
+    let _ = writeln!(o, "<h1>Incident report: {}</h1>", e(case));
     let _ = writeln!(
         o,
         "<p>Generated by trawl {} at {}. All times UTC.</p>",

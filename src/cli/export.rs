@@ -3,13 +3,17 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::output::{Bar, compile, plural, w};
-use crate::case::Case;
+use super::output::{Bar, plural, select, w};
 use crate::error::{Error, Result};
+use crate::marks::Annotations;
+use crate::query::Vocabulary;
+use crate::store::Store;
 
 pub(super) fn export(
     out: &mut impl Write,
-    case: &Case,
+    store: &dyn Store,
+    vocab: &Vocabulary,
+    annotations: &Annotations,
     text: &str,
     format: Option<crate::export::Format>,
     output: &Path,
@@ -25,12 +29,12 @@ pub(super) fn export(
             )));
         }
     };
-    let compiled = match compile(case, text)? {
-        Ok(c) => c,
+    let sel = match select(store, vocab, text)? {
+        Ok(s) => s,
         Err(code) => return Ok(code),
     };
     let bar = Bar::new(true, "{bar:30} {pos}/{len} events, eta {eta}");
-    let n = crate::export::export_to_file(case, &compiled, format, output, &|p| bar.report(p))?;
+    let n = crate::export::export_to_file(&sel, annotations, format, output, &|p| bar.report(p))?;
     bar.finish();
     let said = format!(
         "Exported {} to {} ({})",

@@ -34,7 +34,7 @@ pub struct Cli {
     pub case: PathBuf,
     /// Keep the case in ClickHouse instead of a local directory, shared by every machine and
     /// responder that names it: clickhouse://HOST:PORT/DATABASE[?cluster=NAME] (also `store`
-    /// in the case's trawl.toml). `ingest`, `search`, `stats` and `hunt` work there.
+    /// in the case's trawl.toml). Every command but the timeline works there.
     #[arg(long, global = true, value_name = "URL")]
     pub store: Option<String>,
     /// Evidence to ingest before opening the case (files, folders, .gz, .zip).
@@ -266,13 +266,28 @@ fn case_name(cli: &Cli) -> String {
     )
 }
 
+/// What queries on a store may name (its rule hits) and what travels with its events.
+fn store_annotations(
+    store: &dyn crate::store::Store,
+) -> Result<(query::Vocabulary, crate::marks::Annotations)> {
+    let mut vocab = store.vocabulary();
+    let detections = crate::hunt::load_stored_in(store);
+    if let Some(d) = &detections {
+        vocab.sets = d.sets();
+    }
+    let marks = crate::marks::Marks::load_from(store)?;
+    vocab.sets.extend(marks.sets());
+    let annotations =
+        crate::marks::Annotations::new(detections.map(|d| d.hit_sets()).unwrap_or_default(), marks);
+    Ok((vocab, annotations))
+}
+
 /// The commands on a ClickHouse store.
 fn dispatch_store(
     out: &mut impl Write,
     cli: Cli,
     spec: &crate::store::clickhouse::Spec,
 ) -> Result<u8> {
-    use crate::store::Store;
     use crate::store::clickhouse::ClickHouse;
     let name = case_name(&cli);
     match cli.command {
@@ -289,15 +304,7 @@ fn dispatch_store(
             count,
         }) => {
             let store = ClickHouse::open(spec, &name)?;
-            let mut vocab = store.vocabulary();
-            let detections = crate::hunt::load_stored_in(&store);
-            if let Some(d) = &detections {
-                vocab.sets = d.sets();
-            }
-            let annotations = crate::marks::Annotations::new(
-                detections.map(|d| d.hit_sets()).unwrap_or_default(),
-                crate::marks::Marks::default(),
-            );
+            let (vocab, annotations) = store_annotations(&store)?;
             search::search(
                 out,
                 &store,
@@ -326,17 +333,41 @@ fn dispatch_store(
             hunt::hunt_store(out, &store, format, output.as_deref(), rescan, &rules)?;
             Ok(0)
         }
-        other => {
-            let what = match other {
-                Some(Command::Export { .. }) => "export",
-                Some(Command::Tag { .. }) => "tag",
-                Some(Command::Report { .. }) => "report",
-                _ => "the timeline",
+        Some(Command::Export {
+            query,
+            tag,
+            format,
+            output,
+        }) => {
+            let store = ClickHouse::open(spec, &name)?;
+            let text = match tag {
+                Some(t) => format!("({query}) AND tag:{}", query::quote_value(&t)),
+                None => query,
             };
-            Err(Error::Usage(format!(
-                "{what} does not work on a ClickHouse store yet: use search, stats and hunt there, or ingest the evidence into a local case"
-            )))
+            let (vocab, annotations) = store_annotations(&store)?;
+            export::export(out, &store, &vocab, &annotations, &text, format, &output)
         }
+        Some(Command::Tag {
+            name: tag,
+            query: text,
+            remove,
+        }) => {
+            let store = ClickHouse::open(spec, &name)?;
+            let (vocab, _) = store_annotations(&store)?;
+            tag::tag_store(out, &store, &vocab, &tag, &text, remove)
+        }
+        Some(Command::Report {
+            format,
+            output,
+            rules,
+        }) => {
+            let store = ClickHouse::open(spec, &name)?;
+            report::report_store(out, &store, format, &output, &rules)?;
+            Ok(0)
+        }
+        None => Err(Error::Usage(
+            "the timeline does not open on a ClickHouse store yet: use search, stats, hunt, export, tag and report there, or ingest the evidence into a local case".into(),
+        )),
     }
 }
 
@@ -407,7 +438,10 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
                 Some(t) => format!("({query}) AND tag:{}", query::quote_value(&t)),
                 None => query,
             };
-            export::export(out, &case, &text, format, &output)
+            let store = crate::store::local::LocalStore::new(&case)?;
+            let vocab = crate::marks::vocabulary(&case)?;
+            let annotations = crate::marks::Annotations::load(&case)?;
+            export::export(out, &store, &vocab, &annotations, &text, format, &output)
         }
         Some(Command::Tag {
             name,

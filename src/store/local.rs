@@ -52,6 +52,30 @@ impl Store for LocalStore<'_> {
         crate::case::write_atomic(&self.case.dir.join(name), text.as_bytes())
     }
 
+    /// Journals are files of JSON lines in the case directory.
+    fn append_entries(&self, journal: &str, entries: &[String]) -> Result<()> {
+        use std::io::Write;
+        let path = self.case.dir.join(format!("{journal}.journal.jsonl"));
+        let mut text = String::new();
+        for e in entries {
+            text.push_str(e);
+            text.push('\n');
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| crate::error::Error::io(path, e))
+    }
+
+    fn entries(&self, journal: &str) -> Result<Vec<String>> {
+        Ok(self
+            .load_doc(&format!("{journal}.journal.jsonl"))?
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default())
+    }
+
     fn select<'s>(
         &'s self,
         text: &str,

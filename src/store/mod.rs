@@ -30,6 +30,11 @@ pub trait Store: Sync {
     fn load_doc(&self, name: &str) -> Result<Option<String>>;
     /// Saves a document with the case, for everyone who opens it.
     fn save_doc(&self, name: &str, text: &str) -> Result<()>;
+    /// Appends entries to a journal kept with the case (marks made by several responders): each
+    /// entry is kept, none overwrites another.
+    fn append_entries(&self, journal: &str, entries: &[String]) -> Result<()>;
+    /// A journal's entries, oldest first.
+    fn entries(&self, journal: &str) -> Result<Vec<String>>;
     /// The events a query matches. A query that cannot be understood is the inner error.
     fn select<'s>(
         &'s self,

@@ -97,12 +97,12 @@ impl Spec {
     }
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> u128 {
+/// Microseconds since the epoch, now: the order of documents and journal entries.
+pub fn now_us() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_millis()
+        .as_micros()
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -287,13 +287,45 @@ impl Store for ClickHouse {
     fn save_doc(&self, name: &str, text: &str) -> Result<()> {
         let mut data = Vec::with_capacity(text.len() + 64);
         client::push_escaped(&mut data, name.as_bytes(), false);
-        data.extend_from_slice(format!("\t{}\t", now_ms()).as_bytes());
+        data.extend_from_slice(format!("\t{}\t", now_us()).as_bytes());
         client::push_escaped(&mut data, text.as_bytes(), false);
         data.push(b'\n');
         self.client.insert(
             &format!("INSERT INTO {} FORMAT TabSeparated", self.tables.docs),
             &data,
         )
+    }
+
+    fn append_entries(&self, journal: &str, entries: &[String]) -> Result<()> {
+        let mut data = Vec::new();
+        let at = now_us();
+        for (i, e) in entries.iter().enumerate() {
+            client::push_escaped(&mut data, journal.as_bytes(), false);
+            // One responder's entries keep their order; others' interleave by time.
+            data.extend_from_slice(format!("\t{}\t", at + i as u128).as_bytes());
+            client::push_escaped(&mut data, e.as_bytes(), false);
+            data.push(b'\n');
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.client.insert(
+            &format!("INSERT INTO {} FORMAT TabSeparated", self.tables.docs),
+            &data,
+        )
+    }
+
+    fn entries(&self, journal: &str) -> Result<Vec<String>> {
+        let rows = self.client.rows(&format!(
+            "SELECT text FROM {} WHERE name = {} ORDER BY at",
+            self.tables.docs,
+            quote(journal)
+        ))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .map(|t| String::from_utf8_lossy(&t).into_owned())
+            .collect())
     }
 
     fn select<'s>(

@@ -121,10 +121,12 @@ fn export(
             "{path}: add a format (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs) or a known extension"
         )));
     };
-    let compiled = crate::query::compile(text, &case.fields, &crate::marks::vocabulary(case)?)?;
+    let store = crate::store::local::LocalStore::new(case)?;
+    let sel = crate::store::Store::select(&store, text, &crate::marks::vocabulary(case)?)??;
+    let annotations = crate::marks::Annotations::load(case)?;
     let n = crate::export::export_to_file(
-        case,
-        &compiled,
+        &sel,
+        &annotations,
         format,
         std::path::Path::new(path),
         &crate::progress::ignore,
