@@ -600,11 +600,7 @@ pub fn html(r: &IncidentReport, case: &str) -> String {
     let h = &r.hunt;
     let e = html_escape;
     let mut o = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-    let _ = writeln!(
-        o,
-        "<title>Incident report: {}</title>",
-        e(case)
-    );
+    let _ = writeln!(o, "<title>Incident report: {}</title>", e(case));
     o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1200px}table{border-collapse:collapse;margin:1em 0;width:100%;table-layout:fixed}td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left;vertical-align:top;font-size:90%;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}th{background:#eee}code,pre{font-family:ui-monospace,monospace}.sev-high{color:#b00;font-weight:bold}.sev-medium{color:#a60}.bar{background:#b00;height:.8em;display:inline-block}pre{background:#f5f5f5;padding:1em}</style></head><body>\n");
     let _ = writeln!(o, "<h1>Incident report: {}</h1>", e(case));
     let _ = writeln!(

@@ -14,6 +14,7 @@ use trawl::case::Case;
 use trawl::error::Result;
 use trawl::query;
 use trawl::selection::{Order, Selection, bucket_width};
+use trawl::store::Store;
 use trawl::view;
 
 /// One measured operation.
@@ -189,6 +190,77 @@ fn run(case: &Case, ip: &str, path_pattern: &str, day: &str, runs: usize) -> Res
     Ok(out)
 }
 
+/// The same questions through the store seam (`trawl::store`), which a ClickHouse case answers
+/// too: what the commands ask, and what the timeline's first frame needs (everything selected,
+/// its histogram, the first screen of rows).
+fn run_store(
+    store: &dyn trawl::store::Store,
+    ip: &str,
+    path_pattern: &str,
+    day: &str,
+    runs: usize,
+) -> Result<Vec<Timing>> {
+    let vocab = store.vocabulary();
+    let select =
+        |q: &str| -> Result<Box<dyn trawl::store::Selected + '_>> { Ok(store.select(q, &vocab)??) };
+    let first_page = |q: &str| -> Result<u64> {
+        let sel = select(q)?;
+        sel.events(0, 100)?;
+        Ok(sel.len())
+    };
+    let all = select("*")?;
+    let mut out = vec![
+        time(
+            &format!("ip pivot `ip:{ip}`, first 100 by time"),
+            runs,
+            || first_page(&format!("ip:{ip}")),
+        )?,
+        time(
+            &format!("path wildcard `path:{path_pattern}`, first 100"),
+            runs,
+            || first_page(&format!("path:{path_pattern}")),
+        )?,
+        time(&format!("`ip:{ip} AND ts:{day}`, first 100"), runs, || {
+            first_page(&format!("ip:{ip} AND ts:{day}"))
+        })?,
+        time("top-20 user agents, all events", runs, || {
+            Ok(all.top_values("ua", 20, Order::Top, false)?.distinct)
+        })?,
+        time("top-20 client IPs, all events", runs, || {
+            Ok(all.top_values("ip", 20, Order::Top, false)?.distinct)
+        })?,
+    ];
+    if let Some((first, last)) = all.span()? {
+        out.push(time("histogram of all events, 120 buckets", runs, || {
+            let (width, _) = bucket_width(last - first + 1, 120);
+            Ok(all.histogram(first, width, 120)?.iter().sum())
+        })?);
+    }
+    out.push(time(
+        "select everything (unfiltered timeline)",
+        runs,
+        || Ok(select("*")?.len()),
+    )?);
+    out.push(time(
+        "page of 50 rows at the middle of everything",
+        runs,
+        || Ok(all.events(all.len() / 2, 50)?.len() as u64),
+    )?);
+    out.push(time(
+        "first frame's data: select all, span, 120-bucket histogram, 50 rows",
+        runs,
+        || {
+            let sel = select("*")?;
+            if let Some((first, last)) = sel.span()? {
+                let (width, _) = bucket_width(last - first + 1, 120);
+                sel.histogram(first, width, 120)?;
+            }
+            Ok(sel.events(0, 50)?.len() as u64)
+        },
+    )?);
+    Ok(out)
+}
+
 /// Times the benchmark queries and the timeline on a case.
 #[derive(Debug, Parser)]
 #[command(name = "trawl-bench")]
@@ -207,12 +279,40 @@ struct Args {
     day: String,
     #[arg(long, default_value_t = 30)]
     runs: usize,
+    /// Ask through the store seam only: the local case (`--case DIR`), or with `--store`, the
+    /// case named by `--case` in ClickHouse.
+    #[arg(long)]
+    via_store: bool,
+    /// A ClickHouse store (clickhouse://HOST:PORT/DATABASE[?cluster=NAME]).
+    #[arg(long)]
+    store: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let timings = Case::open(&args.case)
-        .and_then(|case| run(&case, &args.ip, &args.path, &args.day, args.runs));
+    let timings = match (&args.store, args.via_store) {
+        (Some(url), _) => trawl::store::clickhouse::Spec::parse(url).and_then(|spec| {
+            let name = args.case.to_string_lossy();
+            let start = Instant::now();
+            let store = trawl::store::clickhouse::ClickHouse::open(&spec, &name)?;
+            let open = summarize(
+                "open the case (its commits and manifests)",
+                vec![start.elapsed().as_secs_f64() * 1000.0],
+                store.manifest().files.len() as u64,
+            );
+            let mut t = vec![open];
+            t.extend(run_store(
+                &store, &args.ip, &args.path, &args.day, args.runs,
+            )?);
+            Ok(t)
+        }),
+        (None, true) => Case::open(&args.case).and_then(|case| {
+            let store = trawl::store::local::LocalStore::new(&case)?;
+            run_store(&store, &args.ip, &args.path, &args.day, args.runs)
+        }),
+        (None, false) => Case::open(&args.case)
+            .and_then(|case| run(&case, &args.ip, &args.path, &args.day, args.runs)),
+    };
     match timings {
         Ok(timings) => {
             for t in timings {

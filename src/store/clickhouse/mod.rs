@@ -370,6 +370,38 @@ impl ChSelected<'_> {
     fn from(&self) -> String {
         format!("FROM {} WHERE {}", self.store.tables.events, self.filter)
     }
+
+    /// `n` rows from rank `rank`, in time order. ClickHouse 18.16 does not read a table in its
+    /// sort order, so `ORDER BY … LIMIT` would read every selected row's columns (the raw
+    /// record included: 1.1 s for a page in the middle of ten million). Instead the times that
+    /// bound the page are found from the time column alone, then only the rows in that range
+    /// are read (time leads the primary key), skipping those before the rank at its first time.
+    fn page(&self, rank: u64, n: usize, cols: &str) -> Result<Vec<Vec<Vec<u8>>>> {
+        if n == 0 || rank >= self.len {
+            return Ok(Vec::new());
+        }
+        let n = (n as u64).min(self.len - rank);
+        let client = &self.store.client;
+        let bounds = client.rows(&format!(
+            "SELECT min(ts), max(ts) FROM (SELECT ts {} ORDER BY ts LIMIT {n} OFFSET {rank})",
+            self.from()
+        ))?;
+        let num = |i: usize| {
+            bounds
+                .first()
+                .and_then(|r| r.get(i))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        let (Some(lo), Some(hi)) = (num(0), num(1)) else {
+            return Ok(Vec::new());
+        };
+        let skip = rank.saturating_sub(self.count_before(lo)?);
+        client.rows(&format!(
+            "SELECT {cols} {} AND ts >= {lo} AND ts <= {hi} {ORDER} LIMIT {n} OFFSET {skip}",
+            self.from()
+        ))
+    }
 }
 
 impl Selected for ChSelected<'_> {
@@ -402,13 +434,7 @@ impl Selected for ChSelected<'_> {
     }
 
     fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>> {
-        if n == 0 || rank >= self.len {
-            return Ok(Vec::new());
-        }
-        let rows = self.store.client.rows(&format!(
-            "SELECT file_id, line, ts {} {ORDER} LIMIT {n} OFFSET {rank}",
-            self.from()
-        ))?;
+        let rows = self.page(rank, n, "file_id, line, ts")?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -423,13 +449,7 @@ impl Selected for ChSelected<'_> {
     }
 
     fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>> {
-        if n == 0 || rank >= self.len {
-            return Ok(Vec::new());
-        }
-        let rows = self.store.client.rows(&format!(
-            "SELECT part, ts, file_id, line, layout, raw, hex(client) {} {ORDER} LIMIT {n} OFFSET {rank}",
-            self.from()
-        ))?;
+        let rows = self.page(rank, n, "part, ts, file_id, line, layout, raw, hex(client)")?;
         Ok(rows.iter().filter_map(|r| self.store.event_of(r)).collect())
     }
 
