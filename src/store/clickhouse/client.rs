@@ -5,15 +5,30 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// One ClickHouse server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     /// `http://host:port/`.
     base: String,
     database: String,
     agent: ureq::Agent,
+    user: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Without the password.
+        f.debug_struct("Client").field("base", &self.base).finish()
+    }
 }
 
 impl Client {
+    /// A server of a store, as its user.
+    pub fn for_spec(host_port: &str, spec: &super::Spec) -> Client {
+        let mut c = Client::new(host_port, &spec.database);
+        c.user = spec.user.clone();
+        c
+    }
+
     pub fn new(host_port: &str, database: &str) -> Client {
         let config = ureq::Agent::config_builder()
             // ClickHouse says what went wrong in the body of a 500: read it.
@@ -24,6 +39,7 @@ impl Client {
             base: format!("http://{host_port}/"),
             database: database.to_string(),
             agent: ureq::Agent::new_with_config(config),
+            user: None,
         }
     }
 
@@ -61,6 +77,11 @@ impl Client {
             .query("max_query_size", "1073741824");
         for (k, v) in params {
             request = request.query(*k, *v);
+        }
+        if let Some((user, password)) = &self.user {
+            request = request
+                .header("X-ClickHouse-User", user)
+                .header("X-ClickHouse-Key", password);
         }
         let mut response = request
             .send(body)

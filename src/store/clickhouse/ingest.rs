@@ -60,7 +60,7 @@ fn part_name() -> String {
 impl ClickHouseDestination {
     /// Opens (creating its tables if needed) a case for ingest from this machine.
     pub fn open(spec: &Spec, case: &str) -> Result<ClickHouseDestination> {
-        let client = Client::new(&spec.server, &spec.database);
+        let client = Client::for_spec(&spec.server, spec);
         let tables = Tables::new(&table_prefix(case), spec);
         create_tables(spec, &client, &tables)?;
         let part = part_name();
@@ -332,7 +332,7 @@ fn shard_tables(spec: &Spec, client: &Client, tables: &Tables) -> Result<Vec<(Cl
     }
     Ok(servers
         .iter()
-        .map(|s| (Client::new(s, &spec.database), local.clone()))
+        .map(|s| (Client::for_spec(s, spec), local.clone()))
         .collect())
 }
 

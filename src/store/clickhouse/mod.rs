@@ -44,11 +44,28 @@ pub struct Spec {
     /// HTTP `host:port` of each shard, to create and clean their local tables (default: each
     /// shard's host from `system.clusters` on the entry server's port).
     pub shards: Vec<String>,
+    /// `USER[:PASSWORD]@` before the server (ClickHouse's `default` user otherwise).
+    pub user: Option<(String, String)>,
 }
 
 impl Spec {
-    /// Parses `clickhouse://HOST:PORT/DATABASE[?cluster=NAME&shards=H:P,H:P]`.
+    /// Parses `clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?cluster=NAME&shards=H:P,H:P]`.
     pub fn parse(url: &str) -> Result<Spec> {
+        // The password never appears in messages.
+        let (url, user) = match url.split_once("://").and_then(|(scheme, rest)| {
+            let (auth, rest) = rest.split_once('@')?;
+            Some((scheme, auth, rest))
+        }) {
+            Some((scheme, auth, rest)) => {
+                let (name, password) = auth.split_once(':').unwrap_or((auth, ""));
+                (
+                    format!("{scheme}://{name}@{rest}"),
+                    Some((name.to_string(), password.to_string())),
+                )
+            }
+            None => (url.to_string(), None),
+        };
+        let url = url.as_str();
         let bad = |why: &str| {
             Error::Usage(format!(
                 "--store {url}: {why} (expected clickhouse://HOST:PORT/DATABASE[?cluster=NAME])"
@@ -57,6 +74,7 @@ impl Spec {
         let rest = url
             .strip_prefix("clickhouse://")
             .ok_or_else(|| bad("not a clickhouse:// address"))?;
+        let rest = rest.split_once('@').map_or(rest, |(_, r)| r);
         let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
         let (server, database) = path.split_once('/').unwrap_or((path, "default"));
         let database = if database.is_empty() {
@@ -81,6 +99,7 @@ impl Spec {
             database: database.to_string(),
             cluster: None,
             shards: Vec::new(),
+            user,
         };
         for pair in params.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -173,7 +192,7 @@ pub struct ClickHouse {
 impl ClickHouse {
     /// Opens a case for reading.
     pub fn open(spec: &Spec, case: &str) -> Result<ClickHouse> {
-        let client = Client::new(&spec.server, &spec.database);
+        let client = Client::for_spec(&spec.server, spec);
         let tables = Tables::new(&table_prefix(case), spec);
         let exists = client.number(&format!(
             "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
@@ -713,6 +732,9 @@ mod tests {
             "ch:8123"
         );
         assert!(Spec::parse("http://ch/x").is_err());
+        let s = Spec::parse("clickhouse://ir:s3cret@ch:9000/db").expect("spec");
+        assert_eq!(s.user, Some(("ir".into(), "s3cret".into())));
+        assert_eq!((s.server.as_str(), s.url.as_str()), ("ch:9000", "clickhouse://ir@ch:9000/db"));
         assert!(Spec::parse("clickhouse://ch/x;drop").is_err());
         assert_eq!(table_prefix("trawl-case"), "trawl_case");
         assert_eq!(table_prefix("2021"), "case_2021");
