@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::case::Case;
 use crate::error::Result;
 use crate::ingest::{IngestOptions, IngestReport};
 use crate::progress::OnProgress;
@@ -140,7 +139,7 @@ pub enum Round<'a> {
 /// in the timeline), again each time they change; until `stop` is set (checked between rounds
 /// and while waiting) or `on_round`, told of each round, says not to go on.
 pub fn run(
-    case: &mut Case,
+    dest: &mut dyn crate::ingest::Destination,
     paths: &[PathBuf],
     opts: &IngestOptions,
     follow: &AtomicBool,
@@ -159,7 +158,7 @@ pub fn run(
         let mut this_round = round_opts.clone();
         this_round.hold_partial_lines = follow.load(Ordering::Relaxed);
         let round_started = Instant::now();
-        let outcome = crate::ingest::ingest(case, paths, &this_round, on_progress);
+        let outcome = crate::ingest::ingest(dest, paths, &this_round, on_progress);
         let poll = (round_started.elapsed() * 20).clamp(POLL, POLL_MAX);
         round_opts = &later;
         let go_on = match outcome {
@@ -186,7 +185,7 @@ pub fn run(
             return Ok(());
         }
         watch
-            .get_or_insert_with(|| Watch::new(paths, Some(&case.dir)))
+            .get_or_insert_with(|| Watch::new(paths, dest.own_dir()))
             .wait(stop, poll);
         if stop.load(Ordering::Relaxed) {
             return Ok(());

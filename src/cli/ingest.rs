@@ -51,16 +51,15 @@ pub(super) fn ingest_into_store(
     paths: &[PathBuf],
     args: &IngestArgs,
 ) -> Result<()> {
-    if args.follow {
-        return Err(crate::error::Error::Usage(
-            "--follow does not work with --store yet: run the same ingest again to add what was appended (only new lines are read)".into(),
-        ));
-    }
     let mut dest = crate::store::clickhouse::ingest::ClickHouseDestination::open(spec, case)?;
-    let opts = args.options_for(
+    let mut opts = args.options_for(
         crate::ingest::Destination::manifest(&dest),
         &crate::case::CaseConfig::default(),
     )?;
+    if args.follow {
+        opts.commit_interval = Some(crate::live::COMMIT_INTERVAL);
+        return follow_into_store(out, spec, case, &mut dest, paths, args, &opts);
+    }
     let bar = Bar::for_ingest(!args.quiet);
     let report = crate::ingest::ingest(&mut dest, paths, &opts, &|p| bar.report(p));
     bar.finish();
@@ -68,6 +67,78 @@ pub(super) fn ingest_into_store(
     let store = crate::store::clickhouse::ClickHouse::open(spec, case)?;
     print_case_totals(out, &store, None)?;
     super::hunt::print_store_detections(out, &store, &args.rules)
+}
+
+/// `trawl ingest --follow --store …`: as [`follow`], into a ClickHouse case (a log server's
+/// logs shipped to the team's case as they are written).
+fn follow_into_store(
+    out: &mut impl Write,
+    spec: &crate::store::clickhouse::Spec,
+    case: &str,
+    dest: &mut crate::store::clickhouse::ingest::ClickHouseDestination,
+    paths: &[PathBuf],
+    args: &IngestArgs,
+    opts: &crate::ingest::IngestOptions,
+) -> Result<()> {
+    let bar = Bar::for_ingest(!args.quiet);
+    let first_done = std::sync::atomic::AtomicBool::new(false);
+    let on_progress = |p| {
+        if !first_done.load(std::sync::atomic::Ordering::Relaxed) {
+            bar.report(p);
+        }
+    };
+    let follow = std::sync::atomic::AtomicBool::new(true);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut first = true;
+    let mut failure = None;
+    let mut on_round = |round: crate::live::Round<'_>| -> bool {
+        let report = match round {
+            crate::live::Round::Done(r) => r,
+            crate::live::Round::Failed(e) => {
+                failure = Some(e.to_string());
+                return false;
+            }
+        };
+        let Ok(store) = crate::store::clickhouse::ClickHouse::open(spec, case) else {
+            return false;
+        };
+        let written = if first {
+            first = false;
+            first_done.store(true, std::sync::atomic::Ordering::Relaxed);
+            bar.finish();
+            print_ingest_report(out, report)
+                .and_then(|()| print_case_totals(out, &store, None))
+                .and_then(|()| super::hunt::print_store_detections(out, &store, &args.rules))
+                .and_then(|()| {
+                    writeln!(
+                        out,
+                        "Following {} into {} (Ctrl-C stops; every commit is kept)",
+                        plural(paths.len() as u64, "path", "paths"),
+                        store.name()
+                    )
+                    .map_err(w)
+                })
+        } else {
+            print_round(out, store.manifest(), report)
+        };
+        let _ = out.flush();
+        written.is_ok()
+    };
+    crate::live::run(
+        dest,
+        paths,
+        opts,
+        &follow,
+        &stop,
+        &on_progress,
+        &mut on_round,
+    )?;
+    match failure {
+        Some(e) => Err(crate::error::Error::Usage(format!(
+            "following stopped: {e}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `trawl ingest --follow`: the first round as a plain ingest says it, then one line per round
@@ -121,7 +192,7 @@ pub(super) fn follow(
                     .map_err(w)
                 })
         } else {
-            print_round(out, &case, report)
+            print_round(out, &case.manifest, report)
         };
         let _ = out.flush();
         written.is_ok()
@@ -144,12 +215,16 @@ pub(super) fn follow(
 }
 
 /// One line for a follow round that changed the case: when, what was read, the case's total.
-fn print_round(out: &mut impl Write, case: &Case, r: &IngestReport) -> Result<()> {
+fn print_round(
+    out: &mut impl Write,
+    manifest: &crate::case::Manifest,
+    r: &IngestReport,
+) -> Result<()> {
     let files = r.new_files + r.grown_files + r.replaced_files + r.resumed_files;
     if files == 0 && r.unrecognised.is_empty() && r.read_errors.is_empty() {
         return Ok(());
     }
-    let (events, _) = case.manifest.totals();
+    let (events, _) = manifest.totals();
     writeln!(
         out,
         "{}  +{} in {} ({} new, {} grown, {} changed and re-read), {}; case {} events",

@@ -425,3 +425,59 @@ fn clickhouse_ingest_is_exactly_once() {
     assert_eq!(count(&args, "*"), (150_000 + 40_002).to_string());
     assert_eq!(count(&args, "host:MBX-A"), "16293");
 }
+
+/// `trawl ingest --follow --store`: a log followed into a ClickHouse case; lines appended
+/// while it runs arrive, once.
+#[test]
+fn a_log_followed_into_clickhouse() {
+    let Some(servers) = start(1) else { return };
+    let store = url(&servers);
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("W3SVC1");
+    std::fs::create_dir_all(&logs).unwrap();
+    let source = common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210303.log");
+    let log = logs.join("u_ex210303.log");
+    std::fs::copy(&source, &log).unwrap();
+    let local = dir.path().join("local");
+    common::ingest(&local, &logs);
+    let expected: u64 = count(&["--case", path_str(&local)], "*").parse().unwrap();
+    let args = ["--store", store.as_str(), "--case", "followed"];
+    let mut child = common::trawl()
+        .args(args)
+        .args(["ingest", "--quiet", "--follow", path_str(&logs)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |n: u64| {
+        (0..1200).any(|_| {
+            let seen = count(&args, "*").parse::<u64>().unwrap_or(0);
+            if seen != n {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen == n
+        })
+    };
+    let first = wait_for(expected);
+    // Three lines more, as IIS writes them.
+    let text = std::fs::read_to_string(&source).unwrap();
+    let data: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .take(3)
+        .collect();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for l in &data {
+        writeln!(f, "{l}").unwrap();
+    }
+    drop(f);
+    let appended = wait_for(expected + 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        first,
+        "the log never reached {expected} events in the store"
+    );
+    assert!(appended, "the appended lines never arrived");
+    assert_eq!(count(&args, "*"), (expected + 3).to_string());
+}

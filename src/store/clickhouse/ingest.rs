@@ -37,9 +37,16 @@ pub struct ClickHouseDestination {
     part: String,
     part_no: u64,
     manifest: Manifest,
+    /// This part's commits, shared with the writers (a followed log makes one per round).
+    commits: std::sync::Arc<std::sync::Mutex<PartCommits>>,
+    fields: Fields,
+}
+
+/// The commits of this machine's part: the next sequence number, and every batch committed.
+#[derive(Debug, Default)]
+struct PartCommits {
     seq: u64,
     batches: Vec<u64>,
-    fields: Fields,
 }
 
 /// This machine's name in the case.
@@ -88,8 +95,7 @@ impl ClickHouseDestination {
             part,
             part_no,
             manifest,
-            seq,
-            batches,
+            commits: std::sync::Arc::new(std::sync::Mutex::new(PartCommits { seq, batches })),
             fields: crate::schema::build().1,
         })
     }
@@ -102,10 +108,15 @@ impl ClickHouseDestination {
     /// Deletes rows of batches no commit names (an ingest of this part killed before it
     /// committed them); nobody sees them meanwhile.
     fn remove_uncommitted(&self) -> Result<()> {
-        let committed = if self.batches.is_empty() {
+        let batches = self
+            .commits
+            .lock()
+            .map(|c| c.batches.clone())
+            .unwrap_or_default();
+        let committed = if batches.is_empty() {
             "0".to_string()
         } else {
-            self.batches
+            batches
                 .iter()
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
@@ -157,9 +168,8 @@ impl Destination for ClickHouseDestination {
             part: self.part.clone(),
             part_end: (self.part_no + 1) << PART_SHIFT,
             batch: new_batch(),
-            seq: self.seq,
+            commits: std::sync::Arc::clone(&self.commits),
             fields: self.fields.clone(),
-            committed: Vec::new(),
         }))
     }
 
@@ -199,9 +209,8 @@ struct ClickHouseWriter {
     /// The first file id beyond this part's range.
     part_end: u64,
     batch: u64,
-    seq: u64,
+    commits: std::sync::Arc<std::sync::Mutex<PartCommits>>,
     fields: Fields,
-    committed: Vec<u64>,
 }
 
 impl ClickHouseWriter {
@@ -247,17 +256,22 @@ impl EventWriter for ClickHouseWriter {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
+        let mut commits = self
+            .commits
+            .lock()
+            .map_err(|_| Error::Usage("the commit record is poisoned".into()))?;
         let mut data = Vec::with_capacity(json.len() + 128);
         push_escaped(&mut data, self.part.as_bytes(), false);
-        data.extend_from_slice(format!("\t{}\t{}\t{now}\t", self.seq, self.batch).as_bytes());
+        data.extend_from_slice(format!("\t{}\t{}\t{now}\t", commits.seq, self.batch).as_bytes());
         push_escaped(&mut data, json.as_bytes(), false);
         data.push(b'\n');
         self.client.insert(
             &format!("INSERT INTO {} FORMAT TabSeparated", self.tables.commits),
             &data,
         )?;
-        self.committed.push(self.batch);
-        self.seq += 1;
+        commits.batches.push(self.batch);
+        commits.seq += 1;
+        drop(commits);
         self.batch = new_batch();
         Ok(())
     }

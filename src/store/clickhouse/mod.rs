@@ -734,7 +734,10 @@ mod tests {
         assert!(Spec::parse("http://ch/x").is_err());
         let s = Spec::parse("clickhouse://ir:s3cret@ch:9000/db").expect("spec");
         assert_eq!(s.user, Some(("ir".into(), "s3cret".into())));
-        assert_eq!((s.server.as_str(), s.url.as_str()), ("ch:9000", "clickhouse://ir@ch:9000/db"));
+        assert_eq!(
+            (s.server.as_str(), s.url.as_str()),
+            ("ch:9000", "clickhouse://ir@ch:9000/db")
+        );
         assert!(Spec::parse("clickhouse://ch/x;drop").is_err());
         assert_eq!(table_prefix("trawl-case"), "trawl_case");
         assert_eq!(table_prefix("2021"), "case_2021");
