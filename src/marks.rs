@@ -77,6 +77,19 @@ pub struct Marks {
     /// The case's files by path, to re-attach marks whose file was re-read under a new id.
     #[serde(skip)]
     file_ids: HashMap<String, u64>,
+    /// Kept in a shared store's journal instead of `path` (see [`Marks::load_from`]).
+    #[serde(skip)]
+    journal: Option<Journal>,
+}
+
+/// A shared store holding a case's marks as a journal.
+#[derive(Clone)]
+pub struct Journal(pub Arc<dyn crate::store::Store + Send + Sync>);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.0.name())
+    }
 }
 
 /// Where an event is, to mark it.
@@ -100,6 +113,15 @@ pub fn targets_of(sel: &crate::selection::Selection, manifest: &Manifest) -> Res
         keys.extend(page.into_iter().map(|r| (r.key(), r.ts_ms)));
     }
     Ok(targets_of_keys(&keys, manifest))
+}
+
+/// The events of a selection in any store, to mark them all.
+pub fn targets_of_selected(
+    sel: &dyn crate::store::Selected,
+    manifest: &Manifest,
+) -> Result<Vec<Target>> {
+    check_count(sel.len())?;
+    Ok(targets_of_keys(&sel.all_keys()?, manifest))
 }
 
 fn check_count(n: u64) -> Result<()> {
@@ -133,35 +155,137 @@ pub fn targets_of_keys(keys: &[(EventKey, i64)], manifest: &Manifest) -> Vec<Tar
 /// The journal a shared store keeps marks in.
 const MARKS_JOURNAL: &str = "marks";
 
+fn append_changes(store: &dyn crate::store::Store, changes: &[Change]) -> Result<()> {
+    let entries = changes
+        .iter()
+        .map(|c| serde_json::to_string(c).map_err(|e| Error::Usage(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    store.append_entries(MARKS_JOURNAL, &entries)
+}
+
 /// One change of marks as a shared store keeps them: every responder's changes are appended
-/// and replayed in order, so that two responders tagging at once both keep their tags.
+/// and replayed in order, so that two responders marking at once both keep their marks.
 #[derive(Debug, Serialize, Deserialize)]
 struct Change {
     file_id: u64,
     file: String,
     line: u64,
     ts: String,
-    tag: String,
+    /// A tag added (`on`) or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tag: Option<String>,
+    #[serde(default)]
     on: bool,
+    /// The bookmark set or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bookmark: Option<bool>,
+    /// The note set (`Some("")` clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+impl Change {
+    fn of(key: EventKey, m: &Mark) -> Change {
+        Change {
+            file_id: key.file_id(),
+            file: m.file.clone(),
+            line: m.line,
+            ts: m.ts.clone(),
+            tag: None,
+            on: false,
+            bookmark: None,
+            note: None,
+        }
+    }
+
+    /// What turns `before` into `after`, event by event.
+    fn diff(before: &BTreeMap<EventKey, Mark>, after: &BTreeMap<EventKey, Mark>) -> Vec<Change> {
+        let empty = Mark::default();
+        let mut out = Vec::new();
+        let keys: BTreeSet<&EventKey> = before.keys().chain(after.keys()).collect();
+        for key in keys {
+            let (b, a) = (
+                before.get(key).unwrap_or(&empty),
+                after.get(key).unwrap_or(&empty),
+            );
+            let base = after.get(key).or(before.get(key)).unwrap_or(&empty);
+            for tag in a.tags.difference(&b.tags) {
+                out.push(Change {
+                    tag: Some(tag.clone()),
+                    on: true,
+                    ..Change::of(*key, base)
+                });
+            }
+            for tag in b.tags.difference(&a.tags) {
+                out.push(Change {
+                    tag: Some(tag.clone()),
+                    ..Change::of(*key, base)
+                });
+            }
+            if a.bookmark != b.bookmark {
+                out.push(Change {
+                    bookmark: Some(a.bookmark),
+                    ..Change::of(*key, base)
+                });
+            }
+            if a.note != b.note {
+                out.push(Change {
+                    note: Some(a.note.clone().unwrap_or_default()),
+                    ..Change::of(*key, base)
+                });
+            }
+        }
+        out
+    }
+
+    fn apply(self, marks: &mut Marks) {
+        let t = Target {
+            file_id: self.file_id,
+            file: self.file,
+            line: self.line,
+            ts: self.ts,
+        };
+        let mark = marks.mark_mut(&t);
+        if let Some(tag) = self.tag {
+            if self.on {
+                mark.tags.insert(tag);
+            } else {
+                mark.tags.remove(&tag);
+            }
+        }
+        if let Some(b) = self.bookmark {
+            mark.bookmark = b;
+        }
+        if let Some(note) = self.note {
+            mark.note = (!note.is_empty()).then_some(note);
+        }
+        marks.drop_if_empty(&t);
+    }
 }
 
 impl Marks {
     /// The marks kept in a shared store (its journal replayed).
     pub fn load_from(store: &dyn crate::store::Store) -> Result<Marks> {
         let mut marks = Marks::default();
+        marks.replay(store)?;
+        Ok(marks)
+    }
+
+    /// The marks of a shared store, changed through its journal from then on (the timeline).
+    pub fn journaled(store: Arc<dyn crate::store::Store + Send + Sync>) -> Result<Marks> {
+        let mut marks = Marks::load_from(store.as_ref())?;
+        marks.journal = Some(Journal(store));
+        Ok(marks)
+    }
+
+    fn replay(&mut self, store: &dyn crate::store::Store) -> Result<()> {
+        self.marks.clear();
         for entry in store.entries(MARKS_JOURNAL)? {
             let c: Change = serde_json::from_str(&entry)
                 .map_err(|e| Error::Usage(format!("unreadable mark in the store: {e}")))?;
-            let t = Target {
-                file_id: c.file_id,
-                file: c.file,
-                line: c.line,
-                ts: c.ts,
-            };
-            marks.apply_tag(std::slice::from_ref(&t), &c.tag, c.on);
-            marks.drop_if_empty(&t);
+            c.apply(self);
         }
-        Ok(marks)
+        Ok(())
     }
 
     /// Tags or untags events in a shared store; returns how many changed.
@@ -175,27 +299,11 @@ impl Marks {
         check_count(sel.len())?;
         let tag = tag.to_lowercase();
         let targets = targets_of_keys(&sel.all_keys()?, store.manifest());
-        let current = Marks::load_from(store)?;
-        let mut changes = Vec::new();
-        for t in &targets {
-            let has = current
-                .marks
-                .get(&t.key())
-                .is_some_and(|m| m.tags.contains(&tag));
-            if has != on {
-                let c = Change {
-                    file_id: t.file_id,
-                    file: t.file.clone(),
-                    line: t.line,
-                    ts: t.ts.clone(),
-                    tag: tag.clone(),
-                    on,
-                };
-                changes.push(serde_json::to_string(&c).map_err(|e| Error::Usage(e.to_string()))?);
-            }
-        }
-        store.append_entries(MARKS_JOURNAL, &changes)?;
-        Ok((changes.len(), targets.len()))
+        let mut marks = Marks::load_from(store)?;
+        let before = marks.marks.clone();
+        let changed = marks.apply_tag(&targets, &tag, on);
+        append_changes(store, &Change::diff(&before, &marks.marks))?;
+        Ok((changed, targets.len()))
     }
 }
 
@@ -307,6 +415,18 @@ impl Marks {
     /// Makes a change under the case's marks lock, on the marks as the file holds them, and
     /// saves it; the lock is released when the change is on disk (or undone).
     fn transaction<R>(&mut self, change: impl FnOnce(&mut Marks) -> R) -> Result<R> {
+        if let Some(Journal(store)) = self.journal.clone() {
+            // Others' changes first; then this one, appended as what it changed.
+            self.replay(store.as_ref())?;
+            let before = self.marks.clone();
+            let out = change(self);
+            let changes = Change::diff(&before, &self.marks);
+            if let Err(e) = append_changes(store.as_ref(), &changes) {
+                self.marks = before;
+                return Err(e);
+            }
+            return Ok(out);
+        }
         let lock_path = self.path.with_extension("lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)

@@ -139,6 +139,39 @@ pub fn save_views(case_dir: &Path, views: &BTreeMap<String, View>) -> Result<()>
     save(&case_dir.join("views.json"), views)
 }
 
+/// The last session, and the saved views, of a case kept in a shared store.
+pub fn load_session_in(store: &dyn crate::store::Store) -> Result<Session> {
+    load_doc(store, "session.json")
+}
+
+pub fn save_session_in(store: &dyn crate::store::Store, session: &Session) -> Result<()> {
+    save_doc(store, "session.json", session)
+}
+
+pub fn load_views_in(store: &dyn crate::store::Store) -> Result<BTreeMap<String, View>> {
+    load_doc(store, "views.json")
+}
+
+pub fn save_views_in(store: &dyn crate::store::Store, views: &BTreeMap<String, View>) -> Result<()> {
+    save_doc(store, "views.json", views)
+}
+
+fn load_doc<T: for<'de> Deserialize<'de> + Default>(
+    store: &dyn crate::store::Store,
+    name: &str,
+) -> Result<T> {
+    match store.load_doc(name)? {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::Usage(format!("{name} in {}: unreadable: {e}", store.name()))),
+        None => Ok(T::default()),
+    }
+}
+
+fn save_doc<T: Serialize>(store: &dyn crate::store::Store, name: &str, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
+    store.save_doc(name, &text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,8 @@ pub struct Cli {
     pub case: PathBuf,
     /// Keep the case in ClickHouse instead of a local directory, shared by every machine and
     /// responder that names it: clickhouse://HOST:PORT/DATABASE[?cluster=NAME] (also `store`
-    /// in the case's trawl.toml). Every command but the timeline works there.
+    /// in the case's trawl.toml). Every command works there (`trawl --store … --case NAME`
+    /// opens its timeline; ingest with `trawl ingest --store …`).
     #[arg(long, global = true, value_name = "URL")]
     pub store: Option<String>,
     /// Evidence to ingest before opening the case (files, folders, .gz, .zip).
@@ -365,9 +366,7 @@ fn dispatch_store(
             report::report_store(out, &store, format, &output, &rules)?;
             Ok(0)
         }
-        None => Err(Error::Usage(
-            "the timeline does not open on a ClickHouse store yet: use search, stats, hunt, export, tag and report there, or ingest the evidence into a local case".into(),
-        )),
+        None => timeline::open_store(&cli, spec, &name),
     }
 }
 

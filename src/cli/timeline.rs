@@ -8,6 +8,29 @@ use super::output::load_rules;
 use crate::case::Case;
 use crate::error::{Error, Result};
 
+/// `trawl --store … --case NAME`: the timeline of a case in a store (evidence is ingested into
+/// it with `trawl ingest --store …`, on the machines that hold it).
+pub(super) fn open_store(
+    cli: &Cli,
+    spec: &crate::store::clickhouse::Spec,
+    name: &str,
+) -> Result<u8> {
+    if !cli.paths.is_empty() {
+        return Err(Error::Usage(format!(
+            "with --store, ingest with `trawl ingest --store {} --case {name} PATH…`, then open the timeline without paths",
+            spec.url
+        )));
+    }
+    if !io::stdout().is_terminal() {
+        eprintln!("trawl: not a terminal, so no timeline: use `trawl search` and `trawl stats`");
+        return Ok(0);
+    }
+    let rules = super::output::load_rules_from(None, &cli.ingest.rules)?;
+    let source = crate::tui::backend::Source::store(spec, name)?;
+    crate::tui::run_on(source, crate::tui::Options { rules, live: None })?;
+    Ok(0)
+}
+
 pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
     // Without evidence to ingest the case must exist: a mistyped --case creates nothing.
     let case = if cli.paths.is_empty() {

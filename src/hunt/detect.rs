@@ -99,7 +99,7 @@ pub fn case_state(case: &Case) -> String {
 }
 
 /// A fingerprint of what a manifest holds.
-fn manifest_state(manifest: &crate::case::Manifest) -> String {
+pub fn manifest_state(manifest: &crate::case::Manifest) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for f in &manifest.files {
@@ -212,9 +212,14 @@ pub fn ensure_in(store: &dyn Store, rules: &[Rule], rescan: bool) -> Result<Dete
         return Ok(d);
     }
     let d = detect_in(store, rules)?;
-    let text = serde_json::to_string(&d).map_err(|e| Error::Usage(e.to_string()))?;
-    store.save_doc(DETECTIONS_DOC, &text)?;
+    save_in(store, &d)?;
     Ok(d)
+}
+
+/// Keeps detections with a case in any store.
+pub fn save_in(store: &dyn Store, d: &Detections) -> Result<()> {
+    let text = serde_json::to_string(d).map_err(|e| Error::Usage(e.to_string()))?;
+    store.save_doc(DETECTIONS_DOC, &text)
 }
 
 /// The detections kept with a case in any store, whatever they were computed on.

@@ -8,7 +8,7 @@ pub mod output;
 
 pub use detect::{
     Detections, RuleInfo, case_state, detect, detect_in, ensure, ensure_in, load_current,
-    load_stored, load_stored_in, save,
+    load_stored, load_stored_in, manifest_state, save, save_in,
 };
 pub use infer::{
     Cited, EventRef, Finding, HostVerdict, Proxy, Report, ShellClient, Suspect, Verdict, WebShell,

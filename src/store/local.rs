@@ -2,7 +2,9 @@
 
 use tantivy::Searcher;
 
-use super::{Selected, Store};
+use std::sync::Arc;
+
+use super::{Order3, Owned, Selected, Store};
 use crate::case::{Case, Manifest};
 use crate::error::{QueryError, Result};
 use crate::event::EventKey;
@@ -15,14 +17,27 @@ use crate::view::{EventView, Loader};
 pub struct LocalStore<'c> {
     case: &'c Case,
     searcher: Searcher,
+    /// Shared with the selections, which outlive a borrow of the case.
+    manifest: Arc<Manifest>,
 }
 
 impl<'c> LocalStore<'c> {
     pub fn new(case: &'c Case) -> Result<LocalStore<'c>> {
-        Ok(LocalStore {
+        Ok(LocalStore::with_searcher(case, case.reader()?.searcher()))
+    }
+
+    /// The case as a searcher of it sees it, with its manifest already shared (a timeline keeps
+    /// both between queries).
+    pub fn from_parts(case: &'c Case, searcher: Searcher, manifest: Arc<Manifest>) -> LocalStore<'c> {
+        LocalStore {
             case,
-            searcher: case.reader()?.searcher(),
-        })
+            searcher,
+            manifest,
+        }
+    }
+
+    fn with_searcher(case: &'c Case, searcher: Searcher) -> LocalStore<'c> {
+        LocalStore::from_parts(case, searcher, Arc::new(case.manifest.clone()))
     }
 }
 
@@ -76,11 +91,11 @@ impl Store for LocalStore<'_> {
             .unwrap_or_default())
     }
 
-    fn select<'s>(
-        &'s self,
+    fn select(
+        &self,
         text: &str,
         vocab: &Vocabulary,
-    ) -> Result<std::result::Result<Box<dyn Selected + 's>, QueryError>> {
+    ) -> Result<std::result::Result<Owned, QueryError>> {
         let compiled = match crate::query::compile(text, &self.case.fields, vocab) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
@@ -88,19 +103,35 @@ impl Store for LocalStore<'_> {
         let sel = Selection::select(&self.searcher, &compiled)?;
         Ok(Ok(Box::new(LocalSelected {
             sel,
-            fields: &self.case.fields,
-            manifest: &self.case.manifest,
+            fields: self.case.fields.clone(),
+            manifest: Arc::clone(&self.manifest),
         })))
     }
 }
 
-struct LocalSelected<'a> {
+struct LocalSelected {
     sel: Selection,
-    fields: &'a Fields,
-    manifest: &'a Manifest,
+    fields: Fields,
+    manifest: Arc<Manifest>,
 }
 
-impl Selected for LocalSelected<'_> {
+impl Selected for LocalSelected {
+    fn rank_of(&self, order: Order3) -> Result<Option<u64>> {
+        Ok(self.sel.rank_of(order))
+    }
+
+    fn neighbour(&self, order: Order3, forward: bool) -> Result<Option<Order3>> {
+        Ok(self.sel.neighbour(order, forward).map(|r| r.order()))
+    }
+
+    fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<Owned> {
+        Ok(Box::new(LocalSelected {
+            sel: self.sel.restrict_to(events),
+            fields: self.fields.clone(),
+            manifest: Arc::clone(&self.manifest),
+        }))
+    }
+
     fn len(&self) -> u64 {
         self.sel.len()
     }
@@ -123,7 +154,7 @@ impl Selected for LocalSelected<'_> {
     }
 
     fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>> {
-        let mut loader = Loader::new(self.sel.searcher(), self.fields, self.manifest);
+        let mut loader = Loader::new(self.sel.searcher(), &self.fields, &self.manifest);
         self.sel
             .rows(rank, n)
             .into_iter()
@@ -140,7 +171,7 @@ impl Selected for LocalSelected<'_> {
     }
 
     fn each_event(&self, f: &mut dyn FnMut(EventView) -> Result<()>) -> Result<()> {
-        let mut loader = Loader::new(self.sel.searcher(), self.fields, self.manifest);
+        let mut loader = Loader::new(self.sel.searcher(), &self.fields, &self.manifest);
         for page in self.sel.pages(4096) {
             for row in page {
                 f(loader.load(row.addr)?)?;
@@ -164,7 +195,7 @@ impl Selected for LocalSelected<'_> {
         if !as_written {
             return Ok(top);
         }
-        let mut loader = Loader::new(self.sel.searcher(), self.fields, self.manifest);
+        let mut loader = Loader::new(self.sel.searcher(), &self.fields, &self.manifest);
         top.as_written(self.sel.searcher(), &mut loader)
     }
 }

@@ -11,6 +11,7 @@ pub mod local;
 
 use crate::case::Manifest;
 use crate::error::{QueryError, Result};
+use std::result::Result as Result2;
 use crate::event::EventKey;
 use crate::query::Vocabulary;
 use crate::selection::{Order, TopValues};
@@ -35,13 +36,16 @@ pub trait Store: Sync {
     fn append_entries(&self, journal: &str, entries: &[String]) -> Result<()>;
     /// A journal's entries, oldest first.
     fn entries(&self, journal: &str) -> Result<Vec<String>>;
-    /// The events a query matches. A query that cannot be understood is the inner error.
-    fn select<'s>(
-        &'s self,
-        text: &str,
-        vocab: &Vocabulary,
-    ) -> Result<std::result::Result<Box<dyn Selected + 's>, QueryError>>;
+    /// The events a query matches (held apart from the store: a timeline keeps its selection
+    /// while it runs other queries). A query that cannot be understood is the inner error.
+    fn select(&self, text: &str, vocab: &Vocabulary) -> Result<Result2<Owned, QueryError>>;
 }
+
+/// A selection that owns what it reads.
+pub type Owned = Box<dyn Selected + Send>;
+
+/// An event's place in the total order: time, file, line.
+pub type Order3 = (i64, u64, u64);
 
 /// A query's events in time order (then file, then line).
 pub trait Selected {
@@ -53,6 +57,12 @@ pub trait Selected {
     fn span(&self) -> Result<Option<(i64, i64)>>;
     /// How many are earlier than `t` (the rank of the first at or after it).
     fn count_before(&self, t: i64) -> Result<u64>;
+    /// The rank of an event, if it is selected.
+    fn rank_of(&self, order: Order3) -> Result<Option<u64>>;
+    /// The first selected event strictly after (or before) a place in the order.
+    fn neighbour(&self, order: Order3, forward: bool) -> Result<Option<Order3>>;
+    /// The selected events that are also in a set.
+    fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<Owned>;
     /// Keys and times of `n` events from rank `rank`.
     fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>>;
     /// `n` events from rank `rank`, parsed for display.
@@ -112,6 +122,18 @@ impl<S: Selected + ?Sized> Selected for Box<S> {
 
     fn count_before(&self, t: i64) -> Result<u64> {
         (**self).count_before(t)
+    }
+
+    fn rank_of(&self, order: Order3) -> Result<Option<u64>> {
+        (**self).rank_of(order)
+    }
+
+    fn neighbour(&self, order: Order3, forward: bool) -> Result<Option<Order3>> {
+        (**self).neighbour(order, forward)
+    }
+
+    fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<Owned> {
+        (**self).restrict_to(events)
     }
 
     fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>> {

@@ -32,17 +32,16 @@ fn term_err(e: io::Error) -> Error {
 }
 
 /// Field names offered by completion: the canonical ones and every source column.
-pub fn field_names(case: &Case) -> Vec<String> {
+pub fn field_names(manifest: &crate::case::Manifest) -> Vec<String> {
     let mut names: Vec<String> = crate::query::CANONICAL
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let mut columns: Vec<String> = case
-        .manifest
+    let mut columns: Vec<String> = manifest
         .layouts
         .iter()
         .flat_map(|l| l.attr_names())
-        .chain(case.manifest.dynamic_attrs.iter().cloned())
+        .chain(manifest.dynamic_attrs.iter().cloned())
         .collect();
     columns.sort_by_key(|c| c.to_ascii_lowercase());
     columns.dedup_by_key(|c| c.to_ascii_lowercase());
@@ -75,15 +74,32 @@ pub struct Outcome {
 const LOOK_LIVE: Duration = Duration::from_millis(500);
 const LOOK_IDLE: Duration = Duration::from_secs(2);
 
-/// Opens the timeline on a case until the user quits.
+/// Opens the timeline on a local case until the user quits.
 pub fn run(case: Case, options: Options) -> Result<Outcome> {
+    run_on(backend::Source::local(case)?, options)
+}
+
+/// Opens the timeline on a case wherever it is until the user quits.
+pub fn run_on(source: backend::Source, options: Options) -> Result<Outcome> {
     let theme = ui::Theme::from_env();
-    let case_dir = case.dir.clone();
-    let read_only = case.read_only;
-    // A session file that cannot be read must not lock the user out of the case.
-    let session = crate::session::load_session(&case_dir).unwrap_or_default();
-    let backend = backend::Backend::new(case)?.with_rules(options.rules);
-    let mut app = app::App::resume(field_names(backend.case()), session, backend.tags());
+    // A session that cannot be read must not lock the user out of the case.
+    let (session, saved_in) = match &source {
+        backend::Source::Local { case, .. } => (
+            crate::session::load_session(&case.dir).unwrap_or_default(),
+            // Read-only media keep nothing.
+            (!case.read_only).then(|| case.dir.clone()),
+        ),
+        backend::Source::Store { store, .. } => (
+            crate::session::load_session_in(store).unwrap_or_default(),
+            None,
+        ),
+    };
+    let store = match &source {
+        backend::Source::Store { store, .. } => Some(store.clone()),
+        backend::Source::Local { .. } => None,
+    };
+    let backend = backend::Backend::of(source)?.with_rules(options.rules);
+    let mut app = app::App::resume(field_names(backend.source().manifest()), session, backend.tags());
     let (request_tx, request_rx) = unbounded();
     let (reply_tx, reply_rx) = unbounded();
     let worker = backend::spawn(backend, request_rx, reply_tx);
@@ -202,12 +218,11 @@ pub fn run(case: Case, options: Options) -> Result<Outcome> {
             eprintln!("trawl: {}", crate::sanitize::escape_controls(&text));
         }
     }
-    // Where the user was, for next time (after the worker's own saves); read-only media keep
-    // nothing.
-    let saved = if read_only {
-        Ok(())
-    } else {
-        crate::session::save_session(&case_dir, &app.session())
+    // Where the user was, for next time (after the worker's own saves).
+    let saved = match (saved_in, store) {
+        (Some(dir), _) => crate::session::save_session(&dir, &app.session()),
+        (None, Some(store)) => crate::session::save_session_in(&store, &app.session()),
+        (None, None) => Ok(()),
     };
     result.and(saved).map(|()| outcome)
 }

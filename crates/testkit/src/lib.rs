@@ -83,8 +83,27 @@ impl Harness {
         height: u16,
     ) -> Harness {
         let case = Case::open(dir).expect("open case");
-        let names = trawl::tui::field_names(&case);
         let backend = Backend::new(case).expect("backend");
+        Self::with_backend(backend, session, width, height)
+    }
+
+    /// The timeline of a case wherever it is (a ClickHouse store).
+    pub fn with_source(
+        source: trawl::tui::backend::Source,
+        width: u16,
+        height: u16,
+    ) -> Harness {
+        let backend = Backend::of(source).expect("backend");
+        Self::with_backend(backend, trawl::session::Session::default(), width, height)
+    }
+
+    fn with_backend(
+        backend: Backend,
+        session: trawl::session::Session,
+        width: u16,
+        height: u16,
+    ) -> Harness {
+        let names = trawl::tui::field_names(backend.source().manifest());
         let tags = backend.tags();
         let mut h = Harness {
             app: App::resume(names, session, tags),

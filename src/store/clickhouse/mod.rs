@@ -176,8 +176,33 @@ ip Nullable(FixedString(16)), client Nullable(FixedString(16)), xff Array(FixedS
 status Nullable(UInt64), bytes Nullable(UInt64), duration_ms Nullable(UInt64), request_id Nullable(UInt64), \
 attr Array(String), query_w String, text_w String, raw String, raw_bytes Nullable(String)";
 
-/// A case in ClickHouse, read as of its commits when opened.
-pub struct ClickHouse {
+/// A case in ClickHouse, read as of its commits when opened; a handle that selections share.
+#[derive(Clone)]
+pub struct ClickHouse(std::sync::Arc<Inner>);
+
+impl std::ops::Deref for ClickHouse {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl ClickHouse {
+    /// Opens a case for reading.
+    pub fn open(spec: &Spec, case: &str) -> Result<ClickHouse> {
+        Inner::open(spec, case).map(|i| ClickHouse(std::sync::Arc::new(i)))
+    }
+
+    /// How many commits the case has had: what changes when one lands.
+    pub fn commit_count(&self) -> Result<u64> {
+        self.client
+            .number(&format!("SELECT count() FROM {}", self.tables.commits))
+    }
+}
+
+/// What an open ClickHouse case knows.
+pub struct Inner {
     spec: Spec,
     client: Client,
     tables: Tables,
@@ -189,9 +214,8 @@ pub struct ClickHouse {
     visible: String,
 }
 
-impl ClickHouse {
-    /// Opens a case for reading.
-    pub fn open(spec: &Spec, case: &str) -> Result<ClickHouse> {
+impl Inner {
+    fn open(spec: &Spec, case: &str) -> Result<Inner> {
         let client = Client::for_spec(&spec.server, spec);
         let tables = Tables::new(&table_prefix(case), spec);
         let exists = client.number(&format!(
@@ -223,7 +247,7 @@ impl ClickHouse {
                 files.join(",")
             )
         };
-        Ok(ClickHouse {
+        Ok(Inner {
             spec: spec.clone(),
             client,
             tables,
@@ -347,11 +371,11 @@ impl Store for ClickHouse {
             .collect())
     }
 
-    fn select<'s>(
-        &'s self,
+    fn select(
+        &self,
         text: &str,
         vocab: &Vocabulary,
-    ) -> Result<std::result::Result<Box<dyn Selected + 's>, QueryError>> {
+    ) -> Result<std::result::Result<super::Owned, QueryError>> {
         let (plan, _) = match crate::query::plan_of(text, vocab) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
@@ -368,7 +392,7 @@ impl Store for ClickHouse {
             self.tables.events
         ))?;
         Ok(Ok(Box::new(ChSelected {
-            store: self,
+            store: self.clone(),
             filter,
             len,
         })))
@@ -376,16 +400,21 @@ impl Store for ClickHouse {
 }
 
 /// A query's events in ClickHouse: the condition, counted once.
-struct ChSelected<'a> {
-    store: &'a ClickHouse,
+struct ChSelected {
+    store: ClickHouse,
     filter: String,
     len: u64,
+}
+
+/// Events before a place in the order (time, file, line), as a condition.
+fn before((t, f, l): super::Order3) -> String {
+    format!("(ts < {t} OR (ts = {t} AND (file_id < {f} OR (file_id = {f} AND line < {l}))))")
 }
 
 /// The table's order, which is the local timeline's.
 const ORDER: &str = "ORDER BY ts, file_id, line";
 
-impl ChSelected<'_> {
+impl ChSelected {
     fn from(&self) -> String {
         format!("FROM {} WHERE {}", self.store.tables.events, self.filter)
     }
@@ -423,7 +452,70 @@ impl ChSelected<'_> {
     }
 }
 
-impl Selected for ChSelected<'_> {
+impl Selected for ChSelected {
+    fn rank_of(&self, order: super::Order3) -> Result<Option<u64>> {
+        let (t, f, l) = order;
+        let rows = self.store.client.rows(&format!(
+            "SELECT countIf({}), countIf(ts = {t} AND file_id = {f} AND line = {l}) {}",
+            before(order),
+            self.from()
+        ))?;
+        let num = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|s| s.parse::<u64>().ok())
+        };
+        Ok(match (num(0), num(1)) {
+            (Some(rank), Some(n)) if n > 0 => Some(rank),
+            _ => None,
+        })
+    }
+
+    fn neighbour(&self, order: super::Order3, forward: bool) -> Result<Option<super::Order3>> {
+        let (t, f, l) = order;
+        let (cond, sort) = if forward {
+            (
+                format!(
+                    "NOT ({}) AND NOT (ts = {t} AND file_id = {f} AND line = {l})",
+                    before(order)
+                ),
+                "ORDER BY ts, file_id, line",
+            )
+        } else {
+            (before(order), "ORDER BY ts DESC, file_id DESC, line DESC")
+        };
+        let rows = self.store.client.rows(&format!(
+            "SELECT ts, file_id, line {} AND {cond} {sort} LIMIT 1",
+            self.from()
+        ))?;
+        Ok(rows.first().and_then(|r| {
+            let num = |i: usize| {
+                r.get(i)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| s.parse::<i64>().ok())
+            };
+            Some((num(0)?, num(1)? as u64, num(2)? as u64))
+        }))
+    }
+
+    fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<super::Owned> {
+        let filter = format!(
+            "{} AND {}",
+            self.filter,
+            sql::keys_condition(events.iter().map(|(k, _)| k))
+        );
+        let len = self.store.client.number(&format!(
+            "SELECT count() FROM {} WHERE {filter}",
+            self.store.tables.events
+        ))?;
+        Ok(Box::new(ChSelected {
+            store: self.store.clone(),
+            filter,
+            len,
+        }))
+    }
+
     fn len(&self) -> u64 {
         self.len
     }
@@ -575,7 +667,7 @@ impl Selected for ChSelected<'_> {
     }
 }
 
-impl ChSelected<'_> {
+impl ChSelected {
     /// Each value as the first event holding it wrote it (as the local case shows them).
     fn as_written(&self, top: &mut TopValues) -> Result<()> {
         let column = match top.field.as_str() {

@@ -9,13 +9,142 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::case::Case;
+use crate::case::{Case, Manifest};
 use crate::error::Result;
 use crate::marks::{Annotations, Marks, Target};
-use crate::query;
-use crate::selection::{Order, Selection, TopValues, bucket_width};
+use crate::selection::{Order, TopValues, bucket_width};
 use crate::session::{Session, View};
-use crate::view::{self, EventView};
+use crate::store::clickhouse::{ClickHouse, Spec};
+use crate::store::{Owned, Selected, Store};
+use crate::view::EventView;
+
+/// Where the timeline's case is.
+pub enum Source {
+    /// A local case, with the reader the timeline keeps.
+    Local {
+        case: Box<Case>,
+        reader: tantivy::IndexReader,
+        /// The case's manifest, shared with the selections.
+        manifest: Arc<Manifest>,
+    },
+    /// A case in a ClickHouse store (opened again when its commits change).
+    Store {
+        store: ClickHouse,
+        spec: Spec,
+        name: String,
+    },
+}
+
+impl Source {
+    pub fn local(case: Case) -> Result<Source> {
+        let reader = case.reader()?;
+        let manifest = Arc::new(case.manifest.clone());
+        Ok(Source::Local {
+            case: Box::new(case),
+            reader,
+            manifest,
+        })
+    }
+
+    pub fn store(spec: &Spec, name: &str) -> Result<Source> {
+        Ok(Source::Store {
+            store: ClickHouse::open(spec, name)?,
+            spec: spec.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Opens the same case again (a worker of its own).
+    pub fn reopen(&self) -> Result<Source> {
+        match self {
+            Source::Local { case, .. } => Source::local(Case::open(&case.dir)?),
+            Source::Store { spec, name, .. } => Source::store(spec, name),
+        }
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Source::Local { manifest, .. } => manifest,
+            Source::Store { store, .. } => store.manifest(),
+        }
+    }
+
+    /// Runs `f` on the case as a [`Store`].
+    pub fn with<R>(&self, f: impl FnOnce(&dyn Store) -> R) -> R {
+        match self {
+            Source::Local {
+                case,
+                reader,
+                manifest,
+            } => f(&crate::store::local::LocalStore::from_parts(
+                case,
+                reader.searcher(),
+                Arc::clone(manifest),
+            )),
+            Source::Store { store, .. } => f(store),
+        }
+    }
+
+    /// What changes when a commit lands.
+    fn stamp(&self) -> Result<Option<(std::time::SystemTime, u64)>> {
+        Ok(match self {
+            Source::Local { case, .. } => case.commit_stamp(),
+            Source::Store { store, .. } => {
+                Some((std::time::UNIX_EPOCH, store.commit_count()?))
+            }
+        })
+    }
+
+    /// Reads the last commit.
+    fn reload(&mut self) -> Result<()> {
+        match self {
+            Source::Local {
+                case,
+                reader,
+                manifest,
+            } => {
+                if !case.read_only {
+                    reader.reload()?;
+                    case.reload()?;
+                    *manifest = Arc::new(case.manifest.clone());
+                }
+            }
+            Source::Store { store, spec, name } => *store = ClickHouse::open(spec, name)?,
+        }
+        Ok(())
+    }
+
+    /// Events in the whole case.
+    fn all(&self) -> Result<u64> {
+        Ok(match self {
+            Source::Local { reader, .. } => reader.searcher().num_docs(),
+            Source::Store { store, .. } => store.select("*", &store.vocabulary())??.len(),
+        })
+    }
+
+    /// The marks: the case's file, or the store's journal.
+    fn marks(&self) -> Result<Marks> {
+        match self {
+            Source::Local { case, .. } => Marks::load(case),
+            Source::Store { store, .. } => Marks::journaled(Arc::new(store.clone())),
+        }
+    }
+
+    /// The stored detections.
+    pub fn detections(&self) -> Option<crate::hunt::Detections> {
+        match self {
+            Source::Local { case, .. } => crate::hunt::load_stored(case),
+            Source::Store { store, .. } => crate::hunt::load_stored_in(store),
+        }
+    }
+
+    fn save_session(&self, session: &Session) -> Result<()> {
+        match self {
+            Source::Local { case, .. } => crate::session::save_session(&case.dir, session),
+            Source::Store { store, .. } => crate::session::save_session_in(store, session),
+        }
+    }
+}
 
 /// What the app asks for. Every request carries the generation of the query it belongs to;
 /// answers for an older generation are dropped by the app.
@@ -222,12 +351,11 @@ pub enum Reply {
 
 /// Owns the index side of the timeline.
 pub struct Backend {
-    case: Case,
+    source: Source,
     vocabulary: crate::query::Vocabulary,
-    reader: tantivy::IndexReader,
-    selection: Option<Selection>,
+    selection: Option<Owned>,
     /// The current selection's detection hits (medium severity or worse).
-    alerts: Option<Selection>,
+    alerts: Option<Owned>,
     generation: u64,
     all: u64,
     detections: Option<crate::hunt::Detections>,
@@ -239,24 +367,28 @@ pub struct Backend {
     annotations: Annotations,
     /// The query text of the current selection (for exports).
     text: String,
-    /// The commit the reader shows (see [`Case::commit_stamp`]).
+    /// The commit the reader shows (see `Case::commit_stamp`).
     stamp: Option<(std::time::SystemTime, u64)>,
     /// The rules the case is hunted with, for detections as events arrive.
     rules: Arc<Vec<crate::rules::Rule>>,
 }
 
 impl Backend {
+    /// The timeline of a local case.
     pub fn new(case: Case) -> Result<Backend> {
-        let reader = case.reader()?;
-        let all = reader.searcher().num_docs();
-        let marks = Marks::load(&case)?;
+        Backend::of(Source::local(case)?)
+    }
+
+    /// The timeline of a case wherever it is.
+    pub fn of(source: Source) -> Result<Backend> {
+        let all = source.all()?;
+        let marks = source.marks()?;
         let mut backend = Backend {
             annotations: Annotations::new(Vec::new(), marks),
             text: String::new(),
-            vocabulary: crate::query::Vocabulary::of(&case.manifest),
-            stamp: case.commit_stamp(),
-            case,
-            reader,
+            vocabulary: crate::query::Vocabulary::of(source.manifest()),
+            stamp: source.stamp()?,
+            source,
             selection: None,
             alerts: None,
             generation: 0,
@@ -272,7 +404,7 @@ impl Backend {
     /// Takes the stored detections: their hit sets for `rule:` queries and the rows' rule
     /// column, and the alerts marked in the histogram.
     fn load_detections(&mut self) {
-        let detections = crate::hunt::load_stored(&self.case);
+        let detections = self.source.detections();
         let (hit_sets, alert_events) = match &detections {
             Some(d) => {
                 let alerts = d
@@ -303,22 +435,21 @@ impl Backend {
     fn detections_current(&self) -> bool {
         self.detections
             .as_ref()
-            .is_some_and(|d| d.case_state == crate::hunt::case_state(&self.case))
+            .is_some_and(|d| d.case_state == crate::hunt::manifest_state(self.source.manifest()))
     }
 
     /// Reads the last commit if there is a newer one than the reader shows.
     fn refresh(&mut self) -> Result<Reply> {
-        let stamp = self.case.commit_stamp();
+        let stamp = self.source.stamp()?;
         if stamp == self.stamp {
             return Ok(Reply::Message(String::new()));
         }
         self.stamp = stamp;
-        self.reader.reload()?;
-        self.case.reload()?;
+        self.source.reload()?;
         let sets = std::mem::take(&mut self.vocabulary.sets);
-        self.vocabulary = crate::query::Vocabulary::of(&self.case.manifest);
+        self.vocabulary = crate::query::Vocabulary::of(self.source.manifest());
         self.vocabulary.sets = sets;
-        self.all = self.reader.searcher().num_docs();
+        self.all = self.source.all()?;
         // Detections another process stored meanwhile are taken as they are.
         if !self.detections_current() {
             self.load_detections();
@@ -335,8 +466,9 @@ impl Backend {
         self
     }
 
-    pub fn case(&self) -> &Case {
-        &self.case
+    /// Where the case is.
+    pub fn source(&self) -> &Source {
+        &self.source
     }
 
     /// Tags in use, for completion.
@@ -388,9 +520,10 @@ impl Backend {
                 range,
             } => Ok(Reply::Histogram {
                 generation,
-                histogram: self
-                    .current(generation)
-                    .and_then(|s| histogram(s, self.alerts.as_ref(), bins, range)),
+                histogram: match self.current(generation) {
+                    Some(s) => histogram(s, self.alerts.as_deref(), bins, range)?,
+                    None => None,
+                },
             }),
             Request::Rows {
                 generation,
@@ -405,9 +538,10 @@ impl Backend {
             } => self.top(generation, &field, order, limit),
             Request::RankAt { generation, ts_ms } => Ok(Reply::Rank {
                 generation,
-                rank: self
-                    .current(generation)
-                    .map_or(0, |s| s.count_before(ts_ms)),
+                rank: match self.current(generation) {
+                    Some(s) => s.count_before(ts_ms)?,
+                    None => 0,
+                },
             }),
             Request::Locate {
                 generation,
@@ -416,14 +550,13 @@ impl Backend {
                 line,
             } => {
                 // The event itself, or where its time falls when it is not in the selection.
-                let rank = self
-                    .current(generation)
-                    .map(|sel| {
-                        sel.rank_of((ts_ms, file_id, line)).unwrap_or_else(|| {
-                            sel.count_before(ts_ms).min(sel.len().saturating_sub(1))
-                        })
-                    })
-                    .unwrap_or(0);
+                let rank = match self.current(generation) {
+                    Some(sel) => match sel.rank_of((ts_ms, file_id, line))? {
+                        Some(rank) => rank,
+                        None => sel.count_before(ts_ms)?.min(sel.len().saturating_sub(1)),
+                    },
+                    None => 0,
+                };
                 Ok(Reply::Rank { generation, rank })
             }
             Request::NextHit {
@@ -442,10 +575,10 @@ impl Backend {
                 tag,
                 on,
             } => self.tag_selection(generation, &tag, on),
-            Request::SaveView { name, view } => views::save(&self.case, name, view),
-            Request::DeleteView { name } => views::delete(&self.case, &name),
-            Request::OpenView { name } => views::open(&self.case, name),
-            Request::ListViews => views::list(&self.case),
+            Request::SaveView { name, view } => views::save(&self.source, name, view),
+            Request::DeleteView { name } => views::delete(&self.source, &name),
+            Request::OpenView { name } => views::open(&self.source, name),
+            Request::ListViews => views::list(&self.source),
             Request::Refresh => self.refresh(),
             Request::ReloadDetections => {
                 self.load_detections();
@@ -455,7 +588,7 @@ impl Backend {
                 })
             }
             Request::SaveSession(session) => {
-                crate::session::save_session(&self.case.dir, &session)?;
+                self.source.save_session(&session)?;
                 Ok(Reply::Message(String::new()))
             }
             // Run here when asked directly (tests); `spawn` gives them their own worker.
@@ -465,7 +598,7 @@ impl Backend {
                 };
                 // Here, on the query worker's case (tests drive the backend directly).
                 let mut worker = slow::Worker {
-                    case: Case::open(&self.case.dir)?,
+                    source: self.source.reopen()?,
                     detections: self.detections.clone(),
                     rules: Arc::clone(&self.rules),
                 };
@@ -497,11 +630,12 @@ impl Backend {
         bins: usize,
         range: Option<(i64, i64)>,
     ) -> Result<Reply> {
-        let compiled = query::compile(&text, &self.case.fields, &self.vocabulary)?;
-        let searcher = self.reader.searcher();
-        let selection = Selection::select(&searcher, &compiled)?;
-        let alerts =
-            (!self.alert_events.is_empty()).then(|| selection.restrict_to(&self.alert_events));
+        let selection = self.source.with(|s| s.select(&text, &self.vocabulary))??;
+        let alerts = if self.alert_events.is_empty() {
+            None
+        } else {
+            Some(selection.restrict_to(&self.alert_events)?)
+        };
         self.generation = generation;
         self.alerts = alerts;
         self.text = text;
@@ -509,8 +643,8 @@ impl Backend {
             generation,
             total: selection.len(),
             all: self.all,
-            span: selection.span(),
-            histogram: histogram(&selection, self.alerts.as_ref(), bins, range),
+            span: selection.span()?,
+            histogram: histogram(selection.as_ref(), self.alerts.as_deref(), bins, range)?,
         };
         self.selection = Some(selection);
         Ok(reply)
@@ -524,16 +658,14 @@ impl Backend {
                 rows: Vec::new(),
             });
         };
-        let mut loader = view::Loader::new(sel.searcher(), &self.case.fields, &self.case.manifest);
         let rows = sel
-            .rows(start, count)
+            .events(start, count)?
             .into_iter()
-            .map(|r| {
-                let mut ev = loader.load(r.addr)?;
+            .map(|mut ev| {
                 self.annotations.apply(&mut ev);
-                Ok(Arc::new(ev))
+                Arc::new(ev)
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(Reply::Rows {
             generation,
             start,
@@ -548,12 +680,9 @@ impl Backend {
                 message: "no selection".into(),
             });
         };
-        let mut loader = view::Loader::new(sel.searcher(), &self.case.fields, &self.case.manifest);
         Ok(Reply::Top {
             generation,
-            values: sel
-                .top_values(field, limit, order)?
-                .as_written(sel.searcher(), &mut loader)?,
+            values: sel.top_values(field, limit, order, true)?,
             order,
         })
     }
@@ -566,20 +695,21 @@ impl Backend {
         bookmark: bool,
     ) -> Result<Reply> {
         let bookmarks = match (bookmark, self.current(generation)) {
-            (true, Some(sel)) => Some(sel.restrict_to(&self.annotations.marks.bookmarked())),
+            (true, Some(sel)) => Some(sel.restrict_to(&self.annotations.marks.bookmarked())?),
             _ => None,
         };
         let targets = if bookmark {
-            bookmarks.as_ref()
+            bookmarks.as_deref()
         } else {
-            self.alerts.as_ref()
+            self.alerts.as_deref()
         };
         let (Some(sel), Some(targets)) = (self.current(generation), targets) else {
             return Ok(Reply::NoHit { generation });
         };
-        let next = targets
-            .neighbour(from, forward)
-            .and_then(|hit| sel.rank_of(hit.order()));
+        let next = match targets.neighbour(from, forward)? {
+            Some(hit) => sel.rank_of(hit)?,
+            None => None,
+        };
         Ok(match next {
             Some(rank) => Reply::Rank { generation, rank },
             None => Reply::NoHit { generation },
@@ -621,7 +751,7 @@ impl Backend {
         let Some(sel) = self.current(generation) else {
             return Ok(Reply::Message("no selection to tag".into()));
         };
-        let targets = crate::marks::targets_of(sel, &self.case.manifest)?;
+        let targets = crate::marks::targets_of_selected(sel, self.source.manifest())?;
         let changed = self.annotations.marks.set_tag(&targets, tag, on)?;
         self.refresh_sets();
         Ok(Reply::Marked {
@@ -638,20 +768,25 @@ impl Backend {
         })
     }
 
-    fn current(&self, generation: u64) -> Option<&Selection> {
+    fn current(&self, generation: u64) -> Option<&(dyn Selected + Send)> {
         (generation == self.generation)
-            .then_some(self.selection.as_ref())
+            .then_some(self.selection.as_deref())
             .flatten()
     }
 }
 
 fn histogram(
-    sel: &Selection,
-    alerts: Option<&Selection>,
+    sel: &(dyn Selected + Send),
+    alerts: Option<&(dyn Selected + Send)>,
     bins: usize,
     range: Option<(i64, i64)>,
-) -> Option<Histogram> {
-    let (start, end) = range.or_else(|| sel.span().map(|(a, b)| (a, b + 1)))?;
+) -> Result<Option<Histogram>> {
+    let Some((start, end)) = (match range {
+        Some(r) => Some(r),
+        None => sel.span()?.map(|(a, b)| (a, b + 1)),
+    }) else {
+        return Ok(None);
+    };
     let bins = bins.max(1);
     let (width, label) = bucket_width((end - start).max(1), bins);
     // Align buckets on their width so labels fall on round times.
@@ -659,19 +794,19 @@ fn histogram(
     let n = ((end - aligned) / width + 1).clamp(1, bins as i64) as usize;
     let hits = match alerts {
         Some(a) => a
-            .histogram(aligned, width, n)
+            .histogram(aligned, width, n)?
             .into_iter()
             .map(|c| c > 0)
             .collect(),
         None => vec![false; n],
     };
-    Some(Histogram {
+    Ok(Some(Histogram {
         start_ms: aligned,
         width_ms: width,
         label,
-        counts: sel.histogram(aligned, width, n),
+        counts: sel.histogram(aligned, width, n)?,
         hits,
-    })
+    }))
 }
 
 /// Runs a backend on its own thread. A newer query makes older pending requests moot, so the
@@ -685,7 +820,7 @@ pub fn spawn(
 ) -> std::thread::JoinHandle<()> {
     let (slow_tx, slow_rx) = crossbeam_channel::unbounded();
     let slow = slow::spawn(
-        backend.case.dir.clone(),
+        backend.source.reopen(),
         Arc::clone(&backend.rules),
         slow_rx,
         replies.clone(),

@@ -4,9 +4,9 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{FindingRow, Reply};
-use crate::case::Case;
+use super::{FindingRow, Reply, Source};
 use crate::error::Result;
+use crate::store::Store;
 use crate::hunt::Detections;
 use crate::rules::Rule;
 
@@ -28,7 +28,7 @@ pub enum Job {
 
 /// What a slow job works with.
 pub struct Worker {
-    pub case: Case,
+    pub source: Source,
     pub detections: Option<Detections>,
     /// The rules the case was hunted with (built-in, the case's, `--rules`).
     pub rules: std::sync::Arc<Vec<Rule>>,
@@ -38,16 +38,16 @@ impl Worker {
     /// Runs a job; a failure is said as a message (the user asked for it).
     pub fn run(&mut self, job: Job) -> Result<Reply> {
         // An ingest may have committed since: work on the case as it now is.
-        if !self.case.read_only {
-            self.case.reload()?;
-        }
+        self.source.reload()?;
         match job {
-            Job::Export { text, path, format } => export(&self.case, &text, &path, format),
+            Job::Export { text, path, format } => export(&self.source, &text, &path, format),
             Job::Findings { generation } => {
-                self.detections = crate::hunt::load_stored(&self.case);
+                self.detections = self.source.detections();
                 Ok(Reply::Findings {
                     generation,
-                    rows: findings(&self.case, self.detections.as_ref())?,
+                    rows: self
+                        .source
+                        .with(|s| findings(s, self.detections.as_ref()))?,
                 })
             }
             Job::Detect => self.detect(),
@@ -59,8 +59,11 @@ impl Worker {
             return Ok(Reply::Message(String::new()));
         }
         let started = std::time::Instant::now();
-        let d = crate::hunt::detect(&self.case, &self.rules)?;
-        crate::hunt::save(&self.case, &d)?;
+        let d = self.source.with(|s| crate::hunt::detect_in(s, &self.rules))?;
+        match &self.source {
+            Source::Local { case, .. } => crate::hunt::save(case, &d)?,
+            Source::Store { store, .. } => crate::hunt::save_in(store, &d)?,
+        }
         let hits = d
             .hits
             .iter()
@@ -80,22 +83,22 @@ impl Worker {
 
 /// Starts the worker on its own copy of the case.
 pub fn spawn(
-    case_dir: std::path::PathBuf,
+    source: Result<Source>,
     rules: std::sync::Arc<Vec<Rule>>,
     jobs: Receiver<Job>,
     replies: Sender<Reply>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let case = match Case::open(&case_dir) {
-            Ok(c) => c,
+        let source = match source {
+            Ok(s) => s,
             Err(e) => {
                 let _ = replies.send(Reply::Message(format!("failed: {e}")));
                 return;
             }
         };
-        let detections = crate::hunt::load_stored(&case);
+        let detections = source.detections();
         let mut worker = Worker {
-            case,
+            source,
             detections,
             rules,
         };
@@ -111,7 +114,7 @@ pub fn spawn(
 }
 
 fn export(
-    case: &Case,
+    source: &Source,
     text: &str,
     path: &str,
     format: Option<crate::export::Format>,
@@ -121,9 +124,25 @@ fn export(
             "{path}: add a format (csv, jsonl, timesketch-csv, timesketch-jsonl, ecs) or a known extension"
         )));
     };
-    let store = crate::store::local::LocalStore::new(case)?;
-    let sel = crate::store::Store::select(&store, text, &crate::marks::vocabulary(case)?)??;
-    let annotations = crate::marks::Annotations::load(case)?;
+    // The view's query names what it named there: rule hits and marks.
+    let (vocab, annotations) = match source {
+        Source::Local { case, .. } => (
+            crate::marks::vocabulary(case)?,
+            crate::marks::Annotations::load(case)?,
+        ),
+        Source::Store { store, .. } => {
+            let mut vocab = store.vocabulary();
+            let detections = crate::hunt::load_stored_in(store);
+            if let Some(d) = &detections {
+                vocab.sets = d.sets();
+            }
+            let marks = crate::marks::Marks::load_from(store)?;
+            vocab.sets.extend(marks.sets());
+            let rules = detections.map(|d| d.hit_sets()).unwrap_or_default();
+            (vocab, crate::marks::Annotations::new(rules, marks))
+        }
+    };
+    let sel = source.with(|s| s.select(text, &vocab))??;
     let n = crate::export::export_to_file(
         &sel,
         &annotations,
@@ -138,11 +157,11 @@ fn export(
 }
 
 /// Rules with hits, then inferred web shells and suspects, then noise.
-fn findings(case: &Case, detections: Option<&Detections>) -> Result<Vec<FindingRow>> {
+fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<FindingRow>> {
     let Some(d) = detections else {
         return Ok(Vec::new());
     };
-    let report = crate::hunt::report(case, d)?;
+    let report = crate::hunt::report_in(store, d)?;
     let mut rows: Vec<FindingRow> = report
         .findings
         .iter()

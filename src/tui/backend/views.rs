@@ -1,21 +1,34 @@
-//! Saved views: save, delete, open, list (`views.json` in the case).
+//! Saved views: save, delete, open, list (`views.json` in the case, or in its store).
 
-use super::Reply;
-use crate::case::Case;
+use super::{Reply, Source};
 use crate::error::Result;
 use crate::session::View;
 
-pub fn save(case: &Case, name: String, view: View) -> Result<Reply> {
-    let mut views = crate::session::load_views(&case.dir)?;
+fn load(source: &Source) -> Result<std::collections::BTreeMap<String, View>> {
+    match source {
+        Source::Local { case, .. } => crate::session::load_views(&case.dir),
+        Source::Store { store, .. } => crate::session::load_views_in(store),
+    }
+}
+
+fn store(source: &Source, views: &std::collections::BTreeMap<String, View>) -> Result<()> {
+    match source {
+        Source::Local { case, .. } => crate::session::save_views(&case.dir, views),
+        Source::Store { store, .. } => crate::session::save_views_in(store, views),
+    }
+}
+
+pub fn save(source: &Source, name: String, view: View) -> Result<Reply> {
+    let mut views = load(source)?;
     views.insert(name.clone(), view);
-    crate::session::save_views(&case.dir, &views)?;
+    store(source, &views)?;
     Ok(Reply::Message(format!("view '{name}' saved")))
 }
 
-pub fn delete(case: &Case, name: &str) -> Result<Reply> {
-    let mut views = crate::session::load_views(&case.dir)?;
+pub fn delete(source: &Source, name: &str) -> Result<Reply> {
+    let mut views = load(source)?;
     let existed = views.remove(name).is_some();
-    crate::session::save_views(&case.dir, &views)?;
+    store(source, &views)?;
     Ok(Reply::Message(if existed {
         format!("view '{name}' deleted")
     } else {
@@ -23,8 +36,8 @@ pub fn delete(case: &Case, name: &str) -> Result<Reply> {
     }))
 }
 
-pub fn open(case: &Case, name: String) -> Result<Reply> {
-    let views = crate::session::load_views(&case.dir)?;
+pub fn open(source: &Source, name: String) -> Result<Reply> {
+    let views = load(source)?;
     Ok(match views.get(&name) {
         Some(view) => Reply::View {
             name,
@@ -37,8 +50,8 @@ pub fn open(case: &Case, name: String) -> Result<Reply> {
     })
 }
 
-pub fn list(case: &Case) -> Result<Reply> {
-    let views = crate::session::load_views(&case.dir)?;
+pub fn list(source: &Source) -> Result<Reply> {
+    let views = load(source)?;
     Ok(Reply::Message(if views.is_empty() {
         "no saved view (:view save NAME)".into()
     } else {
