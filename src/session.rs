@@ -152,7 +152,10 @@ pub fn load_views_in(store: &dyn crate::store::Store) -> Result<BTreeMap<String,
     load_doc(store, "views.json")
 }
 
-pub fn save_views_in(store: &dyn crate::store::Store, views: &BTreeMap<String, View>) -> Result<()> {
+pub fn save_views_in(
+    store: &dyn crate::store::Store,
+    views: &BTreeMap<String, View>,
+) -> Result<()> {
     save_doc(store, "views.json", views)
 }
 

@@ -28,7 +28,11 @@ impl<'c> LocalStore<'c> {
 
     /// The case as a searcher of it sees it, with its manifest already shared (a timeline keeps
     /// both between queries).
-    pub fn from_parts(case: &'c Case, searcher: Searcher, manifest: Arc<Manifest>) -> LocalStore<'c> {
+    pub fn from_parts(
+        case: &'c Case,
+        searcher: Searcher,
+        manifest: Arc<Manifest>,
+    ) -> LocalStore<'c> {
         LocalStore {
             case,
             searcher,

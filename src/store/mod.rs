@@ -11,11 +11,11 @@ pub mod local;
 
 use crate::case::Manifest;
 use crate::error::{QueryError, Result};
-use std::result::Result as Result2;
 use crate::event::EventKey;
 use crate::query::Vocabulary;
 use crate::selection::{Order, TopValues};
 use crate::view::EventView;
+use std::result::Result as Result2;
 
 /// A case, wherever it is kept.
 pub trait Store: Sync {

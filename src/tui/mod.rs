@@ -99,7 +99,11 @@ pub fn run_on(source: backend::Source, options: Options) -> Result<Outcome> {
         backend::Source::Local { .. } => None,
     };
     let backend = backend::Backend::of(source)?.with_rules(options.rules);
-    let mut app = app::App::resume(field_names(backend.source().manifest()), session, backend.tags());
+    let mut app = app::App::resume(
+        field_names(backend.source().manifest()),
+        session,
+        backend.tags(),
+    );
     let (request_tx, request_rx) = unbounded();
     let (reply_tx, reply_rx) = unbounded();
     let worker = backend::spawn(backend, request_rx, reply_tx);

@@ -481,3 +481,124 @@ fn a_log_followed_into_clickhouse() {
     assert!(appended, "the appended lines never arrived");
     assert_eq!(count(&args, "*"), (expected + 3).to_string());
 }
+
+/// The timeline on a ClickHouse case shows what it shows on the local case of the same
+/// evidence: the first screen, a query, a pivot, the findings, moving between hits, a tag.
+#[test]
+fn the_timeline_on_clickhouse_shows_what_the_local_case_shows() {
+    use ratatui::crossterm::event::KeyCode;
+    use trawl_testkit::Harness;
+    let Some(servers) = start(1) else { return };
+    let store = url(&servers);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    let repo = common::repo();
+    for extra in [
+        vec!["--case", path_str(&local)],
+        vec!["--store", store.as_str(), "--case", "timeline"],
+    ] {
+        let out = common::trawl()
+            .current_dir(&repo)
+            .args(&extra)
+            .args(["ingest", "--quiet", "sample-logs"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let spec = trawl::store::clickhouse::Spec::parse(&store).unwrap();
+    let mut l = Harness::open(&local, 160, 50);
+    let mut c = Harness::with_source(
+        trawl::tui::backend::Source::store(&spec, "timeline").unwrap(),
+        160,
+        50,
+    );
+    let same = |l: &Harness, c: &Harness, what: &str| {
+        assert_eq!(l.app.total, c.app.total, "{what}: totals");
+        assert_eq!(l.screen(), c.screen(), "{what}: screens");
+    };
+    same(&l, &c, "first screen");
+    if std::env::var_os("TRAWL_SHOW_SCREEN").is_some() {
+        eprintln!("{}", c.screen());
+    }
+    assert_eq!(l.app.total, 40_002);
+    for h in [&mut l, &mut c] {
+        h.query("path:/owa/auth/*.aspx AND NOT status:302");
+    }
+    same(&l, &c, "a query");
+    for h in [&mut l, &mut c] {
+        h.key(KeyCode::Char('G'));
+        h.key(KeyCode::Char('N'));
+    }
+    same(&l, &c, "the last event, then the previous hit");
+    for h in [&mut l, &mut c] {
+        h.query("*");
+        let ip = h.current_ip().unwrap_or_default();
+        h.app.pivot_on("client", &ip, false);
+        h.settle();
+    }
+    same(&l, &c, "a pivot on the selected event's client");
+    for h in [&mut l, &mut c] {
+        h.command("tag pivoted");
+        h.query("tag:pivoted");
+    }
+    same(&l, &c, "the events tagged");
+    assert!(c.app.total > 0);
+    // The tag is in the store, for every responder.
+    assert_eq!(
+        count(
+            &["--store", store.as_str(), "--case", "timeline"],
+            "tag:pivoted"
+        ),
+        c.app.total.to_string()
+    );
+}
+
+/// `trawl --store … --case NAME` in a real terminal: the timeline of a ClickHouse case, a search
+/// and a pivot, and the terminal given back.
+#[test]
+fn the_store_timeline_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let Some(servers) = start(1) else { return };
+    let store = url(&servers);
+    let out = common::trawl()
+        .current_dir(common::repo())
+        .args([
+            "--store",
+            &store,
+            "--case",
+            "e2e",
+            "ingest",
+            "--quiet",
+            "sample-logs",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = format!(
+        "TERM=xterm-256color {bin} --store '{store}' --case e2e; echo EXITED:$?; sleep 60",
+        bin = env!("CARGO_BIN_EXE_trawl"),
+    );
+    let tmux = crate::tui_e2e::Tmux::start("store", &script, 120, 35);
+    tmux.wait_for("40,002 events");
+    tmux.keys(&["/"]);
+    tmux.text("path:\"/aspnet_client/discover.aspx\"");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("28 of 40,002 events");
+    tmux.wait_for("198.51.100.144");
+    tmux.keys(&["i"]);
+    tmux.wait_for("client:198.51.100.144");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXITED:");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+}

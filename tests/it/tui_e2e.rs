@@ -10,33 +10,57 @@ use std::time::{Duration, Instant};
 
 use common::path_str;
 
-struct Tmux {
-    session: String,
+pub(crate) struct Tmux {
+    pub(crate) session: String,
 }
 
 impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
+    /// Runs `script` in a new detached session of the given size.
+    pub(crate) fn start(name: &str, script: &str, width: u16, height: u16) -> Tmux {
+        let tmux = Tmux {
+            session: format!("trawl-{name}-{}", std::process::id()),
+        };
+        let (w, h) = (width.to_string(), height.to_string());
+        let started = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &tmux.session,
+                "-x",
+                &w,
+                "-y",
+                &h,
+                script,
+            ])
+            .status()
+            .unwrap();
+        assert!(started.success());
+        tmux
+    }
+
+    pub(crate) fn cmd(&self, args: &[&str]) -> String {
         let out = Command::new("tmux").args(args).output().expect("tmux");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.session];
         args.extend_from_slice(keys);
         self.cmd(&args);
     }
 
-    fn text(&self, text: &str) {
+    pub(crate) fn text(&self, text: &str) {
         self.cmd(&["send-keys", "-t", &self.session, "-l", text]);
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.cmd(&["capture-pane", "-p", "-t", &self.session])
     }
 
     /// Waits until the screen shows `needle` (the app answers asynchronously); the deadline is
     /// only a guard against hanging forever, not a measurement.
-    fn wait_for(&self, needle: &str) -> String {
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();

@@ -304,6 +304,16 @@ fn main() -> std::process::ExitCode {
             t.extend(run_store(
                 &store, &args.ip, &args.path, &args.day, args.runs,
             )?);
+            // The timeline itself, off-screen (160×50), as `trawl --store …` opens it.
+            t.push(time(
+                "timeline: first frame (open, select all, draw)",
+                args.runs,
+                || {
+                    let source = trawl::tui::backend::Source::store(&spec, &name)?;
+                    let h = trawl_testkit::Harness::with_source(source, 160, 50);
+                    Ok(h.app.total)
+                },
+            )?);
             Ok(t)
         }),
         (None, true) => Case::open(&args.case).and_then(|case| {

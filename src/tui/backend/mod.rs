@@ -89,9 +89,7 @@ impl Source {
     fn stamp(&self) -> Result<Option<(std::time::SystemTime, u64)>> {
         Ok(match self {
             Source::Local { case, .. } => case.commit_stamp(),
-            Source::Store { store, .. } => {
-                Some((std::time::UNIX_EPOCH, store.commit_count()?))
-            }
+            Source::Store { store, .. } => Some((std::time::UNIX_EPOCH, store.commit_count()?)),
         })
     }
 

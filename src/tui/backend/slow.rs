@@ -6,9 +6,9 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::{FindingRow, Reply, Source};
 use crate::error::Result;
-use crate::store::Store;
 use crate::hunt::Detections;
 use crate::rules::Rule;
+use crate::store::Store;
 
 /// A slow request, with what it needs from the view it was asked in.
 #[derive(Debug, Clone)]
@@ -59,7 +59,9 @@ impl Worker {
             return Ok(Reply::Message(String::new()));
         }
         let started = std::time::Instant::now();
-        let d = self.source.with(|s| crate::hunt::detect_in(s, &self.rules))?;
+        let d = self
+            .source
+            .with(|s| crate::hunt::detect_in(s, &self.rules))?;
         match &self.source {
             Source::Local { case, .. } => crate::hunt::save(case, &d)?,
             Source::Store { store, .. } => crate::hunt::save_in(store, &d)?,
