@@ -1,5 +1,6 @@
-//! The query language: its parser, and a query compiled for single events (what rules run on
-//! their candidates) run on one. Compiling for the index is `query_index`.
+//! The query language: its parser, its plan lowered to SQL (the ClickHouse store), and a query
+//! compiled for single events (what rules run on their candidates) run on one. Compiling for
+//! the index is `query_index`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,13 @@ fuzz_target!(|data: &[u8]| {
     };
     if query::check_syntax(text).is_err() {
         return;
+    }
+    // The same plan a ClickHouse case lowers to SQL (a pure function: no server).
+    let mut vocab = query::Vocabulary::default();
+    vocab.attrs.insert("eventid".into());
+    vocab.unknown_fields_match_nothing = true;
+    if let Ok((plan, _)) = query::plan_of(text, &vocab) {
+        let _ = trawl::store::clickhouse::sql::condition(&plan, &|_, _| Ok("0".into()));
     }
     if let Ok(m) = Matcher::new(text) {
         let ev = trawl::view::EventView {
