@@ -759,7 +759,9 @@ impl Snapshot {
 
     /// The parts' manifests as one, the offset of each part's layouts in it, and the files
     /// whose events are visible: a file two machines both ingested (the same content) counts
-    /// once, from the first part in name order that holds it whole.
+    /// once, from the first part in name order that holds it whole; while one machine is still
+    /// reading a file another holds whole (same size, same first 4 KiB), its part of it is not
+    /// counted either.
     fn merged(&self) -> (Manifest, HashMap<String, u64>, Vec<u64>) {
         let mut out = Manifest {
             schema_version: crate::schema::SCHEMA_VERSION,
@@ -767,10 +769,14 @@ impl Snapshot {
         };
         let mut offsets = HashMap::new();
         let mut whole: HashMap<(u64, String), &str> = HashMap::new();
+        let mut heads: HashMap<(u64, &str), Vec<&str>> = HashMap::new();
         for (part, m) in &self.manifests {
             for f in m.files.iter().filter(|f| f.complete) {
                 if let Some(sha) = &f.sha256 {
                     whole.entry((f.size, sha.clone())).or_insert(part);
+                }
+                if let Some(head) = &f.head_sha256 {
+                    heads.entry((f.size, head)).or_default().push(part);
                 }
             }
         }
@@ -784,8 +790,11 @@ impl Snapshot {
                         .get(&(size, sha.to_string()))
                         .is_some_and(|owner| *owner != part.as_str())
                 };
-                let duplicate = match (&f.sha256, f.complete) {
-                    (Some(sha), true) => elsewhere(f.size, sha),
+                let duplicate = match (&f.sha256, &f.head_sha256, f.complete) {
+                    (Some(sha), _, true) => elsewhere(f.size, sha),
+                    (_, Some(head), false) => heads
+                        .get(&(f.size, head.as_str()))
+                        .is_some_and(|parts| parts.iter().any(|p| *p != part.as_str())),
                     _ => false,
                 };
                 if duplicate {
@@ -810,6 +819,41 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file(id: u64, size: u64, sha: Option<&str>, head: &str) -> crate::case::FileRecord {
+        let mut f: crate::case::FileRecord = serde_json::from_value(serde_json::json!({
+            "id": id, "path": format!("f{id}"), "size": size, "mtime": 0, "sha256": sha,
+            "format": "w3c", "source": "iis", "host": null, "lines": 10, "events": 10,
+            "malformed": 0, "skipped": 0, "complete": sha.is_some(),
+        }))
+        .expect("file record");
+        f.head_sha256 = Some(head.to_string());
+        f
+    }
+
+    #[test]
+    fn content_two_machines_hold_counts_once() {
+        let mut snap = Snapshot::default();
+        let manifest = |files| Manifest {
+            files,
+            ..Manifest::default()
+        };
+        snap.manifests
+            .insert("a".into(), manifest(vec![file(1, 100, Some("x"), "hx")]));
+        snap.manifests.insert(
+            "b".into(),
+            manifest(vec![
+                file(2, 100, Some("x"), "hx"),
+                file(3, 100, None, "hx"),
+                file(4, 50, Some("y"), "hy"),
+            ]),
+        );
+        snap.manifests
+            .insert("c".into(), manifest(vec![file(5, 100, None, "hz")]));
+        let (_, _, visible) = snap.merged();
+        // 2: the same content as 1, which part a holds; 3: part b still reading what a holds.
+        assert_eq!(visible, vec![1, 4, 5]);
+    }
 
     #[test]
     fn store_addresses_parse() {
