@@ -15,7 +15,6 @@ use crate::event::EventKey;
 use crate::query::Vocabulary;
 use crate::selection::{Order, TopValues};
 use crate::view::EventView;
-use std::result::Result as Result2;
 
 /// A case, wherever it is kept.
 pub trait Store: Sync {
@@ -38,7 +37,11 @@ pub trait Store: Sync {
     fn entries(&self, journal: &str) -> Result<Vec<String>>;
     /// The events a query matches (held apart from the store: a timeline keeps its selection
     /// while it runs other queries). A query that cannot be understood is the inner error.
-    fn select(&self, text: &str, vocab: &Vocabulary) -> Result<Result2<Owned, QueryError>>;
+    fn select(
+        &self,
+        text: &str,
+        vocab: &Vocabulary,
+    ) -> Result<std::result::Result<Owned, QueryError>>;
 }
 
 /// A selection that owns what it reads.
