@@ -16,7 +16,8 @@
 //! * [`store`]: where the case lives (the local index, or a ClickHouse database) behind one seam;
 //! * detections: [`rules`] (rules as data, the built-in pack), [`hunt`] (running them, and what
 //!   is inferred: verdicts, web shells, suspects, windows, proxies);
-//! * case work: [`marks`], [`session`], [`export`], [`report`];
+//! * case work: [`marks`], [`session`], [`source`] (a case wherever it is, with its marks,
+//!   rule hits, views and session), [`export`], [`report`];
 //! * front ends: [`tui`] (the interactive timeline), [`cli`] (commands and their output).
 
 pub mod error;
@@ -49,6 +50,7 @@ pub mod export;
 pub mod marks;
 pub mod report;
 pub mod session;
+pub mod source;
 
 pub mod cli;
 pub mod tui;

@@ -287,24 +287,6 @@ impl Marks {
         }
         Ok(())
     }
-
-    /// Tags or untags events in a shared store; returns how many changed.
-    pub fn tag_in(
-        store: &dyn crate::store::Store,
-        sel: &dyn crate::store::Selected,
-        tag: &str,
-        on: bool,
-    ) -> Result<(usize, usize)> {
-        check_tag(tag)?;
-        check_count(sel.len())?;
-        let tag = tag.to_lowercase();
-        let targets = targets_of_keys(&sel.all_keys()?, store.manifest());
-        let mut marks = Marks::load_from(store)?;
-        let before = marks.marks.clone();
-        let changed = marks.apply_tag(&targets, &tag, on);
-        append_changes(store, &Change::diff(&before, &marks.marks))?;
-        Ok((changed, targets.len()))
-    }
 }
 
 impl Target {

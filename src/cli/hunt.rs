@@ -5,43 +5,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::HuntFormat;
-use super::output::{load_rules, load_rules_from, w};
-use crate::case::Case;
+use super::output::{load_rules_from, w};
 use crate::error::{Error, Result};
+use crate::source::Source;
 use crate::store::Store;
 
 pub(super) fn hunt(
     out: &mut impl Write,
-    case: &Case,
+    source: &Source,
     format: HuntFormat,
     output: Option<&Path>,
     rescan: bool,
     extra: &[PathBuf],
 ) -> Result<()> {
-    let rules = load_rules(case, extra)?;
-    let d = if rescan {
-        let d = crate::hunt::detect(case, &rules)?;
-        crate::hunt::save(case, &d)?;
-        d
-    } else {
-        crate::hunt::ensure(case, &rules)?
-    };
-    let report = crate::hunt::report(case, &d)?;
-    write_report(out, &report, format, output)
-}
-
-/// `trawl hunt --store clickhouse://…`: the same, the detections kept in the store.
-pub(super) fn hunt_store(
-    out: &mut impl Write,
-    store: &dyn Store,
-    format: HuntFormat,
-    output: Option<&Path>,
-    rescan: bool,
-    extra: &[PathBuf],
-) -> Result<()> {
-    let rules = load_rules_from(None, extra)?;
-    let d = crate::hunt::ensure_in(store, &rules, rescan)?;
-    let report = crate::hunt::report_in(store, &d)?;
+    let rules = load_rules_from(source.dir(), extra)?;
+    let d = source.detections_for(&rules, rescan)?;
+    let report = source.with(|s| crate::hunt::report_in(s, &d))?;
     write_report(out, &report, format, output)
 }
 

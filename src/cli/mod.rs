@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::formats::time::parse_tz_arg;
 use crate::ingest::IngestOptions;
 use crate::query;
+use crate::source::Source;
 pub use output::{EXIT_BAD_QUERY, EXIT_ERROR};
 
 /// Incident triage for Microsoft Exchange and IIS logs.
@@ -260,128 +261,42 @@ fn store_spec(cli: &Cli) -> Result<Option<crate::store::clickhouse::Spec>> {
 }
 
 /// The case's name in a store: the last component of `--case`.
-fn case_name(cli: &Cli) -> String {
-    cli.case.file_name().map_or_else(
-        || cli.case.display().to_string(),
+fn case_name(case: &std::path::Path) -> String {
+    case.file_name().map_or_else(
+        || case.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
 }
 
-/// What queries on a store may name (its rule hits) and what travels with its events.
-fn store_annotations(
-    store: &dyn crate::store::Store,
-) -> Result<(query::Vocabulary, crate::marks::Annotations)> {
-    let mut vocab = store.vocabulary();
-    let detections = crate::hunt::load_stored_in(store);
-    if let Some(d) = &detections {
-        vocab.sets = d.sets();
-    }
-    let marks = crate::marks::Marks::load_from(store)?;
-    vocab.sets.extend(marks.sets());
-    let annotations =
-        crate::marks::Annotations::new(detections.map(|d| d.hit_sets()).unwrap_or_default(), marks);
-    Ok((vocab, annotations))
-}
-
-/// The commands on a ClickHouse store.
-fn dispatch_store(
-    out: &mut impl Write,
-    cli: Cli,
-    spec: &crate::store::clickhouse::Spec,
-) -> Result<u8> {
-    use crate::store::clickhouse::ClickHouse;
-    let name = case_name(&cli);
-    match cli.command {
-        Some(Command::Ingest { paths, args }) => {
-            ingest::check_paths(&paths)?;
-            ingest::ingest_into_store(out, spec, &name, &paths, &args)?;
-            Ok(0)
-        }
-        Some(Command::Search {
-            query,
-            json,
-            limit,
-            reverse,
-            count,
-        }) => {
-            let store = ClickHouse::open(spec, &name)?;
-            let (vocab, annotations) = store_annotations(&store)?;
-            search::search(
-                out,
-                &store,
-                &vocab,
-                &|ev| annotations.apply(ev),
-                &query.join(" "),
-                json,
-                limit,
-                reverse,
-                count,
-            )
-        }
-        Some(Command::Stats { json, top }) => {
-            let store = ClickHouse::open(spec, &name)?;
-            let proxies = crate::hunt::proxies_in(&store)?;
-            stats::stats(out, &store, &proxies, json, top)?;
-            Ok(0)
-        }
-        Some(Command::Hunt {
-            format,
-            output,
-            rescan,
-            rules,
-        }) => {
-            let store = ClickHouse::open(spec, &name)?;
-            hunt::hunt_store(out, &store, format, output.as_deref(), rescan, &rules)?;
-            Ok(0)
-        }
-        Some(Command::Export {
-            query,
-            tag,
-            format,
-            output,
-        }) => {
-            let store = ClickHouse::open(spec, &name)?;
-            let text = match tag {
-                Some(t) => format!("({query}) AND tag:{}", query::quote_value(&t)),
-                None => query,
-            };
-            let (vocab, annotations) = store_annotations(&store)?;
-            export::export(out, &store, &vocab, &annotations, &text, format, &output)
-        }
-        Some(Command::Tag {
-            name: tag,
-            query: text,
-            remove,
-        }) => {
-            let store = ClickHouse::open(spec, &name)?;
-            let (vocab, _) = store_annotations(&store)?;
-            tag::tag_store(out, &store, &vocab, &tag, &text, remove)
-        }
-        Some(Command::Report {
-            format,
-            output,
-            rules,
-        }) => {
-            let store = ClickHouse::open(spec, &name)?;
-            report::report_store(out, &store, format, &output, &rules)?;
-            Ok(0)
-        }
-        None => timeline::open_store(&cli, spec, &name),
+/// The case a command reads: the local directory, or the case of that name in the store.
+fn open_source(
+    dir: &std::path::Path,
+    spec: Option<&crate::store::clickhouse::Spec>,
+) -> Result<Source> {
+    match spec {
+        Some(spec) => Source::store(spec, &case_name(dir)),
+        None => Source::local(Case::open(dir)?),
     }
 }
 
 fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
-    if let Some(spec) = store_spec(&cli)? {
-        return dispatch_store(out, cli, &spec);
-    }
-    match cli.command {
+    let spec = store_spec(&cli)?;
+    let source = || open_source(&cli.case, spec.as_ref());
+    match &cli.command {
         Some(Command::Ingest { paths, args }) => {
-            ingest::check_paths(&paths)?;
-            let mut case = Case::open_or_create(&cli.case)?;
-            if args.follow {
-                ingest::follow(out, &mut case, &paths, &args)?;
-            } else {
-                ingest::ingest(out, &mut case, &paths, &args)?;
+            ingest::check_paths(paths)?;
+            match &spec {
+                Some(spec) => {
+                    ingest::ingest_into_store(out, spec, &case_name(&cli.case), paths, args)?
+                }
+                None => {
+                    let mut case = Case::open_or_create(&cli.case)?;
+                    if args.follow {
+                        ingest::follow(out, &mut case, paths, args)?;
+                    } else {
+                        ingest::ingest(out, &mut case, paths, args)?;
+                    }
+                }
             }
             Ok(0)
         }
@@ -391,8 +306,7 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
             rescan,
             rules,
         }) => {
-            let case = Case::open(&cli.case)?;
-            hunt::hunt(out, &case, format, output.as_deref(), rescan, &rules)?;
+            hunt::hunt(out, &source()?, *format, output.as_deref(), *rescan, rules)?;
             Ok(0)
         }
         Some(Command::Search {
@@ -402,28 +316,28 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
             reverse,
             count,
         }) => {
-            let case = Case::open(&cli.case)?;
-            let store = crate::store::local::LocalStore::new(&case)?;
-            let vocab = crate::marks::vocabulary(&case)?;
+            let source = source()?;
             // Rule hits and the responder's marks travel with each event, as in exports.
-            let annotations = crate::marks::Annotations::load(&case)?;
-            search::search(
-                out,
-                &store,
-                &vocab,
-                &|ev| annotations.apply(ev),
-                &query.join(" "),
-                json,
-                limit,
-                reverse,
-                count,
-            )
+            let (vocab, annotations) = source.annotated()?;
+            source.with(|store| {
+                search::search(
+                    out,
+                    store,
+                    &vocab,
+                    &|ev| annotations.apply(ev),
+                    &query.join(" "),
+                    *json,
+                    *limit,
+                    *reverse,
+                    *count,
+                )
+            })
         }
         Some(Command::Stats { json, top }) => {
-            let case = Case::open(&cli.case)?;
-            let proxies = crate::hunt::proxies(&case)?;
-            let store = crate::store::local::LocalStore::new(&case)?;
-            stats::stats(out, &store, &proxies, json, top)?;
+            source()?.with(|store| {
+                let proxies = crate::hunt::proxies_in(store)?;
+                stats::stats(out, store, &proxies, *json, *top)
+            })?;
             Ok(0)
         }
         Some(Command::Export {
@@ -432,33 +346,32 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
             format,
             output,
         }) => {
-            let case = Case::open(&cli.case)?;
+            let source = source()?;
             let text = match tag {
-                Some(t) => format!("({query}) AND tag:{}", query::quote_value(&t)),
-                None => query,
+                Some(t) => format!("({query}) AND tag:{}", query::quote_value(t)),
+                None => query.clone(),
             };
-            let store = crate::store::local::LocalStore::new(&case)?;
-            let vocab = crate::marks::vocabulary(&case)?;
-            let annotations = crate::marks::Annotations::load(&case)?;
-            export::export(out, &store, &vocab, &annotations, &text, format, &output)
+            let (vocab, annotations) = source.annotated()?;
+            source.with(|store| {
+                export::export(out, store, &vocab, &annotations, &text, *format, output)
+            })
         }
         Some(Command::Tag {
             name,
             query: text,
             remove,
-        }) => {
-            let case = Case::open(&cli.case)?;
-            tag::tag(out, &case, &name, &text, remove)
-        }
+        }) => tag::tag(out, &source()?, name, text, *remove),
         Some(Command::Report {
             format,
             output,
             rules,
         }) => {
-            let case = Case::open(&cli.case)?;
-            report::report(out, &case, format, &output, &rules)?;
+            report::report(out, &source()?, *format, output, rules)?;
             Ok(0)
         }
-        None => timeline::open(out, &cli),
+        None => match &spec {
+            Some(spec) => timeline::open_store(&cli, spec, &case_name(&cli.case)),
+            None => timeline::open(out, &cli),
+        },
     }
 }

@@ -6,29 +6,19 @@ use std::path::{Path, PathBuf};
 
 use crate::case::Case;
 use crate::error::{Error, Result};
-use crate::selection::Compiled;
 
 /// Exit codes.
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_BAD_QUERY: u8 = 2;
 
-/// Compiles a command's query with everything the case can name (fields, rule hits, marks). A
-/// query that cannot be understood is said on stderr with a caret under where, and the command
-/// ends with [`EXIT_BAD_QUERY`]: `Err(code)`.
-pub(super) fn compile(case: &Case, text: &str) -> Result<std::result::Result<Compiled, u8>> {
-    match crate::query::compile(text, &case.fields, &crate::marks::vocabulary(case)?) {
-        Ok(c) => Ok(Ok(c)),
-        Err(e) => Ok(Err(bad_query(text, &e))),
-    }
-}
-
-/// Selects a query's events in a store; a query that cannot be understood is said as
-/// [`compile`] says it.
-pub(super) fn select<'s>(
-    store: &'s dyn crate::store::Store,
+/// Selects a command's query's events in a store, with everything the case can name (fields,
+/// and the rule hits and marks of `vocab`). A query that cannot be understood is said on stderr
+/// with a caret under where, and the command ends with [`EXIT_BAD_QUERY`]: `Err(code)`.
+pub(super) fn select(
+    store: &dyn crate::store::Store,
     vocab: &crate::query::Vocabulary,
     text: &str,
-) -> Result<std::result::Result<Box<dyn crate::store::Selected + 's>, u8>> {
+) -> Result<std::result::Result<crate::store::Owned, u8>> {
     match store.select(text, vocab)? {
         Ok(sel) => Ok(Ok(sel)),
         Err(e) => Ok(Err(bad_query(text, &e))),

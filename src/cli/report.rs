@@ -4,43 +4,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::ReportFormat;
-use super::output::{load_rules, load_rules_from, w};
-use crate::case::Case;
+use super::output::{load_rules_from, w};
 use crate::error::Result;
-use crate::store::Store;
+use crate::source::Source;
 
 pub(super) fn report(
     out: &mut impl Write,
-    case: &Case,
+    source: &Source,
     format: ReportFormat,
     output: &Path,
     rules: &[PathBuf],
 ) -> Result<()> {
-    let d = crate::hunt::ensure(case, &load_rules(case, rules)?)?;
-    let store = crate::store::local::LocalStore::new(case)?;
-    let marks = crate::marks::Marks::load(case)?;
-    let report = crate::report::build(&store, &d, &marks)?;
-    write(
-        out,
-        &report,
-        &case.dir.display().to_string(),
-        format,
-        output,
-    )
-}
-
-/// `trawl report --store …`: the same from a case in a store.
-pub(super) fn report_store(
-    out: &mut impl Write,
-    store: &dyn Store,
-    format: ReportFormat,
-    output: &Path,
-    rules: &[PathBuf],
-) -> Result<()> {
-    let d = crate::hunt::ensure_in(store, &load_rules_from(None, rules)?, false)?;
-    let marks = crate::marks::Marks::load_from(store)?;
-    let report = crate::report::build(store, &d, &marks)?;
-    write(out, &report, &store.name(), format, output)
+    let d = source.detections_for(&load_rules_from(source.dir(), rules)?, false)?;
+    let marks = source.marks()?;
+    let (report, name) =
+        source.with(|s| Ok::<_, crate::Error>((crate::report::build(s, &d, &marks)?, s.name())))?;
+    write(out, &report, &name, format, output)
 }
 
 fn write(

@@ -2,47 +2,26 @@
 
 use std::io::Write;
 
-use super::output::{compile, plural, select, w};
-use crate::case::Case;
+use super::output::{plural, select, w};
 use crate::error::Result;
-use crate::query::Vocabulary;
-use crate::selection::Selection;
-use crate::store::Store;
+use crate::source::Source;
 
 pub(super) fn tag(
     out: &mut impl Write,
-    case: &Case,
+    source: &Source,
     name: &str,
     text: &str,
     remove: bool,
 ) -> Result<u8> {
-    let compiled = match compile(case, text)? {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    let reader = case.reader()?;
-    let sel = Selection::select(&reader.searcher(), &compiled)?;
-    let targets = crate::marks::targets_of(&sel, &case.manifest)?;
-    let mut marks = crate::marks::Marks::load(case)?;
-    let changed = marks.set_tag(&targets, name, !remove)?;
-    say(out, name, remove, changed, targets.len())
-}
-
-/// `trawl tag --store …`: the tag kept in the store, for every responder of the case.
-pub(super) fn tag_store(
-    out: &mut impl Write,
-    store: &dyn Store,
-    vocab: &Vocabulary,
-    name: &str,
-    text: &str,
-    remove: bool,
-) -> Result<u8> {
-    let sel = match select(store, vocab, text)? {
+    let (vocab, _) = source.annotated()?;
+    let sel = match source.with(|store| select(store, &vocab, text))? {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let (changed, matched) = crate::marks::Marks::tag_in(store, &sel, name, !remove)?;
-    say(out, name, remove, changed, matched)
+    let targets = crate::marks::targets_of_selected(&sel, source.manifest())?;
+    // Kept where the case keeps its marks: its file, or the store's journal.
+    let changed = source.marks()?.set_tag(&targets, name, !remove)?;
+    say(out, name, remove, changed, targets.len())
 }
 
 fn say(

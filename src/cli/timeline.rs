@@ -26,7 +26,7 @@ pub(super) fn open_store(
         return Ok(0);
     }
     let rules = super::output::load_rules_from(None, &cli.ingest.rules)?;
-    let source = crate::tui::backend::Source::store(spec, name)?;
+    let source = crate::source::Source::store(spec, name)?;
     crate::tui::run_on(source, crate::tui::Options { rules, live: None })?;
     Ok(0)
 }

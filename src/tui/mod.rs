@@ -76,28 +76,13 @@ const LOOK_IDLE: Duration = Duration::from_secs(2);
 
 /// Opens the timeline on a local case until the user quits.
 pub fn run(case: Case, options: Options) -> Result<Outcome> {
-    run_on(backend::Source::local(case)?, options)
+    run_on(crate::source::Source::local(case)?, options)
 }
 
 /// Opens the timeline on a case wherever it is until the user quits.
-pub fn run_on(source: backend::Source, options: Options) -> Result<Outcome> {
+pub fn run_on(source: crate::source::Source, options: Options) -> Result<Outcome> {
     let theme = ui::Theme::from_env();
-    // A session that cannot be read must not lock the user out of the case.
-    let (session, saved_in) = match &source {
-        backend::Source::Local { case, .. } => (
-            crate::session::load_session(&case.dir).unwrap_or_default(),
-            // Read-only media keep nothing.
-            (!case.read_only).then(|| case.dir.clone()),
-        ),
-        backend::Source::Store { store, .. } => (
-            crate::session::load_session_in(store).unwrap_or_default(),
-            None,
-        ),
-    };
-    let store = match &source {
-        backend::Source::Store { store, .. } => Some(store.clone()),
-        backend::Source::Local { .. } => None,
-    };
+    let session = source.session();
     let backend = backend::Backend::of(source)?.with_rules(options.rules);
     let mut app = app::App::resume(
         field_names(backend.source().manifest()),
@@ -214,7 +199,7 @@ pub fn run_on(source: backend::Source, options: Options) -> Result<Outcome> {
     }
     // Marks, views and exports asked for just before quitting are carried out, not lost.
     drop(request_tx);
-    let _ = worker.join();
+    let backend = worker.join().ok();
     for reply in reply_rx.try_iter() {
         if let backend::Reply::Message(text) = reply
             && text.starts_with("failed")
@@ -223,11 +208,7 @@ pub fn run_on(source: backend::Source, options: Options) -> Result<Outcome> {
         }
     }
     // Where the user was, for next time (after the worker's own saves).
-    let saved = match (saved_in, store) {
-        (Some(dir), _) => crate::session::save_session(&dir, &app.session()),
-        (None, Some(store)) => crate::session::save_session_in(&store, &app.session()),
-        (None, None) => Ok(()),
-    };
+    let saved = backend.map_or(Ok(()), |b| b.source().save_session(&app.session()));
     result.and(saved).map(|()| outcome)
 }
 

@@ -34,7 +34,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("query", &["query"]),
     ("store", &["store"]),
     ("detections", &["rules", "hunt"]),
-    ("case work", &["marks", "session", "export", "report"]),
+    (
+        "case work",
+        &["marks", "session", "source", "export", "report"],
+    ),
     ("front ends", &["tui", "cli"]),
 ];
 

@@ -512,7 +512,7 @@ fn the_timeline_on_clickhouse_shows_what_the_local_case_shows() {
     let spec = trawl::store::clickhouse::Spec::parse(&store).unwrap();
     let mut l = Harness::open(&local, 160, 50);
     let mut c = Harness::with_source(
-        trawl::tui::backend::Source::store(&spec, "timeline").unwrap(),
+        trawl::source::Source::store(&spec, "timeline").unwrap(),
         160,
         50,
     );

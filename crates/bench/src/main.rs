@@ -309,7 +309,7 @@ fn main() -> std::process::ExitCode {
                 "timeline: first frame (open, select all, draw)",
                 args.runs,
                 || {
-                    let source = trawl::tui::backend::Source::store(&spec, &name)?;
+                    let source = trawl::source::Source::store(&spec, &name)?;
                     let h = trawl_testkit::Harness::with_source(source, 160, 50);
                     Ok(h.app.total)
                 },

@@ -88,7 +88,7 @@ impl Harness {
     }
 
     /// The timeline of a case wherever it is (a ClickHouse store).
-    pub fn with_source(source: trawl::tui::backend::Source, width: u16, height: u16) -> Harness {
+    pub fn with_source(source: trawl::source::Source, width: u16, height: u16) -> Harness {
         let backend = Backend::of(source).expect("backend");
         Self::with_backend(backend, trawl::session::Session::default(), width, height)
     }

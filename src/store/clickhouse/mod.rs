@@ -212,6 +212,8 @@ pub struct Inner {
     layout_offsets: HashMap<String, u64>,
     /// Which rows are committed and of files in the manifests.
     visible: String,
+    /// The local index's fields, to check queries as the local case checks them.
+    fields: crate::schema::Fields,
 }
 
 impl Inner {
@@ -254,6 +256,7 @@ impl Inner {
             manifest,
             layout_offsets,
             visible,
+            fields: crate::schema::build().1,
         })
     }
 
@@ -381,8 +384,7 @@ impl Store for ClickHouse {
             Err(e) => return Ok(Err(e)),
         };
         // What the local index refuses (a regex its automaton cannot build) is refused here too.
-        let (_, fields) = crate::schema::build();
-        if let Err(e) = crate::query::lower(&plan, &fields) {
+        if let Err(e) = crate::query::lower(&plan, &self.fields) {
             return Ok(Err(e));
         }
         let condition = sql::condition(&plan, &|id, _| self.guid_condition(id))?;
@@ -612,44 +614,24 @@ impl Selected for ChSelected {
         order: Order,
         as_written: bool,
     ) -> Result<TopValues> {
-        let (expr, array, display): (&str, bool, Display) = match field {
-            names::IP => ("hex(ip)", false, display_ip),
-            names::CLIENT => ("hex(client)", false, display_ip),
-            names::XFF => ("hex(x)", true, display_ip),
-            names::HOST => ("host_t", false, |b| {
-                String::from_utf8_lossy(b).to_uppercase()
-            }),
-            names::METHOD => ("method_t", false, |b| {
-                String::from_utf8_lossy(b).to_uppercase()
-            }),
-            names::SOURCE => ("source", false, lossy),
-            names::PATH => ("path", false, lossy),
-            names::UA => ("ua", false, lossy),
-            names::USER => ("`user`", false, lossy),
-            names::STATUS => ("status", false, lossy),
-            names::BYTES => ("bytes", false, lossy),
-            names::DURATION_MS => ("duration_ms", false, lossy),
-            names::LINE => ("line", false, lossy),
-            other => {
-                return Err(Error::Usage(format!(
-                    "top values of '{other}' are not kept in a ClickHouse case"
-                )));
-            }
+        let Some((column, display)) = column_of(field) else {
+            return Err(Error::Usage(format!(
+                "top values of '{field}' are not kept in a ClickHouse case"
+            )));
         };
         // Every distinct value is counted exactly, then ranked as the local case ranks them.
-        let sql = if array {
-            format!(
-                "SELECT {expr} AS v, count() FROM {} ARRAY JOIN xff AS x WHERE {} GROUP BY v",
-                self.store.tables.events, self.filter
-            )
-        } else {
-            format!(
-                "SELECT {expr} AS v, count() FROM {} WHERE {} AND {} IS NOT NULL GROUP BY v",
-                self.store.tables.events,
-                self.filter,
-                expr.trim_start_matches("hex(").trim_end_matches(')')
-            )
+        let (value, present) = match field {
+            names::XFF => ("hex(arrayJoin(xff))".to_string(), String::new()),
+            names::IP | names::CLIENT => (
+                format!("hex({column})"),
+                format!(" AND {column} IS NOT NULL"),
+            ),
+            _ => (column.to_string(), format!(" AND {column} IS NOT NULL")),
         };
+        let sql = format!(
+            "SELECT {value} AS v, count() FROM {} WHERE {}{present} GROUP BY v",
+            self.store.tables.events, self.filter
+        );
         let counts = self.store.client.rows(&sql)?.into_iter().filter_map(|r| {
             let value = display(r.first()?);
             let count = std::str::from_utf8(r.get(1)?).ok()?.parse::<u64>().ok()?;
@@ -670,10 +652,8 @@ impl Selected for ChSelected {
 impl ChSelected {
     /// Each value as the first event holding it wrote it (as the local case shows them).
     fn as_written(&self, top: &mut TopValues) -> Result<()> {
-        let column = match top.field.as_str() {
-            names::PATH => "path",
-            names::UA => "ua",
-            _ => "`user`",
+        let Some((column, _)) = column_of(&top.field) else {
+            return Ok(());
         };
         for v in &mut top.values {
             let rows = self.store.client.rows(&format!(
@@ -705,6 +685,28 @@ impl ChSelected {
 
 /// How a column's value is shown.
 type Display = fn(&[u8]) -> String;
+
+/// The column holding a field whose values are counted, and how its values are shown (as the
+/// local case shows them: addresses as text, host names and methods upper-case).
+fn column_of(field: &str) -> Option<(&'static str, Display)> {
+    let upper: Display = |b| String::from_utf8_lossy(b).to_uppercase();
+    Some(match field {
+        names::IP => ("ip", display_ip),
+        names::CLIENT => ("client", display_ip),
+        names::XFF => ("xff", display_ip),
+        names::HOST => ("host_t", upper),
+        names::METHOD => ("method_t", upper),
+        names::SOURCE => ("source", lossy),
+        names::PATH => ("path", lossy),
+        names::UA => ("ua", lossy),
+        names::USER => ("`user`", lossy),
+        names::STATUS => ("status", lossy),
+        names::BYTES => ("bytes", lossy),
+        names::DURATION_MS => ("duration_ms", lossy),
+        names::LINE => ("line", lossy),
+        _ => return None,
+    })
+}
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

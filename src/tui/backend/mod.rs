@@ -9,140 +9,14 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::case::{Case, Manifest};
+use crate::case::Case;
 use crate::error::Result;
-use crate::marks::{Annotations, Marks, Target};
+use crate::marks::{Annotations, Target};
 use crate::selection::{Order, TopValues, bucket_width};
 use crate::session::{Session, View};
-use crate::store::clickhouse::{ClickHouse, Spec};
-use crate::store::{Owned, Selected, Store};
+use crate::source::Source;
+use crate::store::{Owned, Selected};
 use crate::view::EventView;
-
-/// Where the timeline's case is.
-pub enum Source {
-    /// A local case, with the reader the timeline keeps.
-    Local {
-        case: Box<Case>,
-        reader: tantivy::IndexReader,
-        /// The case's manifest, shared with the selections.
-        manifest: Arc<Manifest>,
-    },
-    /// A case in a ClickHouse store (opened again when its commits change).
-    Store {
-        store: ClickHouse,
-        spec: Spec,
-        name: String,
-    },
-}
-
-impl Source {
-    pub fn local(case: Case) -> Result<Source> {
-        let reader = case.reader()?;
-        let manifest = Arc::new(case.manifest.clone());
-        Ok(Source::Local {
-            case: Box::new(case),
-            reader,
-            manifest,
-        })
-    }
-
-    pub fn store(spec: &Spec, name: &str) -> Result<Source> {
-        Ok(Source::Store {
-            store: ClickHouse::open(spec, name)?,
-            spec: spec.clone(),
-            name: name.to_string(),
-        })
-    }
-
-    /// Opens the same case again (a worker of its own).
-    pub fn reopen(&self) -> Result<Source> {
-        match self {
-            Source::Local { case, .. } => Source::local(Case::open(&case.dir)?),
-            Source::Store { spec, name, .. } => Source::store(spec, name),
-        }
-    }
-
-    pub fn manifest(&self) -> &Manifest {
-        match self {
-            Source::Local { manifest, .. } => manifest,
-            Source::Store { store, .. } => store.manifest(),
-        }
-    }
-
-    /// Runs `f` on the case as a [`Store`].
-    pub fn with<R>(&self, f: impl FnOnce(&dyn Store) -> R) -> R {
-        match self {
-            Source::Local {
-                case,
-                reader,
-                manifest,
-            } => f(&crate::store::local::LocalStore::from_parts(
-                case,
-                reader.searcher(),
-                Arc::clone(manifest),
-            )),
-            Source::Store { store, .. } => f(store),
-        }
-    }
-
-    /// What changes when a commit lands.
-    fn stamp(&self) -> Result<Option<(std::time::SystemTime, u64)>> {
-        Ok(match self {
-            Source::Local { case, .. } => case.commit_stamp(),
-            Source::Store { store, .. } => Some((std::time::UNIX_EPOCH, store.commit_count()?)),
-        })
-    }
-
-    /// Reads the last commit.
-    fn reload(&mut self) -> Result<()> {
-        match self {
-            Source::Local {
-                case,
-                reader,
-                manifest,
-            } => {
-                if !case.read_only {
-                    reader.reload()?;
-                    case.reload()?;
-                    *manifest = Arc::new(case.manifest.clone());
-                }
-            }
-            Source::Store { store, spec, name } => *store = ClickHouse::open(spec, name)?,
-        }
-        Ok(())
-    }
-
-    /// Events in the whole case.
-    fn all(&self) -> Result<u64> {
-        Ok(match self {
-            Source::Local { reader, .. } => reader.searcher().num_docs(),
-            Source::Store { store, .. } => store.select("*", &store.vocabulary())??.len(),
-        })
-    }
-
-    /// The marks: the case's file, or the store's journal.
-    fn marks(&self) -> Result<Marks> {
-        match self {
-            Source::Local { case, .. } => Marks::load(case),
-            Source::Store { store, .. } => Marks::journaled(Arc::new(store.clone())),
-        }
-    }
-
-    /// The stored detections.
-    pub fn detections(&self) -> Option<crate::hunt::Detections> {
-        match self {
-            Source::Local { case, .. } => crate::hunt::load_stored(case),
-            Source::Store { store, .. } => crate::hunt::load_stored_in(store),
-        }
-    }
-
-    fn save_session(&self, session: &Session) -> Result<()> {
-        match self {
-            Source::Local { case, .. } => crate::session::save_session(&case.dir, session),
-            Source::Store { store, .. } => crate::session::save_session_in(store, session),
-        }
-    }
-}
 
 /// What the app asks for. Every request carries the generation of the query it belongs to;
 /// answers for an older generation are dropped by the app.
@@ -810,12 +684,12 @@ fn histogram(
 /// Runs a backend on its own thread. A newer query makes older pending requests moot, so the
 /// thread drains its queue and skips requests of superseded generations.
 /// Runs the backend on its own thread until `requests` is closed; join it to be sure every
-/// request sent (a mark, an export) was carried out.
+/// request sent (a mark, an export) was carried out, and to have the backend back.
 pub fn spawn(
     mut backend: Backend,
     requests: Receiver<Request>,
     replies: Sender<Reply>,
-) -> std::thread::JoinHandle<()> {
+) -> std::thread::JoinHandle<Backend> {
     let (slow_tx, slow_rx) = crossbeam_channel::unbounded();
     let slow = slow::spawn(
         backend.source.reopen(),
@@ -828,6 +702,7 @@ pub fn spawn(
         // What was asked before quitting is carried out: the slow worker finishes its jobs.
         drop(slow_tx);
         let _ = slow.join();
+        backend
     })
 }
 

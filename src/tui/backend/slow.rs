@@ -62,10 +62,7 @@ impl Worker {
         let d = self
             .source
             .with(|s| crate::hunt::detect_in(s, &self.rules))?;
-        match &self.source {
-            Source::Local { case, .. } => crate::hunt::save(case, &d)?,
-            Source::Store { store, .. } => crate::hunt::save_in(store, &d)?,
-        }
+        self.source.save_detections(&d)?;
         let hits = d
             .hits
             .iter()
@@ -127,23 +124,7 @@ fn export(
         )));
     };
     // The view's query names what it named there: rule hits and marks.
-    let (vocab, annotations) = match source {
-        Source::Local { case, .. } => (
-            crate::marks::vocabulary(case)?,
-            crate::marks::Annotations::load(case)?,
-        ),
-        Source::Store { store, .. } => {
-            let mut vocab = store.vocabulary();
-            let detections = crate::hunt::load_stored_in(store);
-            if let Some(d) = &detections {
-                vocab.sets = d.sets();
-            }
-            let marks = crate::marks::Marks::load_from(store)?;
-            vocab.sets.extend(marks.sets());
-            let rules = detections.map(|d| d.hit_sets()).unwrap_or_default();
-            (vocab, crate::marks::Annotations::new(rules, marks))
-        }
-    };
+    let (vocab, annotations) = source.annotated()?;
     let sel = source.with(|s| s.select(text, &vocab))??;
     let n = crate::export::export_to_file(
         &sel,

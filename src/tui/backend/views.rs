@@ -1,34 +1,21 @@
 //! Saved views: save, delete, open, list (`views.json` in the case, or in its store).
 
-use super::{Reply, Source};
+use super::Reply;
 use crate::error::Result;
 use crate::session::View;
-
-fn load(source: &Source) -> Result<std::collections::BTreeMap<String, View>> {
-    match source {
-        Source::Local { case, .. } => crate::session::load_views(&case.dir),
-        Source::Store { store, .. } => crate::session::load_views_in(store),
-    }
-}
-
-fn store(source: &Source, views: &std::collections::BTreeMap<String, View>) -> Result<()> {
-    match source {
-        Source::Local { case, .. } => crate::session::save_views(&case.dir, views),
-        Source::Store { store, .. } => crate::session::save_views_in(store, views),
-    }
-}
+use crate::source::Source;
 
 pub fn save(source: &Source, name: String, view: View) -> Result<Reply> {
-    let mut views = load(source)?;
+    let mut views = source.views()?;
     views.insert(name.clone(), view);
-    store(source, &views)?;
+    source.save_views(&views)?;
     Ok(Reply::Message(format!("view '{name}' saved")))
 }
 
 pub fn delete(source: &Source, name: &str) -> Result<Reply> {
-    let mut views = load(source)?;
+    let mut views = source.views()?;
     let existed = views.remove(name).is_some();
-    store(source, &views)?;
+    source.save_views(&views)?;
     Ok(Reply::Message(if existed {
         format!("view '{name}' deleted")
     } else {
@@ -37,7 +24,7 @@ pub fn delete(source: &Source, name: &str) -> Result<Reply> {
 }
 
 pub fn open(source: &Source, name: String) -> Result<Reply> {
-    let views = load(source)?;
+    let views = source.views()?;
     Ok(match views.get(&name) {
         Some(view) => Reply::View {
             name,
@@ -51,7 +38,7 @@ pub fn open(source: &Source, name: String) -> Result<Reply> {
 }
 
 pub fn list(source: &Source) -> Result<Reply> {
-    let views = load(source)?;
+    let views = source.views()?;
     Ok(Reply::Message(if views.is_empty() {
         "no saved view (:view save NAME)".into()
     } else {
