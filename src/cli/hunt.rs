@@ -8,7 +8,6 @@ use super::HuntFormat;
 use super::output::{load_rules_from, w};
 use crate::error::{Error, Result};
 use crate::source::Source;
-use crate::store::Store;
 
 pub(super) fn hunt(
     out: &mut impl Write,
@@ -22,17 +21,6 @@ pub(super) fn hunt(
     let d = source.detections_for(&rules, rescan)?;
     let report = source.with(|s| crate::hunt::report_in(s, &d))?;
     write_report(out, &report, format, output)
-}
-
-/// After an ingest into a store: the rules run, and what they found in one line.
-pub(super) fn print_store_detections(
-    out: &mut impl Write,
-    store: &dyn Store,
-    extra: &[PathBuf],
-) -> Result<()> {
-    let rules = load_rules_from(None, extra)?;
-    let d = crate::hunt::ensure_in(store, &rules, false)?;
-    super::ingest::print_detection_summary(out, &d, rules.len())
 }
 
 fn write_report(

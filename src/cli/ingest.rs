@@ -2,17 +2,18 @@
 //! and what the rules found.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::IngestArgs;
-use super::output::{Bar, dir_size, load_rules, plural, thousands, w};
+use super::output::{Bar, dir_size, load_rules_from, plural, thousands, w};
 use crate::case::Case;
 use crate::error::Result;
 use crate::formats::time::format_ms;
-use crate::ingest::IngestReport;
+use crate::ingest::{Destination, IngestOptions, IngestReport};
 use crate::query;
 use crate::sanitize::escape_controls;
 use crate::selection::Order;
+use crate::source::Source;
 use crate::store::Store;
 
 /// Ingests `paths` into the case with a progress bar, then says what was read and what the
@@ -28,130 +29,74 @@ pub(super) fn check_paths(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// How a command that ingests reads the case afterwards: opened again as committed (the ingest
+/// worked on its own handle).
+pub(super) type Reopen<'a> = &'a dyn Fn() -> Result<Source>;
+
+/// Ingests `paths` with a progress bar, then says what was read, what the case holds and what
+/// the rules found.
 pub(super) fn ingest(
     out: &mut impl Write,
-    case: &mut Case,
+    dest: &mut dyn Destination,
+    reopen: Reopen<'_>,
     paths: &[PathBuf],
     args: &IngestArgs,
+    opts: &IngestOptions,
 ) -> Result<()> {
-    let opts = args.options(case)?;
     let bar = Bar::for_ingest(!args.quiet);
-    let report = crate::ingest::ingest(case, paths, &opts, &|p| bar.report(p));
+    let report = crate::ingest::ingest(dest, paths, opts, &|p| bar.report(p));
     bar.finish();
-    print_ingest_summary(out, case, &report?)?;
-    print_detections(out, case, &args.rules)
+    let source = reopen()?;
+    print_ingest_summary(out, &source, &report?)?;
+    print_detections(out, &source, &args.rules)
 }
 
-/// `trawl ingest --store clickhouse://…`: the same ingest into a ClickHouse case, then what
-/// the case holds and what the rules found.
-pub(super) fn ingest_into_store(
+/// The local case (created if need be) or the store's, as a destination with its options, and
+/// how to read it after each round; then [`ingest`] or [`follow`].
+pub(super) fn run(
     out: &mut impl Write,
-    spec: &crate::store::clickhouse::Spec,
-    case: &str,
+    dir: &Path,
+    spec: Option<&crate::store::clickhouse::Spec>,
     paths: &[PathBuf],
     args: &IngestArgs,
 ) -> Result<()> {
-    let mut dest = crate::store::clickhouse::ingest::ClickHouseDestination::open(spec, case)?;
-    let mut opts = args.options_for(
-        crate::ingest::Destination::manifest(&dest),
-        &crate::case::CaseConfig::default(),
-    )?;
-    if args.follow {
-        opts.commit_interval = Some(crate::live::COMMIT_INTERVAL);
-        return follow_into_store(out, spec, case, &mut dest, paths, args, &opts);
-    }
-    let bar = Bar::for_ingest(!args.quiet);
-    let report = crate::ingest::ingest(&mut dest, paths, &opts, &|p| bar.report(p));
-    bar.finish();
-    print_ingest_report(out, &report?)?;
-    let store = crate::store::clickhouse::ClickHouse::open(spec, case)?;
-    print_case_totals(out, &store, None)?;
-    super::hunt::print_store_detections(out, &store, &args.rules)
-}
-
-/// `trawl ingest --follow --store …`: as [`follow`], into a ClickHouse case (a log server's
-/// logs shipped to the team's case as they are written).
-fn follow_into_store(
-    out: &mut impl Write,
-    spec: &crate::store::clickhouse::Spec,
-    case: &str,
-    dest: &mut crate::store::clickhouse::ingest::ClickHouseDestination,
-    paths: &[PathBuf],
-    args: &IngestArgs,
-    opts: &crate::ingest::IngestOptions,
-) -> Result<()> {
-    let bar = Bar::for_ingest(!args.quiet);
-    let first_done = std::sync::atomic::AtomicBool::new(false);
-    let on_progress = |p| {
-        if !first_done.load(std::sync::atomic::Ordering::Relaxed) {
-            bar.report(p);
+    let reopen = || super::open_source(dir, spec);
+    let (mut local, mut remote);
+    let (dest, mut opts): (&mut dyn Destination, IngestOptions) = match spec {
+        Some(spec) => {
+            remote = crate::store::clickhouse::ingest::ClickHouseDestination::open(
+                spec,
+                &super::case_name(dir),
+            )?;
+            let opts = args.options_for(remote.manifest(), &crate::case::CaseConfig::default())?;
+            (&mut remote, opts)
+        }
+        None => {
+            local = Case::open_or_create(dir)?;
+            let opts = args.options(&local)?;
+            (&mut local, opts)
         }
     };
-    let follow = std::sync::atomic::AtomicBool::new(true);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let mut first = true;
-    let mut failure = None;
-    let mut on_round = |round: crate::live::Round<'_>| -> bool {
-        let report = match round {
-            crate::live::Round::Done(r) => r,
-            crate::live::Round::Failed(e) => {
-                failure = Some(e.to_string());
-                return false;
-            }
-        };
-        let Ok(store) = crate::store::clickhouse::ClickHouse::open(spec, case) else {
-            return false;
-        };
-        let written = if first {
-            first = false;
-            first_done.store(true, std::sync::atomic::Ordering::Relaxed);
-            bar.finish();
-            print_ingest_report(out, report)
-                .and_then(|()| print_case_totals(out, &store, None))
-                .and_then(|()| super::hunt::print_store_detections(out, &store, &args.rules))
-                .and_then(|()| {
-                    writeln!(
-                        out,
-                        "Following {} into {} (Ctrl-C stops; every commit is kept)",
-                        plural(paths.len() as u64, "path", "paths"),
-                        store.name()
-                    )
-                    .map_err(w)
-                })
-        } else {
-            print_round(out, store.manifest(), report)
-        };
-        let _ = out.flush();
-        written.is_ok()
-    };
-    crate::live::run(
-        dest,
-        paths,
-        opts,
-        &follow,
-        &stop,
-        &on_progress,
-        &mut on_round,
-    )?;
-    match failure {
-        Some(e) => Err(crate::error::Error::Usage(format!(
-            "following stopped: {e}"
-        ))),
-        None => Ok(()),
+    if args.follow {
+        opts.commit_interval = Some(crate::live::COMMIT_INTERVAL);
+        follow(out, dest, &reopen, paths, args, &opts)
+    } else {
+        ingest(out, dest, &reopen, paths, args, &opts)
     }
 }
 
 /// `trawl ingest --follow`: the first round as a plain ingest says it, then one line per round
 /// that changed something, until Ctrl-C (the case keeps every commit; the next run completes
-/// what a round had begun).
+/// what a round had begun). Into a store, a log server's logs are shipped to the team's case as
+/// they are written.
 pub(super) fn follow(
     out: &mut impl Write,
-    case: &mut Case,
+    dest: &mut dyn Destination,
+    reopen: Reopen<'_>,
     paths: &[PathBuf],
     args: &IngestArgs,
+    opts: &IngestOptions,
 ) -> Result<()> {
-    let mut opts = args.options(case)?;
-    opts.commit_interval = Some(crate::live::COMMIT_INTERVAL);
     // The bar shows the first round, which reads everything; later rounds get a line each.
     let bar = Bar::for_ingest(!args.quiet);
     let first_done = std::sync::atomic::AtomicBool::new(false);
@@ -162,7 +107,6 @@ pub(super) fn follow(
     };
     let follow = std::sync::atomic::AtomicBool::new(true);
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let dir = case.dir.clone();
     let mut first = true;
     let mut failure = None;
     let mut on_round = |round: crate::live::Round<'_>| -> bool {
@@ -173,34 +117,35 @@ pub(super) fn follow(
                 return false;
             }
         };
-        // The case as committed by this round (the ingest updated its own copy).
-        let Ok(case) = Case::open(&dir) else {
+        // The case as committed by this round.
+        let Ok(source) = reopen() else {
             return false;
         };
         let written = if first {
             first = false;
             first_done.store(true, std::sync::atomic::Ordering::Relaxed);
             bar.finish();
-            print_ingest_summary(out, &case, report)
-                .and_then(|()| print_detections(out, &case, &args.rules))
+            print_ingest_summary(out, &source, report)
+                .and_then(|()| print_detections(out, &source, &args.rules))
                 .and_then(|()| {
                     writeln!(
                         out,
-                        "Following {} (Ctrl-C stops; every commit is kept)",
-                        plural(paths.len() as u64, "path", "paths")
+                        "Following {} into {} (Ctrl-C stops; every commit is kept)",
+                        plural(paths.len() as u64, "path", "paths"),
+                        source.with(|s| s.name())
                     )
                     .map_err(w)
                 })
         } else {
-            print_round(out, &case.manifest, report)
+            print_round(out, source.manifest(), report)
         };
         let _ = out.flush();
         written.is_ok()
     };
     crate::live::run(
-        case,
+        dest,
         paths,
-        &opts,
+        opts,
         &follow,
         &stop,
         &on_progress,
@@ -285,18 +230,19 @@ pub(super) fn host_ranges(store: &dyn Store) -> Result<Vec<HostRange>> {
     Ok(out)
 }
 
+/// What one ingest read, then what the case holds.
 pub(super) fn print_ingest_summary(
     out: &mut impl Write,
-    case: &Case,
+    source: &Source,
     r: &IngestReport,
 ) -> Result<()> {
     print_ingest_report(out, r)?;
-    let store = crate::store::local::LocalStore::new(case)?;
-    print_case_totals(out, &store, Some(dir_size(&case.dir)))
+    let size = source.dir().map(dir_size);
+    source.with(|store| print_case_totals(out, store, size))
 }
 
 /// What one ingest read.
-pub(super) fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Result<()> {
+fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Result<()> {
     let files = r.new_files + r.grown_files + r.replaced_files + r.resumed_files;
     let secs = r.elapsed.as_secs_f64().max(0.001);
     writeln!(
@@ -374,11 +320,7 @@ pub(super) fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Res
 }
 
 /// What the case holds after an ingest: events, files, hosts; its size on disk when local.
-pub(super) fn print_case_totals(
-    out: &mut impl Write,
-    store: &dyn Store,
-    size: Option<u64>,
-) -> Result<()> {
+fn print_case_totals(out: &mut impl Write, store: &dyn Store, size: Option<u64>) -> Result<()> {
     let manifest = store.manifest();
     let (events, malformed) = manifest.totals();
     let size = size.map_or(String::new(), |s| {
@@ -424,18 +366,14 @@ pub(super) fn print_case_totals(
 }
 
 /// Runs the rules after an ingest and says what they found.
-pub(super) fn print_detections(out: &mut impl Write, case: &Case, extra: &[PathBuf]) -> Result<()> {
-    let rules = load_rules(case, extra)?;
-    let d = crate::hunt::ensure(case, &rules)?;
-    print_detection_summary(out, &d, rules.len())
-}
-
-/// What the rules found, in one line.
-pub(super) fn print_detection_summary(
+pub(super) fn print_detections(
     out: &mut impl Write,
-    d: &crate::hunt::Detections,
-    rules: usize,
+    source: &Source,
+    extra: &[PathBuf],
 ) -> Result<()> {
+    let rules = load_rules_from(source.dir(), extra)?;
+    let d = source.detections_for(&rules, false)?;
+    let rules = rules.len();
     let mut by_severity = std::collections::BTreeMap::new();
     for (id, hits) in &d.hits {
         if let Some(r) = d.rule(id)

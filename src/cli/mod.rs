@@ -285,19 +285,7 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
     match &cli.command {
         Some(Command::Ingest { paths, args }) => {
             ingest::check_paths(paths)?;
-            match &spec {
-                Some(spec) => {
-                    ingest::ingest_into_store(out, spec, &case_name(&cli.case), paths, args)?
-                }
-                None => {
-                    let mut case = Case::open_or_create(&cli.case)?;
-                    if args.follow {
-                        ingest::follow(out, &mut case, paths, args)?;
-                    } else {
-                        ingest::ingest(out, &mut case, paths, args)?;
-                    }
-                }
-            }
+            ingest::run(out, &cli.case, spec.as_ref(), paths, args)?;
             Ok(0)
         }
         Some(Command::Hunt {

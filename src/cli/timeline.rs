@@ -41,12 +41,9 @@ pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
     };
     if !io::stdout().is_terminal() {
         // No timeline to fill: the ingest says what it read, as `trawl ingest` does.
-        let mut case = case;
+        drop(case);
         if !cli.paths.is_empty() {
-            if cli.ingest.follow {
-                return super::ingest::follow(out, &mut case, &cli.paths, &cli.ingest).map(|()| 0);
-            }
-            super::ingest::ingest(out, &mut case, &cli.paths, &cli.ingest)?;
+            super::ingest::run(out, &cli.case, None, &cli.paths, &cli.ingest)?;
         }
         eprintln!("trawl: not a terminal, so no timeline: use `trawl search` and `trawl stats`");
         return Ok(0);
@@ -74,8 +71,8 @@ pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
     let reading = Case::open(&cli.case)?;
     let outcome = crate::tui::run(reading, crate::tui::Options { rules, live })?;
     if let Some(report) = &outcome.ingested {
-        let case = Case::open(&cli.case)?;
-        super::ingest::print_ingest_summary(out, &case, report)?;
+        let source = crate::source::Source::local(Case::open(&cli.case)?)?;
+        super::ingest::print_ingest_summary(out, &source, report)?;
     }
     if let Some(e) = &outcome.ingest_failed {
         return Err(Error::Usage(format!(
