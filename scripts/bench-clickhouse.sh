@@ -54,5 +54,5 @@ echo "-- the ClickHouse case, through the store seam"
 "$root/target/release/trawl-bench" --store "$store" --case bench --runs 10
 if [ -d "$case_dir/index" ]; then
   echo "-- the local case of the same corpus, through the same seam"
-  "$root/target/release/trawl-bench" --via-store --case "$case_dir" --runs 10
+  "$root/target/release/trawl-bench" --case "$case_dir" --runs 10
 fi

@@ -12,10 +12,8 @@ use serde::Serialize;
 use clap::Parser;
 use trawl::case::Case;
 use trawl::error::Result;
-use trawl::query;
-use trawl::selection::{Order, Selection, bucket_width};
+use trawl::selection::{Order, bucket_width};
 use trawl::store::Store;
-use trawl::view;
 
 /// One measured operation.
 #[derive(Debug, Clone, Serialize)]
@@ -103,96 +101,12 @@ fn timeline_screen(case: &Case, ip: &str, runs: usize) -> Result<Vec<Timing>> {
     Ok(vec![first, pivot, scroll])
 }
 
-/// Runs the benchmark queries: the first 100 events by time of an IP pivot, a path wildcard and
-/// an IP plus time-range query (each fetching and parsing the 100 events shown), top-20 user
-/// agents and an hourly histogram over the whole case, a count of everything, and a page of 50
-/// rows deep in the unfiltered timeline.
-fn run(case: &Case, ip: &str, path_pattern: &str, day: &str, runs: usize) -> Result<Vec<Timing>> {
-    let reader = case.reader()?;
-    let searcher = reader.searcher();
-    let vocab = trawl::query::Vocabulary::of(&case.manifest);
-    let first_page = |q: &str| -> Result<u64> {
-        let compiled = query::compile(q, &case.fields, &vocab)?;
-        let sel = Selection::select(&searcher, &compiled)?;
-        let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-        for row in sel.rows(0, 100) {
-            loader.load(row.addr)?;
-        }
-        Ok(sel.len())
-    };
-    let all = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
-    let mut out = vec![
-        time(
-            &format!("ip pivot `ip:{ip}`, first 100 by time"),
-            runs,
-            || first_page(&format!("ip:{ip}")),
-        )?,
-        time(
-            &format!("path wildcard `path:{path_pattern}`, first 100"),
-            runs,
-            || first_page(&format!("path:{path_pattern}")),
-        )?,
-        time(&format!("`ip:{ip} AND ts:{day}`, first 100"), runs, || {
-            first_page(&format!("ip:{ip} AND ts:{day}"))
-        })?,
-        time("top-20 user agents, all events", runs, || {
-            Ok(all.top_values("ua", 20, Order::Top)?.distinct)
-        })?,
-        time("top-20 client IPs, all events", runs, || {
-            Ok(all.top_values("ip", 20, Order::Top)?.distinct)
-        })?,
-    ];
-    if let Some((first, last)) = all.span() {
-        out.push(time("histogram of all events, 120 buckets", runs, || {
-            let (width, _) = bucket_width(last - first + 1, 120);
-            let buckets = all.histogram(first, width, 120);
-            Ok(buckets.iter().sum())
-        })?);
-    }
-    if let Some(d) = trawl::hunt::load_stored(case) {
-        let mut with_sets = vocab.clone();
-        with_sets.sets = d.sets();
-        out.push(time(
-            "`rule:*` (every detection hit), first 100",
-            runs,
-            || {
-                let compiled = query::compile("rule:*", &case.fields, &with_sets)?;
-                let sel = Selection::select(&searcher, &compiled)?;
-                let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-                for row in sel.rows(0, 100) {
-                    loader.load(row.addr)?;
-                }
-                Ok(sel.len())
-            },
-        )?);
-    }
-    out.push(time(
-        "select everything (unfiltered timeline)",
-        runs,
-        || {
-            let sel = Selection::select(&searcher, &query::compile("*", &case.fields, &vocab)?)?;
-            Ok(sel.len())
-        },
-    )?);
-    out.push(time(
-        "page of 50 rows at the middle of everything",
-        runs,
-        || {
-            let rows = all.rows(all.len() / 2, 50);
-            let mut loader = view::Loader::new(&searcher, &case.fields, &case.manifest);
-            for row in &rows {
-                loader.load(row.addr)?;
-            }
-            Ok(rows.len() as u64)
-        },
-    )?);
-    out.extend(timeline_screen(case, ip, runs)?);
-    Ok(out)
-}
-
-/// The same questions through the store seam (`trawl::store`), which a ClickHouse case answers
-/// too: what the commands ask, and what the timeline's first frame needs (everything selected,
-/// its histogram, the first screen of rows).
+/// Runs the benchmark queries through the store seam (`trawl::store`), which the local case and
+/// a ClickHouse case both answer: the first 100 events by time of an IP pivot, a path wildcard
+/// and an IP plus time-range query (each fetching and parsing the 100 events shown), top-20
+/// user agents and IPs and an hourly histogram over the whole case, every detection hit, a
+/// count of everything, a page of 50 rows deep in the unfiltered timeline, and what the
+/// timeline's first frame needs (everything selected, its histogram, the first screen of rows).
 fn run_store(
     store: &dyn trawl::store::Store,
     ip: &str,
@@ -235,6 +149,19 @@ fn run_store(
             let (width, _) = bucket_width(last - first + 1, 120);
             Ok(all.histogram(first, width, 120)?.iter().sum())
         })?);
+    }
+    if let Some(d) = trawl::hunt::load_stored_in(store) {
+        let mut with_sets = vocab.clone();
+        with_sets.sets = d.sets();
+        out.push(time(
+            "`rule:*` (every detection hit), first 100",
+            runs,
+            || {
+                let sel = store.select("rule:*", &with_sets)??;
+                sel.events(0, 100)?;
+                Ok(sel.len())
+            },
+        )?);
     }
     out.push(time(
         "select everything (unfiltered timeline)",
@@ -279,19 +206,15 @@ struct Args {
     day: String,
     #[arg(long, default_value_t = 30)]
     runs: usize,
-    /// Ask through the store seam only: the local case (`--case DIR`), or with `--store`, the
-    /// case named by `--case` in ClickHouse.
-    #[arg(long)]
-    via_store: bool,
-    /// A ClickHouse store (clickhouse://HOST:PORT/DATABASE[?cluster=NAME]).
+    /// A ClickHouse store (`--case` then names the case in it) (clickhouse://HOST:PORT/DATABASE[?cluster=NAME]).
     #[arg(long)]
     store: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let timings = match (&args.store, args.via_store) {
-        (Some(url), _) => trawl::store::clickhouse::Spec::parse(url).and_then(|spec| {
+    let timings = match &args.store {
+        Some(url) => trawl::store::clickhouse::Spec::parse(url).and_then(|spec| {
             let name = args.case.to_string_lossy();
             let start = Instant::now();
             let store = trawl::store::clickhouse::ClickHouse::open(&spec, &name)?;
@@ -316,12 +239,12 @@ fn main() -> std::process::ExitCode {
             )?);
             Ok(t)
         }),
-        (None, true) => Case::open(&args.case).and_then(|case| {
+        None => Case::open(&args.case).and_then(|case| {
             let store = trawl::store::local::LocalStore::new(&case)?;
-            run_store(&store, &args.ip, &args.path, &args.day, args.runs)
+            let mut t = run_store(&store, &args.ip, &args.path, &args.day, args.runs)?;
+            t.extend(timeline_screen(&case, &args.ip, args.runs)?);
+            Ok(t)
         }),
-        (None, false) => Case::open(&args.case)
-            .and_then(|case| run(&case, &args.ip, &args.path, &args.day, args.runs)),
     };
     match timings {
         Ok(timings) => {
