@@ -507,29 +507,11 @@ pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError>
         )),
         Plan::Ip(col, lo, hi) => {
             let field = field_of(fields, *col);
-            let term = |v: &Ipv6Addr| Term::from_field_ip_addr(field, *v);
-            match (lo, hi) {
-                (Bound::Included(a), Bound::Included(b)) if a == b => {
-                    Box::new(TermQuery::new(term(a), IndexRecordOption::Basic))
-                }
-                _ => Box::new(RangeQuery::new(
-                    lo.as_ref().map(term),
-                    hi.as_ref().map(term),
-                )),
-            }
+            value_or_range(lo, hi, |v: &Ipv6Addr| Term::from_field_ip_addr(field, *v))
         }
         Plan::Number(col, lo, hi) => {
             let field = field_of(fields, *col);
-            let term = |v: &u64| Term::from_field_u64(field, *v);
-            match (lo, hi) {
-                (Bound::Included(a), Bound::Included(b)) if a == b => {
-                    Box::new(TermQuery::new(term(a), IndexRecordOption::Basic))
-                }
-                _ => Box::new(RangeQuery::new(
-                    lo.as_ref().map(term),
-                    hi.as_ref().map(term),
-                )),
-            }
+            value_or_range(lo, hi, |v: &u64| Term::from_field_u64(field, *v))
         }
         Plan::Time((lo, hi)) => {
             let term =
@@ -563,6 +545,23 @@ pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError>
                 .collect(),
         )),
     })
+}
+
+/// One value as a term query, anything else as a range.
+fn value_or_range<T: PartialEq>(
+    lo: &Bound<T>,
+    hi: &Bound<T>,
+    term: impl Fn(&T) -> Term,
+) -> Box<dyn Query> {
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) if a == b => {
+            Box::new(TermQuery::new(term(a), IndexRecordOption::Basic))
+        }
+        _ => Box::new(RangeQuery::new(
+            lo.as_ref().map(&term),
+            hi.as_ref().map(&term),
+        )),
+    }
 }
 
 /// The events of the GUID's bucket whose records, parsed again, carry that GUID.

@@ -148,15 +148,6 @@ impl Selected for LocalSelected {
         Ok(self.sel.count_before(t))
     }
 
-    fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>> {
-        Ok(self
-            .sel
-            .rows(rank, n)
-            .into_iter()
-            .map(|r| (r.key(), r.ts_ms))
-            .collect())
-    }
-
     fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>> {
         let mut loader = Loader::new(self.sel.searcher(), &self.fields, &self.manifest);
         self.sel

@@ -66,8 +66,6 @@ pub trait Selected {
     fn neighbour(&self, order: Order3, forward: bool) -> Result<Option<Order3>>;
     /// The selected events that are also in a set.
     fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<Owned>;
-    /// Keys and times of `n` events from rank `rank`.
-    fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>>;
     /// `n` events from rank `rank`, parsed for display.
     fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>>;
     /// Every key and time, in order (rule hits).
@@ -137,10 +135,6 @@ impl<S: Selected + ?Sized> Selected for Box<S> {
 
     fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<Owned> {
         (**self).restrict_to(events)
-    }
-
-    fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>> {
-        (**self).keys(rank, n)
     }
 
     fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>> {

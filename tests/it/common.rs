@@ -72,3 +72,22 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect()
 }
+
+/// Kills a child process (SIGKILL) as soon as `now` says so; waits for it either way. Returns
+/// whether it was killed, rather than ending first. Polls every 10 ms, for a minute at most.
+pub fn kill_when(child: &mut std::process::Child, now: impl Fn() -> bool) -> bool {
+    let mut killed = false;
+    for _ in 0..6000 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if now() {
+            child.kill().expect("kill");
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait().expect("wait");
+    killed
+}

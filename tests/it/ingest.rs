@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use common::{json_lines, ok, path_str, run};
 
@@ -422,24 +421,13 @@ fn killed_ingest_resumes_without_loss_or_double() {
         .spawn()
         .unwrap();
     // Wait for a commit that holds some events, then kill -9 without warning.
-    let mut killed_midway = false;
-    for _ in 0..6000 {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        let committed = std::fs::read_to_string(&meta)
+    let killed_midway = common::kill_when(&mut child, || {
+        std::fs::read_to_string(&meta)
             .ok()
             .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
             .and_then(|m| m["payload"].as_str().map(str::to_string))
-            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"));
-        if committed {
-            child.kill().unwrap();
-            killed_midway = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait().unwrap();
+            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"))
+    });
     assert!(
         killed_midway,
         "the ingest finished before it could be interrupted"

@@ -147,6 +147,24 @@ fn url(servers: &[Server]) -> String {
     }
 }
 
+/// Ingests the bundled sample logs, run from the repository with their relative path (so that
+/// file names compare equal between cases); `case` names the case (`--case`, `--store`).
+/// Returns the summary.
+fn ingest_samples(case: &[&str]) -> String {
+    let out = common::trawl()
+        .current_dir(common::repo())
+        .args(case)
+        .args(["ingest", "--quiet", "sample-logs"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Queries over every kind of field and value the language has.
 const QUERIES: &[&str] = &[
     "*",
@@ -201,27 +219,9 @@ fn without_case(text: &str) -> serde_json::Value {
 fn answers_match(servers: &[Server], name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("local");
-    let evidence = common::sample_logs();
-    // Both run from the repository with the same relative path: file names are compared too.
-    let repo = common::repo();
-    let rel = evidence.strip_prefix(&repo).unwrap();
     let store = url(servers);
-    let ingest = |extra: &[&str]| {
-        let out = common::trawl()
-            .current_dir(&repo)
-            .args(extra)
-            .args(["ingest", "--quiet", path_str(rel)])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    ingest(&["--case", path_str(&local)]);
-    let summary = ingest(&["--store", &store, "--case", name]);
+    ingest_samples(&["--case", path_str(&local)]);
+    let summary = ingest_samples(&["--store", &store, "--case", name]);
     assert!(summary.contains("40,002 events"), "{summary}");
     let l = ["--case", path_str(&local)];
     let c = ["--store", store.as_str(), "--case", name];
@@ -312,12 +312,7 @@ fn a_clickhouse_case_answers_as_the_local_case() {
     answers_match(&servers, "parity");
     // A second ingest of the same evidence adds nothing.
     let store = url(&servers);
-    common::trawl()
-        .current_dir(common::repo())
-        .args(["--store", &store, "--case", "parity", "ingest", "--quiet"])
-        .arg("sample-logs")
-        .output()
-        .unwrap();
+    ingest_samples(&["--store", &store, "--case", "parity"]);
     assert_eq!(
         count(&["--store", &store, "--case", "parity"], "*"),
         "40002"
@@ -372,22 +367,12 @@ fn clickhouse_ingest_is_exactly_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut killed = false;
-    for _ in 0..6000 {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        let commits = http(servers[0].http, "SELECT count() FROM once_commits")
+    // After its second commit, kill -9 without warning.
+    let killed = common::kill_when(&mut child, || {
+        http(servers[0].http, "SELECT count() FROM once_commits")
             .and_then(|b| b.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        if commits >= 2 {
-            child.kill().unwrap();
-            killed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait().unwrap();
+            .is_some_and(|commits| commits >= 2)
+    });
     assert!(killed, "the ingest finished before it could be interrupted");
     let partial: u64 = count(&args, "*").parse().unwrap();
     assert!(partial > 0 && partial < 150_000, "{partial}");
@@ -492,23 +477,8 @@ fn the_timeline_on_clickhouse_shows_what_the_local_case_shows() {
     let store = url(&servers);
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("local");
-    let repo = common::repo();
-    for extra in [
-        vec!["--case", path_str(&local)],
-        vec!["--store", store.as_str(), "--case", "timeline"],
-    ] {
-        let out = common::trawl()
-            .current_dir(&repo)
-            .args(&extra)
-            .args(["ingest", "--quiet", "sample-logs"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    ingest_samples(&["--case", path_str(&local)]);
+    ingest_samples(&["--store", &store, "--case", "timeline"]);
     let spec = trawl::store::clickhouse::Spec::parse(&store).unwrap();
     let mut l = Harness::open(&local, 160, 50);
     let mut c = Harness::with_source(
@@ -567,24 +537,7 @@ fn the_store_timeline_in_a_real_terminal() {
     }
     let Some(servers) = start(1) else { return };
     let store = url(&servers);
-    let out = common::trawl()
-        .current_dir(common::repo())
-        .args([
-            "--store",
-            &store,
-            "--case",
-            "e2e",
-            "ingest",
-            "--quiet",
-            "sample-logs",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ingest_samples(&["--store", &store, "--case", "e2e"]);
     let script = format!(
         "TERM=xterm-256color {bin} --store '{store}' --case e2e; echo EXITED:$?; sleep 60",
         bin = env!("CARGO_BIN_EXE_trawl"),

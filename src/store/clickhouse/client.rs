@@ -114,13 +114,19 @@ impl Client {
 
     /// One number (`SELECT count() …`).
     pub fn number(&self, sql: &str) -> Result<u64> {
-        let rows = self.rows(sql)?;
-        let field = rows.first().and_then(|r| r.first());
-        field
-            .and_then(|f| std::str::from_utf8(f).ok())
-            .and_then(|s| s.parse().ok())
+        first(&self.rows(sql)?, 0)
             .ok_or_else(|| self.fail(format!("expected a number from: {sql}")))
     }
+}
+
+/// Field `i` of a row, parsed (a number); `None` when absent or not one.
+pub fn field<T: std::str::FromStr>(row: &[Vec<u8>], i: usize) -> Option<T> {
+    std::str::from_utf8(row.get(i)?).ok()?.parse().ok()
+}
+
+/// Field `i` of the first row, parsed.
+pub fn first<T: std::str::FromStr>(rows: &[Vec<Vec<u8>>], i: usize) -> Option<T> {
+    field(rows.first()?, i)
 }
 
 /// A string as a SQL literal.

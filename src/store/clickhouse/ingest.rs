@@ -391,7 +391,7 @@ fn read_claims(client: &Client, tables: &Tables) -> Result<Vec<(String, u64)>> {
         .into_iter()
         .filter_map(|r| {
             let part = String::from_utf8_lossy(r.first()?).into_owned();
-            let no = std::str::from_utf8(r.get(1)?).ok()?.parse().ok()?;
+            let no = super::client::field(&r, 1)?;
             Some((part, no))
         })
         .collect())

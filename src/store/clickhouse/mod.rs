@@ -23,7 +23,7 @@ pub mod sql;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 
-use self::client::{Client, quote};
+use self::client::{Client, field, first, quote};
 use super::{Selected, Store, rank_values};
 use crate::case::Manifest;
 use crate::error::{Error, QueryError, Result};
@@ -262,10 +262,10 @@ impl Inner {
 
     fn event_of(&self, row: &[Vec<u8>]) -> Option<EventView> {
         let text = |i: usize| row.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
-        let num = |i: usize| text(i).and_then(|s| s.parse::<u64>().ok());
         let part = text(0)?;
-        let ts: i64 = text(1)?.parse().ok()?;
-        let (file_id, line, layout) = (num(2)?, num(3)?, num(4)?);
+        let ts: i64 = field(row, 1)?;
+        let (file_id, line, layout): (u64, u64, u64) =
+            (field(row, 2)?, field(row, 3)?, field(row, 4)?);
         let layout = self
             .layout_offsets
             .get(&part)
@@ -291,7 +291,7 @@ impl Inner {
         let mut keys = Vec::new();
         for row in rows {
             let text = |i: usize| row.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
-            let num = |i: usize| text(i).and_then(|s| s.parse::<u64>().ok());
+            let num = |i: usize| field::<u64>(&row, i);
             let (Some(part), Some(file), Some(line), Some(layout), Some(raw)) =
                 (text(0), num(1), num(2), num(3), text(4))
             else {
@@ -436,14 +436,7 @@ impl ChSelected {
             "SELECT min(ts), max(ts) FROM (SELECT ts {} ORDER BY ts LIMIT {n} OFFSET {rank})",
             self.from()
         ))?;
-        let num = |i: usize| {
-            bounds
-                .first()
-                .and_then(|r| r.get(i))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .and_then(|s| s.parse::<i64>().ok())
-        };
-        let (Some(lo), Some(hi)) = (num(0), num(1)) else {
+        let (Some(lo), Some(hi)) = (first::<i64>(&bounds, 0), first::<i64>(&bounds, 1)) else {
             return Ok(Vec::new());
         };
         let skip = rank.saturating_sub(self.count_before(lo)?);
@@ -462,13 +455,7 @@ impl Selected for ChSelected {
             before(order),
             self.from()
         ))?;
-        let num = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .and_then(|s| s.parse::<u64>().ok())
-        };
-        Ok(match (num(0), num(1)) {
+        Ok(match (first::<u64>(&rows, 0), first::<u64>(&rows, 1)) {
             (Some(rank), Some(n)) if n > 0 => Some(rank),
             _ => None,
         })
@@ -491,14 +478,9 @@ impl Selected for ChSelected {
             "SELECT ts, file_id, line {} AND {cond} {sort} LIMIT 1",
             self.from()
         ))?;
-        Ok(rows.first().and_then(|r| {
-            let num = |i: usize| {
-                r.get(i)
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .and_then(|s| s.parse::<i64>().ok())
-            };
-            Some((num(0)?, num(1)? as u64, num(2)? as u64))
-        }))
+        Ok(rows
+            .first()
+            .and_then(|r| Some((field(r, 0)?, field(r, 1)?, field(r, 2)?))))
     }
 
     fn restrict_to(&self, events: &crate::sets::EventSet) -> Result<super::Owned> {
@@ -530,13 +512,7 @@ impl Selected for ChSelected {
             .store
             .client
             .rows(&format!("SELECT min(ts), max(ts) {}", self.from()))?;
-        let num = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .and_then(|s| s.parse::<i64>().ok())
-        };
-        Ok(num(0).zip(num(1)))
+        Ok(first::<i64>(&rows, 0).zip(first::<i64>(&rows, 1)))
     }
 
     fn count_before(&self, t: i64) -> Result<u64> {
@@ -546,28 +522,20 @@ impl Selected for ChSelected {
         ))
     }
 
-    fn keys(&self, rank: u64, n: usize) -> Result<Vec<(EventKey, i64)>> {
-        let rows = self.page(rank, n, "file_id, line, ts")?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                let num = |i: usize| {
-                    r.get(i)
-                        .and_then(|b| std::str::from_utf8(b).ok())
-                        .and_then(|s| s.parse::<i64>().ok())
-                };
-                Some((EventKey::new(num(0)? as u64, num(1)? as u64), num(2)?))
-            })
-            .collect())
-    }
-
     fn events(&self, rank: u64, n: usize) -> Result<Vec<EventView>> {
         let rows = self.page(rank, n, "part, ts, file_id, line, layout, raw, hex(client)")?;
         Ok(rows.iter().filter_map(|r| self.store.event_of(r)).collect())
     }
 
     fn all_keys(&self) -> Result<Vec<(EventKey, i64)>> {
-        self.keys(0, self.len as usize)
+        let rows = self
+            .store
+            .client
+            .rows(&format!("SELECT file_id, line, ts {} {ORDER}", self.from()))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((EventKey::new(field(r, 0)?, field(r, 1)?), field(r, 2)?)))
+            .collect())
     }
 
     fn each_event(&self, f: &mut dyn FnMut(EventView) -> Result<()>) -> Result<()> {
@@ -593,12 +561,7 @@ impl Selected for ChSelected {
             self.store.tables.events, self.filter
         ))?;
         for r in rows {
-            let num = |i: usize| {
-                r.get(i)
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .and_then(|s| s.parse::<u64>().ok())
-            };
-            if let (Some(b), Some(c)) = (num(0), num(1))
+            if let (Some(b), Some(c)) = (field::<u64>(&r, 0), field::<u64>(&r, 1))
                 && let Some(slot) = out.get_mut(b as usize)
             {
                 *slot = c;
@@ -634,7 +597,7 @@ impl Selected for ChSelected {
         );
         let counts = self.store.client.rows(&sql)?.into_iter().filter_map(|r| {
             let value = display(r.first()?);
-            let count = std::str::from_utf8(r.get(1)?).ok()?.parse::<u64>().ok()?;
+            let count = client::field::<u64>(&r, 1)?;
             Some((value, count))
         });
         let mut merged: BTreeMap<String, u64> = BTreeMap::new();
@@ -733,13 +696,9 @@ impl Snapshot {
     fn read(client: &Client, tables: &Tables) -> Result<Snapshot> {
         let mut snap = Snapshot::default();
         for row in client.rows(&format!("SELECT part, batch FROM {}", tables.commits))? {
-            let (Some(part), Some(batch)) = (row.first(), row.get(1)) else {
+            let (Some(part), Some(batch)) = (row.first(), field::<u64>(&row, 1)) else {
                 continue;
             };
-            let batch = std::str::from_utf8(batch)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
             snap.batches.entry(lossy(part)).or_default().push(batch);
         }
         let latest = client.rows(&format!(
