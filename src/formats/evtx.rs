@@ -74,29 +74,26 @@ pub fn parse(xml: &str) -> Result<Event<'static>, Malformed> {
             .map(|(_, v)| v.as_str())
     };
     ev.host = system("Computer").map(|h| Cow::Owned(h.to_string()));
-    let channel = system("Channel").unwrap_or("");
-    ev.source = Some(Cow::Borrowed(source_of(channel)));
+    ev.source = Some(Cow::Borrowed(source_of(system("Channel").unwrap_or(""))));
     ev.record_id = system("EventRecordID").and_then(|v| v.trim().parse().ok());
-    for (name, value) in &rec.system {
-        ev.attrs
-            .push((Cow::Borrowed(*name), Cow::Owned(value.clone())));
+    let cmdlet = !rec.unnamed.is_empty()
+        && system("Provider").is_some_and(|p| p.eq_ignore_ascii_case("MSExchange CmdletLogs"));
+    let succeeded = system("EventID").is_some_and(|id| id.trim() == "1");
+    // The values move into the event: one allocation each, made while reading.
+    ev.attrs
+        .reserve(rec.system.len() + rec.data.len() + rec.unnamed.len() + 3);
+    for (name, value) in rec.system {
+        ev.attrs.push((Cow::Borrowed(name), Cow::Owned(value)));
     }
-    for (name, value) in &rec.data {
-        ev.attrs
-            .push((Cow::Owned(name.clone()), Cow::Owned(value.clone())));
+    for (name, value) in rec.data {
+        ev.attrs.push((Cow::Owned(name), Cow::Owned(value)));
     }
-    let provider = system("Provider").unwrap_or("");
-    let id = system("EventID").unwrap_or("");
-    if !rec.unnamed.is_empty() {
-        if provider.eq_ignore_ascii_case("MSExchange CmdletLogs") {
-            add_cmdlet(&mut ev, id, &rec.unnamed);
-        }
-        for (i, value) in rec.unnamed.iter().enumerate() {
-            ev.attrs.push((
-                Cow::Owned(format!("Data{}", i + 1)),
-                Cow::Owned(value.clone()),
-            ));
-        }
+    if cmdlet {
+        add_cmdlet(&mut ev, succeeded, &rec.unnamed);
+    }
+    for (i, value) in rec.unnamed.into_iter().enumerate() {
+        ev.attrs
+            .push((Cow::Owned(format!("Data{}", i + 1)), Cow::Owned(value)));
     }
     canonical(&mut ev);
     Ok(ev)
@@ -104,14 +101,10 @@ pub fn parse(xml: &str) -> Result<Event<'static>, Malformed> {
 
 /// MSExchange Management event 1 (or 6, failed): the cmdlet, its parameters, and the message
 /// as `Get-WinEvent` renders it, so that rules read the EVTX and the exported event alike.
-fn add_cmdlet(ev: &mut Event<'static>, id: &str, data: &[String]) {
+fn add_cmdlet(ev: &mut Event<'static>, succeeded: bool, data: &[String]) {
     let cmdlet = data.first().map_or("", String::as_str).trim().to_string();
     let params = data.get(1).map_or("", String::as_str).trim().to_string();
-    let outcome = if id.trim() == "1" {
-        "succeeded"
-    } else {
-        "failed"
-    };
+    let outcome = if succeeded { "succeeded" } else { "failed" };
     let message = format!("Cmdlet {outcome}. Cmdlet {cmdlet}, parameters {params}.");
     ev.attrs
         .push((Cow::Borrowed("Message"), Cow::Owned(message)));
@@ -144,31 +137,54 @@ pub fn canonical(ev: &mut Event<'_>) {
     }
 }
 
+/// Where an element sits, as far as reading a record needs to know (element names are not
+/// kept: an allocation for each of a record's forty-odd elements was a tenth of EVTX ingest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    System,
+    EventData,
+    UserData,
+    Other,
+}
+
+impl Tag {
+    fn of(name: &str) -> Tag {
+        match name {
+            "System" => Tag::System,
+            "EventData" => Tag::EventData,
+            "UserData" => Tag::UserData,
+            _ => Tag::Other,
+        }
+    }
+}
+
 fn read(xml: &str) -> Result<Record, quick_xml::Error> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().trim_text(false);
     let mut rec = Record::default();
-    // Element names from the root down.
-    let mut path: Vec<String> = Vec::new();
+    // Elements from the root down.
+    let mut path: Vec<Tag> = Vec::new();
     // The Data item being read: its name (None for unnamed) and text.
     let mut item: Option<(Option<String>, String)> = None;
     let mut text = String::new();
     loop {
         match reader.read_event()? {
             Xml::Start(e) => {
-                let name = local(&e);
-                attributes(&e, &name, &path, &mut rec);
-                if is_item(&name, &path) {
-                    item = Some((data_name(&e, &name), String::new()));
+                let name = e.local_name();
+                let name = name.as_ref();
+                attributes(&e, name, &path, &mut rec);
+                if is_item(name, &path) {
+                    item = Some((data_name(&e, name), String::new()));
                 }
                 text.clear();
-                path.push(name);
+                path.push(Tag::of(name));
             }
             Xml::Empty(e) => {
-                let name = local(&e);
-                attributes(&e, &name, &path, &mut rec);
-                if is_item(&name, &path) {
-                    push_item(&mut rec, data_name(&e, &name), String::new());
+                let name = e.local_name();
+                let name = name.as_ref();
+                attributes(&e, name, &path, &mut rec);
+                if is_item(name, &path) {
+                    push_item(&mut rec, data_name(&e, name), String::new());
                 }
             }
             Xml::Text(t) => {
@@ -204,11 +220,13 @@ fn read(xml: &str) -> Result<Record, quick_xml::Error> {
                     }
                 }
             }
-            Xml::End(_) => {
-                let name = path.pop().unwrap_or_default();
-                if let Some((n, v)) = item.take_if(|_| is_item(&name, &path)) {
+            Xml::End(e) => {
+                path.pop();
+                let name = e.local_name();
+                let name = name.as_ref();
+                if let Some((n, v)) = item.take_if(|_| is_item(name, &path)) {
                     push_item(&mut rec, n, v);
-                } else if path.last().is_some_and(|p| p == "System")
+                } else if path.last() == Some(&Tag::System)
                     && let Some(k) = SYSTEM_TEXT.iter().find(|k| **k == name)
                 {
                     rec.system.push((k, text.trim().to_string()));
@@ -222,15 +240,10 @@ fn read(xml: &str) -> Result<Record, quick_xml::Error> {
     Ok(rec)
 }
 
-fn local(e: &BytesStart<'_>) -> String {
-    e.local_name().as_ref().to_string()
-}
-
 /// Data items: `EventData/Data` (named or not), and the children of UserData's element.
-fn is_item(name: &str, path: &[String]) -> bool {
-    let parent = path.last().map(String::as_str);
-    (parent == Some("EventData") && (name == "Data" || name == "Binary"))
-        || (path.len() >= 2 && path[path.len() - 2] == "UserData")
+fn is_item(name: &str, path: &[Tag]) -> bool {
+    (path.last() == Some(&Tag::EventData) && (name == "Data" || name == "Binary"))
+        || (path.len() >= 2 && path[path.len() - 2] == Tag::UserData)
 }
 
 fn data_name(e: &BytesStart<'_>, element: &str) -> Option<String> {
@@ -259,8 +272,8 @@ fn push_item(rec: &mut Record, name: Option<String>, value: String) {
 }
 
 /// System values held in attributes.
-fn attributes(e: &BytesStart<'_>, name: &str, path: &[String], rec: &mut Record) {
-    if path.last().map(String::as_str) != Some("System") {
+fn attributes(e: &BytesStart<'_>, name: &str, path: &[Tag], rec: &mut Record) {
+    if path.last() != Some(&Tag::System) {
         return;
     }
     let wanted: &[(&str, &'static str)] = match name {

@@ -5,12 +5,13 @@ use std::ops::Bound;
 
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query, RangeQuery,
-    RegexQuery, TermQuery,
+    TermQuery,
 };
 use tantivy::schema::Value;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocSet, Term};
 
+use super::automaton::TermRegexQuery;
 use super::parse::{Expr, Tok, parse_expr};
 use super::plan::{Col, Plan};
 use super::*;
@@ -430,8 +431,8 @@ fn number_col(name: &str) -> Col {
     }
 }
 
-/// A regex over whole terms: anchors are implied (and tantivy's automaton has none), so they are
-/// taken off here, once for every store.
+/// A regex over whole terms: anchors are implied (each store pins the pattern to the whole term
+/// itself), so they are taken off here, once for every store.
 fn regex_plan(col: Col, pattern: &str, column: usize) -> Plan {
     Plan::Regex {
         col,
@@ -496,7 +497,7 @@ pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError>
             col,
             pattern,
             column,
-        } => RegexQuery::from_pattern(pattern, field_of(fields, *col))
+        } => TermRegexQuery::new(pattern, field_of(fields, *col))
             .map(|q| Box::new(q) as Box<dyn Query>)
             .map_err(|e| QueryError {
                 message: format!("bad regex: {e}"),

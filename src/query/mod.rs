@@ -16,6 +16,7 @@
 //! The parser is hand-written so that every error says what is wrong and at which column, and so
 //! each field's type decides what a value means (an IP range, a day, a wildcard).
 
+mod automaton;
 mod compile;
 mod eval;
 mod parse;

@@ -1,0 +1,188 @@
+//! Regex and wildcard queries over a field's terms, walked through the term dictionary by a
+//! `regex-automata` DFA.
+//!
+//! tantivy's own `RegexQuery` builds its automaton with `tantivy-fst`, whose builder computes
+//! every state's 256 byte transitions one by one. `regex-automata` determinizes over byte
+//! classes instead: on the built-in pack's patterns it builds 3 to 10 times faster (0.13 ms
+//! against 0.87 ms for `.*antsword.*`, 3.5 ms against 37.5 ms for the mailbox-export pattern;
+//! measured beside each other on this machine), and the built-in pack builds dozens of them in
+//! every `hunt` and at the end of every ingest. Both are bounded in size (10 MiB, as
+//! `tantivy-fst`), so a hostile pattern fails with an error instead of exhausting memory.
+
+use std::sync::Arc;
+
+use regex_automata::dfa::{Automaton as _, StartKind, dense};
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::start;
+use regex_automata::{Anchored, MatchKind};
+use tantivy::query::{AutomatonWeight, EnableScoring, Query, Weight};
+use tantivy::schema::Field;
+
+/// The most memory a pattern's automaton (and its determinization) may take.
+const SIZE_LIMIT: usize = 10 << 20;
+
+/// A pattern that must match a term whole.
+#[derive(Debug)]
+pub struct TermRegex {
+    dfa: dense::DFA<Vec<u32>>,
+    start: StateID,
+}
+
+impl TermRegex {
+    /// Compiles `pattern` (the `regex` crate's syntax, anchors implied at both ends).
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        // Anchored by its start state; a match must end where the term does (see `is_match`).
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    // Whether any match ends at the term's end, not which one is leftmost.
+                    .match_kind(MatchKind::All)
+                    .minimize(false)
+                    .dfa_size_limit(Some(SIZE_LIMIT))
+                    .determinize_size_limit(Some(SIZE_LIMIT)),
+            )
+            .build(pattern)
+            .map_err(|e| e.to_string())?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .map_err(|e| e.to_string())?;
+        Ok(TermRegex { dfa, start })
+    }
+}
+
+impl tantivy_fst::Automaton for TermRegex {
+    type State = StateID;
+
+    fn start(&self) -> StateID {
+        self.start
+    }
+
+    fn is_match(&self, state: &StateID) -> bool {
+        // The DFA reports a match one transition late: a match that ends with the term shows
+        // after the end-of-input transition, and only one that ends there.
+        self.dfa.is_match_state(self.dfa.next_eoi_state(*state))
+    }
+
+    fn can_match(&self, state: &StateID) -> bool {
+        !self.dfa.is_dead_state(*state) && !self.dfa.is_quit_state(*state)
+    }
+
+    fn accept(&self, state: &StateID, byte: u8) -> StateID {
+        self.dfa.next_state(*state, byte)
+    }
+}
+
+/// The events with some term of `field` that the pattern matches whole.
+#[derive(Debug, Clone)]
+pub struct TermRegexQuery {
+    field: Field,
+    regex: Arc<TermRegex>,
+}
+
+impl TermRegexQuery {
+    pub fn new(pattern: &str, field: Field) -> Result<Self, String> {
+        Ok(TermRegexQuery {
+            field,
+            regex: Arc::new(TermRegex::new(pattern)?),
+        })
+    }
+}
+
+impl Query for TermRegexQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(AutomatonWeight::<TermRegex>::new(
+            self.field,
+            Arc::clone(&self.regex),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TermRegex;
+    use tantivy_fst::Automaton;
+
+    /// Whether `term` matches whole, walked byte by byte as the term dictionary walks it.
+    fn matches(pattern: &str, term: &str) -> bool {
+        let re = TermRegex::new(pattern).expect("compiles");
+        let mut state = re.start();
+        for b in term.bytes() {
+            if !re.can_match(&state) {
+                return false;
+            }
+            state = re.accept(&state, b);
+        }
+        re.is_match(&state)
+    }
+
+    #[test]
+    fn patterns_match_whole_terms() {
+        assert!(matches("abc", "abc"));
+        assert!(!matches("abc", "abcd"));
+        assert!(!matches("abc", "xabc"));
+        assert!(matches("a|ab", "ab"));
+        assert!(matches(".*/web\\.aspx", "/owa/auth/web.aspx"));
+        assert!(!matches(".*/web\\.aspx", "/owa/auth/web.aspx.bak"));
+        assert!(matches(
+            "image=.*\\\\cmd\\.exe",
+            r"image=c:\windows\system32\cmd.exe"
+        ));
+        assert!(matches("", ""));
+        assert!(!matches("", "a"));
+        // `.` is any character but a line feed, as in the `regex` crate.
+        assert!(matches("a.c", "a\u{e9}c"));
+        assert!(!matches("a.c", "a\nc"));
+        assert!(matches("(?s)a.c", "a\nc"));
+        assert!(matches("(?i)ABC", "abc"));
+        assert!(matches("[a-z0-9]{1,30}\\.(js|flt|css)", "x1.flt"));
+        assert!(matches("(?x) a b # a comment", "ab"));
+        assert!(!matches("ab", "abab"));
+        assert!(matches("(ab)*", "abab"));
+        assert!(!matches("[a-z0-9]{1,30}\\.(js|flt|css)", "x1.fltx"));
+    }
+
+    /// The index and the event matcher (the `regex` crate, which rules run on candidates) must
+    /// agree on what a pattern matches whole.
+    #[test]
+    fn agrees_with_the_event_matcher() {
+        let patterns = [
+            ".*",
+            "a.*",
+            ".*b",
+            "a?b",
+            "(?i)straße",
+            "(?i)k",
+            "[^a]*",
+            "x|xy|xyz",
+            "(a|ab)(c|bcd)",
+            r"\d{2,3}",
+            r"\w+",
+            "(?s).",
+            ".",
+            "é+",
+            "(?i)É",
+            "a*?",
+            "[[:alpha:]]+",
+            r"\.aspx",
+        ];
+        let terms = [
+            "", "a", "ab", "b", "abc", "xy", "xyz", "xyzz", "abcd", "acd", "12", "123", "1234",
+            "straße", "STRASSE", "k", "K", "\u{212a}", "\n", "é", "éé", "É", "x.aspx", ".aspx",
+            "héllo", "_", "日本",
+        ];
+        for p in patterns {
+            let whole = regex::Regex::new(&format!("^(?:{p})$")).expect("valid");
+            for t in terms {
+                assert_eq!(matches(p, t), whole.is_match(t), "{p:?} on {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_patterns_fail_instead_of_growing() {
+        assert!(TermRegex::new("(").is_err());
+        // Far past the size limit: an error, not gigabytes.
+        assert!(TermRegex::new(".*a.{200}b.{200}").is_err());
+    }
+}
