@@ -18,8 +18,9 @@ use regex_automata::{Anchored, MatchKind};
 use tantivy::query::{AutomatonWeight, EnableScoring, Query, Weight};
 use tantivy::schema::Field;
 
-/// The most memory a pattern's automaton (and its determinization) may take.
-const SIZE_LIMIT: usize = 10 << 20;
+/// The most memory a pattern's automaton may take (about what `tantivy-fst`'s 1,000 states
+/// take), and its determinization.
+const SIZE_LIMIT: usize = 2 << 20;
 
 /// A pattern that must match a term whole.
 #[derive(Debug)]
@@ -29,8 +30,10 @@ pub struct TermRegex {
 }
 
 impl TermRegex {
-    /// Compiles `pattern` (the `regex` crate's syntax, anchors implied at both ends).
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    /// Compiles `pattern` (the `regex` crate's syntax, anchors implied at both ends) into at
+    /// most `budget` bytes, taking what it uses from it.
+    pub fn new(pattern: &str, budget: &mut usize) -> Result<Self, String> {
+        let limit = SIZE_LIMIT.min(*budget);
         // Anchored by its start state; a match must end where the term does (see `is_match`).
         let dfa = dense::Builder::new()
             .configure(
@@ -39,11 +42,18 @@ impl TermRegex {
                     // Whether any match ends at the term's end, not which one is leftmost.
                     .match_kind(MatchKind::All)
                     .minimize(false)
-                    .dfa_size_limit(Some(SIZE_LIMIT))
-                    .determinize_size_limit(Some(SIZE_LIMIT)),
+                    .dfa_size_limit(Some(limit))
+                    .determinize_size_limit(Some(2 * SIZE_LIMIT)),
             )
             .build(pattern)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                if limit < SIZE_LIMIT && e.to_string().contains("exceeded") {
+                    "the query's patterns together are too large".to_string()
+                } else {
+                    e.to_string()
+                }
+            })?;
+        *budget = budget.saturating_sub(dfa.memory_usage());
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|e| e.to_string())?;
@@ -81,10 +91,10 @@ pub struct TermRegexQuery {
 }
 
 impl TermRegexQuery {
-    pub fn new(pattern: &str, field: Field) -> Result<Self, String> {
+    pub fn new(pattern: &str, field: Field, budget: &mut usize) -> Result<Self, String> {
         Ok(TermRegexQuery {
             field,
-            regex: Arc::new(TermRegex::new(pattern)?),
+            regex: Arc::new(TermRegex::new(pattern, budget)?),
         })
     }
 }
@@ -105,7 +115,7 @@ mod tests {
 
     /// Whether `term` matches whole, walked byte by byte as the term dictionary walks it.
     fn matches(pattern: &str, term: &str) -> bool {
-        let re = TermRegex::new(pattern).expect("compiles");
+        let re = TermRegex::new(pattern, &mut usize::MAX.clone()).expect("compiles");
         let mut state = re.start();
         for b in term.bytes() {
             if !re.can_match(&state) {
@@ -181,8 +191,18 @@ mod tests {
 
     #[test]
     fn hostile_patterns_fail_instead_of_growing() {
-        assert!(TermRegex::new("(").is_err());
+        let mut budget = usize::MAX;
+        assert!(TermRegex::new("(", &mut budget).is_err());
         // Far past the size limit: an error, not gigabytes.
-        assert!(TermRegex::new(".*a.{200}b.{200}").is_err());
+        assert!(TermRegex::new(".*a.{200}b.{200}", &mut budget).is_err());
+        // Patterns each within the limit, many of them: the query's budget runs out.
+        let mut budget = 4 << 20;
+        let first = TermRegex::new(".*a.{8}", &mut budget).expect("within the limit");
+        assert!(first.dfa.memory_usage() > 0 && budget < 4 << 20);
+        let err = (0..100)
+            .map(|_| TermRegex::new(".*a.{8}", &mut budget))
+            .find_map(Result::err)
+            .expect("the budget runs out");
+        assert_eq!(err, "the query's patterns together are too large");
     }
 }

@@ -468,8 +468,20 @@ fn field_of(fields: &Fields, col: Col) -> Field {
     }
 }
 
+/// The memory all of one query's regex automata may take together: each is bounded (see
+/// `automaton`), and a query may hold thousands of patterns.
+const AUTOMATA_BUDGET: usize = 64 << 20;
+
 /// A plan as a tantivy query over the case's fields.
 pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError> {
+    lower_within(plan, fields, &mut AUTOMATA_BUDGET.clone())
+}
+
+fn lower_within(
+    plan: &Plan,
+    fields: &Fields,
+    budget: &mut usize,
+) -> Result<Box<dyn Query>, QueryError> {
     let text_term = |col: Col, t: &str| Term::from_field_text(field_of(fields, col), t);
     Ok(match plan {
         Plan::All => Box::new(AllQuery),
@@ -477,17 +489,17 @@ pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError>
         Plan::Bool { must, must_not } => {
             let mut clauses = Vec::with_capacity(must.len() + must_not.len() + 1);
             for p in must {
-                clauses.push((Occur::Must, lower(p, fields)?));
+                clauses.push((Occur::Must, lower_within(p, fields, budget)?));
             }
             for p in must_not {
-                clauses.push((Occur::MustNot, lower(p, fields)?));
+                clauses.push((Occur::MustNot, lower_within(p, fields, budget)?));
             }
             with_positive(clauses)
         }
         Plan::Or(parts) => Box::new(BooleanQuery::new(
             parts
                 .iter()
-                .map(|p| Ok((Occur::Should, lower(p, fields)?)))
+                .map(|p| Ok((Occur::Should, lower_within(p, fields, budget)?)))
                 .collect::<Result<Vec<_>, QueryError>>()?,
         )),
         Plan::Term(col, t) => {
@@ -497,7 +509,7 @@ pub fn lower(plan: &Plan, fields: &Fields) -> Result<Box<dyn Query>, QueryError>
             col,
             pattern,
             column,
-        } => TermRegexQuery::new(pattern, field_of(fields, *col))
+        } => TermRegexQuery::new(pattern, field_of(fields, *col), budget)
             .map(|q| Box::new(q) as Box<dyn Query>)
             .map_err(|e| QueryError {
                 message: format!("bad regex: {e}"),
