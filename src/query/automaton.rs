@@ -46,12 +46,14 @@ impl TermRegex {
                     .determinize_size_limit(Some(2 * SIZE_LIMIT)),
             )
             .build(pattern)
-            .map_err(|e| {
-                if limit < SIZE_LIMIT && e.to_string().contains("exceeded") {
-                    "the query's patterns together are too large".to_string()
-                } else {
-                    e.to_string()
-                }
+            .map_err(|e| match e.to_string() {
+                e if !e.contains("exceeded") => e,
+                _ if limit < SIZE_LIMIT => "the query's patterns together are too large".into(),
+                _ => format!(
+                    "the pattern is too large to search the index with (over {} MiB as an \
+                     automaton): make it more specific",
+                    SIZE_LIMIT >> 20
+                ),
             })?;
         *budget = budget.saturating_sub(dfa.memory_usage());
         let start = dfa
@@ -194,7 +196,8 @@ mod tests {
         let mut budget = usize::MAX;
         assert!(TermRegex::new("(", &mut budget).is_err());
         // Far past the size limit: an error, not gigabytes.
-        assert!(TermRegex::new(".*a.{200}b.{200}", &mut budget).is_err());
+        let err = TermRegex::new(".*a.{200}b.{200}", &mut budget).expect_err("too large");
+        assert!(err.starts_with("the pattern is too large"), "{err}");
         // Patterns each within the limit, many of them: the query's budget runs out.
         let mut budget = 4 << 20;
         let first = TermRegex::new(".*a.{8}", &mut budget).expect("within the limit");
