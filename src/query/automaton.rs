@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use regex_automata::dfa::{Automaton as _, StartKind, dense};
+use regex_automata::nfa::thompson;
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
@@ -34,33 +35,53 @@ impl TermRegex {
     /// most `budget` bytes, taking what it uses from it.
     pub fn new(pattern: &str, budget: &mut usize) -> Result<Self, String> {
         let limit = SIZE_LIMIT.min(*budget);
-        // Anchored by its start state; a match must end where the term does (see `is_match`).
-        let dfa = dense::Builder::new()
-            .configure(
-                dense::Config::new()
-                    .start_kind(StartKind::Anchored)
-                    // Whether any match ends at the term's end, not which one is leftmost.
-                    .match_kind(MatchKind::All)
-                    .minimize(false)
-                    .dfa_size_limit(Some(limit))
-                    .determinize_size_limit(Some(2 * SIZE_LIMIT)),
-            )
-            .build(pattern)
-            .map_err(|e| match e.to_string() {
-                e if !e.contains("exceeded") => e,
-                _ if limit < SIZE_LIMIT => "the query's patterns together are too large".into(),
-                _ => format!(
-                    "the pattern is too large to search the index with (over {} MiB as an \
-                     automaton): make it more specific",
-                    SIZE_LIMIT >> 20
-                ),
-            })?;
+        let dfa = build(pattern, limit).map_err(|e| match chain(&*e) {
+            e if !e.contains("exceeded") => e,
+            _ if limit < SIZE_LIMIT => "the query's patterns together are too large".into(),
+            _ => format!(
+                "the pattern is too large to search the index with (over {} MiB as an \
+                 automaton): make it more specific",
+                SIZE_LIMIT >> 20
+            ),
+        })?;
         *budget = budget.saturating_sub(dfa.memory_usage());
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|e| e.to_string())?;
         Ok(TermRegex { dfa, start })
     }
+}
+
+/// The DFA of `pattern`, anchored by its start state (a match must also end where the term does:
+/// see `is_match`), within `limit` bytes.
+fn build(pattern: &str, limit: usize) -> Result<dense::DFA<Vec<u32>>, Box<dense::BuildError>> {
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .start_kind(StartKind::Anchored)
+                // Whether any match ends at the term's end, not which one is leftmost.
+                .match_kind(MatchKind::All)
+                .minimize(false)
+                .dfa_size_limit(Some(limit))
+                .determinize_size_limit(Some(2 * SIZE_LIMIT)),
+        )
+        // The NFA it is made from is bounded too (fuzzing found `(…){61,888888}` taking
+        // gigabytes there: `regex-automata` sets no limit of its own).
+        .thompson(thompson::Config::new().nfa_size_limit(Some(SIZE_LIMIT)))
+        .build(pattern)
+        .map_err(Box::new)
+}
+
+/// An error with its causes (`regex-automata` says "error building NFA" and why beneath).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl tantivy_fst::Automaton for TermRegex {
@@ -198,6 +219,16 @@ mod tests {
         // Far past the size limit: an error, not gigabytes.
         let err = TermRegex::new(".*a.{200}b.{200}", &mut budget).expect_err("too large");
         assert!(err.starts_with("the pattern is too large"), "{err}");
+        // Found by fuzzing (`query_index`): a counted repetition whose NFA alone took 4.5 GB
+        // (then the DFA's limit refused it). It is now refused while the NFA is built.
+        let repeated = "&zythonTN (p\0***1*********){61,888888}}D";
+        let err = TermRegex::new(repeated, &mut budget).expect_err("too large");
+        assert!(err.starts_with("the pattern is too large"), "{err}");
+        let err = super::build(repeated, super::SIZE_LIMIT).expect_err("too large");
+        assert!(
+            super::chain(&err).starts_with("error building NFA"),
+            "{err}"
+        );
         // Patterns each within the limit, many of them: the query's budget runs out.
         let mut budget = 4 << 20;
         let first = TermRegex::new(".*a.{8}", &mut budget).expect("within the limit");

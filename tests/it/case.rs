@@ -343,7 +343,9 @@ fn a_bad_query_is_shown_with_a_caret_by_every_command() {
     // (An argument is at most 128 KiB on Linux; a rules file can be larger.)
     let deep = format!("{}a{}", "(".repeat(30_000), ")".repeat(30_000));
     let many = "word ".repeat(10_000);
-    for q in [&deep, &many, &("NOT ".repeat(20_000) + "a")] {
+    // A counted repetition whose automaton took 4.5 GB before its NFA was bounded (fuzzing).
+    let repeated = "ua:/(python){61,888888}/".to_string();
+    for q in [&deep, &many, &("NOT ".repeat(20_000) + "a"), &repeated] {
         let run = common::run(&["search", "--case", path_str(&case), "--count", q]);
         assert_eq!(run.status.code(), Some(2));
         let err = String::from_utf8_lossy(&run.stderr);
