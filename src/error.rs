@@ -61,3 +61,16 @@ pub struct QueryError {
 
 /// Result with the library's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error with its causes, `outer: inner: …` (the `evtx` and `regex-automata` crates say what
+/// failed in the outer error and why in the inner ones).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -1224,7 +1224,7 @@ fn read_evtx(
             .validate_checksums(false)
             .indent(false);
         let mut parser = evtx::EvtxParser::from_read_seek(source)
-            .map_err(|e| std::io::Error::other(error_chain(&e)))?
+            .map_err(|e| std::io::Error::other(crate::error::chain(&e)))?
             .with_configuration(settings);
         for record in parser.records() {
             ordinal += 1;
@@ -1254,7 +1254,7 @@ fn read_evtx(
                 }
                 Err(e) => {
                     pending.flush(ordinal - 1, send);
-                    pending.note_malformed(ordinal, 1, error_chain(&e), b"");
+                    pending.note_malformed(ordinal, 1, crate::error::chain(&e), b"");
                 }
             }
         }
@@ -1299,18 +1299,6 @@ fn read_evtx(
         held_back: None,
         resume: None,
     });
-}
-
-/// An error with its causes (`evtx` says where in the outer error and what in the inner ones).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// The layout in force while framing, and its id.

@@ -37,7 +37,7 @@ impl TermRegex {
     /// most `budget` bytes, taking what it uses from it.
     pub fn new(pattern: &str, budget: &mut usize) -> Result<Self, String> {
         let limit = SIZE_LIMIT.min(*budget);
-        let dfa = build(pattern, limit).map_err(|e| match chain(&*e) {
+        let dfa = build(pattern, limit).map_err(|e| match crate::error::chain(&*e) {
             e if !e.contains("exceeded") => e,
             _ if limit < SIZE_LIMIT => "the query's patterns together are too large".into(),
             _ => format!(
@@ -72,18 +72,6 @@ fn build(pattern: &str, limit: usize) -> Result<dense::DFA<Vec<u32>>, Box<dense:
         .thompson(thompson::Config::new().nfa_size_limit(Some(SIZE_LIMIT)))
         .build(pattern)
         .map_err(Box::new)
-}
-
-/// An error with its causes (`regex-automata` says "error building NFA" and why beneath).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 impl tantivy_fst::Automaton for TermRegex {
@@ -228,7 +216,7 @@ mod tests {
         assert!(err.starts_with("the pattern is too large"), "{err}");
         let err = super::build(repeated, super::SIZE_LIMIT).expect_err("too large");
         assert!(
-            super::chain(&err).starts_with("error building NFA"),
+            crate::error::chain(&err).starts_with("error building NFA"),
             "{err}"
         );
         // Patterns each within the limit, many of them: the query's budget runs out.
