@@ -6,6 +6,12 @@
 #
 #   scripts/bench-evtx.sh [COPIES]        # default 120 copies of 8 files (~1.07 GB)
 #   TRAWL_BENCH_DIR=/big/disk scripts/bench-evtx.sh
+#   CHAINSAW=/path/to/chainsaw/checkout scripts/bench-evtx.sh
+#
+# With CHAINSAW (a checkout of WithSecureLabs/chainsaw, built with `cargo build --release`;
+# nothing of it is in this repository), each round also times Chainsaw hunting the same EVTX
+# with the same 100 Sigma rules, and searching every record for one string: the peer a
+# responder would otherwise run over these logs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 corpus_root=${TRAWL_CORPUS:-$root/../shared/corpus}
@@ -78,6 +84,7 @@ for i in $(seq 1 100); do
   cat > "$sigma/rule-$i.yml" <<RULE
 title: Benchmark rule $i
 id: $uuid
+description: A rule of the benchmark, in the shape of SigmaHQ's Windows rules (Chainsaw needs one)
 status: test
 logsource: $logsource
 detection:
@@ -110,9 +117,21 @@ measure() {
       l, n, s, c, n / s, b / 1e6 / s, r / 1024, i / b }'
   grep -E "^Detections|sigma rule not used" "$work/evtx-$label.out" "$work/evtx-$label.time" || true
 }
+chainsaw() { # label, chainsaw arguments...
+  local label=$1; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$work/chainsaw.time" "$CHAINSAW/target/release/chainsaw" --no-banner "$@" > "$work/chainsaw-$label.out" 2> "$work/chainsaw-$label.err" || {
+    echo "chainsaw $label failed:" >&2; tail -3 "$work/chainsaw-$label.err" >&2; return; }
+  read -r wall user sys rss < <(tail -1 "$work/chainsaw.time")
+  awk -v l="$label" -v s="$wall" -v c="$(awk -v u="$user" -v y="$sys" 'BEGIN {print u + y}')" -v r="$rss" -v n="$(grep -c . "$work/chainsaw-$label.out")" \
+    'BEGIN { printf "chainsaw (%s): %.2f s (%.1f CPU-s), peak RSS %.0f MiB, %d output lines\n", l, s, c, r / 1024, n }'
+}
 for round in 1 2 3; do
   echo "round $round"
   /usr/bin/time -f "  (%e s, %U user + %S system CPU-s)" "$root/target/release/evtx-parse" "$evtx"
   measure "built-in pack"
   measure "built-in pack + 100 Sigma rules" --sigma "$sigma"
+  if [ -n "${CHAINSAW:-}" ]; then
+    chainsaw "hunt, 100 Sigma rules" hunt "$evtx" -s "$sigma" --mapping "$CHAINSAW/mappings/sigma-event-logs-all.yml" --skip-errors -q --jsonl
+    chainsaw "search every record for one string" search -i mimikatz "$evtx" -q --skip-errors --jsonl
+  fi
 done
