@@ -18,7 +18,10 @@ use std::io::{self, Write};
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{never, select, unbounded};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, never, select, unbounded};
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
 };
@@ -108,14 +111,7 @@ pub fn run_on(source: crate::source::Source, options: Options) -> Result<Outcome
     let mut next_look = Instant::now() + look_every;
     // Rules over a growing case are spaced out: at most a fifth of the time goes to them.
     let (mut detect_held, mut detect_from) = (false, Instant::now());
-    let (event_tx, event_rx) = unbounded();
-    std::thread::spawn(move || {
-        while let Ok(ev) = event::read() {
-            if event_tx.send(ev).is_err() {
-                break;
-            }
-        }
-    });
+    let (input, event_rx) = Input::spawn();
 
     // Mouse capture is not undone by ratatui's own panic hook: chain ours before it.
     let previous = std::panic::take_hook();
@@ -132,8 +128,7 @@ pub fn run_on(source: crate::source::Source, options: Options) -> Result<Outcome
                 .draw(|frame| ui::draw(frame, &mut app, theme))
                 .map_err(term_err)?;
             if let (Some(r), Some(live)) = (&running, &app.live) {
-                r.follow
-                    .store(live.following, std::sync::atomic::Ordering::Relaxed);
+                r.follow.store(live.following, Ordering::Relaxed);
             }
             let now = Instant::now();
             let mut requests = app.take_requests();
@@ -187,14 +182,16 @@ pub fn run_on(source: crate::source::Source, options: Options) -> Result<Outcome
             }
         }
     })();
+    // Nothing reads the terminal once it is given back: what is typed after `q` is the shell's.
+    input.stop();
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
     // The ingest stops where it is: its last commit is kept, the next run completes it.
     let mut outcome = Outcome::default();
     if let Some(r) = &running {
-        r.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        r.stop.store(true, Ordering::Relaxed);
         outcome.ingested = r.first.try_recv().ok();
-        outcome.ingest_unfinished = !r.done.load(std::sync::atomic::Ordering::Relaxed);
+        outcome.ingest_unfinished = !r.done.load(Ordering::Relaxed);
         outcome.ingest_failed = app.live.as_ref().and_then(|l| l.failed.clone());
     }
     // Marks, views and exports asked for just before quitting are carried out, not lost.
@@ -210,6 +207,46 @@ pub fn run_on(source: crate::source::Source, options: Options) -> Result<Outcome
     // Where the user was, for next time (after the worker's own saves).
     let saved = backend.map_or(Ok(()), |b| b.source().save_session(&app.session()));
     result.and(saved).map(|()| outcome)
+}
+
+/// The input thread: terminal reads turned into messages, until it is stopped.
+struct Input {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// How long the input thread waits for a key before it looks whether it should stop: the most
+/// quitting waits for it.
+const INPUT_POLL: Duration = Duration::from_millis(50);
+
+impl Input {
+    fn spawn() -> (Input, Receiver<Event>) {
+        let (tx, rx) = unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                // A read only when a key is there: a thread blocked in a read would take the
+                // shell's type-ahead once the timeline has quit (a whole line, in cooked mode).
+                match event::poll(INPUT_POLL) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(_) => break,
+                }
+                let Ok(ev) = event::read() else { break };
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+        (Input { stop, thread }, rx)
+    }
+
+    /// Stops reading the terminal; returns within [`INPUT_POLL`].
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
 }
 
 fn is_suspend(ev: &Event) -> bool {
@@ -228,7 +265,7 @@ fn suspend(terminal: &mut ratatui::DefaultTerminal) -> Result<()> {
         .args(["-TSTP", &std::process::id().to_string()])
         .status();
     // Taken again by hand rather than with `ratatui::init` and `Terminal::clear`: both ask the
-    // terminal for the cursor position, whose answer the input thread (blocked in a read since
+    // terminal for the cursor position, whose answer the input thread (reading the terminal since
     // before the stop) takes as a key, and the question then fails after a timeout.
     use ratatui::crossterm::terminal::{Clear, ClearType, EnterAlternateScreen, enable_raw_mode};
     enable_raw_mode().map_err(term_err)?;
