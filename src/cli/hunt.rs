@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::HuntFormat;
-use super::output::{load_rules_from, w};
+use super::output::{detections, load_rules_from, w};
 use crate::error::{Error, Result};
 use crate::source::Source;
 
@@ -18,7 +18,7 @@ pub(super) fn hunt(
     extra: &[PathBuf],
 ) -> Result<()> {
     let rules = load_rules_from(source.dir(), extra)?;
-    let d = source.detections_for(&rules, rescan)?;
+    let d = detections(source, &rules, rescan)?;
     let report = source.with(|s| crate::hunt::report_in(s, &d))?;
     write_report(out, &report, format, output)
 }

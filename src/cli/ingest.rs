@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::IngestArgs;
-use super::output::{Bar, dir_size, load_rules_from, plural, thousands, w};
+use super::output::{Bar, detections, dir_size, load_rules_from, plural, thousands, w};
 use crate::case::Case;
 use crate::error::Result;
 use crate::formats::time::format_ms;
@@ -372,7 +372,7 @@ pub(super) fn print_detections(
     extra: &[PathBuf],
 ) -> Result<()> {
     let rules = load_rules_from(source.dir(), extra)?;
-    let d = source.detections_for(&rules, false)?;
+    let d = detections(source, &rules, false)?;
     let rules = rules.len();
     let mut by_severity = std::collections::BTreeMap::new();
     for (id, hits) in &d.hits {

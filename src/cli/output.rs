@@ -88,6 +88,25 @@ pub(super) fn load_rules_from(
     Ok(set.rules)
 }
 
+/// The rules' hits for the commands, with the rules the index could not run on this case
+/// listed on stderr (one line each, like the Sigma rules trawl does not use).
+pub(super) fn detections(
+    source: &crate::source::Source,
+    rules: &[crate::rules::Rule],
+    rescan: bool,
+) -> Result<crate::hunt::Detections> {
+    let d = source.detections_for(rules, rescan)?;
+    for n in &d.not_run {
+        eprintln!(
+            "trawl: rule not run: {}: {}: {}",
+            crate::sanitize::escape_controls(&n.origin),
+            crate::sanitize::escape_controls(&n.id),
+            crate::sanitize::escape_controls(&n.reason)
+        );
+    }
+    Ok(d)
+}
+
 /// A progress bar on stderr, drawn only when stderr is a terminal.
 pub(super) struct Bar(Option<indicatif::ProgressBar>);
 

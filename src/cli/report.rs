@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::ReportFormat;
-use super::output::{load_rules_from, w};
+use super::output::{detections, load_rules_from, w};
 use crate::error::Result;
 use crate::source::Source;
 
@@ -15,7 +15,7 @@ pub(super) fn report(
     output: &Path,
     rules: &[PathBuf],
 ) -> Result<()> {
-    let d = source.detections_for(&load_rules_from(source.dir(), rules)?, false)?;
+    let d = detections(source, &load_rules_from(source.dir(), rules)?, false)?;
     let marks = source.marks()?;
     let (report, name) =
         source.with(|s| Ok::<_, crate::Error>((crate::report::build(s, &d, &marks)?, s.name())))?;

@@ -46,6 +46,19 @@ pub struct Detections {
     pub rules: Vec<RuleInfo>,
     /// Rule id → (event key, time in ms), in time order.
     pub hits: BTreeMap<String, Vec<(EventKey, i64)>>,
+    /// Rules the index could not run on this case (a regex too large for it, say), with why:
+    /// listed, never silently dropped, and the other rules' hits kept.
+    #[serde(default)]
+    pub not_run: Vec<NotRun>,
+}
+
+/// A rule that could not run, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotRun {
+    pub id: String,
+    /// The file it came from (`built-in` for the pack).
+    pub origin: String,
+    pub reason: String,
 }
 
 impl Detections {
@@ -143,8 +156,8 @@ pub fn save(case: &Case, d: &Detections) -> Result<()> {
     write_atomic(&detections_path(case), text.as_bytes())
 }
 
-/// A rule's id and the events it found: (event key, time).
-type RuleHits = (String, Vec<(EventKey, i64)>);
+/// A rule's id and the events it found (event key, time), or why it could not run.
+type RuleHits = (String, std::result::Result<Vec<(EventKey, i64)>, String>);
 
 /// Runs every rule over the case, on as many threads as there are cores.
 pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
@@ -170,9 +183,9 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
                         let Some(rule) = rules.get(i) else {
                             return Ok(out);
                         };
-                        let found = hits_of(rule, store, &vocab)?;
-                        if !found.is_empty() {
-                            out.push((rule.spec.id.clone(), found));
+                        match hits_of(rule, store, &vocab)? {
+                            Ok(found) if found.is_empty() => {}
+                            found => out.push((rule.spec.id.clone(), found)),
                         }
                     }
                 })
@@ -187,14 +200,32 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
             .collect()
     });
     let mut hits = BTreeMap::new();
+    let mut not_run = Vec::new();
     for worker in per_worker {
-        hits.extend(worker?);
+        for (id, found) in worker? {
+            match found {
+                Ok(found) => {
+                    hits.insert(id, found);
+                }
+                Err(reason) => not_run.push(NotRun {
+                    origin: rules
+                        .iter()
+                        .find(|r| r.spec.id == id)
+                        .map(|r| r.origin.clone())
+                        .unwrap_or_default(),
+                    id,
+                    reason,
+                }),
+            }
+        }
     }
+    not_run.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Detections {
         rules_digest: rules::digest(rules),
         case_state: manifest_state(store.manifest()),
         rules: rules.iter().map(info).collect(),
         hits,
+        not_run,
     })
 }
 
@@ -228,24 +259,22 @@ pub fn load_stored_in(store: &dyn Store) -> Option<Detections> {
     serde_json::from_str(&text).ok()
 }
 
-/// The events one rule finds: (event key, time).
+/// The events one rule finds (event key, time), or why the index cannot run it on this case:
+/// its query is checked when the rule is loaded, but what the index builds for it (a regex's
+/// automaton, bounded in size) depends on the case's fields.
 fn hits_of(
     rule: &Rule,
     store: &dyn Store,
     vocab: &query::Vocabulary,
-) -> Result<Vec<(EventKey, i64)>> {
-    let sel = store
-        .select(&rule.matcher.index_text, vocab)?
-        .map_err(|e| {
-            Error::Usage(format!(
-                "rule {} ({}): {e}: {}",
-                rule.spec.id, rule.origin, rule.matcher.index_text
-            ))
-        })?;
+) -> Result<std::result::Result<Vec<(EventKey, i64)>, String>> {
+    let sel = match store.select(&rule.matcher.index_text, vocab)? {
+        Ok(sel) => sel,
+        Err(e) => return Ok(Err(e.message)),
+    };
     // Only what the index could not evaluate (`raw:`) needs checking event by event; the
     // index's answer is otherwise the query's meaning, as `trawl search` gives it.
     if rule.matcher.exact_in_index {
-        return sel.all_keys();
+        return sel.all_keys().map(Ok);
     }
     let mut found = Vec::new();
     sel.each_event(&mut |ev| {
@@ -254,7 +283,7 @@ fn hits_of(
         }
         Ok(())
     })?;
-    Ok(found)
+    Ok(Ok(found))
 }
 
 fn info(r: &Rule) -> RuleInfo {

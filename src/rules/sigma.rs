@@ -66,20 +66,20 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
         match compile(rule) {
             Ok(query) => {
                 let spec = spec_of(rule, query);
-                let matcher = Matcher::new(&spec.query).map_err(|e| {
-                    bad(
-                        origin,
-                        &format!(
-                            "rule '{name}' compiled to a query trawl cannot read: {}",
-                            e.message
-                        ),
-                    )
-                })?;
-                out.rules.push(Rule {
-                    spec,
-                    matcher,
-                    origin: origin.to_string(),
-                });
+                // Beyond what trawl's queries express (a limit, a field trawl reads otherwise):
+                // that rule is listed and the others run, as with any rule trawl cannot use.
+                match Matcher::new(&spec.query) {
+                    Ok(matcher) => out.rules.push(Rule {
+                        spec,
+                        matcher,
+                        origin: origin.to_string(),
+                    }),
+                    Err(e) => out.skipped.push(Skipped {
+                        file: origin.into(),
+                        rule: name,
+                        reason: format!("its query is beyond trawl's: {}", e.message),
+                    }),
+                }
             }
             Err(reason) => out.skipped.push(Skipped {
                 file: origin.into(),
@@ -554,7 +554,7 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
         };
         return match target {
             Target::Fields(f) if f.iter().all(|f| ["client", "ip", "xff"].contains(f)) => {
-                let cidr = s.original.clone();
+                let cidr = quote(&s.original);
                 field_query(target, |f| format!("{f}:{cidr}"))
             }
             // A Windows event's address is its `ip` (see `formats::evtx::canonical`), which
@@ -563,10 +563,13 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
                 if ["ipaddress", "clientaddress", "sourceaddress"]
                     .contains(&name.to_ascii_lowercase().as_str()) =>
             {
-                Ok(format!("ip:{} AND {name}:*", s.original))
+                Ok(format!("ip:{} AND {name}:*", quote(&s.original)))
             }
             _ => Err("a cidr on a field that is not an address".into()),
         };
+    }
+    if is_address(target) {
+        return address(target, v, mods);
     }
     let strings: Vec<SigmaString> = match v {
         SigmaValue::String(s) => vec![s.clone()],
@@ -649,6 +652,52 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
         });
     }
     Ok(or(queries))
+}
+
+/// A field trawl holds as an address (`c-ip`, `IpAddress`: a query names them as `client` and
+/// `ip`), which matches addresses and ranges, not text.
+fn is_address(target: &Target) -> bool {
+    use crate::formats::columns::{Canon, canon_for};
+    match target {
+        Target::Fields(f) => f.iter().all(|f| ["client", "ip", "xff"].contains(f)),
+        Target::Named(name) => matches!(canon_for(name), Some(Canon::Ip | Canon::Xff)),
+        Target::Uri => false,
+    }
+}
+
+/// A value of an address field: an address, or `-` (Windows' "no address", which trawl does
+/// not hold as one). Text patterns over an address are beyond the index's address field.
+fn address(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, String> {
+    let SigmaValue::String(s) = v else {
+        return Err("a value of an address field that is not text".into());
+    };
+    let text = literal(s);
+    let plain = s.parts.iter().all(|p| matches!(p, StringPart::Plain(_)));
+    let patterned = mods.iter().any(|m| {
+        matches!(
+            m,
+            Modifier::StartsWith | Modifier::EndsWith | Modifier::Re | Modifier::WindAsh
+        ) || matches!(m, Modifier::Base64 | Modifier::Base64Offset)
+    });
+    if text.trim() == "-" && plain && !patterned {
+        // Exactly `-`, or containing it: no address was logged.
+        return Ok(format!(
+            "NOT ({})",
+            field_query(target, |f| format!("{f}:*"))?
+        ));
+    }
+    if plain
+        && !patterned
+        && !mods.contains(&Modifier::Contains)
+        && crate::event::parse_ip(&text).is_some()
+    {
+        let ip = quote(text.trim());
+        return field_query(target, |f| format!("{f}:{ip}"));
+    }
+    Err(format!(
+        "a text pattern ('{}') on an address field, which trawl matches as addresses and ranges",
+        s.original
+    ))
 }
 
 /// A URI value: the path, or (checked on the raw record, with the query's words as the index's
@@ -771,9 +820,29 @@ fn base64_offsets(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A regex as a query value (`~"…"`, for every field, slashes included).
+/// A regex as a query value (`~"…"`, for every field, slashes included). Its quotes, escaped
+/// or not (`[\"']`), are written `\x22`: within `~"…"` a backslash is the regex's own but
+/// before a quote, so no quote is left to end the value early.
 fn regex_value(regex: &str) -> String {
-    format!("~\"{}\"", regex.replace('"', "\\\""))
+    let mut out = String::with_capacity(regex.len() + 4);
+    out.push_str("~\"");
+    let mut chars = regex.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('"') => out.push_str("\\x22"),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            '"' => out.push_str("\\x22"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn quote(value: &str) -> String {
@@ -975,6 +1044,129 @@ detection:
         };
         assert!(rule.matcher.matches(&ev("198.51.100.7")));
         assert!(!rule.matcher.matches(&ev("10.1.2.3")));
+    }
+
+    /// SigmaHQ's logon rules: addresses (IPv6 included) and Windows' `-` for "none" on an
+    /// address field; a text pattern on one is listed as not used, not a failure.
+    #[test]
+    fn address_fields_take_addresses_and_windows_none() {
+        let rule = one(r#"
+title: RDP from the host itself
+logsource: {product: windows, service: security}
+detection:
+  selection:
+    EventID: 4624
+    LogonType: 10
+    IpAddress: ['::1', '127.0.0.1']
+  condition: selection
+"#);
+        let ev = |ip: Option<&str>, shown: &str| crate::view::EventView {
+            ip: ip.map(Into::into),
+            fields: vec![
+                ("EventID".into(), "4624".into()),
+                ("Channel".into(), "Security".into()),
+                ("LogonType".into(), "10".into()),
+                ("IpAddress".into(), shown.into()),
+            ],
+            ..Default::default()
+        };
+        assert!(rule.matcher.matches(&ev(Some("::1"), "::1")));
+        assert!(rule.matcher.matches(&ev(Some("127.0.0.1"), "127.0.0.1")));
+        assert!(
+            !rule
+                .matcher
+                .matches(&ev(Some("198.51.100.7"), "198.51.100.7"))
+        );
+
+        let rule = one(r#"
+title: Failed logon from somewhere
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4624}
+  filter_main_empty: {IpAddress: '-'}
+  filter_main_unknown: {IpAddress|contains: '-'}
+  condition: selection and not 1 of filter_main_*
+"#);
+        assert!(
+            rule.matcher
+                .matches(&ev(Some("198.51.100.7"), "198.51.100.7"))
+        );
+        assert!(!rule.matcher.matches(&ev(None, "-")));
+
+        let loaded = parse(
+            r#"
+title: Addresses as text
+logsource: {product: windows, service: security}
+detection:
+  selection: {IpAddress|startswith: '10.'}
+  condition: selection
+"#,
+            "text.yml",
+        )
+        .expect("parses");
+        assert!(loaded.rules.is_empty());
+        assert!(
+            loaded.skipped[0].reason.contains("address field"),
+            "{:?}",
+            loaded.skipped
+        );
+    }
+
+    /// A regex holding quotes, escaped or not (SigmaHQ's `[\"\']`), stays one query value.
+    #[test]
+    fn regexes_with_quotes() {
+        let rule = one(r#"
+title: Quoted path then a number
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {CommandLine|re: '(?i)\.exe[\"\'']?\s+\d{2,10}'}
+  condition: selection
+"#);
+        let ev = |cmd: &str| crate::view::EventView {
+            fields: vec![
+                ("EventID".into(), "1".into()),
+                (
+                    "Channel".into(),
+                    "Microsoft-Windows-Sysmon/Operational".into(),
+                ),
+                ("CommandLine".into(), cmd.into()),
+            ],
+            ..Default::default()
+        };
+        assert!(rule.matcher.matches(&ev(r#""C:\w.exe" 123"#)));
+        assert!(rule.matcher.matches(&ev(r#"C:\w.exe' 4567"#)));
+        assert!(!rule.matcher.matches(&ev("C:\\w.exe x")));
+        assert_eq!(regex_value(r#"a"b\"c\.d"#), r#"~"a\x22b\x22c\.d""#);
+    }
+
+    /// A rule whose translation trawl's queries cannot read (here `Status`, which trawl reads as
+    /// the HTTP status, holding an NTSTATUS) is listed with why; the file's other rules load.
+    #[test]
+    fn a_query_beyond_trawl_is_listed_not_fatal() {
+        let loaded = parse(
+            r#"
+title: Kerberos success
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4769, Status: '0x0'}
+  condition: selection
+---
+title: Service installed
+logsource: {product: windows, service: system}
+detection:
+  selection: {EventID: 7045}
+  condition: selection
+"#,
+            "two.yml",
+        )
+        .expect("one rule beyond trawl does not fail the file");
+        assert_eq!(loaded.rules.len(), 1);
+        assert_eq!(loaded.skipped.len(), 1);
+        assert!(
+            loaded.skipped[0].reason.contains("beyond trawl"),
+            "{:?}",
+            loaded.skipped
+        );
     }
 
     #[test]

@@ -425,3 +425,52 @@ level: high
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.yaml:"), "{err}");
 }
+
+/// A rule the index cannot run on this case (here a regex whose automaton would pass the
+/// index's bound, as some of SigmaHQ's do) is listed with why; the other rules' findings stand
+/// and the hunt succeeds.
+#[test]
+fn a_rule_the_index_cannot_run_is_listed_and_the_others_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(
+        &case,
+        &common::repo().join("tests/fixtures/verdicts/proxyshell"),
+    );
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/rules.yml"),
+        r"title: Autodiscover with a back-end path
+id: 6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b
+logsource: {category: webserver}
+detection:
+  selection: {cs-uri-query|contains: '/autodiscover.json'}
+  condition: selection
+level: medium
+---
+title: A very long word in the user agent
+id: 7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c
+logsource: {category: webserver}
+detection:
+  selection: {cs-user-agent|re: '\w{60}'}
+  condition: selection
+level: low
+",
+    )
+    .unwrap();
+    let out = run(&["hunt", "--case", path_str(&case), "--format", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rule not run")
+            && err.contains("7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c")
+            && err.contains("too large"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = strings(&report["findings"], "rule");
+    assert!(
+        rules.contains("6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"),
+        "{rules:?}"
+    );
+}
