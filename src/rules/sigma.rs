@@ -203,6 +203,13 @@ fn compile(rule: &SigmaRule) -> Result<String, String> {
 }
 
 /// The events a log source names, and whether they are web logs.
+/// The logs Sigma's services and categories name, as trawl finds them: by EVTX channel, by
+/// `LogName` in `Get-WinEvent` exports, by the source trawl gave the file.
+const SECURITY: &str = "Channel:Security OR LogName:Security";
+const SYSMON: &str = "Channel:*sysmon* OR LogName:*sysmon* OR source:sysmon";
+const POWERSHELL: &str = "Channel:*powershell* OR LogName:*powershell* OR source:powershell";
+const POWERSHELL_CLASSIC: &str = "Channel:\"Windows PowerShell\" OR LogName:\"Windows PowerShell\"";
+
 fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     let ls = &rule.logsource;
     let category = ls.category.as_deref().map(str::to_ascii_lowercase);
@@ -227,32 +234,39 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     if product.is_none() && category.is_none() && service.is_none() {
         return Ok((None, false));
     }
+    // A category is an event of one log: Sysmon's event 19 is a WMI subscription, the System
+    // log's event 19 an update installed (SigmaHQ's `wmi_event` rule matched 130 of those in
+    // one sample before the channel was required, as Chainsaw's mapping requires the provider).
+    let sysmon = |ids: &str| format!("({ids}) AND ({SYSMON})");
+    let powershell = |ids: &str| format!("({ids}) AND ({POWERSHELL})");
     let by_category = match category.as_deref() {
         None => None,
-        Some("process_creation") => Some("EventID:1 OR EventID:4688"),
-        Some("file_event" | "file_creation") => Some("EventID:11"),
-        Some("file_delete") => Some("EventID:23 OR EventID:26"),
-        Some("file_change") => Some("EventID:2"),
-        Some("network_connection") => Some("EventID:3"),
-        Some("process_termination") => Some("EventID:5"),
-        Some("driver_load") => Some("EventID:6"),
-        Some("image_load") => Some("EventID:7"),
-        Some("create_remote_thread") => Some("EventID:8"),
-        Some("raw_access_thread") => Some("EventID:9"),
-        Some("process_access") => Some("EventID:10"),
+        Some("process_creation") => Some(format!(
+            "((EventID:1) AND ({SYSMON})) OR ((EventID:4688) AND ({SECURITY}))"
+        )),
+        Some("file_event" | "file_creation") => Some(sysmon("EventID:11")),
+        Some("file_delete") => Some(sysmon("EventID:23 OR EventID:26")),
+        Some("file_change") => Some(sysmon("EventID:2")),
+        Some("network_connection") => Some(sysmon("EventID:3")),
+        Some("process_termination") => Some(sysmon("EventID:5")),
+        Some("driver_load") => Some(sysmon("EventID:6")),
+        Some("image_load") => Some(sysmon("EventID:7")),
+        Some("create_remote_thread") => Some(sysmon("EventID:8")),
+        Some("raw_access_thread") => Some(sysmon("EventID:9")),
+        Some("process_access") => Some(sysmon("EventID:10")),
         Some("registry_event" | "registry_add" | "registry_delete") => {
-            Some("EventID:12 OR EventID:13 OR EventID:14")
+            Some(sysmon("EventID:12 OR EventID:13 OR EventID:14"))
         }
-        Some("registry_set") => Some("EventID:13"),
-        Some("create_stream_hash") => Some("EventID:15"),
-        Some("pipe_created") => Some("EventID:17 OR EventID:18"),
-        Some("wmi_event") => Some("EventID:19 OR EventID:20 OR EventID:21"),
-        Some("dns_query") => Some("EventID:22"),
-        Some("ps_script") => Some("EventID:4104"),
-        Some("ps_module") => Some("EventID:4103"),
-        Some("ps_classic_start" | "ps_classic_provider_start") => {
-            Some("EventID:400 OR EventID:600")
-        }
+        Some("registry_set") => Some(sysmon("EventID:13")),
+        Some("create_stream_hash") => Some(sysmon("EventID:15")),
+        Some("pipe_created") => Some(sysmon("EventID:17 OR EventID:18")),
+        Some("wmi_event") => Some(sysmon("EventID:19 OR EventID:20 OR EventID:21")),
+        Some("dns_query") => Some(sysmon("EventID:22")),
+        Some("ps_script") => Some(powershell("EventID:4104")),
+        Some("ps_module") => Some(powershell("EventID:4103")),
+        Some("ps_classic_start" | "ps_classic_provider_start") => Some(format!(
+            "(EventID:400 OR EventID:600) AND ({POWERSHELL_CLASSIC})"
+        )),
         Some(other) => {
             return Err(format!(
                 "log source category '{other}' has no mapping to event logs in trawl"
@@ -261,19 +275,18 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     };
     let by_service = match service.as_deref() {
         None => None,
-        Some("security") => Some("Channel:Security OR LogName:Security".to_string()),
+        Some("security") => Some(SECURITY.to_string()),
         Some("system") => Some("Channel:System OR LogName:System".to_string()),
         Some("application") => Some("Channel:Application OR LogName:Application".to_string()),
-        Some("sysmon") => Some("Channel:*sysmon* OR source:sysmon".to_string()),
-        Some("powershell") => Some("Channel:*powershell* OR source:powershell".to_string()),
-        Some("powershell-classic") => Some("Channel:\"Windows PowerShell\"".to_string()),
+        Some("sysmon") => Some(SYSMON.to_string()),
+        Some("powershell") => Some(POWERSHELL.to_string()),
+        Some("powershell-classic") => Some(POWERSHELL_CLASSIC.to_string()),
         Some("msexchange-management") => Some(
             "Channel:\"MSExchange Management\" OR LogName:\"MSExchange Management\" OR Provider:\"MSExchange CmdletLogs\" OR ProviderName:\"MSExchange CmdletLogs\"".to_string(),
         ),
         Some(other) => Some(format!("Channel:{}", quote(other))),
     };
     let parts: Vec<String> = by_category
-        .map(str::to_string)
         .into_iter()
         .chain(by_service)
         .map(|p| format!("({p})"))
@@ -916,6 +929,7 @@ detection:
         let ev = |image: &str, cmd: &str| crate::view::EventView {
             fields: vec![
                 ("EventID".into(), "1".into()),
+                ("Channel".into(), "Microsoft-Windows-Sysmon/Operational".into()),
                 (
                     "ParentImage".into(),
                     r"C:\Windows\System32\inetsrv\W3WP.EXE".into(),
@@ -943,6 +957,10 @@ detection:
             r"C:\Windows\System32\cmd.exe",
             "cmd /c whoami healthcheck"
         )));
+        // Event 1 of another log is not a process creation.
+        let mut other = ev(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
+        other.fields[1].1 = "System".into();
+        assert!(!rule.matcher.matches(&other));
     }
 
     #[test]
