@@ -7,7 +7,10 @@
 #   scripts/bench-evtx.sh [COPIES]        # default 120 copies of 8 files (~1.07 GB)
 #   TRAWL_BENCH_DIR=/big/disk scripts/bench-evtx.sh
 #   CHAINSAW=/path/to/chainsaw/checkout scripts/bench-evtx.sh
+#   SIGMAHQ=/path/to/sigma/rules/windows scripts/bench-evtx.sh   # a real rule set as well
 #
+# With SIGMAHQ (SigmaHQ's `rules/windows` folder, from its repository; nothing of it is in this
+# repository), one more run ingests with all of those rules (and Chainsaw hunts with them).
 # With CHAINSAW (a checkout of WithSecureLabs/chainsaw, built with `cargo build --release`;
 # nothing of it is in this repository), each round also times Chainsaw hunting the same EVTX
 # with the same 100 Sigma rules, and searching every record for one string: the peer a
@@ -135,3 +138,12 @@ for round in 1 2 3; do
     chainsaw "search every record for one string" search -i mimikatz "$evtx" -q --skip-errors --jsonl
   fi
 done
+if [ -n "${SIGMAHQ:-}" ]; then
+  echo "SigmaHQ's rules: $(find "$SIGMAHQ" -name '*.yml' | wc -l) files"
+  measure "built-in pack + SigmaHQ" --sigma "$SIGMAHQ"
+  grep -c "sigma rule not used" "$work/evtx-built-in pack + SigmaHQ.time" || true
+  grep -c "rule not run" "$work/evtx-built-in pack + SigmaHQ.time" || true
+  if [ -n "${CHAINSAW:-}" ]; then
+    chainsaw "hunt, SigmaHQ" hunt "$evtx" -s "$SIGMAHQ" --mapping "$CHAINSAW/mappings/sigma-event-logs-all.yml" --skip-errors -q --jsonl
+  fi
+fi
