@@ -929,7 +929,10 @@ detection:
         let ev = |image: &str, cmd: &str| crate::view::EventView {
             fields: vec![
                 ("EventID".into(), "1".into()),
-                ("Channel".into(), "Microsoft-Windows-Sysmon/Operational".into()),
+                (
+                    "Channel".into(),
+                    "Microsoft-Windows-Sysmon/Operational".into(),
+                ),
                 (
                     "ParentImage".into(),
                     r"C:\Windows\System32\inetsrv\W3WP.EXE".into(),
