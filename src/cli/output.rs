@@ -78,12 +78,7 @@ pub(super) fn load_rules_from(
     })
     .map_err(|e| Error::Usage(format!("rules: {e}")))?;
     for s in &set.skipped {
-        eprintln!(
-            "trawl: sigma rule not used: {}: {}: {}",
-            crate::sanitize::escape_controls(&s.file),
-            crate::sanitize::escape_controls(&s.rule),
-            crate::sanitize::escape_controls(&s.reason)
-        );
+        left_out("sigma rule not used", &s.file, &s.rule, &s.reason);
     }
     Ok(set.rules)
 }
@@ -97,14 +92,21 @@ pub(super) fn detections(
 ) -> Result<crate::hunt::Detections> {
     let d = source.detections_for(rules, rescan)?;
     for n in &d.not_run {
-        eprintln!(
-            "trawl: rule not run: {}: {}: {}",
-            crate::sanitize::escape_controls(&n.origin),
-            crate::sanitize::escape_controls(&n.id),
-            crate::sanitize::escape_controls(&n.reason)
-        );
+        left_out("rule not run", &n.origin, &n.id, &n.reason);
     }
     Ok(d)
+}
+
+/// One line on stderr for a rule left out, `trawl: WHAT: FILE: ID: why` (the file and the
+/// reason come from the rules' authors: escaped).
+fn left_out(what: &str, file: &str, id: &str, reason: &str) {
+    use crate::sanitize::escape_controls;
+    eprintln!(
+        "trawl: {what}: {}: {}: {}",
+        escape_controls(file),
+        escape_controls(id),
+        escape_controls(reason)
+    );
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.

@@ -156,8 +156,9 @@ pub fn save(case: &Case, d: &Detections) -> Result<()> {
     write_atomic(&detections_path(case), text.as_bytes())
 }
 
-/// A rule's id and the events it found (event key, time), or why it could not run.
-type RuleHits = (String, std::result::Result<Vec<(EventKey, i64)>, String>);
+/// A rule (its place in the rules) and the events it found (event key, time), or why it could
+/// not run.
+type RuleHits = (usize, std::result::Result<Vec<(EventKey, i64)>, String>);
 
 /// Runs every rule over the case, on as many threads as there are cores.
 pub fn detect(case: &Case, rules: &[Rule]) -> Result<Detections> {
@@ -185,7 +186,7 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
                         };
                         match hits_of(rule, store, &vocab)? {
                             Ok(found) if found.is_empty() => {}
-                            found => out.push((rule.spec.id.clone(), found)),
+                            found => out.push((i, found)),
                         }
                     }
                 })
@@ -202,18 +203,15 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
     let mut hits = BTreeMap::new();
     let mut not_run = Vec::new();
     for worker in per_worker {
-        for (id, found) in worker? {
+        for (i, found) in worker? {
+            let rule = &rules[i];
             match found {
                 Ok(found) => {
-                    hits.insert(id, found);
+                    hits.insert(rule.spec.id.clone(), found);
                 }
                 Err(reason) => not_run.push(NotRun {
-                    origin: rules
-                        .iter()
-                        .find(|r| r.spec.id == id)
-                        .map(|r| r.origin.clone())
-                        .unwrap_or_default(),
-                    id,
+                    id: rule.spec.id.clone(),
+                    origin: rule.origin.clone(),
                     reason,
                 }),
             }

@@ -202,7 +202,6 @@ fn compile(rule: &SigmaRule) -> Result<String, String> {
     })
 }
 
-/// The events a log source names, and whether they are web logs.
 /// The logs Sigma's services and categories name, as trawl finds them: by EVTX channel, by
 /// `LogName` in `Get-WinEvent` exports, by the source trawl gave the file.
 const SECURITY: &str = "Channel:Security OR LogName:Security";
@@ -210,6 +209,7 @@ const SYSMON: &str = "Channel:*sysmon* OR LogName:*sysmon* OR source:sysmon";
 const POWERSHELL: &str = "Channel:*powershell* OR LogName:*powershell* OR source:powershell";
 const POWERSHELL_CLASSIC: &str = "Channel:\"Windows PowerShell\" OR LogName:\"Windows PowerShell\"";
 
+/// The events a log source names, and whether they are web logs.
 fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     let ls = &rule.logsource;
     let category = ls.category.as_deref().map(str::to_ascii_lowercase);
@@ -566,7 +566,7 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
             return Err("a cidr that is not text".into());
         };
         return match target {
-            Target::Fields(f) if f.iter().all(|f| ["client", "ip", "xff"].contains(f)) => {
+            Target::Fields(_) if is_address(target) => {
                 let cidr = quote(&s.original);
                 field_query(target, |f| format!("{f}:{cidr}"))
             }
@@ -689,8 +689,13 @@ fn address(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String,
     let patterned = mods.iter().any(|m| {
         matches!(
             m,
-            Modifier::StartsWith | Modifier::EndsWith | Modifier::Re | Modifier::WindAsh
-        ) || matches!(m, Modifier::Base64 | Modifier::Base64Offset)
+            Modifier::StartsWith
+                | Modifier::EndsWith
+                | Modifier::Re
+                | Modifier::WindAsh
+                | Modifier::Base64
+                | Modifier::Base64Offset
+        )
     });
     if text.trim() == "-" && plain && !patterned {
         // Exactly `-`, or containing it: no address was logged.
