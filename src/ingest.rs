@@ -22,6 +22,7 @@
 //! that adds the new ones.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -1226,7 +1227,8 @@ fn read_evtx(
         let mut parser = evtx::EvtxParser::from_read_seek(source)
             .map_err(|e| std::io::Error::other(crate::error::chain(&e)))?
             .with_configuration(settings);
-        for record in parser.records() {
+        // As bytes: the parsers check them as UTF-8 (a second check here was 3% of EVTX ingest).
+        for record in parser.records_bytes() {
             ordinal += 1;
             // Records a previous run committed are not sent again.
             if ordinal <= task.skip_lines {
@@ -1245,7 +1247,7 @@ fn read_evtx(
                         buf: Vec::with_capacity(CHUNK_BYTES + 4096),
                     });
                     let start = c.buf.len();
-                    c.buf.extend_from_slice(r.data.as_bytes());
+                    c.buf.extend_from_slice(&r.data);
                     c.records.push((ordinal, 1, start, c.buf.len()));
                     c.end_line = ordinal;
                     if c.records.len() >= CHUNK_RECORDS || c.buf.len() >= CHUNK_BYTES {
@@ -1264,25 +1266,33 @@ fn read_evtx(
     // hashed on the way in, and parsed from memory (measured: reading each file twice, once to
     // hash it and once to parse it, was a tenth of EVTX ingest); a larger or compressed one is
     // hashed in a read of its own and parsed from disk, so memory does not grow with the log.
-    let read = |raw: &mut dyn std::io::Read, keep: bool| {
+    // The buffer is the reader thread's, kept from one log to the next: a fresh one for each
+    // log was a page fault for every 4 KiB read (measured: 8% of EVTX ingest).
+    thread_local! {
+        static KEPT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let read = |raw: &mut dyn std::io::Read, kept: &mut Vec<u8>, keep: bool| {
         let mut hashing = HashingReader::new(raw).counting(Arc::clone(&progress.bytes));
-        let mut kept = Vec::new();
+        kept.clear();
         if keep {
             kept.reserve(usize::try_from(task.evidence.size).unwrap_or(0));
-            std::io::Read::read_to_end(&mut hashing, &mut kept)?;
+            std::io::Read::read_to_end(&mut hashing, kept)?;
         } else {
             std::io::copy(&mut hashing, &mut std::io::sink())?;
         }
-        Ok((hashing.finish(), kept))
+        Ok(hashing.finish())
     };
     let small = task.evidence.size <= EVTX_IN_MEMORY;
-    let (hashed, parsed) = match task.evidence.with_raw(|raw| read(raw, small)) {
-        Ok((hash, bytes)) if bytes.starts_with(formats::evtx::MAGIC) => {
-            (Ok(hash), parse(Box::new(std::io::Cursor::new(bytes))))
-        }
-        Ok((hash, _)) => (Ok(hash), task.evidence.with_seekable(&mut parse)),
-        Err(e) => (Err(e), Ok(())),
-    };
+    let (hashed, parsed) =
+        KEPT.with_borrow_mut(
+            |kept| match task.evidence.with_raw(|raw| read(raw, kept, small)) {
+                Ok(hash) if kept.starts_with(formats::evtx::MAGIC) => {
+                    (Ok(hash), parse(Box::new(std::io::Cursor::new(&kept[..]))))
+                }
+                Ok(hash) => (Ok(hash), task.evidence.with_seekable(&mut parse)),
+                Err(e) => (Err(e), Ok(())),
+            },
+        );
     pending.flush(ordinal, send);
     let (size, sha256, error) = match (hashed, parsed) {
         (Ok((size, sha)), Ok(())) => (size, Some(sha), None),
@@ -1570,7 +1580,8 @@ const ZERO_FILL_RUN: usize = 4;
 
 fn after_zero_fill(bytes: &[u8]) -> ZeroFill<'_> {
     let leading = bytes.iter().take_while(|b| **b == 0).count();
-    let last_nul = bytes.iter().rposition(|b| *b == 0);
+    // Every record is looked at: a vectorised search (a byte loop was 2% of EVTX ingest).
+    let last_nul = memchr::memrchr(0, bytes);
     let Some(last) = last_nul else {
         return ZeroFill::None;
     };
@@ -1617,6 +1628,8 @@ fn parse_chunk(
     let source = chunk.layout.source();
     let dynamic = chunk.layout.has_dynamic_attrs();
     let mut seen = std::collections::BTreeSet::<String>::new();
+    let mut name_lists = std::collections::HashSet::<String>::new();
+    let mut names = String::new();
     let host = task.host.as_deref().map(schema::normalize_host);
     for &(line, span, start, end) in &chunk.records {
         parsed.continuation += span - 1;
@@ -1653,12 +1666,21 @@ fn parse_chunk(
             Ok(mut ev) => {
                 attribute(&mut ev, source, attribution, &mut parsed);
                 if dynamic {
-                    // Looked up as written (every event of a kind repeats the same names), made
-                    // lower case once at the end of the chunk.
+                    // Looked up as written, made lower case once at the end of the chunk; every
+                    // event of a kind repeats the same names, so a list of names met before is
+                    // not looked up name by name again (that was 2% of EVTX ingest).
+                    names.clear();
                     for (name, _) in &ev.attrs {
-                        if !seen.contains(name.as_ref()) {
-                            seen.insert(name.to_string());
+                        // Each name with its length: no name can run into the next.
+                        let _ = write!(names, "{}:{name}", name.len());
+                    }
+                    if !name_lists.contains(names.as_str()) {
+                        for (name, _) in &ev.attrs {
+                            if !seen.contains(name.as_ref()) {
+                                seen.insert(name.to_string());
+                            }
                         }
+                        name_lists.insert(names.clone());
                     }
                 }
                 let from = Provenance {

@@ -11,9 +11,6 @@
 
 use std::borrow::Cow;
 
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event as Xml};
-
 use super::{Malformed, time};
 use crate::event::{self, Event};
 
@@ -34,13 +31,29 @@ pub fn source_of(channel: &str) -> &'static str {
     }
 }
 
-/// What one record's XML holds.
+/// What one record's XML holds, borrowed from it wherever no entity had to be resolved.
 #[derive(Debug, Default)]
-struct Record {
-    system: Vec<(&'static str, String)>,
-    data: Vec<(String, String)>,
-    unnamed: Vec<String>,
-    time: Option<String>,
+struct Record<'a> {
+    /// The event's fields: the System values (the first `system` of them, as the XML gives
+    /// System first), then the named data items; gathered here rather than moved over later.
+    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    system: usize,
+    unnamed: Vec<Cow<'a, str>>,
+    time: Option<Cow<'a, str>>,
+}
+
+impl<'a> Record<'a> {
+    fn push_system(&mut self, name: &'static str, value: Cow<'a, str>) {
+        self.attrs.insert(self.system, (Cow::Borrowed(name), value));
+        self.system += 1;
+    }
+
+    fn system(&self, name: &str) -> Option<&str> {
+        self.attrs[..self.system]
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
 }
 
 /// System values held as element text.
@@ -56,8 +69,9 @@ const SYSTEM_TEXT: [&str; 9] = [
     "Computer",
 ];
 
-/// Parses one record's XML into an event.
-pub fn parse(xml: &str) -> Result<Event<'static>, Malformed> {
+/// Parses one record's XML into an event; its values borrow from `xml` (measured: the owned
+/// copies and quick-xml's reading were a fifth of EVTX ingest, see BENCHMARKS.md, stop 13).
+pub fn parse(xml: &str) -> Result<Event<'_>, Malformed> {
     let rec = read(xml).map_err(|e| Malformed(format!("unreadable event XML: {e}").into()))?;
     let mut ev = Event::default();
     let time = rec
@@ -67,33 +81,24 @@ pub fn parse(xml: &str) -> Result<Event<'static>, Malformed> {
     ev.ts_ms = time::parse_iso(time, super::utc())
         .ok_or_else(|| Malformed(format!("unreadable TimeCreated '{time}'").into()))?
         .ms;
-    let system = |name: &str| {
-        rec.system
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    ev.host = system("Computer").map(|h| Cow::Owned(h.to_string()));
-    ev.source = Some(Cow::Borrowed(source_of(system("Channel").unwrap_or(""))));
-    ev.record_id = system("EventRecordID").and_then(|v| v.trim().parse().ok());
+    ev.host = rec.system("Computer").map(|h| Cow::Owned(h.to_string()));
+    ev.source = Some(Cow::Borrowed(source_of(
+        rec.system("Channel").unwrap_or(""),
+    )));
+    ev.record_id = rec
+        .system("EventRecordID")
+        .and_then(|v| v.trim().parse().ok());
     let cmdlet = !rec.unnamed.is_empty()
-        && system("Provider").is_some_and(|p| p.eq_ignore_ascii_case("MSExchange CmdletLogs"));
-    let succeeded = system("EventID").is_some_and(|id| id.trim() == "1");
-    // The values move into the event: one allocation each, made while reading.
-    ev.attrs
-        .reserve(rec.system.len() + rec.data.len() + rec.unnamed.len() + 3);
-    for (name, value) in rec.system {
-        ev.attrs.push((Cow::Borrowed(name), Cow::Owned(value)));
-    }
-    for (name, value) in rec.data {
-        ev.attrs.push((Cow::Owned(name), Cow::Owned(value)));
-    }
+        && rec
+            .system("Provider")
+            .is_some_and(|p| p.eq_ignore_ascii_case("MSExchange CmdletLogs"));
+    let succeeded = rec.system("EventID").is_some_and(|id| id.trim() == "1");
+    ev.attrs = rec.attrs;
     if cmdlet {
         add_cmdlet(&mut ev, succeeded, &rec.unnamed);
     }
     for (i, value) in rec.unnamed.into_iter().enumerate() {
-        ev.attrs
-            .push((Cow::Owned(format!("Data{}", i + 1)), Cow::Owned(value)));
+        ev.attrs.push((Cow::Owned(format!("Data{}", i + 1)), value));
     }
     canonical(&mut ev);
     Ok(ev)
@@ -101,9 +106,9 @@ pub fn parse(xml: &str) -> Result<Event<'static>, Malformed> {
 
 /// MSExchange Management event 1 (or 6, failed): the cmdlet, its parameters, and the message
 /// as `Get-WinEvent` renders it, so that rules read the EVTX and the exported event alike.
-fn add_cmdlet(ev: &mut Event<'static>, succeeded: bool, data: &[String]) {
-    let cmdlet = data.first().map_or("", String::as_str).trim().to_string();
-    let params = data.get(1).map_or("", String::as_str).trim().to_string();
+fn add_cmdlet(ev: &mut Event<'_>, succeeded: bool, data: &[Cow<'_, str>]) {
+    let cmdlet = data.first().map_or("", |v| v.as_ref()).trim().to_string();
+    let params = data.get(1).map_or("", |v| v.as_ref()).trim().to_string();
     let outcome = if succeeded { "succeeded" } else { "failed" };
     let message = format!("Cmdlet {outcome}. Cmdlet {cmdlet}, parameters {params}.");
     ev.attrs
@@ -137,8 +142,7 @@ pub fn canonical(ev: &mut Event<'_>) {
     }
 }
 
-/// Where an element sits, as far as reading a record needs to know (element names are not
-/// kept: an allocation for each of a record's forty-odd elements was a tenth of EVTX ingest).
+/// Where an element sits, as far as reading a record needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tag {
     System,
@@ -158,123 +162,134 @@ impl Tag {
     }
 }
 
-fn read(xml: &str) -> Result<Record, quick_xml::Error> {
-    let mut reader = Reader::from_str(xml);
-    reader.config_mut().trim_text(false);
-    let mut rec = Record::default();
-    // Elements from the root down.
-    let mut path: Vec<Tag> = Vec::new();
-    // The Data item being read: its name (None for unnamed) and text.
-    let mut item: Option<(Option<String>, String)> = None;
-    let mut text = String::new();
-    loop {
-        match reader.read_event()? {
-            Xml::Start(e) => {
-                let name = e.local_name();
-                let name = name.as_ref();
-                attributes(&e, name, &path, &mut rec);
-                if is_item(name, &path) {
-                    item = Some((data_name(&e, name), String::new()));
-                }
-                text.clear();
-                path.push(Tag::of(name));
-            }
-            Xml::Empty(e) => {
-                let name = e.local_name();
-                let name = name.as_ref();
-                attributes(&e, name, &path, &mut rec);
-                if is_item(name, &path) {
-                    push_item(&mut rec, data_name(&e, name), String::new());
-                }
-            }
-            Xml::Text(t) => {
-                let s = t.xml10_content();
-                match &mut item {
-                    Some((_, v)) => v.push_str(&s),
-                    None => text.push_str(&s),
-                }
-            }
-            Xml::CData(t) => {
-                let s = t.into_inner();
-                match &mut item {
-                    Some((_, v)) => v.push_str(&s),
-                    None => text.push_str(&s),
-                }
-            }
-            Xml::GeneralRef(r) => {
-                let c = match r.resolve_char_ref() {
-                    Ok(Some(c)) => Some(c),
-                    _ => match r.xml10_content().as_ref() {
-                        "lt" => Some('<'),
-                        "gt" => Some('>'),
-                        "amp" => Some('&'),
-                        "quot" => Some('"'),
-                        "apos" => Some('\''),
-                        _ => None,
-                    },
-                };
-                if let Some(c) = c {
-                    match &mut item {
-                        Some((_, v)) => v.push(c),
-                        None => text.push(c),
+/// Text gathered from one or more pieces: borrowed while it is one piece.
+#[derive(Debug, Default)]
+struct Gathered<'a>(Option<Cow<'a, str>>);
+
+impl<'a> Gathered<'a> {
+    fn push(&mut self, piece: Cow<'a, str>) {
+        match &mut self.0 {
+            None => self.0 = Some(piece),
+            Some(v) => v.to_mut().push_str(&piece),
+        }
+    }
+
+    fn take(&mut self) -> Cow<'a, str> {
+        self.0.take().unwrap_or(Cow::Borrowed(""))
+    }
+}
+
+fn read(xml: &str) -> Result<Record<'_>, XmlError> {
+    let mut rec = Record {
+        // A Security or Sysmon event has 15 to 30 fields.
+        attrs: Vec::with_capacity(32),
+        ..Record::default()
+    };
+    // Elements from the root down, with their names (for the end tags' check).
+    let mut path: Vec<(Tag, &str)> = Vec::new();
+    // The Data item being read: its name (None for unnamed), its text, and its depth.
+    let mut item: Option<(Option<Cow<'_, str>>, Gathered<'_>, usize)> = None;
+    let mut text = Gathered::default();
+    let mut scanner = Scanner { rest: xml };
+    while let Some(token) = scanner.next_token()? {
+        match token {
+            Token::Start { name, attrs, empty } => {
+                attributes(name, attrs, path.last().map(|(t, _)| *t), &mut rec)?;
+                let opens_item = item.is_none() && is_item(name, &path);
+                if opens_item {
+                    let name = data_name(name, attrs)?;
+                    if empty {
+                        push_item(&mut rec, name, Cow::Borrowed(""));
+                    } else {
+                        item = Some((name, Gathered::default(), path.len()));
                     }
                 }
+                if !empty {
+                    text = Gathered::default();
+                    path.push((Tag::of(name), name));
+                }
             }
-            Xml::End(e) => {
-                path.pop();
-                let name = e.local_name();
-                let name = name.as_ref();
-                if let Some((n, v)) = item.take_if(|_| is_item(name, &path)) {
-                    push_item(&mut rec, n, v);
-                } else if path.last() == Some(&Tag::System)
+            Token::Text(raw) => {
+                let piece = text_value(raw)?;
+                match &mut item {
+                    Some((_, v, _)) => v.push(piece),
+                    None => text.push(piece),
+                }
+            }
+            Token::CData(raw) => match &mut item {
+                Some((_, v, _)) => v.push(Cow::Borrowed(raw)),
+                None => text.push(Cow::Borrowed(raw)),
+            },
+            Token::End { name } => {
+                let Some((_, open)) = path.pop() else {
+                    return Err(XmlError::Unexpected("an end tag without its start"));
+                };
+                if open != name {
+                    return Err(XmlError::Unexpected(
+                        "an end tag that does not match its start",
+                    ));
+                }
+                if let Some((n, mut v, _)) = item.take_if(|(_, _, depth)| *depth == path.len()) {
+                    push_item(&mut rec, n, v.take());
+                } else if path.last().map(|(t, _)| *t) == Some(Tag::System)
                     && let Some(k) = SYSTEM_TEXT.iter().find(|k| **k == name)
                 {
-                    rec.system.push((k, text.trim().to_string()));
+                    rec.push_system(k, trimmed(text.take()));
                 }
-                text.clear();
+                text = Gathered::default();
             }
-            Xml::Eof => break,
-            _ => {}
         }
+    }
+    if !path.is_empty() {
+        return Err(XmlError::Unexpected("an element left open"));
     }
     Ok(rec)
 }
 
-/// Data items: `EventData/Data` (named or not), and the children of UserData's element.
-fn is_item(name: &str, path: &[Tag]) -> bool {
-    (path.last() == Some(&Tag::EventData) && (name == "Data" || name == "Binary"))
-        || (path.len() >= 2 && path[path.len() - 2] == Tag::UserData)
-}
-
-fn data_name(e: &BytesStart<'_>, element: &str) -> Option<String> {
-    if element != "Data" {
-        return Some(element.to_string());
+fn trimmed(v: Cow<'_, str>) -> Cow<'_, str> {
+    match v {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
     }
-    e.attributes().flatten().find_map(|a| {
-        (a.key.local_name().as_ref() == "Name")
-            .then(|| value(&a))
-            .flatten()
-    })
 }
 
-/// An attribute's value with its entities resolved.
-fn value(a: &quick_xml::events::attributes::Attribute<'_>) -> Option<String> {
-    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-        .ok()
-        .map(|v| v.into_owned())
+/// Data items: `EventData/Data` (named or not), and the children of UserData's element.
+fn is_item(name: &str, path: &[(Tag, &str)]) -> bool {
+    let tag = |back: usize| path.len().checked_sub(back).map(|i| path[i].0);
+    (tag(1) == Some(Tag::EventData) && (name == "Data" || name == "Binary"))
+        || tag(2) == Some(Tag::UserData)
 }
 
-fn push_item(rec: &mut Record, name: Option<String>, value: String) {
+fn data_name<'a>(element: &'a str, attrs: &'a str) -> Result<Option<Cow<'a, str>>, XmlError> {
+    if element != "Data" {
+        return Ok(Some(Cow::Borrowed(element)));
+    }
+    for a in (Attributes { rest: attrs }) {
+        let (key, value) = a?;
+        if key == "Name" {
+            return Ok(Some(unescape(value)?));
+        }
+    }
+    Ok(None)
+}
+
+fn push_item<'a>(rec: &mut Record<'a>, name: Option<Cow<'a, str>>, value: Cow<'a, str>) {
     match name {
-        Some(n) => rec.data.push((n, value)),
+        Some(n) => rec.attrs.push((n, value)),
         None => rec.unnamed.push(value),
     }
 }
 
 /// System values held in attributes.
-fn attributes(e: &BytesStart<'_>, name: &str, path: &[Tag], rec: &mut Record) {
-    if path.last() != Some(&Tag::System) {
-        return;
+fn attributes<'a>(
+    name: &str,
+    attrs: &'a str,
+    parent: Option<Tag>,
+    rec: &mut Record<'a>,
+) -> Result<(), XmlError> {
+    if parent != Some(Tag::System) {
+        return Ok(());
     }
     let wanted: &[(&str, &'static str)] = match name {
         "Provider" => &[("Name", "Provider")],
@@ -282,21 +297,235 @@ fn attributes(e: &BytesStart<'_>, name: &str, path: &[Tag], rec: &mut Record) {
         "Execution" => &[("ProcessID", "ProcessID"), ("ThreadID", "ThreadID")],
         "Security" => &[("UserID", "UserID")],
         "Correlation" => &[("ActivityID", "ActivityID")],
-        _ => return,
+        _ => return Ok(()),
     };
-    for a in e.attributes().flatten() {
-        for (key, field) in wanted {
-            if a.key.local_name().as_ref() == *key
-                && let Some(v) = value(&a)
-            {
-                if *field == "SystemTime" {
-                    rec.time = Some(v);
-                } else {
-                    rec.system.push((field, v));
-                }
+    for a in (Attributes { rest: attrs }) {
+        let (key, raw) = a?;
+        if let Some((_, field)) = wanted.iter().find(|(k, _)| *k == key) {
+            let v = unescape(raw)?;
+            if *field == "SystemTime" {
+                rec.time = Some(v);
+            } else {
+                rec.push_system(field, v);
             }
         }
     }
+    Ok(())
+}
+
+/// Why a record's XML could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum XmlError {
+    Unterminated(&'static str),
+    Unexpected(&'static str),
+}
+
+impl std::fmt::Display for XmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            XmlError::Unterminated(what) => write!(f, "{what} not closed"),
+            XmlError::Unexpected(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+/// One piece of XML: tags with their attributes unread, text with its references unresolved.
+#[derive(Debug, PartialEq, Eq)]
+enum Token<'a> {
+    Start {
+        name: &'a str,
+        attrs: &'a str,
+        empty: bool,
+    },
+    End {
+        name: &'a str,
+    },
+    Text(&'a str),
+    CData(&'a str),
+}
+
+/// Reads the XML the `evtx` crate writes (elements, attributes, text, references; declarations,
+/// comments and CDATA in case): a reader of its own rather than a general one, as it only has
+/// to split well-formed records into borrowed pieces, and a record that is not well-formed is
+/// an error, never a panic.
+struct Scanner<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Scanner<'a> {
+    fn next_token(&mut self) -> Result<Option<Token<'a>>, XmlError> {
+        loop {
+            let s = self.rest;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            if !s.starts_with('<') {
+                let end = memchr::memchr(b'<', s.as_bytes()).unwrap_or(s.len());
+                self.rest = &s[end..];
+                return Ok(Some(Token::Text(&s[..end])));
+            }
+            let skip = |open: &str, close: &str, what: &'static str| {
+                s[open.len()..]
+                    .find(close)
+                    .map(|i| open.len() + i + close.len())
+                    .ok_or(XmlError::Unterminated(what))
+            };
+            if s.starts_with("<?") {
+                self.rest = &s[skip("<?", "?>", "a declaration")?..];
+            } else if s.starts_with("<!--") {
+                self.rest = &s[skip("<!--", "-->", "a comment")?..];
+            } else if let Some(body) = s.strip_prefix("<![CDATA[") {
+                let end = body
+                    .find("]]>")
+                    .ok_or(XmlError::Unterminated("a CDATA section"))?;
+                self.rest = &body[end + 3..];
+                return Ok(Some(Token::CData(&body[..end])));
+            } else if s.starts_with("<!") {
+                self.rest = &s[skip("<!", ">", "a declaration")?..];
+            } else if let Some(body) = s.strip_prefix("</") {
+                let end = memchr::memchr(b'>', body.as_bytes())
+                    .ok_or(XmlError::Unterminated("an end tag"))?;
+                self.rest = &body[end + 1..];
+                return Ok(Some(Token::End {
+                    name: local(body[..end].trim_end()),
+                }));
+            } else {
+                return self.start_tag().map(Some);
+            }
+        }
+    }
+
+    fn start_tag(&mut self) -> Result<Token<'a>, XmlError> {
+        let body = &self.rest[1..];
+        let bytes = body.as_bytes();
+        let name_end = bytes
+            .iter()
+            .position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')
+            .ok_or(XmlError::Unterminated("a start tag"))?;
+        if name_end == 0 {
+            return Err(XmlError::Unexpected("a tag without a name"));
+        }
+        // The tag ends at the first `>` outside a quoted value.
+        let mut i = name_end;
+        let end = loop {
+            let at = i + memchr::memchr3(b'>', b'"', b'\'', &bytes[i..])
+                .ok_or(XmlError::Unterminated("a start tag"))?;
+            match bytes[at] {
+                b'>' => break at,
+                quote => {
+                    let close = memchr::memchr(quote, &bytes[at + 1..])
+                        .ok_or(XmlError::Unterminated("an attribute value"))?;
+                    i = at + 1 + close + 1;
+                }
+            }
+        };
+        let inner = &body[name_end..end];
+        if memchr::memchr(b'<', inner.as_bytes()).is_some() {
+            return Err(XmlError::Unexpected("a `<` inside a tag"));
+        }
+        let (attrs, empty) = match inner.strip_suffix('/') {
+            Some(a) => (a, true),
+            None => (inner, false),
+        };
+        self.rest = &body[end + 1..];
+        Ok(Token::Start {
+            name: local(&body[..name_end]),
+            attrs,
+            empty,
+        })
+    }
+}
+
+/// A name without its namespace prefix.
+fn local(name: &str) -> &str {
+    match memchr::memrchr(b':', name.as_bytes()) {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
+/// The attributes of a start tag: (local name, value with references unresolved).
+struct Attributes<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Result<(&'a str, &'a str), XmlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.rest.trim_start();
+        if s.is_empty() {
+            return None;
+        }
+        let Some(eq) = s.find('=') else {
+            self.rest = "";
+            return Some(Err(XmlError::Unexpected("an attribute without a value")));
+        };
+        let key = local(s[..eq].trim());
+        let after = s[eq + 1..].trim_start();
+        let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            self.rest = "";
+            return Some(Err(XmlError::Unexpected(
+                "an attribute value without quotes",
+            )));
+        };
+        let Some(len) = after[1..].find(q) else {
+            self.rest = "";
+            return Some(Err(XmlError::Unterminated("an attribute value")));
+        };
+        self.rest = &after[1 + len + 1..];
+        Some(Ok((key, &after[1..1 + len])))
+    }
+}
+
+/// Element text: references resolved and line ends normalised as an XML reader does (`\r\n`
+/// and a lone `\r` read as `\n`).
+fn text_value(raw: &str) -> Result<Cow<'_, str>, XmlError> {
+    let v = unescape(raw)?;
+    if memchr::memchr(b'\r', v.as_bytes()).is_none() {
+        return Ok(v);
+    }
+    Ok(Cow::Owned(v.replace("\r\n", "\n").replace('\r', "\n")))
+}
+
+/// Resolves the predefined entities and character references; borrowed when there are none.
+/// An unknown or unreadable reference is dropped, as the reader this replaces did.
+fn unescape(raw: &str) -> Result<Cow<'_, str>, XmlError> {
+    let Some(first) = memchr::memchr(b'&', raw.as_bytes()) else {
+        return Ok(Cow::Borrowed(raw));
+    };
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(&raw[..first]);
+    let mut rest = &raw[first..];
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let semi = after
+            .find(';')
+            .ok_or(XmlError::Unterminated("a character reference"))?;
+        let name = &after[..semi];
+        let c = match name {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => name
+                .strip_prefix("#x")
+                .or_else(|| name.strip_prefix("#X"))
+                .map(|h| u32::from_str_radix(h, 16))
+                .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+                .and_then(Result::ok)
+                .and_then(char::from_u32)
+                .filter(|c| *c != '\0'),
+        };
+        if let Some(c) = c {
+            out.push(c);
+        }
+        rest = &after[semi + 1..];
+    }
+    out.push_str(rest);
+    Ok(Cow::Owned(out))
 }
 
 /// The name a Windows event field has in trawl, from its path in the JSON layouts events are
@@ -440,6 +669,72 @@ mod tests {
             "\u{0}",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn values_borrow_from_the_record_unless_a_reference_is_resolved() {
+        let ev = parse(SYSMON).expect("parses");
+        let borrowed = |name: &str| {
+            ev.attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| matches!(v, Cow::Borrowed(_)))
+        };
+        assert_eq!(borrowed("Image"), Some(true));
+        assert_eq!(borrowed("EventID"), Some(true));
+        assert_eq!(borrowed("CommandLine"), Some(false));
+    }
+
+    #[test]
+    fn xml_the_reader_meets() {
+        // Prefixed names, a `>` and the other quote inside attribute values, a comment and a
+        // declaration, CDATA, character references, CR LF in text.
+        let xml = "<?xml version=\"1.0\"?><!-- c --><e:Event xmlns:e='x'><e:System><Provider Name='a>b \"q\"'/><TimeCreated SystemTime=\"2021-03-14T06:40:12Z\"/><Channel>Security</Channel></e:System><EventData><Data Name=\"A\"><![CDATA[<raw & text>]]></Data><Data Name=\"B\">x&#65;&#x42;&#0;&bogus;y</Data><Data Name=\"C\">l1\r\nl2\rl3</Data><Data Name=\"D\"/></EventData></e:Event>";
+        let ev = parse(xml).expect("parses");
+        assert_eq!(ev.attr("Provider"), Some("a>b \"q\""));
+        assert_eq!(ev.attr("A"), Some("<raw & text>"));
+        assert_eq!(ev.attr("B"), Some("xABy"));
+        assert_eq!(ev.attr("C"), Some("l1\nl2\nl3"));
+        assert_eq!(ev.attr("D"), Some(""));
+        assert_eq!(ev.source.as_deref(), Some("security"));
+    }
+
+    #[test]
+    fn xml_that_is_not_well_formed_is_an_error_with_why() {
+        let time = "<TimeCreated SystemTime='2021-03-14T06:40:12Z'/>";
+        for (bad, why) in [
+            (format!("<Event><System>{time}</Event>"), "does not match"),
+            (format!("<Event><System>{time}</System>"), "left open"),
+            (
+                format!("<Event><System>{time}</System></Event></Event>"),
+                "without its start",
+            ),
+            (
+                format!("<Event><System>{time}<Provider Name='x></System></Event>"),
+                "not closed",
+            ),
+            (
+                format!("<Event><System>{time}</System><!-- </Event>"),
+                "not closed",
+            ),
+            (
+                format!("<Event><System>{time}<Channel>&amp</Channel></System></Event>"),
+                "not closed",
+            ),
+            (
+                format!(
+                    "<Event><System>{time}</System><EventData><Data Name>x</Data></EventData></Event>"
+                ),
+                "without a value",
+            ),
+            (
+                format!("<Event><System>{time}</System>< /></Event>"),
+                "without a name",
+            ),
+        ] {
+            let err = parse(&bad).expect_err(&bad);
+            assert!(err.0.contains(why), "{bad}: {}", err.0);
         }
     }
 
