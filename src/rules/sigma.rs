@@ -111,6 +111,19 @@ fn bad(origin: &str, message: &str) -> RuleError {
     }
 }
 
+/// What a Sigma rule's hit means for a host's verdict. Sigma's level is how urgently a match is
+/// to be looked at, not what happened: only `critical` ("never triggers on false positives", in
+/// Sigma's own definition) stands for a compromise; a `high` hit (SigmaHQ's include a cleared
+/// log, an administrator's remote shell) makes the host worth review, `attempted`, and never
+/// `compromised` alone; the lower levels are context.
+fn outcome_of(level: Option<Level>) -> Outcome {
+    match level {
+        Some(Level::Critical) => Outcome::Success,
+        Some(Level::High) => Outcome::Attempt,
+        _ => Outcome::Context,
+    }
+}
+
 fn spec_of(rule: &SigmaRule, query: String) -> RuleSpec {
     let severity = match rule.level {
         Some(Level::Critical | Level::High) => Severity::High,
@@ -159,13 +172,7 @@ fn spec_of(rule: &SigmaRule, query: String) -> RuleSpec {
         attack,
         description: format!("Sigma rule. {description}"),
         query,
-        // A Sigma rule says how bad a match is, not what it means for a host: high and critical
-        // ones count as success toward a verdict, the rest are shown as context.
-        outcome: Some(if severity == Severity::High {
-            Outcome::Success
-        } else {
-            Outcome::Context
-        }),
+        outcome: Some(outcome_of(rule.level)),
         success_when: None,
         suspects: web,
     }

@@ -192,6 +192,64 @@ fn routine_administration_and_look_alikes_are_never_compromise() {
     }
 }
 
+/// A Sigma rule's level is urgency, not outcome: a `high` hit on routine work makes the host
+/// worth review (`attempted`), never `compromised`; only a `critical` one (Sigma: "never
+/// triggers on false positives") does, and each verdict cites the rule's events.
+#[test]
+fn a_sigma_high_hit_alone_is_not_a_compromise() {
+    let (_dir, case, report) = hunt("admin");
+    // Without the rule: at most probed (see the test above).
+    let before = verdict(&report, "EX4")["verdict"].clone();
+    assert!(before == "clean" || before == "probed", "{before}");
+    let rule = |level: &str| {
+        format!(
+            "title: Mailbox export
+id: 5b0c7e3a-9d41-4f6e-8a2b-1c3d5e7f9a0b
+logsource:
+  product: windows
+  service: msexchange-management
+detection:
+  selection:
+    - 'New-MailboxExportRequest'
+  condition: selection
+level: {level}
+"
+        )
+    };
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    for (level, expected, outcome) in [
+        ("high", "attempted", "attempt"),
+        ("critical", "compromised", "success"),
+        ("medium", before.as_str().unwrap(), "context"),
+    ] {
+        std::fs::write(case.join("sigma/export.yml"), rule(level)).unwrap();
+        let report: Value = serde_json::from_str(&ok(&[
+            "hunt",
+            "--case",
+            path_str(&case),
+            "--rescan",
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        let f = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "5b0c7e3a-9d41-4f6e-8a2b-1c3d5e7f9a0b")
+            .unwrap_or_else(|| panic!("{level}: no finding: {}", report["findings"]));
+        assert_eq!(f["outcomes"][outcome], f["count"], "{level}: {f}");
+        let v = verdict(&report, "EX4");
+        assert_eq!(v["verdict"], expected, "{level}: {v}");
+        if expected != "clean" {
+            cites_evidence(v);
+        }
+        if level == "high" {
+            assert!(v["reasons"].to_string().contains("Mailbox export"), "{v}");
+        }
+    }
+}
+
 #[test]
 fn a_proxyshell_web_shell_is_credited_to_the_export_that_wrote_it() {
     let (_dir, _case, report) = hunt("proxyshell");
