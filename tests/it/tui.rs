@@ -251,6 +251,47 @@ fn findings_pane_pivots_and_hits_are_walked_in_time() {
     );
 }
 
+/// A rule the index cannot run on the case is listed in the findings pane with why, after the
+/// findings, as `trawl hunt` lists it on stderr.
+#[test]
+fn findings_pane_lists_the_rules_not_run() {
+    let (_dir, case) = new_case();
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/long-word.yml"),
+        r"title: A very long word in the user agent
+id: 7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c
+logsource: {category: webserver}
+detection:
+  selection: {cs-user-agent|re: '\w{60}'}
+  condition: selection
+level: low
+",
+    )
+    .unwrap();
+    // As `trawl` does before it opens the timeline: the case's rules, hunted and stored.
+    let rules = trawl::rules::load(&[case.join("sigma/long-word.yml")])
+        .unwrap()
+        .rules;
+    let opened = trawl::case::Case::open(&case).unwrap();
+    let d = trawl::hunt::ensure(&opened, &rules).unwrap();
+    assert_eq!(d.not_run.len(), 1, "{:?}", d.not_run);
+    drop(opened);
+    let mut h = Harness::open(&case, 140, 40);
+    h.key(KeyCode::Char('!'));
+    let rows = h.app.findings.rows.clone().expect("findings");
+    let last = rows.last().expect("rows");
+    assert!(
+        last.label.starts_with("rule not run: ")
+            && last.label.contains("7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c")
+            && last.label.contains("too large"),
+        "{last:?}"
+    );
+    assert!(last.noise && last.count == 0, "{last:?}");
+    // The verdicts still lead.
+    assert!(rows[0].label.starts_with("MBX-A COMPROMISED"), "{rows:?}");
+}
+
 #[test]
 fn marks_notes_views_and_the_session_survive_a_reopen() {
     let (_dir, case) = new_case();

@@ -209,5 +209,16 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
     });
     let mut all: Vec<FindingRow> = verdicts.chain(inferred).collect();
     all.append(&mut rows);
+    // Rules that could not run on this case, last: their absence from the findings is not a
+    // clean result, and the pane says so as `trawl hunt` does on stderr.
+    all.extend(d.not_run.iter().map(|n| FindingRow {
+        severity: crate::rules::Severity::Info,
+        noise: true,
+        label: format!("rule not run: {}: {}: {}", n.origin, n.id, n.reason),
+        count: 0,
+        field: "rule".into(),
+        value: n.id.clone(),
+        fresh: false,
+    }));
     Ok(all)
 }
