@@ -12,8 +12,8 @@ use regex::{Regex, RegexBuilder};
 
 use super::parse::{Expr, Tok, parse_expr};
 use super::{
-    Kind, QueryError, canonical_name, err, kind_of, number_bounds, parse_cidr, parse_ip_wildcard,
-    time_bounds, wildcard_to_regex,
+    ANY_RUN, Kind, QueryError, canonical_name, err, kind_of, number_bounds, parse_cidr,
+    parse_ip_wildcard, time_bounds, wildcard_to_regex,
 };
 use crate::event::{self, names};
 use crate::schema::{ip_to_v6, normalize_user_agent};
@@ -118,7 +118,9 @@ fn build(e: &Expr) -> Result<Pred, QueryError> {
     Ok(match e {
         Expr::All => Pred::All,
         Expr::And(parts) => Pred::And(parts.iter().map(build).collect::<Result<_, _>>()?),
-        Expr::Or(parts) => Pred::Or(parts.iter().map(build).collect::<Result<_, _>>()?),
+        Expr::Or(parts) => Pred::Or(merge_patterns(
+            parts.iter().map(build).collect::<Result<_, _>>()?,
+        )),
         Expr::Not(inner) => Pred::Not(Box::new(build(inner)?)),
         Expr::Term {
             field,
@@ -126,6 +128,63 @@ fn build(e: &Expr) -> Result<Pred, QueryError> {
             column,
         } => term(field.as_ref().map(|(n, _)| n.as_str()), value, *column)?,
     })
+}
+
+/// Patterns one `OR` tests on the same field become one regex: the value is read once, not once
+/// per pattern. Sigma's keyword lists are `OR`s of patterns over the whole record (SigmaHQ's
+/// Mimikatz rule: 20 of them, each a pass over every event's record; measured, two thirds of a
+/// hunt with SigmaHQ's Windows rules). Where the joined regex would pass the size bound, the
+/// patterns stay apart.
+fn merge_patterns(parts: Vec<Pred>) -> Vec<Pred> {
+    let mut out: Vec<Pred> = Vec::with_capacity(parts.len());
+    let mut groups: Vec<(Field, Vec<Regex>)> = Vec::new();
+    // An `OR` inside an `OR` is the same `OR` (a Sigma keyword is `raw:… OR Message:…`).
+    let mut flat = Vec::with_capacity(parts.len());
+    let mut stack: Vec<Pred> = parts.into_iter().rev().collect();
+    while let Some(p) = stack.pop() {
+        match p {
+            Pred::Or(inner) => stack.extend(inner.into_iter().rev()),
+            other => flat.push(other),
+        }
+    }
+    for p in flat {
+        match p {
+            Pred::Text {
+                field,
+                test: Test::Regex(re),
+            } => match groups.iter_mut().find(|(f, _)| *f == field) {
+                Some((_, res)) => res.push(re),
+                None => groups.push((field, vec![re])),
+            },
+            other => out.push(other),
+        }
+    }
+    for (field, res) in groups {
+        let joined = (res.len() > 1)
+            .then(|| {
+                let alternatives: Vec<String> = res
+                    .iter()
+                    .map(|re| format!("(?:{})", re.as_str()))
+                    .collect();
+                RegexBuilder::new(&alternatives.join("|"))
+                    .case_insensitive(true)
+                    .size_limit(1 << 22)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        match joined {
+            Some(re) => out.push(Pred::Text {
+                field,
+                test: Test::Regex(re),
+            }),
+            None => out.extend(res.into_iter().map(|re| Pred::Text {
+                field: field.clone(),
+                test: Test::Regex(re),
+            })),
+        }
+    }
+    out
 }
 
 fn text_test(
@@ -153,13 +212,18 @@ fn text_test(
 
 fn words_test(value: &Tok, column: usize) -> Result<Test, QueryError> {
     let text = match value {
-        Tok::Regex(re) => return Ok(Test::Regex(anchored(&format!(".*(?:{re}).*"), column)?)),
+        Tok::Regex(re) => {
+            return Ok(Test::Regex(anchored(
+                &format!("{ANY_RUN}(?:{re}){ANY_RUN}"),
+                column,
+            )?));
+        }
         Tok::Word(w) | Tok::Phrase(w) => w,
         _ => return err(column, "expected words"),
     };
     match super::contains_words_regex(text) {
         Some(p) => Ok(Test::Regex(anchored(&p, column)?)),
-        None => Ok(Test::Regex(anchored(".*", column)?)),
+        None => Ok(Test::Regex(anchored(ANY_RUN, column)?)),
     }
 }
 
@@ -572,6 +636,51 @@ mod tests {
         assert!(m("file:*HttpProxy* AND line:7"));
         assert!(m("AuthenticatedUser:* OR path:*"));
         assert!(!m("user:*"));
+    }
+
+    #[test]
+    fn patterns_of_one_or_are_one_regex_with_the_same_answers() {
+        let q = "(raw:*nothing-here* OR RoutingHint:*nope*) OR (raw:*b103BDE8* OR path:/x) OR \
+                 (raw:/.*zzz.*/ OR RoutingHint:*cookie)";
+        let matcher = Matcher::new(q).expect("q");
+        let Pred::Or(parts) = &matcher.pred else {
+            panic!("{:?}", matcher.pred)
+        };
+        // raw's three patterns and RoutingHint's two, each one test; the path term apart.
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert!(matcher.matches(&ev()));
+        for (q, expected) in [
+            ("raw:*nothing-here* OR raw:*also-not*", false),
+            ("raw:*NOTHING* OR (raw:*b103bde8* OR raw:*x*)", true),
+            ("RoutingHint:*nope* OR RoutingHint:x-beresource-*", true),
+            ("NOT (raw:*b103bde8* OR raw:*never*)", false),
+        ] {
+            assert_eq!(m(q), expected, "{q}");
+        }
+    }
+
+    #[test]
+    fn wildcards_cross_line_ends() {
+        let ev = EventView {
+            fields: vec![(
+                "ScriptBlockText".into(),
+                "param()\r\n$x = 1\nInvoke-Mimikatz -DumpCreds".into(),
+            )],
+            raw: "line one\nline two".into(),
+            ..Default::default()
+        };
+        for q in [
+            "ScriptBlockText:*mimikatz*",
+            "ScriptBlockText:param*dumpcreds",
+            "ScriptBlockText:param?*",
+            "raw:*two",
+            "\"invoke mimikatz\"",
+        ] {
+            assert!(Matcher::new(q).expect("q").matches(&ev), "{q}");
+        }
+        // A regex keeps its own meaning: `.` stops at a line end unless it says `(?s)`.
+        assert!(!Matcher::new("raw:/line.*two/").expect("q").matches(&ev));
+        assert!(Matcher::new("raw:/(?s)line.*two/").expect("q").matches(&ev));
     }
 
     #[test]

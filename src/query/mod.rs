@@ -181,20 +181,27 @@ fn contains_words_regex(text: &str) -> Option<String> {
     if words.is_empty() {
         return None;
     }
-    Some(format!(".*{}.*", words.join("[^a-z0-9]+")))
+    Some(format!("{ANY_RUN}{}{ANY_RUN}", words.join("[^a-z0-9]+")))
 }
 
 fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?'])
 }
 
-/// `*` is any run, `?` one character; everything else literal.
+/// Any run of characters, line ends included: a wildcard crosses the lines of a value (a
+/// PowerShell script block, a multi-line command). Plain `.*` stops at a line end, so `*Invoke*`
+/// missed every script block that had one before the word.
+pub const ANY_RUN: &str = "(?s:.*)";
+/// Any one character, a line end included.
+pub const ANY_CHAR: &str = "(?s:.)";
+
+/// `*` is any run, `?` one character (line ends included); everything else literal.
 pub fn wildcard_to_regex(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 2);
     for c in s.chars() {
         match c {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
+            '*' => out.push_str(ANY_RUN),
+            '?' => out.push_str(ANY_CHAR),
             c => out.push_str(&regex_escape(c.encode_utf8(&mut [0; 4]))),
         }
     }
@@ -579,9 +586,12 @@ mod tests {
 
     #[test]
     fn wildcards_become_anchored_regexes() {
-        assert_eq!(wildcard_to_regex("/owa/auth/*.aspx"), r"/owa/auth/.*\.aspx");
+        assert_eq!(
+            wildcard_to_regex("/owa/auth/*.aspx"),
+            r"/owa/auth/(?s:.*)\.aspx"
+        );
         // `<` must not become `\<`, a word boundary.
-        assert_eq!(wildcard_to_regex("*<script*"), ".*<script.*");
+        assert_eq!(wildcard_to_regex("*<script?"), "(?s:.*)<script(?s:.)");
         let re = regex::Regex::new(&format!("^{}$", wildcard_to_regex("*python*"))).expect("valid");
         assert!(re.is_match("python-requests/2.25.1"));
     }

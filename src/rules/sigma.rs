@@ -23,7 +23,7 @@ use rsigma_parser::{
 use serde::Serialize;
 
 use super::{Category, Outcome, Rule, RuleError, RuleSpec, Severity};
-use crate::query::Matcher;
+use crate::query::{ANY_CHAR, ANY_RUN, Matcher};
 
 /// A Sigma rule that was not loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -648,19 +648,23 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
             } else {
                 format!("(?{flags})")
             };
-            // Sigma's regexes search; trawl's match the whole value.
-            (format!("{flags}.*(?:{}).*", s.original), s.original.clone())
+            // Sigma's regexes search; trawl's match the whole value (the run around the match
+            // crosses line ends, whatever the rule's own flags say of its dots).
+            (
+                format!("{flags}{ANY_RUN}(?:{}){ANY_RUN}", s.original),
+                s.original.clone(),
+            )
         } else {
             let inner = contains_regex(s);
             let regex = if has(Modifier::Contains)
                 || has(Modifier::Base64Offset)
                 || has(Modifier::Base64)
             {
-                format!(".*{inner}.*")
+                format!("{ANY_RUN}{inner}{ANY_RUN}")
             } else if has(Modifier::StartsWith) {
-                format!("{inner}.*")
+                format!("{inner}{ANY_RUN}")
             } else if has(Modifier::EndsWith) {
-                format!(".*{inner}")
+                format!("{ANY_RUN}{inner}")
             } else {
                 inner.clone()
             };
@@ -770,8 +774,8 @@ fn contains_regex(s: &SigmaString) -> String {
     for part in &s.parts {
         match part {
             StringPart::Plain(p) => out.push_str(&regex::escape(p)),
-            StringPart::Special(SpecialChar::WildcardMulti) => out.push_str(".*"),
-            StringPart::Special(SpecialChar::WildcardSingle) => out.push('.'),
+            StringPart::Special(SpecialChar::WildcardMulti) => out.push_str(ANY_RUN),
+            StringPart::Special(SpecialChar::WildcardSingle) => out.push_str(ANY_CHAR),
         }
     }
     out

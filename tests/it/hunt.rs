@@ -474,3 +474,61 @@ level: low
         "{rules:?}"
     );
 }
+
+/// A wildcard, and a Sigma `contains`, cross the lines of a value: a PowerShell script block is
+/// many lines, and the word a rule looks for is rarely on the first. (Before, `*` stopped at a
+/// line end and such rules matched nothing.)
+#[test]
+fn wildcards_and_sigma_contains_cross_line_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let block = "param()\r\n$x = 1\r\nInvoke-Mimikatz -DumpCreds\r\nWrite-Output $x";
+    let event = serde_json::json!({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-PowerShell"}},
+            "EventID": 4104,
+            "TimeCreated": {"#attributes": {"SystemTime": "2021-03-05T10:00:00.000Z"}},
+            "EventRecordID": 7,
+            "Channel": "Microsoft-Windows-PowerShell/Operational",
+            "Computer": "EX1.corp.example"
+        },
+        "EventData": {"ScriptBlockText": block, "ScriptBlockId": "b1"}
+    }});
+    std::fs::write(evidence.join("powershell.jsonl"), format!("{event}\n")).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
+    assert_eq!(count("ScriptBlockText:*mimikatz*").trim(), "1");
+    assert_eq!(count("ScriptBlockText:param*creds*").trim(), "1");
+    assert_eq!(count("ScriptBlockText:*nothing-like-it*").trim(), "0");
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/mimikatz.yml"),
+        r"title: Mimikatz in a script block
+id: 3c1d9e2f-7a6b-4c5d-8e9f-0a1b2c3d4e5f
+logsource: {product: windows, category: ps_script}
+detection:
+  selection: {ScriptBlockText|contains: 'invoke-mimikatz'}
+  condition: selection
+level: high
+---
+title: Mimikatz keywords
+id: 4d2e0f3a-8b7c-4d6e-9f0a-1b2c3d4e5f60
+logsource: {product: windows}
+detection:
+  keywords: ['sekurlsa::', 'Invoke-Mimikatz']
+  condition: keywords
+level: high
+",
+    )
+    .unwrap();
+    let report = hunt_json(&case);
+    let rules = strings(&report["findings"], "rule");
+    for id in [
+        "3c1d9e2f-7a6b-4c5d-8e9f-0a1b2c3d4e5f",
+        "4d2e0f3a-8b7c-4d6e-9f0a-1b2c3d4e5f60",
+    ] {
+        assert!(rules.contains(id), "{id} missing from {rules:?}");
+    }
+}

@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(sql("path:/ecp/Y.js"), "ifNull(path = '/ecp/y.js', 0)");
         assert_eq!(
             sql("path:/owa/auth/*.aspx"),
-            r"ifNull(match(path, '^(?:/owa/auth/.*\\.aspx)$'), 0)"
+            r"ifNull(match(path, '^(?:/owa/auth/(?s:.*)\\.aspx)$'), 0)"
         );
         assert_eq!(
             sql("NOT status:200"),
