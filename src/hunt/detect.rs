@@ -274,6 +274,9 @@ fn hits_of(
     if rule.matcher.exact_in_index {
         return sel.all_keys().map(Ok);
     }
+    if let Err(why) = rule.matcher.ready() {
+        return Ok(Err(why));
+    }
     let mut found = Vec::new();
     sel.each_event(&mut |ev| {
         if rule.matcher.matches(&ev) {

@@ -178,9 +178,14 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Rule>, RuleError> {
         }
         let matcher = Matcher::new(&spec.query)
             .map_err(|e| bad(format!("query: {} (column {})", e.message, e.column)))?;
+        // A rule file is a few rules: its patterns are compiled now, so that one too large to
+        // compile is an error at its line, not a rule that runs on nothing.
+        matcher.ready().map_err(|e| bad(format!("query: {e}")))?;
         if let Some(when) = &spec.success_when {
             Matcher::new(when)
-                .map_err(|e| bad(format!("success_when: {} (column {})", e.message, e.column)))?;
+                .map_err(|e| bad(format!("success_when: {} (column {})", e.message, e.column)))?
+                .ready()
+                .map_err(|e| bad(format!("success_when: {e}")))?;
         }
         rules.push(Rule {
             spec,
