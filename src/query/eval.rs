@@ -216,17 +216,11 @@ fn build(e: &Expr) -> Result<Pred, QueryError> {
 fn merge_patterns(parts: Vec<Pred>) -> Vec<Pred> {
     let mut out: Vec<Pred> = Vec::with_capacity(parts.len());
     let mut groups: Vec<(Field, Vec<String>)> = Vec::new();
-    // An `OR` inside an `OR` is the same `OR` (a Sigma keyword is `raw:… OR Message:…`).
-    let mut flat = Vec::with_capacity(parts.len());
     let mut stack: Vec<Pred> = parts.into_iter().rev().collect();
     while let Some(p) = stack.pop() {
         match p {
+            // An `OR` inside an `OR` is the same `OR` (a Sigma keyword is `raw:… OR Message:…`).
             Pred::Or(inner) => stack.extend(inner.into_iter().rev()),
-            other => flat.push(other),
-        }
-    }
-    for p in flat {
-        match p {
             Pred::Text {
                 field,
                 test: Test::Regex(p),

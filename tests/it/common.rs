@@ -91,3 +91,14 @@ pub fn kill_when(child: &mut std::process::Child, now: impl Fn() -> bool) -> boo
     child.wait().expect("wait");
     killed
 }
+
+/// A Sigma rule no case's index can run: its regex's automaton passes the index's bound (as
+/// some of SigmaHQ's do). Its id is `7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c`.
+pub const RULE_THE_INDEX_CANNOT_RUN: &str = r"title: A very long word in the user agent
+id: 7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c
+logsource: {category: webserver}
+detection:
+  selection: {cs-user-agent|re: '\w{60}'}
+  condition: selection
+level: low
+";

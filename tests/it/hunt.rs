@@ -440,7 +440,8 @@ fn a_rule_the_index_cannot_run_is_listed_and_the_others_run() {
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/rules.yml"),
-        r"title: Autodiscover with a back-end path
+        [
+            r"title: Autodiscover with a back-end path
 id: 6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b
 logsource: {category: webserver}
 detection:
@@ -448,14 +449,10 @@ detection:
   condition: selection
 level: medium
 ---
-title: A very long word in the user agent
-id: 7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c
-logsource: {category: webserver}
-detection:
-  selection: {cs-user-agent|re: '\w{60}'}
-  condition: selection
-level: low
 ",
+            common::RULE_THE_INDEX_CANNOT_RUN,
+        ]
+        .concat(),
     )
     .unwrap();
     let out = run(&["hunt", "--case", path_str(&case), "--format", "json"]);

@@ -259,14 +259,7 @@ fn findings_pane_lists_the_rules_not_run() {
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/long-word.yml"),
-        r"title: A very long word in the user agent
-id: 7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c
-logsource: {category: webserver}
-detection:
-  selection: {cs-user-agent|re: '\w{60}'}
-  condition: selection
-level: low
-",
+        crate::common::RULE_THE_INDEX_CANNOT_RUN,
     )
     .unwrap();
     // As `trawl` does before it opens the timeline: the case's rules, hunted and stored.
