@@ -22,7 +22,6 @@
 //! that adds the new ones.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -1628,8 +1627,8 @@ fn parse_chunk(
     let source = chunk.layout.source();
     let dynamic = chunk.layout.has_dynamic_attrs();
     let mut seen = std::collections::BTreeSet::<String>::new();
-    let mut name_lists = std::collections::HashSet::<String>::new();
-    let mut names = String::new();
+    let mut name_lists = std::collections::HashSet::<Vec<u8>>::new();
+    let mut names = Vec::<u8>::new();
     let host = task.host.as_deref().map(schema::normalize_host);
     for &(line, span, start, end) in &chunk.records {
         parsed.continuation += span - 1;
@@ -1671,10 +1670,12 @@ fn parse_chunk(
                     // not looked up name by name again (that was 2% of EVTX ingest).
                     names.clear();
                     for (name, _) in &ev.attrs {
-                        // Each name with its length: no name can run into the next.
-                        let _ = write!(names, "{}:{name}", name.len());
+                        // Each name after its length: no name can run into the next (formatting
+                        // the length as text was 3% of EVTX ingest).
+                        names.extend_from_slice(&name.len().to_le_bytes());
+                        names.extend_from_slice(name.as_bytes());
                     }
-                    if !name_lists.contains(names.as_str()) {
+                    if !name_lists.contains(&names) {
                         for (name, _) in &ev.attrs {
                             if !seen.contains(name.as_ref()) {
                                 seen.insert(name.to_string());

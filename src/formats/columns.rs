@@ -207,7 +207,14 @@ where
                 }
                 ev.query = Some(v);
             }
-            Some(Canon::Status) => ev.status = parse_number(&v),
+            // A value that is not what the canonical field holds is kept under its own name
+            // rather than lost: a Windows event's `Status` is an NTSTATUS code (`0xc000006d`).
+            Some(Canon::Status) => {
+                ev.status = parse_number(&v);
+                if ev.status.is_none() {
+                    ev.attrs.push((Cow::Borrowed(name.as_str()), v));
+                }
+            }
             Some(Canon::Ua) => {
                 ev.ua = Some(if rules.plus_is_space {
                     decode_plus(v)
@@ -217,8 +224,18 @@ where
             }
             Some(Canon::User) => ev.user = Some(v),
             Some(Canon::Referer) => ev.referer = Some(v),
-            Some(Canon::Bytes) => ev.bytes = parse_number(&v),
-            Some(Canon::DurationMs) => ev.duration_ms = parse_duration_ms(&v),
+            Some(Canon::Bytes) => {
+                ev.bytes = parse_number(&v);
+                if ev.bytes.is_none() {
+                    ev.attrs.push((Cow::Borrowed(name.as_str()), v));
+                }
+            }
+            Some(Canon::DurationMs) => {
+                ev.duration_ms = parse_duration_ms(&v);
+                if ev.duration_ms.is_none() {
+                    ev.attrs.push((Cow::Borrowed(name.as_str()), v));
+                }
+            }
             Some(Canon::RequestId) => {
                 ev.request_id = event::parse_guid(&v);
                 if ev.request_id.is_none() {

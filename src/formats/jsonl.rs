@@ -24,15 +24,21 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let mut names: Vec<String> = Vec::with_capacity(flat.len());
     let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(flat.len());
     let mut windows = false;
+    // Which names are a Windows event's own items (see below).
+    let mut items: Vec<bool> = Vec::with_capacity(flat.len());
     for (name, value) in flat {
         // Windows events exported as JSON (evtx_dump, Chainsaw, Winlogbeat, flat layouts) take
         // the names an EVTX record's fields have, so one rule reads them all.
         let name = match super::evtx::windows_name(&name) {
             Some(n) => {
                 windows = true;
+                items.push(true);
                 n.into_owned()
             }
-            None => name,
+            None => {
+                items.push(false);
+                name
+            }
         };
         let last = name.rsplit('.').next().unwrap_or(&name);
         let is_time = columns::canon_for(&name).or_else(|| columns::canon_for(last));
@@ -45,7 +51,24 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         names.push(name);
         values.push(Cow::Owned(scalar_text(value)));
     }
-    let map = columns::ColumnMap::with_suffixes(&names);
+    let mut map = columns::ColumnMap::with_suffixes(&names);
+    // An event's own items stay under their names, as an EVTX record's do: its `Status` is an
+    // NTSTATUS code, its `Path` a script's, its `Computer` a full name, not a web request's
+    // status, path or server. Only the event's time (`SystemTime`, else a time item) is read
+    // as the time; Sysmon's `UtcTime` stays an item beside it.
+    let event_time = names
+        .iter()
+        .zip(&items)
+        .position(|(n, item)| *item && n == "SystemTime");
+    for (j, (canon, item)) in map.canon.iter_mut().zip(&items).enumerate() {
+        let is_time = match event_time {
+            Some(i) => i == j,
+            None => *canon == Some(Canon::DateTime),
+        };
+        if *item && !is_time {
+            *canon = None;
+        }
+    }
     let rules = ValueRules::default();
     let parts: TimeParts<'_> = columns::apply(&mut ev, &names, &map, values, rules);
     let instant = match epoch {
@@ -56,6 +79,9 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;
     if windows || ev.attr("EventID").is_some() {
+        if ev.host.is_none() {
+            ev.host = ev.attr("Computer").map(|c| Cow::Owned(c.to_string()));
+        }
         super::evtx::canonical(&mut ev);
         // Named by channel like an EVTX record's, so `source:sysmon` reads both.
         let source = ev.attr("Channel").map(super::evtx::source_of);

@@ -265,13 +265,23 @@ fn hits_of(
     store: &dyn Store,
     vocab: &query::Vocabulary,
 ) -> Result<std::result::Result<Vec<(EventKey, i64)>, String>> {
-    let sel = match store.select(&rule.matcher.index_text, vocab)? {
-        Ok(sel) => sel,
-        Err(e) => return Ok(Err(e.message)),
+    // A pattern the index cannot search (too large as an automaton, a Unicode `\b`) is relaxed
+    // in the candidate query, one at a time, and checked on each candidate instead.
+    let mut text = std::borrow::Cow::Borrowed(rule.matcher.index_text.as_str());
+    let sel = loop {
+        match store.select(&text, vocab)? {
+            Ok(sel) => break sel,
+            Err(e) => match query::Matcher::relax_pattern_at(&text, e.column) {
+                Some(relaxed) if e.message.starts_with(query::BAD_REGEX) && relaxed != text => {
+                    text = std::borrow::Cow::Owned(relaxed);
+                }
+                _ => return Ok(Err(e.message)),
+            },
+        }
     };
-    // Only what the index could not evaluate (`raw:`) needs checking event by event; the
-    // index's answer is otherwise the query's meaning, as `trawl search` gives it.
-    if rule.matcher.exact_in_index {
+    // Only what the index could not evaluate (`raw:`, a relaxed pattern) needs checking event by
+    // event; the index's answer is otherwise the query's meaning, as `trawl search` gives it.
+    if rule.matcher.exact_in_index && text == rule.matcher.index_text {
         return sel.all_keys().map(Ok);
     }
     if let Err(why) = rule.matcher.ready() {

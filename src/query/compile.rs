@@ -93,6 +93,9 @@ impl Compiler<'_> {
                 "comparing two fields (==name) is for rules: the index cannot do it",
             );
         }
+        if let Some(own) = super::source_column(name) {
+            return self.attr(&own.to_ascii_lowercase(), name, *name_col, value, column);
+        }
         let mut canonical = name.to_ascii_lowercase();
         // A source's own name for a canonical field (`c-ip`, `AuthenticatedUser`, `UrlStem`)
         // means that field.
@@ -123,17 +126,26 @@ impl Compiler<'_> {
                 ),
             };
         }
-        if self.vocab.attrs.contains(&canonical) {
-            let prefix = format!("{canonical}=");
-            if matches!(value, Tok::Word(w) if w == "*") {
-                return self.keyword(Col::Attr, &Tok::Word("*".into()), column, &prefix);
-            }
+        self.attr(&canonical, name, *name_col, value, column)
+    }
+
+    /// A source's own column (`lower`: its name lower-cased, as the index holds it).
+    fn attr(
+        &self,
+        lower: &str,
+        name: &str,
+        name_col: usize,
+        value: &Tok,
+        column: usize,
+    ) -> Result<Plan, QueryError> {
+        if self.vocab.attrs.contains(lower) {
+            let prefix = format!("{lower}=");
             return self.keyword(Col::Attr, value, column, &prefix);
         }
         if self.vocab.unknown_fields_match_nothing {
             return Ok(Plan::Nothing);
         }
-        err(*name_col, unknown_field_message(name, self.vocab))
+        err(name_col, unknown_field_message(name, self.vocab))
     }
 
     /// `rule:<id>` (wildcards allowed, `rule:*` any): events in the named sets.
@@ -512,7 +524,7 @@ fn lower_within(
         } => TermRegexQuery::new(pattern, field_of(fields, *col), budget)
             .map(|q| Box::new(q) as Box<dyn Query>)
             .map_err(|e| QueryError {
-                message: format!("bad regex: {e}"),
+                message: format!("{}: {e}", super::BAD_REGEX),
                 column: *column,
             })?,
         Plan::Phrase(col, words) => Box::new(PhraseQuery::new(

@@ -75,7 +75,16 @@ impl Patterns {
             }
             self.anchored
                 .iter()
-                .map(|p| one(p).map_err(|e| format!("a pattern of the query: {e}")))
+                .map(|p| {
+                    one(p).map_err(|e| match e {
+                        regex::Error::CompiledTooBig(limit) => format!(
+                            "bad regex: the pattern is too large to check events with (over {} \
+                             MiB compiled): make it more specific",
+                            limit >> 20
+                        ),
+                        other => format!("a pattern of the query: {other}"),
+                    })
+                })
                 .collect()
         })
     }
@@ -146,7 +155,7 @@ fn anchored(pattern: &str, column: usize) -> Result<Patterns, QueryError> {
     let syntax = regex_automata::util::syntax::Config::new().case_insensitive(true);
     match regex_automata::util::syntax::parse_with(&whole, &syntax) {
         Ok(_) => Ok(Patterns::new(vec![whole])),
-        Err(e) => err(column, format!("bad regex: {e}")),
+        Err(e) => err(column, format!("{}: {e}", super::BAD_REGEX)),
     }
 }
 
@@ -288,15 +297,21 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
             test: words_test(value, column)?,
         });
     };
+    let exists = matches!(value, Tok::Word(w) if w == "*");
+    let own = super::source_column(name);
     let mut canonical = name.to_ascii_lowercase();
     if kind_of(&canonical).is_none()
         && let Some(alias) = crate::formats::columns::canon_for(&canonical)
     {
         canonical = canonical_name(alias).to_string();
     }
-    let exists = matches!(value, Tok::Word(w) if w == "*");
-    let Some(kind) = kind_of(&canonical) else {
-        let field = Field::Attr(name.to_string());
+    let kind = if own.is_some() {
+        None
+    } else {
+        kind_of(&canonical)
+    };
+    let Some(kind) = kind else {
+        let field = Field::Attr(own.map_or_else(|| name.to_string(), |n| n.into_owned()));
         if exists {
             return Ok(Pred::Exists(field));
         }
@@ -463,6 +478,9 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
 
 /// A field by name, canonical or a source column.
 fn field_of(name: &str) -> Field {
+    if let Some(own) = super::source_column(name) {
+        return Field::Attr(own.into_owned());
+    }
     let lower = name.to_ascii_lowercase();
     match CANONICAL_STATIC.iter().find(|n| **n == lower) {
         Some(n) => Field::Canonical(n),
@@ -554,6 +572,71 @@ fn relax(e: &Expr) -> Expr {
             }
         }
         other => other.clone(),
+    }
+}
+
+impl Matcher {
+    /// `index_text` (a candidate query of this matcher's, or one relaxed by this already) with
+    /// the pattern whose value starts at `column` relaxed: to "the field has a value" where it is
+    /// wanted, to "anything" where it is excluded (the `NOT` around it goes). For a rule whose
+    /// pattern the index cannot search (too large as an automaton, a Unicode `\b`): its
+    /// candidates are then checked with the full query in memory, where neither limit applies.
+    /// `None` when no pattern starts there.
+    pub fn relax_pattern_at(index_text: &str, column: usize) -> Option<String> {
+        let expr = parse_expr(index_text).ok()?;
+        let (relaxed, found) = relax_at(&expr, column);
+        found.then(|| render(&relax(&relaxed)))
+    }
+}
+
+/// Whether a term's value is searched in the index as a pattern.
+fn is_pattern(value: &Tok) -> bool {
+    match value {
+        Tok::Regex(_) => true,
+        Tok::Word(w) => w.contains(['*', '?']),
+        _ => false,
+    }
+}
+
+fn relax_at(e: &Expr, column: usize) -> (Expr, bool) {
+    match e {
+        Expr::Term {
+            field,
+            value,
+            column: c,
+        } if *c == column && is_pattern(value) => {
+            let exists = match field {
+                Some(f) => Expr::Term {
+                    field: Some(f.clone()),
+                    value: Tok::Word("*".into()),
+                    column: *c,
+                },
+                None => Expr::All,
+            };
+            (exists, true)
+        }
+        Expr::Not(inner) => match relax_at(inner, column) {
+            // Relaxed inside a NOT, the NOT would exclude too much: it goes.
+            (_, true) => (Expr::All, true),
+            _ => (e.clone(), false),
+        },
+        Expr::And(parts) | Expr::Or(parts) => {
+            let mut found = false;
+            let parts = parts
+                .iter()
+                .map(|p| {
+                    let (p, f) = relax_at(p, column);
+                    found |= f;
+                    p
+                })
+                .collect();
+            let rebuilt = match e {
+                Expr::And(_) => Expr::And(parts),
+                _ => Expr::Or(parts),
+            };
+            (rebuilt, found)
+        }
+        other => (other.clone(), false),
     }
 }
 
@@ -655,6 +738,53 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_relaxes_to_its_field_or_takes_its_not_with_it() {
+        let q = r"EventID:1 AND CommandLine:/.*\bwhoami\b.*/ AND NOT Image:*\\cmd.exe";
+        let at = |needle: &str| q.find(needle).expect("needle") + 1;
+        assert_eq!(
+            Matcher::relax_pattern_at(q, at("/.*")).as_deref(),
+            Some(r"(EventID:1) AND (CommandLine:*) AND (NOT (Image:*\\cmd.exe))")
+        );
+        assert_eq!(
+            Matcher::relax_pattern_at(q, at("*\\\\cmd")).as_deref(),
+            Some(r#"(EventID:1) AND (CommandLine:~".*\bwhoami\b.*")"#)
+        );
+        // A value that is not a pattern, or no term at all, is not relaxed.
+        assert_eq!(Matcher::relax_pattern_at(q, at("1 AND")), None);
+        assert_eq!(Matcher::relax_pattern_at(q, 2), None);
+        // Wanted in one branch of an OR: that branch becomes "has the field".
+        assert_eq!(
+            Matcher::relax_pattern_at("a:/x{9}/ OR b:c", 3).as_deref(),
+            Some("(a:*) OR (b:c)")
+        );
+    }
+
+    #[test]
+    fn quoted_field_names_are_the_sources_own_columns() {
+        let mut ev = ev();
+        ev.fields.push(("Status".into(), "0xc000006d".into()));
+        ev.fields.push(("Task Category".into(), "Logon".into()));
+        ev.fields.push((r#"odd"\name"#.into(), "x".into()));
+        let m = |q: &str| Matcher::new(q).expect(q).matches(&ev);
+        // `status` is the HTTP status; `"Status"` the column of that name.
+        assert!(m("status:241"));
+        assert!(m(r#""Status":0xC000006D"#));
+        assert!(!m(r#""Status":241"#));
+        assert!(m(r#""Status":0xc*"#) && m(r#""Status":*"#) && !m(r#""Nope":*"#));
+        assert!(m(r#""Task Category":logon"#));
+        assert!(m(r#""odd\"\\name":x"#));
+        // Written back as read (a rule's candidate query is its text rendered again).
+        for q in [
+            r#""Status":0xc*"#,
+            r#""odd\"\\name":x"#,
+            r#""Task Category":logon"#,
+        ] {
+            let rendered = render(&parse_expr(q).expect(q));
+            assert_eq!(rendered, q);
+        }
+    }
+
+    #[test]
     fn only_relaxed_queries_need_checking_event_by_event() {
         // Spelling that differs from the rendered form is still exact.
         let m =
@@ -718,7 +848,7 @@ mod tests {
         // Too large to compile: read, then refused by `ready` with why, never a silent match.
         let m = Matcher::new(r"raw:/(\w{100}){100}/").expect("syntax is fine");
         let why = m.ready().expect_err("too large");
-        assert!(why.contains("size limit"), "{why}");
+        assert!(why.contains("too large to check events with"), "{why}");
         assert!(!m.matches(&ev()));
         let m = Matcher::new("raw:*b103bde8* OR raw:*never*").expect("q");
         assert_eq!(m.ready(), Ok(()));

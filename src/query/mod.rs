@@ -37,6 +37,43 @@ use crate::sets::EventSet;
 
 pub use crate::error::QueryError;
 
+/// A field name written in quotes (`"Status":0xc000006d`) names the source's own column, never
+/// the canonical field a name like it means (`status`, the HTTP status): a Windows event's
+/// `Status`, `Path` or `Query` item. The parsed query keeps the name as written, quotes and
+/// escapes included ([`quoted_column`]), so that it reads back the same.
+pub fn source_column(name: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = name.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or(c)
+        } else {
+            c
+        });
+    }
+    Some(std::borrow::Cow::Owned(out))
+}
+
+/// Whether a field name, unquoted, means a canonical field (`status`, `path`, `Computer`…)
+/// rather than a source's column of that name.
+pub fn is_canonical_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    kind_of(&lower).is_some() || crate::formats::columns::canon_for(&lower).is_some()
+}
+
+/// A column's name as a quoted field name (see [`source_column`]), escaped for query text.
+pub fn quoted_column(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// How an error about a pattern begins: the index could not build it (too large as an
+/// automaton, a feature its automata lack) or it is not a regex at all.
+pub const BAD_REGEX: &str = "bad regex";
+
 fn err<T>(column: usize, message: impl Into<String>) -> Result<T, QueryError> {
     Err(QueryError {
         message: message.into(),

@@ -77,7 +77,21 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     Tok::RParen
                 }
-                '"' => Tok::Phrase(self.quoted()?),
+                '"' => {
+                    let text = self.quoted()?;
+                    // `"Name":value`: a quoted field name is the source's own column.
+                    if !expect_value && self.peek() == Some(':') {
+                        self.pos += 1;
+                        if self.peek().is_none() || self.peek().is_some_and(char::is_whitespace) {
+                            return err(self.pos + 1, format!("missing value after '\"{text}\":'"));
+                        }
+                        slash_is_literal = false;
+                        out.push((Tok::Field(super::quoted_column(&text)), column));
+                        expect_value = true;
+                        continue;
+                    }
+                    Tok::Phrase(text)
+                }
                 '~' if expect_value && self.chars.get(self.pos + 1) == Some(&'"') => {
                     self.pos += 1;
                     Tok::Regex(self.quoted_regex()?)

@@ -269,6 +269,16 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
         Some("pipe_created") => Some(sysmon("EventID:17 OR EventID:18")),
         Some("wmi_event") => Some(sysmon("EventID:19 OR EventID:20 OR EventID:21")),
         Some("dns_query") => Some(sysmon("EventID:22")),
+        Some("clipboard_change") => Some(sysmon("EventID:24")),
+        Some("process_tampering") => Some(sysmon("EventID:25")),
+        Some("file_delete_detected") => Some(sysmon("EventID:26")),
+        Some("file_block" | "file_block_executable") => Some(sysmon("EventID:27")),
+        Some("file_block_shredding") => Some(sysmon("EventID:28")),
+        Some("file_executable_detected") => Some(sysmon("EventID:29")),
+        // Sysmon's own state: its service changed state (4), its configuration changed (16),
+        // an error (255).
+        Some("sysmon_status") => Some(sysmon("EventID:4 OR EventID:16")),
+        Some("sysmon_error") => Some(sysmon("EventID:255")),
         Some("ps_script") => Some(powershell("EventID:4104")),
         Some("ps_module") => Some(powershell("EventID:4103")),
         Some("ps_classic_start" | "ps_classic_provider_start") => Some(format!(
@@ -436,7 +446,16 @@ fn target(name: &str, web: bool) -> Target {
         // `Get-WinEvent | Export-Csv` names these differently.
         "eventid" => Target::Fields(vec!["EventID", "Id"]),
         "channel" => Target::Fields(vec!["Channel", "LogName"]),
-        "computer" => Target::Fields(vec!["Computer", "MachineName"]),
+        // The event's own full name, not the host it is filed under.
+        "computer" => Target::Fields(vec![r#""Computer""#, r#""MachineName""#]),
+        // The user and the addresses a Windows event names are the canonical `user` and `ip`
+        // (see `formats::evtx::canonical`): the same values, read alike in every layout.
+        "user" => Target::Named(name.to_string()),
+        _ if crate::query::is_canonical_name(name) && !is_address(&Target::Named(name.into())) => {
+            // An event's own item whose name a web log's field has (`Status`, `Path`, `Query`,
+            // `UserName`, `ServerName`): the item, never the web field.
+            Target::Named(crate::query::quoted_column(name))
+        }
         _ => Target::Named(name.to_string()),
     }
 }
@@ -759,8 +778,14 @@ fn field_query(target: &Target, one: impl Fn(&str) -> String) -> Result<String, 
     Ok(match target {
         Target::Fields(fields) => or(fields.iter().map(|f| one(f)).collect()),
         Target::Named(name) => {
-            if name.is_empty() || name.contains([' ', ':', '(', ')', '"']) {
-                return Err(format!("the field name '{name}'"));
+            if name.is_empty() {
+                return Err("an empty field name".into());
+            }
+            if crate::query::source_column(name).is_none()
+                && name.contains([' ', ':', '(', ')', '"', '\\'])
+            {
+                // A name the query language cannot write bare (`Task Category`) is quoted.
+                return Ok(one(&crate::query::quoted_column(name)));
             }
             one(name)
         }
@@ -983,6 +1008,43 @@ detection:
     }
 
     #[test]
+    fn sysmon_categories_are_their_event_ids() {
+        for (category, id, other) in [
+            ("process_tampering", "25", "1"),
+            ("file_executable_detected", "29", "11"),
+            ("file_block_executable", "27", "28"),
+            ("file_block_shredding", "28", "27"),
+            ("clipboard_change", "24", "25"),
+            ("sysmon_status", "16", "15"),
+            ("sysmon_status", "4", "5"),
+            ("sysmon_error", "255", "25"),
+        ] {
+            let rule = one(&format!(
+                "title: t\nlogsource: {{product: windows, category: {category}}}\n\
+                 detection:\n  selection: {{Image|endswith: '\\x.exe'}}\n  condition: selection\n"
+            ));
+            let ev = |id: &str, channel: &str| crate::view::EventView {
+                fields: vec![
+                    ("EventID".into(), id.into()),
+                    ("Channel".into(), channel.into()),
+                    ("Image".into(), r"C:\x.exe".into()),
+                ],
+                ..Default::default()
+            };
+            let sysmon = "Microsoft-Windows-Sysmon/Operational";
+            assert!(rule.matcher.matches(&ev(id, sysmon)), "{category} {id}");
+            assert!(
+                !rule.matcher.matches(&ev(other, sysmon)),
+                "{category} {other}"
+            );
+            assert!(
+                !rule.matcher.matches(&ev(id, "System")),
+                "{category} System"
+            );
+        }
+    }
+
+    #[test]
     fn web_rules_read_the_uri_and_the_real_client() {
         let rule = one(r#"
 title: ProxyShell probe
@@ -1180,20 +1242,25 @@ detection:
     /// the HTTP status, holding an NTSTATUS) is listed with why; the file's other rules load.
     #[test]
     fn a_query_beyond_trawl_is_listed_not_fatal() {
+        // A query past the query language's bound on size.
+        let values: Vec<String> = (0..20_000).map(|i| format!("'tool-{i:08}'")).collect();
         let loaded = parse(
-            r#"
-title: Kerberos success
-logsource: {product: windows, service: security}
+            &format!(
+                r#"
+title: Twenty thousand tools
+logsource: {{product: windows, category: process_creation}}
 detection:
-  selection: {EventID: 4769, Status: '0x0'}
+  selection: {{CommandLine|contains: [{}]}}
   condition: selection
 ---
 title: Service installed
-logsource: {product: windows, service: system}
+logsource: {{product: windows, service: system}}
 detection:
-  selection: {EventID: 7045}
+  selection: {{EventID: 7045}}
   condition: selection
 "#,
+                values.join(", ")
+            ),
             "two.yml",
         )
         .expect("one rule beyond trawl does not fail the file");

@@ -251,7 +251,7 @@ fn findings_pane_pivots_and_hits_are_walked_in_time() {
     );
 }
 
-/// A rule the index cannot run on the case is listed in the findings pane with why, after the
+/// A rule that cannot run on the case is listed in the findings pane with why, after the
 /// findings, as `trawl hunt` lists it on stderr.
 #[test]
 fn findings_pane_lists_the_rules_not_run() {
@@ -259,7 +259,7 @@ fn findings_pane_lists_the_rules_not_run() {
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/long-word.yml"),
-        crate::common::RULE_THE_INDEX_CANNOT_RUN,
+        crate::common::RULE_TOO_LARGE_TO_RUN,
     )
     .unwrap();
     // As `trawl` does before it opens the timeline: the case's rules, hunted and stored.
