@@ -145,6 +145,12 @@ impl Compiler<'_> {
         if self.vocab.unknown_fields_match_nothing {
             return Ok(Plan::Nothing);
         }
+        if let Some(own) = super::source_column(name) {
+            return err(
+                name_col,
+                format!("no event in this case has a column named '{own}'"),
+            );
+        }
         err(name_col, unknown_field_message(name, self.vocab))
     }
 

@@ -1025,7 +1025,16 @@ impl App {
                 let field = COLUMNS[self.column];
                 Some((field.to_string(), ev.value_of(field)?))
             }
-            Pane::Detail => self.detail_fields().into_iter().nth(self.detail_cursor),
+            Pane::Detail => {
+                let (name, value) = self.detail_fields().into_iter().nth(self.detail_cursor)?;
+                // A source's own column named like a canonical field (a Windows event's
+                // `Status`, `Path`, `Computer`) is pivoted on as that column.
+                let canonical = self.current().map_or(0, |ev| ev.canonical().len());
+                if self.detail_cursor >= canonical && query::is_canonical_name(&name) {
+                    return Some((query::quoted_column(&name), value));
+                }
+                Some((name, value))
+            }
             Pane::Top => {
                 let values = self.top.values.as_ref()?;
                 let v = values.values.get(self.top.cursor)?;

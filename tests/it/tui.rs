@@ -773,3 +773,51 @@ fn the_status_line_tells_the_ingest_beside_the_timeline() {
         Some("No space left on device")
     );
 }
+
+/// Pivoting on a Windows event's own item named like a web field (`Status`, an NTSTATUS code,
+/// not the HTTP status) keeps the events with that item, as `"Status":…`.
+#[test]
+fn pivot_on_a_windows_item_named_like_a_web_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let event = |n: u32, status: &str| {
+        serde_json::json!({"Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+                "EventID": 4625,
+                "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
+                "EventRecordID": n,
+                "Channel": "Security",
+                "Computer": "EX1.corp.example"
+            },
+            "EventData": {"TargetUserName": "admin", "Status": status}
+        }})
+        .to_string()
+    };
+    let lines = [
+        event(1, "0xc000006d"),
+        event(2, "0xc000006d"),
+        event(3, "0xc0000234"),
+    ];
+    std::fs::write(evidence.join("security.jsonl"), lines.join("\n") + "\n").unwrap();
+    let case = dir.path().join("case");
+    crate::common::ingest(&case, &evidence);
+    let mut h = Harness::open(&case, 140, 40);
+    h.query("EventID:4625");
+    assert_eq!(h.app.total, 3);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.focus, Pane::Detail);
+    let fields = h.app.detail_fields();
+    let at = fields
+        .iter()
+        .position(|(name, _)| name == "Status")
+        .expect("the Status item is listed");
+    let status = fields[at].1.clone();
+    h.app.detail_cursor = at;
+    h.key(KeyCode::Char('+'));
+    let clause = format!("\"Status\":{status}");
+    assert!(h.app.view.text().contains(&clause), "{}", h.app.view.text());
+    let expected = if status == "0xc0000234" { 1 } else { 2 };
+    assert_eq!(h.app.total, expected);
+}
