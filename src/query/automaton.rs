@@ -121,6 +121,116 @@ impl Query for TermRegexQuery {
     }
 }
 
+/// Terms that are a prefix (`destinationip=`) followed by an address within a range: a CIDR on
+/// a source column. Walking the dictionary, only terms with the prefix are read past it, and
+/// only while what follows can still be an address.
+#[derive(Debug)]
+pub struct TermIp {
+    prefix: Vec<u8>,
+    lo: u128,
+    hi: u128,
+}
+
+/// The longest text an address takes (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+const ADDRESS_MAX: usize = 45;
+
+/// Where the walk is: inside the prefix, in the address (its bytes so far), or off.
+#[derive(Debug, Clone)]
+pub enum IpState {
+    Prefix(usize),
+    Address { bytes: [u8; ADDRESS_MAX], len: u8 },
+    Dead,
+}
+
+impl tantivy_fst::Automaton for TermIp {
+    type State = IpState;
+
+    fn start(&self) -> IpState {
+        IpState::Prefix(0)
+    }
+
+    fn is_match(&self, state: &IpState) -> bool {
+        let IpState::Address { bytes, len } = state else {
+            return false;
+        };
+        std::str::from_utf8(&bytes[..usize::from(*len)])
+            .ok()
+            .and_then(super::plan::text_address)
+            .is_some_and(|a| (self.lo..=self.hi).contains(&a))
+    }
+
+    fn can_match(&self, state: &IpState) -> bool {
+        !matches!(state, IpState::Dead)
+    }
+
+    fn accept(&self, state: &IpState, byte: u8) -> IpState {
+        match state {
+            IpState::Prefix(i) if *i < self.prefix.len() => {
+                if self.prefix[*i] == byte {
+                    IpState::Prefix(i + 1)
+                } else {
+                    IpState::Dead
+                }
+            }
+            IpState::Prefix(_) => IpState::Address {
+                bytes: [0; ADDRESS_MAX],
+                len: 0,
+            }
+            .then(byte),
+            IpState::Address { .. } => state.then(byte),
+            IpState::Dead => IpState::Dead,
+        }
+    }
+}
+
+impl IpState {
+    /// The address with one more byte, or off when it cannot be one.
+    fn then(&self, byte: u8) -> IpState {
+        let IpState::Address { bytes, len } = self else {
+            return IpState::Dead;
+        };
+        let len = usize::from(*len);
+        if len == ADDRESS_MAX || !(byte.is_ascii_hexdigit() || byte == b':' || byte == b'.') {
+            return IpState::Dead;
+        }
+        let mut bytes = *bytes;
+        bytes[len] = byte;
+        IpState::Address {
+            bytes,
+            len: u8::try_from(len + 1).unwrap_or(u8::MAX),
+        }
+    }
+}
+
+/// The events with some term of `field` that is `prefix` and an address within `lo..=hi`.
+#[derive(Debug, Clone)]
+pub struct TermIpQuery {
+    field: Field,
+    automaton: Arc<TermIp>,
+}
+
+impl TermIpQuery {
+    pub fn new(field: Field, prefix: &str, lo: u128, hi: u128) -> Self {
+        TermIpQuery {
+            field,
+            automaton: Arc::new(TermIp {
+                prefix: prefix.as_bytes().to_vec(),
+                lo,
+                hi,
+            }),
+        }
+    }
+}
+
+impl Query for TermIpQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(AutomatonWeight::<TermIp>::new(
+            self.field,
+            Arc::clone(&self.automaton),
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::TermRegex;
@@ -228,5 +338,53 @@ mod tests {
             .find_map(Result::err)
             .expect("the budget runs out");
         assert_eq!(err, "the query's patterns together are too large");
+    }
+
+    /// Whether the address automaton takes `term` whole.
+    fn takes_address(prefix: &str, cidr: &str, term: &str) -> bool {
+        let (lo, hi) = crate::attribution::Cidr::parse(cidr)
+            .expect("cidr")
+            .bounds();
+        let a = super::TermIp {
+            prefix: prefix.as_bytes().to_vec(),
+            lo: u128::from(lo),
+            hi: u128::from(hi),
+        };
+        let mut state = a.start();
+        for b in term.bytes() {
+            if !a.can_match(&state) {
+                return false;
+            }
+            state = a.accept(&state, b);
+        }
+        a.is_match(&state)
+    }
+
+    #[test]
+    fn addresses_in_a_range_after_a_prefix() {
+        let p = "destinationip=";
+        assert!(takes_address(p, "10.0.0.0/8", "destinationip=10.1.2.3"));
+        assert!(!takes_address(p, "10.0.0.0/8", "destinationip=11.1.2.3"));
+        assert!(!takes_address(p, "10.0.0.0/8", "sourceip=10.1.2.3"));
+        assert!(!takes_address(
+            p,
+            "10.0.0.0/8",
+            "destinationip=10.1.2.3:443"
+        ));
+        assert!(!takes_address(p, "10.0.0.0/8", "destinationip=010.1.2.3"));
+        assert!(!takes_address(p, "10.0.0.0/8", "destinationip="));
+        assert!(takes_address(p, "fe80::/10", "destinationip=fe80::1c2:3"));
+        assert!(!takes_address(p, "fe80::/10", "destinationip=fec0::1"));
+        // IPv4 written as IPv6 is the same address.
+        assert!(takes_address(
+            p,
+            "10.0.0.0/8",
+            "destinationip=::ffff:10.9.9.9"
+        ));
+        assert!(!takes_address(
+            p,
+            "0.0.0.0/0",
+            &format!("destinationip={}", "1".repeat(60))
+        ));
     }
 }

@@ -11,7 +11,7 @@ use tantivy::schema::Value;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocSet, Term};
 
-use super::automaton::TermRegexQuery;
+use super::automaton::{TermIpQuery, TermRegexQuery};
 use super::parse::{Expr, Tok, parse_expr};
 use super::plan::{Col, Plan};
 use super::*;
@@ -140,6 +140,21 @@ impl Compiler<'_> {
     ) -> Result<Plan, QueryError> {
         if self.vocab.attrs.contains(lower) {
             let prefix = format!("{lower}=");
+            // A CIDR on a column of text (`DestinationIp:10.0.0.0/8`): the addresses in it, or
+            // that very text.
+            if let Tok::Word(w) | Tok::Phrase(w) = value
+                && let Some((lo, hi)) = parse_cidr(w)
+            {
+                return Ok(Plan::Or(vec![
+                    self.keyword(Col::Attr, value, column, &prefix)?,
+                    Plan::TextIp {
+                        col: Col::Attr,
+                        prefix,
+                        lo,
+                        hi,
+                    },
+                ]));
+            }
             return self.keyword(Col::Attr, value, column, &prefix);
         }
         if self.vocab.unknown_fields_match_nothing {
@@ -533,6 +548,17 @@ fn lower_within(
                 message: format!("{}: {e}", super::BAD_REGEX),
                 column: *column,
             })?,
+        Plan::TextIp {
+            col,
+            prefix,
+            lo,
+            hi,
+        } => Box::new(TermIpQuery::new(
+            field_of(fields, *col),
+            prefix,
+            u128::from(*lo),
+            u128::from(*hi),
+        )),
         Plan::Phrase(col, words) => Box::new(PhraseQuery::new(
             words.iter().map(|w| text_term(*col, w)).collect(),
         )),

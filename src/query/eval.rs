@@ -124,6 +124,12 @@ enum Pred {
         lo: u128,
         hi: u128,
     },
+    /// A source column's text is an address within the bounds (see `plan::text_address`).
+    TextIp {
+        field: Field,
+        lo: u128,
+        hi: u128,
+    },
     Number {
         field: &'static str,
         lo: Bound<u64>,
@@ -315,10 +321,24 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
         if exists {
             return Ok(Pred::Exists(field));
         }
-        return Ok(Pred::Text {
-            field,
+        let text = Pred::Text {
+            field: field.clone(),
             test: text_test(value, column, str::to_lowercase)?,
-        });
+        };
+        // A CIDR: the addresses in it, or that very text (as the index reads it).
+        if let Tok::Word(w) | Tok::Phrase(w) = value
+            && let Some((lo, hi)) = parse_cidr(w)
+        {
+            return Ok(Pred::Or(vec![
+                text,
+                Pred::TextIp {
+                    field,
+                    lo: u128::from(lo),
+                    hi: u128::from(hi),
+                },
+            ]));
+        }
+        return Ok(text);
     };
     let static_name = CANONICAL_STATIC
         .iter()
@@ -508,6 +528,9 @@ fn eval(p: &Pred, ev: &EventView) -> bool {
             test.matches(v)
         }),
         Pred::Exists(field) => !values(ev, field).is_empty(),
+        Pred::TextIp { field, lo, hi } => values(ev, field).iter().any(|v| {
+            super::plan::text_address(&v.to_lowercase()).is_some_and(|a| (*lo..=*hi).contains(&a))
+        }),
         Pred::Ip { field, lo, hi } => {
             let ips: Vec<IpAddr> = match *field {
                 names::XFF => ev.xff.iter().filter_map(|s| s.parse().ok()).collect(),
@@ -782,6 +805,23 @@ mod tests {
             let rendered = render(&parse_expr(q).expect(q));
             assert_eq!(rendered, q);
         }
+    }
+
+    #[test]
+    fn a_cidr_on_a_source_column_is_the_addresses_in_it() {
+        let mut ev = ev();
+        ev.fields.push(("DestinationIp".into(), "10.1.2.3".into()));
+        ev.fields.push(("SourceIp".into(), "FE80::1".into()));
+        ev.fields.push(("Subnet".into(), "192.0.2.0/24".into()));
+        let m = |q: &str| Matcher::new(q).expect(q).matches(&ev);
+        assert!(m("DestinationIp:10.0.0.0/8"));
+        assert!(!m("DestinationIp:172.16.0.0/12"));
+        assert!(m(r#"SourceIp:"fe80::/10""#));
+        assert!(!m(r#"DestinationIp:"fe80::/10""#));
+        // The very text still matches.
+        assert!(m("Subnet:192.0.2.0/24"));
+        assert!(!m("Subnet:198.51.100.0/24"));
+        assert!(m("NOT DestinationIp:192.168.0.0/16"));
     }
 
     #[test]

@@ -90,6 +90,15 @@ pub enum Plan {
     Phrase(Col, Vec<String>),
     /// Some address of the field within the bounds.
     Ip(Col, Bound<Ipv6Addr>, Bound<Ipv6Addr>),
+    /// Some term of a text field is `prefix` followed by an address within `lo..=hi` (a CIDR on
+    /// a source column: `DestinationIp:10.0.0.0/8`). The address is read strictly, as
+    /// [`text_address`] reads it.
+    TextIp {
+        col: Col,
+        prefix: String,
+        lo: Ipv6Addr,
+        hi: Ipv6Addr,
+    },
     Number(Col, Bound<u64>, Bound<u64>),
     /// Time in milliseconds since the epoch, UTC.
     Time((Bound<i64>, Bound<i64>)),
@@ -109,4 +118,12 @@ pub enum Plan {
     },
     /// Events of these files (manifest ids).
     Files(Vec<u64>),
+}
+
+/// The address a text value is, read strictly (no port, brackets or zone; IPv4 without leading
+/// zeros), as an IPv6 number (IPv4 mapped): one reading for the index, the in-memory check and
+/// the ClickHouse condition alike.
+pub fn text_address(value: &str) -> Option<u128> {
+    let ip: std::net::IpAddr = value.parse().ok()?;
+    Some(u128::from(crate::schema::ip_to_v6(ip.to_canonical())))
 }

@@ -604,7 +604,13 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
             {
                 Ok(format!("ip:{} AND {name}:*", quote(&s.original)))
             }
-            _ => Err("a cidr on a field that is not an address".into()),
+            // Any other field holds the address as text (Sysmon's `DestinationIp`): the query
+            // language reads a CIDR on a source column as the addresses in it.
+            Target::Fields(_) | Target::Named(_) => {
+                let cidr = quote(&s.original);
+                field_query(target, |f| format!("{f}:{cidr}"))
+            }
+            Target::Uri => Err("a cidr on the URI".into()),
         };
     }
     if is_address(target) {

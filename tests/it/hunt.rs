@@ -697,3 +697,80 @@ level: high
         assert!(rules.contains(id), "{id} missing from {rules:?}");
     }
 }
+
+/// A CIDR on a field that holds addresses as text (Sysmon's `DestinationIp`) is the addresses in
+/// it, in a search and in a Sigma rule's `cidr` (SigmaHQ's network rules filter their internal
+/// ranges so; before, fifteen of them could not load).
+#[test]
+fn a_cidr_on_a_text_field_is_the_addresses_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let lines: Vec<String> = [
+        (1, "10.20.0.5"),
+        (2, "203.0.113.50"),
+        (3, "fe80::1"),
+        (4, "2001:db8::7"),
+    ]
+    .iter()
+    .map(|(n, destination)| {
+        serde_json::json!({"Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+                "EventID": 3,
+                "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
+                "EventRecordID": n,
+                "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "Computer": "EX1.corp.example"
+            },
+            "EventData": {
+                "Image": "C:\\Windows\\System32\\rundll32.exe",
+                "DestinationIp": destination,
+                "DestinationPort": "443"
+            }
+        }})
+        .to_string()
+    })
+    .collect();
+    std::fs::write(evidence.join("sysmon.jsonl"), lines.join("\n") + "\n").unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
+    assert_eq!(count("DestinationIp:10.0.0.0/8").trim(), "1");
+    assert_eq!(count("DestinationIp:203.0.113.0/24").trim(), "1");
+    assert_eq!(count(r#"DestinationIp:"fe80::/10""#).trim(), "1");
+    assert_eq!(count(r#"DestinationIp:"2001:db8::/32""#).trim(), "1");
+    assert_eq!(count("NOT DestinationIp:10.0.0.0/8").trim(), "3");
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/rules.yml"),
+        r"title: Rundll32 talking to the internet
+id: 4f0e2a5b-6c7d-4e9f-8a0b-3c4d5e6f7081
+logsource: {product: windows, category: network_connection}
+detection:
+  selection: {Image|endswith: '\rundll32.exe'}
+  filter:
+    DestinationIp|cidr: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fe80::/10']
+  condition: selection and not filter
+level: high
+",
+    )
+    .unwrap();
+    let out = run(&["hunt", "--case", path_str(&case), "--format", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("not used") && !err.contains("not run"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "4f0e2a5b-6c7d-4e9f-8a0b-3c4d5e6f7081")
+        .cloned()
+        .unwrap_or_default();
+    // The public IPv4 and IPv6 destinations, not the internal ones.
+    assert_eq!(finding["count"].as_u64(), Some(2), "{report}");
+}

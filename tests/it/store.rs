@@ -187,6 +187,8 @@ const QUERIES: &[&str] = &[
     "Set-OabVirtualDirectory",
     "cs-uri-query:*",
     "AnchorMailbox:ServerInfo~*",
+    "s-ip:172.16.4.0/24",
+    "s-ip:10.0.0.0/8 OR NOT s-ip:172.16.0.0/12",
     "NOT status:200",
     "(path:/ecp/* OR path:/owa/*) AND -status:200",
     "user:*",

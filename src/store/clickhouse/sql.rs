@@ -131,6 +131,29 @@ pub fn condition(plan: &Plan, guid: &GuidLookup<'_>) -> Result<String> {
                 _ => "0".into(),
             }
         }
+        Plan::TextIp {
+            col,
+            prefix,
+            lo,
+            hi,
+        } => match shape(*col) {
+            Shape::Terms(c) => {
+                // As `plan::text_address` reads an address: dotted quads without leading
+                // zeros, or IPv6 text (re2 screens it; ClickHouse reads it).
+                let a = format!("substring(t, {})", prefix.len() + 1);
+                let octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+                let v4 = quote(&format!("^({octet}\\.){{3}}{octet}$"));
+                let (lo, hi) = (hex16(lo), hex16(hi));
+                format!(
+                    "arrayExists(t -> startsWith(t, {p}) AND ((match({a}, {v4}) AND \
+                     IPv4ToIPv6(IPv4StringToNum({a})) BETWEEN unhex('{lo}') AND unhex('{hi}')) \
+                     OR (position({a}, ':') > 0 AND match({a}, '^[0-9a-f:.]+$') AND \
+                     IPv6StringToNum({a}) BETWEEN unhex('{lo}') AND unhex('{hi}'))), {c})",
+                    p = quote(prefix),
+                )
+            }
+            _ => "0".into(),
+        },
         Plan::Number(col, lo, hi) => match shape(*col) {
             Shape::Number(c) => format!(
                 "ifNull({c} IS NOT NULL AND {}, 0)",
