@@ -16,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
     // The same plan a ClickHouse case lowers to SQL (a pure function: no server).
     let mut vocab = query::Vocabulary::default();
     vocab.attrs.insert("eventid".into());
+    vocab.attrs.insert("status".into());
+    vocab.attrs.insert("destinationip".into());
     vocab.unknown_fields_match_nothing = true;
     if let Ok((plan, _)) = query::plan_of(text, &vocab) {
         let _ = trawl::store::clickhouse::sql::condition(&plan, &|_, _| Ok("0".into()));
@@ -26,9 +28,19 @@ fuzz_target!(|data: &[u8]| {
             ip: Some("192.0.2.7".into()),
             status: Some(200),
             raw: "GET /owa/auth/x.aspx 200".into(),
-            fields: vec![("EventID".into(), "1".into())],
+            fields: vec![
+                ("EventID".into(), "1".into()),
+                ("Status".into(), "0xc000006d".into()),
+                ("DestinationIp".into(), "fe80::1".into()),
+            ],
             ..Default::default()
         };
         let _ = m.matches(&ev);
+        // A rule's candidate query with a pattern relaxed, wherever the error would point.
+        for column in [1, text.len() / 2, text.len()] {
+            if let Some(relaxed) = Matcher::relax_pattern_at(&m.index_text, column) {
+                assert!(query::check_syntax(&relaxed).is_ok(), "{relaxed}");
+            }
+        }
     }
 });

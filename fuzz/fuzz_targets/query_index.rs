@@ -17,5 +17,9 @@ fuzz_target!(|data: &[u8]| {
     if text.len() > 256 || query::check_syntax(text).is_err() {
         return;
     }
-    let _ = query::compile(text, fields, &Vocabulary::default());
+    let mut vocab = Vocabulary::default();
+    // Source columns, for their terms, patterns and CIDRs over text.
+    vocab.attrs.insert("status".into());
+    vocab.attrs.insert("destinationip".into());
+    let _ = query::compile(text, fields, &vocab);
 });
