@@ -51,24 +51,28 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         names.push(name);
         values.push(Cow::Owned(scalar_text(value)));
     }
-    let mut map = columns::ColumnMap::with_suffixes(&names);
     // An event's own items stay under their names, as an EVTX record's do: its `Status` is an
     // NTSTATUS code, its `Path` a script's, its `Computer` a full name, not a web request's
     // status, path or server. Only the event's time (`SystemTime`, else a time item) is read
-    // as the time; Sysmon's `UtcTime` stays an item beside it.
+    // as the time; Sysmon's `UtcTime` stays an item beside it. The other items are hidden from
+    // the mapping, so that they take no canonical field from a column after them.
     let event_time = names
         .iter()
         .zip(&items)
         .position(|(n, item)| *item && n == "SystemTime");
-    for (j, (canon, item)) in map.canon.iter_mut().zip(&items).enumerate() {
-        let is_time = match event_time {
-            Some(i) => i == j,
-            None => *canon == Some(Canon::DateTime),
-        };
-        if *item && !is_time {
-            *canon = None;
-        }
-    }
+    let mapped: Vec<&str> = names
+        .iter()
+        .zip(&items)
+        .enumerate()
+        .map(|(j, (name, item))| {
+            let is_time = match event_time {
+                Some(i) => i == j,
+                None => columns::canon_for(name) == Some(Canon::DateTime),
+            };
+            if *item && !is_time { "" } else { name.as_str() }
+        })
+        .collect();
+    let map = columns::ColumnMap::with_suffixes(&mapped);
     let rules = ValueRules::default();
     let parts: TimeParts<'_> = columns::apply(&mut ev, &names, &map, values, rules);
     let instant = match epoch {
@@ -151,6 +155,24 @@ mod tests {
         .expect("naive");
         assert!(ev.ts_naive);
         assert_eq!(ev.attr("Operation"), Some("x"));
+    }
+
+    #[test]
+    fn a_windows_events_items_stay_its_own_wherever_they_come() {
+        // Sysmon's `UtcTime` before the event's `SystemTime`, a web-looking column after both.
+        let ev = parse(
+            r##"{"Event":{"EventData":{"UtcTime":"2021-03-05 10:00:00.000","Path":"C:\\x.ps1","Status":"0xc000006d"},"System":{"EventID":1,"Computer":"EX1.corp","TimeCreated":{"#attributes":{"SystemTime":"2021-03-05T10:00:05.000Z"}}}},"source":{"ip":"192.0.2.7"}}"##,
+            &ParseCtx::default(),
+        )
+        .expect("parses");
+        assert_eq!(format_ms(ev.ts_ms), "2021-03-05T10:00:05.000Z");
+        assert_eq!(ev.attr("UtcTime"), Some("2021-03-05 10:00:00.000"));
+        assert_eq!(ev.attr("Path"), Some(r"C:\x.ps1"));
+        assert_eq!(ev.attr("Status"), Some("0xc000006d"));
+        assert_eq!(ev.attr("Computer"), Some("EX1.corp"));
+        assert_eq!((ev.path.as_deref(), ev.status), (None, None));
+        assert_eq!(ev.host.as_deref(), Some("EX1.corp"));
+        assert_eq!(ev.ip, "192.0.2.7".parse().ok());
     }
 
     #[test]

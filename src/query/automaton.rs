@@ -19,7 +19,7 @@ use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
-    Repetition,
+    Look, Repetition,
 };
 use tantivy::query::{AutomatonWeight, EnableScoring, Query, Weight};
 use tantivy::schema::Field;
@@ -70,7 +70,11 @@ fn build(pattern: &str, limit: usize) -> Result<dense::DFA<Vec<u32>>, String> {
                 .nfa_size_limit(Some(SIZE_LIMIT))
                 .which_captures(thompson::WhichCaptures::None),
         )
-        .build_from_hir(&byte_runs(&hir))
+        .build_from_hir(&if has_ascii_word_look(&hir) {
+            hir
+        } else {
+            byte_runs(&hir)
+        })
         .map_err(|e| crate::error::chain(&e))?;
     dense::Builder::new()
         .configure(
@@ -114,6 +118,27 @@ fn byte_runs(hir: &Hir) -> Hir {
         HirKind::Concat(subs) => Hir::concat(subs.iter().map(byte_runs).collect()),
         HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(byte_runs).collect()),
         _ => hir.clone(),
+    }
+}
+
+/// Whether a pattern asks about ASCII word boundaries (`(?-u:\B)`, half boundaries): those can
+/// hold inside a multi-byte character, where a run of any byte could then stop, so such a
+/// pattern keeps its runs of characters.
+fn has_ascii_word_look(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(look) => matches!(
+            look,
+            Look::WordAscii
+                | Look::WordAsciiNegate
+                | Look::WordStartAscii
+                | Look::WordEndAscii
+                | Look::WordStartHalfAscii
+                | Look::WordEndHalfAscii
+        ),
+        HirKind::Repetition(rep) => has_ascii_word_look(&rep.sub),
+        HirKind::Capture(cap) => has_ascii_word_look(&cap.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(has_ascii_word_look),
+        _ => false,
     }
 }
 
@@ -381,6 +406,9 @@ mod tests {
             r"(?s:.*)\.aspx",
             "é.{2,}",
             "(.*)+x",
+            // ASCII word boundaries hold inside a multi-byte character: kept as character runs.
+            r"a.*(?-u:\B).*b",
+            r"a.+(?-u:\b{end-half}).*b",
         ];
         let terms = [
             "",
@@ -417,6 +445,8 @@ mod tests {
             "éé日",
             "\u{1F476}\u{1F3FF}x",
             "\u{1F476}.aspx",
+            "aéb",
+            "a日b",
         ];
         for p in patterns {
             let whole = regex::Regex::new(&format!("^(?:{p})$")).expect("valid");

@@ -628,13 +628,19 @@ fn relax_at(e: &Expr, column: usize) -> (Expr, bool) {
             value,
             column: c,
         } if *c == column && is_pattern(value) => {
+            // A source column's "has a value" is its prefix in the index; a canonical field's
+            // is not always a query (`query:*`, `text:*`), so it relaxes to anything.
             let exists = match field {
-                Some(f) => Expr::Term {
-                    field: Some(f.clone()),
-                    value: Tok::Word("*".into()),
-                    column: *c,
-                },
-                None => Expr::All,
+                Some(f)
+                    if super::source_column(&f.0).is_some() || !super::is_canonical_name(&f.0) =>
+                {
+                    Expr::Term {
+                        field: Some(f.clone()),
+                        value: Tok::Word("*".into()),
+                        column: *c,
+                    }
+                }
+                _ => Expr::All,
             };
             (exists, true)
         }
@@ -779,6 +785,11 @@ mod tests {
         assert_eq!(
             Matcher::relax_pattern_at("a:/x{9}/ OR b:c", 3).as_deref(),
             Some("(a:*) OR (b:c)")
+        );
+        // A canonical field's pattern relaxes to anything (`query:*` is not a query).
+        assert_eq!(
+            Matcher::relax_pattern_at("query:~\"x{9}\" AND b:c", 7).as_deref(),
+            Some("b:c")
         );
     }
 

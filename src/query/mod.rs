@@ -65,6 +65,21 @@ pub fn is_canonical_name(name: &str) -> bool {
     kind_of(&lower).is_some() || crate::formats::columns::canon_for(&lower).is_some()
 }
 
+/// Whether a name, unquoted, means a canonical field compared as text (a path, a user, a host,
+/// words), not as a number, an address or a time.
+pub fn is_canonical_text(name: &str) -> bool {
+    let mut lower = name.to_ascii_lowercase();
+    if kind_of(&lower).is_none()
+        && let Some(alias) = crate::formats::columns::canon_for(&lower)
+    {
+        lower = canonical_name(alias).to_string();
+    }
+    matches!(
+        kind_of(&lower),
+        Some(Kind::Keyword | Kind::UserAgent | Kind::Words)
+    )
+}
+
 /// A column's name as a quoted field name (see [`source_column`]), escaped for query text.
 pub fn quoted_column(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))

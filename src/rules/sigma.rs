@@ -446,8 +446,8 @@ fn target(name: &str, web: bool) -> Target {
         // `Get-WinEvent | Export-Csv` names these differently.
         "eventid" => Target::Fields(vec!["EventID", "Id"]),
         "channel" => Target::Fields(vec!["Channel", "LogName"]),
-        // The event's own full name, not the host it is filed under.
-        "computer" => Target::Fields(vec![r#""Computer""#, r#""MachineName""#]),
+        // The event's own full name (and, where a layout has no such item, the host).
+        "computer" => Target::Named(crate::query::quoted_column(name)),
         // The user and the addresses a Windows event names are the canonical `user` and `ip`
         // (see `formats::evtx::canonical`): the same values, read alike in every layout.
         "user" => Target::Named(name.to_string()),
@@ -787,9 +787,18 @@ fn field_query(target: &Target, one: impl Fn(&str) -> String) -> Result<String, 
             if name.is_empty() {
                 return Err("an empty field name".into());
             }
-            if crate::query::source_column(name).is_none()
-                && name.contains([' ', ':', '(', ')', '"', '\\'])
-            {
+            if let Some(own) = crate::query::source_column(name) {
+                // An event's own item named like a web field. Flat exports (`Get-WinEvent |
+                // Export-Csv`, flat JSON) read such a column as the canonical field and keep no
+                // item: where that field is text, it is asked as well.
+                if crate::query::is_canonical_text(&own)
+                    && !own.contains([' ', ':', '(', ')', '"', '\\'])
+                {
+                    return Ok(or(vec![one(name), one(&own)]));
+                }
+                return Ok(one(name));
+            }
+            if name.contains([' ', ':', '(', ')', '"', '\\']) {
                 // A name the query language cannot write bare (`Task Category`) is quoted.
                 return Ok(one(&crate::query::quoted_column(name)));
             }
