@@ -23,7 +23,6 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let mut epoch = None;
     let mut names: Vec<String> = Vec::with_capacity(flat.len());
     let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(flat.len());
-    let mut windows = false;
     // Which names are a Windows event's own items (see below).
     let mut items: Vec<bool> = Vec::with_capacity(flat.len());
     for (name, value) in flat {
@@ -31,7 +30,6 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         // the names an EVTX record's fields have, so one rule reads them all.
         let name = match super::evtx::windows_name(&name) {
             Some(n) => {
-                windows = true;
                 items.push(true);
                 n.into_owned()
             }
@@ -82,7 +80,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     };
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;
-    if windows || ev.attr("EventID").is_some() {
+    if items.contains(&true) || ev.attr("EventID").is_some() {
         if ev.host.is_none() {
             ev.host = ev.attr("Computer").map(|c| Cow::Owned(c.to_string()));
         }

@@ -334,17 +334,23 @@ mod tests {
     use super::TermRegex;
     use tantivy_fst::Automaton;
 
-    /// Whether `term` matches whole, walked byte by byte as the term dictionary walks it.
-    fn matches(pattern: &str, term: &str) -> bool {
-        let re = TermRegex::new(pattern, &mut usize::MAX.clone()).expect("compiles");
-        let mut state = re.start();
+    /// Whether an automaton takes `term` whole, walked byte by byte as the term dictionary
+    /// walks it.
+    fn takes<A: Automaton>(a: &A, term: &str) -> bool {
+        let mut state = a.start();
         for b in term.bytes() {
-            if !re.can_match(&state) {
+            if !a.can_match(&state) {
                 return false;
             }
-            state = re.accept(&state, b);
+            state = a.accept(&state, b);
         }
-        re.is_match(&state)
+        a.is_match(&state)
+    }
+
+    /// Whether `term` matches `pattern` whole.
+    fn matches(pattern: &str, term: &str) -> bool {
+        let re = TermRegex::new(pattern, &mut usize::MAX.clone()).expect("compiles");
+        takes(&re, term)
     }
 
     #[test]
@@ -491,14 +497,7 @@ mod tests {
             lo: u128::from(lo),
             hi: u128::from(hi),
         };
-        let mut state = a.start();
-        for b in term.bytes() {
-            if !a.can_match(&state) {
-                return false;
-            }
-            state = a.accept(&state, b);
-        }
-        a.is_match(&state)
+        takes(&a, term)
     }
 
     #[test]

@@ -26,6 +26,40 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// A Windows event as `evtx_dump` writes it in JSON: record `n` (under 10) of host
+/// `EX1.corp.example`, at `2021-03-05T10:00:0n`, with `data` as its EventData.
+pub fn windows_event(
+    n: u32,
+    provider: &str,
+    id: u32,
+    channel: &str,
+    data: serde_json::Value,
+) -> String {
+    serde_json::json!({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": provider}},
+            "EventID": id,
+            "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
+            "EventRecordID": n,
+            "Channel": channel,
+            "Computer": "EX1.corp.example"
+        },
+        "EventData": data
+    }})
+    .to_string()
+}
+
+/// Writes `lines` as the JSON lines file `name` under `dir/evidence` and ingests it into
+/// `dir/case`; returns the case.
+pub fn ingest_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let evidence = dir.join("evidence");
+    std::fs::create_dir_all(&evidence).expect("evidence folder");
+    std::fs::write(evidence.join(name), lines.join("\n") + "\n").expect("evidence file");
+    let case = dir.join("case");
+    ingest(&case, &evidence);
+    case
+}
+
 /// Ingests `input` into `case` without a progress bar; returns the summary.
 pub fn ingest(case: &Path, input: &Path) -> String {
     ok(&[

@@ -25,6 +25,16 @@ fn hunt_json(case: &Path) -> Value {
     serde_json::from_str(&ok(&["hunt", "--case", path_str(case), "--format", "json"])).unwrap()
 }
 
+/// How many events a finding of `rule` cites in a `hunt --format json` report (0: none).
+fn finding_count(report: &Value, rule: &str) -> u64 {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .map_or(0, |f| f["count"].as_u64().unwrap())
+}
+
 fn strings(v: &Value, key: &str) -> BTreeSet<String> {
     v.as_array()
         .unwrap()
@@ -157,14 +167,7 @@ fn hunt_finds_the_whole_intrusion_and_no_decoy() {
             .starts_with("2021-03-06T03:58:11")
     );
     // Test-ProxyLogon's verdicts on the same rows (sample-logs/README.md, answer key).
-    let count = |rule: &str| {
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["rule"] == rule)
-            .map_or(0, |f| f["count"].as_u64().unwrap())
-    };
+    let count = |rule: &str| finding_count(&report, rule);
     assert_eq!(count("tpl-cve-2021-26855"), 6);
     assert_eq!(count("tpl-cve-2021-26858"), 1);
     assert_eq!(count("tpl-cve-2021-27065-resetvdir"), 1);
@@ -478,23 +481,15 @@ level: medium
 #[test]
 fn wildcards_and_sigma_contains_cross_line_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
     let block = "param()\r\n$x = 1\r\nInvoke-Mimikatz -DumpCreds\r\nWrite-Output $x";
-    let event = serde_json::json!({"Event": {
-        "System": {
-            "Provider": {"#attributes": {"Name": "Microsoft-Windows-PowerShell"}},
-            "EventID": 4104,
-            "TimeCreated": {"#attributes": {"SystemTime": "2021-03-05T10:00:00.000Z"}},
-            "EventRecordID": 7,
-            "Channel": "Microsoft-Windows-PowerShell/Operational",
-            "Computer": "EX1.corp.example"
-        },
-        "EventData": {"ScriptBlockText": block, "ScriptBlockId": "b1"}
-    }});
-    std::fs::write(evidence.join("powershell.jsonl"), format!("{event}\n")).unwrap();
-    let case = dir.path().join("case");
-    common::ingest(&case, &evidence);
+    let event = common::windows_event(
+        7,
+        "Microsoft-Windows-PowerShell",
+        4104,
+        "Microsoft-Windows-PowerShell/Operational",
+        serde_json::json!({"ScriptBlockText": block, "ScriptBlockId": "b1"}),
+    );
+    let case = common::ingest_lines(dir.path(), "powershell.jsonl", &[event]);
     let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
     assert_eq!(count("ScriptBlockText:*mimikatz*").trim(), "1");
     assert_eq!(count("ScriptBlockText:param*creds*").trim(), "1");
@@ -537,8 +532,6 @@ level: high
 #[test]
 fn regexes_the_index_cannot_search_are_checked_on_candidates() {
     let dir = tempfile::tempdir().unwrap();
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
     let long_word = "A".repeat(70);
     let lines: Vec<String> = [
         (1, "cmd /c whoami"),
@@ -548,27 +541,20 @@ fn regexes_the_index_cannot_search_are_checked_on_candidates() {
     ]
     .iter()
     .map(|(n, command)| {
-        serde_json::json!({"Event": {
-            "System": {
-                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
-                "EventID": 1,
-                "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
-                "EventRecordID": n,
-                "Channel": "Microsoft-Windows-Sysmon/Operational",
-                "Computer": "EX1.corp.example"
-            },
-            "EventData": {
+        common::windows_event(
+            *n,
+            "Microsoft-Windows-Sysmon",
+            1,
+            "Microsoft-Windows-Sysmon/Operational",
+            serde_json::json!({
                 "Image": "C:\\Windows\\System32\\cmd.exe",
                 "CommandLine": command,
                 "ParentImage": "C:\\Windows\\System32\\inetsrv\\w3wp.exe"
-            }
-        }})
-        .to_string()
+            }),
+        )
     })
     .collect();
-    std::fs::write(evidence.join("sysmon.jsonl"), lines.join("\n") + "\n").unwrap();
-    let case = dir.path().join("case");
-    common::ingest(&case, &evidence);
+    let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &lines);
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/rules.yml"),
@@ -596,14 +582,7 @@ level: medium
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("not run"), "{err}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let count = |id: &str| {
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["rule"] == id)
-            .map_or(0, |f| f["count"].as_u64().unwrap())
-    };
+    let count = |id: &str| finding_count(&report, id);
     // `whoami` as a word: not `whoamiX`.
     assert_eq!(count("0b6a8c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d"), 1, "{report}");
     assert_eq!(count("1c7b9d2e-3f4a-4b6c-9d8e-0f1a2b3c4d5e"), 1, "{report}");
@@ -625,33 +604,25 @@ level: medium
 #[test]
 fn windows_items_named_like_web_fields_stay_the_events_own() {
     let dir = tempfile::tempdir().unwrap();
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
-    let system = |id: u32, n: u32, channel: &str| {
-        serde_json::json!({
-            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
-            "EventID": id,
-            "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
-            "EventRecordID": n,
-            "Channel": channel,
-            "Computer": "EX1.corp.example"
-        })
-    };
+    let auditing = "Microsoft-Windows-Security-Auditing";
     let events = [
-        serde_json::json!({"Event": {
-            "System": system(4625, 1, "Security"),
-            "EventData": {"TargetUserName": "admin", "Status": "0xc000006d",
-                          "SubStatus": "0xc0000064", "IpAddress": "203.0.113.9"}
-        }}),
-        serde_json::json!({"Event": {
-            "System": system(4104, 2, "Microsoft-Windows-PowerShell/Operational"),
-            "EventData": {"ScriptBlockText": "whoami", "Path": "C:\\inetpub\\evil.ps1"}
-        }}),
+        common::windows_event(
+            1,
+            auditing,
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": "admin", "Status": "0xc000006d",
+                               "SubStatus": "0xc0000064", "IpAddress": "203.0.113.9"}),
+        ),
+        common::windows_event(
+            2,
+            auditing,
+            4104,
+            "Microsoft-Windows-PowerShell/Operational",
+            serde_json::json!({"ScriptBlockText": "whoami", "Path": "C:\\inetpub\\evil.ps1"}),
+        ),
     ];
-    let lines: Vec<String> = events.iter().map(ToString::to_string).collect();
-    std::fs::write(evidence.join("events.jsonl"), lines.join("\n") + "\n").unwrap();
-    let case = dir.path().join("case");
-    common::ingest(&case, &evidence);
+    let case = common::ingest_lines(dir.path(), "events.jsonl", &events);
     let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
     assert_eq!(count(r#""Status":0xC000006D"#).trim(), "1");
     assert_eq!(count("status:*").trim(), "0");
@@ -704,8 +675,6 @@ level: high
 #[test]
 fn a_cidr_on_a_text_field_is_the_addresses_in_it() {
     let dir = tempfile::tempdir().unwrap();
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
     let lines: Vec<String> = [
         (1, "10.20.0.5"),
         (2, "203.0.113.50"),
@@ -714,27 +683,20 @@ fn a_cidr_on_a_text_field_is_the_addresses_in_it() {
     ]
     .iter()
     .map(|(n, destination)| {
-        serde_json::json!({"Event": {
-            "System": {
-                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
-                "EventID": 3,
-                "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
-                "EventRecordID": n,
-                "Channel": "Microsoft-Windows-Sysmon/Operational",
-                "Computer": "EX1.corp.example"
-            },
-            "EventData": {
+        common::windows_event(
+            *n,
+            "Microsoft-Windows-Sysmon",
+            3,
+            "Microsoft-Windows-Sysmon/Operational",
+            serde_json::json!({
                 "Image": "C:\\Windows\\System32\\rundll32.exe",
                 "DestinationIp": destination,
                 "DestinationPort": "443"
-            }
-        }})
-        .to_string()
+            }),
+        )
     })
     .collect();
-    std::fs::write(evidence.join("sysmon.jsonl"), lines.join("\n") + "\n").unwrap();
-    let case = dir.path().join("case");
-    common::ingest(&case, &evidence);
+    let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &lines);
     let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
     assert_eq!(count("DestinationIp:10.0.0.0/8").trim(), "1");
     assert_eq!(count("DestinationIp:203.0.113.0/24").trim(), "1");
@@ -764,13 +726,10 @@ level: high
         "{err}"
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let finding = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "4f0e2a5b-6c7d-4e9f-8a0b-3c4d5e6f7081")
-        .cloned()
-        .unwrap_or_default();
     // The public IPv4 and IPv6 destinations, not the internal ones.
-    assert_eq!(finding["count"].as_u64(), Some(2), "{report}");
+    assert_eq!(
+        finding_count(&report, "4f0e2a5b-6c7d-4e9f-8a0b-3c4d5e6f7081"),
+        2,
+        "{report}"
+    );
 }

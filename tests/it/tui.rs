@@ -779,30 +779,21 @@ fn the_status_line_tells_the_ingest_beside_the_timeline() {
 #[test]
 fn pivot_on_a_windows_item_named_like_a_web_field() {
     let dir = tempfile::tempdir().unwrap();
-    let evidence = dir.path().join("evidence");
-    std::fs::create_dir_all(&evidence).unwrap();
     let event = |n: u32, status: &str| {
-        serde_json::json!({"Event": {
-            "System": {
-                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
-                "EventID": 4625,
-                "TimeCreated": {"#attributes": {"SystemTime": format!("2021-03-05T10:00:0{n}.000Z")}},
-                "EventRecordID": n,
-                "Channel": "Security",
-                "Computer": "EX1.corp.example"
-            },
-            "EventData": {"TargetUserName": "admin", "Status": status}
-        }})
-        .to_string()
+        crate::common::windows_event(
+            n,
+            "Microsoft-Windows-Security-Auditing",
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": "admin", "Status": status}),
+        )
     };
     let lines = [
         event(1, "0xc000006d"),
         event(2, "0xc000006d"),
         event(3, "0xc0000234"),
     ];
-    std::fs::write(evidence.join("security.jsonl"), lines.join("\n") + "\n").unwrap();
-    let case = dir.path().join("case");
-    crate::common::ingest(&case, &evidence);
+    let case = crate::common::ingest_lines(dir.path(), "security.jsonl", &lines);
     let mut h = Harness::open(&case, 140, 40);
     h.query("EventID:4625");
     assert_eq!(h.app.total, 3);
