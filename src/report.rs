@@ -453,15 +453,10 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
     for s in &h.webshells {
         let _ = writeln!(
             o,
-            "- web shell `{}` on {}, first answered {}, used by {}",
+            "- web shell `{}` on {}: {}",
             md_cell(&s.path),
             md_cell(&s.host),
-            s.first_seen,
-            s.clients
-                .iter()
-                .map(|c| c.client.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            md_cell(&s.use_summary())
         );
     }
     let _ = writeln!(
@@ -642,14 +637,12 @@ pub fn html(r: &IncidentReport, case: &str) -> String {
         );
     }
     for s in &h.webshells {
-        let clients: Vec<&str> = s.clients.iter().map(|c| c.client.as_str()).collect();
         let _ = write!(
             o,
-            "<li>web shell <code>{}</code> on {}, first answered {}, used by {}</li>",
+            "<li>web shell <code>{}</code> on {}: {}</li>",
             e(&s.path),
             e(&s.host),
-            s.first_seen,
-            e(&clients.join(", "))
+            e(&s.use_summary())
         );
     }
     o.push_str("</ul>\n<h2>Hosts and log coverage</h2><table><tr><th>host</th><th>log</th><th>events</th><th>first</th><th>last</th><th>gaps</th></tr>");

@@ -95,6 +95,48 @@ pub struct WebShell {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub likely_write: Option<EventRef>,
     pub why: String,
+    /// Whether the case holds web requests of its host: without them, a shell never seen
+    /// answering may well have been used.
+    pub host_web_logged: bool,
+    /// Process starts by IIS's or Unified Messaging's worker on its host from its write (or
+    /// first use) on, the first few: what a web shell runs shows up here.
+    pub worker_processes: Vec<EventRef>,
+    pub worker_process_events: u64,
+}
+
+impl WebShell {
+    /// How it was used, in one line: its requests, or why none are known, then what the worker
+    /// processes started after it.
+    pub fn use_summary(&self) -> String {
+        let mut s = if !self.first_seen.is_empty() {
+            let clients: Vec<&str> = self.clients.iter().map(|c| c.client.as_str()).collect();
+            format!(
+                "first answered {}, {} request(s) ({} POST) from {}",
+                self.first_seen,
+                self.requests,
+                self.posts,
+                if clients.is_empty() {
+                    "no logged client".to_string()
+                } else {
+                    clients.join(", ")
+                }
+            )
+        } else if self.host_web_logged {
+            format!("never answered in the web logs of {}", self.host)
+        } else {
+            format!(
+                "the case holds no web logs of {}: whether it answered is unknown",
+                self.host
+            )
+        };
+        if let Some(first) = self.worker_processes.first() {
+            s.push_str(&format!(
+                "; the web server's worker then started processes: {} event(s) from {}",
+                self.worker_process_events, first.ts
+            ));
+        }
+        s
+    }
 }
 
 /// A client address and why it is suspect.
@@ -300,6 +342,12 @@ const RARE_UA_EVENTS: u64 = 200;
 
 /// At most this many requests of one web shell are loaded to count them across logs.
 const SHELL_REQUESTS_LOADED: u64 = 100_000;
+
+/// Process starts whose parent is IIS's worker or Unified Messaging's (Sysmon 1, Security 4688).
+const WORKER_CHILDREN: &str = "ParentImage:*\\\\w3wp.exe OR ParentImage:*\\\\umworkerprocess.exe OR ParentImage:*\\\\umservice.exe OR ParentProcessName:*\\\\w3wp.exe OR ParentProcessName:*\\\\umworkerprocess.exe OR ParentProcessName:*\\\\umservice.exe";
+
+/// A web shell's worker process starts listed.
+const SHELL_PROCESSES_SHOWN: u64 = 10;
 
 /// The verdict label of events no log names a server for (see `stats`: "(no host)").
 pub const NO_HOST: &str = "(no host)";
@@ -776,6 +824,18 @@ impl<'a> Ctx<'a> {
             };
             (Some(note), likely)
         };
+        let since = exact
+            .as_ref()
+            .or(likely_write.as_ref())
+            .map(|e| e.ts.clone())
+            .or_else(|| first_use.map(format_ms));
+        let (worker_processes, worker_process_events) = match since {
+            Some(since) => self.worker_processes(host, &since)?,
+            None => (Vec::new(), 0),
+        };
+        let host_web_logged = !self
+            .select(&format!("{} AND method:*", host_query(host)))?
+            .is_empty();
         Ok(WebShell {
             first_seen: first_ok.map(format_ms).unwrap_or_default(),
             path,
@@ -787,7 +847,22 @@ impl<'a> Ctx<'a> {
             written_by_note,
             likely_write,
             why,
+            host_web_logged,
+            worker_processes,
+            worker_process_events,
         })
+    }
+
+    /// Process starts by the web server's worker on `host` from `since` on: the first few and
+    /// how many events there are.
+    fn worker_processes(&self, host: &str, since: &str) -> Result<(Vec<EventRef>, u64)> {
+        let q = format!(
+            "{} AND ts:>={since} AND ({WORKER_CHILDREN})",
+            host_query(host)
+        );
+        let sel = self.select(&q)?;
+        let shown = sel.events(0, sel.len().min(SHELL_PROCESSES_SHOWN) as usize)?;
+        Ok((shown.iter().map(evidence_of).collect(), sel.len()))
     }
 
     /// The last write on `host` before `before` that does not name its file.
@@ -1007,19 +1082,16 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
                 verdict = Verdict::Compromised;
-                let users: Vec<&str> = shell.clients.iter().map(|c| c.client.as_str()).collect();
                 reasons.push((
                     Outcome::Compromise,
                     if sel.is_empty() {
-                        format!("web shell {} was written; no request answered", shell.path)
-                    } else {
                         format!(
-                            "web shell {} answered {} request(s) ({} POST) from {}",
+                            "web shell {} was written; {}",
                             shell.path,
-                            shell.requests,
-                            shell.posts,
-                            users.join(", ")
+                            shell.use_summary()
                         )
+                    } else {
+                        format!("web shell {}: {}", shell.path, shell.use_summary())
                     },
                 ));
                 for ev in sel.events(0, sel.len().min(CITED_PER_REASON) as usize)? {

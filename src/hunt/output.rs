@@ -65,18 +65,21 @@ pub fn text(r: &Report) -> String {
     if !r.webshells.is_empty() {
         let _ = writeln!(o, "\nWeb shells:");
         for w in &r.webshells {
-            let first = if w.first_seen.is_empty() {
-                "never answered".to_string()
+            let used = if !w.first_seen.is_empty() {
+                format!(
+                    "first answered {}, {} request(s) ({} POST)",
+                    w.first_seen, w.requests, w.posts
+                )
+            } else if w.host_web_logged {
+                format!("never answered, {} request(s)", w.requests)
             } else {
-                format!("first answered {}", w.first_seen)
+                "no web logs of its host in the case: whether it answered is unknown".to_string()
             };
             let _ = writeln!(
                 o,
-                "  {} on {}: {first}, {} request(s) ({} POST); {}",
+                "  {} on {}: {used}; {}",
                 esc(&w.path),
-                w.host,
-                w.requests,
-                w.posts,
+                esc(&w.host),
                 esc(&w.why)
             );
             match (&w.written_by, &w.written_by_note) {
@@ -101,6 +104,23 @@ pub fn text(r: &Report) -> String {
                     "    client {} — {} request(s), {} .. {}",
                     c.client, c.requests, c.first, c.last
                 );
+            }
+            if !w.worker_processes.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "    then the web server's worker started processes ({} event(s)):",
+                    w.worker_process_events
+                );
+                for e in &w.worker_processes {
+                    let _ = writeln!(
+                        o,
+                        "      {} {} ({}:{})",
+                        e.ts,
+                        esc(&e.summary),
+                        esc(&e.file),
+                        e.line
+                    );
+                }
             }
         }
     }
@@ -287,25 +307,19 @@ pub fn markdown(r: &Report) -> String {
     if !r.webshells.is_empty() {
         let _ = writeln!(
             o,
-            "## Web shells\n\n| path | host | first answered | clients | written by |\n|---|---|---|---|---|"
+            "## Web shells\n\n| path | host | use | written by |\n|---|---|---|---|"
         );
         for w in &r.webshells {
-            let clients: Vec<String> = w
-                .clients
-                .iter()
-                .map(|c| format!("{} ({})", c.client, c.requests))
-                .collect();
             let written = w.written_by.as_ref().map_or_else(
                 || md(w.written_by_note.as_deref().unwrap_or("-")),
                 |e| format!("{} `{}:{}`", e.ts, md(&e.file), e.line),
             );
             let _ = writeln!(
                 o,
-                "| `{}` | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} |",
                 md(&w.path),
                 md(&w.host),
-                w.first_seen,
-                clients.join(", "),
+                md(&w.use_summary()),
                 written
             );
         }

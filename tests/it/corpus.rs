@@ -514,6 +514,18 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
             .unwrap()
             .contains("ohyeah.aspx")
     );
+    // No web log of MXS01 in the capture: the shell's use is unknown, and what the worker ran
+    // after the write is listed: ASP.NET compiling the page (cvtres.exe, its first request),
+    // then `cmd /c whoami`, each seen by Security and Sysmon.
+    assert_eq!(shell["host_web_logged"], false);
+    assert_eq!(shell["worker_process_events"], 6);
+    let ran: Vec<u64> = shell["worker_processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ran, [4952, 3977, 4966, 4050, 4967, 4062]);
     let spawned = report["findings"]
         .as_array()
         .unwrap()

@@ -121,6 +121,7 @@ fn hunt_finds_the_whole_intrusion_and_no_decoy() {
     );
     for w in shells {
         assert_eq!(w["host"], "MBX-A");
+        assert_eq!(w["host_web_logged"], true);
         assert_eq!(
             strings(&w["clients"], "client"),
             BTreeSet::from(["198.51.100.144".to_string(), "203.0.113.77".to_string()])
@@ -731,5 +732,89 @@ level: high
         finding_count(&report, "4f0e2a5b-6c7d-4e9f-8a0b-3c4d5e6f7081"),
         2,
         "{report}"
+    );
+}
+
+/// A web shell known only from the event logs: with no web log of its host in the case, trawl
+/// says its use is unknown (not "never answered"), and lists what the web server's worker
+/// started from the write on (ASP.NET compiling the page on its first request, then its
+/// commands), not what it started before.
+#[test]
+fn a_shell_without_web_logs_says_so_and_lists_what_the_worker_ran_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let sysmon = "Microsoft-Windows-Sysmon";
+    let channel = "Microsoft-Windows-Sysmon/Operational";
+    let exchange = "C:\\Program Files\\Microsoft\\Exchange Server\\V15";
+    let spawn = |n: u32, image: &str, command: &str| {
+        common::windows_event(
+            n,
+            sysmon,
+            1,
+            channel,
+            serde_json::json!({
+                "ParentImage": "C:\\Windows\\System32\\inetsrv\\w3wp.exe",
+                "Image": image,
+                "CommandLine": command
+            }),
+        )
+    };
+    let events = [
+        spawn(
+            1,
+            "C:\\Windows\\Microsoft.NET\\Framework64\\v4.0.30319\\csc.exe",
+            "csc.exe /noconfig earlier.cmdline",
+        ),
+        common::windows_event(
+            2,
+            sysmon,
+            11,
+            channel,
+            serde_json::json!({
+                "Image": "System",
+                "TargetFilename": format!("{exchange}\\FrontEnd\\HttpProxy\\owa\\auth\\shell.aspx")
+            }),
+        ),
+        spawn(
+            3,
+            "C:\\Windows\\Microsoft.NET\\Framework64\\v4.0.30319\\cvtres.exe",
+            "cvtres.exe /NOLOGO",
+        ),
+        spawn(4, "C:\\Windows\\System32\\cmd.exe", "cmd /c whoami"),
+    ];
+    let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &events);
+    let report: Value = serde_json::from_str(&ok(&[
+        "hunt",
+        "--case",
+        path_str(&case),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let shell = &report["webshells"][0];
+    assert_eq!(shell["path"], "/owa/auth/shell.aspx", "{report:#}");
+    assert_eq!(shell["host_web_logged"], false);
+    assert_eq!(shell["worker_process_events"], 2);
+    let lines: Vec<u64> = shell["worker_processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4]);
+    let text = ok(&["hunt", "--case", path_str(&case)]);
+    assert!(
+        text.contains("no web logs of its host in the case: whether it answered is unknown")
+            && text.contains("then the web server's worker started processes (2 event(s))")
+            && text.contains("cmd /c whoami")
+            && !text.contains("never answered"),
+        "{text}"
+    );
+    let verdict = &report["verdicts"][0];
+    assert_eq!(verdict["verdict"], "compromised");
+    let reasons = verdict["reasons"].to_string();
+    assert!(
+        reasons.contains("whether it answered is unknown")
+            && reasons.contains("2 event(s) from 2021-03-05T10:00:03.000Z"),
+        "{reasons}"
     );
 }
