@@ -111,6 +111,11 @@ impl Compiler<'_> {
                 return self.exists(&canonical, *name_col);
             }
             return match kind {
+                // A host is indexed by its short name (`normalize_host`): a full name asked
+                // exactly is folded the same way, so `host:mbx-a.corp.example` finds MBX-A.
+                Kind::Keyword if canonical == names::HOST => {
+                    self.keyword_with(Col::Host, value, column, "", host_term)
+                }
                 Kind::Keyword => self.keyword(keyword_col(&canonical), value, column, ""),
                 Kind::UserAgent => self.user_agent(value, column),
                 Kind::Words => self.words(words_col(&canonical), value, column),
@@ -425,6 +430,15 @@ impl Compiler<'_> {
             return Ok(Plan::Nothing);
         }
         Ok(Plan::Files(ids))
+    }
+}
+
+/// A host value as indexed: an exact name by its short name, a wildcard as written.
+fn host_term(value: &str) -> String {
+    if has_wildcard(value) {
+        schema::normalize_keyword(value)
+    } else {
+        schema::normalize_keyword(&schema::normalize_host(value))
     }
 }
 
@@ -766,7 +780,7 @@ fn strip_anchors(pattern: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_anchors;
+    use super::{host_term, strip_anchors};
 
     #[test]
     fn only_unescaped_dollars_are_anchors() {
@@ -776,5 +790,14 @@ mod tests {
         assert_eq!(strip_anchors(r".*\$"), r".*\$");
         assert_eq!(strip_anchors(r".*\\$"), r".*\\");
         assert_eq!(strip_anchors("$"), "");
+    }
+
+    #[test]
+    fn a_full_host_name_is_asked_by_its_short_name() {
+        assert_eq!(host_term("MBX-A.corp.example.org"), "mbx-a");
+        assert_eq!(host_term("mbx-a"), "mbx-a");
+        assert_eq!(host_term("192.0.2.1"), "192.0.2.1");
+        // A wildcard is a pattern over the short names, not a name to fold.
+        assert_eq!(host_term("*.corp"), "*.corp");
     }
 }

@@ -695,8 +695,18 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
             };
             (regex, inner)
         };
+        let exact = regex == inner
+            && !has(Modifier::Re)
+            && s.parts.iter().all(|p| matches!(p, StringPart::Plain(_)));
         queries.push(match target {
             Target::Uri => uri_query(&regex, &inner, s, has(Modifier::Re)),
+            // A host is indexed by its short name: a full name asked exactly is asked as a
+            // host term, which folds it the same way (`Computer: EX1.corp.example` finds the
+            // flat export's row whose `MachineName` became the host).
+            Target::Named(name) if exact && names_the_host(name) => or(vec![
+                format!("{name}:{}", regex_value(&regex)),
+                format!("host:{}", quote(&literal(s))),
+            ]),
             _ => field_query(target, |f| format!("{f}:{}", regex_value(&regex)))?,
         });
     }
@@ -805,6 +815,13 @@ fn field_query(target: &Target, one: impl Fn(&str) -> String) -> Result<String, 
             one(name)
         }
         Target::Uri => or(vec![one("path"), one("query")]),
+    })
+}
+
+/// Whether a quoted item's name is one flat exports read as the host (`Computer`).
+fn names_the_host(name: &str) -> bool {
+    crate::query::source_column(name).is_some_and(|own| {
+        crate::formats::columns::canon_for(&own) == Some(crate::formats::columns::Canon::Host)
     })
 }
 

@@ -818,3 +818,57 @@ fn a_shell_without_web_logs_says_so_and_lists_what_the_worker_ran_after() {
         "{reasons}"
     );
 }
+
+/// A host is asked by any of its names: `host:` with the full name finds the events its short
+/// name is indexed under, so a Sigma rule's `Computer: <full name>` finds a `Get-WinEvent |
+/// Export-Csv` row (whose `MachineName` is the host, not an item) as it finds native events.
+#[test]
+fn a_host_is_found_by_its_full_name_in_every_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::write(
+        evidence.join("management.csv"),
+        "#TYPE Selected.System.Management.Automation.PSCustomObject\r\n\
+         \"TimeCreated\",\"Id\",\"LevelDisplayName\",\"ProviderName\",\"LogName\",\"MachineName\",\"Message\"\r\n\
+         \"2021-03-05T17:42:27.0930000Z\",\"1\",\"Information\",\"MSExchange CmdletLogs\",\"MSExchange Management\",\"EX1.corp.example\",\"Cmdlet succeeded. Cmdlet Set-Mailbox\"\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        evidence.join("security.jsonl"),
+        common::windows_event(
+            1,
+            "Microsoft-Windows-Security-Auditing",
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": "admin"}),
+        ) + "\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
+    assert_eq!(count("host:EX1.corp.example").trim(), "2");
+    assert_eq!(count("host:\"ex1.corp.example\"").trim(), "2");
+    assert_eq!(count("host:ex1").trim(), "2");
+    assert_eq!(count("host:EX2.corp.example").trim(), "0");
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/computer.yml"),
+        r"title: Events of one server by its full name
+id: 4fa0e2b5-6c7d-4e9f-a01b-3c4d5e6f7081
+logsource: {product: windows}
+detection:
+  selection: {Computer: 'EX1.corp.example'}
+  condition: selection
+level: low
+",
+    )
+    .unwrap();
+    let report = hunt_json(&case);
+    assert_eq!(
+        finding_count(&report, "4fa0e2b5-6c7d-4e9f-a01b-3c4d5e6f7081"),
+        2,
+        "{report:#}"
+    );
+}
