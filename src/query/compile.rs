@@ -166,9 +166,18 @@ impl Compiler<'_> {
             return Ok(Plan::Nothing);
         }
         if let Some(own) = super::source_column(name) {
+            // Columns that feed a canonical field are read into it, not kept under their name.
+            let hint = match crate::formats::columns::canon_for(&own) {
+                Some(canon) => format!(
+                    " (where a log has it, it is read as {}: ask {}:…)",
+                    super::canonical_name(canon),
+                    super::canonical_name(canon)
+                ),
+                _ => String::new(),
+            };
             return err(
                 name_col,
-                format!("no event in this case has a column named '{own}'"),
+                format!("no event in this case has a column named '{own}'{hint}"),
             );
         }
         err(name_col, unknown_field_message(name, self.vocab))

@@ -852,6 +852,11 @@ fn a_host_is_found_by_its_full_name_in_every_layout() {
     assert_eq!(count("host:\"ex1.corp.example\"").trim(), "2");
     assert_eq!(count("host:ex1").trim(), "2");
     assert_eq!(count("host:EX2.corp.example").trim(), "0");
+    // The export's `MachineName` column was read as the host: asked as a column, trawl says so.
+    let out = run(&["search", "--case", path_str(&case), "\"MachineName\":*"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it is read as host: ask host:"), "{err}");
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/computer.yml"),
