@@ -199,7 +199,8 @@ fn read(xml: &str) -> Result<Record<'_>, XmlError> {
                 if opens_item {
                     let name = data_name(name, attrs)?;
                     if empty {
-                        push_item(&mut rec, name, Cow::Borrowed(""));
+                        let section = path.get(1).map(|(_, n)| *n);
+                        push_item(&mut rec, section, name, Cow::Borrowed(""));
                     } else {
                         item = Some((name, Gathered::default(), path.len()));
                     }
@@ -230,7 +231,8 @@ fn read(xml: &str) -> Result<Record<'_>, XmlError> {
                     ));
                 }
                 if let Some((n, mut v, _)) = item.take_if(|(_, _, depth)| *depth == path.len()) {
-                    push_item(&mut rec, n, v.take());
+                    let section = path.get(1).map(|(_, n)| *n);
+                    push_item(&mut rec, section, n, v.take());
                 } else if path.last().map(|(t, _)| *t) == Some(Tag::System)
                     && let Some(k) = SYSTEM_TEXT.iter().find(|k| **k == name)
                 {
@@ -274,11 +276,48 @@ fn data_name<'a>(element: &'a str, attrs: &'a str) -> Result<Option<Cow<'a, str>
     Ok(None)
 }
 
-fn push_item<'a>(rec: &mut Record<'a>, name: Option<Cow<'a, str>>, value: Cow<'a, str>) {
-    match name {
-        Some(n) => rec.attrs.push((n, value)),
-        None => rec.unnamed.push(value),
+fn push_item<'a>(
+    rec: &mut Record<'a>,
+    section: Option<&str>,
+    name: Option<Cow<'a, str>>,
+    value: Cow<'a, str>,
+) {
+    let Some(n) = name else {
+        rec.unnamed.push(value);
+        return;
+    };
+    // One name, one meaning: an item named like a System value is not that value.
+    let same = rec.attrs[..rec.system]
+        .iter()
+        .position(|(k, _)| k.eq_ignore_ascii_case(&n));
+    match same.map(|i| (i, system_aside(&rec.attrs[i].0))) {
+        // The process that wrote the event (Sysmon's own) steps aside for the item rules mean
+        // by `ProcessId` (the process the event is about).
+        Some((i, Some(aside))) => {
+            rec.attrs[i].0 = Cow::Borrowed(aside);
+            rec.attrs.push((n, value));
+        }
+        // An item named like the event's identity (an event-processing failure's `UserData`
+        // names the `EventID` it failed on) is the section's: under the System name it made
+        // `EventID:4616` find a 1108.
+        Some((_, None)) => {
+            let section = section.unwrap_or(Section::EventData.name());
+            rec.attrs
+                .push((Cow::Owned(format!("{section}.{n}")), value));
+        }
+        None => rec.attrs.push((n, value)),
     }
+}
+
+/// The name a System value of the writing process takes when an item has its name.
+fn system_aside(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "ProcessID" => "System.ProcessID",
+        "ThreadID" => "System.ThreadID",
+        "UserID" => "System.UserID",
+        "ActivityID" => "System.ActivityID",
+        _ => return None,
+    })
 }
 
 /// System values held in attributes.
@@ -533,7 +572,7 @@ fn unescape(raw: &str) -> Result<Cow<'_, str>, XmlError> {
 /// `Event.System.Provider.#attributes.Name`), Chainsaw's (`…Provider_attributes.Name`),
 /// Winlogbeat/ECS (`winlog.event_data.Image`, `winlog.event_id`, `winlog.channel`) and flat
 /// layouts (`SourceName`). `None` for other paths.
-pub fn windows_name(path: &str) -> Option<Cow<'_, str>> {
+pub fn windows_name(path: &str) -> Option<(Cow<'_, str>, Section)> {
     const ECS: [(&str, &str); 6] = [
         ("winlog.event_id", "EventID"),
         ("winlog.channel", "Channel"),
@@ -543,25 +582,26 @@ pub fn windows_name(path: &str) -> Option<Cow<'_, str>> {
         ("winlog.task", "Task"),
     ];
     if let Some((_, name)) = ECS.iter().find(|(p, _)| *p == path) {
-        return Some(Cow::Borrowed(name));
+        return Some((Cow::Borrowed(name), Section::System));
     }
     if path == "SourceName" || path == "ProviderName" {
-        return Some(Cow::Borrowed("Provider"));
+        return Some((Cow::Borrowed("Provider"), Section::System));
     }
-    for prefix in [
-        "winlog.event_data.",
-        "winlog.user_data.",
-        "Event.EventData.",
+    for (prefix, section) in [
+        ("winlog.event_data.", Section::EventData),
+        ("winlog.user_data.", Section::UserData),
+        ("Event.EventData.", Section::EventData),
     ] {
         if let Some(rest) = path.strip_prefix(prefix) {
-            return Some(Cow::Borrowed(rest.trim_end_matches(".#text")));
+            return Some((Cow::Borrowed(rest.trim_end_matches(".#text")), section));
         }
     }
     if let Some(rest) = path.strip_prefix("Event.UserData.") {
-        return Some(Cow::Borrowed(rest.rsplit('.').next().unwrap_or(rest)));
+        let name = rest.rsplit('.').next().unwrap_or(rest);
+        return Some((Cow::Borrowed(name), Section::UserData));
     }
     let rest = path.strip_prefix("Event.System.")?;
-    Some(Cow::Borrowed(match rest {
+    let name = match rest {
         "Provider.#attributes.Name" | "Provider_attributes.Name" => "Provider",
         "TimeCreated.#attributes.SystemTime" | "TimeCreated_attributes.SystemTime" => "SystemTime",
         "Execution.#attributes.ProcessID" | "Execution_attributes.ProcessID" => "ProcessID",
@@ -569,7 +609,46 @@ pub fn windows_name(path: &str) -> Option<Cow<'_, str>> {
         "EventID" | "EventID.#text" => "EventID",
         other if other.starts_with("EventID") => "Qualifiers",
         other => other.split(['.', '_']).next().unwrap_or(other),
-    }))
+    };
+    Some((Cow::Borrowed(name), Section::System))
+}
+
+/// The part of a Windows event a field comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    System,
+    EventData,
+    UserData,
+}
+
+impl Section {
+    fn name(self) -> &'static str {
+        match self {
+            Section::System => "System",
+            Section::EventData => "EventData",
+            Section::UserData => "UserData",
+        }
+    }
+}
+
+/// One name, one meaning, in an event exported as JSON as in an EVTX record (see
+/// `push_item`): an item named like a System value is renamed, or the System value steps aside.
+/// `sections[i]` is where `names[i]` comes from (`None`: not a Windows event's field).
+pub fn separate_items(names: &mut [String], sections: &[Option<Section>]) {
+    for j in 0..names.len() {
+        let Some(section @ (Section::EventData | Section::UserData)) = sections[j] else {
+            continue;
+        };
+        let Some(i) = (0..names.len()).find(|&i| {
+            sections[i] == Some(Section::System) && names[i].eq_ignore_ascii_case(&names[j])
+        }) else {
+            continue;
+        };
+        match system_aside(&names[i]) {
+            Some(aside) => names[i] = aside.to_string(),
+            None => names[j] = format!("{}.{}", section.name(), names[j]),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -649,6 +728,40 @@ mod tests {
         let ev = parse(cleared).expect("parses");
         assert_eq!(ev.attr("SubjectUserName"), Some("IEUser"));
         assert_eq!(ev.source.as_deref(), Some("security"));
+    }
+
+    #[test]
+    fn items_named_like_system_values_keep_their_own_meaning() {
+        // Security 1108 (the log service failed on an event): its UserData names the EventID
+        // it failed on, which is not this event's.
+        let failure = r#"<Event><System><Provider Name="Microsoft-Windows-Eventlog"/><EventID>1108</EventID><TimeCreated SystemTime="2015-08-24T07:14:19.218Z"/><EventRecordID>120</EventRecordID><Execution ProcessID="920" ThreadID="1860"/><Channel>Security</Channel><Computer>WIN-1</Computer></System><UserData><EventProcessingFailure><Error Code="15007"></Error><EventID>4616</EventID><PublisherID>Microsoft-Windows-Security-Auditing</PublisherID></EventProcessingFailure></UserData></Event>"#;
+        let ev = parse(failure).expect("parses");
+        let all = |name: &str| -> Vec<&str> {
+            ev.attrs
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_ref())
+                .collect()
+        };
+        assert_eq!(all("EventID"), ["1108"]);
+        assert_eq!(all("UserData.EventID"), ["4616"]);
+        assert_eq!(all("ProcessID"), ["920"]);
+        // Sysmon's `ProcessId` is the process the event is about; the writer's steps aside.
+        let sysmon = SYSMON.replace(
+            r#"<Data Name="Empty">"#,
+            r#"<Data Name="ProcessId">7001</Data><Data Name="Empty">"#,
+        );
+        let ev = parse(&sysmon).expect("parses");
+        let all = |name: &str| -> Vec<&str> {
+            ev.attrs
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_ref())
+                .collect()
+        };
+        assert_eq!(all("ProcessId"), ["7001"]);
+        assert_eq!(all("System.ProcessID"), ["2920"]);
+        assert_eq!(all("EventID"), ["1"]);
     }
 
     #[test]
@@ -755,8 +868,47 @@ mod tests {
             ("SourceName", "Provider"),
             ("Event.System.Channel", "Channel"),
         ] {
-            assert_eq!(windows_name(path).as_deref(), Some(name), "{path}");
+            assert_eq!(
+                windows_name(path).map(|(n, _)| n).as_deref(),
+                Some(name),
+                "{path}"
+            );
         }
         assert_eq!(windows_name("url.path"), None);
+        let section = |path: &str| windows_name(path).map(|(_, s)| s);
+        assert_eq!(section("Event.System.EventID"), Some(Section::System));
+        assert_eq!(
+            section("Event.UserData.EventProcessingFailure.EventID"),
+            Some(Section::UserData)
+        );
+        assert_eq!(
+            section("winlog.event_data.ProcessId"),
+            Some(Section::EventData)
+        );
+    }
+
+    #[test]
+    fn json_items_named_like_system_values_are_separated() {
+        let mut names: Vec<String> = ["EventID", "ProcessID", "EventID", "ProcessId", "Image"]
+            .map(String::from)
+            .to_vec();
+        let sections = [
+            Some(Section::System),
+            Some(Section::System),
+            Some(Section::UserData),
+            Some(Section::EventData),
+            Some(Section::EventData),
+        ];
+        separate_items(&mut names, &sections);
+        assert_eq!(
+            names,
+            [
+                "EventID",
+                "System.ProcessID",
+                "UserData.EventID",
+                "ProcessId",
+                "Image"
+            ]
+        );
     }
 }

@@ -23,18 +23,18 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let mut epoch = None;
     let mut names: Vec<String> = Vec::with_capacity(flat.len());
     let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(flat.len());
-    // Which names are a Windows event's own items (see below).
-    let mut items: Vec<bool> = Vec::with_capacity(flat.len());
+    // Where in a Windows event each name comes from, if it is one's (see below).
+    let mut sections = Vec::with_capacity(flat.len());
     for (name, value) in flat {
         // Windows events exported as JSON (evtx_dump, Chainsaw, Winlogbeat, flat layouts) take
         // the names an EVTX record's fields have, so one rule reads them all.
         let name = match super::evtx::windows_name(&name) {
-            Some(n) => {
-                items.push(true);
+            Some((n, section)) => {
+                sections.push(Some(section));
                 n.into_owned()
             }
             None => {
-                items.push(false);
+                sections.push(None);
                 name
             }
         };
@@ -49,6 +49,8 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         names.push(name);
         values.push(Cow::Owned(scalar_text(value)));
     }
+    super::evtx::separate_items(&mut names, &sections);
+    let items: Vec<bool> = sections.iter().map(Option::is_some).collect();
     // An event's own items stay under their names, as an EVTX record's do: its `Status` is an
     // NTSTATUS code, its `Path` a script's, its `Computer` a full name, not a web request's
     // status, path or server. Only the event's time (`SystemTime`, else a time item) is read

@@ -606,6 +606,33 @@ fn exchange_cmdlets_in_evtx_are_searchable() {
     assert!(line.contains("Set-Mailbox -Identity"), "{line}");
 }
 
+/// An event's identity is its System values: Security 1108 records (the log service failed on
+/// an event) name the failed event's `EventID` in their UserData, which once made
+/// `EventID:4616` count one event too many. The counts are the `evtx` crate's (Python
+/// `evtx`, records whose System EventID is 4616, 4634, 1108).
+#[test]
+fn an_events_id_is_its_own_not_one_its_data_names() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(
+        &case,
+        &corpus.join("omerbenamram-evtx/Security_with_size_t.evtx"),
+    );
+    let c = common::path_str(&case);
+    let count = |q: &str| {
+        common::ok(&["search", "--case", c, "--count", q])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(count("EventID:4616"), "9");
+    assert_eq!(count("EventID:4634"), "17");
+    assert_eq!(count("EventID:1108"), "3");
+    assert_eq!(count("EventID:1108 AND UserData.EventID:4616"), "1");
+}
+
 /// SigmaHQ's regression samples: one record each, which its rule must match exactly once. The
 /// rules are trawl's own copies of their logic (tests/fixtures/sigma), loaded as Sigma.
 #[test]
