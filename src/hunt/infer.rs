@@ -313,6 +313,8 @@ struct Ctx<'a> {
     vocab: Vocabulary,
     /// Every rule's hits split by outcome, context excluded.
     parts: Vec<Part<'a>>,
+    /// Rules with hits whose hits are context: worth a line in a verdict, never its cause.
+    context: Vec<&'a RuleInfo>,
 }
 
 /// Paths where HAFNIUM and others put web shells, and the files of a standard install there.
@@ -377,6 +379,7 @@ impl<'a> Ctx<'a> {
             .collect();
         let noise = (!noise.is_empty()).then(|| format!("({})", noise.join(" OR ")));
         let mut parts = Vec::new();
+        let mut context = Vec::new();
         for rule in d.rules.iter().filter(|r| d.hits.contains_key(&r.id)) {
             let base = format!("rule:{}", rule.id);
             let outcome = rule.outcome;
@@ -389,6 +392,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             if outcome == Outcome::Context {
+                context.push(rule);
                 continue;
             }
             let downgraded = matches!(outcome, Outcome::Attempt | Outcome::Success);
@@ -432,6 +436,7 @@ impl<'a> Ctx<'a> {
             d,
             vocab,
             parts,
+            context,
         })
     }
 
@@ -1134,8 +1139,27 @@ impl<'a> Ctx<'a> {
                 let span = self.select(&q_host)?;
                 reasons.push((
                     Outcome::Context,
-                    format!("no detection and no web shell in {} event(s)", span.len()),
+                    format!(
+                        "no compromise, attempt or probe and no web shell in {} event(s)",
+                        span.len()
+                    ),
                 ));
+            }
+            // What is worth knowing on the host (a log cleared, a service installed, routine
+            // administration) is said, after what decided the verdict, never as its cause.
+            for rule in &self.context {
+                let sel = self.select(&format!("rule:{} AND {q_host}", rule.id))?;
+                if let Some((first, _)) = sel.span()? {
+                    reasons.push((
+                        Outcome::Context,
+                        format!(
+                            "context: {} — {} event(s) from {}",
+                            rule.title,
+                            sel.len(),
+                            format_ms(first)
+                        ),
+                    ));
+                }
             }
             verdicts.push(HostVerdict {
                 host,

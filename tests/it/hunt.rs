@@ -877,3 +877,35 @@ level: low
         "{report:#}"
     );
 }
+
+/// A host with only context hits (its Security log cleared) is clean, and its verdict says
+/// what is worth knowing there rather than "no detection".
+#[test]
+fn a_clean_verdict_names_the_context_it_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = [common::windows_event(
+        1,
+        "Microsoft-Windows-Eventlog",
+        1102,
+        "Security",
+        serde_json::json!({"SubjectUserName": "admin"}),
+    )];
+    let case = common::ingest_lines(dir.path(), "security.jsonl", &events);
+    let report = hunt_json(&case);
+    let verdict = &report["verdicts"][0];
+    assert_eq!(verdict["verdict"], "clean", "{report:#}");
+    let reasons: Vec<&str> = verdict["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons[0],
+        "no compromise, attempt or probe and no web shell in 1 event(s)"
+    );
+    assert!(
+        reasons[1].starts_with("context: ") && reasons[1].contains("log cleared"),
+        "{reasons:?}"
+    );
+}

@@ -210,9 +210,18 @@ fn findings_pane_pivots_and_hits_are_walked_in_time() {
     );
     assert!(rows.iter().any(|r| r.value == "203.0.113.77"));
     assert!(rows.iter().any(|r| r.value == "tpl-cve-2021-26855"));
-    // The verdicts lead, gravest first.
+    // The verdicts lead, gravest first; a clean host's comes after the rules.
     assert!(labels[0].starts_with("MBX-A COMPROMISED"), "{labels:?}");
-    assert!(labels[3].starts_with("MBX-D CLEAN"), "{labels:?}");
+    assert!(!labels[3].contains("CLEAN"), "{labels:?}");
+    let clean = labels
+        .iter()
+        .position(|l| l.starts_with("MBX-D CLEAN: no compromise, attempt or probe"))
+        .expect("MBX-D's verdict");
+    let last_rule = rows
+        .iter()
+        .rposition(|r| r.field == "rule")
+        .expect("rule rows");
+    assert!(clean > last_rule, "{labels:?}");
     insta::assert_snapshot!("findings_pane", h.screen());
     // Enter on the first web shell pivots the timeline to its requests.
     let shell = labels

@@ -194,7 +194,7 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
                 Verdict::Probed => crate::rules::Severity::Low,
                 Verdict::Clean => crate::rules::Severity::Info,
             },
-            noise: v.verdict == Verdict::Clean,
+            noise: false,
             label: format!(
                 "{} {}: {}",
                 v.host,
@@ -207,8 +207,13 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
             fresh: false,
         }
     });
-    let mut all: Vec<FindingRow> = verdicts.chain(inferred).collect();
+    // A clean host's verdict comes after the rules: with many hosts, the clean ones would
+    // push every finding out of sight.
+    let (clean, grave): (Vec<FindingRow>, Vec<FindingRow>) =
+        verdicts.partition(|r| r.severity == crate::rules::Severity::Info);
+    let mut all: Vec<FindingRow> = grave.into_iter().chain(inferred).collect();
     all.append(&mut rows);
+    all.extend(clean);
     // Rules that could not run on this case, last: their absence from the findings is not a
     // clean result, and the pane says so as `trawl hunt` does on stderr.
     all.extend(d.not_run.iter().map(|n| FindingRow {
