@@ -417,15 +417,34 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
         env!("CARGO_PKG_VERSION"),
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
+    for t in &h.time_warnings {
+        let _ = writeln!(
+            o,
+            "**Time warning** `{}`: {}\n",
+            md_cell(&t.file),
+            md_cell(&t.warning)
+        );
+    }
     let _ = writeln!(o, "## Summary\n");
     for v in &h.verdicts {
         let span = match (&v.first, &v.last) {
             (Some(a), Some(b)) => format!(", {a} .. {b}"),
             _ => String::new(),
         };
+        let evidence: Vec<String> = v
+            .evidence
+            .iter()
+            .take(3)
+            .map(|c| format!("`{}:{}` ({})", md_cell(&c.file), c.line, md_cell(&c.rule)))
+            .collect();
+        let evidence = if evidence.is_empty() {
+            String::new()
+        } else {
+            format!("; evidence {}", evidence.join(", "))
+        };
         let _ = writeln!(
             o,
-            "- **{}: {}**{span}: {}",
+            "- **{}: {}**{span}: {}{evidence}",
             md_cell(&v.host),
             v.verdict,
             md_cell(v.reasons.first().map_or("", String::as_str))
@@ -604,15 +623,34 @@ pub fn html(r: &IncidentReport, case: &str) -> String {
         env!("CARGO_PKG_VERSION"),
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
+    for t in &h.time_warnings {
+        let _ = writeln!(
+            o,
+            "<p><b>Time warning</b> <code>{}</code>: {}</p>",
+            e(&t.file),
+            e(&t.warning)
+        );
+    }
     o.push_str("<h2>Summary</h2><ul>");
     for v in &h.verdicts {
         let span = match (&v.first, &v.last) {
             (Some(a), Some(b)) => format!(", {a} .. {b}"),
             _ => String::new(),
         };
+        let evidence: Vec<String> = v
+            .evidence
+            .iter()
+            .take(3)
+            .map(|c| format!("<code>{}:{}</code> ({})", e(&c.file), c.line, e(&c.rule)))
+            .collect();
+        let evidence = if evidence.is_empty() {
+            String::new()
+        } else {
+            format!("; evidence {}", evidence.join(", "))
+        };
         let _ = write!(
             o,
-            "<li><b>{}: {}</b>{span}: {}</li>",
+            "<li><b>{}: {}</b>{span}: {}{evidence}</li>",
             e(&v.host),
             v.verdict,
             e(v.reasons.first().map_or("", String::as_str))

@@ -238,6 +238,16 @@ pub struct Report {
     pub webshells: Vec<WebShell>,
     pub suspects: Vec<Suspect>,
     pub windows: Vec<Window>,
+    /// Evidence whose times are known to be off (local time written as UTC): every time read
+    /// from it, windows included, is off by as much.
+    pub time_warnings: Vec<TimeWarning>,
+}
+
+/// A file whose recorded times disagree with the UTC time its events carry.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeWarning {
+    pub file: String,
+    pub warning: String,
 }
 
 /// Builds the report from stored detections and the index.
@@ -273,6 +283,18 @@ pub fn report_in(store: &dyn Store, d: &Detections) -> Result<Report> {
     let webshells = ctx.webshells()?;
     let suspects = ctx.suspects(&webshells, &excluded)?;
     let (verdicts, windows) = ctx.verdicts(&webshells, &excluded)?;
+    let time_warnings = store
+        .manifest()
+        .files
+        .iter()
+        .filter_map(|f| {
+            let skew = f.clock_skew.as_ref()?;
+            Some(TimeWarning {
+                file: f.path.clone(),
+                warning: skew.to_string(),
+            })
+        })
+        .collect();
     Ok(Report {
         case: store.name(),
         events: all.len(),
@@ -285,6 +307,7 @@ pub fn report_in(store: &dyn Store, d: &Detections) -> Result<Report> {
         webshells,
         suspects,
         windows,
+        time_warnings,
     })
 }
 

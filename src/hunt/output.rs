@@ -13,6 +13,9 @@ pub fn text(r: &Report) -> String {
         (Some(a), Some(b)) => format!("{a} .. {b}"),
         _ => "no events".into(),
     };
+    for t in &r.time_warnings {
+        let _ = writeln!(o, "TIME WARNING {}: {}", esc(&t.file), esc(&t.warning));
+    }
     let width = r.verdicts.iter().map(|v| v.host.len()).max().unwrap_or(0);
     for v in &r.verdicts {
         let span = match (&v.first, &v.last) {
@@ -235,20 +238,42 @@ pub fn markdown(r: &Report) -> String {
         r.first_event.as_deref().unwrap_or("-"),
         r.last_event.as_deref().unwrap_or("-")
     );
+    if !r.time_warnings.is_empty() {
+        let _ = writeln!(o, "## Time warnings\n");
+        for t in &r.time_warnings {
+            let _ = writeln!(o, "- `{}`: {}", md(&t.file), md(&t.warning));
+        }
+        o.push('\n');
+    }
     if !r.verdicts.is_empty() {
         let _ = writeln!(
             o,
-            "## Verdicts\n\n| host | verdict | from | to | why |\n|---|---|---|---|---|"
+            "## Verdicts\n\n| host | verdict | from | to | why | evidence |\n|---|---|---|---|---|---|"
         );
         for v in &r.verdicts {
+            let evidence: Vec<String> = v
+                .evidence
+                .iter()
+                .take(5)
+                .map(|c| {
+                    format!(
+                        "`{}:{}` ({}, {})",
+                        md(&c.file),
+                        c.line,
+                        md(&c.rule),
+                        c.outcome
+                    )
+                })
+                .collect();
             let _ = writeln!(
                 o,
-                "| {} | **{}** | {} | {} | {} |",
+                "| {} | **{}** | {} | {} | {} | {} |",
                 md(&v.host),
                 v.verdict,
                 v.first.as_deref().unwrap_or("-"),
                 v.last.as_deref().unwrap_or("-"),
-                md(&v.reasons.join("; "))
+                md(&v.reasons.join("; ")),
+                evidence.join("<br>")
             );
         }
         o.push('\n');
@@ -269,7 +294,17 @@ pub fn markdown(r: &Report) -> String {
             "## Incident windows\n\n| host | first malicious event | last |\n|---|---|---|"
         );
         for w in &r.windows {
-            let _ = writeln!(o, "| {} | {} | {} |", md(&w.host), w.first, w.last);
+            let _ = writeln!(
+                o,
+                "| {} | {} `{}:{}` | {} `{}:{}` |",
+                md(&w.host),
+                w.first,
+                md(&w.first_event.file),
+                w.first_event.line,
+                w.last,
+                md(&w.last_event.file),
+                w.last_event.line
+            );
         }
         o.push('\n');
     }
@@ -279,12 +314,18 @@ pub fn markdown(r: &Report) -> String {
         }
         let _ = writeln!(
             o,
-            "## {title}\n\n| severity | outcome | rule | events | first seen | last seen | hosts | clients |\n|---|---|---|---|---|---|---|---|"
+            "## {title}\n\n| severity | outcome | rule | events | first seen | last seen | hosts | clients | examples |\n|---|---|---|---|---|---|---|---|---|"
         );
         for f in list {
+            let examples: Vec<String> = f
+                .examples
+                .iter()
+                .take(3)
+                .map(|e| format!("`{}:{}`", md(&e.file), e.line))
+                .collect();
             let _ = writeln!(
                 o,
-                "| {} | {} | `{}` {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | `{}` {} | {} | {} | {} | {} | {} | {} |",
                 f.severity,
                 f.outcome,
                 f.rule,
@@ -299,7 +340,8 @@ pub fn markdown(r: &Report) -> String {
                     .take(10)
                     .cloned()
                     .collect::<Vec<_>>()
-                    .join(", "))
+                    .join(", ")),
+                examples.join("<br>")
             );
         }
         o.push('\n');

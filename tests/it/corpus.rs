@@ -502,6 +502,16 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
         "json",
     ]))
     .unwrap();
+    // The skew found at ingest stays with the answers read from these times.
+    assert!(
+        report["time_warnings"][0]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("local time (UTC-05:00) written as UTC"),
+        "{report:#}"
+    );
+    let text = common::ok(&["hunt", "--case", common::path_str(&case)]);
+    assert!(text.starts_with("TIME WARNING "), "{text}");
     let verdict = &report["verdicts"][0];
     assert_eq!(verdict["host"], "MXS01");
     assert_eq!(verdict["verdict"], "compromised");

@@ -296,6 +296,19 @@ fn hunt_formats() {
     assert!(
         md.contains("## Verdicts") && md.contains("## Findings") && md.contains("## Web shells")
     );
+    // A pasted summary keeps its evidence: each verdict's and finding's events by file:line.
+    let row = |start: &str| {
+        md.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no row {start} in {md}"))
+            .to_string()
+    };
+    assert!(
+        row("| MBX-C | **attempted**").contains("u_ex210305_x.log:1355` (proxyshell, attempt)"),
+        "{md}"
+    );
+    assert!(row("| high | success | `proxyshell`").contains("u_ex210305_x.log:"));
+    assert!(!md.contains("## Time warnings"));
     let dir = tempfile::tempdir().unwrap();
     let csv_path = dir.path().join("hits.csv");
     ok(&[
