@@ -73,7 +73,7 @@ impl Format {
 }
 
 /// Columns of the CSV exports, in order.
-pub const CSV_COLUMNS: [&str; 23] = [
+pub const CSV_COLUMNS: [&str; 25] = [
     "ts",
     "host",
     "source",
@@ -90,6 +90,10 @@ pub const CSV_COLUMNS: [&str; 23] = [
     "bytes",
     "duration_ms",
     "request_id",
+    // A Windows event's ID and one-line summary (as the timeline shows it; a log message else):
+    // what a spreadsheet reader sorts and reads where a web request has method and path.
+    "event_id",
+    "summary",
     "rules",
     "tags",
     "note",
@@ -130,6 +134,8 @@ fn csv_row(ev: &EventView, x: &Extra<'_>) -> Vec<String> {
         opt_num(ev.bytes),
         opt_num(ev.duration_ms),
         s(&ev.request_id),
+        ev.value_of("EventID").unwrap_or_default(),
+        ev.summary().unwrap_or_default(),
         x.rules.join(" "),
         x.tags.join(" "),
         x.note.unwrap_or_default().to_string(),
@@ -186,13 +192,16 @@ fn message(ev: &EventView) -> String {
                 ev.ua.as_deref().unwrap_or("-")
             )
         }
-        _ => ev
-            .fields
-            .iter()
-            .find(|(k, _)| {
-                ["message", "cmd", "eventdata"].contains(&k.to_ascii_lowercase().as_str())
-            })
-            .map_or_else(|| ev.raw.clone(), |(_, v)| v.clone()),
+        // A Windows event's one-line summary, as the timeline shows it (its record as XML is
+        // no message: it stays in `raw` and ECS's `event.original`).
+        _ => ev.windows_summary().unwrap_or_else(|| {
+            ev.fields
+                .iter()
+                .find(|(k, _)| {
+                    ["message", "cmd", "eventdata"].contains(&k.to_ascii_lowercase().as_str())
+                })
+                .map_or_else(|| ev.raw.clone(), |(_, v)| v.clone())
+        }),
     }
 }
 
@@ -268,6 +277,30 @@ fn ecs_event(ev: &EventView, x: &Extra<'_>) -> Value {
     put("client.ip", json!(ev.client));
     if ev.client.is_some() && ev.client != ev.ip {
         put("network.forwarded_ip", json!(ev.client));
+    }
+    // A Windows event as Winlogbeat writes one, so Kibana's Windows views read it.
+    let field = |name: &str| ev.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    if let Some(id) = field("EventID") {
+        put("event.code", json!(id));
+        for (path, name) in [
+            ("winlog.event_id", "EventID"),
+            ("winlog.channel", "Channel"),
+            ("winlog.provider_name", "Provider"),
+            ("winlog.computer_name", "Computer"),
+            ("winlog.record_id", "EventRecordID"),
+            ("process.executable", "Image"),
+            ("process.executable", "NewProcessName"),
+            ("process.command_line", "CommandLine"),
+            ("process.parent.executable", "ParentImage"),
+            ("process.parent.executable", "ParentProcessName"),
+            ("process.parent.command_line", "ParentCommandLine"),
+            ("file.path", "TargetFilename"),
+            ("powershell.file.script_block_text", "ScriptBlockText"),
+        ] {
+            if let Some(v) = field(name) {
+                put(path, json!(v));
+            }
+        }
     }
     if !x.tags.is_empty() {
         put("tags", json!(x.tags));

@@ -232,7 +232,7 @@ impl EventView {
 }
 
 /// System values of Windows events, left out of a summary's data.
-const WINDOWS_SYSTEM: [&str; 17] = [
+const WINDOWS_SYSTEM: [&str; 21] = [
     "EventID",
     "Id",
     "Provider",
@@ -250,6 +250,11 @@ const WINDOWS_SYSTEM: [&str; 17] = [
     "ThreadID",
     "UserID",
     "Version",
+    // The writing process's, when an item has the name (see `formats::evtx::push_item`).
+    "System.ProcessID",
+    "System.ThreadID",
+    "System.UserID",
+    "System.ActivityID",
 ];
 
 /// Loads and parses the event at `addr`. To load many events of one searcher, a [`Loader`]

@@ -567,3 +567,58 @@ fn a_full_disk_is_said_and_the_next_run_completes() {
         "every event, once"
     );
 }
+
+/// A Windows event exported reads as one in the tools it goes to: its ID and summary in the
+/// CSV, the summary (not the record) as Timesketch's message, Winlogbeat's fields in ECS.
+#[test]
+fn windows_events_export_with_their_id_summary_and_winlogbeat_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = [common::windows_event(
+        1,
+        "Microsoft-Windows-Sysmon",
+        1,
+        "Microsoft-Windows-Sysmon/Operational",
+        serde_json::json!({
+            "ParentImage": "C:\\Windows\\System32\\inetsrv\\w3wp.exe",
+            "Image": "C:\\Windows\\System32\\cmd.exe",
+            "CommandLine": "cmd /c whoami"
+        }),
+    )];
+    let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &events);
+    let out = |format: &str, name: &str| {
+        let path = dir.path().join(name);
+        ok(&[
+            "export",
+            "--case",
+            path_str(&case),
+            "--format",
+            format,
+            "-o",
+            path_str(&path),
+        ]);
+        path
+    };
+    let (header, rows) = csv_rows(&out("csv", "events.csv"));
+    let cell = |name: &str| {
+        let i = header.iter().position(|h| h == name).expect(name);
+        rows[0][i].to_string()
+    };
+    assert_eq!(cell("event_id"), "1");
+    assert_eq!(cell("summary"), "1 w3wp.exe → cmd.exe: cmd /c whoami");
+    let (header, rows) = csv_rows(&out("timesketch-csv", "events.timesketch.csv"));
+    assert_eq!(header[0], "message");
+    assert_eq!(&rows[0][0], "1 w3wp.exe → cmd.exe: cmd /c whoami");
+    let ecs = std::fs::read_to_string(out("ecs", "events.ecs.jsonl")).unwrap();
+    let doc: Value = serde_json::from_str(ecs.lines().next().unwrap()).unwrap();
+    assert_eq!(doc["event"]["code"], "1");
+    assert_eq!(
+        doc["winlog"]["channel"],
+        "Microsoft-Windows-Sysmon/Operational"
+    );
+    assert_eq!(doc["process"]["command_line"], "cmd /c whoami");
+    assert_eq!(
+        doc["process"]["parent"]["executable"],
+        "C:\\Windows\\System32\\inetsrv\\w3wp.exe"
+    );
+    assert_eq!(doc["message"], "1 w3wp.exe → cmd.exe: cmd /c whoami");
+}
