@@ -106,8 +106,18 @@ pub fn build(
 
     let mut coverage = Vec::new();
     let all = select("*")?;
-    for host in all.top_values("host", 1000, Order::Top, false)?.values {
-        let q_host = format!("host:{}", query::quote_value(&host.value));
+    let mut hosts: Vec<String> = all
+        .top_values("host", 1000, Order::Top, false)?
+        .values
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    // Logs that name no server are coverage too: a verdict cannot rest on what they hold.
+    if !select(&query::host_query(query::NO_HOST))?.is_empty() {
+        hosts.push(query::NO_HOST.to_string());
+    }
+    for host in hosts {
+        let q_host = query::host_query(&host);
         let on_host = select(&q_host)?;
         for source in on_host.top_values("source", 100, Order::Top, false)?.values {
             let sel = select(&format!(
@@ -118,7 +128,7 @@ pub fn build(
                 continue;
             };
             coverage.push(Coverage {
-                host: host.value.clone(),
+                host: host.clone(),
                 source: source.value,
                 events: sel.len(),
                 first: format_ms(first),

@@ -225,7 +225,8 @@ pub(super) fn host_ranges(store: &dyn Store) -> Result<Vec<HostRange>> {
     }
     let without = all.len() - hosts.with_value;
     if without > 0 {
-        out.push(("(no host)".into(), without, None));
+        let sel = store.select(&query::host_query(query::NO_HOST), &vocab)??;
+        out.push((query::NO_HOST.into(), without, sel.span()?));
     }
     Ok(out)
 }

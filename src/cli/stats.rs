@@ -31,8 +31,7 @@ pub(super) fn stats(
     let host_sources = hosts
         .iter()
         .map(|(host, _, _)| {
-            let q = format!("host:{}", query::quote_value(host));
-            let sel = store.select(&q, &vocab)??;
+            let sel = store.select(&query::host_query(host), &vocab)??;
             Ok(sel
                 .top_values("source", usize::MAX, Order::Top, false)?
                 .values)

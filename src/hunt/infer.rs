@@ -25,7 +25,7 @@ use crate::attribution::is_public;
 use crate::case::Case;
 use crate::error::Result;
 use crate::formats::time::format_ms;
-use crate::query::{Vocabulary, quote_value};
+use crate::query::{NO_HOST, Vocabulary, host_query, quote_value};
 use crate::rules::{Category, Outcome, Severity};
 use crate::selection::Order;
 use crate::store::{Selected, Store};
@@ -373,18 +373,6 @@ const WORKER_CHILDREN: &str = "ParentImage:*\\\\w3wp.exe OR ParentImage:*\\\\umw
 
 /// A web shell's worker process starts listed.
 const SHELL_PROCESSES_SHOWN: u64 = 10;
-
-/// The verdict label of events no log names a server for (see `stats`: "(no host)").
-pub const NO_HOST: &str = "(no host)";
-
-/// The events of one host, or of none.
-fn host_query(host: &str) -> String {
-    if host == NO_HOST {
-        "NOT host:*".into()
-    } else {
-        format!("host:{}", quote_value(host))
-    }
-}
 
 /// Evidence events cited per reason of a verdict.
 const CITED_PER_REASON: u64 = 3;

@@ -80,6 +80,18 @@ pub fn is_canonical_text(name: &str) -> bool {
     )
 }
 
+/// The label of events no log names a server for (`stats`, verdicts, coverage).
+pub const NO_HOST: &str = "(no host)";
+
+/// The query for the events of one host, or of none ([`NO_HOST`]).
+pub fn host_query(host: &str) -> String {
+    if host == NO_HOST {
+        "NOT host:*".into()
+    } else {
+        format!("host:{}", quote_value(host))
+    }
+}
+
 /// A column's name as a quoted field name (see [`source_column`]), escaped for query text.
 pub fn quoted_column(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))

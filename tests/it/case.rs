@@ -622,3 +622,32 @@ fn windows_events_export_with_their_id_summary_and_winlogbeat_fields() {
     );
     assert_eq!(doc["message"], "1 w3wp.exe → cmd.exe: cmd /c whoami");
 }
+
+/// Logs that name no server (an access log copied without its folder) are coverage too: `stats`
+/// lists their logs and time range under "(no host)", and so does the report.
+#[test]
+fn logs_without_a_host_are_listed_in_stats_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::write(
+        evidence.join("access.log"),
+        "192.0.2.7 - - [05/Mar/2021:10:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 512 \"-\" \"curl/7.68.0\"\n\
+         192.0.2.8 - - [05/Mar/2021:11:00:00 +0000] \"GET /about.html HTTP/1.1\" 404 128 \"-\" \"curl/7.68.0\"\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let stats = ok(&["stats", "--case", path_str(&case)]);
+    let at = stats.find("(no host)").expect("no-host line");
+    let block: Vec<&str> = stats[at..].lines().take(2).collect();
+    assert!(
+        block[0].contains("2021-03-05T10:00:00.000Z .. 2021-03-05T11:00:00.000Z"),
+        "{stats}"
+    );
+    assert_eq!(block[1].trim(), "logs: access 2", "{stats}");
+    let report = dir.path().join("report.md");
+    ok(&["report", "--case", path_str(&case), "-o", path_str(&report)]);
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("| (no host) | access | 2 |"), "{md}");
+}
