@@ -151,7 +151,7 @@ impl EventView {
                     f("TargetFilename").unwrap_or_default(),
                     base(image)
                 ),
-                "4624" | "4625" | "4648" => format!(
+                "4624" | "4625" => format!(
                     "logon {} type {} from {}",
                     self.user.clone().unwrap_or_else(|| "?".into()),
                     f("LogonType").unwrap_or_else(|| "?".into()),
@@ -159,6 +159,14 @@ impl EventView {
                         .clone()
                         .or_else(|| f("WorkstationName"))
                         .unwrap_or_else(|| "-".into())
+                ),
+                // Explicit credentials: who used whose, to reach what (no logon type here).
+                "4648" => format!(
+                    "explicit credentials: {} as {} to {} from {}",
+                    f("SubjectUserName").unwrap_or_else(|| "?".into()),
+                    self.user.clone().unwrap_or_else(|| "?".into()),
+                    f("TargetServerName").unwrap_or_else(|| "-".into()),
+                    self.ip.clone().unwrap_or_else(|| "-".into())
                 ),
                 "7045" => format!(
                     "service {}: {}",

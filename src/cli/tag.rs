@@ -38,10 +38,12 @@ fn say(
         (n, false) => format!(" ({n} already were)"),
         (n, true) => format!(" ({n} of those matched were not)"),
     };
+    // The tag as kept and queried: in lower case.
     writeln!(
         out,
-        "{verb} {} {name}{rest}",
-        plural(changed as u64, "event", "events")
+        "{verb} {} {}{rest}",
+        plural(changed as u64, "event", "events"),
+        name.to_lowercase()
     )
     .map_err(w)?;
     Ok(0)

@@ -922,3 +922,46 @@ fn a_clean_verdict_names_the_context_it_saw() {
         "{reasons:?}"
     );
 }
+
+/// Explicit-credential logons (4648) read as what they are (who used whose credentials, to
+/// reach which server), without a logon type they do not have; a tag is said as it is kept.
+#[test]
+fn explicit_credentials_read_as_such_and_tags_as_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = [common::windows_event(
+        1,
+        "Microsoft-Windows-Security-Auditing",
+        4648,
+        "Security",
+        serde_json::json!({
+            "SubjectUserName": "svc-web",
+            "TargetUserName": "bob",
+            "TargetDomainName": "CORP",
+            "TargetServerName": "web01",
+            "IpAddress": "192.0.2.7"
+        }),
+    )];
+    let case = common::ingest_lines(dir.path(), "security.jsonl", &events);
+    let line = ok(&["search", "--case", path_str(&case), "EventID:4648"]);
+    assert!(
+        line.contains("4648 explicit credentials: svc-web as CORP\\bob to web01 from 192.0.2.7"),
+        "{line}"
+    );
+    let said = ok(&[
+        "tag",
+        "--case",
+        path_str(&case),
+        "--query",
+        "EventID:4648",
+        "Lateral",
+    ]);
+    assert!(said.starts_with("Tagged 1 event lateral"), "{said}");
+    let tagged = ok(&[
+        "search",
+        "--case",
+        path_str(&case),
+        "--count",
+        "tag:lateral",
+    ]);
+    assert_eq!(tagged.trim(), "1");
+}
