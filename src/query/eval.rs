@@ -819,6 +819,27 @@ mod tests {
     }
 
     #[test]
+    fn a_field_applies_to_a_group_of_values() {
+        let mut ev = ev();
+        ev.fields.push(("EventID".into(), "4625".into()));
+        let m = |q: &str| Matcher::new(q).expect(q).matches(&ev);
+        assert!(m("EventID:(4624 OR 4625)"));
+        assert!(!m("EventID:(4624 OR 4634)"));
+        assert!(m("EventID:( 4624 OR (4625 AND NOT 4634) )"));
+        assert!(!m("EventID:(4625 AND -4625)"));
+        assert!(m("status:(404 OR 241) AND ip:198.51.100.0/24"));
+        assert!(m("\"EventID\":(4625 OR 1)"));
+        // The group is written back as the terms it stands for.
+        assert_eq!(
+            render(&parse_expr("EventID:(4624 OR 4625)").expect("parses")),
+            "(EventID:4624) OR (EventID:4625)"
+        );
+        for bad in ["EventID:(4624 OR", "EventID:()", "EventID:(4624))"] {
+            assert!(Matcher::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_cidr_on_a_source_column_is_the_addresses_in_it() {
         let mut ev = ev();
         ev.fields.push(("DestinationIp".into(), "10.1.2.3".into()));

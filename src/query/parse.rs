@@ -59,6 +59,9 @@ impl<'a> Lexer<'a> {
         let mut expect_value = false;
         // Paths begin with '/', so for them `/…/` is a path, not a regex (use `~"…"`).
         let mut slash_is_literal = false;
+        // Inside `field:( … )`: the field, whether its slashes are literal, and the depth of
+        // parentheses; each value in it is read as `field:value` (`EventID:(4624 OR 4625)`).
+        let mut group: Option<(String, bool, usize)> = None;
         while let Some(c) = self.peek() {
             if c.is_whitespace() {
                 if expect_value {
@@ -68,7 +71,44 @@ impl<'a> Lexer<'a> {
                 continue;
             }
             let column = self.pos + 1;
+            if let Some((name, slash, _)) = &group
+                && !expect_value
+                && !matches!(c, '(' | ')')
+                && !self.at_operator()
+            {
+                out.push((Tok::Field(name.clone()), column));
+                slash_is_literal = *slash;
+                expect_value = true;
+            }
             let tok = match c {
+                '(' if expect_value
+                    && group.is_none()
+                    && matches!(out.last(), Some((Tok::Field(_), _))) =>
+                {
+                    let Some((Tok::Field(name), _)) = out.pop() else {
+                        unreachable!("checked above")
+                    };
+                    self.pos += 1;
+                    group = Some((name, slash_is_literal, 1));
+                    Tok::LParen
+                }
+                '(' if !expect_value => {
+                    if let Some((_, _, depth)) = &mut group {
+                        *depth += 1;
+                    }
+                    self.pos += 1;
+                    Tok::LParen
+                }
+                ')' if !expect_value => {
+                    if let Some((_, _, depth)) = &mut group {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            group = None;
+                        }
+                    }
+                    self.pos += 1;
+                    Tok::RParen
+                }
                 '(' if !expect_value => {
                     self.pos += 1;
                     Tok::LParen
@@ -140,6 +180,20 @@ impl<'a> Lexer<'a> {
             return err(self.pos + 1, "missing value after ':'");
         }
         Ok(out)
+    }
+
+    /// Whether an operator starts here (`AND`, `OR`, `NOT`, `&&`, `||`, or `-`/`+` before a
+    /// term), not a value.
+    fn at_operator(&self) -> bool {
+        let c = self.peek();
+        if matches!(c, Some('-' | '+')) {
+            return self.next_is_term();
+        }
+        let word: String = self.chars[self.pos..]
+            .iter()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '(' | ')'))
+            .collect();
+        matches!(word.as_str(), "AND" | "OR" | "NOT" | "&&" | "||")
     }
 
     fn next_is_term(&self) -> bool {

@@ -645,6 +645,13 @@ fn windows_items_named_like_web_fields_stay_the_events_own() {
     assert_eq!(count(r#""Computer":ex1.corp.example"#).trim(), "2");
     assert_eq!(count("host:EX1").trim(), "2");
     assert_eq!(count("ip:203.0.113.9 AND user:admin").trim(), "1");
+    // A field before a group of values applies to each (Lucene's, Kibana's syntax).
+    assert_eq!(count("EventID:(4625 OR 4104)").trim(), "2");
+    assert_eq!(count("EventID:(4625 OR 9999)").trim(), "1");
+    assert_eq!(
+        count("EventID:(4625 AND NOT 4104) AND host:EX1").trim(),
+        "1"
+    );
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/rules.yml"),
