@@ -160,7 +160,8 @@ impl Compiler<'_> {
                     },
                 ]));
             }
-            return self.keyword(Col::Attr, value, column, &prefix);
+            let value = super::number_as_regex(value, column)?;
+            return self.keyword(Col::Attr, &value, column, &prefix);
         }
         if self.vocab.unknown_fields_match_nothing {
             return Ok(Plan::Nothing);

@@ -323,7 +323,11 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
         }
         let text = Pred::Text {
             field: field.clone(),
-            test: text_test(value, column, str::to_lowercase)?,
+            test: text_test(
+                &super::number_as_regex(value, column)?,
+                column,
+                str::to_lowercase,
+            )?,
         };
         // A CIDR: the addresses in it, or that very text (as the index reads it).
         if let Tok::Word(w) | Tok::Phrase(w) = value
@@ -829,6 +833,10 @@ mod tests {
         assert!(!m("EventID:(4625 AND -4625)"));
         assert!(m("status:(404 OR 241) AND ip:198.51.100.0/24"));
         assert!(m("\"EventID\":(4625 OR 1)"));
+        // Numbers of a source column compare as numbers.
+        assert!(m("EventID:[4624 TO 4634]") && m("EventID:>=4625") && m("EventID:<4626"));
+        assert!(!m("EventID:{4625 TO 4634]") && !m("EventID:>4625") && !m("EventID:[5000 TO *]"));
+        assert!(!m("EventID:[10 TO 5]"));
         // The group is written back as the terms it stands for.
         assert_eq!(
             render(&parse_expr("EventID:(4624 OR 4625)").expect("parses")),

@@ -373,6 +373,103 @@ fn number_bounds(
     })
 }
 
+/// A range or comparison on a source column (`EventID:[4624 TO 4634]`, `LogonType:>=3`) as the
+/// regex of the whole numbers it covers (leading zeros allowed), so that the index, the matcher
+/// and ClickHouse read it as they read any regex. Other values are left as they are.
+fn number_as_regex(value: &parse::Tok, column: usize) -> Result<parse::Tok, QueryError> {
+    use parse::Tok;
+    if !matches!(value, Tok::Range { .. } | Tok::Compare(..)) {
+        return Ok(value.clone());
+    }
+    let (lo, hi) = number_bounds("", value, column)?;
+    let lo = match lo {
+        Bound::Included(v) => Some(v),
+        Bound::Excluded(v) => v.checked_add(1),
+        Bound::Unbounded => Some(0),
+    };
+    let hi = match hi {
+        Bound::Included(v) => Some(Some(v)),
+        Bound::Excluded(v) => v.checked_sub(1).map(Some),
+        Bound::Unbounded => Some(None),
+    };
+    // An empty range matches nothing: a pattern no number has.
+    let re = match (lo, hi) {
+        (Some(lo), Some(hi)) => range_regex(lo, hi),
+        _ => None,
+    };
+    Ok(Tok::Regex(re.unwrap_or_else(|| "[^\\s\\S]".into())))
+}
+
+/// The regex of the whole numbers in `lo..=hi` (`hi` None: no upper bound); None when empty.
+fn range_regex(lo: u64, hi: Option<u64>) -> Option<String> {
+    let digits = |n: u64| n.to_string().len() as u32;
+    let mut alternatives = Vec::new();
+    let top = match hi {
+        Some(h) if h < lo => return None,
+        Some(h) => h,
+        None => {
+            // Every number with more digits than `lo` is above it.
+            let d = digits(lo);
+            alternatives.push(format!("[1-9][0-9]{{{d},}}"));
+            10u64.checked_pow(d).map_or(u64::MAX, |p| p - 1)
+        }
+    };
+    let mut start = u128::from(lo);
+    for stop in range_stops(u128::from(lo), u128::from(top)) {
+        alternatives.push(range_pattern(start, stop));
+        start = stop + 1;
+    }
+    Some(format!("0*(?:{})", alternatives.join("|")))
+}
+
+/// Where `min..=max` splits into ranges that each differ in trailing digits only (5..=123:
+/// 9, 99, 119, 123).
+fn range_stops(min: u128, max: u128) -> Vec<u128> {
+    let mut stops = std::collections::BTreeSet::from([max]);
+    for k in 1..=20 {
+        let p = 10u128.pow(k);
+        let stop = min - min % p + (p - 1);
+        if stop < min || stop >= max {
+            break;
+        }
+        stops.insert(stop);
+    }
+    for k in 1..=20 {
+        let p = 10u128.pow(k);
+        let Some(stop) = ((max + 1) - (max + 1) % p).checked_sub(1) else {
+            break;
+        };
+        if stop <= min || stop > max {
+            break;
+        }
+        stops.insert(stop);
+    }
+    stops.into_iter().collect()
+}
+
+/// The pattern of `start..=stop`, two numbers of as many digits that differ in a run of
+/// trailing digits (120..=123: `12[0-3]`; 10..=99: `[1-9][0-9]`).
+fn range_pattern(start: u128, stop: u128) -> String {
+    let (a, b) = (start.to_string(), stop.to_string());
+    let mut out = String::new();
+    let mut any = 0;
+    for (s, t) in a.chars().zip(b.chars()) {
+        if s == t {
+            out.push(s);
+        } else if s != '0' || t != '9' {
+            out.push_str(&format!("[{s}-{t}]"));
+        } else {
+            any += 1;
+        }
+    }
+    match any {
+        0 => {}
+        1 => out.push_str("[0-9]"),
+        n => out.push_str(&format!("[0-9]{{{n}}}")),
+    }
+    out
+}
+
 /// The bounds in epoch milliseconds of a `ts:` value: a time (its whole span), a range or a
 /// comparison. Shared by the index query and the matcher so both read times alike.
 fn time_bounds(value: &parse::Tok, column: usize) -> Result<(Bound<i64>, Bound<i64>), QueryError> {
@@ -584,6 +681,38 @@ mod tests {
         assert!(e.message.contains("[low TO high]"));
         let e = parse_expr("ip: 1.2.3.4").expect_err("space");
         assert_eq!(e.column, 4);
+    }
+
+    #[test]
+    fn numeric_ranges_as_regexes_cover_exactly_their_numbers() {
+        for (lo, hi) in [
+            (0, Some(0)),
+            (5, Some(123)),
+            (4624, Some(4634)),
+            (1, Some(1000)),
+            (99, Some(101)),
+            (4001, None),
+            (0, None),
+            (7, Some(7)),
+            (u64::MAX - 3, None),
+        ] {
+            let re = regex::Regex::new(&format!("^(?:{})$", range_regex(lo, hi).unwrap()))
+                .expect("valid regex");
+            let upper = hi.unwrap_or(u64::MAX);
+            let probes = (0..2000u64)
+                .chain([4623, 4624, 4634, 4635, 9999, 10000, 123456])
+                .chain([u64::MAX - 4, u64::MAX - 3, u64::MAX]);
+            for n in probes {
+                let want = n >= lo && n <= upper;
+                assert_eq!(re.is_match(&n.to_string()), want, "{lo}..{hi:?}: {n}");
+            }
+            assert!(
+                re.is_match(&format!("00{lo}")),
+                "{lo}..{hi:?}: leading zeros"
+            );
+            assert!(!re.is_match("0x1a") && !re.is_match("-1") && !re.is_match(""));
+        }
+        assert_eq!(range_regex(5, Some(4)), None);
     }
 
     #[test]

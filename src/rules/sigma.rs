@@ -560,6 +560,10 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
             Target::Fields(f) if f.iter().all(|f| NUMERIC.contains(f)) => {
                 field_query(target, |f| format!("{f}:{op}{n}"))
             }
+            // An event's item compares its whole numbers as numbers (`EventID|gte: 4624`).
+            Target::Named(_) if !n.starts_with('-') && !n.contains('.') => {
+                field_query(target, |f| format!("{f}:{op}{n}"))
+            }
             _ => Err("a numeric comparison of a text field".into()),
         };
     }
@@ -1037,6 +1041,29 @@ detection:
         let mut other = ev(r"C:\Windows\System32\cmd.exe", "cmd /c whoami");
         other.fields[1].1 = "System".into();
         assert!(!rule.matcher.matches(&other));
+    }
+
+    #[test]
+    fn an_items_numbers_compare_as_numbers() {
+        let rule = one(r#"
+title: Network logons
+id: 0a1b2c3d-0000-4000-8000-000000000009
+level: low
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4624, LogonType|gte: 3}
+  condition: selection
+"#);
+        let ev = |logon_type: &str| crate::view::EventView {
+            fields: vec![
+                ("EventID".into(), "4624".into()),
+                ("Channel".into(), "Security".into()),
+                ("LogonType".into(), logon_type.into()),
+            ],
+            ..Default::default()
+        };
+        assert!(rule.matcher.matches(&ev("3")) && rule.matcher.matches(&ev("10")));
+        assert!(!rule.matcher.matches(&ev("2")) && !rule.matcher.matches(&ev("x")));
     }
 
     #[test]

@@ -652,6 +652,11 @@ fn windows_items_named_like_web_fields_stay_the_events_own() {
         count("EventID:(4625 AND NOT 4104) AND host:EX1").trim(),
         "1"
     );
+    // A source column's numbers compare as numbers.
+    assert_eq!(count("EventID:[4600 TO 4700]").trim(), "1");
+    assert_eq!(count("EventID:>4000").trim(), "2");
+    assert_eq!(count("EventID:<4104").trim(), "0");
+    assert_eq!(count("EventID:[4700 TO 4600]").trim(), "0");
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/rules.yml"),

@@ -197,6 +197,9 @@ const QUERIES: &[&str] = &[
     "file:*HttpProxy*",
     "source:iis",
     "line:[1 TO 100]",
+    "s-port:[400 TO 500]",
+    "sc-win32-status:>0 AND NOT s-port:{442 TO 444}",
+    "status:(401 OR 403) AND host:mbx-a.corp.example.org",
 ];
 
 fn count(args: &[&str], q: &str) -> String {
