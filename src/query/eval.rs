@@ -826,7 +826,11 @@ mod tests {
     fn a_field_applies_to_a_group_of_values() {
         let mut ev = ev();
         ev.fields.push(("EventID".into(), "4625".into()));
+        ev.fields
+            .push(("CommandLine".into(), "cmd /c net user x /add".into()));
         let m = |q: &str| Matcher::new(q).expect(q).matches(&ev);
+        // A space escaped inside a wildcard value; in quotes, `*` is itself (README).
+        assert!(m(r"CommandLine:*net\ user*") && !m(r#"CommandLine:"*net user*""#));
         assert!(m("EventID:(4624 OR 4625)"));
         assert!(!m("EventID:(4624 OR 4634)"));
         assert!(m("EventID:( 4624 OR (4625 AND NOT 4634) )"));
