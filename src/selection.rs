@@ -758,7 +758,9 @@ type FastHash = BuildHasherDefault<FastHasher>;
 /// Chooses a histogram bucket width (from a fixed ladder) so that `span_ms` fits in at most
 /// `max_buckets` buckets.
 pub fn bucket_width(span_ms: i64, max_buckets: usize) -> (i64, &'static str) {
-    const LADDER: [(i64, &str); 14] = [
+    // Up to a century a bucket: a case that spans decades (a log's line dated 1970 among
+    // this year's) is still drawn whole.
+    const LADDER: [(i64, &str); 19] = [
         (1_000, "1s"),
         (5_000, "5s"),
         (15_000, "15s"),
@@ -773,6 +775,11 @@ pub fn bucket_width(span_ms: i64, max_buckets: usize) -> (i64, &'static str) {
         (86_400_000, "1d"),
         (7 * 86_400_000, "7d"),
         (30 * 86_400_000, "30d"),
+        (91 * 86_400_000, "91d"),
+        (365 * 86_400_000, "365d"),
+        (1_826 * 86_400_000, "1826d"),
+        (3_652 * 86_400_000, "3652d"),
+        (36_525 * 86_400_000, "36525d"),
     ];
     let max = max_buckets.max(1) as i64;
     LADDER
@@ -786,6 +793,17 @@ pub fn bucket_width(span_ms: i64, max_buckets: usize) -> (i64, &'static str) {
 mod tests {
     use super::*;
     use crate::case::Case;
+
+    #[test]
+    fn every_span_fits_its_histogram() {
+        // 1970 to 2022 in 100 columns: a bucket of a year, not 30 days reaching 1978.
+        let span = 1_660_000_000_000;
+        let (width, label) = bucket_width(span, 100);
+        assert_eq!(label, "365d");
+        assert!(span / width < 100);
+        assert_eq!(bucket_width(90_000, 100).1, "1s");
+        assert_eq!(bucket_width(i64::MAX, 100).1, "36525d");
+    }
     use crate::ingest::{IngestOptions, ingest};
 
     /// Three IIS files whose seconds overlap, ingested with tiny commits so that events of one
