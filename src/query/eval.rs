@@ -730,7 +730,19 @@ fn render(e: &Expr) -> String {
                 _ => String::new(),
             };
             match field {
-                Some((name, _)) => format!("{name}:{v}"),
+                // A quoted name is kept quoted, escapes and all; a bare one is escaped as read.
+                Some((name, _)) if name.starts_with('"') => format!("{name}:{v}"),
+                Some((name, _)) => {
+                    let name: String = name
+                        .chars()
+                        .flat_map(|c| {
+                            let escape =
+                                c.is_whitespace() || matches!(c, '(' | ')' | '"' | '\\' | ':');
+                            escape.then_some('\\').into_iter().chain(std::iter::once(c))
+                        })
+                        .collect();
+                    format!("{name}:{v}")
+                }
                 None => v,
             }
         }
@@ -790,6 +802,14 @@ mod tests {
             Matcher::relax_pattern_at("a:/x{9}/ OR b:c", 3).as_deref(),
             Some("(a:*) OR (b:c)")
         );
+        // A field name with escaped characters is written back escaped (found by fuzzing:
+        // `}}}}}} :*` was not a query).
+        let m = Matcher::new(r"}}}}}}\\\ :}}}}?}}\\").expect("parses");
+        for column in 1..=m.index_text.len() {
+            if let Some(relaxed) = Matcher::relax_pattern_at(&m.index_text, column) {
+                assert!(crate::query::check_syntax(&relaxed).is_ok(), "{relaxed}");
+            }
+        }
         // A canonical field's pattern relaxes to anything (`query:*` is not a query).
         assert_eq!(
             Matcher::relax_pattern_at("query:~\"x{9}\" AND b:c", 7).as_deref(),
@@ -813,6 +833,7 @@ mod tests {
         assert!(m(r#""odd\"\\name":x"#));
         // Written back as read (a rule's candidate query is its text rendered again).
         for q in [
+            r"a\ b\:c\\:x",
             r#""Status":0xc*"#,
             r#""odd\"\\name":x"#,
             r#""Task Category":logon"#,
