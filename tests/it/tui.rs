@@ -821,3 +821,26 @@ fn pivot_on_a_windows_item_named_like_a_web_field() {
     let expected = if status == "0xc0000234" { 1 } else { 2 };
     assert_eq!(h.app.total, expected);
 }
+
+/// A pivot that leaves nothing says that the conditions narrow together, and how to step back.
+#[test]
+fn an_empty_pivot_says_the_conditions_narrow_together() {
+    let mut h = Harness::new(140, 30);
+    h.query("ip:203.0.113.77");
+    h.app.pivot_on("path", "/nowhere.aspx", false);
+    h.settle();
+    assert_eq!(h.app.total, 0);
+    let screen = h.screen();
+    assert!(
+        screen.contains("no events match all 2 conditions together (Backspace drops the last)"),
+        "{screen}"
+    );
+    h.key(KeyCode::Backspace);
+    assert!(h.app.total > 0);
+    h.query("path:/nowhere.aspx");
+    let screen = h.screen();
+    assert!(
+        screen.contains("no events match") && !screen.contains("conditions together"),
+        "{screen}"
+    );
+}

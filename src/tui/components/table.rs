@@ -163,8 +163,22 @@ pub fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, inner);
     if app.total == 0 && !app.running {
+        // Pivots narrow what is already shown: say so, and how to step back.
+        let narrowing = usize::from(!app.view.query.trim().is_empty())
+            + if app.view.filters_on {
+                app.view.filters.len()
+            } else {
+                0
+            };
+        let text = if narrowing > 1 {
+            format!(
+                "no events match all {narrowing} conditions together (Backspace drops the last)"
+            )
+        } else {
+            "no events match".to_string()
+        };
         frame.render_widget(
-            Paragraph::new(Span::styled("no events match", theme.dim())),
+            Paragraph::new(Span::styled(text, theme.dim())),
             Rect {
                 y: inner.y + 1,
                 height: 1,
