@@ -38,6 +38,8 @@ struct Record<'a> {
     /// System first), then the named data items; gathered here rather than moved over later.
     attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     system: usize,
+    /// The section (EventData, UserData) of each named item, in order: `attrs[system..]`.
+    sections: Vec<Section>,
     unnamed: Vec<Cow<'a, str>>,
     time: Option<Cow<'a, str>>,
 }
@@ -245,6 +247,7 @@ fn read(xml: &str) -> Result<Record<'_>, XmlError> {
     if !path.is_empty() {
         return Err(XmlError::Unexpected("an element left open"));
     }
+    separate(&mut rec);
     Ok(rec)
 }
 
@@ -282,30 +285,52 @@ fn push_item<'a>(
     name: Option<Cow<'a, str>>,
     value: Cow<'a, str>,
 ) {
-    let Some(n) = name else {
-        rec.unnamed.push(value);
-        return;
-    };
-    // One name, one meaning: an item named like a System value is not that value.
-    let same = rec.attrs[..rec.system]
-        .iter()
-        .position(|(k, _)| k.eq_ignore_ascii_case(&n));
-    match same.map(|i| (i, system_aside(&rec.attrs[i].0))) {
-        // The process that wrote the event (Sysmon's own) steps aside for the item rules mean
-        // by `ProcessId` (the process the event is about).
-        Some((i, Some(aside))) => {
-            rec.attrs[i].0 = Cow::Borrowed(aside);
+    match name {
+        Some(n) => {
             rec.attrs.push((n, value));
+            rec.sections.push(if section == Some("UserData") {
+                Section::UserData
+            } else {
+                Section::EventData
+            });
         }
-        // An item named like the event's identity (an event-processing failure's `UserData`
-        // names the `EventID` it failed on) is the section's: under the System name it made
-        // `EventID:4616` find a 1108.
-        Some((_, None)) => {
-            let section = section.unwrap_or(Section::EventData.name());
-            rec.attrs
-                .push((Cow::Owned(format!("{section}.{n}")), value));
+        None => rec.unnamed.push(value),
+    }
+}
+
+/// One name, one meaning, once the whole record is read (its sections may come in any order):
+/// an item named like a System value is not that value. The process that wrote the event
+/// (Sysmon's own) steps aside for the item rules mean by `ProcessId` (the process the event is
+/// about); an item named like the event's identity (an event-processing failure's `UserData`
+/// names the `EventID` it failed on) is its section's: under the System name it made
+/// `EventID:4616` find a 1108.
+fn separate(rec: &mut Record<'_>) {
+    // System values have a fixed set of names: the first of each is the one an item meets.
+    let mut system: Vec<usize> = Vec::new();
+    for i in 0..rec.system {
+        if !system.iter().any(|&j| rec.attrs[j].0 == rec.attrs[i].0) {
+            system.push(i);
         }
-        None => rec.attrs.push((n, value)),
+    }
+    for j in rec.system..rec.attrs.len() {
+        let Some(&i) = system
+            .iter()
+            .find(|&&i| rec.attrs[i].0.eq_ignore_ascii_case(&rec.attrs[j].0))
+        else {
+            continue;
+        };
+        match system_aside(&rec.attrs[i].0) {
+            Some(aside) => rec.attrs[i].0 = Cow::Borrowed(aside),
+            None => {
+                let section = rec
+                    .sections
+                    .get(j - rec.system)
+                    .copied()
+                    .unwrap_or(Section::EventData);
+                let name = format!("{}.{}", section.name(), rec.attrs[j].0);
+                rec.attrs[j].0 = Cow::Owned(name);
+            }
+        }
     }
 }
 
@@ -635,13 +660,22 @@ impl Section {
 /// `push_item`): an item named like a System value is renamed, or the System value steps aside.
 /// `sections[i]` is where `names[i]` comes from (`None`: not a Windows event's field).
 pub fn separate_items(names: &mut [String], sections: &[Option<Section>]) {
+    // The first System value of each name, by its name in lower case: one pass, so that a line
+    // with a hundred thousand keys costs a hundred thousand lookups.
+    let mut system: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if sections[i] == Some(Section::System) {
+            system.entry(name.to_ascii_lowercase()).or_insert(i);
+        }
+    }
+    if system.is_empty() {
+        return;
+    }
     for j in 0..names.len() {
         let Some(section @ (Section::EventData | Section::UserData)) = sections[j] else {
             continue;
         };
-        let Some(i) = (0..names.len()).find(|&i| {
-            sections[i] == Some(Section::System) && names[i].eq_ignore_ascii_case(&names[j])
-        }) else {
+        let Some(&i) = system.get(&names[j].to_ascii_lowercase()) else {
             continue;
         };
         match system_aside(&names[i]) {
@@ -746,6 +780,23 @@ mod tests {
         assert_eq!(all("EventID"), ["1108"]);
         assert_eq!(all("UserData.EventID"), ["4616"]);
         assert_eq!(all("ProcessID"), ["920"]);
+        // The same whatever order a crafted record gives its sections in.
+        let (head, rest) = failure.split_at(failure.find("<UserData>").unwrap());
+        let body = rest.trim_end_matches("</Event>");
+        let system_start = head.find("<System>").unwrap();
+        let reordered = format!(
+            "{}{body}{}</Event>",
+            &head[..system_start],
+            &head[system_start..]
+        );
+        let ev = parse(&reordered).expect("parses");
+        let ids: Vec<(&str, &str)> = ev
+            .attrs
+            .iter()
+            .filter(|(k, _)| k.ends_with("EventID"))
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        assert_eq!(ids, [("EventID", "1108"), ("UserData.EventID", "4616")]);
         // Sysmon's `ProcessId` is the process the event is about; the writer's steps aside.
         let sysmon = SYSMON.replace(
             r#"<Data Name="Empty">"#,

@@ -114,7 +114,7 @@ impl Compiler<'_> {
                 // A host is indexed by its short name (`normalize_host`): a full name asked
                 // exactly is folded the same way, so `host:mbx-a.corp.example` finds MBX-A.
                 Kind::Keyword if canonical == names::HOST => {
-                    self.keyword_with(Col::Host, value, column, "", host_term)
+                    self.keyword_with(Col::Host, value, column, "", super::host_term)
                 }
                 Kind::Keyword => self.keyword(keyword_col(&canonical), value, column, ""),
                 Kind::UserAgent => self.user_agent(value, column),
@@ -440,15 +440,6 @@ impl Compiler<'_> {
             return Ok(Plan::Nothing);
         }
         Ok(Plan::Files(ids))
-    }
-}
-
-/// A host value as indexed: an exact name by its short name, a wildcard as written.
-fn host_term(value: &str) -> String {
-    if has_wildcard(value) {
-        schema::normalize_keyword(value)
-    } else {
-        schema::normalize_keyword(&schema::normalize_host(value))
     }
 }
 
@@ -790,7 +781,8 @@ fn strip_anchors(pattern: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{host_term, strip_anchors};
+    use super::super::host_term;
+    use super::strip_anchors;
 
     #[test]
     fn only_unescaped_dollars_are_anchors() {

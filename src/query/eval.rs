@@ -353,6 +353,15 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
         return Ok(Pred::Exists(Field::Canonical(static_name)));
     }
     Ok(match kind {
+        // A full host name is asked by its short name, as the index asks it.
+        Kind::Keyword if static_name == names::HOST => Pred::Text {
+            field: Field::Canonical(names::HOST),
+            test: match value {
+                Tok::Word(w) if !super::has_wildcard(w) => Test::Eq(super::host_term(w)),
+                Tok::Phrase(w) => Test::Eq(super::host_term(w)),
+                other => text_test(other, column, str::to_lowercase)?,
+            },
+        },
         Kind::Keyword | Kind::File | Kind::Set => Pred::Text {
             field: Field::Canonical(static_name),
             test: text_test(value, column, str::to_lowercase)?,
@@ -731,17 +740,23 @@ fn render(e: &Expr) -> String {
             };
             match field {
                 // A quoted name is kept quoted, escapes and all; a bare one is escaped as read.
-                Some((name, _)) if name.starts_with('"') => format!("{name}:{v}"),
+                Some((name, _)) if super::source_column(name).is_some() => format!("{name}:{v}"),
                 Some((name, _)) => {
                     let name: String = name
                         .chars()
-                        .flat_map(|c| {
-                            let escape =
-                                c.is_whitespace() || matches!(c, '(' | ')' | '"' | '\\' | ':');
+                        .enumerate()
+                        .flat_map(|(i, c)| {
+                            let escape = c.is_whitespace()
+                                || matches!(c, '(' | ')' | '"' | '\\' | ':')
+                                || (i == 0 && matches!(c, '-' | '+'));
                             escape.then_some('\\').into_iter().chain(std::iter::once(c))
                         })
                         .collect();
                     format!("{name}:{v}")
+                }
+                // A bare word that starts like an operator is escaped (`\-x` is the word `-x`).
+                None if v.starts_with(['-', '+']) && matches!(value, Tok::Word(_)) => {
+                    format!("\\{v}")
                 }
                 None => v,
             }
@@ -834,6 +849,10 @@ mod tests {
         // Written back as read (a rule's candidate query is its text rendered again).
         for q in [
             r"a\ b\:c\\:x",
+            r"\-a:x",
+            r"\+a:x",
+            r"\-y",
+            r#"\"a:x"#,
             r#""Status":0xc*"#,
             r#""odd\"\\name":x"#,
             r#""Task Category":logon"#,
@@ -841,6 +860,16 @@ mod tests {
             let rendered = render(&parse_expr(q).expect(q));
             assert_eq!(rendered, q);
         }
+    }
+
+    #[test]
+    fn a_host_is_asked_by_its_short_name_as_in_the_index() {
+        let mut ev = ev();
+        ev.host = Some("MBX-A".into());
+        let m = |q: &str| Matcher::new(q).expect(q).matches(&ev);
+        assert!(m("host:MBX-A.corp.example.org") && m("host:\"mbx-a.corp\"") && m("host:mbx-a"));
+        assert!(!m("host:MBX-B.corp.example.org") && !m("host:*.corp"));
+        assert!(m("host:mbx-*"));
     }
 
     #[test]

@@ -80,6 +80,16 @@ pub fn is_canonical_text(name: &str) -> bool {
     )
 }
 
+/// A host value as indexed: an exact name by its short name (`normalize_host`), a wildcard as
+/// written. The index and the matcher both ask a host so.
+fn host_term(value: &str) -> String {
+    if has_wildcard(value) {
+        crate::schema::normalize_keyword(value)
+    } else {
+        crate::schema::normalize_keyword(&crate::schema::normalize_host(value))
+    }
+}
+
 /// The label of events no log names a server for (`stats`, verdicts, coverage).
 pub const NO_HOST: &str = "(no host)";
 
@@ -406,16 +416,16 @@ fn range_regex(lo: u64, hi: Option<u64>) -> Option<String> {
     let mut alternatives = Vec::new();
     let top = match hi {
         Some(h) if h < lo => return None,
-        Some(h) => h,
+        Some(h) => u128::from(h),
         None => {
-            // Every number with more digits than `lo` is above it.
+            // Every number with more digits than `lo` is above it (20 digits at most: u128).
             let d = digits(lo);
             alternatives.push(format!("[1-9][0-9]{{{d},}}"));
-            10u64.checked_pow(d).map_or(u64::MAX, |p| p - 1)
+            10u128.pow(d) - 1
         }
     };
     let mut start = u128::from(lo);
-    for stop in range_stops(u128::from(lo), u128::from(top)) {
+    for stop in range_stops(u128::from(lo), top) {
         alternatives.push(range_pattern(start, stop));
         start = stop + 1;
     }
@@ -712,6 +722,14 @@ mod tests {
             );
             assert!(!re.is_match("0x1a") && !re.is_match("-1") && !re.is_match(""));
         }
+        // Numbers past u64 (text is text: a 20-digit value above the bound is above it).
+        let re = regex::Regex::new(&format!(
+            "^(?:{})$",
+            range_regex(10_000_000_000_000_000_000, None).unwrap()
+        ))
+        .expect("valid regex");
+        assert!(re.is_match("19999999999999999999") && re.is_match("123456789012345678901"));
+        assert!(!re.is_match("9999999999999999999"));
         assert_eq!(range_regex(5, Some(4)), None);
     }
 
