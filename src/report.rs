@@ -412,6 +412,16 @@ fn esc(s: &str) -> String {
     escape_controls(s).into_owned()
 }
 
+/// A verdict's first deciding events, each written by `cite`, after its reason (or nothing).
+fn evidence_suffix(v: &hunt::HostVerdict, cite: impl Fn(&hunt::Cited) -> String) -> String {
+    let cited: Vec<String> = v.evidence.iter().take(3).map(cite).collect();
+    if cited.is_empty() {
+        String::new()
+    } else {
+        format!("; evidence {}", cited.join(", "))
+    }
+}
+
 fn md_cell(s: &str) -> String {
     hunt::output::md(s)
 }
@@ -441,17 +451,9 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
             (Some(a), Some(b)) => format!(", {a} .. {b}"),
             _ => String::new(),
         };
-        let evidence: Vec<String> = v
-            .evidence
-            .iter()
-            .take(3)
-            .map(|c| format!("`{}:{}` ({})", md_cell(&c.file), c.line, md_cell(&c.rule)))
-            .collect();
-        let evidence = if evidence.is_empty() {
-            String::new()
-        } else {
-            format!("; evidence {}", evidence.join(", "))
-        };
+        let evidence = evidence_suffix(v, |c| {
+            format!("`{}:{}` ({})", md_cell(&c.file), c.line, md_cell(&c.rule))
+        });
         let _ = writeln!(
             o,
             "- **{}: {}**{span}: {}{evidence}",
@@ -647,17 +649,9 @@ pub fn html(r: &IncidentReport, case: &str) -> String {
             (Some(a), Some(b)) => format!(", {a} .. {b}"),
             _ => String::new(),
         };
-        let evidence: Vec<String> = v
-            .evidence
-            .iter()
-            .take(3)
-            .map(|c| format!("<code>{}:{}</code> ({})", e(&c.file), c.line, e(&c.rule)))
-            .collect();
-        let evidence = if evidence.is_empty() {
-            String::new()
-        } else {
-            format!("; evidence {}", evidence.join(", "))
-        };
+        let evidence = evidence_suffix(v, |c| {
+            format!("<code>{}:{}</code> ({})", e(&c.file), c.line, e(&c.rule))
+        });
         let _ = write!(
             o,
             "<li><b>{}: {}</b>{span}: {}{evidence}</li>",

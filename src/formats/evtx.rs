@@ -144,26 +144,6 @@ pub fn canonical(ev: &mut Event<'_>) {
     }
 }
 
-/// Where an element sits, as far as reading a record needs to know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    System,
-    EventData,
-    UserData,
-    Other,
-}
-
-impl Tag {
-    fn of(name: &str) -> Tag {
-        match name {
-            "System" => Tag::System,
-            "EventData" => Tag::EventData,
-            "UserData" => Tag::UserData,
-            _ => Tag::Other,
-        }
-    }
-}
-
 /// Text gathered from one or more pieces: borrowed while it is one piece.
 #[derive(Debug, Default)]
 struct Gathered<'a>(Option<Cow<'a, str>>);
@@ -188,7 +168,7 @@ fn read(xml: &str) -> Result<Record<'_>, XmlError> {
         ..Record::default()
     };
     // Elements from the root down, with their names (for the end tags' check).
-    let mut path: Vec<(Tag, &str)> = Vec::new();
+    let mut path: Vec<(Option<Section>, &str)> = Vec::new();
     // The Data item being read: its name (None for unnamed), its text, and its depth.
     let mut item: Option<(Option<Cow<'_, str>>, Gathered<'_>, usize)> = None;
     let mut text = Gathered::default();
@@ -196,20 +176,19 @@ fn read(xml: &str) -> Result<Record<'_>, XmlError> {
     while let Some(token) = scanner.next_token()? {
         match token {
             Token::Start { name, attrs, empty } => {
-                attributes(name, attrs, path.last().map(|(t, _)| *t), &mut rec)?;
+                attributes(name, attrs, path.last().and_then(|(s, _)| *s), &mut rec)?;
                 let opens_item = item.is_none() && is_item(name, &path);
                 if opens_item {
                     let name = data_name(name, attrs)?;
                     if empty {
-                        let section = path.get(1).map(|(_, n)| *n);
-                        push_item(&mut rec, section, name, Cow::Borrowed(""));
+                        push_item(&mut rec, section_of(&path), name, Cow::Borrowed(""));
                     } else {
                         item = Some((name, Gathered::default(), path.len()));
                     }
                 }
                 if !empty {
                     text = Gathered::default();
-                    path.push((Tag::of(name), name));
+                    path.push((Section::of(name), name));
                 }
             }
             Token::Text(raw) => {
@@ -233,9 +212,8 @@ fn read(xml: &str) -> Result<Record<'_>, XmlError> {
                     ));
                 }
                 if let Some((n, mut v, _)) = item.take_if(|(_, _, depth)| *depth == path.len()) {
-                    let section = path.get(1).map(|(_, n)| *n);
-                    push_item(&mut rec, section, n, v.take());
-                } else if path.last().map(|(t, _)| *t) == Some(Tag::System)
+                    push_item(&mut rec, section_of(&path), n, v.take());
+                } else if path.last().and_then(|(s, _)| *s) == Some(Section::System)
                     && let Some(k) = SYSTEM_TEXT.iter().find(|k| **k == name)
                 {
                     rec.push_system(k, trimmed(text.take()));
@@ -260,10 +238,17 @@ fn trimmed(v: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 /// Data items: `EventData/Data` (named or not), and the children of UserData's element.
-fn is_item(name: &str, path: &[(Tag, &str)]) -> bool {
-    let tag = |back: usize| path.len().checked_sub(back).map(|i| path[i].0);
-    (tag(1) == Some(Tag::EventData) && (name == "Data" || name == "Binary"))
-        || tag(2) == Some(Tag::UserData)
+fn is_item(name: &str, path: &[(Option<Section>, &str)]) -> bool {
+    let section = |back: usize| path.len().checked_sub(back).and_then(|i| path[i].0);
+    (section(1) == Some(Section::EventData) && (name == "Data" || name == "Binary"))
+        || section(2) == Some(Section::UserData)
+}
+
+/// The section an item being read belongs to (the element below the root).
+fn section_of(path: &[(Option<Section>, &str)]) -> Section {
+    path.get(1)
+        .and_then(|(s, _)| *s)
+        .unwrap_or(Section::EventData)
 }
 
 fn data_name<'a>(element: &'a str, attrs: &'a str) -> Result<Option<Cow<'a, str>>, XmlError> {
@@ -281,18 +266,14 @@ fn data_name<'a>(element: &'a str, attrs: &'a str) -> Result<Option<Cow<'a, str>
 
 fn push_item<'a>(
     rec: &mut Record<'a>,
-    section: Option<&str>,
+    section: Section,
     name: Option<Cow<'a, str>>,
     value: Cow<'a, str>,
 ) {
     match name {
         Some(n) => {
             rec.attrs.push((n, value));
-            rec.sections.push(if section == Some("UserData") {
-                Section::UserData
-            } else {
-                Section::EventData
-            });
+            rec.sections.push(section);
         }
         None => rec.unnamed.push(value),
     }
@@ -319,40 +300,44 @@ fn separate(rec: &mut Record<'_>) {
         else {
             continue;
         };
-        match system_aside(&rec.attrs[i].0) {
-            Some(aside) => rec.attrs[i].0 = Cow::Borrowed(aside),
-            None => {
-                let section = rec
-                    .sections
-                    .get(j - rec.system)
-                    .copied()
-                    .unwrap_or(Section::EventData);
-                let name = format!("{}.{}", section.name(), rec.attrs[j].0);
-                rec.attrs[j].0 = Cow::Owned(name);
-            }
+        let section = rec
+            .sections
+            .get(j - rec.system)
+            .copied()
+            .unwrap_or(Section::EventData);
+        match renamed(&rec.attrs[i].0, &rec.attrs[j].0, section) {
+            Renamed::System(aside) => rec.attrs[i].0 = Cow::Borrowed(aside),
+            Renamed::Item(name) => rec.attrs[j].0 = Cow::Owned(name),
         }
     }
 }
 
-/// The name a System value of the writing process takes when an item has its name.
-fn system_aside(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "ProcessID" => "System.ProcessID",
-        "ThreadID" => "System.ThreadID",
-        "UserID" => "System.UserID",
-        "ActivityID" => "System.ActivityID",
-        _ => return None,
-    })
+/// Which of a System value and an item of `section` sharing its name is renamed, and to what.
+enum Renamed {
+    /// The writing process's value (`ProcessID`) steps aside: the item is what rules mean.
+    System(&'static str),
+    /// The item is its section's (`UserData.EventID`).
+    Item(String),
+}
+
+fn renamed(system: &str, item: &str, section: Section) -> Renamed {
+    match system {
+        "ProcessID" => Renamed::System("System.ProcessID"),
+        "ThreadID" => Renamed::System("System.ThreadID"),
+        "UserID" => Renamed::System("System.UserID"),
+        "ActivityID" => Renamed::System("System.ActivityID"),
+        _ => Renamed::Item(format!("{}.{item}", section.name())),
+    }
 }
 
 /// System values held in attributes.
 fn attributes<'a>(
     name: &str,
     attrs: &'a str,
-    parent: Option<Tag>,
+    parent: Option<Section>,
     rec: &mut Record<'a>,
 ) -> Result<(), XmlError> {
-    if parent != Some(Tag::System) {
+    if parent != Some(Section::System) {
         return Ok(());
     }
     let wanted: &[(&str, &'static str)] = match name {
@@ -647,6 +632,16 @@ pub enum Section {
 }
 
 impl Section {
+    /// The section an element opens, if it opens one.
+    fn of(element: &str) -> Option<Section> {
+        match element {
+            "System" => Some(Section::System),
+            "EventData" => Some(Section::EventData),
+            "UserData" => Some(Section::UserData),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Section::System => "System",
@@ -678,9 +673,9 @@ pub fn separate_items(names: &mut [String], sections: &[Option<Section>]) {
         let Some(&i) = system.get(&names[j].to_ascii_lowercase()) else {
             continue;
         };
-        match system_aside(&names[i]) {
-            Some(aside) => names[i] = aside.to_string(),
-            None => names[j] = format!("{}.{}", section.name(), names[j]),
+        match renamed(&names[i], &names[j], section) {
+            Renamed::System(aside) => names[i] = aside.to_string(),
+            Renamed::Item(name) => names[j] = name,
         }
     }
 }
@@ -764,22 +759,24 @@ mod tests {
         assert_eq!(ev.source.as_deref(), Some("security"));
     }
 
+    /// Every value of an event under `name` (any case).
+    fn all<'e>(ev: &'e Event<'_>, name: &str) -> Vec<&'e str> {
+        ev.attrs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+            .collect()
+    }
+
     #[test]
     fn items_named_like_system_values_keep_their_own_meaning() {
         // Security 1108 (the log service failed on an event): its UserData names the EventID
         // it failed on, which is not this event's.
         let failure = r#"<Event><System><Provider Name="Microsoft-Windows-Eventlog"/><EventID>1108</EventID><TimeCreated SystemTime="2015-08-24T07:14:19.218Z"/><EventRecordID>120</EventRecordID><Execution ProcessID="920" ThreadID="1860"/><Channel>Security</Channel><Computer>WIN-1</Computer></System><UserData><EventProcessingFailure><Error Code="15007"></Error><EventID>4616</EventID><PublisherID>Microsoft-Windows-Security-Auditing</PublisherID></EventProcessingFailure></UserData></Event>"#;
         let ev = parse(failure).expect("parses");
-        let all = |name: &str| -> Vec<&str> {
-            ev.attrs
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_ref())
-                .collect()
-        };
-        assert_eq!(all("EventID"), ["1108"]);
-        assert_eq!(all("UserData.EventID"), ["4616"]);
-        assert_eq!(all("ProcessID"), ["920"]);
+        assert_eq!(all(&ev, "EventID"), ["1108"]);
+        assert_eq!(all(&ev, "UserData.EventID"), ["4616"]);
+        assert_eq!(all(&ev, "ProcessID"), ["920"]);
         // The same whatever order a crafted record gives its sections in.
         let (head, rest) = failure.split_at(failure.find("<UserData>").unwrap());
         let body = rest.trim_end_matches("</Event>");
@@ -803,16 +800,9 @@ mod tests {
             r#"<Data Name="ProcessId">7001</Data><Data Name="Empty">"#,
         );
         let ev = parse(&sysmon).expect("parses");
-        let all = |name: &str| -> Vec<&str> {
-            ev.attrs
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_ref())
-                .collect()
-        };
-        assert_eq!(all("ProcessId"), ["7001"]);
-        assert_eq!(all("System.ProcessID"), ["2920"]);
-        assert_eq!(all("EventID"), ["1"]);
+        assert_eq!(all(&ev, "ProcessId"), ["7001"]);
+        assert_eq!(all(&ev, "System.ProcessID"), ["2920"]);
+        assert_eq!(all(&ev, "EventID"), ["1"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Finding, Report};
+use super::{EventRef, Finding, Report};
 use crate::sanitize::escape_controls;
 
 /// Text for a terminal or a ticket: one VERDICT line per host first.
@@ -87,14 +87,7 @@ pub fn text(r: &Report) -> String {
             );
             match (&w.written_by, &w.written_by_note) {
                 (Some(e), _) => {
-                    let _ = writeln!(
-                        o,
-                        "    written by: {} {} ({}:{})",
-                        e.ts,
-                        esc(&e.summary),
-                        esc(&e.file),
-                        e.line
-                    );
+                    let _ = writeln!(o, "    written by: {}", dated(e));
                 }
                 (None, Some(note)) => {
                     let _ = writeln!(o, "    written by: unknown: {}", esc(note));
@@ -115,14 +108,7 @@ pub fn text(r: &Report) -> String {
                     w.worker_process_events
                 );
                 for e in &w.worker_processes {
-                    let _ = writeln!(
-                        o,
-                        "      {} {} ({}:{})",
-                        e.ts,
-                        esc(&e.summary),
-                        esc(&e.file),
-                        e.line
-                    );
+                    let _ = writeln!(o, "      {}", dated(e));
                 }
             }
         }
@@ -170,6 +156,11 @@ pub fn text(r: &Report) -> String {
 
 fn esc(s: &str) -> String {
     escape_controls(s).into_owned()
+}
+
+/// An event as a line: its time, summary and place in the evidence.
+fn dated(e: &EventRef) -> String {
+    format!("{} {} ({}:{})", e.ts, esc(&e.summary), esc(&e.file), e.line)
 }
 
 fn section(o: &mut String, title: &str, findings: &[Finding]) {
