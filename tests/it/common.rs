@@ -26,6 +26,30 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// How many events of `case` match `query` (`trawl search --count`).
+pub fn count(case: &Path, query: &str) -> u64 {
+    ok(&["search", "--case", path_str(case), "--count", query])
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+/// `trawl hunt --format json` on `case`.
+pub fn hunt_json(case: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&["hunt", "--case", path_str(case), "--format", "json"]))
+        .expect("hunt's JSON")
+}
+
+/// How many events a finding of `rule` cites in a `hunt --format json` report (0: none).
+pub fn finding_count(report: &serde_json::Value, rule: &str) -> u64 {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .map_or(0, |f| f["count"].as_u64().expect("a count"))
+}
+
 /// A Windows event as `evtx_dump` writes it in JSON: record `n` (under 10) of host
 /// `EX1.corp.example`, at `2021-03-05T10:00:0n`, with `data` as its EventData.
 pub fn windows_event(

@@ -494,14 +494,7 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
     );
     let stats = common::ok(&["stats", "--case", common::path_str(&case)]);
     assert!(stats.contains("clock: 4679 of 4679"), "{stats}");
-    let report: Value = serde_json::from_str(&common::ok(&[
-        "hunt",
-        "--case",
-        common::path_str(&case),
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let report = common::hunt_json(&case);
     // The skew found at ingest stays with the answers read from these times.
     assert!(
         report["time_warnings"][0]["warning"]
@@ -599,15 +592,11 @@ fn exchange_cmdlets_in_evtx_are_searchable() {
         &corpus.join("omerbenamram-evtx/MSExchange_Management_wec.evtx"),
     );
     let c = common::path_str(&case);
-    let count = |q: &str| {
-        common::ok(&["search", "--case", c, "--count", q])
-            .trim()
-            .to_string()
-    };
-    assert_eq!(count("Cmdlet:Set-Mailbox"), "1");
-    assert_eq!(count("Parameters:*ForwardingSmtpAddress*"), "1");
-    assert_eq!(count("Message:*smtp:test2@example.com*"), "1");
-    assert_eq!(count("source:msexchange-management AND EventID:1"), "1");
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("Cmdlet:Set-Mailbox"), 1);
+    assert_eq!(count("Parameters:*ForwardingSmtpAddress*"), 1);
+    assert_eq!(count("Message:*smtp:test2@example.com*"), 1);
+    assert_eq!(count("source:msexchange-management AND EventID:1"), 1);
     let line = common::ok(&["search", "--case", c, "Cmdlet:Set-Mailbox"]);
     assert!(
         line.contains("MSExchange_Management_wec.evtx:3229"),
@@ -631,16 +620,11 @@ fn an_events_id_is_its_own_not_one_its_data_names() {
         &case,
         &corpus.join("omerbenamram-evtx/Security_with_size_t.evtx"),
     );
-    let c = common::path_str(&case);
-    let count = |q: &str| {
-        common::ok(&["search", "--case", c, "--count", q])
-            .trim()
-            .to_string()
-    };
-    assert_eq!(count("EventID:4616"), "9");
-    assert_eq!(count("EventID:4634"), "17");
-    assert_eq!(count("EventID:1108"), "3");
-    assert_eq!(count("EventID:1108 AND UserData.EventID:4616"), "1");
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("EventID:4616"), 9);
+    assert_eq!(count("EventID:4634"), 17);
+    assert_eq!(count("EventID:1108"), 3);
+    assert_eq!(count("EventID:1108 AND UserData.EventID:4616"), 1);
 }
 
 /// SigmaHQ's regression samples: one record each, which its rule must match exactly once. The

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{json_lines, ok, path_str, run};
+use common::{finding_count, hunt_json, json_lines, ok, path_str, run};
 use serde_json::Value;
 
 fn sample_case() -> &'static Path {
@@ -19,20 +19,6 @@ fn sample_case() -> &'static Path {
         (dir, case)
     });
     case
-}
-
-fn hunt_json(case: &Path) -> Value {
-    serde_json::from_str(&ok(&["hunt", "--case", path_str(case), "--format", "json"])).unwrap()
-}
-
-/// How many events a finding of `rule` cites in a `hunt --format json` report (0: none).
-fn finding_count(report: &Value, rule: &str) -> u64 {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == rule)
-        .map_or(0, |f| f["count"].as_u64().unwrap())
 }
 
 fn strings(v: &Value, key: &str) -> BTreeSet<String> {
@@ -342,14 +328,7 @@ fn custom_rules_in_the_case_and_bad_rule_files() {
         "[[rule]]\nid = \"local-firefox-78\"\ntitle = \"Old Firefox\"\nseverity = \"high\"\nquery = 'ua:*firefox/78.0*'\n",
     )
     .unwrap();
-    let report: Value = serde_json::from_str(&ok(&[
-        "hunt",
-        "--case",
-        path_str(&case),
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let report = hunt_json(&case);
     let local = report["findings"]
         .as_array()
         .unwrap()
@@ -504,10 +483,10 @@ fn wildcards_and_sigma_contains_cross_line_ends() {
         serde_json::json!({"ScriptBlockText": block, "ScriptBlockId": "b1"}),
     );
     let case = common::ingest_lines(dir.path(), "powershell.jsonl", &[event]);
-    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
-    assert_eq!(count("ScriptBlockText:*mimikatz*").trim(), "1");
-    assert_eq!(count("ScriptBlockText:param*creds*").trim(), "1");
-    assert_eq!(count("ScriptBlockText:*nothing-like-it*").trim(), "0");
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("ScriptBlockText:*mimikatz*"), 1);
+    assert_eq!(count("ScriptBlockText:param*creds*"), 1);
+    assert_eq!(count("ScriptBlockText:*nothing-like-it*"), 0);
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/mimikatz.yml"),
@@ -637,26 +616,23 @@ fn windows_items_named_like_web_fields_stay_the_events_own() {
         ),
     ];
     let case = common::ingest_lines(dir.path(), "events.jsonl", &events);
-    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
-    assert_eq!(count(r#""Status":0xC000006D"#).trim(), "1");
-    assert_eq!(count("status:*").trim(), "0");
-    assert_eq!(count(r#""Path":*evil.ps1"#).trim(), "1");
-    assert_eq!(count("path:*").trim(), "0");
-    assert_eq!(count(r#""Computer":ex1.corp.example"#).trim(), "2");
-    assert_eq!(count("host:EX1").trim(), "2");
-    assert_eq!(count("ip:203.0.113.9 AND user:admin").trim(), "1");
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count(r#""Status":0xC000006D"#), 1);
+    assert_eq!(count("status:*"), 0);
+    assert_eq!(count(r#""Path":*evil.ps1"#), 1);
+    assert_eq!(count("path:*"), 0);
+    assert_eq!(count(r#""Computer":ex1.corp.example"#), 2);
+    assert_eq!(count("host:EX1"), 2);
+    assert_eq!(count("ip:203.0.113.9 AND user:admin"), 1);
     // A field before a group of values applies to each (Lucene's, Kibana's syntax).
-    assert_eq!(count("EventID:(4625 OR 4104)").trim(), "2");
-    assert_eq!(count("EventID:(4625 OR 9999)").trim(), "1");
-    assert_eq!(
-        count("EventID:(4625 AND NOT 4104) AND host:EX1").trim(),
-        "1"
-    );
+    assert_eq!(count("EventID:(4625 OR 4104)"), 2);
+    assert_eq!(count("EventID:(4625 OR 9999)"), 1);
+    assert_eq!(count("EventID:(4625 AND NOT 4104) AND host:EX1"), 1);
     // A source column's numbers compare as numbers.
-    assert_eq!(count("EventID:[4600 TO 4700]").trim(), "1");
-    assert_eq!(count("EventID:>4000").trim(), "2");
-    assert_eq!(count("EventID:<4104").trim(), "0");
-    assert_eq!(count("EventID:[4700 TO 4600]").trim(), "0");
+    assert_eq!(count("EventID:[4600 TO 4700]"), 1);
+    assert_eq!(count("EventID:>4000"), 2);
+    assert_eq!(count("EventID:<4104"), 0);
+    assert_eq!(count("EventID:[4700 TO 4600]"), 0);
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/rules.yml"),
@@ -723,12 +699,12 @@ fn a_cidr_on_a_text_field_is_the_addresses_in_it() {
     })
     .collect();
     let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &lines);
-    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
-    assert_eq!(count("DestinationIp:10.0.0.0/8").trim(), "1");
-    assert_eq!(count("DestinationIp:203.0.113.0/24").trim(), "1");
-    assert_eq!(count(r#"DestinationIp:"fe80::/10""#).trim(), "1");
-    assert_eq!(count(r#"DestinationIp:"2001:db8::/32""#).trim(), "1");
-    assert_eq!(count("NOT DestinationIp:10.0.0.0/8").trim(), "3");
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("DestinationIp:10.0.0.0/8"), 1);
+    assert_eq!(count("DestinationIp:203.0.113.0/24"), 1);
+    assert_eq!(count(r#"DestinationIp:"fe80::/10""#), 1);
+    assert_eq!(count(r#"DestinationIp:"2001:db8::/32""#), 1);
+    assert_eq!(count("NOT DestinationIp:10.0.0.0/8"), 3);
     std::fs::create_dir_all(case.join("sigma")).unwrap();
     std::fs::write(
         case.join("sigma/rules.yml"),
@@ -807,14 +783,7 @@ fn a_shell_without_web_logs_says_so_and_lists_what_the_worker_ran_after() {
         spawn(4, "C:\\Windows\\System32\\cmd.exe", "cmd /c whoami"),
     ];
     let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &events);
-    let report: Value = serde_json::from_str(&ok(&[
-        "hunt",
-        "--case",
-        path_str(&case),
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let report = hunt_json(&case);
     let shell = &report["webshells"][0];
     assert_eq!(shell["path"], "/owa/auth/shell.aspx", "{report:#}");
     assert_eq!(shell["host_web_logged"], false);
@@ -872,11 +841,11 @@ fn a_host_is_found_by_its_full_name_in_every_layout() {
     .unwrap();
     let case = dir.path().join("case");
     common::ingest(&case, &evidence);
-    let count = |q: &str| ok(&["search", "--case", path_str(&case), "--count", q]);
-    assert_eq!(count("host:EX1.corp.example").trim(), "2");
-    assert_eq!(count("host:\"ex1.corp.example\"").trim(), "2");
-    assert_eq!(count("host:ex1").trim(), "2");
-    assert_eq!(count("host:EX2.corp.example").trim(), "0");
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("host:EX1.corp.example"), 2);
+    assert_eq!(count("host:\"ex1.corp.example\""), 2);
+    assert_eq!(count("host:ex1"), 2);
+    assert_eq!(count("host:EX2.corp.example"), 0);
     // The export's `MachineName` column was read as the host: asked as a column, trawl says so.
     let out = run(&["search", "--case", path_str(&case), "\"MachineName\":*"]);
     assert_eq!(out.status.code(), Some(2));

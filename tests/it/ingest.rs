@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 
-use common::{json_lines, ok, path_str, run};
+use common::{count, json_lines, ok, path_str, run};
 
 /// One ingest of the sample logs, shared by the read-only tests of this file.
 fn sample_case() -> &'static Path {
@@ -34,13 +34,6 @@ fn search_json(case: &Path, query: &str) -> Vec<serde_json::Value> {
         "100000",
         query,
     ]))
-}
-
-fn count(case: &Path, query: &str) -> u64 {
-    ok(&["search", "--case", path_str(case), "--count", query])
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// Lines of the sample logs containing `needle`, counted independently of trawl.

@@ -8,7 +8,7 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{ok, path_str};
+use common::{count, ok, path_str};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -20,14 +20,7 @@ fn hunt(name: &str) -> (tempfile::TempDir, PathBuf, Value) {
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
     common::ingest(&case, &fixture(name));
-    let report = serde_json::from_str(&ok(&[
-        "hunt",
-        "--case",
-        path_str(&case),
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let report = common::hunt_json(&case);
     (dir, case, report)
 }
 
@@ -46,13 +39,6 @@ fn set(v: &Value, key: &str) -> BTreeSet<String> {
         .iter()
         .map(|x| x[key].as_str().unwrap().to_string())
         .collect()
-}
-
-fn count(case: &Path, query: &str) -> u64 {
-    ok(&["search", "--case", path_str(case), "--count", query])
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// Every cited event points back to a line of the evidence.
