@@ -578,19 +578,23 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
     }
 }
 
+/// A case of one corpus file ingested (the folder lives as long as the first value), or None
+/// with a printed reason when the corpus is absent.
+fn corpus_case(relative: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let corpus = common::corpus()?;
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &corpus.join(relative));
+    Some((dir, case))
+}
+
 /// An MSExchange Management EVTX record: its unnamed data items are the cmdlet and its
 /// parameters, searchable by name and by parameter.
 #[test]
 fn exchange_cmdlets_in_evtx_are_searchable() {
-    let Some(corpus) = common::corpus() else {
+    let Some((_dir, case)) = corpus_case("omerbenamram-evtx/MSExchange_Management_wec.evtx") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let case = dir.path().join("case");
-    common::ingest(
-        &case,
-        &corpus.join("omerbenamram-evtx/MSExchange_Management_wec.evtx"),
-    );
     let c = common::path_str(&case);
     let count = |q: &str| common::count(&case, q);
     assert_eq!(count("Cmdlet:Set-Mailbox"), 1);
@@ -611,15 +615,9 @@ fn exchange_cmdlets_in_evtx_are_searchable() {
 /// `evtx`, records whose System EventID is 4616, 4634, 1108).
 #[test]
 fn an_events_id_is_its_own_not_one_its_data_names() {
-    let Some(corpus) = common::corpus() else {
+    let Some((_dir, case)) = corpus_case("omerbenamram-evtx/Security_with_size_t.evtx") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let case = dir.path().join("case");
-    common::ingest(
-        &case,
-        &corpus.join("omerbenamram-evtx/Security_with_size_t.evtx"),
-    );
     let count = |q: &str| common::count(&case, q);
     assert_eq!(count("EventID:4616"), 9);
     assert_eq!(count("EventID:4634"), 17);
