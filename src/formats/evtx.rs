@@ -38,8 +38,9 @@ struct Record<'a> {
     /// System first), then the named data items; gathered here rather than moved over later.
     attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     system: usize,
-    /// The section (EventData, UserData) of each named item, in order: `attrs[system..]`.
-    sections: Vec<Section>,
+    /// Which named items (their place in `attrs[system..]`) are UserData's; the others are
+    /// EventData's. Most records have none, so nothing is allocated for them.
+    user_data: Vec<usize>,
     unnamed: Vec<Cow<'a, str>>,
     time: Option<Cow<'a, str>>,
 }
@@ -272,8 +273,10 @@ fn push_item<'a>(
 ) {
     match name {
         Some(n) => {
+            if section == Section::UserData {
+                rec.user_data.push(rec.attrs.len() - rec.system);
+            }
             rec.attrs.push((n, value));
-            rec.sections.push(section);
         }
         None => rec.unnamed.push(value),
     }
@@ -286,25 +289,34 @@ fn push_item<'a>(
 /// names the `EventID` it failed on) is its section's: under the System name it made
 /// `EventID:4616` find a 1108.
 fn separate(rec: &mut Record<'_>) {
-    // System values have a fixed set of names: the first of each is the one an item meets.
-    let mut system: Vec<usize> = Vec::new();
+    // System values have a fixed set of names (`SYSTEM_TEXT` and the attributes `attributes`
+    // reads, fewer than 32): the first of each is the one an item meets. On the stack: this runs
+    // for every record.
+    let mut system = [0usize; 32];
+    let mut distinct = 0;
     for i in 0..rec.system {
-        if !system.iter().any(|&j| rec.attrs[j].0 == rec.attrs[i].0) {
-            system.push(i);
+        if distinct < system.len()
+            && !system[..distinct]
+                .iter()
+                .any(|&j| rec.attrs[j].0 == rec.attrs[i].0)
+        {
+            system[distinct] = i;
+            distinct += 1;
         }
     }
     for j in rec.system..rec.attrs.len() {
-        let Some(&i) = system
+        let Some(&i) = system[..distinct]
             .iter()
             .find(|&&i| rec.attrs[i].0.eq_ignore_ascii_case(&rec.attrs[j].0))
         else {
             continue;
         };
-        let section = rec
-            .sections
-            .get(j - rec.system)
-            .copied()
-            .unwrap_or(Section::EventData);
+        // Pushed in order: a binary search, however many items a crafted record holds.
+        let section = if rec.user_data.binary_search(&(j - rec.system)).is_ok() {
+            Section::UserData
+        } else {
+            Section::EventData
+        };
         match renamed(&rec.attrs[i].0, &rec.attrs[j].0, section) {
             Renamed::System(aside) => rec.attrs[i].0 = Cow::Borrowed(aside),
             Renamed::Item(name) => rec.attrs[j].0 = Cow::Owned(name),
