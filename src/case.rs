@@ -57,7 +57,8 @@ pub struct FileRecord {
     /// Host for records that name none (from the collection's folder layout or `--host`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// Physical lines accounted for (events, malformed, directives and blanks).
+    /// Physical lines accounted for (events, malformed, directives and blanks); for an event
+    /// log or a file of documents (pretty-printed JSON, XML events), its records.
     pub lines: u64,
     pub events: u64,
     pub malformed: u64,

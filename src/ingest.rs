@@ -1409,12 +1409,17 @@ fn frame_records(
     };
     // Resumed, the reader starts after the lines already in the case.
     let first = if resuming { task.skip_lines } else { 0 };
-    let mut records = Records::after(text, format.quoted_records(), first);
+    let framing = format.framing();
+    let mut records = Records::after(text, framing, first);
+    // Documents are counted as records, not lines (as an event log's are): several can share a
+    // line, and a count of lines could not say which of them a previous run committed.
+    let documents = matches!(framing, formats::Framing::Documents(_));
+    let mut ordinal = first;
     let mut buf = Vec::new();
     let mut pending = Pending::default();
     let mut last_line = 0u64;
     loop {
-        let (line, span) = match records.next_record(&mut buf) {
+        let (line, lines) = match records.next_record(&mut buf) {
             Ok(Some(r)) => r,
             Ok(None) => break,
             Err(e) => {
@@ -1422,10 +1427,20 @@ fn frame_records(
                 return Err((last_line, read_error(&e, last_line)));
             }
         };
-        let end_line = line + span - 1;
+        // What the record counts for, and the last it accounts for: lines, or one record.
+        let (span, end_line) = if documents {
+            ordinal += 1;
+            (1, ordinal)
+        } else {
+            (lines, line + lines - 1)
+        };
         // Lines a previous run committed are framed (headers matter) but not sent again.
         let already_indexed = end_line <= task.skip_lines;
-        match framer.feed(&String::from_utf8_lossy(&buf)) {
+        let frame = match records.cut() {
+            Some(cut) => Frame::Malformed(cut.reason().into()),
+            None => framer.feed(&String::from_utf8_lossy(&buf)),
+        };
+        match frame {
             Frame::Layout(l) => {
                 let id = intern(&l);
                 if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
@@ -1686,8 +1701,12 @@ fn parse_chunk(
                 }
                 let from = Provenance {
                     file_id: task.file_id,
-                    // An event log's record is pointed to by its own number.
-                    line: ev.record_id.unwrap_or(line),
+                    // An event log's record is pointed to by its own number (an event exported
+                    // as text, by its line).
+                    line: match *chunk.layout {
+                        Layout::Evtx => ev.record_id.unwrap_or(line),
+                        _ => line,
+                    },
                     layout: chunk.layout_id,
                     host: host.as_deref(),
                     source: ev.source.as_deref().unwrap_or(source),

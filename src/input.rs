@@ -13,6 +13,8 @@ use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
+use crate::formats::{self, Framing};
+
 /// Where the bytes of one piece of evidence live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -647,6 +649,12 @@ const MAX_RECORD_LINES: usize = 256;
 pub struct Records<R> {
     reader: BufReader<R>,
     quoted: bool,
+    /// Cuts documents, for [`Framing::Documents`].
+    splitter: Option<formats::documents::Splitter>,
+    /// Why the last document is malformed whatever its content.
+    cut: Option<formats::documents::Cut>,
+    /// The splitter has been told the file ended.
+    finished: bool,
     next_line: u64,
     /// Lines read ahead while looking for the end of an unbalanced record.
     pending: std::collections::VecDeque<Vec<u8>>,
@@ -654,15 +662,21 @@ pub struct Records<R> {
 }
 
 impl<R: Read> Records<R> {
-    pub fn new(inner: R, quoted: bool) -> Self {
-        Self::after(inner, quoted, 0)
+    pub fn new(inner: R, framing: Framing) -> Self {
+        Self::after(inner, framing, 0)
     }
 
     /// Records of a file read from after its first `lines` lines (a log followed as it grows).
-    pub fn after(inner: R, quoted: bool, lines: u64) -> Self {
+    pub fn after(inner: R, framing: Framing, lines: u64) -> Self {
         Records {
             reader: BufReader::with_capacity(1 << 20, inner),
-            quoted,
+            quoted: framing == Framing::QuotedLines,
+            splitter: match framing {
+                Framing::Documents(syntax) => Some(formats::documents::Splitter::new(syntax)),
+                _ => None,
+            },
+            cut: None,
+            finished: false,
             next_line: lines + 1,
             pending: std::collections::VecDeque::new(),
             last_had_newline: true,
@@ -688,9 +702,43 @@ impl<R: Read> Records<R> {
         Ok(n > 0)
     }
 
+    /// Why the last record read is malformed whatever its content (a document cut short).
+    pub fn cut(&self) -> Option<formats::documents::Cut> {
+        self.cut
+    }
+
+    /// The next document, or text between documents, once the splitter has cut one.
+    fn next_document(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
+        let mut line = Vec::new();
+        loop {
+            if let Some(seg) = self.splitter.as_mut().and_then(|s| s.pop()) {
+                self.cut = seg.cut;
+                *buf = seg.bytes;
+                return Ok(Some((seg.line, seg.span)));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let more = self.physical_line(&mut line)?;
+            let Some(splitter) = self.splitter.as_mut() else {
+                return Ok(None);
+            };
+            if more {
+                splitter.push_line(&line, self.next_line);
+                self.next_line += 1;
+            } else {
+                splitter.finish(self.next_line - 1);
+                self.finished = true;
+            }
+        }
+    }
+
     /// Reads the next record into `buf` (without its final line ending); returns its first
     /// line number and how many lines it spans, or None at the end.
     pub fn next_record(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
+        if self.splitter.is_some() {
+            return self.next_document(buf);
+        }
         if !self.physical_line(buf)? {
             return Ok(None);
         }
@@ -743,7 +791,12 @@ mod tests {
     use std::io::Write;
 
     fn records(text: &[u8], quoted: bool) -> Vec<(u64, String)> {
-        let mut r = Records::new(text, quoted);
+        let framing = if quoted {
+            Framing::QuotedLines
+        } else {
+            Framing::Lines
+        };
+        let mut r = Records::new(text, framing);
         let mut buf = Vec::new();
         let mut out = Vec::new();
         while let Some((line, _)) = r.next_record(&mut buf).expect("read") {

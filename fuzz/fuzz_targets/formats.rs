@@ -1,11 +1,12 @@
-//! Every line format: the sniffer on the input, then the input framed and parsed as each
-//! format (the sniffer's answer and every other), as ingest does line by line.
+//! Every text format: the sniffer on the input, then the input cut into records and framed and
+//! parsed as each format (the sniffer's answer and every other), as ingest does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use trawl::formats::{self, FormatKind, Frame, Framer, ParseCtx};
+use trawl::input::Records;
 
-const KINDS: [FormatKind; 7] = [
+const KINDS: [FormatKind; 9] = [
     FormatKind::W3c,
     FormatKind::ExchangeCsv,
     FormatKind::HttpproxyHeaderless,
@@ -13,6 +14,8 @@ const KINDS: [FormatKind; 7] = [
     FormatKind::Access,
     FormatKind::Jsonl,
     FormatKind::Text,
+    FormatKind::JsonDocuments,
+    FormatKind::EventXml,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -22,12 +25,19 @@ fuzz_target!(|data: &[u8]| {
     for kind in KINDS {
         let mut framer = Framer::new(kind);
         let mut layout = framer.initial_layout();
-        for line in text.lines() {
-            match framer.feed(line) {
+        let mut records = Records::new(data, kind.framing());
+        let mut buf = Vec::new();
+        while let Ok(Some((line, span))) = records.next_record(&mut buf) {
+            assert!(line >= 1 && span >= 1);
+            if records.cut().is_some() {
+                continue;
+            }
+            let record = String::from_utf8_lossy(&buf);
+            match framer.feed(&record) {
                 Frame::Layout(l) => layout = Some(l),
                 Frame::Data => {
                     if let Some(l) = &layout {
-                        if let Ok(ev) = formats::parse(l, line, &ctx) {
+                        if let Ok(ev) = formats::parse(l, &record, &ctx) {
                             let _ = ev.into_owned();
                         }
                     }

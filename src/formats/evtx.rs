@@ -622,18 +622,39 @@ pub fn windows_name(path: &str) -> Option<(Cow<'_, str>, Section)> {
         let name = rest.rsplit('.').next().unwrap_or(rest);
         return Some((Cow::Borrowed(name), Section::UserData));
     }
+    if path.starts_with("Event.#attributes.") || path.starts_with("Event_attributes.") {
+        return Some((Cow::Borrowed(NOT_KEPT), Section::System));
+    }
     let rest = path.strip_prefix("Event.System.")?;
-    let name = match rest {
-        "Provider.#attributes.Name" | "Provider_attributes.Name" => "Provider",
-        "TimeCreated.#attributes.SystemTime" | "TimeCreated_attributes.SystemTime" => "SystemTime",
-        "Execution.#attributes.ProcessID" | "Execution_attributes.ProcessID" => "ProcessID",
-        "Security.#attributes.UserID" | "Security_attributes.UserID" => "UserID",
-        "EventID" | "EventID.#text" => "EventID",
-        other if other.starts_with("EventID") => "Qualifiers",
-        other => other.split(['.', '_']).next().unwrap_or(other),
+    // An element's attributes: `X.#attributes.Y` (evtx_dump's layout), `X_attributes.Y`
+    // (Chainsaw's); the same as `attributes` keeps from the XML, under the same names.
+    let attribute = rest
+        .split_once(".#attributes.")
+        .or_else(|| rest.split_once("_attributes."));
+    let name = match attribute {
+        Some(("Provider", "Name")) => "Provider",
+        Some(("TimeCreated", "SystemTime")) => "SystemTime",
+        Some(("Execution", "ProcessID")) => "ProcessID",
+        Some(("Execution", "ThreadID")) => "ThreadID",
+        Some(("Security", "UserID")) => "UserID",
+        Some(("Correlation", "ActivityID")) => "ActivityID",
+        Some(_) => NOT_KEPT,
+        None => {
+            let element = rest.strip_suffix(".#text").unwrap_or(rest);
+            SYSTEM_TEXT
+                .iter()
+                .find(|n| **n == element)
+                .copied()
+                .unwrap_or(NOT_KEPT)
+        }
     };
     Some((Cow::Borrowed(name), Section::System))
 }
+
+/// The name [`windows_name`] gives what reading the event's XML does not keep either (the
+/// schema's namespace, the provider's GUID, an empty `Correlation`): such a value is dropped,
+/// so the same event has the same fields from EVTX and from JSON.
+pub const NOT_KEPT: &str = "";
 
 /// The part of a Windows event a field comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -920,6 +941,15 @@ mod tests {
             ("winlog.event_id", "EventID"),
             ("SourceName", "Provider"),
             ("Event.System.Channel", "Channel"),
+            ("Event.System.Execution.#attributes.ThreadID", "ThreadID"),
+            (
+                "Event.System.Correlation_attributes.ActivityID",
+                "ActivityID",
+            ),
+            ("Event.System.Provider.#attributes.Guid", NOT_KEPT),
+            ("Event.System.EventID_attributes.Qualifiers", NOT_KEPT),
+            ("Event.System.Correlation", NOT_KEPT),
+            ("Event.#attributes.xmlns", NOT_KEPT),
         ] {
             assert_eq!(
                 windows_name(path).map(|(n, _)| n).as_deref(),

@@ -29,6 +29,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         // Windows events exported as JSON (evtx_dump, Chainsaw, Winlogbeat, flat layouts) take
         // the names an EVTX record's fields have, so one rule reads them all.
         let name = match super::evtx::windows_name(&name) {
+            Some((n, _)) if n == super::evtx::NOT_KEPT => continue,
             Some((n, section)) => {
                 sections.push(Some(section));
                 n.into_owned()

@@ -12,6 +12,7 @@ pub mod access;
 pub mod columns;
 pub mod csv;
 pub mod csvlog;
+pub mod documents;
 pub mod evtx;
 pub mod jsonl;
 pub mod text;
@@ -45,6 +46,11 @@ pub enum FormatKind {
     Text,
     /// Windows event logs (binary EVTX).
     Evtx,
+    /// Pretty-printed JSON records (`evtx_dump`'s default output, a JSON array of records).
+    JsonDocuments,
+    /// Windows events as XML text (`evtx_dump -o xml`, `wevtutil qe /f:xml`, Event Viewer's
+    /// "Save As… XML").
+    EventXml,
 }
 
 impl FormatKind {
@@ -58,6 +64,18 @@ impl FormatKind {
             FormatKind::Jsonl => "jsonl",
             FormatKind::Text => "text",
             FormatKind::Evtx => "evtx",
+            FormatKind::JsonDocuments => "json",
+            FormatKind::EventXml => "event-xml",
+        }
+    }
+
+    /// How a file of this format is cut into records.
+    pub fn framing(self) -> Framing {
+        match self {
+            _ if self.quoted_records() => Framing::QuotedLines,
+            FormatKind::JsonDocuments => Framing::Documents(documents::Syntax::Json),
+            FormatKind::EventXml => Framing::Documents(documents::Syntax::EventXml),
+            _ => Framing::Lines,
         }
     }
 
@@ -68,6 +86,18 @@ impl FormatKind {
             FormatKind::ExchangeCsv | FormatKind::HttpproxyHeaderless | FormatKind::CsvExport
         )
     }
+}
+
+/// How a format's text is cut into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A record is a line.
+    Lines,
+    /// A record is a line, or several while a CSV quote is open.
+    QuotedLines,
+    /// A record is a document: it may span lines or share one (see [`documents`]); the text
+    /// between documents comes as records of its own, one per line.
+    Documents(documents::Syntax),
 }
 
 /// The column layout in force for a run of records.
@@ -81,6 +111,8 @@ pub enum Layout {
     Text,
     /// An EVTX record as XML.
     Evtx,
+    /// An event as XML text: read as an EVTX record's, but cited by its line in the file.
+    EventXml,
 }
 
 impl Layout {
@@ -92,7 +124,7 @@ impl Layout {
             Layout::Access => "access",
             Layout::Jsonl => "jsonl",
             Layout::Text => "text",
-            Layout::Evtx => "evtx",
+            Layout::Evtx | Layout::EventXml => "evtx",
         }
     }
 }
@@ -109,7 +141,7 @@ impl Layout {
                     .to_vec();
             }
             Layout::Text => return vec!["message".into()],
-            Layout::Jsonl | Layout::Evtx => return Vec::new(),
+            Layout::Jsonl | Layout::Evtx | Layout::EventXml => return Vec::new(),
         };
         columns
             .iter()
@@ -141,7 +173,7 @@ impl Layout {
     /// True when records of this layout may carry column names the layout does not list.
     pub fn has_dynamic_attrs(&self) -> bool {
         match self {
-            Layout::Jsonl | Layout::Evtx => true,
+            Layout::Jsonl | Layout::Evtx | Layout::EventXml => true,
             Layout::Csv(l) => l
                 .columns
                 .iter()
@@ -193,6 +225,8 @@ pub enum Framer {
     W3c(w3c::W3cFramer),
     Csv(csvlog::CsvFramer),
     Stateless(Option<Layout>),
+    /// Documents and the text between them (see [`documents`]).
+    Documents(documents::Syntax, Option<Layout>),
 }
 
 impl Framer {
@@ -212,6 +246,12 @@ impl Framer {
             FormatKind::Jsonl => Framer::Stateless(Some(Layout::Jsonl)),
             FormatKind::Text => Framer::Stateless(Some(Layout::Text)),
             FormatKind::Evtx => Framer::Stateless(Some(Layout::Evtx)),
+            FormatKind::JsonDocuments => {
+                Framer::Documents(documents::Syntax::Json, Some(Layout::Jsonl))
+            }
+            FormatKind::EventXml => {
+                Framer::Documents(documents::Syntax::EventXml, Some(Layout::EventXml))
+            }
         }
     }
 
@@ -220,7 +260,7 @@ impl Framer {
         match self {
             Framer::W3c(_) => None,
             Framer::Csv(f) => f.initial_layout(),
-            Framer::Stateless(layout) => layout.take(),
+            Framer::Stateless(layout) | Framer::Documents(_, layout) => layout.take(),
         }
     }
 
@@ -231,7 +271,7 @@ impl Framer {
         match self {
             Framer::W3c(f) => serde_json::to_string(f).ok(),
             Framer::Stateless(_) => Some(String::new()),
-            Framer::Csv(_) => None,
+            Framer::Csv(_) | Framer::Documents(..) => None,
         }
     }
 
@@ -240,7 +280,7 @@ impl Framer {
         match Framer::new(kind) {
             Framer::W3c(_) => serde_json::from_str(state).ok().map(Framer::W3c),
             Framer::Stateless(_) => Some(Framer::Stateless(None)),
-            Framer::Csv(_) => None,
+            Framer::Csv(_) | Framer::Documents(..) => None,
         }
     }
 
@@ -253,6 +293,19 @@ impl Framer {
                     Frame::Skip
                 } else {
                     Frame::Data
+                }
+            }
+            Framer::Documents(syntax, _) => {
+                let starts = match syntax {
+                    documents::Syntax::Json => record.starts_with('{'),
+                    documents::Syntax::EventXml => record.starts_with("<Event"),
+                };
+                if starts {
+                    Frame::Data
+                } else if documents::is_filler(*syntax, record.as_bytes()) {
+                    Frame::Skip
+                } else {
+                    Frame::Malformed("text between records".into())
                 }
             }
         }
@@ -271,7 +324,7 @@ pub fn parse<'a>(
         Layout::Access => access::parse(record),
         Layout::Jsonl => jsonl::parse(record, ctx),
         Layout::Text => text::parse(record, ctx),
-        Layout::Evtx => evtx::parse(record),
+        Layout::Evtx | Layout::EventXml => evtx::parse(record),
     }?;
     if !(MIN_TS_MS..=MAX_TS_MS).contains(&ev.ts_ms) {
         return Err(Malformed("time outside the years 1677 to 2262".into()));
@@ -366,6 +419,17 @@ pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
     }
     if majority(&|l| text::parse(l, ctx).is_ok()) {
         return Ok(FormatKind::Text);
+    }
+    // Records over several lines, or several to a line: known by the first whole one.
+    if let Some(doc) = documents::first_document(documents::Syntax::Json, head)
+        && jsonl::looks_like(&doc, ctx)
+    {
+        return Ok(FormatKind::JsonDocuments);
+    }
+    if let Some(doc) = documents::first_document(documents::Syntax::EventXml, head)
+        && evtx::parse(&doc).is_ok()
+    {
+        return Ok(FormatKind::EventXml);
     }
     Err("no known log format in the first lines".into())
 }

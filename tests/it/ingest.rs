@@ -445,6 +445,145 @@ fn killed_ingest_resumes_without_loss_or_double() {
     }
 }
 
+/// A Security event as Event Viewer's "Save As… XML" writes it (one of many on one line).
+fn saved_event(n: u64) -> String {
+    format!(
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>4625</EventID><TimeCreated SystemTime='2021-03-05T{:02}:{:02}:{:02}.000Z'/><EventRecordID>{n}</EventRecordID><Channel>Security</Channel><Computer>EX1.corp.example</Computer></System><EventData><Data Name='TargetUserName'>user{n}</Data><Data Name='IpAddress'>192.0.2.{}</Data></EventData></Event>",
+        n / 3600 % 24,
+        n / 60 % 60,
+        n % 60,
+        n % 250
+    )
+}
+
+/// Many events on one line: an ingest killed midway goes on from the last event it committed,
+/// not the last line (every event shares line 1), and loses and doubles nothing.
+#[test]
+fn a_killed_ingest_of_events_sharing_a_line_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let total = 60_000u64;
+    let mut text = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Events>");
+    for n in 1..=total {
+        text.push_str(&saved_event(n));
+    }
+    text.push_str("</Events>");
+    std::fs::write(logs.join("Security.xml"), text).unwrap();
+    let case = dir.path().join("case");
+    let meta = case.join("index/meta.json");
+    let args = [
+        "ingest",
+        "--quiet",
+        "--threads",
+        "1",
+        "--commit-every",
+        "5000",
+        "--case",
+        path_str(&case),
+        path_str(&logs),
+    ];
+    let mut child = common::trawl()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed_midway = common::kill_when(&mut child, || {
+        std::fs::read_to_string(&meta)
+            .ok()
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .and_then(|m| m["payload"].as_str().map(str::to_string))
+            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"))
+    });
+    assert!(
+        killed_midway,
+        "the ingest finished before it could be interrupted"
+    );
+    let partial = total_events(&case);
+    assert!(partial > 0 && partial < total, "{partial}");
+    ok(&args);
+    assert_eq!(total_events(&case), total);
+    assert_eq!(count(&case, "*"), total);
+    for n in [1, partial, partial + 1, total] {
+        assert_eq!(
+            count(&case, &format!("TargetUserName:user{n}")),
+            1,
+            "user{n}"
+        );
+    }
+    assert_eq!(count(&case, "line:1 AND EventID:4625"), total);
+}
+
+/// Records written as documents (pretty-printed JSON after `evtx_dump`'s banners): text
+/// between them that no exporter writes, a record cut short, are malformed with their line and
+/// why; every record is accounted for.
+#[test]
+fn documents_cut_short_or_text_between_them_are_malformed_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut text = String::new();
+    for n in 1..=3 {
+        let event: serde_json::Value = serde_json::from_str(&common::windows_event(
+            n,
+            "Microsoft-Windows-Security-Auditing",
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": format!("user{n}")}),
+        ))
+        .unwrap();
+        text.push_str(&format!(
+            "Record {n}\n{}\n",
+            serde_json::to_string_pretty(&event).unwrap()
+        ));
+        if n == 1 {
+            text.push_str("a line no exporter writes\n");
+        }
+    }
+    // The last record, cut short as a copy cut off would be.
+    let lines_before_cut = text.lines().count();
+    text.push_str("Record 4\n{\n  \"Event\": {\n    \"System\": {\n");
+    std::fs::write(logs.join("security.json"), &text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    assert_eq!(count(&case, "EventID:4625"), 3);
+    // A record cites the line it starts on.
+    let out = ok(&["search", "--case", path_str(&case), "TargetUserName:user2"]);
+    let second = text
+        .lines()
+        .position(|l| l == "Record 2")
+        .map(|i| i + 2)
+        .unwrap();
+    assert!(out.contains(&format!("security.json:{second}")), "{out}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    let file = &stats["files"][0];
+    assert_eq!(file["format"], "json", "{file}");
+    assert_eq!(file["malformed"], 2, "{file}");
+    let examples: Vec<(u64, String)> = file["malformed_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["line"].as_u64().unwrap(),
+                m["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let garbage = text
+        .lines()
+        .position(|l| l == "a line no exporter writes")
+        .unwrap() as u64
+        + 1;
+    assert_eq!(examples[0], (garbage, "text between records".into()));
+    assert_eq!(examples[1].0, lines_before_cut as u64 + 2);
+    assert!(examples[1].1.contains("not closed"), "{examples:?}");
+    // Records, banners and the malformed: every record of the file accounted for.
+    assert_eq!(file["lines"], 3 + 4 + 2, "{file}");
+}
+
 /// Text from the logs never reaches a terminal raw, whatever the format: every command run on
 /// a real pseudo-terminal (util-linux `script`), CSV and JSON included. Into a pipe, CSV keeps
 /// the bytes as logged, and JSON escapes C1 and bidirectional controls always.

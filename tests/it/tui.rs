@@ -844,3 +844,39 @@ fn an_empty_pivot_says_the_conditions_narrow_together() {
         "{screen}"
     );
 }
+
+/// A record written over several lines (`evtx_dump`'s pretty-printed JSON) shows its lines in
+/// the detail pane, not one run of escaped line ends.
+#[test]
+fn a_record_over_several_lines_keeps_them_in_the_detail_pane() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("security.json");
+    let event: serde_json::Value = serde_json::from_str(&crate::common::windows_event(
+        1,
+        "Microsoft-Windows-Security-Auditing",
+        4625,
+        "Security",
+        serde_json::json!({"TargetUserName": "admin", "IpAddress": "192.0.2.7"}),
+    ))
+    .expect("json");
+    let pretty = serde_json::to_string_pretty(&event).expect("pretty");
+    std::fs::write(&logs, format!("Record 1\n{pretty}\n")).expect("write");
+    let case_dir = dir.path().join("case");
+    let mut case = trawl::case::Case::open_or_create(&case_dir).expect("case");
+    trawl::ingest::ingest(
+        &mut case,
+        &[logs],
+        &trawl::ingest::IngestOptions::default(),
+        &trawl::progress::ignore,
+    )
+    .expect("ingest");
+    drop(case);
+    let mut h = Harness::with_session(&case_dir, trawl::session::Session::default(), 120, 60);
+    assert_eq!(h.app.total, 1);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.app.focus, Pane::Detail);
+    let screen = h.screen();
+    assert!(screen.contains("security.json:2"), "{screen}");
+    assert!(screen.contains("┃      \"EventID\": 4625,"), "{screen}");
+    assert!(!screen.contains("\\n"), "{screen}");
+}

@@ -67,8 +67,13 @@ pub fn draw_detail(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         }
     }
     lines.push(Line::from(Span::styled("raw", theme.fg(Color::Cyan))));
-    for part in chunk(&escape_controls(&ev.raw), inner.width.max(8) as usize) {
-        lines.push(Line::from(part));
+    // A record over several lines (pretty-printed JSON, a quoted CSV newline, an event's XML)
+    // keeps its lines; every other control character is shown escaped.
+    for raw_line in ev.raw.split('\n') {
+        let raw_line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
+        for part in chunk(&escape_controls(raw_line), inner.width.max(8) as usize) {
+            lines.push(Line::from(part));
+        }
     }
     if let Some(problem) = &ev.problem {
         lines.push(Line::from(Span::styled(

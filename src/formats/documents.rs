@@ -1,0 +1,629 @@
+//! Records written as documents rather than lines: Windows events exported as pretty-printed
+//! JSON (`evtx_dump`'s default output, one object per record after a `Record N` line; a JSON
+//! array of records) or as XML (`evtx_dump -o xml`, `Get-WinEvent … | % ToXml()`, `wevtutil qe
+//! /f:xml`, Event Viewer's "Save All Events As… XML", which puts every event on one line).
+//!
+//! A [`Splitter`] is fed the file line by line and cuts it into [`Segment`]s: each document (a
+//! top-level JSON object, an `<Event>` element) and, between them, the text of each line outside
+//! any document (banners, `[`, `,`, `<?xml …?>`, `<Events>`), which the framer skips when it is
+//! one of those and reports as malformed otherwise. Several documents may share a line.
+
+use std::collections::VecDeque;
+
+/// The syntax of the documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// JSON objects, pretty-printed or not, alone or in an array.
+    Json,
+    /// `<Event>` elements of the Windows event schema.
+    EventXml,
+}
+
+/// A document longer than this is malformed (its excerpt is kept, the rest is read past): the
+/// largest EVTX record, rendered, is a few hundred KiB.
+pub const MAX_DOCUMENT: usize = 16 << 20;
+
+/// Why a document is malformed whatever its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Longer than [`MAX_DOCUMENT`].
+    TooLong,
+    /// The file (or the next `Record N` banner) came before its end.
+    Unterminated,
+}
+
+impl Cut {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Cut::TooLong => "a record longer than 16 MiB",
+            Cut::Unterminated => "a record not closed before the next one or the end of the file",
+        }
+    }
+}
+
+/// A document or the text of one line between documents.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// The line it starts on (1-based).
+    pub line: u64,
+    /// The lines it spans.
+    pub span: u64,
+    pub bytes: Vec<u8>,
+    pub document: bool,
+    pub cut: Option<Cut>,
+}
+
+/// Where the splitter is.
+#[derive(Debug)]
+enum State {
+    Between,
+    Json {
+        depth: usize,
+        in_string: bool,
+        escaped: bool,
+    },
+    Xml(XmlScanner),
+}
+
+/// Cuts a file into documents and the text between them.
+#[derive(Debug)]
+pub struct Splitter {
+    syntax: Syntax,
+    state: State,
+    /// The document being read: its first line, its bytes so far, how long it really is.
+    doc: Vec<u8>,
+    doc_line: u64,
+    doc_len: usize,
+    ready: VecDeque<Segment>,
+}
+
+impl Splitter {
+    pub fn new(syntax: Syntax) -> Self {
+        Splitter {
+            syntax,
+            state: State::Between,
+            doc: Vec::new(),
+            doc_line: 0,
+            doc_len: 0,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next segment cut so far.
+    pub fn pop(&mut self) -> Option<Segment> {
+        self.ready.pop_front()
+    }
+
+    /// Feeds one physical line (with its line end, if any).
+    pub fn push_line(&mut self, line: &[u8], number: u64) {
+        let mut rest = line;
+        while !rest.is_empty() {
+            rest = match self.state {
+                State::Between => self.between(rest, number),
+                State::Json { .. } => {
+                    if is_banner(rest) {
+                        // `evtx_dump` starts each record with one: the last was cut short (a
+                        // JSON string holds no line end, so no value can read like a banner).
+                        self.end_document(number, Some(Cut::Unterminated));
+                        continue;
+                    }
+                    self.json(rest, number)
+                }
+                // Not at a banner: an event's text may hold a line that reads like one.
+                State::Xml { .. } => self.xml(rest, number),
+            };
+        }
+    }
+
+    /// The end of the file: a document still open is cut short.
+    pub fn finish(&mut self, last_line: u64) {
+        if !matches!(self.state, State::Between) {
+            self.end_document(last_line, Some(Cut::Unterminated));
+        }
+    }
+
+    /// Text outside documents, up to the start of the next one on this line.
+    fn between<'l>(&mut self, text: &'l [u8], number: u64) -> &'l [u8] {
+        let start = match self.syntax {
+            Syntax::Json => memchr::memchr(b'{', text),
+            Syntax::EventXml => find_event_start(text),
+        };
+        let (filler, rest) = text.split_at(start.unwrap_or(text.len()));
+        let filler = filler.trim_ascii();
+        if !filler.is_empty() {
+            self.ready.push_back(Segment {
+                line: number,
+                span: 1,
+                bytes: filler.to_vec(),
+                document: false,
+                cut: None,
+            });
+        }
+        if start.is_some() {
+            self.doc.clear();
+            self.doc_len = 0;
+            self.doc_line = number;
+            self.state = match self.syntax {
+                Syntax::Json => State::Json {
+                    depth: 0,
+                    in_string: false,
+                    escaped: false,
+                },
+                Syntax::EventXml => State::Xml(XmlScanner::default()),
+            };
+        }
+        rest
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        self.doc_len += bytes.len();
+        let room = MAX_DOCUMENT.saturating_sub(self.doc.len());
+        self.doc.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn end_document(&mut self, last_line: u64, cut: Option<Cut>) {
+        let cut = cut.or((self.doc_len > MAX_DOCUMENT).then_some(Cut::TooLong));
+        let mut bytes = std::mem::take(&mut self.doc);
+        if cut.is_some() {
+            // Only its start is shown; the rest would only cost memory.
+            bytes.truncate(256);
+        }
+        self.ready.push_back(Segment {
+            line: self.doc_line,
+            span: last_line.saturating_sub(self.doc_line) + 1,
+            bytes,
+            document: true,
+            cut,
+        });
+        self.state = State::Between;
+    }
+
+    fn json<'l>(&mut self, text: &'l [u8], number: u64) -> &'l [u8] {
+        let State::Json {
+            mut depth,
+            mut in_string,
+            mut escaped,
+        } = self.state
+        else {
+            return text;
+        };
+        let mut end = None;
+        for (i, &b) in text.iter().enumerate() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        match end {
+            Some(end) => {
+                self.keep(&text[..end]);
+                self.end_document(number, None);
+                &text[end..]
+            }
+            None => {
+                self.keep(text);
+                self.state = State::Json {
+                    depth,
+                    in_string,
+                    escaped,
+                };
+                &[]
+            }
+        }
+    }
+
+    fn xml<'l>(&mut self, text: &'l [u8], number: u64) -> &'l [u8] {
+        let State::Xml(scanner) = &mut self.state else {
+            return text;
+        };
+        // Byte by byte, once each: a tag, a comment or CDATA may run over a line end, and
+        // Event Viewer puts thousands of events on one line.
+        match scanner.scan(text) {
+            Some(end) => {
+                self.keep(&text[..end]);
+                self.end_document(number, None);
+                &text[end..]
+            }
+            None => {
+                self.keep(text);
+                &[]
+            }
+        }
+    }
+}
+
+/// A `Record N` line as `evtx_dump` writes before each record.
+pub fn is_banner(line: &[u8]) -> bool {
+    let line = line.trim_ascii();
+    let Some(rest) = line.strip_prefix(b"Record ") else {
+        return false;
+    };
+    let rest = rest.strip_suffix(b" (recovered)").unwrap_or(rest);
+    !rest.is_empty() && rest.iter().all(u8::is_ascii_digit)
+}
+
+/// Where an `<Event` element starts.
+fn find_event_start(text: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memmem::find(&text[from..], b"<Event") {
+        let at = from + i;
+        if text
+            .get(at + 6)
+            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
+        {
+            return Some(at);
+        }
+        from = at + 6;
+    }
+    None
+}
+
+/// Where an `<Event>` element's reading is, kept from one line to the next.
+#[derive(Debug, Default)]
+struct XmlScanner {
+    /// `<Event>` elements open (an item could be named `Event` too).
+    depth: usize,
+    at: XmlAt,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum XmlAt {
+    #[default]
+    Text,
+    /// After `<`: the first bytes of the name, until they tell what opens.
+    Open {
+        name: [u8; 8],
+        len: u8,
+    },
+    /// In a tag, up to its `>`; attribute values read past whole.
+    Tag {
+        kind: TagKind,
+        quote: Option<u8>,
+        last: u8,
+    },
+    /// In a comment or CDATA section: how many of its closing `-`/`]` have been seen.
+    Comment {
+        closing: u8,
+    },
+    CData {
+        closing: u8,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagKind {
+    OpenEvent,
+    CloseEvent,
+    Other,
+}
+
+fn is_name_end(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')
+}
+
+impl XmlScanner {
+    /// Reads `text`; returns where the element closes (just after its `>`), if it does.
+    fn scan(&mut self, text: &[u8]) -> Option<usize> {
+        for (i, &b) in text.iter().enumerate() {
+            self.at = match self.at {
+                XmlAt::Text => match b {
+                    b'<' => XmlAt::Open {
+                        name: [0; 8],
+                        len: 0,
+                    },
+                    _ => XmlAt::Text,
+                },
+                XmlAt::Open { mut name, len } => {
+                    let seen = &name[..usize::from(len)];
+                    let kind = if seen == b"Event" && is_name_end(b) {
+                        Some(TagKind::OpenEvent)
+                    } else if seen == b"/Event" && is_name_end(b) {
+                        Some(TagKind::CloseEvent)
+                    } else {
+                        None
+                    };
+                    let mut next = [0u8; 9];
+                    next[..seen.len()].copy_from_slice(seen);
+                    next[seen.len()] = b;
+                    let next = &next[..=seen.len()];
+                    if next == b"!--" {
+                        XmlAt::Comment { closing: 0 }
+                    } else if next == b"![CDATA[" {
+                        XmlAt::CData { closing: 0 }
+                    } else if let Some(kind) = kind {
+                        self.in_tag(kind, None, 0, b)
+                    } else if [&b"!--"[..], b"![CDATA[", b"Event", b"/Event"]
+                        .iter()
+                        .any(|w| w.starts_with(next))
+                    {
+                        name[seen.len()] = b;
+                        XmlAt::Open { name, len: len + 1 }
+                    } else {
+                        self.in_tag(TagKind::Other, None, 0, b)
+                    }
+                }
+                XmlAt::Tag { kind, quote, last } => self.in_tag(kind, quote, last, b),
+                XmlAt::Comment { closing } => match b {
+                    b'-' => XmlAt::Comment {
+                        closing: (closing + 1).min(2),
+                    },
+                    b'>' if closing == 2 => XmlAt::Text,
+                    _ => XmlAt::Comment { closing: 0 },
+                },
+                XmlAt::CData { closing } => match b {
+                    b']' => XmlAt::CData {
+                        closing: (closing + 1).min(2),
+                    },
+                    b'>' if closing == 2 => XmlAt::Text,
+                    _ => XmlAt::CData { closing: 0 },
+                },
+            };
+            if matches!(self.at, XmlAt::Text) && b == b'>' && self.depth == 0 {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
+    /// One byte of a tag.
+    fn in_tag(&mut self, kind: TagKind, quote: Option<u8>, last: u8, b: u8) -> XmlAt {
+        match (quote, b) {
+            (Some(q), _) if b == q => XmlAt::Tag {
+                kind,
+                quote: None,
+                last: b,
+            },
+            (Some(_), _) => XmlAt::Tag { kind, quote, last },
+            (None, b'"' | b'\'') => XmlAt::Tag {
+                kind,
+                quote: Some(b),
+                last: b,
+            },
+            (None, b'>') => {
+                match kind {
+                    TagKind::OpenEvent if last != b'/' => self.depth += 1,
+                    TagKind::CloseEvent => self.depth = self.depth.saturating_sub(1),
+                    _ => {}
+                }
+                XmlAt::Text
+            }
+            (None, _) => XmlAt::Tag {
+                kind,
+                quote: None,
+                last: b,
+            },
+        }
+    }
+}
+
+/// The length of a tag up to and including its `>`, attribute values read past whole.
+fn tag_end(tag: &[u8]) -> Option<usize> {
+    let mut quote = None;
+    for (i, &b) in tag.iter().enumerate().skip(1) {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => return Some(i + 1),
+            None => {}
+        }
+    }
+    None
+}
+
+/// Whether text between documents is only what exporters put there: `evtx_dump`'s banners, an
+/// array's brackets and commas, the XML declaration, comments and the `<Events>` wrapper.
+pub fn is_filler(syntax: Syntax, text: &[u8]) -> bool {
+    let mut rest = text.trim_ascii();
+    if is_banner(rest) {
+        return true;
+    }
+    while !rest.is_empty() {
+        rest = match syntax {
+            Syntax::Json => match rest[0] {
+                b'[' | b']' | b',' => &rest[1..],
+                _ => return false,
+            },
+            Syntax::EventXml => {
+                let end = if rest.starts_with(b"<?") {
+                    memchr::memmem::find(rest, b"?>").map(|e| e + 2)
+                } else if rest.starts_with(b"<!--") {
+                    memchr::memmem::find(rest, b"-->").map(|e| e + 3)
+                } else if rest.starts_with(b"<Events") || rest.starts_with(b"</Events") {
+                    tag_end(rest)
+                } else {
+                    None
+                };
+                match end {
+                    Some(e) => &rest[e..],
+                    None => return false,
+                }
+            }
+        }
+        .trim_ascii();
+    }
+    true
+}
+
+/// The first whole document of `head` (the start of a file), when the text before it is filler.
+pub fn first_document(syntax: Syntax, head: &str) -> Option<String> {
+    let mut splitter = Splitter::new(syntax);
+    for (i, line) in head.split_inclusive('\n').enumerate() {
+        splitter.push_line(line.as_bytes(), i as u64 + 1);
+        while let Some(seg) = splitter.pop() {
+            if !seg.document {
+                if is_filler(syntax, &seg.bytes) {
+                    continue;
+                }
+                return None;
+            }
+            return match seg.cut {
+                None => String::from_utf8(seg.bytes).ok(),
+                Some(_) => None,
+            };
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(syntax: Syntax, text: &str) -> Vec<(u64, u64, String, bool, Option<Cut>)> {
+        let mut s = Splitter::new(syntax);
+        let mut out = Vec::new();
+        let mut n = 0;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            n = i as u64 + 1;
+            s.push_line(line.as_bytes(), n);
+        }
+        s.finish(n);
+        while let Some(seg) = s.pop() {
+            out.push((
+                seg.line,
+                seg.span,
+                String::from_utf8_lossy(&seg.bytes).into_owned(),
+                seg.document,
+                seg.cut,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn evtx_dump_json_records_after_their_banners() {
+        let text = "Record 1\n{\n  \"a\": \"} { \\\" ]\",\n  \"b\": [1, {\"c\": 2}]\n}\nRecord 2 (recovered)\n{\"x\": {}}\n";
+        let got = split(Syntax::Json, text);
+        assert_eq!(
+            got,
+            vec![
+                (1, 1, "Record 1".into(), false, None),
+                (
+                    2,
+                    4,
+                    "{\n  \"a\": \"} { \\\" ]\",\n  \"b\": [1, {\"c\": 2}]\n}".into(),
+                    true,
+                    None
+                ),
+                (6, 1, "Record 2 (recovered)".into(), false, None),
+                (7, 1, "{\"x\": {}}".into(), true, None),
+            ]
+        );
+        assert!(is_filler(Syntax::Json, b"Record 2 (recovered)"));
+    }
+
+    #[test]
+    fn a_json_array_on_one_line_or_many() {
+        let got = split(Syntax::Json, "[{\"a\":1},{\"a\":2},\n {\"a\":3}\n]\n");
+        let docs: Vec<_> = got
+            .iter()
+            .filter(|s| s.3)
+            .map(|s| (s.0, &s.2[..]))
+            .collect();
+        assert_eq!(
+            docs,
+            vec![(1, "{\"a\":1}"), (1, "{\"a\":2}"), (2, "{\"a\":3}")]
+        );
+        for s in got.iter().filter(|s| !s.3) {
+            assert!(is_filler(Syntax::Json, s.2.as_bytes()), "{:?}", s.2);
+        }
+        assert!(!is_filler(Syntax::Json, b"garbage"));
+    }
+
+    #[test]
+    fn a_cut_record_ends_at_the_next_banner_or_the_end() {
+        let got = split(
+            Syntax::Json,
+            "Record 1\n{\n \"a\": {\nRecord 2\n{\"b\":1}\n{\"c\":\n",
+        );
+        let docs: Vec<_> = got
+            .iter()
+            .filter(|s| s.3)
+            .map(|s| (s.0, s.1, s.4))
+            .collect();
+        assert_eq!(
+            docs,
+            vec![
+                (2, 3, Some(Cut::Unterminated)),
+                (5, 1, None),
+                (6, 1, Some(Cut::Unterminated))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_past_the_limit_is_cut_and_reading_goes_on() {
+        let long = "x".repeat(MAX_DOCUMENT + 10);
+        let text = format!("{{\"a\":\"{long}\"}}\n{{\"b\":1}}\n");
+        let got = split(Syntax::Json, &text);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].4, Some(Cut::TooLong));
+        assert!(got[0].2.len() <= 256);
+        assert_eq!((got[1].0, &got[1].2[..], got[1].4), (2, "{\"b\":1}", None));
+    }
+
+    #[test]
+    fn xml_events_one_per_line_indented_or_all_on_one_line() {
+        let event = |id: u32| {
+            format!(
+                "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>{id}</EventID></System><EventData><Data Name='Event'>a</Data><Data Name=\"x\"><![CDATA[</Event>]]></Data><!-- </Event> --><Data Name='q' v='>'/></EventData></Event>"
+            )
+        };
+        let one_line = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?><Events>{}{}</Events>\n",
+            event(1),
+            event(2)
+        );
+        let got = split(Syntax::EventXml, &one_line);
+        let docs: Vec<_> = got.iter().filter(|s| s.3).map(|s| s.2.clone()).collect();
+        assert_eq!(docs, vec![event(1), event(2)]);
+        for s in got.iter().filter(|s| !s.3) {
+            assert!(is_filler(Syntax::EventXml, s.2.as_bytes()), "{:?}", s.2);
+        }
+        // evtx_dump -o xml: a banner, a declaration, the event indented over lines.
+        let dumped = "Record 7\n<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Event xmlns=\"x\">\n  <System>\n    <EventID\n      >4</EventID>\n  </System>\n</Event>\nRecord 8\n";
+        let got = split(Syntax::EventXml, dumped);
+        let docs: Vec<_> = got.iter().filter(|s| s.3).map(|s| (s.0, s.1)).collect();
+        assert_eq!(docs, vec![(3, 6)]);
+        assert!(
+            got.iter()
+                .filter(|s| !s.3)
+                .all(|s| is_filler(Syntax::EventXml, s.2.as_bytes()))
+        );
+        assert!(!is_filler(Syntax::EventXml, b"<Other/>"));
+        assert_eq!(find_event_start(b"<EventData><Event>"), Some(11));
+    }
+
+    #[test]
+    fn the_first_document_is_found_in_a_head() {
+        assert_eq!(
+            first_document(Syntax::Json, "Record 1\n{\n \"a\": 1\n}\n{\"b\""),
+            Some("{\n \"a\": 1\n}".into())
+        );
+        assert_eq!(first_document(Syntax::Json, "hello\n{\"a\":1}\n"), None);
+        assert_eq!(first_document(Syntax::Json, "{\"a\": "), None);
+        assert_eq!(
+            first_document(Syntax::EventXml, "<?xml?>\n<Event><System/></Event>"),
+            Some("<Event><System/></Event>".into())
+        );
+    }
+}
