@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::write_atomic;
 use crate::error::{Error, Result};
 use crate::formats::time::format_ms;
-use crate::query::quote_value;
+use crate::query::{quote_value, quoted_value};
 
 /// One pivot filter: a field equal (or not) to a value, or a time window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,14 @@ impl Filter {
                 value,
                 exclude,
             } => {
-                let term = format!("{field}:{}", quote_value(value));
+                // A pivot is on the value seen: quoted, an account is that value alone, not the
+                // same name in every domain as a bare name typed is.
+                let value = if field.eq_ignore_ascii_case(crate::event::names::USER) {
+                    quoted_value(value)
+                } else {
+                    quote_value(value)
+                };
+                let term = format!("{field}:{value}");
                 if *exclude {
                     format!("NOT {term}")
                 } else {

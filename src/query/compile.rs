@@ -116,6 +116,10 @@ impl Compiler<'_> {
                 Kind::Keyword if canonical == names::HOST => {
                     self.keyword_with(Col::Host, value, column, "", super::host_term)
                 }
+                Kind::Keyword if canonical == names::USER => match account_pattern(value) {
+                    Some(pattern) => Ok(regex_plan(Col::User, &pattern, column)),
+                    None => self.keyword(Col::User, value, column, ""),
+                },
                 Kind::Keyword => self.keyword(keyword_col(&canonical), value, column, ""),
                 Kind::UserAgent => self.user_agent(value, column),
                 Kind::Words => self.words(words_col(&canonical), value, column),

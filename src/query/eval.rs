@@ -362,6 +362,13 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
                 other => text_test(other, column, str::to_lowercase)?,
             },
         },
+        Kind::Keyword if static_name == names::USER => Pred::Text {
+            field: Field::Canonical(names::USER),
+            test: match super::account_pattern(value) {
+                Some(pattern) => Test::Regex(anchored(&pattern, column)?),
+                None => text_test(value, column, str::to_lowercase)?,
+            },
+        },
         Kind::Keyword | Kind::File | Kind::Set => Pred::Text {
             field: Field::Canonical(static_name),
             test: text_test(value, column, str::to_lowercase)?,
@@ -860,6 +867,33 @@ mod tests {
             let rendered = render(&parse_expr(q).expect(q));
             assert_eq!(rendered, q);
         }
+    }
+
+    #[test]
+    fn an_account_is_asked_in_every_domain_as_in_the_index() {
+        let matches = |user: &str, q: &str| {
+            let mut ev = ev();
+            ev.user = Some(user.into());
+            Matcher::new(q).expect(q).matches(&ev)
+        };
+        for user in [
+            r"CORP\Administrator",
+            "administrator@corp.example",
+            "ADMINISTRATOR",
+        ] {
+            assert!(matches(user, "user:administrator"), "{user}");
+        }
+        for user in [
+            r"CORP\Administrators",
+            r"Administrator\x",
+            "xadministrator",
+            "a@b@administrator",
+        ] {
+            assert!(!matches(user, "user:administrator"), "{user}");
+        }
+        assert!(!matches(r"CORP\Administrator", r#"user:"administrator""#));
+        assert!(matches(r"CORP\Administrator", r"user:corp\\administrator"));
+        assert!(matches("a.b+c", "user:a.b+c") && !matches("axb+c", "user:a.b+c"));
     }
 
     #[test]

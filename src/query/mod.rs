@@ -90,6 +90,22 @@ fn host_term(value: &str) -> String {
     }
 }
 
+/// An account asked by its bare name (`user:administrator`) is that account however a log
+/// writes it: bare (a Security event's `TargetUserName`), after its domain (`CORP\administrator`:
+/// IIS, Sysmon) or before it (`administrator@corp.example`: a UPN). The whole-value pattern
+/// (lower case) for such a value; None for a wildcard, a name with its domain, or a quoted
+/// value (`user:"administrator"` is that value alone). The index and the matcher both ask so.
+fn account_pattern(value: &parse::Tok) -> Option<String> {
+    let parse::Tok::Word(name) = value else {
+        return None;
+    };
+    if name.is_empty() || has_wildcard(name) || name.contains(['\\', '@']) {
+        return None;
+    }
+    let name = regex_escape(&name.to_lowercase());
+    Some(format!("(?:{name}|[^\\\\]*\\\\{name}|{name}@[^@]*)"))
+}
+
 /// The label of events no log names a server for (`stats`, verdicts, coverage).
 pub const NO_HOST: &str = "(no host)";
 
@@ -624,6 +640,11 @@ pub fn quote_value(value: &str) -> String {
     if plain {
         return value.to_string();
     }
+    quoted_value(value)
+}
+
+/// A value quoted, so that it means that value alone (see [`account_pattern`]).
+pub fn quoted_value(value: &str) -> String {
     let mut out = String::from("\"");
     for c in value.chars() {
         if c == '"' || c == '\\' {

@@ -651,3 +651,36 @@ fn logs_without_a_host_are_listed_in_stats_and_the_report() {
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("| (no host) | access | 2 |"), "{md}");
 }
+
+/// An account asked by its bare name is found however each log writes it (a Security event's
+/// bare `TargetUserName`, IIS's `CORP\name`, a UPN); quoted, or with its domain, it is that
+/// value alone; a pivot on a value seen is on that value (a quoted term).
+#[test]
+fn an_account_is_found_by_its_name_in_every_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = [
+        r"CORP\\Administrator",
+        "administrator@corp.example",
+        "Administrator",
+        r"CORP\\Administrators",
+        r"Administrator\\x",
+        "xadministrator",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, user)| format!(r#"{{"ts":"2021-03-05T10:00:0{i}Z","user":"{user}","msg":"m{i}"}}"#))
+    .collect();
+    let case = common::ingest_lines(dir.path(), "users.jsonl", &lines);
+    assert_eq!(common::count(&case, "user:administrator"), 3);
+    assert_eq!(common::count(&case, "user:Administrator AND msg:m1"), 1);
+    assert_eq!(common::count(&case, "NOT user:administrator"), 3);
+    assert_eq!(common::count(&case, r#"user:"administrator""#), 1);
+    assert_eq!(common::count(&case, r"user:CORP\\administrator"), 1);
+    assert_eq!(common::count(&case, "user:admin*"), 3);
+    let pivot = trawl::session::Filter::Value {
+        field: "user".into(),
+        value: "Administrator".into(),
+        exclude: false,
+    };
+    assert_eq!(common::count(&case, &pivot.clause()), 1);
+}

@@ -192,6 +192,8 @@ const QUERIES: &[&str] = &[
     "NOT status:200",
     "(path:/ecp/* OR path:/owa/*) AND -status:200",
     "user:*",
+    "user:a.kowalski",
+    "user:\"a.kowalski\"",
     "rule:*",
     "rule:tpl-*",
     "file:*HttpProxy*",
