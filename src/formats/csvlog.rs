@@ -259,6 +259,9 @@ pub fn parse<'a>(
     if let Some(data) = event_data {
         apply_event_data(&mut ev, data);
     }
+    if layout.source == "eventlog" {
+        super::evtx::cmdlet_from_message(&mut ev);
+    }
     let instant =
         columns::resolve_time(&parts, None, ctx.tz, false).map_err(|why| Malformed(why.into()))?;
     ev.ts_ms = instant.ms;
@@ -472,6 +475,12 @@ mod tests {
         assert!(
             ev.attr("Message")
                 .is_some_and(|m| m.contains("\"http://f/<script>\""))
+        );
+        // The cmdlet and its parameters, as an EVTX record's items give them.
+        assert_eq!(ev.attr("Cmdlet"), Some("Set-OabVirtualDirectory"));
+        assert_eq!(
+            ev.attr("Parameters"),
+            Some("-ExternalUrl \"http://f/<script>\"")
         );
     }
 

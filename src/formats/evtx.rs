@@ -121,6 +121,43 @@ fn add_cmdlet(ev: &mut Event<'_>, succeeded: bool, data: &[Cow<'_, str>]) {
         .push((Cow::Borrowed("Parameters"), Cow::Owned(params)));
 }
 
+/// An exported MSExchange Management event (`Get-WinEvent | Export-Csv`, a flat JSON export)
+/// carries its cmdlet only in its message, `Cmdlet succeeded. Cmdlet X, parameters Y.` (Exchange
+/// spells it "suceeded"): read back into `Cmdlet` and `Parameters`, the items an EVTX record
+/// gives, so `Cmdlet:Set-OabVirtualDirectory` finds the event in every layout.
+pub fn cmdlet_from_message(ev: &mut Event<'_>) {
+    if ev.attr("Cmdlet").is_some() {
+        return;
+    }
+    let provider = ["Provider", "ProviderName", "SourceName"]
+        .iter()
+        .find_map(|n| ev.attr(n));
+    if !provider.is_some_and(|p| p.trim().eq_ignore_ascii_case("MSExchange CmdletLogs")) {
+        return;
+    }
+    let Some(message) = ev.attr("Message") else {
+        return;
+    };
+    let Some(rest) = [
+        "Cmdlet succeeded. Cmdlet ",
+        "Cmdlet suceeded. Cmdlet ",
+        "Cmdlet failed. Cmdlet ",
+    ]
+    .iter()
+    .find_map(|p| message.strip_prefix(p)) else {
+        return;
+    };
+    let Some((cmdlet, params)) = rest.split_once(", parameters ") else {
+        return;
+    };
+    let params = params.trim_end();
+    let params = params.strip_suffix('.').unwrap_or(params);
+    let (cmdlet, params) = (cmdlet.trim().to_string(), params.trim().to_string());
+    ev.attrs.push((Cow::Borrowed("Cmdlet"), Cow::Owned(cmdlet)));
+    ev.attrs
+        .push((Cow::Borrowed("Parameters"), Cow::Owned(params)));
+}
+
 /// The canonical fields a Windows event fills: the user acted for and the address a logon or a
 /// ticket came from.
 pub fn canonical(ev: &mut Event<'_>) {
@@ -649,6 +686,11 @@ pub fn windows_name(path: &str) -> Option<(Cow<'_, str>, Section)> {
         }
     };
     Some((Cow::Borrowed(name), Section::System))
+}
+
+/// Whether a name is one of the System values held as element text (`EventID`, `Channel`, …).
+pub fn is_system_text(name: &str) -> bool {
+    SYSTEM_TEXT.contains(&name)
 }
 
 /// The name [`windows_name`] gives what reading the event's XML does not keep either (the

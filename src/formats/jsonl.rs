@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::columns::{self, Canon, TimeParts, ValueRules};
+use super::evtx::Section;
 use super::{Malformed, ParseCtx, time};
 use crate::event::Event;
 
@@ -50,6 +51,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         names.push(name);
         values.push(Cow::Owned(scalar_text(value)));
     }
+    flat_windows_items(&names, &mut sections);
     super::evtx::separate_items(&mut names, &sections);
     let items: Vec<bool> = sections.iter().map(Option::is_some).collect();
     // An event's own items stay under their names, as an EVTX record's do: its `Status` is an
@@ -61,6 +63,12 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         .iter()
         .zip(&items)
         .position(|(n, item)| *item && n == "SystemTime");
+    let is_time = |name: &str| columns::canon_for(name) == Some(Canon::DateTime);
+    // Else a time column of the export's own (`@timestamp`, `TimeCreated`) before an item's.
+    let plain_time = names
+        .iter()
+        .zip(&items)
+        .any(|(n, item)| !item && is_time(n));
     let mapped: Vec<&str> = names
         .iter()
         .zip(&items)
@@ -68,7 +76,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         .map(|(j, (name, item))| {
             let is_time = match event_time {
                 Some(i) => i == j,
-                None => columns::canon_for(name) == Some(Canon::DateTime),
+                None => is_time(name) && !(*item && plain_time),
             };
             if *item && !is_time { "" } else { name.as_str() }
         })
@@ -88,6 +96,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
             ev.host = ev.attr("Computer").map(|c| Cow::Owned(c.to_string()));
         }
         super::evtx::canonical(&mut ev);
+        super::evtx::cmdlet_from_message(&mut ev);
         // Named by channel like an EVTX record's, so `source:sysmon` reads both.
         let source = ev.attr("Channel").map(super::evtx::source_of);
         if let Some(source) = source {
@@ -120,6 +129,38 @@ fn scalar_text(value: Value) -> String {
     }
 }
 
+/// A flat export of a Windows event (OTRF's, NXLog's: `EventID`, `Channel` and the event's
+/// items side by side at the top) is read as an EVTX record is: its System names are System
+/// values and its other top-level names items, so that `IpAddress`, `User` or `Status` stay the
+/// event's own (`canonical` then derives `user` and `ip` as from an EVTX record) instead of
+/// being taken for a web log's columns. The export's own time and host columns stay mapped.
+fn flat_windows_items(names: &[String], sections: &mut [Option<Section>]) {
+    let top = |n: &str| {
+        names
+            .iter()
+            .zip(sections.iter())
+            .any(|(m, s)| s.is_none() && m == n)
+    };
+    let system = sections.contains(&Some(Section::System));
+    if !(top("EventID") && (top("Channel") || system)) {
+        return;
+    }
+    for (name, section) in names.iter().zip(sections.iter_mut()) {
+        if section.is_some() || name.contains('.') {
+            continue;
+        }
+        *section = if super::evtx::is_system_text(name) {
+            Some(Section::System)
+        } else {
+            match columns::canon_for(name) {
+                Some(Canon::Host | Canon::Date | Canon::Time) => None,
+                Some(Canon::DateTime) if !name.eq_ignore_ascii_case("UtcTime") => None,
+                _ => Some(Section::EventData),
+            }
+        };
+    }
+}
+
 /// True when a line is a JSON object with a time field this parser can read.
 pub fn looks_like(line: &str, ctx: &ParseCtx) -> bool {
     line.trim_start().starts_with('{') && parse(line, ctx).is_ok()
@@ -129,6 +170,34 @@ pub fn looks_like(line: &str, ctx: &ParseCtx) -> bool {
 mod tests {
     use super::*;
     use crate::formats::time::format_ms;
+
+    /// OTRF's and NXLog's flat layout: the event's items side by side with `EventID`.
+    #[test]
+    fn a_flat_windows_export_keeps_its_items_as_an_evtx_record_does() {
+        let ev = parse(
+            r#"{"SourceName":"Microsoft-Windows-Security-Auditing","Channel":"Security","Hostname":"MXS01.corp","EventID":4625,"@timestamp":"2021-03-14T01:39:59.076Z","UtcTime":"2021-03-14 06:39:59.076","TargetUserName":"admin","TargetDomainName":"CORP","IpAddress":"192.0.2.7","Status":"0xc000006d","Path":"C:\\x.ps1","User":"CORP\\svc"}"#,
+            &ParseCtx::default(),
+        )
+        .expect("parses");
+        assert_eq!(format_ms(ev.ts_ms), "2021-03-14T01:39:59.076Z");
+        assert_eq!(ev.host.as_deref(), Some("MXS01.corp"));
+        assert_eq!(ev.attr("IpAddress"), Some("192.0.2.7"));
+        assert_eq!(ev.attr("Status"), Some("0xc000006d"));
+        assert_eq!(ev.attr("Path"), Some(r"C:\x.ps1"));
+        assert_eq!(ev.attr("User"), Some(r"CORP\svc"));
+        assert_eq!(ev.attr("UtcTime"), Some("2021-03-14 06:39:59.076"));
+        assert_eq!((ev.status, ev.path.as_deref()), (None, None));
+        assert_eq!(ev.user.as_deref(), Some(r"CORP\admin"));
+        assert_eq!(ev.ip.map(|ip| ip.to_string()).as_deref(), Some("192.0.2.7"));
+        assert_eq!(ev.source.as_deref(), Some("security"));
+        // Without `EventID` it is any JSON log: a `user` column is the user.
+        let ev = parse(
+            r#"{"ts":"2021-03-14T01:39:59Z","Channel":"x","user":"bob","Status":"404"}"#,
+            &ParseCtx::default(),
+        )
+        .expect("parses");
+        assert_eq!((ev.user.as_deref(), ev.status), (Some("bob"), Some(404)));
+    }
 
     #[test]
     fn flat_and_nested() {

@@ -556,6 +556,19 @@ fn otrf_proxylogon_capture_is_a_compromise_with_its_web_shell() {
         "CommandLine:\"cmd /c whoami\"",
     ]);
     assert_eq!(cmd.trim(), "4");
+    // A flat export's items stay the event's own, as an EVTX record's: every logon keeps its
+    // `IpAddress` (19 of them an address, also `ip`), every Sysmon process its `User`, and the
+    // cmdlet in MSExchange Management's message is read back into `Cmdlet` and `Parameters`.
+    for (query, expected) in [
+        (r#"EventID:4624 AND "IpAddress":*"#, 21),
+        ("EventID:4624 AND ip:*", 19),
+        (r#"EventID:1 AND Channel:*Sysmon* AND "User":*"#, 13),
+        ("Cmdlet:Set-OabVirtualDirectory", 1),
+        ("Cmdlet:*OabVirtualDirectory AND Parameters:*Page_Load*", 1),
+        ("Cmdlet:*", 3),
+    ] {
+        assert_eq!(common::count(&case, query), expected, "{query}");
+    }
     // JSON lines from an event log are named by channel, and stats lists them per host.
     let stats: Value = serde_json::from_str(&common::ok(&[
         "stats",
