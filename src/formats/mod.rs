@@ -431,6 +431,16 @@ pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
     {
         return Ok(FormatKind::EventXml);
     }
+    // `evtx_dump`'s banner before a record too long to be whole in the head.
+    if documents::is_banner(first.as_bytes()) {
+        match lines.get(1).map(|l| l.trim_start()) {
+            Some(l) if l.starts_with('{') => return Ok(FormatKind::JsonDocuments),
+            Some(l) if l.starts_with("<?xml") || l.starts_with("<Event") => {
+                return Ok(FormatKind::EventXml);
+            }
+            _ => {}
+        }
+    }
     Err("no known log format in the first lines".into())
 }
 
@@ -541,6 +551,41 @@ mod tests {
             sniffed("2021-03-05T17:42:19Z hello\n2021-03-05T17:42:20Z world\n"),
             Ok(FormatKind::Text)
         );
+    }
+
+    #[test]
+    fn documents_are_known_by_their_first_record_or_evtx_dumps_banner() {
+        let event = r##"{"Event":{"System":{"EventID":1,"TimeCreated":{"#attributes":{"SystemTime":"2021-03-05T10:00:00Z"}}}}}"##;
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(event).expect("json"),
+        )
+        .expect("pretty");
+        assert_eq!(
+            sniffed(&format!("Record 1\n{pretty}\n")),
+            Ok(FormatKind::JsonDocuments)
+        );
+        assert_eq!(
+            sniffed(&format!("[{event},\n{event}]")),
+            Ok(FormatKind::JsonDocuments)
+        );
+        // A record longer than the head: the banner tells.
+        assert_eq!(
+            sniffed("Record 1\n{\n  \"Event\": {\n    \"EventData\": \"xxxx"),
+            Ok(FormatKind::JsonDocuments)
+        );
+        assert_eq!(
+            sniffed("Record 7\n<?xml version=\"1.0\"?>\n<Event><System><Data>xx"),
+            Ok(FormatKind::EventXml)
+        );
+        assert_eq!(
+            sniffed(
+                "<Events><Event><System><TimeCreated SystemTime='2021-03-05T10:00:00Z'/></System></Event>"
+            ),
+            Ok(FormatKind::EventXml)
+        );
+        // Pretty JSON without a time, XML that is not events: not guessed.
+        assert!(sniffed("{\n  \"a\": 1\n}\n").is_err());
+        assert!(sniffed("<?xml version=\"1.0\"?>\n<Config><Event>x</Event></Config>\n").is_err());
     }
 
     #[test]
