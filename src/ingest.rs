@@ -1415,6 +1415,11 @@ fn frame_records(
     // line, and a count of lines could not say which of them a previous run committed.
     let documents = matches!(framing, formats::Framing::Documents(_));
     let mut ordinal = first;
+    // A file whose records share lines (Event Viewer's, one line for every event; a JSON array
+    // on one line) cites each by its number among the file's records, as an event log does: a
+    // line would not tell them apart. Decided by the first record, so every run cites alike.
+    let mut by_number: Option<bool> = None;
+    let mut documents_read = 0u64;
     let mut buf = Vec::new();
     let mut pending = Pending::default();
     let mut last_line = 0u64;
@@ -1433,6 +1438,16 @@ fn frame_records(
             (1, ordinal)
         } else {
             (lines, line + lines - 1)
+        };
+        let line = if documents && records.is_document() {
+            documents_read += 1;
+            if *by_number.get_or_insert_with(|| records.shares_line()) {
+                documents_read
+            } else {
+                line
+            }
+        } else {
+            line
         };
         // Lines a previous run committed are framed (headers matter) but not sent again.
         let already_indexed = end_line <= task.skip_lines;

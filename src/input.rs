@@ -653,8 +653,14 @@ pub struct Records<R> {
     splitter: Option<formats::documents::Splitter>,
     /// Why the last document is malformed whatever its content.
     cut: Option<formats::documents::Cut>,
+    /// Whether the last record is a document (not text between documents), and whether another
+    /// document starts on the line it started on.
+    document: bool,
+    shares_line: bool,
     /// The splitter has been told the file ended.
     finished: bool,
+    /// The file ended inside a document.
+    ended_inside: bool,
     next_line: u64,
     /// Lines read ahead while looking for the end of an unbalanced record.
     pending: std::collections::VecDeque<Vec<u8>>,
@@ -676,16 +682,20 @@ impl<R: Read> Records<R> {
                 _ => None,
             },
             cut: None,
+            document: false,
+            shares_line: false,
             finished: false,
+            ended_inside: false,
             next_line: lines + 1,
             pending: std::collections::VecDeque::new(),
             last_had_newline: true,
         }
     }
 
-    /// Whether the last line read ended with a line feed (false for a cut final line).
+    /// Whether the last line read ended with a line feed (false for a cut final line, or a file
+    /// that ends inside a document: grown, it is read again whole, its last record complete).
     pub fn ended_with_newline(&self) -> bool {
-        self.last_had_newline
+        self.last_had_newline && !self.ended_inside
     }
 
     fn physical_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
@@ -707,12 +717,29 @@ impl<R: Read> Records<R> {
         self.cut
     }
 
+    /// Whether the last record read is a document rather than text between documents.
+    pub fn is_document(&self) -> bool {
+        self.document
+    }
+
+    /// Whether the last document read shares its first line with the next (Event Viewer puts
+    /// every event on one line).
+    pub fn shares_line(&self) -> bool {
+        self.shares_line
+    }
+
     /// The next document, or text between documents, once the splitter has cut one.
     fn next_document(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
         let mut line = Vec::new();
         loop {
             if let Some(seg) = self.splitter.as_mut().and_then(|s| s.pop()) {
                 self.cut = seg.cut;
+                self.document = seg.document;
+                self.shares_line = seg.document
+                    && self
+                        .splitter
+                        .as_ref()
+                        .is_some_and(|s| s.document_on(seg.line));
                 *buf = seg.bytes;
                 return Ok(Some((seg.line, seg.span)));
             }
@@ -727,7 +754,7 @@ impl<R: Read> Records<R> {
                 splitter.push_line(&line, self.next_line);
                 self.next_line += 1;
             } else {
-                splitter.finish(self.next_line - 1);
+                self.ended_inside = splitter.finish(self.next_line - 1);
                 self.finished = true;
             }
         }

@@ -74,6 +74,8 @@ pub struct Splitter {
     doc: Vec<u8>,
     doc_line: u64,
     doc_len: usize,
+    /// The column the document starts at.
+    doc_indent: usize,
     ready: VecDeque<Segment>,
 }
 
@@ -85,6 +87,7 @@ impl Splitter {
             doc: Vec::new(),
             doc_line: 0,
             doc_len: 0,
+            doc_indent: 0,
             ready: VecDeque::new(),
         }
     }
@@ -94,17 +97,22 @@ impl Splitter {
         self.ready.pop_front()
     }
 
+    /// Whether a document cut so far (not popped yet) starts on `line`.
+    pub fn document_on(&self, line: u64) -> bool {
+        self.ready.iter().any(|s| s.document && s.line == line)
+    }
+
     /// Feeds one physical line (with its line end, if any).
     pub fn push_line(&mut self, line: &[u8], number: u64) {
         let mut rest = line;
         while !rest.is_empty() {
+            let column = line.len() - rest.len();
             rest = match self.state {
-                State::Between => self.between(rest, number),
+                State::Between => self.between(rest, number, column),
                 State::Json { .. } => {
-                    if is_banner(rest) {
-                        // `evtx_dump` starts each record with one: the last was cut short (a
-                        // JSON string holds no line end, so no value can read like a banner).
-                        self.end_document(number, Some(Cut::Unterminated));
+                    if column == 0 && self.doc_line < number && self.json_restarts(line) {
+                        // The record was cut short: the next one starts on this line.
+                        self.end_document(number - 1, Some(Cut::Unterminated));
                         continue;
                     }
                     self.json(rest, number)
@@ -115,15 +123,29 @@ impl Splitter {
         }
     }
 
-    /// The end of the file: a document still open is cut short.
-    pub fn finish(&mut self, last_line: u64) {
-        if !matches!(self.state, State::Between) {
+    /// The end of the file: a document still open is cut short (returns whether one was).
+    pub fn finish(&mut self, last_line: u64) -> bool {
+        let open = !matches!(self.state, State::Between);
+        if open {
             self.end_document(last_line, Some(Cut::Unterminated));
         }
+        open
     }
 
     /// Text outside documents, up to the start of the next one on this line.
-    fn between<'l>(&mut self, text: &'l [u8], number: u64) -> &'l [u8] {
+    /// Whether a line starts a new JSON record while one is open: `evtx_dump`'s banner, or a
+    /// `{` alone on its line no deeper than the open record's own (pretty-printed JSON opens a
+    /// nested object after its key, `"System": {`, and an array's at a deeper indent). A JSON
+    /// string holds no line end, so no value can read like either.
+    fn json_restarts(&self, line: &[u8]) -> bool {
+        let indent = line
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        is_banner(line) || (line.trim_ascii() == b"{" && indent <= self.doc_indent)
+    }
+
+    fn between<'l>(&mut self, text: &'l [u8], number: u64, column: usize) -> &'l [u8] {
         let start = match self.syntax {
             Syntax::Json => memchr::memchr(b'{', text),
             Syntax::EventXml => find_event_start(text),
@@ -139,10 +161,11 @@ impl Splitter {
                 cut: None,
             });
         }
-        if start.is_some() {
+        if let Some(start) = start {
             self.doc.clear();
             self.doc_len = 0;
             self.doc_line = number;
+            self.doc_indent = column + start;
             self.state = match self.syntax {
                 Syntax::Json => State::Json {
                     depth: 0,
@@ -220,6 +243,11 @@ impl Splitter {
             }
             None => {
                 self.keep(text);
+                if in_string {
+                    // A line end inside a string: no JSON holds one, the record was cut here.
+                    self.end_document(number, Some(Cut::Unterminated));
+                    return &[];
+                }
                 self.state = State::Json {
                     depth,
                     in_string,
@@ -237,16 +265,62 @@ impl Splitter {
         // Byte by byte, once each: a tag, a comment or CDATA may run over a line end, and
         // Event Viewer puts thousands of events on one line.
         match scanner.scan(text) {
-            Some(end) => {
+            XmlScan::Closed(end) => {
                 self.keep(&text[..end]);
                 self.end_document(number, None);
                 &text[end..]
             }
-            None => {
+            XmlScan::Restart(at) => {
+                // An `<Event>` inside an open one: the open one was cut short (events do not
+                // nest), and this one starts here.
+                self.keep(&text[..at]);
+                // It ended on the line before when nothing of it is on this one.
+                let last = if text[..at].trim_ascii().is_empty() && self.doc_line < number {
+                    number - 1
+                } else {
+                    number
+                };
+                self.end_document(last, Some(Cut::Unterminated));
+                &text[at..]
+            }
+            XmlScan::Open => {
                 self.keep(text);
                 &[]
             }
         }
+    }
+}
+
+/// Whether `head` starts (after filler only) with the beginning of a Windows event too long to
+/// be whole in it: `evtx_dump`'s JSON (`{` then `"Event": {`), or an `<Event>` of the event
+/// schema's namespace.
+pub fn starts_windows_event(syntax: Syntax, head: &str) -> bool {
+    let mut lines = head
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_filler(syntax, l.as_bytes()));
+    match syntax {
+        Syntax::Json => {
+            let first = lines.next().unwrap_or("");
+            if !first.starts_with(['{', '[']) {
+                return false;
+            }
+            let first = first.trim_start_matches(['[', ',', ' ']);
+            let start = if first == "{" {
+                lines.next().unwrap_or("")
+            } else {
+                first.trim_start_matches('{').trim_start()
+            };
+            start.starts_with("\"Event\":") || start.starts_with("\"Event\" :")
+        }
+        Syntax::EventXml => find_event_start(head.as_bytes()).is_some_and(|at| {
+            let before = &head.as_bytes()[..at];
+            if !before.split(|b| *b == b'\n').all(|l| is_filler(syntax, l)) {
+                return false;
+            }
+            let tag = &head.as_bytes()[at..head.len().min(at + 200)];
+            memchr::memmem::find(tag, b"schemas.microsoft.com/win/2004/08/events/event").is_some()
+        }),
     }
 }
 
@@ -258,6 +332,11 @@ pub fn is_banner(line: &[u8]) -> bool {
     };
     let rest = rest.strip_suffix(b" (recovered)").unwrap_or(rest);
     !rest.is_empty() && rest.iter().all(u8::is_ascii_digit)
+}
+
+/// Whether text starts with an `<Event>` element (not `<Events>`, the wrapper).
+pub fn starts_event(text: &[u8]) -> bool {
+    find_event_start(text) == Some(0)
 }
 
 /// Where an `<Event` element starts.
@@ -274,6 +353,15 @@ fn find_event_start(text: &[u8]) -> Option<usize> {
         from = at + 6;
     }
     None
+}
+
+/// What reading more of an `<Event>` element found.
+enum XmlScan {
+    /// It closes just before this offset.
+    Closed(usize),
+    /// Another `<Event>` starts at this offset: this one was cut short.
+    Restart(usize),
+    Open,
 }
 
 /// Where an `<Event>` element's reading is, kept from one line to the next.
@@ -320,8 +408,8 @@ fn is_name_end(b: u8) -> bool {
 }
 
 impl XmlScanner {
-    /// Reads `text`; returns where the element closes (just after its `>`), if it does.
-    fn scan(&mut self, text: &[u8]) -> Option<usize> {
+    /// Reads `text`: where the element closes (just after its `>`), or where another starts.
+    fn scan(&mut self, text: &[u8]) -> XmlScan {
         for (i, &b) in text.iter().enumerate() {
             self.at = match self.at {
                 XmlAt::Text => match b {
@@ -349,6 +437,12 @@ impl XmlScanner {
                     } else if next == b"![CDATA[" {
                         XmlAt::CData { closing: 0 }
                     } else if let Some(kind) = kind {
+                        if kind == TagKind::OpenEvent
+                            && self.depth > 0
+                            && let Some(at) = i.checked_sub(6)
+                        {
+                            return XmlScan::Restart(at);
+                        }
                         self.in_tag(kind, None, 0, b)
                     } else if [&b"!--"[..], b"![CDATA[", b"Event", b"/Event"]
                         .iter()
@@ -377,15 +471,21 @@ impl XmlScanner {
                 },
             };
             if matches!(self.at, XmlAt::Text) && b == b'>' && self.depth == 0 {
-                return Some(i + 1);
+                return XmlScan::Closed(i + 1);
             }
         }
-        None
+        XmlScan::Open
     }
 
     /// One byte of a tag.
     fn in_tag(&mut self, kind: TagKind, quote: Option<u8>, last: u8, b: u8) -> XmlAt {
         match (quote, b) {
+            // No tag, nor attribute value, holds a `<`: the tag was cut short, and what follows
+            // is read as a tag (an `<Event>` there starts the next record).
+            (_, b'<') => XmlAt::Open {
+                name: [0; 8],
+                len: 0,
+            },
             (Some(q), _) if b == q => XmlAt::Tag {
                 kind,
                 quote: None,
@@ -463,17 +563,26 @@ pub fn is_filler(syntax: Syntax, text: &[u8]) -> bool {
     true
 }
 
-/// The first whole document of `head` (the start of a file), when the text before it is filler.
+/// Lines of other text a file may start with before its first record (a tool's message
+/// redirected with its output: `evtx_dump … > out 2>&1`); each is malformed at ingest.
+const OTHER_TEXT_BEFORE: usize = 3;
+
+/// The first whole document of `head` (the start of a file), when the text before it is filler
+/// or a few lines of other text.
 pub fn first_document(syntax: Syntax, head: &str) -> Option<String> {
     let mut splitter = Splitter::new(syntax);
+    let mut other = 0;
     for (i, line) in head.split_inclusive('\n').enumerate() {
         splitter.push_line(line.as_bytes(), i as u64 + 1);
         while let Some(seg) = splitter.pop() {
             if !seg.document {
-                if is_filler(syntax, &seg.bytes) {
-                    continue;
+                if !is_filler(syntax, &seg.bytes) {
+                    other += 1;
+                    if other > OTHER_TEXT_BEFORE {
+                        return None;
+                    }
                 }
-                return None;
+                continue;
             }
             return match seg.cut {
                 None => String::from_utf8(seg.bytes).ok(),
@@ -563,10 +672,54 @@ mod tests {
         assert_eq!(
             docs,
             vec![
-                (2, 3, Some(Cut::Unterminated)),
+                (2, 2, Some(Cut::Unterminated)),
                 (5, 1, None),
                 (6, 1, Some(Cut::Unterminated))
             ]
+        );
+    }
+
+    /// A record cut in the middle of a file (a copy cut off and appended to, a crash) loses
+    /// only itself: the next record is found where it starts.
+    #[test]
+    fn the_record_after_a_cut_one_is_read() {
+        let docs = |syntax, text: &str| -> Vec<(u64, u64, Option<Cut>)> {
+            split(syntax, text)
+                .into_iter()
+                .filter(|s| s.3)
+                .map(|s| (s.0, s.1, s.4))
+                .collect()
+        };
+        let cut = Some(Cut::Unterminated);
+        // Pretty JSON without banners, cut outside a string and inside one.
+        let pretty = "{\n  \"a\": {\n    \"b\": 1\n{\n  \"c\": 2\n}\n";
+        assert_eq!(docs(Syntax::Json, pretty), vec![(1, 3, cut), (4, 3, None)]);
+        let in_string = "{\n  \"a\": \"cut he\n{\n  \"c\": 2\n}\n";
+        assert_eq!(
+            docs(Syntax::Json, in_string),
+            vec![(1, 2, cut), (3, 3, None)]
+        );
+        // A pretty array: its records at the array's indent, nested objects deeper.
+        let array = "[\n  {\n    \"a\": [\n      {\n        \"x\": 1\n      }\n    ],\n    \"b\": {\n  {\n    \"c\": 2\n  }\n]\n";
+        assert_eq!(docs(Syntax::Json, array), vec![(2, 7, cut), (9, 3, None)]);
+        // XML: one event a line, and evtx_dump's, each cut before its end.
+        let lines =
+            "<Event xmlns='x'><System><EventID>1</EventID>\n<Event xmlns='x'><System/></Event>\n";
+        assert_eq!(
+            docs(Syntax::EventXml, lines),
+            vec![(1, 1, cut), (2, 1, None)]
+        );
+        // Cut inside an attribute's value.
+        let lines =
+            "<Event xmlns='x'><System><Data Name='Targ\n<Event xmlns='x'><System/></Event>\n";
+        assert_eq!(
+            docs(Syntax::EventXml, lines),
+            vec![(1, 1, cut), (2, 1, None)]
+        );
+        let dumped = "Record 1\n<?xml version=\"1.0\"?>\n<Event>\n  <System>\nRecord 2\n<?xml version=\"1.0\"?>\n<Event>\n</Event>\n";
+        assert_eq!(
+            docs(Syntax::EventXml, dumped),
+            vec![(3, 4, cut), (7, 2, None)]
         );
     }
 
@@ -619,7 +772,15 @@ mod tests {
             first_document(Syntax::Json, "Record 1\n{\n \"a\": 1\n}\n{\"b\""),
             Some("{\n \"a\": 1\n}".into())
         );
-        assert_eq!(first_document(Syntax::Json, "hello\n{\"a\":1}\n"), None);
+        // A few lines of a tool's messages before it; not more.
+        assert_eq!(
+            first_document(Syntax::Json, "hello\n{\"a\":1}\n"),
+            Some("{\"a\":1}".into())
+        );
+        assert_eq!(
+            first_document(Syntax::Json, "a\nb\nc\nd\n{\"a\":1}\n"),
+            None
+        );
         assert_eq!(first_document(Syntax::Json, "{\"a\": "), None);
         assert_eq!(
             first_document(Syntax::EventXml, "<?xml?>\n<Event><System/></Event>"),

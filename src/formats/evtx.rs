@@ -121,20 +121,37 @@ fn add_cmdlet(ev: &mut Event<'_>, succeeded: bool, data: &[Cow<'_, str>]) {
         .push((Cow::Borrowed("Parameters"), Cow::Owned(params)));
 }
 
+/// An MSExchange Management event 1 or 6 as a layout gives it: its unnamed items as `Data1`,
+/// `Data2`… (evtx_dump's JSON, as the EVTX reading names them), or only its message (an
+/// export): `Cmdlet` and `Parameters` are read from whichever it has, as from an EVTX record.
+pub fn cmdlet(ev: &mut Event<'_>) {
+    if ev.attr("Cmdlet").is_some() || !from_cmdlet_logs(ev) {
+        return;
+    }
+    if let Some(cmdlet) = ev.attr("Data1") {
+        let data = [
+            Cow::Owned(cmdlet.to_string()),
+            Cow::Owned(ev.attr("Data2").unwrap_or("").to_string()),
+        ];
+        let succeeded = ev.attr("EventID").is_some_and(|id| id.trim() == "1");
+        add_cmdlet(ev, succeeded, &data);
+        return;
+    }
+    cmdlet_from_message(ev);
+}
+
+fn from_cmdlet_logs(ev: &Event<'_>) -> bool {
+    ["Provider", "ProviderName", "SourceName"]
+        .iter()
+        .find_map(|n| ev.attr(n))
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("MSExchange CmdletLogs"))
+}
+
 /// An exported MSExchange Management event (`Get-WinEvent | Export-Csv`, a flat JSON export)
 /// carries its cmdlet only in its message, `Cmdlet succeeded. Cmdlet X, parameters Y.` (Exchange
 /// spells it "suceeded"): read back into `Cmdlet` and `Parameters`, the items an EVTX record
 /// gives, so `Cmdlet:Set-OabVirtualDirectory` finds the event in every layout.
-pub fn cmdlet_from_message(ev: &mut Event<'_>) {
-    if ev.attr("Cmdlet").is_some() {
-        return;
-    }
-    let provider = ["Provider", "ProviderName", "SourceName"]
-        .iter()
-        .find_map(|n| ev.attr(n));
-    if !provider.is_some_and(|p| p.trim().eq_ignore_ascii_case("MSExchange CmdletLogs")) {
-        return;
-    }
+fn cmdlet_from_message(ev: &mut Event<'_>) {
     let Some(message) = ev.attr("Message") else {
         return;
     };
@@ -652,10 +669,19 @@ pub fn windows_name(path: &str) -> Option<(Cow<'_, str>, Section)> {
         ("Event.EventData.", Section::EventData),
     ] {
         if let Some(rest) = path.strip_prefix(prefix) {
+            // The attributes of the section or of its elements (a namespace), which reading the
+            // XML does not keep either.
+            if is_attribute_path(rest) {
+                return Some((Cow::Borrowed(NOT_KEPT), section));
+            }
             return Some((Cow::Borrowed(rest.trim_end_matches(".#text")), section));
         }
     }
     if let Some(rest) = path.strip_prefix("Event.UserData.") {
+        if is_attribute_path(rest) {
+            return Some((Cow::Borrowed(NOT_KEPT), Section::UserData));
+        }
+        let rest = rest.trim_end_matches(".#text");
         let name = rest.rsplit('.').next().unwrap_or(rest);
         return Some((Cow::Borrowed(name), Section::UserData));
     }
@@ -686,6 +712,14 @@ pub fn windows_name(path: &str) -> Option<(Cow<'_, str>, Section)> {
         }
     };
     Some((Cow::Borrowed(name), Section::System))
+}
+
+/// A JSON path through an element's attributes: `X.#attributes.Y` (evtx_dump's layout),
+/// `X_attributes.Y` (Chainsaw's).
+fn is_attribute_path(path: &str) -> bool {
+    path.starts_with("#attributes.")
+        || path.contains(".#attributes.")
+        || path.contains("_attributes.")
 }
 
 /// Whether a name is one of the System values held as element text (`EventID`, `Channel`, …).

@@ -29,17 +29,37 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     for (name, value) in flat {
         // Windows events exported as JSON (evtx_dump, Chainsaw, Winlogbeat, flat layouts) take
         // the names an EVTX record's fields have, so one rule reads them all.
-        let name = match super::evtx::windows_name(&name) {
+        let (name, section) = match super::evtx::windows_name(&name) {
             Some((n, _)) if n == super::evtx::NOT_KEPT => continue,
-            Some((n, section)) => {
-                sections.push(Some(section));
-                n.into_owned()
-            }
-            None => {
-                sections.push(None);
-                name
-            }
+            Some((n, section)) => (n.into_owned(), Some(section)),
+            None => (name, None),
         };
+        let item = matches!(section, Some(Section::EventData | Section::UserData));
+        let value = match value {
+            // An empty item (`<Data Name="X"/>`) is written `null`; other nulls say nothing.
+            Value::Null if item => Value::String(String::new()),
+            Value::Null => continue,
+            // Unnamed items (MSExchange Management's, System's 7036…): `Data1`, `Data2`… as
+            // the EVTX reading names them.
+            Value::Array(data) if item && name == "Data" => {
+                for (i, v) in data.into_iter().enumerate() {
+                    names.push(format!("Data{}", i + 1));
+                    sections.push(section);
+                    values.push(Cow::Owned(match v {
+                        Value::Null => String::new(),
+                        v => scalar_text(v),
+                    }));
+                }
+                continue;
+            }
+            other => other,
+        };
+        let name = if item && name == "Data" {
+            "Data1".to_string()
+        } else {
+            name
+        };
+        sections.push(section);
         let last = name.rsplit('.').next().unwrap_or(&name);
         let is_time = columns::canon_for(&name).or_else(|| columns::canon_for(last));
         if epoch.is_none()
@@ -49,7 +69,11 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
             epoch = n.as_f64().and_then(time::parse_epoch);
         }
         names.push(name);
-        values.push(Cow::Owned(scalar_text(value)));
+        let mut text = scalar_text(value);
+        if section.is_some() {
+            windows_guid(&mut text);
+        }
+        values.push(Cow::Owned(text));
     }
     flat_windows_items(&names, &mut sections);
     super::evtx::separate_items(&mut names, &sections);
@@ -83,7 +107,19 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         .collect();
     let map = columns::ColumnMap::with_suffixes(&mapped);
     let rules = ValueRules::default();
+    // An item's value is kept as written, empty or with its spaces (`LogonProcessName` is
+    // `NtLmSsp `), as the EVTX reading keeps it; the mapping would trim it or drop it.
+    let mut values = values;
+    let mut kept = Vec::new();
+    for (j, name) in mapped.iter().enumerate() {
+        if name.is_empty() {
+            kept.push((j, std::mem::take(&mut values[j])));
+        }
+    }
     let parts: TimeParts<'_> = columns::apply(&mut ev, &names, &map, values, rules);
+    for (j, value) in kept {
+        ev.attrs.push((Cow::Borrowed(names[j].as_str()), value));
+    }
     let instant = match epoch {
         Some(i) => i,
         None => columns::resolve_time(&parts, None, ctx.tz, false)
@@ -96,7 +132,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
             ev.host = ev.attr("Computer").map(|c| Cow::Owned(c.to_string()));
         }
         super::evtx::canonical(&mut ev);
-        super::evtx::cmdlet_from_message(&mut ev);
+        super::evtx::cmdlet(&mut ev);
         // Named by channel like an EVTX record's, so `source:sysmon` reads both.
         let source = ev.attr("Channel").map(super::evtx::source_of);
         if let Some(source) = source {
@@ -116,9 +152,21 @@ fn flatten(prefix: &str, object: &Map<String, Value>, out: &mut Vec<(String, Val
         };
         match value {
             Value::Object(inner) => flatten(&name, inner, out),
-            Value::Null => {}
             other => out.push((name, other.clone())),
         }
+    }
+}
+
+/// A GUID as Windows renders it in an event's XML, `{lower-case}`: JSON exports write it bare
+/// and in upper case (`evtx_dump`) or braced in upper case (OTRF), and a pivot on a
+/// `ProcessGuid` must find the same process in every layout.
+fn windows_guid(value: &mut String) {
+    let bare = value
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap_or(value);
+    if bare.len() == 36 && crate::event::parse_guid(bare).is_some() {
+        *value = format!("{{{}}}", bare.to_ascii_lowercase());
     }
 }
 

@@ -298,7 +298,7 @@ impl Framer {
             Framer::Documents(syntax, _) => {
                 let starts = match syntax {
                     documents::Syntax::Json => record.starts_with('{'),
-                    documents::Syntax::EventXml => record.starts_with("<Event"),
+                    documents::Syntax::EventXml => documents::starts_event(record.as_bytes()),
                 };
                 if starts {
                     Frame::Data
@@ -431,7 +431,8 @@ pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
     {
         return Ok(FormatKind::EventXml);
     }
-    // `evtx_dump`'s banner before a record too long to be whole in the head.
+    // A first record too long to be whole in the head: `evtx_dump`'s banner before it, or the
+    // start of a Windows event.
     if documents::is_banner(first.as_bytes()) {
         match lines.get(1).map(|l| l.trim_start()) {
             Some(l) if l.starts_with('{') => return Ok(FormatKind::JsonDocuments),
@@ -440,6 +441,12 @@ pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
             }
             _ => {}
         }
+    }
+    if documents::starts_windows_event(documents::Syntax::Json, head) {
+        return Ok(FormatKind::JsonDocuments);
+    }
+    if documents::starts_windows_event(documents::Syntax::EventXml, head) {
+        return Ok(FormatKind::EventXml);
     }
     Err("no known log format in the first lines".into())
 }
@@ -582,6 +589,21 @@ mod tests {
                 "<Events><Event><System><TimeCreated SystemTime='2021-03-05T10:00:00Z'/></System></Event>"
             ),
             Ok(FormatKind::EventXml)
+        );
+        // A first record longer than the head, without a banner; a tool's message before it.
+        assert_eq!(
+            sniffed("[\n  {\n    \"Event\": {\n      \"EventData\": \"xxxx"),
+            Ok(FormatKind::JsonDocuments)
+        );
+        assert_eq!(
+            sniffed(
+                "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Data>xx"
+            ),
+            Ok(FormatKind::EventXml)
+        );
+        assert_eq!(
+            sniffed(&format!("Error: failed to read record 7\n{pretty}\n")),
+            Ok(FormatKind::JsonDocuments)
         );
         // Pretty JSON without a time, XML that is not events: not guessed.
         assert!(sniffed("{\n  \"a\": 1\n}\n").is_err());

@@ -785,19 +785,14 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
                 .find(|r| r["file"].as_str().unwrap().ends_with(name))
                 .unwrap_or_else(|| panic!("{name} in {rows:?}"))
         };
-        // The crate writes GUIDs in braces and lower case in XML, bare and upper case in JSON;
-        // XML reads a line end as one line feed.
+        // XML reads a line end as one line feed (the crate writes GUIDs bare and in upper case
+        // in JSON: trawl writes them as in the XML).
         let fields = |row: &Value| -> Vec<(String, String)> {
             let mut out: Vec<(String, String)> = row["fields"]
                 .as_object()
                 .unwrap()
                 .iter()
-                .map(|(k, v)| {
-                    let v = v.as_str().unwrap().replace("\r\n", "\n");
-                    let guid = v.len() == 38 && v.starts_with('{') && v.ends_with('}');
-                    let v = if guid { v[1..37].to_string() } else { v };
-                    (k.clone(), v.to_ascii_lowercase())
-                })
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().replace("\r\n", "\n")))
                 .collect();
             out.sort();
             out
@@ -827,4 +822,65 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
             evtx["rules"]
         );
     }
+}
+
+/// MSExchange Management's items are unnamed: in `evtx_dump`'s JSON they are one array
+/// (`"Data": {"#text": [...]}`). They are read as from the EVTX: `Data1`…, `Cmdlet`,
+/// `Parameters` and the message, so the management rules see the JSON export too.
+#[test]
+fn an_exchange_cmdlet_in_evtx_dumps_json_is_read_as_from_the_evtx() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let snap = std::fs::read_to_string(corpus.join(
+        "omerbenamram-evtx/snapshots/test_record_samples__event_json_with_multiple_data_elements-2.snap",
+    ))
+    .unwrap();
+    // The snapshot's own header, then the crate's JSON of record 3229.
+    let json = snap.splitn(3, "---\n").nth(2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("mgmt.json"), format!("Record 3229\n{json}")).unwrap();
+    std::fs::copy(
+        corpus.join("omerbenamram-evtx/MSExchange_Management_wec.evtx"),
+        logs.join("mgmt.evtx"),
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    let out = dir.path().join("all.jsonl");
+    common::ok(&[
+        "export",
+        "--case",
+        common::path_str(&case),
+        "--query",
+        "EventRecordID:3229",
+        "-o",
+        common::path_str(&out),
+    ]);
+    let rows = common::json_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (evtx, json) = if rows[0]["file"].as_str().unwrap().ends_with(".evtx") {
+        (&rows[0], &rows[1])
+    } else {
+        (&rows[1], &rows[0])
+    };
+    assert_eq!(json["line"], 2);
+    assert_eq!(json["fields"], evtx["fields"]);
+    assert_eq!(json["fields"]["Cmdlet"], "Set-Mailbox");
+    assert!(
+        json["fields"]["Parameters"]
+            .as_str()
+            .unwrap()
+            .contains("-ForwardingSmtpAddress \"smtp:test2@example.com\""),
+        "{json}"
+    );
+    assert_eq!(
+        common::count(
+            &case,
+            "Cmdlet:Set-Mailbox AND Parameters:*ForwardingSmtpAddress*"
+        ),
+        2
+    );
 }
