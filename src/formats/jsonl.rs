@@ -109,7 +109,6 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let rules = ValueRules::default();
     // An item's value is kept as written, empty or with its spaces (`LogonProcessName` is
     // `NtLmSsp `), as the EVTX reading keeps it; the mapping would trim it or drop it.
-    let mut values = values;
     let mut kept = Vec::new();
     for (j, name) in mapped.iter().enumerate() {
         if name.is_empty() {
