@@ -418,11 +418,11 @@ pub struct Provenance<'a> {
     pub source: &'a str,
 }
 
-/// Values longer than this are not indexed as exact attribute terms (their words still are).
-/// Long enough for command lines, cmdlet messages and exploit anchors (an attacker padding a
-/// value past it would slip past the index, not past a rule's check of a candidate); short
-/// enough that no record's whole text becomes one term.
-const ATTR_TERM_MAX: usize = 4096;
+/// `name=value` terms longer than this are not indexed (their words still are): tantivy holds
+/// terms of up to 65,530 bytes, and lower-casing can lengthen one. It was 4 KiB, and field
+/// queries and Sigma rules missed the long encoded command lines, script blocks and AD
+/// attribute values attackers write (a PowerShell script block is cut at 32,768 characters).
+const ATTR_TERM_MAX: usize = 60_000;
 
 /// Builds the document of one event.
 pub fn document(
@@ -496,7 +496,7 @@ pub fn document(
     }
     let mut term = String::new();
     for (name, value) in &ev.attrs {
-        if value.len() <= ATTR_TERM_MAX {
+        if name.len() + 1 + value.len() <= ATTR_TERM_MAX {
             term.clear();
             term.push_str(name);
             term.push('=');

@@ -518,6 +518,72 @@ level: high
     }
 }
 
+/// Long values are searched by their field as short ones are: an encoded PowerShell command
+/// of 16 KB and a script block of 30 KB (Windows cuts script blocks at 32,768 characters), by
+/// a wildcard and by a Sigma `contains`. Past 4 KB they were only words, and every field query
+/// and Sigma rule missed them.
+#[test]
+fn long_command_lines_and_script_blocks_are_searched_by_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "powershell.exe -nop -w hidden -enc {}",
+        "SQBFAFgA".repeat(2_000)
+    );
+    let block = format!(
+        "{}\r\nInvoke-Mimikatz -DumpCreds",
+        "$a = 1\r\n".repeat(3_750)
+    );
+    let events = [
+        common::windows_event(
+            1,
+            "Microsoft-Windows-Sysmon",
+            1,
+            "Microsoft-Windows-Sysmon/Operational",
+            serde_json::json!({"CommandLine": command, "Image": r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"}),
+        ),
+        common::windows_event(
+            2,
+            "Microsoft-Windows-PowerShell",
+            4104,
+            "Microsoft-Windows-PowerShell/Operational",
+            serde_json::json!({"ScriptBlockText": block, "ScriptBlockId": "b1"}),
+        ),
+    ];
+    let case = common::ingest_lines(dir.path(), "long.jsonl", &events);
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("CommandLine:*"), 1);
+    assert_eq!(count("CommandLine:*\\-enc\\ SQBFAFgA*"), 1);
+    assert_eq!(count("ScriptBlockText:*invoke-mimikatz*"), 1);
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/long.yml"),
+        r"title: Encoded PowerShell
+id: 5e3f1a4b-9c8d-4e7f-a0b1-2c3d4e5f6a70
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {CommandLine|contains: ' -enc '}
+  condition: selection
+level: high
+---
+title: Mimikatz in a long script block
+id: 6f4a2b5c-0d9e-4f80-b1c2-3d4e5f6a7b81
+logsource: {product: windows, category: ps_script}
+detection:
+  selection: {ScriptBlockText|contains: 'invoke-mimikatz'}
+  condition: selection
+level: high
+",
+    )
+    .unwrap();
+    let report = hunt_json(&case);
+    for id in [
+        "5e3f1a4b-9c8d-4e7f-a0b1-2c3d4e5f6a70",
+        "6f4a2b5c-0d9e-4f80-b1c2-3d4e5f6a7b81",
+    ] {
+        assert_eq!(common::finding_count(&report, id), 1, "{id}");
+    }
+}
+
 /// A Sigma regex the index cannot search (a Unicode `\b`, which its automata lack; a pattern
 /// whose automaton passes its size bound, as nine of SigmaHQ's Windows rules have) still runs:
 /// the rule's other conditions find candidates and each is checked in memory. Before, such a
