@@ -47,8 +47,10 @@ pub(super) fn ingest(
     let report = crate::ingest::ingest(dest, paths, opts, &|p| bar.report(p));
     bar.finish();
     let source = reopen()?;
-    print_ingest_summary(out, &source, &report?)?;
-    print_detections(out, &source, &args.rules)
+    let summary = print_ingest_summary(out, &source, &report?);
+    // The rules run, and their hits are kept in the case, even when nobody reads on (`| head`).
+    let detections = print_detections(out, &source, &args.rules);
+    summary.and(detections)
 }
 
 /// The local case (created if need be) or the store's, as a destination with its options, and
@@ -125,17 +127,17 @@ pub(super) fn follow(
             first = false;
             first_done.store(true, std::sync::atomic::Ordering::Relaxed);
             bar.finish();
-            print_ingest_summary(out, &source, report)
-                .and_then(|()| print_detections(out, &source, &args.rules))
-                .and_then(|()| {
-                    writeln!(
-                        out,
-                        "Following {} into {} (Ctrl-C stops; every commit is kept)",
-                        plural(paths.len() as u64, "path", "paths"),
-                        source.with(|s| s.name())
-                    )
-                    .map_err(w)
-                })
+            let summary = print_ingest_summary(out, &source, report);
+            let detections = print_detections(out, &source, &args.rules);
+            summary.and(detections).and_then(|()| {
+                writeln!(
+                    out,
+                    "Following {} into {} (Ctrl-C stops; every commit is kept)",
+                    plural(paths.len() as u64, "path", "paths"),
+                    source.with(|s| s.name())
+                )
+                .map_err(w)
+            })
         } else {
             print_round(out, source.manifest(), report)
         };

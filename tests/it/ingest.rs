@@ -1206,3 +1206,28 @@ fn a_grown_export_reads_the_record_it_was_cut_inside() {
         serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
     assert_eq!(stats["malformed"], 0, "{stats}");
 }
+
+/// `trawl ingest … | head -1`: the reader gone, the summary cannot be written, but the rules
+/// still run and their hits are kept in the case (they were lost, with exit status 0).
+#[test]
+fn the_rules_run_when_nobody_reads_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = common::trawl()
+        .args([
+            "ingest",
+            "--quiet",
+            "--case",
+            path_str(&case),
+            path_str(&common::sample_logs()),
+        ])
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(count(&case, "rule:*") > 0);
+    assert!(case.join("detections.json").exists());
+}
