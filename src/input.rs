@@ -645,6 +645,10 @@ impl Read for Utf8Reader<'_> {
 /// quote must not swallow the rest of a file.
 const MAX_RECORD_LINES: usize = 256;
 
+/// A line longer than this is cut there, the rest read past, and the record is malformed (as
+/// a document past [`formats::documents::MAX_DOCUMENT`] is).
+const MAX_LINE: usize = formats::documents::MAX_DOCUMENT;
+
 /// Splits decoded text into records with their first line number (1-based).
 pub struct Records<R> {
     reader: BufReader<R>,
@@ -661,6 +665,8 @@ pub struct Records<R> {
     finished: bool,
     /// The file ended inside a document.
     ended_inside: bool,
+    /// A line of the record being read was cut at [`MAX_LINE`].
+    line_cut: bool,
     next_line: u64,
     /// Lines read ahead while looking for the end of an unbalanced record.
     pending: std::collections::VecDeque<Vec<u8>>,
@@ -686,6 +692,7 @@ impl<R: Read> Records<R> {
             shares_line: false,
             finished: false,
             ended_inside: false,
+            line_cut: false,
             next_line: lines + 1,
             pending: std::collections::VecDeque::new(),
             last_had_newline: true,
@@ -705,11 +712,31 @@ impl<R: Read> Records<R> {
             return Ok(true);
         }
         buf.clear();
-        let n = self.reader.read_until(b'\n', buf)?;
-        if n > 0 {
-            self.last_had_newline = buf.last() == Some(&b'\n');
+        // As `read_until`, but a line past `MAX_LINE` is cut there and the rest read past: a
+        // file without line ends is not read into memory whole.
+        let mut any = false;
+        loop {
+            let piece = self.reader.fill_buf()?;
+            if piece.is_empty() {
+                break;
+            }
+            any = true;
+            let (len, ends) = match memchr::memchr(b'\n', piece) {
+                Some(i) => (i + 1, true),
+                None => (piece.len(), false),
+            };
+            let room = MAX_LINE.saturating_sub(buf.len());
+            if len > room {
+                self.line_cut = true;
+            }
+            buf.extend_from_slice(&piece[..len.min(room)]);
+            self.reader.consume(len);
+            self.last_had_newline = ends;
+            if ends {
+                break;
+            }
         }
-        Ok(n > 0)
+        Ok(any)
     }
 
     /// Why the last record read is malformed whatever its content (a document cut short).
@@ -730,7 +757,6 @@ impl<R: Read> Records<R> {
 
     /// The next document, or text between documents, once the splitter has cut one.
     fn next_document(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
-        let mut line = Vec::new();
         loop {
             if let Some(seg) = self.splitter.as_mut().and_then(|s| s.pop()) {
                 self.cut = seg.cut;
@@ -746,16 +772,34 @@ impl<R: Read> Records<R> {
             if self.finished {
                 return Ok(None);
             }
-            let more = self.physical_line(&mut line)?;
-            let Some(splitter) = self.splitter.as_mut() else {
+            // A piece of a line at a time, as the reader's buffer holds it: memory does not
+            // follow the length of a line.
+            let Records {
+                reader, splitter, ..
+            } = self;
+            let Some(splitter) = splitter.as_mut() else {
                 return Ok(None);
             };
-            if more {
-                splitter.push_line(&line, self.next_line);
-                self.next_line += 1;
-            } else {
+            let piece = reader.fill_buf()?;
+            if piece.is_empty() {
+                if !self.last_had_newline {
+                    // A last line without its line end.
+                    splitter.push(b"", self.next_line, true);
+                    self.next_line += 1;
+                }
                 self.ended_inside = splitter.finish(self.next_line - 1);
                 self.finished = true;
+                continue;
+            }
+            let (len, ends_line) = match memchr::memchr(b'\n', piece) {
+                Some(i) => (i + 1, true),
+                None => (piece.len(), false),
+            };
+            splitter.push(&piece[..len], self.next_line, ends_line);
+            reader.consume(len);
+            self.last_had_newline = ends_line;
+            if ends_line {
+                self.next_line += 1;
             }
         }
     }
@@ -766,6 +810,7 @@ impl<R: Read> Records<R> {
         if self.splitter.is_some() {
             return self.next_document(buf);
         }
+        self.line_cut = false;
         if !self.physical_line(buf)? {
             return Ok(None);
         }
@@ -782,6 +827,9 @@ impl<R: Read> Records<R> {
                 }
                 joined.extend_from_slice(&more);
                 extra.push(more);
+                if joined.len() > MAX_LINE {
+                    break;
+                }
                 if crate::formats::csv::quotes_balanced(&joined) {
                     balanced = true;
                     break;
@@ -798,6 +846,11 @@ impl<R: Read> Records<R> {
             }
         }
         self.next_line += lines;
+        self.cut = self.line_cut.then_some(formats::documents::Cut::TooLong);
+        if self.line_cut {
+            // Only its start is shown; the rest would only cost memory.
+            buf.truncate(256);
+        }
         trim_line_end(buf);
         Ok(Some((first, lines)))
     }

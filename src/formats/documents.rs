@@ -35,7 +35,7 @@ pub enum Cut {
 impl Cut {
     pub fn reason(self) -> &'static str {
         match self {
-            Cut::TooLong => "a record longer than 16 MiB",
+            Cut::TooLong => "a record or line longer than 16 MiB",
             Cut::Unterminated => "a record not closed before the next one or the end of the file",
         }
     }
@@ -76,8 +76,18 @@ pub struct Splitter {
     doc_len: usize,
     /// The column the document starts at.
     doc_indent: usize,
+    /// Bytes of the current line fed so far (a line comes in pieces: see [`Self::push`]).
+    column: usize,
+    /// Text between documents on the current line so far (its start, for its excerpt and to
+    /// tell filler), and the bytes that may begin the next `<Event` at a piece's end.
+    filler: Vec<u8>,
+    carry: Vec<u8>,
     ready: VecDeque<Segment>,
 }
+
+/// Text between documents kept for its excerpt and to tell filler: the longest filler is an
+/// XML declaration with the `<Events>` wrapper.
+const FILLER_KEPT: usize = 4096;
 
 impl Splitter {
     pub fn new(syntax: Syntax) -> Self {
@@ -88,6 +98,9 @@ impl Splitter {
             doc_line: 0,
             doc_len: 0,
             doc_indent: 0,
+            column: 0,
+            filler: Vec::new(),
+            carry: Vec::new(),
             ready: VecDeque::new(),
         }
     }
@@ -102,25 +115,67 @@ impl Splitter {
         self.ready.iter().any(|s| s.document && s.line == line)
     }
 
-    /// Feeds one physical line (with its line end, if any).
+    /// Feeds one whole physical line (with its line end, if any).
     pub fn push_line(&mut self, line: &[u8], number: u64) {
-        let mut rest = line;
+        self.push(line, number, true);
+    }
+
+    /// Feeds a piece of physical line `number`; `ends_line` on its last piece. A line is read
+    /// in pieces so that memory does not follow its length: Event Viewer writes a whole log on
+    /// one line.
+    pub fn push(&mut self, piece: &[u8], number: u64, ends_line: bool) {
+        let joined;
+        let piece = if self.carry.is_empty() {
+            piece
+        } else {
+            // The carried bytes were not counted in `column`: they start where it points.
+            let mut carry = std::mem::take(&mut self.carry);
+            carry.extend_from_slice(piece);
+            joined = carry;
+            &joined[..]
+        };
+        let mut rest = piece;
         while !rest.is_empty() {
-            let column = line.len() - rest.len();
+            let column = self.column + piece.len() - rest.len();
             rest = match self.state {
-                State::Between => self.between(rest, number, column),
+                State::Between => self.between(rest, number, column, ends_line),
                 State::Json { .. } => {
-                    if column == 0 && self.doc_line < number && self.json_restarts(line) {
+                    // The restarts are whole short lines: a line in pieces is not one.
+                    if column == 0
+                        && ends_line
+                        && self.doc_line < number
+                        && self.json_restarts(piece)
+                    {
                         // The record was cut short: the next one starts on this line.
                         self.end_document(number - 1, Some(Cut::Unterminated));
                         continue;
                     }
-                    self.json(rest, number)
+                    self.json(rest, number, ends_line)
                 }
                 // Not at a banner: an event's text may hold a line that reads like one.
                 State::Xml { .. } => self.xml(rest, number),
             };
         }
+        self.column += piece.len() - self.carry.len();
+        if ends_line {
+            self.end_filler(number);
+            self.column = 0;
+        }
+    }
+
+    /// The text between documents gathered on this line, as a segment.
+    fn end_filler(&mut self, number: u64) {
+        let filler = self.filler.trim_ascii();
+        if !filler.is_empty() {
+            self.ready.push_back(Segment {
+                line: number,
+                span: 1,
+                bytes: filler.to_vec(),
+                document: false,
+                cut: None,
+            });
+        }
+        self.filler.clear();
     }
 
     /// The end of the file: a document still open is cut short (returns whether one was).
@@ -145,23 +200,33 @@ impl Splitter {
         is_banner(line) || (line.trim_ascii() == b"{" && indent <= self.doc_indent)
     }
 
-    fn between<'l>(&mut self, text: &'l [u8], number: u64, column: usize) -> &'l [u8] {
+    fn between<'l>(
+        &mut self,
+        text: &'l [u8],
+        number: u64,
+        column: usize,
+        ends_line: bool,
+    ) -> &'l [u8] {
         let start = match self.syntax {
             Syntax::Json => memchr::memchr(b'{', text),
-            Syntax::EventXml => find_event_start(text),
+            Syntax::EventXml => find_event_start_in(text, !ends_line),
         };
         let (filler, rest) = text.split_at(start.unwrap_or(text.len()));
-        let filler = filler.trim_ascii();
-        if !filler.is_empty() {
-            self.ready.push_back(Segment {
-                line: number,
-                span: 1,
-                bytes: filler.to_vec(),
-                document: false,
-                cut: None,
-            });
-        }
+        // The line goes on in the next piece: its last bytes may begin an `<Event`.
+        let carried = match (start, ends_line, self.syntax) {
+            (None, false, Syntax::EventXml) => (1..=filler.len().min(6))
+                .rev()
+                .find(|&n| b"<Event".starts_with(&filler[filler.len() - n..]))
+                .unwrap_or(0),
+            _ => 0,
+        };
+        let (filler, carry) = filler.split_at(filler.len() - carried);
+        self.carry.extend_from_slice(carry);
+        let room = FILLER_KEPT.saturating_sub(self.filler.len());
+        self.filler
+            .extend_from_slice(&filler[..filler.len().min(room)]);
         if let Some(start) = start {
+            self.end_filler(number);
             self.doc.clear();
             self.doc_len = 0;
             self.doc_line = number;
@@ -201,7 +266,7 @@ impl Splitter {
         self.state = State::Between;
     }
 
-    fn json<'l>(&mut self, text: &'l [u8], number: u64) -> &'l [u8] {
+    fn json<'l>(&mut self, text: &'l [u8], number: u64, ends_line: bool) -> &'l [u8] {
         let State::Json {
             mut depth,
             mut in_string,
@@ -243,7 +308,7 @@ impl Splitter {
             }
             None => {
                 self.keep(text);
-                if in_string {
+                if in_string && ends_line {
                     // A line end inside a string: no JSON holds one, the record was cut here.
                     self.end_document(number, Some(Cut::Unterminated));
                     return &[];
@@ -341,13 +406,20 @@ pub fn starts_event(text: &[u8]) -> bool {
 
 /// Where an `<Event` element starts.
 fn find_event_start(text: &[u8]) -> Option<usize> {
+    find_event_start_in(text, false)
+}
+
+/// Where an `<Event` element starts; with `more` text to follow, one at the very end is not
+/// known to be one yet (it may be `<Events`).
+fn find_event_start_in(text: &[u8], more: bool) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = memchr::memmem::find(&text[from..], b"<Event") {
         let at = from + i;
-        if text
-            .get(at + 6)
-            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
-        {
+        let known = match text.get(at + 6) {
+            Some(b) => matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'),
+            None => !more,
+        };
+        if known {
             return Some(at);
         }
         from = at + 6;
@@ -721,6 +793,57 @@ mod tests {
             docs(Syntax::EventXml, dumped),
             vec![(3, 4, cut), (7, 2, None)]
         );
+    }
+
+    /// A line fed in pieces (as the reader's buffer holds it) is cut as when fed whole: a tag,
+    /// the `<Event` that starts a record, filler, a string, may straddle two pieces.
+    #[test]
+    fn lines_in_pieces_are_cut_as_whole_lines() {
+        let event =
+            "<Event xmlns='x'><System><Data Name='a'><![CDATA[</Event>]]></Data></System></Event>";
+        let texts = [
+            format!("<?xml version=\"1.0\"?><Events>{event}{event}<!-- c -->{event}</Events>\n"),
+            format!("Record 1\n<?xml version=\"1.0\"?>\n{event}\nnot filler\n{event}"),
+            "[{\"a\":\"}{\\\"\"},{\"b\":[1,{}]}, {\"c\":\n1}]\n".to_string(),
+            "Record 1\n{\n  \"a\": 1\n}\nRecord 2\n{\n  \"b\": \"x\ny\"\n{\n  \"c\": 2\n}"
+                .to_string(),
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let syntax = if i < 2 {
+                Syntax::EventXml
+            } else {
+                Syntax::Json
+            };
+            let whole = split(syntax, text);
+            for size in [1, 2, 3, 5, 7, 64] {
+                let mut s = Splitter::new(syntax);
+                let mut n = 0;
+                for (l, line) in text.split_inclusive('\n').enumerate() {
+                    n = l as u64 + 1;
+                    let bytes = line.as_bytes();
+                    let pieces: Vec<&[u8]> = bytes.chunks(size).collect();
+                    for (j, piece) in pieces.iter().enumerate() {
+                        let last = j + 1 == pieces.len();
+                        s.push(piece, n, last && line.ends_with('\n'));
+                    }
+                    if !line.ends_with('\n') {
+                        s.push(b"", n, true);
+                    }
+                }
+                s.finish(n);
+                let mut got = Vec::new();
+                while let Some(seg) = s.pop() {
+                    got.push((
+                        seg.line,
+                        seg.span,
+                        String::from_utf8_lossy(&seg.bytes).into_owned(),
+                        seg.document,
+                        seg.cut,
+                    ));
+                }
+                assert_eq!(got, whole, "text {i} in pieces of {size}");
+            }
+        }
     }
 
     #[test]

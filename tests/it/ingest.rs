@@ -1231,3 +1231,34 @@ fn the_rules_run_when_nobody_reads_the_summary() {
     assert!(count(&case, "rule:*") > 0);
     assert!(case.join("detections.json").exists());
 }
+
+/// A line past 16 MiB (a file without line ends, a value padded by an attacker) is cut there
+/// and malformed with its line; the lines around it are events, and its size is never held.
+#[test]
+fn a_line_past_the_limit_is_malformed_and_the_rest_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut text = b"2021-03-05T10:00:00Z the first line\n2021-03-05T10:00:01Z ".to_vec();
+    text.extend(std::iter::repeat_n(b'A', 20 << 20));
+    text.extend_from_slice(b"\n2021-03-05T10:00:02Z the last line\n");
+    std::fs::write(logs.join("app.log"), &text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    assert_eq!(count(&case, "*"), 2);
+    assert_eq!(count(&case, "first OR last"), 2);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    let file = &stats["files"][0];
+    assert_eq!(file["malformed"], 1, "{file}");
+    assert_eq!(file["lines"], 3, "{file}");
+    let example = &file["malformed_examples"][0];
+    assert_eq!(example["line"], 2);
+    assert!(
+        example["reason"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 16 MiB"),
+        "{example}"
+    );
+}
