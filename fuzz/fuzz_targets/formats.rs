@@ -3,6 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use trawl::formats::documents::{Segment, Splitter, Syntax};
 use trawl::formats::{self, FormatKind, Frame, Framer, ParseCtx};
 use trawl::input::Records;
 
@@ -18,7 +19,35 @@ const KINDS: [FormatKind; 9] = [
     FormatKind::EventXml,
 ];
 
+/// The segments of `data` fed as `input::Records` feeds a file: each line whole, or in pieces
+/// of `size` bytes (the piece holding its line end says so; a last line without one is ended
+/// by an empty piece).
+fn segments(syntax: Syntax, data: &[u8], size: Option<usize>) -> Vec<Segment> {
+    let mut splitter = Splitter::new(syntax);
+    let mut n = 0;
+    for (i, line) in data.split_inclusive(|b| *b == b'\n').enumerate() {
+        n = i as u64 + 1;
+        let ends = line.ends_with(b"\n");
+        let pieces: Vec<&[u8]> = line.chunks(size.unwrap_or(line.len()).max(1)).collect();
+        for (j, piece) in pieces.iter().enumerate() {
+            splitter.push(piece, n, ends && j + 1 == pieces.len());
+        }
+        if !ends {
+            splitter.push(b"", n, true);
+        }
+    }
+    splitter.finish(n);
+    std::iter::from_fn(|| splitter.pop()).collect()
+}
+
 fuzz_target!(|data: &[u8]| {
+    // A line read in pieces is cut as the whole line is.
+    if let Some((&first, rest)) = data.split_first() {
+        let size = usize::from(first % 16) + 1;
+        for syntax in [Syntax::Json, Syntax::EventXml] {
+            assert_eq!(segments(syntax, rest, None), segments(syntax, rest, Some(size)));
+        }
+    }
     let text = String::from_utf8_lossy(data);
     let ctx = ParseCtx::default();
     let _ = formats::sniff(&text, &ctx);

@@ -85,6 +85,18 @@ pub struct Splitter {
     ready: VecDeque<Segment>,
 }
 
+/// The longest line that can start a new JSON record inside an open one (a banner, or a `{`
+/// after its indent): a longer line is read as the open record's.
+const RESTART_LINE_MAX: usize = 256;
+
+/// Whether the start of a line may still turn out to be a banner or a lone `{` (a loose test:
+/// the line's end decides).
+fn could_restart(start: &[u8]) -> bool {
+    start
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b" \t\r{()".contains(b))
+}
+
 /// Text between documents kept for its excerpt and to tell filler: the longest filler is an
 /// XML declaration with the `<Events>` wrapper.
 const FILLER_KEPT: usize = 4096;
@@ -139,21 +151,22 @@ impl Splitter {
             let column = self.column + piece.len() - rest.len();
             rest = match self.state {
                 State::Between => self.between(rest, number, column, ends_line),
-                State::Json { .. } => {
-                    // The restarts are whole short lines: a line in pieces is not one.
-                    if column == 0
-                        && ends_line
-                        && self.doc_line < number
-                        && self.json_restarts(piece)
-                    {
+                State::Json { .. } if column == 0 && self.doc_line < number => {
+                    if !ends_line && piece.len() <= RESTART_LINE_MAX && could_restart(piece) {
+                        // The start of a line that may be a restart: wait for the rest of it.
+                        self.carry.extend_from_slice(piece);
+                        break;
+                    }
+                    if ends_line && self.json_restarts(piece) {
                         // The record was cut short: the next one starts on this line.
                         self.end_document(number - 1, Some(Cut::Unterminated));
                         continue;
                     }
                     self.json(rest, number, ends_line)
                 }
+                State::Json { .. } => self.json(rest, number, ends_line),
                 // Not at a banner: an event's text may hold a line that reads like one.
-                State::Xml { .. } => self.xml(rest, number),
+                State::Xml { .. } => self.xml(rest, number, column),
             };
         }
         self.column += piece.len() - self.carry.len();
@@ -197,7 +210,8 @@ impl Splitter {
             .iter()
             .take_while(|b| matches!(b, b' ' | b'\t'))
             .count();
-        is_banner(line) || (line.trim_ascii() == b"{" && indent <= self.doc_indent)
+        line.len() <= RESTART_LINE_MAX
+            && (is_banner(line) || (line.trim_ascii() == b"{" && indent <= self.doc_indent))
     }
 
     fn between<'l>(
@@ -323,7 +337,7 @@ impl Splitter {
         }
     }
 
-    fn xml<'l>(&mut self, text: &'l [u8], number: u64) -> &'l [u8] {
+    fn xml<'l>(&mut self, text: &'l [u8], number: u64, column: usize) -> &'l [u8] {
         let State::Xml(scanner) = &mut self.state else {
             return text;
         };
@@ -335,18 +349,45 @@ impl Splitter {
                 self.end_document(number, None);
                 &text[end..]
             }
-            XmlScan::Restart(at) => {
+            XmlScan::Restart(name_end) => {
                 // An `<Event>` inside an open one: the open one was cut short (events do not
-                // nest), and this one starts here.
+                // nest), and this one starts at its `<`, six bytes before its name ends: in
+                // this piece of the line, or partly in the last one.
+                let (at, back) = match name_end.checked_sub(6) {
+                    Some(at) => (at, 0),
+                    None => (0, 6 - name_end),
+                };
                 self.keep(&text[..at]);
-                // It ended on the line before when nothing of it is on this one.
-                let last = if text[..at].trim_ascii().is_empty() && self.doc_line < number {
+                if back > 0 {
+                    let kept = self.doc.len().saturating_sub(back);
+                    self.doc.truncate(kept);
+                    self.doc_len = self.doc_len.saturating_sub(back);
+                }
+                // It ended on the line before when the new one starts its line.
+                let last = if column + at == back && self.doc_line < number {
                     number - 1
                 } else {
                     number
                 };
                 self.end_document(last, Some(Cut::Unterminated));
-                &text[at..]
+                if back == 0 {
+                    return &text[at..];
+                }
+                // The new record's first bytes came in the last piece: it starts with them, its
+                // tag's name read so far.
+                self.doc.extend_from_slice(&b"<Event"[..back]);
+                self.doc_len = back;
+                self.doc_line = number;
+                let mut name = [0; 8];
+                name[..back - 1].copy_from_slice(&b"Event"[..back - 1]);
+                self.state = State::Xml(XmlScanner {
+                    depth: 0,
+                    at: XmlAt::Open {
+                        name,
+                        len: (back - 1) as u8,
+                    },
+                });
+                text
             }
             XmlScan::Open => {
                 self.keep(text);
@@ -431,7 +472,7 @@ fn find_event_start_in(text: &[u8], more: bool) -> Option<usize> {
 enum XmlScan {
     /// It closes just before this offset.
     Closed(usize),
-    /// Another `<Event>` starts at this offset: this one was cut short.
+    /// Another `<Event>` starts inside this one, which was cut short: where its name ends.
     Restart(usize),
     Open,
 }
@@ -509,11 +550,8 @@ impl XmlScanner {
                     } else if next == b"![CDATA[" {
                         XmlAt::CData { closing: 0 }
                     } else if let Some(kind) = kind {
-                        if kind == TagKind::OpenEvent
-                            && self.depth > 0
-                            && let Some(at) = i.checked_sub(6)
-                        {
-                            return XmlScan::Restart(at);
+                        if kind == TagKind::OpenEvent && self.depth > 0 {
+                            return XmlScan::Restart(i);
                         }
                         self.in_tag(kind, None, 0, b)
                     } else if [&b"!--"[..], b"![CDATA[", b"Event", b"/Event"]
@@ -804,12 +842,17 @@ mod tests {
         let texts = [
             format!("<?xml version=\"1.0\"?><Events>{event}{event}<!-- c -->{event}</Events>\n"),
             format!("Record 1\n<?xml version=\"1.0\"?>\n{event}\nnot filler\n{event}"),
+            // Cut records: another `<Event` inside one, on its line and on the next.
+            format!("<Event a><System><Data Name='x{event}\n<Event b><System>\n{event}\n"),
             "[{\"a\":\"}{\\\"\"},{\"b\":[1,{}]}, {\"c\":\n1}]\n".to_string(),
             "Record 1\n{\n  \"a\": 1\n}\nRecord 2\n{\n  \"b\": \"x\ny\"\n{\n  \"c\": 2\n}"
                 .to_string(),
+            // Found by fuzzing: a banner, or a lone `{`, read in pieces inside an open record.
+            "x\n<a\":[{vent>\nRecord 8\n".to_string(),
+            "{\n  \"a\": {\n{\n  \"c\": 2\n}\n".to_string(),
         ];
         for (i, text) in texts.iter().enumerate() {
-            let syntax = if i < 2 {
+            let syntax = if i < 3 {
                 Syntax::EventXml
             } else {
                 Syntax::Json
