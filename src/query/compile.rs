@@ -338,6 +338,13 @@ impl Compiler<'_> {
                 clauses.push(regex_plan(col, &pattern, column));
             }
         }
+        // An address, a range or `a.b.c.*` asked bare: the events' addresses too (a responder
+        // pastes an indicator as grep would take it; it is not a word of any text).
+        for col in [Col::Ip, Col::Client, Col::Xff] {
+            if let Ok(plan) = self.ip(col, value, column) {
+                clauses.push(plan);
+            }
+        }
         Ok(Plan::Or(clauses))
     }
 

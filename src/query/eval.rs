@@ -298,10 +298,20 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
         return Ok(Pred::Same(field_of(name), field_of(other)));
     }
     let Some(name) = field else {
-        return Ok(Pred::Text {
+        let words = Pred::Text {
             field: Field::AnyText,
             test: words_test(value, column)?,
-        });
+        };
+        // An address asked bare is the events' addresses too, as the index asks it.
+        let mut addresses: Vec<Pred> = [names::IP, names::CLIENT, names::XFF]
+            .iter()
+            .filter_map(|f| ip_pred(f, value, column).ok())
+            .collect();
+        if addresses.is_empty() {
+            return Ok(words);
+        }
+        addresses.insert(0, words);
+        return Ok(Pred::Or(addresses));
     };
     let exists = matches!(value, Tok::Word(w) if w == "*");
     let own = super::source_column(name);
@@ -979,6 +989,9 @@ mod tests {
         assert!(m("routinghint:x-beresource-cookie"));
         assert!(m("ua:\"python-requests/2.19.1\" AND NOT ua:*Teams*"));
         assert!(m("\"python requests\""));
+        // An address bare is the event's addresses as well as its words.
+        assert!(m("198.51.100.144") && m("198.51.100.0/24") && m("198.51.100.*"));
+        assert!(!m("198.51.100.145") && !m("192.0.2.0/24"));
         assert!(m("ts:2021-03-05T17:42 AND ts:[2021-03-05 TO 2021-03-06}"));
         assert!(m("request_id:b103bde8-1dfd-46c0-9474-4b3277e3332a"));
         assert!(m("raw:/.*b103bde8.*/"));

@@ -1012,3 +1012,19 @@ fn explicit_credentials_read_as_such_and_tags_as_kept() {
     ]);
     assert_eq!(tagged.trim(), "1");
 }
+
+/// An address pasted bare, as into grep, finds the events that hold it (it found none: an
+/// address is no word of any text), a range and `a.b.c.*` too; quoted, the same.
+#[test]
+fn an_address_asked_bare_finds_its_events() {
+    let case = sample_case();
+    let count = |q: &str| common::count(case, q);
+    let fields = count("ip:203.0.113.77 OR client:203.0.113.77 OR xff:203.0.113.77");
+    assert!(fields > 0);
+    assert_eq!(count("203.0.113.77"), fields);
+    assert_eq!(count("\"203.0.113.77\""), fields);
+    let range = count("ip:203.0.113.0/24 OR client:203.0.113.0/24 OR xff:203.0.113.0/24");
+    assert!(range > fields);
+    assert_eq!(count("203.0.113.0/24"), range);
+    assert_eq!(count("203.0.113.*"), range);
+}

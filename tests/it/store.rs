@@ -183,6 +183,8 @@ const QUERIES: &[&str] = &[
     "ts:[2021-03-03T10:00 TO 2021-03-04}",
     "host:mbx-a AND method:POST",
     "python requests",
+    "203.0.113.77",
+    "172.16.0.0/12",
     "\"python requests\"",
     "Set-OabVirtualDirectory",
     "cs-uri-query:*",
