@@ -641,9 +641,13 @@ impl Read for Utf8Reader<'_> {
     }
 }
 
-/// Records longer than this many lines end at the next newline even inside quotes: a stray
-/// quote must not swallow the rest of a file.
-const MAX_RECORD_LINES: usize = 256;
+/// Records longer than this many lines (or [`MAX_LINE`] bytes) end at the next newline even
+/// inside quotes: a stray quote must not swallow the rest of a file. An exported event's message
+/// can hold a whole PowerShell script block, thousands of lines: at 256, the rest of a long
+/// one was read as rows of its own, which an attacker could write to look like events. Reading
+/// ahead costs each line at most twice: when a record does not close, its lines are each
+/// closed alone (the quotes' parity), so none reads ahead again.
+const MAX_RECORD_LINES: usize = 100_000;
 
 /// A line longer than this is cut there, the rest read past, and the record is malformed (as
 /// a document past [`formats::documents::MAX_DOCUMENT`] is).
@@ -749,8 +753,8 @@ impl<R: Read> Records<R> {
         self.document
     }
 
-    /// Whether the last document read shares its first line with the next (Event Viewer puts
-    /// every event on one line).
+    /// Whether the next document starts on the line the last one read ends on (Event Viewer
+    /// puts every event on one line; a value's line end leaves the next on that line).
     pub fn shares_line(&self) -> bool {
         self.shares_line
     }
@@ -761,47 +765,66 @@ impl<R: Read> Records<R> {
             if let Some(seg) = self.splitter.as_mut().and_then(|s| s.pop()) {
                 self.cut = seg.cut;
                 self.document = seg.document;
-                self.shares_line = seg.document
-                    && self
-                        .splitter
-                        .as_ref()
-                        .is_some_and(|s| s.document_on(seg.line));
+                self.shares_line = seg.document && self.next_starts_on(seg.line + seg.span - 1)?;
                 *buf = seg.bytes;
                 return Ok(Some((seg.line, seg.span)));
             }
             if self.finished {
                 return Ok(None);
             }
-            // A piece of a line at a time, as the reader's buffer holds it: memory does not
-            // follow the length of a line.
-            let Records {
-                reader, splitter, ..
-            } = self;
-            let Some(splitter) = splitter.as_mut() else {
-                return Ok(None);
+            self.read_piece()?;
+        }
+    }
+
+    /// Whether another document starts on line `end` (where the last one ended): read on until
+    /// one does, or that line is over.
+    fn next_starts_on(&mut self, end: u64) -> io::Result<bool> {
+        loop {
+            let Some(splitter) = self.splitter.as_ref() else {
+                return Ok(false);
             };
-            let piece = reader.fill_buf()?;
-            if piece.is_empty() {
-                if !self.last_had_newline {
-                    // A last line without its line end.
-                    splitter.push(b"", self.next_line, true);
-                    self.next_line += 1;
-                }
-                self.ended_inside = splitter.finish(self.next_line - 1);
-                self.finished = true;
-                continue;
+            if splitter.document_on(end) || splitter.open_document_on(end) {
+                return Ok(true);
             }
-            let (len, ends_line) = match memchr::memchr(b'\n', piece) {
-                Some(i) => (i + 1, true),
-                None => (piece.len(), false),
-            };
-            splitter.push(&piece[..len], self.next_line, ends_line);
-            reader.consume(len);
-            self.last_had_newline = ends_line;
-            if ends_line {
+            if self.finished || self.next_line > end {
+                return Ok(false);
+            }
+            self.read_piece()?;
+        }
+    }
+
+    /// Feeds the splitter the next piece of a line, as the reader's buffer holds it (memory
+    /// does not follow the length of a line), or tells it the file ended.
+    fn read_piece(&mut self) -> io::Result<()> {
+        let Records {
+            reader, splitter, ..
+        } = self;
+        let Some(splitter) = splitter.as_mut() else {
+            self.finished = true;
+            return Ok(());
+        };
+        let piece = reader.fill_buf()?;
+        if piece.is_empty() {
+            if !self.last_had_newline {
+                // A last line without its line end.
+                splitter.push(b"", self.next_line, true);
                 self.next_line += 1;
             }
+            self.ended_inside = splitter.finish(self.next_line - 1);
+            self.finished = true;
+            return Ok(());
         }
+        let (len, ends_line) = match memchr::memchr(b'\n', piece) {
+            Some(i) => (i + 1, true),
+            None => (piece.len(), false),
+        };
+        splitter.push(&piece[..len], self.next_line, ends_line);
+        reader.consume(len);
+        self.last_had_newline = ends_line;
+        if ends_line {
+            self.next_line += 1;
+        }
+        Ok(())
     }
 
     /// Reads the next record into `buf` (without its final line ending); returns its first
@@ -826,11 +849,14 @@ impl<R: Read> Records<R> {
                     break;
                 }
                 joined.extend_from_slice(&more);
+                // The quotes' parity, line by line (the whole record again each line would be
+                // quadratic in its length).
+                let odd = !crate::formats::csv::quotes_balanced(&more);
                 extra.push(more);
                 if joined.len() > MAX_LINE {
                     break;
                 }
-                if crate::formats::csv::quotes_balanced(&joined) {
+                if odd {
                     balanced = true;
                     break;
                 }

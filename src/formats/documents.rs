@@ -127,6 +127,11 @@ impl Splitter {
         self.ready.iter().any(|s| s.document && s.line == line)
     }
 
+    /// Whether the document being read started on `line`.
+    pub fn open_document_on(&self, line: u64) -> bool {
+        !matches!(self.state, State::Between) && self.doc_line == line
+    }
+
     /// Feeds one whole physical line (with its line end, if any).
     pub fn push_line(&mut self, line: &[u8], number: u64) {
         self.push(line, number, true);
@@ -343,7 +348,7 @@ impl Splitter {
         };
         // Byte by byte, once each: a tag, a comment or CDATA may run over a line end, and
         // Event Viewer puts thousands of events on one line.
-        match scanner.scan(text) {
+        match scanner.scan(text, column) {
             XmlScan::Closed(end) => {
                 self.keep(&text[..end]);
                 self.end_document(number, None);
@@ -521,8 +526,9 @@ fn is_name_end(b: u8) -> bool {
 }
 
 impl XmlScanner {
-    /// Reads `text`: where the element closes (just after its `>`), or where another starts.
-    fn scan(&mut self, text: &[u8]) -> XmlScan {
+    /// Reads `text`, which starts at `column` of its line: where the element closes (just after
+    /// its `>`), or where another starts.
+    fn scan(&mut self, text: &[u8], column: usize) -> XmlScan {
         for (i, &b) in text.iter().enumerate() {
             self.at = match self.at {
                 XmlAt::Text => match b {
@@ -550,7 +556,11 @@ impl XmlScanner {
                     } else if next == b"![CDATA[" {
                         XmlAt::CData { closing: 0 }
                     } else if let Some(kind) = kind {
-                        if kind == TagKind::OpenEvent && self.depth > 0 {
+                        // An `<Event>` inside one starts the next record when it starts its line
+                        // (evtx_dump's, wevtutil's layouts): the one open was cut short. Inside
+                        // a line it is an element of the event's own (LanguagePackSetup's
+                        // UserData holds one).
+                        if kind == TagKind::OpenEvent && self.depth > 0 && column + i == 6 {
                             return XmlScan::Restart(i);
                         }
                         self.in_tag(kind, None, 0, b)
@@ -818,6 +828,12 @@ mod tests {
         assert_eq!(
             docs(Syntax::EventXml, lines),
             vec![(1, 1, cut), (2, 1, None)]
+        );
+        // An `<Event>` element of the event's own (LanguagePackSetup's UserData) is no cut.
+        let nested = "<Event xmlns='x'><UserData><Event><A>1</A></Event></UserData></Event>\n<Event>\n  <UserData>\n    <Event>1</Event>\n  </UserData>\n</Event>\n";
+        assert_eq!(
+            docs(Syntax::EventXml, nested),
+            vec![(1, 1, None), (2, 5, None)]
         );
         // Cut inside an attribute's value.
         let lines =

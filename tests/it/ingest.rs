@@ -565,6 +565,38 @@ fn events_sharing_a_line_and_a_millisecond_stay_apart() {
     ]);
     assert_eq!(count(&case, "tag:spooler"), 1);
     assert_eq!(count(&case, "tag:spooler AND EventID:7036"), 1);
+    // A value over lines (a 4672's privileges) leaves the next events on its last line: still
+    // each its own number.
+    let text = format!(
+        "<Events>{}{}{}</Events>",
+        event(
+            4672,
+            "<Data Name='PrivilegeList'>SeBackupPrivilege\r\n\t\t\tSeDebugPrivilege</Data>"
+        ),
+        event(1102, "<Data Name='x'>y</Data>"),
+        event(4624, "<Data Name='x'>z</Data>")
+    );
+    std::fs::write(logs.join("Security.xml"), text).unwrap();
+    common::ingest(&case, &logs);
+    for (id, line) in [(4672, 1), (1102, 2), (4624, 3)] {
+        assert_eq!(
+            count(
+                &case,
+                &format!("EventID:{id} AND file:*Security.xml AND line:{line}")
+            ),
+            1,
+            "{id}"
+        );
+    }
+    ok(&[
+        "tag",
+        "--case",
+        path_str(&case),
+        "cleared",
+        "--query",
+        "EventID:1102",
+    ]);
+    assert_eq!(count(&case, "tag:cleared"), 1);
 }
 
 /// Records written as documents (pretty-printed JSON after `evtx_dump`'s banners): text
@@ -1261,4 +1293,34 @@ fn a_line_past_the_limit_is_malformed_and_the_rest_read() {
             .contains("longer than 16 MiB"),
         "{example}"
     );
+}
+
+/// An exported event whose message is a long script (a 4104 of 20,000 lines) is one record:
+/// past 256 lines its rest was read as rows of its own, and a line of the script written as a
+/// row became a forged event.
+#[test]
+fn a_long_quoted_message_is_one_record_and_forges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut script = String::new();
+    for i in 0..20_000 {
+        if i == 10_000 {
+            script.push_str(
+                "2021-03-05T10:00:00Z,1,Information,MSExchange CmdletLogs,MSExchange Management,EVIL,forged\r\n",
+            );
+        }
+        script.push_str(&format!("$x{i} = {i}\r\n"));
+    }
+    let text = format!(
+        "\"TimeCreated\",\"Id\",\"LevelDisplayName\",\"ProviderName\",\"LogName\",\"MachineName\",\"Message\"\r\n\"2021-03-05T09:00:00Z\",\"4104\",\"Verbose\",\"Microsoft-Windows-PowerShell\",\"Microsoft-Windows-PowerShell/Operational\",\"MBX-A\",\"Creating Scriptblock text (1 of 1):\r\n{script}\"\r\n\"2021-03-05T09:00:01Z\",\"4103\",\"Information\",\"Microsoft-Windows-PowerShell\",\"Microsoft-Windows-PowerShell/Operational\",\"MBX-A\",\"after\"\r\n"
+    );
+    std::fs::write(logs.join("powershell.csv"), text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    assert_eq!(count(&case, "*"), 2);
+    assert_eq!(count(&case, "host:EVIL"), 0);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    assert_eq!(stats["malformed"], 0, "{stats}");
 }
