@@ -496,6 +496,10 @@ pub fn document(
     }
     let mut term = String::new();
     for (name, value) in &ev.attrs {
+        // Asked without the spaces around it: Windows pads some values (`LogonProcessName` is
+        // `NtLmSsp `), which Sigma's rules (`LogonProcessName: 'NtLmSsp'`) and responders ask
+        // bare; the event keeps its value as written.
+        let value = value.trim();
         if name.len() + 1 + value.len() <= ATTR_TERM_MAX {
             term.clear();
             term.push_str(name);

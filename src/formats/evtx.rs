@@ -722,6 +722,22 @@ fn is_attribute_path(path: &str) -> bool {
         || path.contains("_attributes.")
 }
 
+/// A GUID-typed value as this reading of an EVTX record writes it, `{lower-case}`, from the way
+/// an export wrote it: bare and in upper case (`evtx_dump`'s JSON), braced in upper case (OTRF,
+/// Windows' own XML). None for anything else, and for a GUID held as text with lower-case
+/// letters already (PowerShell's `ScriptBlockId`, which the EVTX too holds bare): a pivot on a
+/// `ProcessGuid` finds the same process in every layout, a `ScriptBlockId` its script's parts.
+pub fn windows_guid(value: &str) -> Option<String> {
+    let bare = value
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap_or(value);
+    let normal = bare.len() == 36
+        && crate::event::parse_guid(bare).is_some()
+        && !bare.bytes().any(|b| b.is_ascii_lowercase());
+    normal.then(|| format!("{{{}}}", bare.to_ascii_lowercase()))
+}
+
 /// Whether a name is one of the System values held as element text (`EventID`, `Channel`, …).
 pub fn is_system_text(name: &str) -> bool {
     SYSTEM_TEXT.contains(&name)
@@ -1043,6 +1059,22 @@ mod tests {
         assert_eq!(
             section("winlog.event_data.ProcessId"),
             Some(Section::EventData)
+        );
+    }
+
+    #[test]
+    fn guids_are_written_as_this_reading_writes_them() {
+        let g = "365ABB72-4A01-5CE7-0000-0010EE9DAC00";
+        let want = Some("{365abb72-4a01-5ce7-0000-0010ee9dac00}".to_string());
+        assert_eq!(windows_guid(g), want);
+        assert_eq!(windows_guid(&format!("{{{g}}}")), want);
+        // Held as text by Windows itself, bare and in lower case: left as written.
+        assert_eq!(windows_guid("e60123ac-d637-4827-be60-3ed55801733d"), None);
+        assert_eq!(windows_guid("{365abb72-4a01-5ce7-0000-0010ee9dac00}"), None);
+        assert_eq!(windows_guid("not a guid"), None);
+        assert_eq!(
+            windows_guid("{{365ABB72-4A01-5CE7-0000-0010EE9DAC00}}"),
+            None
         );
     }
 

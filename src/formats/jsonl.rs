@@ -70,8 +70,10 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         }
         names.push(name);
         let mut text = scalar_text(value);
-        if section.is_some() {
-            windows_guid(&mut text);
+        if section.is_some()
+            && let Some(guid) = super::evtx::windows_guid(&text)
+        {
+            text = guid;
         }
         values.push(Cow::Owned(text));
     }
@@ -153,19 +155,6 @@ fn flatten(prefix: &str, object: &Map<String, Value>, out: &mut Vec<(String, Val
             Value::Object(inner) => flatten(&name, inner, out),
             other => out.push((name, other.clone())),
         }
-    }
-}
-
-/// A GUID as Windows renders it in an event's XML, `{lower-case}`: JSON exports write it bare
-/// and in upper case (`evtx_dump`) or braced in upper case (OTRF), and a pivot on a
-/// `ProcessGuid` must find the same process in every layout.
-fn windows_guid(value: &mut String) {
-    let bare = value
-        .strip_prefix('{')
-        .and_then(|v| v.strip_suffix('}'))
-        .unwrap_or(value);
-    if bare.len() == 36 && crate::event::parse_guid(bare).is_some() {
-        *value = format!("{{{}}}", bare.to_ascii_lowercase());
     }
 }
 

@@ -324,7 +324,16 @@ pub fn parse<'a>(
         Layout::Access => access::parse(record),
         Layout::Jsonl => jsonl::parse(record, ctx),
         Layout::Text => text::parse(record, ctx),
-        Layout::Evtx | Layout::EventXml => evtx::parse(record),
+        Layout::Evtx => evtx::parse(record),
+        Layout::EventXml => evtx::parse(record).map(|mut ev| {
+            // Written by another tool than the one this reading's EVTX records come through.
+            for (_, value) in &mut ev.attrs {
+                if let Some(guid) = evtx::windows_guid(value) {
+                    *value = Cow::Owned(guid);
+                }
+            }
+            ev
+        }),
     }?;
     if !(MIN_TS_MS..=MAX_TS_MS).contains(&ev.ts_ms) {
         return Err(Malformed("time outside the years 1677 to 2262".into()));

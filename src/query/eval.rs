@@ -507,7 +507,8 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
             .fields
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| Cow::Borrowed(v.as_str()))
+            // Without the spaces around it, as the index holds it (see `schema::document`).
+            .map(|(_, v)| Cow::Borrowed(v.trim()))
             .collect(),
         Field::Canonical(names::FILE) => vec![Cow::Borrowed(ev.file.as_str())],
         Field::Canonical(names::RULE) => {

@@ -1028,3 +1028,51 @@ fn an_address_asked_bare_finds_its_events() {
     assert_eq!(count("203.0.113.0/24"), range);
     assert_eq!(count("203.0.113.*"), range);
 }
+
+/// Windows pads some values (`LogonProcessName` is `NtLmSsp `): asked bare, as SigmaHQ's rules
+/// and responders ask it, the value is found, by the index and by a rule checked in memory.
+#[test]
+fn a_padded_value_is_found_without_its_spaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = common::windows_event(
+        3,
+        "Microsoft-Windows-Security-Auditing",
+        4624,
+        "Security",
+        serde_json::json!({"LogonType": "3", "LogonProcessName": "NtLmSsp ", "TargetUserName": "bob"}),
+    );
+    let case = common::ingest_lines(dir.path(), "security.jsonl", &[event]);
+    assert_eq!(common::count(&case, "LogonProcessName:NtLmSsp"), 1);
+    assert_eq!(common::count(&case, "LogonProcessName:ntlm*"), 1);
+    std::fs::create_dir_all(case.join("sigma")).unwrap();
+    std::fs::write(
+        case.join("sigma/pth.yml"),
+        r"title: NTLM network logon
+id: 7a5b3c6d-1e0f-4a91-b2c3-4d5e6f7a8b92
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4624, LogonType: 3, LogonProcessName: 'NtLmSsp'}
+  filter: {TargetUserName|re: '^b.b$'}
+  condition: selection and not filter
+level: medium
+---
+title: NTLM network logon by bob
+id: 8b6c4d7e-2f10-4ba2-83d4-5e6f7a8b9ca3
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4624, LogonProcessName: 'NtLmSsp', TargetUserName|re: '^b.b$'}
+  condition: selection
+level: medium
+",
+    )
+    .unwrap();
+    let report = hunt_json(&case);
+    assert_eq!(
+        finding_count(&report, "7a5b3c6d-1e0f-4a91-b2c3-4d5e6f7a8b92"),
+        0
+    );
+    assert_eq!(
+        finding_count(&report, "8b6c4d7e-2f10-4ba2-83d4-5e6f7a8b9ca3"),
+        1
+    );
+}
