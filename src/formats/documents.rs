@@ -76,6 +76,9 @@ pub struct Splitter {
     doc_len: usize,
     /// The column the document starts at.
     doc_indent: usize,
+    /// How much of `{"Event":` the last bytes read match, and whether the document began so.
+    event_key: u8,
+    doc_is_event: bool,
     /// Bytes of the current line fed so far (a line comes in pieces: see [`Self::push`]).
     column: usize,
     /// Text between documents on the current line so far (its start, for its excerpt and to
@@ -84,6 +87,9 @@ pub struct Splitter {
     carry: Vec<u8>,
     ready: VecDeque<Segment>,
 }
+
+/// How a compact `evtx_dump` record begins.
+const EVENT_KEY: &[u8] = b"{\"Event\":";
 
 /// The longest line that can start a new JSON record inside an open one (a banner, or a `{`
 /// after its indent): a longer line is read as the open record's.
@@ -110,6 +116,8 @@ impl Splitter {
             doc_line: 0,
             doc_len: 0,
             doc_indent: 0,
+            event_key: 0,
+            doc_is_event: false,
             column: 0,
             filler: Vec::new(),
             carry: Vec::new(),
@@ -250,6 +258,8 @@ impl Splitter {
             self.doc_len = 0;
             self.doc_line = number;
             self.doc_indent = column + start;
+            self.event_key = 0;
+            self.doc_is_event = false;
             self.state = match self.syntax {
                 Syntax::Json => State::Json {
                     depth: 0,
@@ -294,8 +304,30 @@ impl Splitter {
         else {
             return text;
         };
+        let before = self.doc_len;
         let mut end = None;
+        let mut restart = None;
         for (i, &b) in text.iter().enumerate() {
+            // `{"Event":` is no string's content (its quote would end the string): one opening
+            // inside a record that began so (a compact array of `evtx_dump`'s records) means
+            // that record was cut short, and the next starts at its `{`.
+            let k = usize::from(self.event_key);
+            let k = if b == EVENT_KEY[k] {
+                k + 1
+            } else {
+                usize::from(b == b'{')
+            };
+            if k == EVENT_KEY.len() {
+                self.event_key = 0;
+                if before + i + 1 == EVENT_KEY.len() {
+                    self.doc_is_event = true;
+                } else if self.doc_is_event {
+                    restart = Some(i + 1);
+                    break;
+                }
+            } else {
+                self.event_key = k as u8;
+            }
             if in_string {
                 if escaped {
                     escaped = false;
@@ -319,6 +351,9 @@ impl Splitter {
                 _ => {}
             }
         }
+        if let Some(key_end) = restart {
+            return self.json_restart(text, key_end, number);
+        }
         match end {
             Some(end) => {
                 self.keep(&text[..end]);
@@ -340,6 +375,40 @@ impl Splitter {
                 &[]
             }
         }
+    }
+
+    /// Ends the open record, cut short where a `{"Event":` ending before `key_end` in `text`
+    /// begins, and starts the next there (its first bytes possibly in the last piece).
+    fn json_restart<'l>(&mut self, text: &'l [u8], key_end: usize, number: u64) -> &'l [u8] {
+        let (at, back) = match key_end.checked_sub(EVENT_KEY.len()) {
+            Some(at) => (at, 0),
+            None => (0, EVENT_KEY.len() - key_end),
+        };
+        self.keep(&text[..at]);
+        if back > 0 {
+            let kept = self.doc.len().saturating_sub(back);
+            self.doc.truncate(kept);
+            self.doc_len = self.doc_len.saturating_sub(back);
+        }
+        self.end_document(number, Some(Cut::Unterminated));
+        if back == 0 {
+            return &text[at..];
+        }
+        // The next record's first bytes came in the last piece: it starts with them, and reads
+        // this piece from its start as the rest of its key.
+        self.doc.extend_from_slice(&EVENT_KEY[..back]);
+        self.doc_len = back;
+        self.doc_line = number;
+        self.doc_indent = 0;
+        self.event_key = back as u8;
+        self.doc_is_event = false;
+        self.state = State::Json {
+            depth: 1,
+            // Within `"Event"`: after its opening quote, before its closing one.
+            in_string: (2..=7).contains(&back),
+            escaped: false,
+        };
+        text
     }
 
     fn xml<'l>(&mut self, text: &'l [u8], number: u64, column: usize) -> &'l [u8] {
@@ -819,6 +888,18 @@ mod tests {
             docs(Syntax::Json, in_string),
             vec![(1, 2, cut), (3, 3, None)]
         );
+        // A compact array of evtx_dump's records, one cut inside a string, one between tokens.
+        let compact = r#"[{"Event":{"a":"x"}},{"Event":{"a":"cut he{"Event":{"b":1}},{"Event":{"c":{"Event":{"d":2}}]"#;
+        assert_eq!(
+            docs(Syntax::Json, compact),
+            vec![
+                (1, 1, None),
+                (1, 1, cut),
+                (1, 1, None),
+                (1, 1, cut),
+                (1, 1, None)
+            ]
+        );
         // A pretty array: its records at the array's indent, nested objects deeper.
         let array = "[\n  {\n    \"a\": [\n      {\n        \"x\": 1\n      }\n    ],\n    \"b\": {\n  {\n    \"c\": 2\n  }\n]\n";
         assert_eq!(docs(Syntax::Json, array), vec![(2, 7, cut), (9, 3, None)]);
@@ -866,6 +947,8 @@ mod tests {
             // Found by fuzzing: a banner, or a lone `{`, read in pieces inside an open record.
             "x\n<a\":[{vent>\nRecord 8\n".to_string(),
             "{\n  \"a\": {\n{\n  \"c\": 2\n}\n".to_string(),
+            r#"[{"Event":{"a":"x"}},{"Event":{"a":"cut he{"Event":{"b":1}},{"Event":{"c":{"Event":{"d":2}}]"#
+                .to_string(),
         ];
         for (i, text) in texts.iter().enumerate() {
             let syntax = if i < 3 {
