@@ -100,7 +100,7 @@ const RESTART_LINE_MAX: usize = 256;
 fn could_restart(start: &[u8]) -> bool {
     start
         .iter()
-        .all(|b| b.is_ascii_alphanumeric() || b" \t\r{()".contains(b))
+        .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_whitespace() || b"{()".contains(b))
 }
 
 /// Text between documents kept for its excerpt and to tell filler: the longest filler is an
@@ -949,6 +949,8 @@ mod tests {
             "{\n  \"a\": {\n{\n  \"c\": 2\n}\n".to_string(),
             r#"[{"Event":{"a":"x"}},{"Event":{"a":"cut he{"Event":{"b":1}},{"Event":{"c":{"Event":{"d":2}}]"#
                 .to_string(),
+            // Found by fuzzing: a lone `{` after a form feed, which is space to a line's trim.
+            "xxxxxxxxxx {\n  \"a\": \"b\"\n   \x0c\x0c{\n}\n".to_string(),
         ];
         for (i, text) in texts.iter().enumerate() {
             let syntax = if i < 3 {
