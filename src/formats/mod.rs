@@ -330,6 +330,10 @@ pub fn parse<'a>(
             for (_, value) in &mut ev.attrs {
                 if let Some(guid) = evtx::windows_guid(value) {
                     *value = Cow::Owned(guid);
+                } else if value.contains('\n') && value.trim().is_empty() {
+                    // An empty item indented over lines (`evtx_dump -o xml`'s `<Data>` then
+                    // `</Data>` on the next line) is empty, as in the EVTX.
+                    *value = Cow::Borrowed("");
                 }
             }
             ev
@@ -617,6 +621,19 @@ mod tests {
         // Pretty JSON without a time, XML that is not events: not guessed.
         assert!(sniffed("{\n  \"a\": 1\n}\n").is_err());
         assert!(sniffed("<?xml version=\"1.0\"?>\n<Config><Event>x</Event></Config>\n").is_err());
+    }
+
+    #[test]
+    fn an_event_as_xml_text_reads_as_its_evtx_record() {
+        let layout = Layout::EventXml;
+        let xml = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>\n  <System>\n    <EventID>1</EventID>\n    <TimeCreated SystemTime='2021-03-05T10:00:00Z'/>\n  </System>\n  <EventData>\n    <Data Name='ProcessGuid'>365ABB72-4A01-5CE7-0000-0010EE9DAC00</Data>\n    <Data Name='Empty'>\n    </Data>\n    <Data Name='Kept'>  a  </Data>\n  </EventData>\n</Event>";
+        let ev = parse(&layout, xml, &ParseCtx::default()).expect("parses");
+        assert_eq!(
+            ev.attr("ProcessGuid"),
+            Some("{365abb72-4a01-5ce7-0000-0010ee9dac00}")
+        );
+        assert_eq!(ev.attr("Empty"), Some(""));
+        assert_eq!(ev.attr("Kept"), Some("  a  "));
     }
 
     #[test]
