@@ -643,7 +643,8 @@ pub fn quote_value(value: &str) -> String {
     quoted_value(value)
 }
 
-/// A value quoted, so that it means that value alone (see [`account_pattern`]).
+/// A value quoted, so that it means that value alone (`user:"name"` is not the account in
+/// every domain that a bare `user:name` is).
 pub fn quoted_value(value: &str) -> String {
     let mut out = String::from("\"");
     for c in value.chars() {
