@@ -3,10 +3,13 @@
 //! array of records) or as XML (`evtx_dump -o xml`, `Get-WinEvent … | % ToXml()`, `wevtutil qe
 //! /f:xml`, Event Viewer's "Save All Events As… XML", which puts every event on one line).
 //!
-//! A [`Splitter`] is fed the file line by line and cuts it into [`Segment`]s: each document (a
-//! top-level JSON object, an `<Event>` element) and, between them, the text of each line outside
-//! any document (banners, `[`, `,`, `<?xml …?>`, `<Events>`), which the framer skips when it is
-//! one of those and reports as malformed otherwise. Several documents may share a line.
+//! A [`Splitter`] is fed the file line by line, each line whole or in pieces (memory does not
+//! follow a line's length), and cuts it into [`Segment`]s: each document (a top-level JSON
+//! object, an `<Event>` element) and, between them, the text of each line outside any document
+//! (banners, `[`, `,`, `<?xml …?>`, `<Events>`), which the framer skips when it is one of those
+//! and reports as malformed otherwise. Several documents may share a line. A document cut short
+//! ends where the next one visibly starts (a banner, an `<Event>` starting a line, a `{` at its
+//! own indent, a compact `{"Event":`), so a damaged file loses only the damaged record.
 
 use std::collections::VecDeque;
 
@@ -28,7 +31,7 @@ pub const MAX_DOCUMENT: usize = 16 << 20;
 pub enum Cut {
     /// Longer than [`MAX_DOCUMENT`].
     TooLong,
-    /// The file (or the next `Record N` banner) came before its end.
+    /// The file, or the next record's start, came before its end.
     Unterminated,
 }
 
