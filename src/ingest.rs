@@ -1441,11 +1441,17 @@ fn frame_records(
         };
         let line = if documents && records.is_document() {
             documents_read += 1;
-            if *by_number.get_or_insert_with(|| records.shares_line()) {
-                documents_read
-            } else {
-                line
-            }
+            let numbered = match by_number {
+                Some(b) => b,
+                None => {
+                    let b = records.next_shares_line().map_err(|e| {
+                        pending.flush(last_line, send);
+                        (last_line, read_error(&e, last_line))
+                    })?;
+                    *by_number.insert(b)
+                }
+            };
+            if numbered { documents_read } else { line }
         } else {
             line
         };

@@ -661,10 +661,10 @@ pub struct Records<R> {
     splitter: Option<formats::documents::Splitter>,
     /// Why the last document is malformed whatever its content.
     cut: Option<formats::documents::Cut>,
-    /// Whether the last record is a document (not text between documents), and whether another
-    /// document starts on the line it started on.
+    /// Whether the last record is a document (not text between documents), and the line it
+    /// ends on.
     document: bool,
-    shares_line: bool,
+    document_end: u64,
     /// The splitter has been told the file ended.
     finished: bool,
     /// The file ended inside a document.
@@ -693,7 +693,7 @@ impl<R: Read> Records<R> {
             },
             cut: None,
             document: false,
-            shares_line: false,
+            document_end: 0,
             finished: false,
             ended_inside: false,
             line_cut: false,
@@ -725,10 +725,7 @@ impl<R: Read> Records<R> {
                 break;
             }
             any = true;
-            let (len, ends) = match memchr::memchr(b'\n', piece) {
-                Some(i) => (i + 1, true),
-                None => (piece.len(), false),
-            };
+            let (len, ends) = line_piece(piece);
             let room = MAX_LINE.saturating_sub(buf.len());
             if len > room {
                 self.line_cut = true;
@@ -754,31 +751,10 @@ impl<R: Read> Records<R> {
     }
 
     /// Whether the next document starts on the line the last one read ends on (Event Viewer
-    /// puts every event on one line; a value's line end leaves the next on that line).
-    pub fn shares_line(&self) -> bool {
-        self.shares_line
-    }
-
-    /// The next document, or text between documents, once the splitter has cut one.
-    fn next_document(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
-        loop {
-            if let Some(seg) = self.splitter.as_mut().and_then(|s| s.pop()) {
-                self.cut = seg.cut;
-                self.document = seg.document;
-                self.shares_line = seg.document && self.next_starts_on(seg.line + seg.span - 1)?;
-                *buf = seg.bytes;
-                return Ok(Some((seg.line, seg.span)));
-            }
-            if self.finished {
-                return Ok(None);
-            }
-            self.read_piece()?;
-        }
-    }
-
-    /// Whether another document starts on line `end` (where the last one ended): read on until
-    /// one does, or that line is over.
-    fn next_starts_on(&mut self, end: u64) -> io::Result<bool> {
+    /// puts every event on one line; a value's line end leaves the next on that line): reads on
+    /// until one does, or that line is over.
+    pub fn next_shares_line(&mut self) -> io::Result<bool> {
+        let end = self.document_end;
         loop {
             let Some(splitter) = self.splitter.as_ref() else {
                 return Ok(false);
@@ -788,6 +764,23 @@ impl<R: Read> Records<R> {
             }
             if self.finished || self.next_line > end {
                 return Ok(false);
+            }
+            self.read_piece()?;
+        }
+    }
+
+    /// The next document, or text between documents, once the splitter has cut one.
+    fn next_document(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<(u64, u64)>> {
+        loop {
+            if let Some(seg) = self.splitter.as_mut().and_then(|s| s.pop()) {
+                self.cut = seg.cut;
+                self.document = seg.document;
+                self.document_end = seg.line + seg.span - 1;
+                *buf = seg.bytes;
+                return Ok(Some((seg.line, seg.span)));
+            }
+            if self.finished {
+                return Ok(None);
             }
             self.read_piece()?;
         }
@@ -814,10 +807,7 @@ impl<R: Read> Records<R> {
             self.finished = true;
             return Ok(());
         }
-        let (len, ends_line) = match memchr::memchr(b'\n', piece) {
-            Some(i) => (i + 1, true),
-            None => (piece.len(), false),
-        };
+        let (len, ends_line) = line_piece(piece);
         splitter.push(&piece[..len], self.next_line, ends_line);
         reader.consume(len);
         self.last_had_newline = ends_line;
@@ -879,6 +869,15 @@ impl<R: Read> Records<R> {
         }
         trim_line_end(buf);
         Ok(Some((first, lines)))
+    }
+}
+
+/// How much of a buffer belongs to the line being read: up to and with its line end (true), or
+/// all of it (the line goes on).
+fn line_piece(piece: &[u8]) -> (usize, bool) {
+    match memchr::memchr(b'\n', piece) {
+        Some(i) => (i + 1, true),
+        None => (piece.len(), false),
     }
 }
 

@@ -178,9 +178,9 @@ impl Splitter {
                         self.end_document(number - 1, Some(Cut::Unterminated));
                         continue;
                     }
-                    self.json(rest, number, ends_line)
+                    self.json(rest, number, column, ends_line)
                 }
-                State::Json { .. } => self.json(rest, number, ends_line),
+                State::Json { .. } => self.json(rest, number, column, ends_line),
                 // Not at a banner: an event's text may hold a line that reads like one.
                 State::Xml { .. } => self.xml(rest, number, column),
             };
@@ -257,12 +257,7 @@ impl Splitter {
             .extend_from_slice(&filler[..filler.len().min(room)]);
         if let Some(start) = start {
             self.end_filler(number);
-            self.doc.clear();
-            self.doc_len = 0;
-            self.doc_line = number;
-            self.doc_indent = column + start;
-            self.event_key = 0;
-            self.doc_is_event = false;
+            self.begin(number, column + start, b"");
             self.state = match self.syntax {
                 Syntax::Json => State::Json {
                     depth: 0,
@@ -273,6 +268,53 @@ impl Splitter {
             };
         }
         rest
+    }
+
+    /// Begins a document at `column` of line `number`, with its `first` bytes (the caller sets
+    /// the state that reading them left).
+    fn begin(&mut self, number: u64, column: usize, first: &[u8]) {
+        self.doc.clear();
+        self.doc.extend_from_slice(first);
+        self.doc_len = first.len();
+        self.doc_line = number;
+        self.doc_indent = column;
+        self.event_key = 0;
+        self.doc_is_event = false;
+    }
+
+    /// Ends the open document, cut short where the next one visibly begins: its `start` (`<Event`,
+    /// `{"Event":`) ends `end` bytes into `text`, which begins at `column` of its line. Returns
+    /// where in `text` the next one begins, and how many of its bytes came in the last piece:
+    /// with some, the next document is begun with them (the caller sets its state).
+    fn cut_before(
+        &mut self,
+        text: &[u8],
+        end: usize,
+        start: &[u8],
+        number: u64,
+        column: usize,
+    ) -> (usize, usize) {
+        let (at, back) = match end.checked_sub(start.len()) {
+            Some(at) => (at, 0),
+            None => (0, start.len() - end),
+        };
+        self.keep(&text[..at]);
+        if back > 0 {
+            let kept = self.doc.len().saturating_sub(back);
+            self.doc.truncate(kept);
+            self.doc_len = self.doc_len.saturating_sub(back);
+        }
+        // It ended on the line before when the next one starts its line.
+        let last = if column + at == back && self.doc_line < number {
+            number - 1
+        } else {
+            number
+        };
+        self.end_document(last, Some(Cut::Unterminated));
+        if back > 0 {
+            self.begin(number, column - back, &start[..back]);
+        }
+        (at, back)
     }
 
     fn keep(&mut self, bytes: &[u8]) {
@@ -298,7 +340,13 @@ impl Splitter {
         self.state = State::Between;
     }
 
-    fn json<'l>(&mut self, text: &'l [u8], number: u64, ends_line: bool) -> &'l [u8] {
+    fn json<'l>(
+        &mut self,
+        text: &'l [u8],
+        number: u64,
+        column: usize,
+        ends_line: bool,
+    ) -> &'l [u8] {
         let State::Json {
             mut depth,
             mut in_string,
@@ -355,7 +403,20 @@ impl Splitter {
             }
         }
         if let Some(key_end) = restart {
-            return self.json_restart(text, key_end, number);
+            // A compact record follows one cut short.
+            let (at, back) = self.cut_before(text, key_end, EVENT_KEY, number, column);
+            if back == 0 {
+                return &text[at..];
+            }
+            // It reads this piece from its start as the rest of its key.
+            self.event_key = back as u8;
+            self.state = State::Json {
+                depth: 1,
+                // Within `"Event"`: after its opening quote, before its closing one.
+                in_string: (2..=7).contains(&back),
+                escaped: false,
+            };
+            return text;
         }
         match end {
             Some(end) => {
@@ -380,40 +441,6 @@ impl Splitter {
         }
     }
 
-    /// Ends the open record, cut short where a `{"Event":` ending before `key_end` in `text`
-    /// begins, and starts the next there (its first bytes possibly in the last piece).
-    fn json_restart<'l>(&mut self, text: &'l [u8], key_end: usize, number: u64) -> &'l [u8] {
-        let (at, back) = match key_end.checked_sub(EVENT_KEY.len()) {
-            Some(at) => (at, 0),
-            None => (0, EVENT_KEY.len() - key_end),
-        };
-        self.keep(&text[..at]);
-        if back > 0 {
-            let kept = self.doc.len().saturating_sub(back);
-            self.doc.truncate(kept);
-            self.doc_len = self.doc_len.saturating_sub(back);
-        }
-        self.end_document(number, Some(Cut::Unterminated));
-        if back == 0 {
-            return &text[at..];
-        }
-        // The next record's first bytes came in the last piece: it starts with them, and reads
-        // this piece from its start as the rest of its key.
-        self.doc.extend_from_slice(&EVENT_KEY[..back]);
-        self.doc_len = back;
-        self.doc_line = number;
-        self.doc_indent = 0;
-        self.event_key = back as u8;
-        self.doc_is_event = false;
-        self.state = State::Json {
-            depth: 1,
-            // Within `"Event"`: after its opening quote, before its closing one.
-            in_string: (2..=7).contains(&back),
-            escaped: false,
-        };
-        text
-    }
-
     fn xml<'l>(&mut self, text: &'l [u8], number: u64, column: usize) -> &'l [u8] {
         let State::Xml(scanner) = &mut self.state else {
             return text;
@@ -427,34 +454,13 @@ impl Splitter {
                 &text[end..]
             }
             XmlScan::Restart(name_end) => {
-                // An `<Event>` inside an open one: the open one was cut short (events do not
-                // nest), and this one starts at its `<`, six bytes before its name ends: in
-                // this piece of the line, or partly in the last one.
-                let (at, back) = match name_end.checked_sub(6) {
-                    Some(at) => (at, 0),
-                    None => (0, 6 - name_end),
-                };
-                self.keep(&text[..at]);
-                if back > 0 {
-                    let kept = self.doc.len().saturating_sub(back);
-                    self.doc.truncate(kept);
-                    self.doc_len = self.doc_len.saturating_sub(back);
-                }
-                // It ended on the line before when the new one starts its line.
-                let last = if column + at == back && self.doc_line < number {
-                    number - 1
-                } else {
-                    number
-                };
-                self.end_document(last, Some(Cut::Unterminated));
+                // An `<Event>` inside an open one starting its line: the open one was cut
+                // short, and this one starts at its `<`.
+                let (at, back) = self.cut_before(text, name_end, b"<Event", number, column);
                 if back == 0 {
                     return &text[at..];
                 }
-                // The new record's first bytes came in the last piece: it starts with them, its
-                // tag's name read so far.
-                self.doc.extend_from_slice(&b"<Event"[..back]);
-                self.doc_len = back;
-                self.doc_line = number;
+                // Its tag's name read so far.
                 let mut name = [0; 8];
                 name[..back - 1].copy_from_slice(&b"Event"[..back - 1]);
                 self.state = State::Xml(XmlScanner {

@@ -107,6 +107,22 @@ pub fn parse(xml: &str) -> Result<Event<'_>, Malformed> {
     Ok(ev)
 }
 
+/// An event's XML written as text by another tool than the one EVTX records come through
+/// (`evtx_dump -o xml`, `wevtutil`, Event Viewer): read as a record's, its GUID-typed values
+/// written as this reading writes them, and an empty item indented over lines (`<Data>` then
+/// `</Data>` on the next line) empty.
+pub fn parse_text(xml: &str) -> Result<Event<'_>, Malformed> {
+    let mut ev = parse(xml)?;
+    for (_, value) in &mut ev.attrs {
+        if let Some(guid) = windows_guid(value) {
+            *value = Cow::Owned(guid);
+        } else if value.contains('\n') && value.trim().is_empty() {
+            *value = Cow::Borrowed("");
+        }
+    }
+    Ok(ev)
+}
+
 /// MSExchange Management event 1 (or 6, failed): the cmdlet, its parameters, and the message
 /// as `Get-WinEvent` renders it, so that rules read the EVTX and the exported event alike.
 fn add_cmdlet(ev: &mut Event<'_>, succeeded: bool, data: &[Cow<'_, str>]) {

@@ -325,19 +325,7 @@ pub fn parse<'a>(
         Layout::Jsonl => jsonl::parse(record, ctx),
         Layout::Text => text::parse(record, ctx),
         Layout::Evtx => evtx::parse(record),
-        Layout::EventXml => evtx::parse(record).map(|mut ev| {
-            // Written by another tool than the one this reading's EVTX records come through.
-            for (_, value) in &mut ev.attrs {
-                if let Some(guid) = evtx::windows_guid(value) {
-                    *value = Cow::Owned(guid);
-                } else if value.contains('\n') && value.trim().is_empty() {
-                    // An empty item indented over lines (`evtx_dump -o xml`'s `<Data>` then
-                    // `</Data>` on the next line) is empty, as in the EVTX.
-                    *value = Cow::Borrowed("");
-                }
-            }
-            ev
-        }),
+        Layout::EventXml => evtx::parse_text(record),
     }?;
     if !(MIN_TS_MS..=MAX_TS_MS).contains(&ev.ts_ms) {
         return Err(Malformed("time outside the years 1677 to 2262".into()));
