@@ -19,6 +19,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     };
     let mut flat = Vec::new();
     flatten("", &object, &mut flat);
+    let flat_windows = is_flat_windows(&object);
 
     let mut ev = Event::default();
     let mut epoch = None;
@@ -32,6 +33,10 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         let (name, section) = match super::evtx::windows_name(&name) {
             Some((n, _)) if n == super::evtx::NOT_KEPT => continue,
             Some((n, section)) => (n.into_owned(), Some(section)),
+            None if flat_windows && !name.contains('.') => {
+                let section = flat_section(&name);
+                (name, section)
+            }
             None => (name, None),
         };
         let item = matches!(section, Some(Section::EventData | Section::UserData));
@@ -77,7 +82,6 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         }
         values.push(Cow::Owned(text));
     }
-    flat_windows_items(&names, &mut sections);
     super::evtx::separate_items(&mut names, &sections);
     let items: Vec<bool> = sections.iter().map(Option::is_some).collect();
     // An event's own items stay under their names, as an EVTX record's do: its `Status` is an
@@ -165,35 +169,28 @@ fn scalar_text(value: Value) -> String {
     }
 }
 
-/// A flat export of a Windows event (OTRF's, NXLog's: `EventID`, `Channel` and the event's
-/// items side by side at the top) is read as an EVTX record is: its System names are System
-/// values and its other top-level names items, so that `IpAddress`, `User` or `Status` stay the
-/// event's own (`canonical` then derives `user` and `ip` as from an EVTX record) instead of
-/// being taken for a web log's columns. The export's own time and host columns stay mapped.
-fn flat_windows_items(names: &[String], sections: &mut [Option<Section>]) {
-    let top = |n: &str| {
-        names
+/// A flat export of a Windows event (OTRF's, NXLog's: `EventID` beside `Channel` or the
+/// provider, and the event's items, side by side at the top) is read as an EVTX record is: its
+/// System names are System values and its other top-level names items, so that `IpAddress`,
+/// `User` or `Status` stay the event's own (`canonical` then derives `user` and `ip` as from an
+/// EVTX record) instead of being taken for a web log's columns.
+fn is_flat_windows(object: &Map<String, Value>) -> bool {
+    object.contains_key("EventID")
+        && ["Channel", "SourceName", "ProviderName"]
             .iter()
-            .zip(sections.iter())
-            .any(|(m, s)| s.is_none() && m == n)
-    };
-    let system = sections.contains(&Some(Section::System));
-    if !(top("EventID") && (top("Channel") || system)) {
-        return;
+            .any(|k| object.contains_key(*k))
+}
+
+/// Where a top-level name of a flat Windows export comes from: the export's own time and host
+/// columns stay mapped (None).
+fn flat_section(name: &str) -> Option<Section> {
+    if super::evtx::is_system_text(name) {
+        return Some(Section::System);
     }
-    for (name, section) in names.iter().zip(sections.iter_mut()) {
-        if section.is_some() || name.contains('.') {
-            continue;
-        }
-        *section = if super::evtx::is_system_text(name) {
-            Some(Section::System)
-        } else {
-            match columns::canon_for(name) {
-                Some(Canon::Host | Canon::Date | Canon::Time) => None,
-                Some(Canon::DateTime) if !name.eq_ignore_ascii_case("UtcTime") => None,
-                _ => Some(Section::EventData),
-            }
-        };
+    match columns::canon_for(name) {
+        Some(Canon::Host | Canon::Date | Canon::Time) => None,
+        Some(Canon::DateTime) if !name.eq_ignore_ascii_case("UtcTime") => None,
+        _ => Some(Section::EventData),
     }
 }
 
