@@ -73,6 +73,22 @@ pub fn windows_event(
     .to_string()
 }
 
+/// The events of `case` matching `query`, as `trawl export` writes them in JSON lines (into a
+/// file beside the case).
+pub fn exported(case: &Path, query: &str) -> Vec<serde_json::Value> {
+    let out = case.with_extension("export.jsonl");
+    ok(&[
+        "export",
+        "--case",
+        path_str(case),
+        "--query",
+        query,
+        "-o",
+        path_str(&out),
+    ]);
+    json_lines(&std::fs::read_to_string(&out).expect("the export"))
+}
+
 /// Writes `lines` as the JSON lines file `name` under `dir/evidence` and ingests it into
 /// `dir/case`; returns the case.
 pub fn ingest_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {

@@ -726,16 +726,7 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
         // The record's XML as the crate renders it (what `evtx_dump -o xml` prints).
         let first = dir.path().join("first");
         common::ingest(&first, &logs.join(format!("{id}.evtx")));
-        let out = dir.path().join("first.jsonl");
-        common::ok(&[
-            "export",
-            "--case",
-            common::path_str(&first),
-            "-o",
-            common::path_str(&out),
-        ]);
-        let text = std::fs::read_to_string(&out).unwrap();
-        let rows = common::json_lines(&text);
+        let rows = common::exported(&first, "*");
         let record_id = rows[0]["line"].as_u64().unwrap();
         let xml = rows[0]["raw"].as_str().unwrap().to_string();
         std::fs::write(
@@ -771,15 +762,7 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
                 && summary.contains("event-xml 2"),
             "{summary}"
         );
-        let all = dir.path().join("all.jsonl");
-        common::ok(&[
-            "export",
-            "--case",
-            common::path_str(&case),
-            "-o",
-            common::path_str(&all),
-        ]);
-        let rows = common::json_lines(&std::fs::read_to_string(&all).unwrap());
+        let rows = common::exported(&case, "*");
         let at = |name: &str| {
             rows.iter()
                 .find(|r| r["file"].as_str().unwrap().ends_with(name))
@@ -849,17 +832,7 @@ fn an_exchange_cmdlet_in_evtx_dumps_json_is_read_as_from_the_evtx() {
     .unwrap();
     let case = dir.path().join("case");
     common::ingest(&case, &logs);
-    let out = dir.path().join("all.jsonl");
-    common::ok(&[
-        "export",
-        "--case",
-        common::path_str(&case),
-        "--query",
-        "EventRecordID:3229",
-        "-o",
-        common::path_str(&out),
-    ]);
-    let rows = common::json_lines(&std::fs::read_to_string(&out).unwrap());
+    let rows = common::exported(&case, "EventRecordID:3229");
     assert_eq!(rows.len(), 2, "{rows:?}");
     let (evtx, json) = if rows[0]["file"].as_str().unwrap().ends_with(".evtx") {
         (&rows[0], &rows[1])

@@ -382,6 +382,39 @@ fn gz_and_zip_are_read_in_place() {
     assert_eq!(before.len(), after.len(), "nothing unpacked to disk");
 }
 
+/// Starts `trawl ingest` of `input` into `case` on one thread, committing every `every`
+/// events, and kills it (-9, without warning) once a commit holds some events.
+fn kill_after_a_commit(case: &Path, input: &Path, every: &str) {
+    let meta = case.join("index/meta.json");
+    let mut child = common::trawl()
+        .args([
+            "ingest",
+            "--quiet",
+            "--threads",
+            "1",
+            "--commit-every",
+            every,
+            "--case",
+            path_str(case),
+            path_str(input),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed_midway = common::kill_when(&mut child, || {
+        std::fs::read_to_string(&meta)
+            .ok()
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .and_then(|m| m["payload"].as_str().map(str::to_string))
+            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"))
+    });
+    assert!(
+        killed_midway,
+        "the ingest finished before it could be interrupted"
+    );
+}
+
 #[test]
 fn killed_ingest_resumes_without_loss_or_double() {
     let dir = tempfile::tempdir().unwrap();
@@ -396,35 +429,7 @@ fn killed_ingest_resumes_without_loss_or_double() {
     )
     .unwrap();
     let case = dir.path().join("case");
-    let meta = case.join("index/meta.json");
-    let mut child = common::trawl()
-        .args([
-            "ingest",
-            "--quiet",
-            "--threads",
-            "1",
-            "--commit-every",
-            "10000",
-            "--case",
-            path_str(&case),
-            path_str(&corpus),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for a commit that holds some events, then kill -9 without warning.
-    let killed_midway = common::kill_when(&mut child, || {
-        std::fs::read_to_string(&meta)
-            .ok()
-            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
-            .and_then(|m| m["payload"].as_str().map(str::to_string))
-            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"))
-    });
-    assert!(
-        killed_midway,
-        "the ingest finished before it could be interrupted"
-    );
+    kill_after_a_commit(&case, &corpus, "10000");
     // The case opens at its last commit, partly ingested.
     let partial = total_events(&case);
     assert!(partial > 0 && partial < 150_000, "{partial}");
@@ -471,38 +476,10 @@ fn a_killed_ingest_of_events_sharing_a_line_resumes_exactly() {
     text.push_str("</Events>");
     std::fs::write(logs.join("Security.xml"), text).unwrap();
     let case = dir.path().join("case");
-    let meta = case.join("index/meta.json");
-    let args = [
-        "ingest",
-        "--quiet",
-        "--threads",
-        "1",
-        "--commit-every",
-        "5000",
-        "--case",
-        path_str(&case),
-        path_str(&logs),
-    ];
-    let mut child = common::trawl()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let killed_midway = common::kill_when(&mut child, || {
-        std::fs::read_to_string(&meta)
-            .ok()
-            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
-            .and_then(|m| m["payload"].as_str().map(str::to_string))
-            .is_some_and(|p| p.contains("\"events\":") && !p.contains("\"events\":0,"))
-    });
-    assert!(
-        killed_midway,
-        "the ingest finished before it could be interrupted"
-    );
+    kill_after_a_commit(&case, &logs, "5000");
     let partial = total_events(&case);
     assert!(partial > 0 && partial < total, "{partial}");
-    ok(&args);
+    common::ingest(&case, &logs);
     assert_eq!(total_events(&case), total);
     assert_eq!(count(&case, "*"), total);
     // Every event once, each cited by its number in the file (they share one line).

@@ -520,16 +520,7 @@ fn event_rows_pivot_on_program_and_command_line() {
     ]
     .join("\n");
     std::fs::write(&logs, text).expect("write");
-    let case_dir = dir.path().join("case");
-    let mut case = trawl::case::Case::open_or_create(&case_dir).expect("case");
-    trawl::ingest::ingest(
-        &mut case,
-        &[logs],
-        &trawl::ingest::IngestOptions::default(),
-        &trawl::progress::ignore,
-    )
-    .expect("ingest");
-    drop(case);
+    let case_dir = ingested(dir.path(), &logs);
     let mut h = Harness::with_session(&case_dir, trawl::session::Session::default(), 120, 30);
     assert_eq!(h.app.total, 4);
     h.key(KeyCode::Char('p'));
@@ -547,6 +538,20 @@ fn event_rows_pivot_on_program_and_command_line() {
     h.key(KeyCode::Backspace).key(KeyCode::Backspace);
     h.key(KeyCode::Char('A'));
     assert_eq!(h.app.total, 2, "everything but `cmd /c whoami`");
+}
+
+/// A case under `dir` holding the events of `logs`, ingested through the library.
+fn ingested(dir: &std::path::Path, logs: &std::path::Path) -> std::path::PathBuf {
+    let case_dir = dir.join("case");
+    let mut case = trawl::case::Case::open_or_create(&case_dir).expect("case");
+    trawl::ingest::ingest(
+        &mut case,
+        &[logs.to_path_buf()],
+        &trawl::ingest::IngestOptions::default(),
+        &trawl::progress::ignore,
+    )
+    .expect("ingest");
+    case_dir
 }
 
 /// What a responder tripped on: Esc at the top does not quit; widening or switching filters
@@ -861,16 +866,7 @@ fn a_record_over_several_lines_keeps_them_in_the_detail_pane() {
     .expect("json");
     let pretty = serde_json::to_string_pretty(&event).expect("pretty");
     std::fs::write(&logs, format!("Record 1\n{pretty}\n")).expect("write");
-    let case_dir = dir.path().join("case");
-    let mut case = trawl::case::Case::open_or_create(&case_dir).expect("case");
-    trawl::ingest::ingest(
-        &mut case,
-        &[logs],
-        &trawl::ingest::IngestOptions::default(),
-        &trawl::progress::ignore,
-    )
-    .expect("ingest");
-    drop(case);
+    let case_dir = ingested(dir.path(), &logs);
     let mut h = Harness::with_session(&case_dir, trawl::session::Session::default(), 120, 60);
     assert_eq!(h.app.total, 1);
     h.key(KeyCode::Enter);
