@@ -46,7 +46,7 @@ pub mod fields {
 }
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -247,7 +247,9 @@ fn push_lowercase(text: &str, out: &mut String) {
 
 /// Splits text into searchable words: alphanumeric runs, lower-cased, minus tokens that are
 /// almost always unique (hex runs of 8+ with a digit, digit runs of 5+) and would only bloat
-/// the dictionary, and minus tokens longer than 64 bytes.
+/// the dictionary, and minus tokens longer than 64 bytes. A hex run of a hash's length (MD5,
+/// SHA-1, SHA-256: 32, 40, 64) is kept: it is the indicator a responder pastes (Sysmon's
+/// `Hashes`), and GUIDs, the usual unique hex, are written in shorter runs.
 pub fn words_of(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut chars = text.char_indices().peekable();
     std::iter::from_fn(move || {
@@ -285,6 +287,7 @@ fn is_noise(word: &str) -> bool {
         return len >= 5;
     }
     len >= 8
+        && !matches!(len, 32 | 40 | 64)
         && word.bytes().all(|b| b.is_ascii_hexdigit())
         && word.bytes().any(|b| b.is_ascii_digit())
 }
@@ -494,6 +497,10 @@ pub fn document(
     if let Some(id) = ev.request_id {
         doc.add_u64(f.request_id, request_id_bucket(id));
     }
+    // An event log record's items are short values a responder greps for (an image path, a
+    // hash, an NTSTATUS code, a workstation): their words are searched bare like a message's.
+    // A web log's columns are codes, timings and GUIDs: only its long or spaced values are.
+    let every_item = ev.source.is_some() || from.source == "eventlog";
     let mut term = String::new();
     for (name, value) in &ev.attrs {
         // Asked without the spaces around it: Windows pads some values (`LogonProcessName` is
@@ -507,7 +514,10 @@ pub fn document(
             term.push_str(value);
             doc.add_text(f.attr, &term);
         }
-        if value.len() > 32 || value.contains(' ') {
+        if value.len() > 32
+            || value.contains(' ')
+            || (every_item && !crate::formats::evtx::is_system_name(name))
+        {
             doc.add_text(f.text, value);
         }
     }
@@ -555,6 +565,21 @@ mod tests {
             vec!["port", "status", "200"]
         );
         assert_eq!(words("__VIEWSTATE=abc"), vec!["VIEWSTATE", "abc"]);
+        // Hashes are kept: MD5, SHA-1, SHA-256; other hex runs, and digit runs (an IMPHASH of
+        // zeros), are not.
+        let md5 = "24A7F31424AED247023A3B6CCECF7DA1";
+        let sha1 = "A51B89E4A52F95D371B09F7B4A4087FC5A62B190";
+        let sha256 = "EDDBB3524F3776A7E81376B5918FB80E6C1025DC6CAC32C088F7B9E7A1CCDBCB";
+        let hashes = format!(
+            "SHA1={sha1},MD5={md5},SHA256={sha256},IMPHASH={}",
+            "0".repeat(32)
+        );
+        assert_eq!(
+            words(&hashes),
+            vec!["SHA1", sha1, "MD5", md5, "SHA256", sha256, "IMPHASH"]
+        );
+        assert_eq!(words(&format!("x {} y", &md5[..31])), vec!["x", "y"]);
+        assert_eq!(words(&format!("{md5}0")), Vec::<&str>::new());
     }
 
     fn tokens(tokenizer: &mut impl Tokenizer, text: &str) -> Vec<String> {

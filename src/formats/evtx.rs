@@ -759,6 +759,17 @@ pub fn is_system_text(name: &str) -> bool {
     SYSTEM_TEXT.contains(&name)
 }
 
+/// Whether `name` is one of the System values this reading keeps (held as text or in an
+/// attribute, or renamed beside an item of its name), rather than an EventData/UserData item.
+pub fn is_system_name(name: &str) -> bool {
+    is_system_text(name)
+        || matches!(
+            name,
+            "Provider" | "ProcessID" | "ThreadID" | "UserID" | "ActivityID"
+        )
+        || name.starts_with("System.")
+}
+
 /// The name [`windows_name`] gives what reading the event's XML does not keep either (the
 /// schema's namespace, the provider's GUID, an empty `Correlation`): such a value is dropped,
 /// so the same event has the same fields from EVTX and from JSON.

@@ -170,14 +170,17 @@ impl Layout {
             .collect()
     }
 
-    /// True when records of this layout may carry column names the layout does not list.
+    /// True when records of this layout may carry column names the layout does not list: an
+    /// event log exported as CSV has its message read back into `Cmdlet` and `Parameters`.
     pub fn has_dynamic_attrs(&self) -> bool {
         match self {
             Layout::Jsonl | Layout::Evtx | Layout::EventXml => true,
-            Layout::Csv(l) => l
-                .columns
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case("EventData")),
+            Layout::Csv(l) => {
+                l.source == "eventlog"
+                    || l.columns
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case("EventData"))
+            }
             _ => false,
         }
     }

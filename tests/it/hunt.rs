@@ -1029,6 +1029,67 @@ fn an_address_asked_bare_finds_its_events() {
     assert_eq!(count("203.0.113.*"), range);
 }
 
+/// An event log exported as CSV (`Get-WinEvent | Export-Csv`, the sample case's MSExchange
+/// Management) has its message read back into `Cmdlet` and `Parameters`: those are fields of the
+/// case to query, as from the EVTX (they were refused as unknown fields).
+#[test]
+fn a_cmdlet_read_back_from_an_exported_message_is_a_field() {
+    let case = sample_case();
+    let count = |q: &str| common::count(case, q);
+    let by_message = count("\"Cmdlet succeeded. Cmdlet Set-OabVirtualDirectory\"");
+    assert!(by_message > 0);
+    assert_eq!(
+        count("Cmdlet:Set-OabVirtualDirectory AND source:eventlog"),
+        by_message
+    );
+    assert_eq!(
+        count("Parameters:*ExternalUrl* AND Cmdlet:Set-OabVirtualDirectory"),
+        by_message
+    );
+}
+
+/// What a responder pastes bare, as into grep, finds the event log records that hold it: an
+/// image name, a file hash from Sysmon's `Hashes`, an NTSTATUS code. Short one-word items were
+/// field terms only, and hash-long hex runs were dropped as noise: each of these found nothing.
+#[test]
+fn an_event_log_value_asked_bare_finds_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha256 = "EDDBB3524F3776A7E81376B5918FB80E6C1025DC6CAC32C088F7B9E7A1CCDBCB";
+    let md5 = "24A7F31424AED247023A3B6CCECF7DA1";
+    let process = common::windows_event(
+        1,
+        "Microsoft-Windows-Sysmon",
+        1,
+        "Microsoft-Windows-Sysmon/Operational",
+        serde_json::json!({
+            "Image": "C:\\Windows\\System32\\cmd.exe",
+            "ParentImage": "C:\\Windows\\System32\\inetsrv\\w3wp.exe",
+            "CommandLine": "cmd /c whoami",
+            "Hashes": format!("SHA1=A51B89E4A52F95D371B09F7B4A4087FC5A62B190,MD5={md5},SHA256={sha256}"),
+        }),
+    );
+    let logon = common::windows_event(
+        2,
+        "Microsoft-Windows-Security-Auditing",
+        4625,
+        "Security",
+        serde_json::json!({"Status": "0xc000006d", "WorkstationName": "KALI", "TargetUserName": "bob"}),
+    );
+    let case = common::ingest_lines(dir.path(), "events.jsonl", &[process, logon]);
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("cmd.exe"), 1);
+    assert_eq!(count("w3wp.exe"), 1);
+    assert_eq!(count("system32"), 1);
+    assert_eq!(count(sha256), 1);
+    assert_eq!(count(&sha256.to_lowercase()), 1);
+    assert_eq!(count(md5), 1);
+    assert_eq!(count("0xC000006D"), 1);
+    assert_eq!(count("kali"), 1);
+    // Words, as elsewhere: a part of a word is not one.
+    assert_eq!(count("w3wp"), 1);
+    assert_eq!(count("w3w"), 0);
+}
+
 /// Windows pads some values (`LogonProcessName` is `NtLmSsp `): asked bare, as SigmaHQ's rules
 /// and responders ask it, the value is found, by the index and by a rule checked in memory.
 #[test]

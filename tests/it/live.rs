@@ -83,6 +83,24 @@ fn wait_for_count(case: &Path, query: &str, n: u64) {
     }
 }
 
+/// The case's readable manifest once `done` holds for it.
+fn wait_for_manifest(case: &Path, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let manifest = std::fs::read_to_string(case.join("manifest.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        if let Some(manifest) = manifest.filter(|m| done(m)) {
+            return manifest;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the case's manifest.json never reached the state waited for"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Every event's (file, line): each must be there once.
 fn event_lines(case: &Path) -> Vec<(String, u64)> {
     let out = common::ok(&[
@@ -319,9 +337,10 @@ fn a_followed_log_is_read_on_from_where_it_stopped() {
     let stats: serde_json::Value =
         serde_json::from_str(&common::ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
     assert_eq!(stats["malformed"], 0);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("manifest.json")).unwrap())
-            .unwrap();
+    // The readable copy of the manifest is written just after the commit the search saw.
+    let manifest = wait_for_manifest(&case, |m| {
+        m["files"][0]["resume"]["offset"].as_u64() == Some(text.len() as u64)
+    });
     let record = &manifest["files"][0];
     use sha2::Digest;
     let sha: String = sha2::Sha256::digest(text.as_bytes())
