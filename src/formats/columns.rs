@@ -296,6 +296,7 @@ pub fn resolve_time(
     if let Some(dt) = &parts.datetime {
         return time::parse_iso(dt, tz)
             .or_else(|| time::parse_clf(dt))
+            .or_else(|| time::parse_dotnet_date(dt))
             .ok_or("unreadable timestamp");
     }
     let Some(tod) = &parts.time else {

@@ -260,7 +260,7 @@ pub fn parse<'a>(
         apply_event_data(&mut ev, data);
     }
     if layout.source == "eventlog" {
-        super::evtx::cmdlet(&mut ev);
+        super::evtx::winevent(&mut ev);
     }
     let instant =
         columns::resolve_time(&parts, None, ctx.tz, false).map_err(|why| Malformed(why.into()))?;

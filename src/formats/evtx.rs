@@ -759,6 +759,48 @@ pub fn is_system_text(name: &str) -> bool {
     SYSTEM_TEXT.contains(&name)
 }
 
+/// The EVTX name of a System value as `Get-WinEvent`'s records name it (the properties that
+/// `Export-Csv` and `ConvertTo-Json` write): `Id` is the `EventID`, `LogName` the `Channel`, so
+/// that one query or rule reads an exported event as it reads the EVTX record.
+pub fn winevent_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Id" => "EventID",
+        "RecordId" => "EventRecordID",
+        "LogName" => "Channel",
+        "ProviderName" => "Provider",
+        "MachineName" => "Computer",
+        "ProcessId" => "ProcessID",
+        "ThreadId" => "ThreadID",
+        "UserId" => "UserID",
+        "ActivityId" => "ActivityID",
+        "Version" => "Version",
+        "Level" => "Level",
+        "Task" => "Task",
+        "Opcode" => "Opcode",
+        "Keywords" => "Keywords",
+        _ => return None,
+    })
+}
+
+/// An event of a `Get-WinEvent` export read as the EVTX record: its System values under their
+/// EVTX names, its `source` from its channel, its cmdlet read back from its message.
+pub fn winevent(ev: &mut Event<'_>) {
+    for (name, _) in &mut ev.attrs {
+        if let Some(evtx_name) = winevent_name(name) {
+            *name = Cow::Borrowed(evtx_name);
+        }
+    }
+    if ev.attr("Computer").is_none()
+        && let Some(host) = ev.host.clone()
+    {
+        ev.attrs.push((Cow::Borrowed("Computer"), host));
+    }
+    if let Some(channel) = ev.attr("Channel") {
+        ev.source = Some(Cow::Borrowed(source_of(channel)));
+    }
+    cmdlet(ev);
+}
+
 /// Whether `name` is one of the System values this reading keeps (held as text or in an
 /// attribute, or renamed beside an item of its name), rather than an EventData/UserData item.
 pub fn is_system_name(name: &str) -> bool {

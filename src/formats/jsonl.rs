@@ -20,6 +20,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let mut flat = Vec::new();
     flatten("", &object, &mut flat);
     let flat_windows = is_flat_windows(&object);
+    let winevent = is_winevent(&object);
 
     let mut ev = Event::default();
     let mut epoch = None;
@@ -37,6 +38,30 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
                 let section = flat_section(&name);
                 (name, section)
             }
+            None if winevent && name == "Properties" => {
+                // The event's items, unnamed, as `{"Value": …}` (`-Depth 3` and more); at the
+                // default depth each is the text "System.Diagnostics.Eventing.Reader.
+                // EventProperty", which says nothing.
+                if let Value::Array(items) = value {
+                    let props = items.into_iter().filter_map(|item| match item {
+                        Value::Object(mut o) => o.remove("Value"),
+                        _ => None,
+                    });
+                    for (i, v) in props.enumerate() {
+                        names.push(format!("Data{}", i + 1));
+                        sections.push(Some(Section::EventData));
+                        values.push(Cow::Owned(match v {
+                            Value::Null => String::new(),
+                            v => scalar_text(v),
+                        }));
+                    }
+                }
+                continue;
+            }
+            None if winevent && !name.contains('.') => match super::evtx::winevent_name(&name) {
+                Some(n) => (n.to_string(), Some(Section::System)),
+                None => (name, None),
+            },
             None => (name, None),
         };
         let item = matches!(section, Some(Section::EventData | Section::UserData));
@@ -179,6 +204,16 @@ fn is_flat_windows(object: &Map<String, Value>) -> bool {
         && ["Channel", "SourceName", "ProviderName"]
             .iter()
             .any(|k| object.contains_key(*k))
+}
+
+/// A Windows event as `Get-WinEvent | ConvertTo-Json` writes it: the record object's
+/// properties (`Id`, `RecordId`, `LogName`, `ProviderName`, `TimeCreated`, `Message`), read under
+/// the EVTX record's names (see [`super::evtx::winevent_name`]).
+fn is_winevent(object: &Map<String, Value>) -> bool {
+    object.contains_key("Id")
+        && object.contains_key("RecordId")
+        && object.contains_key("TimeCreated")
+        && (object.contains_key("LogName") || object.contains_key("ProviderName"))
 }
 
 /// Where a top-level name of a flat Windows export comes from: the export's own time and host

@@ -166,7 +166,13 @@ impl Layout {
                     )
                 )
             })
-            .cloned()
+            .map(|c| match self {
+                // Read as the EVTX record's names (see `evtx::winevent`).
+                Layout::Csv(l) if l.source == "eventlog" => {
+                    evtx::winevent_name(c).map_or_else(|| c.clone(), str::to_string)
+                }
+                _ => c.clone(),
+            })
             .collect()
     }
 

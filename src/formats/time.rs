@@ -166,6 +166,26 @@ pub fn parse_clf(s: &str) -> Option<Instant> {
     })
 }
 
+/// Parses .NET's JSON date, `/Date(1615704012987)/` or `/Date(1615704012987+0100)/`:
+/// milliseconds since the epoch, UTC (the offset only says where it was written). Windows
+/// PowerShell's `ConvertTo-Json` writes every `DateTime` so (`Get-WinEvent`'s `TimeCreated`).
+pub fn parse_dotnet_date(s: &str) -> Option<Instant> {
+    let inner = s.trim().strip_prefix("/Date(")?.strip_suffix(")/")?;
+    let digits_end = inner
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+        .map_or(inner.len(), |(i, _)| i);
+    let (ms, zone) = inner.split_at(digits_end);
+    if !(zone.is_empty() || (zone.len() == 5 && parse_offset(zone).is_some())) {
+        return None;
+    }
+    // Within the years 0001-9999, as every other time trawl reads.
+    let ms: i64 = ms.parse().ok()?;
+    (-62_135_596_800_000..=253_402_300_799_999)
+        .contains(&ms)
+        .then_some(Instant { ms, naive: false })
+}
+
 /// Parses a W3C `#Date:` value: `2021-03-05 00:00:02` or `18/Nov/2014:00:00:00 …`; returns
 /// days since the epoch (the date is what time-only rows need).
 pub fn parse_directive_date(s: &str) -> Option<i64> {
@@ -211,6 +231,25 @@ mod tests {
 
     fn utc() -> FixedOffset {
         FixedOffset::east_opt(0).expect("zero offset")
+    }
+
+    #[test]
+    fn dotnet_json_dates() {
+        let ms = |s: &str| parse_dotnet_date(s).map(|i| i.ms);
+        assert_eq!(ms("/Date(1615704012987)/"), Some(1_615_704_012_987));
+        // The offset says where it was written; the number is UTC already.
+        assert_eq!(ms("/Date(1615704012987+0100)/"), Some(1_615_704_012_987));
+        assert_eq!(ms("/Date(-1000)/"), Some(-1000));
+        for bad in [
+            "/Date()/",
+            "/Date(12x)/",
+            "Date(1)",
+            "/Date(1+01)/",
+            "/Date(99999999999999999999)/",
+        ] {
+            assert_eq!(ms(bad), None, "{bad}");
+        }
+        assert_eq!(format_ms(1_615_704_012_987), "2021-03-14T06:40:12.987Z");
     }
 
     #[test]

