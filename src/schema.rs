@@ -498,7 +498,8 @@ pub fn document(
         doc.add_u64(f.request_id, request_id_bucket(id));
     }
     // An event log record's items are short values a responder greps for (an image path, a
-    // hash, an NTSTATUS code, a workstation): their words are searched bare like a message's.
+    // hash, an NTSTATUS code, a workstation), and its `UserID` a SID: their words are searched
+    // bare like a message's. Its other System values are its host, channel and numbers.
     // A web log's columns are codes, timings and GUIDs: only its long or spaced values are.
     let every_item = ev.source.is_some() || from.source == "eventlog";
     let mut term = String::new();
@@ -516,7 +517,7 @@ pub fn document(
         }
         if value.len() > 32
             || value.contains(' ')
-            || (every_item && !crate::formats::evtx::is_system_name(name))
+            || (every_item && (!crate::formats::evtx::is_system_name(name) || name == "UserID"))
         {
             doc.add_text(f.text, value);
         }

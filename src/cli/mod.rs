@@ -157,7 +157,8 @@ pub enum HuntFormat {
 #[derive(Debug, Args, Clone)]
 pub struct IngestArgs {
     /// Zone of timestamps written without one (UTC, +01:00, -0500).
-    #[arg(long, default_value = "UTC")]
+    // A western offset begins with '-': a value, not an option.
+    #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
     pub tz: String,
     /// Host name for files whose records and folders name none.
     #[arg(long)]

@@ -96,14 +96,52 @@ impl Compiler<'_> {
         if let Some(own) = super::source_column(name) {
             return self.attr(&own.to_ascii_lowercase(), name, *name_col, value, column);
         }
-        let mut canonical = name.to_ascii_lowercase();
+        let lower = name.to_ascii_lowercase();
+        let mut canonical = lower.clone();
         // A source's own name for a canonical field (`c-ip`, `AuthenticatedUser`, `UrlStem`)
         // means that field.
         if kind_of(&canonical).is_none()
             && let Some(alias) = crate::formats::columns::canon_for(&canonical)
         {
             canonical = canonical_name(alias).to_string();
+            // The same name is also another source's own item (a Windows event's `UserID`, a
+            // SID, beside a web log's user): both, as grep would find it in either; a value
+            // only one of them can hold (a SID is no user name pattern, `0x…` no number) asks
+            // that one.
+            if self.vocab.attrs.contains(&lower) {
+                let own = self.attr(&lower, name, *name_col, value, column);
+                return match (self.canonical(&canonical, *name_col, value, column), own) {
+                    (Ok(a), Ok(b)) => Ok(Plan::Or(vec![a, b])),
+                    (Ok(plan), Err(_)) | (Err(_), Ok(plan)) => Ok(plan),
+                    (Err(e), Err(_)) => Err(e),
+                };
+            }
         }
+        if kind_of(&canonical).is_some() {
+            let plan = self.canonical(&canonical, *name_col, value, column);
+            // A value the field cannot hold but an item of its name can (`Status:0xc000006d`,
+            // a Windows event's NTSTATUS code): that item rather than an error.
+            if plan.is_err()
+                && self.vocab.attrs.contains(&lower)
+                && let Ok(own) = self.attr(&lower, name, *name_col, value, column)
+            {
+                return Ok(own);
+            }
+            return plan;
+        }
+        self.attr(&canonical, name, *name_col, value, column)
+    }
+
+    /// A term on one of trawl's own fields (`canonical`: its name, which [`kind_of`] knows).
+    fn canonical(
+        &self,
+        canonical: &str,
+        name_col: usize,
+        value: &Tok,
+        column: usize,
+    ) -> Result<Plan, QueryError> {
+        let name_col = &name_col;
+        let canonical = canonical.to_string();
         if let Some(kind) = kind_of(&canonical) {
             // `rule:*` is the union of the sets; `tag:*` any tag.
             if matches!(value, Tok::Word(w) if w == "*") && !matches!(kind, Kind::File | Kind::Set)
@@ -135,7 +173,7 @@ impl Compiler<'_> {
                 ),
             };
         }
-        self.attr(&canonical, name, *name_col, value, column)
+        err(*name_col, format!("unknown field '{canonical}'"))
     }
 
     /// A source's own column (`lower`: its name lower-cased, as the index holds it).
@@ -337,6 +375,11 @@ impl Compiler<'_> {
             for col in [Col::Path, Col::Ua, Col::User] {
                 clauses.push(regex_plan(col, &pattern, column));
             }
+        }
+        // A GUID asked bare: the request it names too (IIS's `cafeReqId`, HttpProxy's
+        // `RequestId`), which is held as `request_id`, not as words.
+        if event::parse_guid(text).is_some() {
+            clauses.push(self.guid(value, column)?);
         }
         // An address, a range or `a.b.c.*` asked bare: the events' addresses too (a responder
         // pastes an indicator as grep would take it; it is not a word of any text).

@@ -701,6 +701,42 @@ mod tests {
         assert_eq!(value, Tok::Regex("python.*".into()));
     }
 
+    /// What a responder pastes from an indicator list is a value, not `field:value`.
+    #[test]
+    fn pasted_addresses_urls_and_braced_guids_are_values() {
+        for pasted in [
+            "2001:db8:4d2:11::e0",
+            "::1",
+            "2001:db8::/32",
+            "https://mail.example.org/owa/auth/x.js",
+        ] {
+            assert_eq!(
+                expr(pasted),
+                Expr::Term {
+                    field: None,
+                    value: Tok::Word(pasted.into()),
+                    column: 1
+                },
+                "{pasted}"
+            );
+        }
+        let guid = "{e7005515-1a2b-4c3d-8e9f-0a1b2c3d4e5f}";
+        let Expr::Term { field, value, .. } = expr(&format!("ActivityID:{guid}")) else {
+            panic!("term")
+        };
+        assert_eq!(field.map(|(f, _)| f).as_deref(), Some("ActivityID"));
+        assert_eq!(value, Tok::Word(guid.into()));
+        // A field is still a field, and `{` still opens a range when no GUID follows.
+        assert!(matches!(expr("ip:::1"), Expr::Term { field: Some(_), .. }));
+        assert!(matches!(
+            expr("status:{400 TO 500}"),
+            Expr::Term {
+                value: Tok::Range { .. },
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn errors_say_where() {
         let e = parse_expr("ip:192.0.2.7 AND").expect_err("dangling AND");

@@ -137,6 +137,12 @@ impl<'a> Lexer<'a> {
                     Tok::Regex(self.quoted_regex()?)
                 }
                 '/' if expect_value && !slash_is_literal => Tok::Regex(self.regex()?),
+                // `{GUID}`, as Windows writes one (`ActivityID`, `ProcessGuid`): a value.
+                '{' if expect_value
+                    && self.run_is(|run| crate::event::parse_guid(run).is_some()) =>
+                {
+                    Tok::Word(self.word(true))
+                }
                 '[' | '{' if expect_value => self.range()?,
                 '>' | '<' if expect_value => self.compare()?,
                 '+' if !expect_value && self.next_is_term() => {
@@ -147,6 +153,8 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     Tok::Minus
                 }
+                // An IPv6 address, a CIDR or a URL pasted bare: a value, not `field:value`.
+                _ if !expect_value && self.run_is(is_bare_value) => Tok::Word(self.word(true)),
                 _ => {
                     let word = self.word(expect_value);
                     if word.is_empty() {
@@ -194,6 +202,16 @@ impl<'a> Lexer<'a> {
             .take_while(|c| !c.is_whitespace() && !matches!(c, '(' | ')'))
             .collect();
         matches!(word.as_str(), "AND" | "OR" | "NOT" | "&&" | "||")
+    }
+
+    /// Whether the run of characters from here to the next space or parenthesis satisfies
+    /// `test`.
+    fn run_is(&self, test: impl Fn(&str) -> bool) -> bool {
+        let run: String = self.chars[self.pos..]
+            .iter()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '"'))
+            .collect();
+        test(&run)
     }
 
     fn next_is_term(&self) -> bool {
@@ -505,6 +523,19 @@ impl Parser {
             Tok::Not | Tok::Plus | Tok::Minus => err(column, "unexpected operator"),
         }
     }
+}
+
+/// A run with a `:` that is no `field:` (an IPv6 address or range, a URL): what a responder
+/// pastes from an indicator list, read as grep would read it.
+fn is_bare_value(run: &str) -> bool {
+    run.contains(':')
+        && (run.parse::<std::net::Ipv6Addr>().is_ok()
+            || run.split_once('/').is_some_and(|(ip, bits)| {
+                ip.parse::<std::net::Ipv6Addr>().is_ok() && bits.parse::<u8>().is_ok()
+            })
+            || run.split_once("://").is_some_and(|(scheme, _)| {
+                !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+            }))
 }
 
 pub(super) fn parse_expr(text: &str) -> Result<Expr, QueryError> {

@@ -1027,6 +1027,29 @@ fn an_address_asked_bare_finds_its_events() {
     assert!(range > fields);
     assert_eq!(count("203.0.113.0/24"), range);
     assert_eq!(count("203.0.113.*"), range);
+    // A request's GUID pasted bare is the request (IIS's `cafeReqId`, HttpProxy's `RequestId`).
+    let guid = "68eff119-c34a-40fd-a8fd-97ae5174fe10";
+    let request = count(&format!("request_id:{guid}"));
+    assert!(request >= 2, "{request}");
+    assert_eq!(count(guid), request);
+}
+
+/// An IPv6 address or range pasted bare is an address (it was read as `field:value`: "unknown
+/// field '2001'"), a URL a phrase.
+#[test]
+fn an_ipv6_address_or_a_url_pasted_bare_is_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"@timestamp":"2021-03-05T17:42:19Z","source":{"ip":"2001:db8:4d2:11::e0"},"url":{"path":"/owa/auth/x.js"},"message":"GET https://mail.example.org/owa/auth/x.js"}"#,
+        r#"{"@timestamp":"2021-03-05T17:42:20Z","source":{"ip":"::1"},"url":{"path":"/owa/"}}"#,
+    ]
+    .map(String::from);
+    let case = common::ingest_lines(dir.path(), "web.jsonl", &lines);
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("2001:db8:4d2:11::e0"), 1);
+    assert_eq!(count("2001:db8::/32"), 1);
+    assert_eq!(count("::1"), 1);
+    assert_eq!(count("https://mail.example.org/owa/auth/x.js"), 1);
 }
 
 /// `Get-WinEvent | ConvertTo-Json` as Windows PowerShell 5.1 writes it (a BOM, one array, four
@@ -1167,8 +1190,20 @@ fn an_event_log_value_asked_bare_finds_its_records() {
         "Security",
         serde_json::json!({"Status": "0xc000006d", "WorkstationName": "KALI", "TargetUserName": "bob"}),
     );
-    let case = common::ingest_lines(dir.path(), "events.jsonl", &[process, logon]);
+    // evtx_dump's JSON of a System event written by SYSTEM (`<Security UserID="S-1-5-18"/>`).
+    let service = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Service Control Manager"}},"EventID":7045,"TimeCreated":{"#attributes":{"SystemTime":"2021-03-05T10:00:03.000Z"}},"EventRecordID":3,"Channel":"System","Computer":"EX1.corp.example","Security":{"#attributes":{"UserID":"S-1-5-18"}}},"EventData":{"ServiceName":"updater","ImagePath":"%COMSPEC% /c x"}}}"##;
+    let case = common::ingest_lines(
+        dir.path(),
+        "events.jsonl",
+        &[process, logon, service.to_string()],
+    );
     let count = |q: &str| common::count(&case, q);
+    // The System value `UserID` is a SID, not the web logs' user its name also stands for.
+    assert_eq!(count("S-1-5-18"), 1);
+    assert_eq!(count("UserID:S-1-5-18"), 1);
+    assert_eq!(count("\"UserID\":S-1-5-18"), 1);
+    // A value the HTTP status cannot hold is the event's own `Status`.
+    assert_eq!(count("Status:0xc000006d"), 1);
     assert_eq!(count("cmd.exe"), 1);
     assert_eq!(count("w3wp.exe"), 1);
     assert_eq!(count("system32"), 1);

@@ -1301,3 +1301,36 @@ fn a_long_quoted_message_is_one_record_and_forges_nothing() {
         serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
     assert_eq!(stats["malformed"], 0, "{stats}");
 }
+
+/// A western zone begins with `-`: `--tz -0500` is the zone, not an unknown option (it stopped
+/// the ingest with exit 2). Times written without a zone move to UTC by it; the others not.
+#[test]
+fn a_western_zone_is_given_as_its_own_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::write(
+        evidence.join("audit.jsonl"),
+        "{\"CreationTime\":\"2021-03-05T12:00:00\",\"Operation\":\"local\"}\n\
+         {\"CreationTime\":\"2021-03-05T12:00:00Z\",\"Operation\":\"utc\"}\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--tz",
+        "-0500",
+        "--case",
+        path_str(&case),
+        path_str(&evidence),
+    ]);
+    let times = |q: &str| -> Vec<String> {
+        common::exported(&case, q)
+            .iter()
+            .map(|e| e["ts"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(times("Operation:local"), ["2021-03-05T17:00:00.000Z"]);
+    assert_eq!(times("Operation:utc"), ["2021-03-05T12:00:00.000Z"]);
+}

@@ -184,6 +184,8 @@ const QUERIES: &[&str] = &[
     "host:mbx-a AND method:POST",
     "python requests",
     "203.0.113.77",
+    "68eff119-c34a-40fd-a8fd-97ae5174fe10",
+    "Cmdlet:Set-OabVirtualDirectory AND EventID:1",
     "172.16.0.0/12",
     "\"python requests\"",
     "Set-OabVirtualDirectory",
