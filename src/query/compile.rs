@@ -333,6 +333,32 @@ impl Compiler<'_> {
 
     fn words(&self, col: Col, value: &Tok, column: usize) -> Result<Plan, QueryError> {
         let text = match value {
+            // Over several words (`query:*Protocol=ActiveSync*`): the field holds words, not the
+            // value whole, so each word is asked, a `*`-edged one by its part. It matched
+            // nothing, silently, before.
+            Tok::Word(w) if has_wildcard(w) && w.contains(is_word_separator) => {
+                let pieces: Vec<Plan> = w
+                    .split(is_word_separator)
+                    .filter(|piece| piece.chars().any(char::is_alphanumeric))
+                    .filter_map(|piece| {
+                        let piece = piece.to_lowercase();
+                        if has_wildcard(&piece) {
+                            Some(regex_plan(col, &wildcard_to_regex(&piece), column))
+                        } else {
+                            // A word the index leaves out (a GUID's part) cannot be asked.
+                            let word = schema::words_of(&piece).next()?;
+                            Some(Plan::Term(col, piece[word.0..word.1].to_string()))
+                        }
+                    })
+                    .collect();
+                return Ok(match pieces.len() {
+                    0 => Plan::Nothing,
+                    _ => Plan::Bool {
+                        must: pieces,
+                        must_not: Vec::new(),
+                    },
+                });
+            }
             Tok::Word(w) if has_wildcard(w) => {
                 return Ok(regex_plan(
                     col,
@@ -535,6 +561,11 @@ fn number_col(name: &str) -> Col {
 
 /// A regex over whole terms: anchors are implied (each store pins the pattern to the whole term
 /// itself), so they are taken off here, once for every store.
+/// What ends a word (see `schema::words_of`), wildcards aside.
+fn is_word_separator(c: char) -> bool {
+    !c.is_alphanumeric() && c != '*' && c != '?'
+}
+
 fn regex_plan(col: Col, pattern: &str, column: usize) -> Plan {
     Plan::Regex {
         col,

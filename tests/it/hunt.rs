@@ -1034,6 +1034,21 @@ fn an_address_asked_bare_finds_its_events() {
     assert_eq!(count(guid), request);
 }
 
+/// A wildcard over several words of a query string, as Splunk is asked (`*Protocol=ActiveSync*`),
+/// finds the events holding those words, a word at a `*` by its part: it found none (the field
+/// holds words, the pattern was matched against each).
+#[test]
+fn a_wildcard_over_words_of_a_query_string_finds_them() {
+    let case = sample_case();
+    let count = |q: &str| common::count(case, q);
+    let bare = count("Protocol=ActiveSync");
+    assert!(bare > 0);
+    assert_eq!(count("query:*Protocol=ActiveSync*"), bare);
+    assert_eq!(count("query:*col=ActiveSy*"), bare);
+    assert_eq!(count("query:*Protocol=ActiveSyncX*"), 0);
+    assert_eq!(count("query:*@evil.example*"), count("@evil.example"));
+}
+
 /// An IPv6 address or range pasted bare is an address (it was read as `field:value`: "unknown
 /// field '2001'"), a URL a phrase.
 #[test]

@@ -185,6 +185,7 @@ const QUERIES: &[&str] = &[
     "python requests",
     "203.0.113.77",
     "68eff119-c34a-40fd-a8fd-97ae5174fe10",
+    "query:*Protocol=ActiveSync*",
     "Cmdlet:Set-OabVirtualDirectory AND EventID:1",
     "172.16.0.0/12",
     "\"python requests\"",
