@@ -1049,6 +1049,56 @@ fn a_wildcard_over_words_of_a_query_string_finds_them() {
     assert_eq!(count("query:*@evil.example*"), count("@evil.example"));
 }
 
+/// A web shell outside Exchange's folders, in any application: a tunnel's requests (Tunna's
+/// `proxy&port=N&ip=A`, reGeorg's `cmd=connect`) or POSTs to a script named as the public shells
+/// are, answered 2xx, make the server compromised (it was CLEAN: the pack only knew HAFNIUM's
+/// folders). A GET of such a name, or a tunnel request refused, does not.
+#[test]
+fn a_web_shell_in_any_application_is_a_compromise() {
+    let dir = tempfile::tempdir().unwrap();
+    let iis = dir
+        .path()
+        .join("evidence/WEB01/inetpub/logs/LogFiles/W3SVC1");
+    let tomcat = dir.path().join("evidence/APP02/LogFiles");
+    for d in [&iis, &tomcat] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(
+        iis.join("u_ex190903.log"),
+        "#Software: Microsoft Internet Information Services 10.0\n\
+         #Version: 1.0\n\
+         #Date: 2019-09-03 10:04:35\n\
+         #Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n\
+         2019-09-03 10:13:30 10.0.2.15 GET /erp/conn.aspx proxy&port=445&ip=10.0.0.9 80 - 10.0.2.17 - - 500 0 0 7\n\
+         2019-09-03 10:13:36 10.0.2.15 GET /erp/conn.aspx proxy&port=3389&ip=127.0.0.1 80 - 10.0.2.17 - - 200 0 0 7\n\
+         2019-09-03 10:13:44 10.0.2.15 POST /erp/conn.aspx proxy 80 - 10.0.2.17 - - 200 0 0 4\n\
+         2019-09-03 10:14:00 10.0.2.15 GET /tunnel.ashx cmd=connect&target=10.0.0.5&port=22 80 - 10.0.2.18 - - 200 0 0 4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tomcat.join("localhost_access_log.2018-07-11.txt"),
+        "192.168.105.76 - - [11/Jul/2018:14:51:53 +0300] \"GET /error/cmd.jsp HTTP/1.1\" 200 48\n\
+         192.168.105.76 - - [11/Jul/2018:15:10:19 +0300] \"POST /error/cmd.jsp HTTP/1.1\" 200 1337\n\
+         192.168.105.9 - - [11/Jul/2018:15:11:00 +0300] \"GET /shell.php HTTP/1.1\" 200 12\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("evidence"));
+    let report = hunt_json(&case);
+    assert_eq!(finding_count(&report, "webshell-tunnel"), 2, "{report:#}");
+    assert_eq!(finding_count(&report, "webshell-generic-name-post"), 1);
+    let verdict = |host: &str| {
+        report["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["host"] == host)
+            .map(|v| v["verdict"].as_str().unwrap().to_string())
+    };
+    assert_eq!(verdict("WEB01").as_deref(), Some("compromised"));
+    assert_eq!(verdict("APP02").as_deref(), Some("compromised"));
+}
+
 /// An IPv6 address or range pasted bare is an address (it was read as `field:value`: "unknown
 /// field '2001'"), a URL a phrase.
 #[test]
