@@ -64,7 +64,7 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(o, "  {} ({}): {}", p.address, p.role, esc(&p.why));
         }
     }
-    section(&mut o, "Findings", &r.findings);
+    section(&mut o, "Findings", &r.findings, &[]);
     if !r.webshells.is_empty() {
         let _ = writeln!(o, "\nWeb shells:");
         for w in &r.webshells {
@@ -146,10 +146,12 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
+    let suspects: Vec<&str> = r.suspects.iter().map(|s| s.client.as_str()).collect();
     section(
         &mut o,
         "Noise (looks like an attack, is not compromise)",
         &r.noise,
+        &suspects,
     );
     o
 }
@@ -163,7 +165,10 @@ fn dated(e: &EventRef) -> String {
     format!("{} {} ({}:{})", e.ts, esc(&e.summary), esc(&e.file), e.line)
 }
 
-fn section(o: &mut String, title: &str, findings: &[Finding]) {
+/// `suspects`: clients named as suspects elsewhere in the report; a noise finding says which of
+/// its clients are (an attacker runs the public vulnerability check before the exploit: that
+/// probe is noise as a finding, and the first step of the intrusion in the timeline).
+fn section(o: &mut String, title: &str, findings: &[Finding], suspects: &[&str]) {
     if findings.is_empty() {
         return;
     }
@@ -203,6 +208,19 @@ fn section(o: &mut String, title: &str, findings: &[Finding]) {
             list(&f.hosts, 5),
             list(&f.clients, 5)
         );
+        let suspected: Vec<String> = f
+            .clients
+            .iter()
+            .filter(|c| suspects.contains(&c.as_str()))
+            .cloned()
+            .collect();
+        if !suspected.is_empty() {
+            let _ = writeln!(
+                o,
+                "         suspect clients among them: {} (their probes belong to the intrusion)",
+                list(&suspected, 5)
+            );
+        }
         if !f.uas.is_empty() {
             let _ = writeln!(o, "         agents: {}", list(&f.uas, 3));
         }

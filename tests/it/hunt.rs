@@ -1202,6 +1202,28 @@ fn get_winevent_converted_to_json_is_read_as_the_evtx() {
     assert_eq!(report["verdicts"][0]["verdict"], "compromised");
 }
 
+/// The attacker ran the public vulnerability check (an `X-BEResource` to localhost) before the
+/// exploit: the check stays noise as a finding, and says that a suspect client sent it, so the
+/// first step of the intrusion is not read as a scanner's.
+#[test]
+fn noise_from_a_suspect_says_so() {
+    let text = ok(&["hunt", "--case", path_str(sample_case())]);
+    let noise = text.split("\nNoise").nth(1).expect("a noise section");
+    let check = noise
+        .split("\n  INFO")
+        .find(|f| f.contains("noise-ssrf-localhost-check"))
+        .expect("the localhost check");
+    assert!(
+        check.contains("suspect clients among them: 198.51.100.144"),
+        "{check}"
+    );
+    let scanner = noise
+        .split("\n  INFO")
+        .find(|f| f.contains("noise-scanner-user-agent"))
+        .expect("the scanner");
+    assert!(!scanner.contains("suspect clients"), "{scanner}");
+}
+
 /// An event log exported as CSV (`Get-WinEvent | Export-Csv`, the sample case's MSExchange
 /// Management) has its message read back into `Cmdlet` and `Parameters`, and its System values
 /// named as the EVTX record's (`Id` is `EventID`, `LogName` the `Channel`, the channel its
