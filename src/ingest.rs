@@ -1461,17 +1461,20 @@ fn frame_records(
             Some(cut) => Frame::Malformed(cut.reason().into()),
             None => framer.feed(&String::from_utf8_lossy(&buf)),
         };
-        match frame {
-            Frame::Layout(l) => {
-                let id = intern(&l);
-                if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
-                    pending.flush(last_line, send);
-                    current = Some((Arc::new(l), id));
-                }
-                if !already_indexed {
-                    pending.skipped += span;
-                }
+        // A header sets the layout of the records after it; some records set their own.
+        let (layout, frame) = match frame {
+            Frame::Layout(l) => (Some(l), Frame::Skip),
+            Frame::DataIn(l) => (Some(l), Frame::Data),
+            other => (None, other),
+        };
+        if let Some(l) = layout {
+            let id = intern(&l);
+            if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
+                pending.flush(last_line, send);
+                current = Some((Arc::new(l), id));
             }
+        }
+        match frame {
             Frame::Skip if !already_indexed => pending.skipped += span,
             Frame::Malformed(reason) if !already_indexed => {
                 pending.note_malformed(line, span, reason.into_owned(), &buf);
@@ -1500,7 +1503,11 @@ fn frame_records(
                     }
                 }
             },
-            Frame::Skip | Frame::Malformed(_) | Frame::Data => {}
+            Frame::Skip
+            | Frame::Malformed(_)
+            | Frame::Data
+            | Frame::Layout(_)
+            | Frame::DataIn(_) => {}
         }
         last_line = end_line;
     }

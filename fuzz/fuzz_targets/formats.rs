@@ -7,10 +7,11 @@ use trawl::formats::documents::{Segment, Splitter, Syntax};
 use trawl::formats::{self, FormatKind, Frame, Framer, ParseCtx};
 use trawl::input::Records;
 
-const KINDS: [FormatKind; 9] = [
+const KINDS: [FormatKind; 10] = [
     FormatKind::W3c,
     FormatKind::ExchangeCsv,
     FormatKind::HttpproxyHeaderless,
+    FormatKind::IisHeaderless,
     FormatKind::CsvExport,
     FormatKind::Access,
     FormatKind::Jsonl,
@@ -62,16 +63,24 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             }
             let record = String::from_utf8_lossy(&buf);
-            match framer.feed(&record) {
-                Frame::Layout(l) => layout = Some(l),
-                Frame::Data => {
-                    if let Some(l) = &layout {
-                        if let Ok(ev) = formats::parse(l, &record, &ctx) {
-                            let _ = ev.into_owned();
-                        }
+            let data = match framer.feed(&record) {
+                Frame::Layout(l) => {
+                    layout = Some(l);
+                    false
+                }
+                Frame::DataIn(l) => {
+                    layout = Some(l);
+                    true
+                }
+                Frame::Data => true,
+                Frame::Skip | Frame::Malformed(_) => false,
+            };
+            if data {
+                if let Some(l) = &layout {
+                    if let Ok(ev) = formats::parse(l, &record, &ctx) {
+                        let _ = ev.into_owned();
                     }
                 }
-                Frame::Skip | Frame::Malformed(_) => {}
             }
         }
     }

@@ -46,6 +46,8 @@ pub enum FormatKind {
     Text,
     /// Windows event logs (binary EVTX).
     Evtx,
+    /// IIS lines without their `#Fields` (an excerpt cut by grep), in IIS's default fields.
+    IisHeaderless,
     /// Pretty-printed JSON records (`evtx_dump`'s default output, a JSON array of records).
     JsonDocuments,
     /// Windows events as XML text (`evtx_dump -o xml`, `wevtutil qe /f:xml`, Event Viewer's
@@ -57,6 +59,7 @@ impl FormatKind {
     pub fn name(self) -> &'static str {
         match self {
             FormatKind::W3c => "w3c",
+            FormatKind::IisHeaderless => "iis-headerless",
             FormatKind::ExchangeCsv => "exchange-csv",
             FormatKind::HttpproxyHeaderless => "httpproxy-headerless",
             FormatKind::CsvExport => "csv-export",
@@ -205,6 +208,9 @@ pub enum Frame {
     Skip,
     /// A header that changes the layout of the records after it.
     Layout(Layout),
+    /// A data record whose own shape sets the layout of it and the records after it (an IIS
+    /// log without its `#Fields`, read with IIS's default fields).
+    DataIn(Layout),
     /// A record that can never be data (for example a row before any header).
     Malformed(Cow<'static, str>),
 }
@@ -242,6 +248,7 @@ impl Framer {
     pub fn new(kind: FormatKind) -> Framer {
         match kind {
             FormatKind::W3c => Framer::W3c(w3c::W3cFramer::default()),
+            FormatKind::IisHeaderless => Framer::W3c(w3c::W3cFramer::headerless()),
             FormatKind::ExchangeCsv => {
                 Framer::Csv(csvlog::CsvFramer::new(csvlog::HeaderMode::Directives))
             }
@@ -420,6 +427,9 @@ pub fn sniff(head: &str, ctx: &ParseCtx) -> Result<FormatKind, String> {
     };
     if majority(&looks_like_headerless_httpproxy) {
         return Ok(FormatKind::HttpproxyHeaderless);
+    }
+    if majority(&|l| w3c::default_iis_fields(l).is_some()) {
+        return Ok(FormatKind::IisHeaderless);
     }
     if majority(&|l| jsonl::looks_like(l, ctx)) {
         return Ok(FormatKind::Jsonl);

@@ -106,19 +106,99 @@ pub struct W3cFramer {
     dialect: Option<Dialect>,
     date_days: Option<i64>,
     fields: Option<Vec<String>>,
+    /// Until a `#Fields` comes, data rows are read in IIS's default fields (see
+    /// [`default_iis_fields`]).
+    #[serde(default)]
+    headerless: bool,
+}
+
+/// IIS's default fields since IIS 8.5 (Windows Server 2012 R2), and before it (without
+/// `cs(Referer)`): what a file of IIS lines without its header is read as.
+const IIS_DEFAULT: [&str; 15] = [
+    "date",
+    "time",
+    "s-ip",
+    "cs-method",
+    "cs-uri-stem",
+    "cs-uri-query",
+    "s-port",
+    "cs-username",
+    "c-ip",
+    "cs(User-Agent)",
+    "cs(Referer)",
+    "sc-status",
+    "sc-substatus",
+    "sc-win32-status",
+    "time-taken",
+];
+
+/// The default IIS fields `line` is written in, if it is an IIS row of them: a date, a time,
+/// an address, a method, a path, a port, a client address, and the status, substatus, Win32
+/// status and time taken as numbers.
+pub fn default_iis_fields(line: &str) -> Option<Vec<String>> {
+    let v: Vec<&str> = line.split([' ', '\t']).filter(|s| !s.is_empty()).collect();
+    let referer = match v.len() {
+        15 => true,
+        14 => false,
+        _ => return None,
+    };
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let status = if referer { 11 } else { 10 };
+    let shaped = super::time::parse_date(v[0]).is_some()
+        && super::time::parse_time_of_day(v[1]).is_some()
+        && crate::event::parse_ip(v[2]).is_some()
+        && v[3].bytes().all(|b| b.is_ascii_uppercase())
+        && v[4].starts_with('/')
+        && number(v[6])
+        && crate::event::parse_ip(v[8]).is_some()
+        && v[status..].iter().all(|s| number(s))
+        && v[status].len() == 3;
+    shaped.then(|| {
+        IIS_DEFAULT
+            .iter()
+            .filter(|f| referer || **f != "cs(Referer)")
+            .map(|f| (*f).to_string())
+            .collect()
+    })
 }
 
 impl W3cFramer {
+    /// A framer for IIS lines without their header (see [`default_iis_fields`]).
+    pub fn headerless() -> W3cFramer {
+        W3cFramer {
+            dialect: Some(Dialect::Iis),
+            headerless: true,
+            ..W3cFramer::default()
+        }
+    }
+
     pub fn feed(&mut self, line: &str) -> Frame {
         let trimmed = line.trim_end();
         if let Some(directive) = trimmed.strip_prefix('#') {
+            if directive.to_ascii_lowercase().starts_with("fields:") {
+                // The file's own header from here on.
+                self.headerless = false;
+            }
             return self.directive(directive);
         }
         if trimmed.trim_start().is_empty() {
             return Frame::Skip;
         }
+        if self.headerless
+            && let Some(fields) = default_iis_fields(trimmed)
+            && self.fields.as_ref() != Some(&fields)
+        {
+            // The first row, or one with (or without) the referer the rows before had.
+            self.fields = Some(fields);
+            if let Frame::Layout(layout) = self.relayout() {
+                return Frame::DataIn(layout);
+            }
+        }
         match &self.fields {
             Some(_) => Frame::Data,
+            None if self.headerless => {
+                Frame::Malformed("not an IIS row in the default fields (no #Fields)".into())
+            }
             None => Frame::Malformed("data row before any #Fields directive".into()),
         }
     }
@@ -306,6 +386,34 @@ mod tests {
             }
         }
         layout.expect("a layout")
+    }
+
+    #[test]
+    fn iis_rows_without_their_header_are_read_in_the_default_fields() {
+        let row = "2021-03-05 17:41:58 172.16.4.21 GET /ecp/t.js - 443 - 198.51.100.144 curl/8 - 200 0 0 96";
+        assert_eq!(default_iis_fields(row).map(|f| f.len()), Some(15));
+        let older = "2021-03-05 17:41:58 172.16.4.21 GET /ecp/t.js - 443 - 198.51.100.144 curl/8 200 0 0 96";
+        assert_eq!(default_iis_fields(older).map(|f| f.len()), Some(14));
+        for other in [
+            "2021-03-05 17:41:58 W3SVC1 GET / - 80 - 127.0.0.1 ua - - example.com 200 0 0 123",
+            "2021-03-05 17:41:58 172.16.4.21 GET /ecp/t.js - 443 - 198.51.100.144 curl/8 - 2000 0 0 96",
+            "a b c d e f g h i j k l m n o",
+        ] {
+            assert_eq!(default_iis_fields(other), None, "{other}");
+        }
+        let mut framer = W3cFramer::headerless();
+        assert!(matches!(framer.feed(row), Frame::DataIn(_)));
+        assert!(matches!(framer.feed(row), Frame::Data));
+        assert!(matches!(framer.feed(older), Frame::DataIn(_)));
+        // Another row is data of the layout in force, malformed when parsed (its values).
+        assert!(matches!(framer.feed("x y"), Frame::Data));
+        assert!(matches!(
+            W3cFramer::headerless().feed("x y"),
+            Frame::Malformed(_)
+        ));
+        // The file's own header takes over.
+        assert!(matches!(framer.feed(FIELDS), Frame::Layout(_)));
+        assert!(matches!(framer.feed(older), Frame::Data));
     }
 
     #[test]

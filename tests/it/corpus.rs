@@ -175,9 +175,16 @@ fn parse_file(path: &Path, expect: FormatKind) -> Vec<Event<'static>> {
     let mut layout: Option<Layout> = framer.initial_layout();
     let mut events = Vec::new();
     for line in text.lines() {
-        match framer.feed(line) {
+        let frame = match framer.feed(line) {
+            Frame::DataIn(l) => {
+                layout = Some(l);
+                Frame::Data
+            }
+            other => other,
+        };
+        match frame {
             Frame::Layout(l) => layout = Some(l),
-            Frame::Data => {
+            Frame::Data | Frame::DataIn(_) => {
                 let l = layout.as_ref().expect("layout before data");
                 events.push(formats::parse(l, line, &ctx).expect("parses").into_owned());
             }

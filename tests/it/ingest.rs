@@ -1334,3 +1334,51 @@ fn a_western_zone_is_given_as_its_own_argument() {
     assert_eq!(times("Operation:local"), ["2021-03-05T17:00:00.000Z"]);
     assert_eq!(times("Operation:utc"), ["2021-03-05T12:00:00.000Z"]);
 }
+
+/// IIS lines without their header (a responder's `grep 198.51.100.144 u_ex*.log > excerpt`) are
+/// read in IIS's default fields, with or without the referer (IIS 8.5 and before): they were
+/// text, every web field empty. A row that is not in them is malformed with why, and a
+/// `#Fields` the file does carry takes over from there.
+#[test]
+fn iis_lines_without_their_header_keep_their_fields() {
+    let original = std::fs::read_to_string(
+        common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log"),
+    )
+    .unwrap();
+    let excerpt: Vec<&str> = original
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(" 198.51.100.144 "))
+        .collect();
+    assert!(excerpt.len() >= 10);
+    // The same rows as IIS 7.5 writes them, without `cs(Referer)` (the 11th field).
+    let older: Vec<String> = excerpt
+        .iter()
+        .map(|l| {
+            let mut v: Vec<&str> = l.split(' ').collect();
+            v.remove(10);
+            v.join(" ")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence/MBX-A/LogFiles");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::write(
+        evidence.join("excerpt.log"),
+        excerpt.join("\n") + "\nnot an IIS row\n",
+    )
+    .unwrap();
+    std::fs::write(evidence.join("older.log"), older.join("\n") + "\n").unwrap();
+    let case = dir.path().join("case");
+    let summary = common::ingest(&case, &dir.path().join("evidence"));
+    assert!(summary.contains("iis-headerless 2"), "{summary}");
+    let n = excerpt.len() as u64;
+    assert_eq!(count(&case, "*"), 2 * n);
+    assert_eq!(
+        count(&case, "client:198.51.100.144 AND path:* AND status:*"),
+        2 * n
+    );
+    assert_eq!(count(&case, "ua:*"), 2 * n);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    assert_eq!(stats["malformed"], 1);
+}
