@@ -205,7 +205,15 @@ where
                 if ev.request_id.is_none() {
                     ev.request_id = event::cafe_req_id(&v);
                 }
-                ev.query = Some(v);
+                // HttpProxy's `UrlQuery` keeps the `?` IIS's `cs-uri-query` has not: one request,
+                // one query (and one `?` when shown after its path).
+                ev.query = Some(match v {
+                    Cow::Borrowed(q) => Cow::Borrowed(q.strip_prefix('?').unwrap_or(q)),
+                    Cow::Owned(q) => match q.strip_prefix('?') {
+                        Some(rest) => Cow::Owned(rest.to_string()),
+                        None => Cow::Owned(q),
+                    },
+                });
             }
             // A value that is not what the canonical field holds is kept under its own name
             // rather than lost: a Windows event's `Status` is an NTSTATUS code (`0xc000006d`).
@@ -344,6 +352,19 @@ mod tests {
             map.canon,
             vec![Some(Canon::DateTime), None, Some(Canon::Ip)]
         );
+    }
+
+    /// HttpProxy writes the `?`, IIS not: the same request has the same query.
+    #[test]
+    fn a_query_is_kept_without_its_question_mark() {
+        let names = ["UrlStem", "UrlQuery"].map(String::from);
+        let map = ColumnMap::new(&names);
+        for query in ["?mailboxId=probe&x=1", "mailboxId=probe&x=1"] {
+            let mut ev = Event::default();
+            let values = vec![Cow::Borrowed("/mapi/emsmdb/"), Cow::Borrowed(query)];
+            apply(&mut ev, &names, &map, values, ValueRules::default());
+            assert_eq!(ev.query.as_deref(), Some("mailboxId=probe&x=1"));
+        }
     }
 
     #[test]
