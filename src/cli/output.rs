@@ -20,7 +20,16 @@ pub(super) fn select(
     text: &str,
 ) -> Result<std::result::Result<crate::store::Owned, u8>> {
     match store.select(text, vocab)? {
-        Ok(sel) => Ok(Ok(sel)),
+        Ok(sel) => {
+            let unindexed = crate::query::unindexed_words(text);
+            if !unindexed.is_empty() {
+                eprintln!(
+                    "trawl: note: {} not searched as a word (runs of 5+ digits and hex runs of 8+ are not indexed, a hash's are): ask the field that holds it (ProcessId:23392, LogonId:0x3e7)",
+                    crate::sanitize::escape_controls(&unindexed.join(", "))
+                );
+            }
+            Ok(Ok(sel))
+        }
         Err(e) => Ok(Err(bad_query(text, &e))),
     }
 }

@@ -262,6 +262,37 @@ fn canonical_name(c: crate::formats::columns::Canon) -> &'static str {
 /// A regex matching values that contain the words of `text` in order, separated by anything
 /// that is not a letter or digit (`python requests` matches `python-requests/2.25.1`). Wildcards
 /// in `text` keep their meaning.
+/// The runs of letters and digits of a query's bare words that the index holds no word for
+/// (runs of 5+ digits, hex runs of 8+ but a hash's: see `schema::words_of`): asked bare they
+/// can only be found as an address, a request GUID or part of a path, agent or user, so a
+/// command says so rather than answer a silent 0.
+pub fn unindexed_words(text: &str) -> Vec<String> {
+    fn walk(expr: &parse::Expr, out: &mut Vec<String>) {
+        match expr {
+            parse::Expr::And(v) | parse::Expr::Or(v) => v.iter().for_each(|e| walk(e, out)),
+            parse::Expr::Not(e) => walk(e, out),
+            parse::Expr::Term {
+                field: None,
+                value: parse::Tok::Word(w) | parse::Tok::Phrase(w),
+                ..
+            } if !has_wildcard(w) && crate::event::parse_guid(w).is_none() => {
+                for run in w.split(|c: char| !c.is_alphanumeric()) {
+                    if !run.is_empty() && crate::schema::words_of(run).next().is_none() {
+                        out.push(run.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(expr) = parse::parse_expr(text) {
+        walk(&expr, &mut out);
+    }
+    out.dedup();
+    out
+}
+
 fn contains_words_regex(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric() && c != '*' && c != '?')
@@ -699,6 +730,23 @@ mod tests {
             panic!("term")
         };
         assert_eq!(value, Tok::Regex("python.*".into()));
+    }
+
+    #[test]
+    fn unindexed_runs_of_bare_words_are_named() {
+        assert_eq!(unindexed_words("23392"), ["23392"]);
+        assert_eq!(
+            unindexed_words("cmd.exe 12345 OR ProcessId:23392 OR \"pid 987654\""),
+            ["12345", "987654"]
+        );
+        // Words, hashes, addresses' parts and wildcards are asked as they are.
+        let sha256 = "EDDBB3524F3776A7E81376B5918FB80E6C1025DC6CAC32C088F7B9E7A1CCDBCB";
+        for q in ["cmd.exe", sha256, "203.0.113.7", "*23392*", "status:12345"] {
+            assert!(unindexed_words(q).is_empty(), "{q}");
+        }
+        assert_eq!(unindexed_words("68eff119-c34a"), ["68eff119"]);
+        // A whole GUID is searched, as the request it names.
+        assert!(unindexed_words("68eff119-c34a-40fd-a8fd-97ae5174fe10").is_empty());
     }
 
     /// What a responder pastes from an indicator list is a value, not `field:value`.

@@ -1382,3 +1382,26 @@ fn iis_lines_without_their_header_keep_their_fields() {
         serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
     assert_eq!(stats["malformed"], 1);
 }
+
+/// A run the index holds no word for (a 5-digit process id), asked bare, is named on stderr with
+/// the way to ask it, rather than answering a silent 0; the field finds it.
+#[test]
+fn an_unindexed_number_asked_bare_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = common::windows_event(
+        1,
+        "Microsoft-Windows-Sysmon",
+        1,
+        "Microsoft-Windows-Sysmon/Operational",
+        serde_json::json!({"ProcessId": "23392", "Image": "C:\\Windows\\System32\\cmd.exe"}),
+    );
+    let case = common::ingest_lines(dir.path(), "sysmon.jsonl", &[event]);
+    let out = run(&["search", "--case", path_str(&case), "--count", "23392"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("note: 23392 not searched as a word"), "{err}");
+    assert_eq!(count(&case, "ProcessId:23392"), 1);
+    let out = run(&["search", "--case", path_str(&case), "--count", "cmd.exe"]);
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+}
