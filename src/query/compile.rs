@@ -140,40 +140,37 @@ impl Compiler<'_> {
         value: &Tok,
         column: usize,
     ) -> Result<Plan, QueryError> {
-        let name_col = &name_col;
-        let canonical = canonical.to_string();
-        if let Some(kind) = kind_of(&canonical) {
-            // `rule:*` is the union of the sets; `tag:*` any tag.
-            if matches!(value, Tok::Word(w) if w == "*") && !matches!(kind, Kind::File | Kind::Set)
-            {
-                return self.exists(&canonical, *name_col);
-            }
-            return match kind {
-                // A host is indexed by its short name (`normalize_host`): a full name asked
-                // exactly is folded the same way, so `host:mbx-a.corp.example` finds MBX-A.
-                Kind::Keyword if canonical == names::HOST => {
-                    self.keyword_with(Col::Host, value, column, "", super::host_term)
-                }
-                Kind::Keyword if canonical == names::USER => match account_pattern(value) {
-                    Some(pattern) => Ok(regex_plan(Col::User, &pattern, column)),
-                    None => self.keyword(Col::User, value, column, ""),
-                },
-                Kind::Keyword => self.keyword(keyword_col(&canonical), value, column, ""),
-                Kind::UserAgent => self.user_agent(value, column),
-                Kind::Words => self.words(words_col(&canonical), value, column),
-                Kind::Ip => self.ip(ip_col(&canonical), value, column),
-                Kind::Number => self.number(number_col(&canonical), &canonical, value, column),
-                Kind::Time => Ok(Plan::Time(time_bounds(value, column)?)),
-                Kind::Guid => self.guid(value, column),
-                Kind::File => self.file(value, column),
-                Kind::Set => self.set(&canonical, value, column),
-                Kind::Raw => err(
-                    *name_col,
-                    "raw is not indexed: search its words without a field name",
-                ),
-            };
+        let Some(kind) = kind_of(canonical) else {
+            return err(name_col, format!("unknown field '{canonical}'"));
+        };
+        // `rule:*` is the union of the sets; `tag:*` any tag.
+        if matches!(value, Tok::Word(w) if w == "*") && !matches!(kind, Kind::File | Kind::Set) {
+            return self.exists(canonical, name_col);
         }
-        err(*name_col, format!("unknown field '{canonical}'"))
+        match kind {
+            // A host is indexed by its short name (`normalize_host`): a full name asked
+            // exactly is folded the same way, so `host:mbx-a.corp.example` finds MBX-A.
+            Kind::Keyword if canonical == names::HOST => {
+                self.keyword_with(Col::Host, value, column, "", super::host_term)
+            }
+            Kind::Keyword if canonical == names::USER => match account_pattern(value) {
+                Some(pattern) => Ok(regex_plan(Col::User, &pattern, column)),
+                None => self.keyword(Col::User, value, column, ""),
+            },
+            Kind::Keyword => self.keyword(keyword_col(canonical), value, column, ""),
+            Kind::UserAgent => self.user_agent(value, column),
+            Kind::Words => self.words(words_col(canonical), value, column),
+            Kind::Ip => self.ip(ip_col(canonical), value, column),
+            Kind::Number => self.number(number_col(canonical), canonical, value, column),
+            Kind::Time => Ok(Plan::Time(time_bounds(value, column)?)),
+            Kind::Guid => self.guid(value, column),
+            Kind::File => self.file(value, column),
+            Kind::Set => self.set(canonical, value, column),
+            Kind::Raw => err(
+                name_col,
+                "raw is not indexed: search its words without a field name",
+            ),
+        }
     }
 
     /// A source's own column (`lower`: its name lower-cased, as the index holds it).
@@ -559,13 +556,13 @@ fn number_col(name: &str) -> Col {
     }
 }
 
-/// A regex over whole terms: anchors are implied (each store pins the pattern to the whole term
-/// itself), so they are taken off here, once for every store.
 /// What ends a word (see `schema::words_of`), wildcards aside.
 fn is_word_separator(c: char) -> bool {
     !c.is_alphanumeric() && c != '*' && c != '?'
 }
 
+/// A regex over whole terms: anchors are implied (each store pins the pattern to the whole term
+/// itself), so they are taken off here, once for every store.
 fn regex_plan(col: Col, pattern: &str, column: usize) -> Plan {
     Plan::Regex {
         col,
