@@ -465,9 +465,17 @@ impl App {
         if !text.trim().is_empty() && self.history.last() != Some(&text) {
             self.history.push(text.clone());
         }
+        let unindexed = query::unindexed_words(&text);
         let mut view = self.view.clone();
         view.query = text;
         self.set_view(view);
+        // As the command line says it: a silent 0 would read as "not in the logs".
+        if !unindexed.is_empty() {
+            self.message = Some(format!(
+                "{} not searched as a word (runs of 5+ digits, hex runs of 8+): ask its field, e.g. ProcessId:23392",
+                unindexed.join(", ")
+            ));
+        }
     }
 
     fn history_step(&mut self, delta: i64) {

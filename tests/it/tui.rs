@@ -426,6 +426,21 @@ fn field_completion_and_history() {
     assert_eq!(h.app.input.value(), "AnchorMailbox:");
 }
 
+/// A bare run the index holds no word for says so in the status line, as `trawl search` says it
+/// on stderr: a silent 0 would read as "not in the logs".
+#[test]
+fn an_unindexed_number_typed_bare_is_named() {
+    let mut h = Harness::new(140, 24);
+    h.query("23392");
+    assert!(
+        h.screen().contains("23392 not searched as a word"),
+        "{}",
+        h.screen()
+    );
+    h.query("cmd.exe");
+    assert!(!h.screen().contains("not searched as a word"));
+}
+
 /// Slow actions have a worker of their own: a query typed while an export runs answers at once.
 /// The export here waits for a reader on a FIFO, as a 10M-event export would take minutes.
 #[cfg(unix)]
