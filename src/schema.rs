@@ -501,7 +501,7 @@ pub fn document(
     // hash, an NTSTATUS code, a workstation), and its `UserID` a SID: their words are searched
     // bare like a message's. Its other System values are its host, channel and numbers.
     // A web log's columns are codes, timings and GUIDs: only its long or spaced values are.
-    let every_item = ev.source.is_some() || from.source == "eventlog";
+    let every_item = ev.source.is_some() || from.source == crate::formats::csvlog::EVENTLOG;
     let mut term = String::new();
     for (name, value) in &ev.attrs {
         // Asked without the spaces around it: Windows pads some values (`LogonProcessName` is

@@ -98,6 +98,10 @@ pub fn source_for_log_type(log_type: &str) -> String {
     }
 }
 
+/// The source of a `Get-WinEvent | Export-Csv` file, whose events are read as the EVTX record's
+/// (see `evtx::winevent`).
+pub const EVENTLOG: &str = "eventlog";
+
 /// Names the source of a file that has columns but no `#Log-type`.
 fn source_for_columns(columns: &[String], export: bool) -> String {
     let has = |name: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(name));
@@ -106,7 +110,7 @@ fn source_for_columns(columns: &[String], export: bool) -> String {
     } else if has("EventData") {
         "ecp".into()
     } else if has("TimeCreated") && (has("Id") || has("EventId")) {
-        "eventlog".into()
+        EVENTLOG.into()
     } else if export {
         "csv".into()
     } else {
@@ -259,7 +263,7 @@ pub fn parse<'a>(
     if let Some(data) = event_data {
         apply_event_data(&mut ev, data);
     }
-    if layout.source == "eventlog" {
+    if layout.source == EVENTLOG {
         super::evtx::winevent(&mut ev);
     }
     let instant =

@@ -146,6 +146,8 @@ impl Layout {
             Layout::Text => return vec!["message".into()],
             Layout::Jsonl | Layout::Evtx | Layout::EventXml => return Vec::new(),
         };
+        // An event log's export is read under the EVTX record's names (see `evtx::winevent`).
+        let winevent = matches!(self, Layout::Csv(l) if l.source == csvlog::EVENTLOG);
         columns
             .iter()
             .filter(|c| {
@@ -169,11 +171,8 @@ impl Layout {
                     )
                 )
             })
-            .map(|c| match self {
-                // Read as the EVTX record's names (see `evtx::winevent`).
-                Layout::Csv(l) if l.source == "eventlog" => {
-                    evtx::winevent_name(c).map_or_else(|| c.clone(), str::to_string)
-                }
+            .map(|c| match evtx::winevent_name(c) {
+                Some(name) if winevent => name.to_string(),
                 _ => c.clone(),
             })
             .collect()
@@ -185,7 +184,7 @@ impl Layout {
         match self {
             Layout::Jsonl | Layout::Evtx | Layout::EventXml => true,
             Layout::Csv(l) => {
-                l.source == "eventlog"
+                l.source == csvlog::EVENTLOG
                     || l.columns
                         .iter()
                         .any(|c| c.eq_ignore_ascii_case("EventData"))

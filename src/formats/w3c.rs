@@ -132,18 +132,17 @@ const IIS_DEFAULT: [&str; 15] = [
     "time-taken",
 ];
 
-/// The default IIS fields `line` is written in, if it is an IIS row of them: a date, a time,
-/// an address, a method, a path, a port, a client address, and the status, substatus, Win32
-/// status and time taken as numbers.
-pub fn default_iis_fields(line: &str) -> Option<Vec<String>> {
+/// How many of IIS's default fields `line` is written in (15, or 14 without the referer), if it
+/// is an IIS row of them: a date, a time, an address, a method, a path, a port, a client
+/// address, and the status, substatus, Win32 status and time taken as numbers.
+pub fn default_iis_fields(line: &str) -> Option<usize> {
     let v: Vec<&str> = line.split([' ', '\t']).filter(|s| !s.is_empty()).collect();
-    let referer = match v.len() {
-        15 => true,
-        14 => false,
+    let status = match v.len() {
+        15 => 11,
+        14 => 10,
         _ => return None,
     };
     let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let status = if referer { 11 } else { 10 };
     let shaped = super::time::parse_date(v[0]).is_some()
         && super::time::parse_time_of_day(v[1]).is_some()
         && crate::event::parse_ip(v[2]).is_some()
@@ -153,13 +152,16 @@ pub fn default_iis_fields(line: &str) -> Option<Vec<String>> {
         && crate::event::parse_ip(v[8]).is_some()
         && v[status..].iter().all(|s| number(s))
         && v[status].len() == 3;
-    shaped.then(|| {
-        IIS_DEFAULT
-            .iter()
-            .filter(|f| referer || **f != "cs(Referer)")
-            .map(|f| (*f).to_string())
-            .collect()
-    })
+    shaped.then_some(v.len())
+}
+
+/// IIS's `count` default fields (see [`default_iis_fields`]).
+fn iis_default(count: usize) -> Vec<String> {
+    IIS_DEFAULT
+        .iter()
+        .filter(|f| count == IIS_DEFAULT.len() || **f != "cs(Referer)")
+        .map(|f| (*f).to_string())
+        .collect()
 }
 
 impl W3cFramer {
@@ -185,11 +187,11 @@ impl W3cFramer {
             return Frame::Skip;
         }
         if self.headerless
-            && let Some(fields) = default_iis_fields(trimmed)
-            && self.fields.as_ref() != Some(&fields)
+            && let Some(count) = default_iis_fields(trimmed)
+            && self.fields.as_ref().map(Vec::len) != Some(count)
         {
             // The first row, or one with (or without) the referer the rows before had.
-            self.fields = Some(fields);
+            self.fields = Some(iis_default(count));
             if let Frame::Layout(layout) = self.relayout() {
                 return Frame::DataIn(layout);
             }
@@ -391,9 +393,9 @@ mod tests {
     #[test]
     fn iis_rows_without_their_header_are_read_in_the_default_fields() {
         let row = "2021-03-05 17:41:58 172.16.4.21 GET /ecp/t.js - 443 - 198.51.100.144 curl/8 - 200 0 0 96";
-        assert_eq!(default_iis_fields(row).map(|f| f.len()), Some(15));
+        assert_eq!(default_iis_fields(row), Some(15));
         let older = "2021-03-05 17:41:58 172.16.4.21 GET /ecp/t.js - 443 - 198.51.100.144 curl/8 200 0 0 96";
-        assert_eq!(default_iis_fields(older).map(|f| f.len()), Some(14));
+        assert_eq!(default_iis_fields(older), Some(14));
         for other in [
             "2021-03-05 17:41:58 W3SVC1 GET / - 80 - 127.0.0.1 ua - - example.com 200 0 0 123",
             "2021-03-05 17:41:58 172.16.4.21 GET /ecp/t.js - 443 - 198.51.100.144 curl/8 - 2000 0 0 96",
