@@ -218,6 +218,7 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
         }
     }
     not_run.sort_by(|a, b| a.id.cmp(&b.id));
+    spread_noise_over_requests(store, &vocab, rules, &mut hits)?;
     Ok(Detections {
         rules_digest: rules::digest(rules),
         case_state: manifest_state(store.manifest()),
@@ -225,6 +226,115 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
         hits,
         not_run,
     })
+}
+
+/// Request GUIDs asked of the index in one query.
+const REQUEST_IDS_PER_QUERY: usize = 200;
+
+/// Rows loaded at a time.
+const PAGE: usize = 10_000;
+
+/// One request is logged by IIS's front end, HttpProxy and IIS's back end under one GUID
+/// (`cafeReqId`, `RequestId`), and what makes it noise may show in one of them only: HttpProxy's
+/// `AnchorMailbox` names Microsoft's localhost check, IIS logs no cookie, and the back end
+/// logs the front end's machine account, a success to the rule that reads it. A noise rule's
+/// hits are widened to the rows of the same request that an attempt or success rule found, so
+/// that the request is one probe in every log, never a probe in one and a success in another.
+/// Driven by those rows (an attack's, few) rather than by the noise (a scanner's, many): each of
+/// their GUIDs is one index lookup.
+fn spread_noise_over_requests(
+    store: &dyn Store,
+    vocab: &query::Vocabulary,
+    rules: &[Rule],
+    hits: &mut BTreeMap<String, Vec<(EventKey, i64)>>,
+) -> Result<()> {
+    let with_hits = |keep: &dyn Fn(&Rule) -> bool| -> Vec<String> {
+        rules
+            .iter()
+            .filter(|r| keep(r) && hits.contains_key(&r.spec.id))
+            .map(|r| format!("rule:{}", r.spec.id))
+            .collect()
+    };
+    let noise = with_hits(&|r| r.spec.category == Category::Noise);
+    let graded = with_hits(&|r| {
+        r.spec.category != Category::Noise
+            && matches!(r.spec.outcome(), Outcome::Attempt | Outcome::Success)
+    });
+    if noise.is_empty() || graded.is_empty() {
+        return Ok(());
+    }
+    let mut vocab = vocab.clone();
+    vocab.sets = hits
+        .iter()
+        .map(|(id, h)| {
+            (
+                format!("rule:{id}"),
+                Arc::new(EventSet::new(h.iter().copied())),
+            )
+        })
+        .collect();
+    let any = |names: &[String]| names.join(" OR ");
+    // The graded rows that are not noise already, by their request.
+    let sel = store.select(
+        &format!("({}) AND NOT ({})", any(&graded), any(&noise)),
+        &vocab,
+    )??;
+    let mut by_request: BTreeMap<String, Vec<(EventKey, i64)>> = BTreeMap::new();
+    let mut rank = 0;
+    while rank < sel.len() {
+        let page = sel.events(rank, PAGE)?;
+        if page.is_empty() {
+            break;
+        }
+        rank += page.len() as u64;
+        for ev in page {
+            if let Some(id) = ev.request_id {
+                by_request
+                    .entry(id.to_ascii_lowercase())
+                    .or_default()
+                    .push((EventKey::new(ev.file_id, ev.line), ev.ts_ms));
+            }
+        }
+    }
+    if by_request.is_empty() {
+        return Ok(());
+    }
+    let sets: Vec<(String, Arc<EventSet>)> = vocab
+        .sets
+        .iter()
+        .filter(|(name, _)| noise.contains(name))
+        .cloned()
+        .collect();
+    let ids: Vec<&String> = by_request.keys().collect();
+    let mut added: BTreeMap<String, Vec<(EventKey, i64)>> = BTreeMap::new();
+    for chunk in ids.chunks(REQUEST_IDS_PER_QUERY) {
+        let ids: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
+        let q = format!("({}) AND ({})", any(&noise), ids.join(" OR "));
+        store.select(&q, &vocab)??.each_event(&mut |ev| {
+            let key = EventKey::new(ev.file_id, ev.line);
+            let rows = ev
+                .request_id
+                .as_deref()
+                .and_then(|id| by_request.get(&id.to_ascii_lowercase()));
+            if let Some(rows) = rows {
+                for (name, set) in &sets {
+                    if set.contains(key, ev.ts_ms) {
+                        let id = name.trim_start_matches("rule:").to_string();
+                        added.entry(id).or_default().extend(rows.iter().copied());
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    for (id, rows) in added {
+        if let Some(h) = hits.get_mut(&id) {
+            h.extend(rows);
+            h.sort_unstable_by_key(|&(key, ts)| (ts, key));
+            h.dedup();
+        }
+    }
+    Ok(())
 }
 
 /// The document detections are kept under in a store.

@@ -139,6 +139,39 @@ fn a_server_that_was_only_scanned_is_attempted_or_probed() {
     assert_eq!(suspects[0]["role"], "attempt");
 }
 
+/// Microsoft's localhost check for ProxyLogon (its nmap script, scanners) is one request in
+/// three logs: only HttpProxy's `AnchorMailbox` (`ServerInfo~localhost~…`) shows it is the check,
+/// and the back end logs the front end's machine account, which alone reads as the SSRF
+/// succeeding. The request is a probe in every log: the server was checked, not compromised
+/// (it was COMPROMISED on the back end's line).
+#[test]
+fn a_localhost_check_is_a_probe_in_every_log_of_its_request() {
+    let (_dir, case, report) = hunt("checked");
+    let v = verdict(&report, "EX5");
+    assert_eq!(v["verdict"], "probed", "{v}");
+    assert!(report["windows"].as_array().unwrap().is_empty());
+    assert!(report["suspects"].as_array().unwrap().is_empty());
+    let backend = "rule:proxylogon-machine-account-backend";
+    assert_eq!(count(&case, backend), 1);
+    // The back end's row is counted with the check that its request was.
+    assert_eq!(
+        count(
+            &case,
+            &format!("{backend} AND rule:noise-ssrf-localhost-check")
+        ),
+        1
+    );
+    assert_eq!(count(&case, "rule:noise-ssrf-localhost-check"), 2);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "proxylogon-machine-account-backend")
+        .expect("the back end's finding");
+    assert_eq!(finding["outcomes"]["probe"], 1, "{finding}");
+    assert!(finding["outcomes"]["success"].is_null(), "{finding}");
+}
+
 #[test]
 fn routine_administration_and_look_alikes_are_never_compromise() {
     let (_dir, _case, report) = hunt("admin");
