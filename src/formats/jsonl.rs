@@ -21,6 +21,9 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     flatten("", &object, &mut flat);
     let flat_windows = is_flat_windows(&object);
     let winevent = is_winevent(&object);
+    // What names a `Get-WinEvent` export's unnamed `Properties` (see `eventschema`).
+    let provider = object.get("ProviderName").and_then(Value::as_str);
+    let event_id = object.get("Id").and_then(Value::as_u64);
 
     let mut ev = Event::default();
     let mut epoch = None;
@@ -43,12 +46,23 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
                 // default depth each is the text "System.Diagnostics.Eventing.Reader.
                 // EventProperty", which says nothing.
                 if let Value::Array(items) = value {
-                    let props = items.into_iter().filter_map(|item| match item {
-                        Value::Object(mut o) => o.remove("Value"),
-                        _ => None,
-                    });
-                    for (i, v) in props.enumerate() {
-                        names.push(format!("Data{}", i + 1));
+                    let props: Vec<Value> = items
+                        .into_iter()
+                        .filter_map(|item| match item {
+                            Value::Object(mut o) => o.remove("Value"),
+                            _ => None,
+                        })
+                        .collect();
+                    // A well-known event's values take its items' names, as in the EVTX;
+                    // another's are `Data1`, `Data2`… as unnamed items are.
+                    let known = provider
+                        .zip(event_id)
+                        .and_then(|(p, id)| super::eventschema::item_names(p, id, props.len()));
+                    for (i, v) in props.into_iter().enumerate() {
+                        names.push(match known {
+                            Some(known) => known[i].to_string(),
+                            None => format!("Data{}", i + 1),
+                        });
                         sections.push(Some(Section::EventData));
                         values.push(Cow::Owned(match v {
                             Value::Null => String::new(),

@@ -13,6 +13,7 @@ pub mod columns;
 pub mod csv;
 pub mod csvlog;
 pub mod documents;
+pub mod eventschema;
 pub mod evtx;
 pub mod jsonl;
 pub mod text;

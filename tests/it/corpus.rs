@@ -869,3 +869,95 @@ fn an_exchange_cmdlet_in_evtx_dumps_json_is_read_as_from_the_evtx() {
         2
     );
 }
+
+/// The item names given to a `Get-WinEvent` export's unnamed values (`eventschema`) are those of
+/// the same events in every EVTX file of the corpus, in the same order: each record of a known
+/// event has a template of its number of items, and that template is its names.
+#[test]
+fn known_event_templates_name_the_corpus_records_items() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut stack = vec![corpus.clone()];
+    let mut n = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "evtx") {
+                n += 1;
+                std::fs::copy(&path, logs.join(format!("{n}.evtx"))).unwrap();
+            }
+        }
+    }
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    let provider = regex::Regex::new(r#"<Provider Name="([^"]+)""#).unwrap();
+    let event_id = regex::Regex::new(r"<EventID[^>]*>(\d+)</EventID>").unwrap();
+    let data = regex::Regex::new(r#"<Data Name="([^"]+)""#).unwrap();
+    let user_data = regex::Regex::new(r"(?s)<UserData>\s*<[^>]+>(.*)</UserData>").unwrap();
+    let child = regex::Regex::new(r"(?s)<([A-Za-z]+)>.*?</([A-Za-z]+)>|<([A-Za-z]+)\s*/>").unwrap();
+    let mut checked = std::collections::BTreeMap::<(String, u64), u64>::new();
+    for row in common::exported(&case, "source:*") {
+        let raw = row["raw"].as_str().unwrap();
+        let (Some(p), Some(id)) = (provider.captures(raw), event_id.captures(raw)) else {
+            continue;
+        };
+        let (p, id) = (p[1].to_string(), id[1].parse::<u64>().unwrap());
+        if !trawl::formats::eventschema::knows(&p, id) {
+            continue;
+        }
+        let names: Vec<String> = if raw.contains("<EventData") {
+            data.captures_iter(raw).map(|c| c[1].to_string()).collect()
+        } else {
+            let inner = user_data
+                .captures(raw)
+                .map(|c| c[1].to_string())
+                .unwrap_or_default();
+            child
+                .captures_iter(&inner)
+                .filter_map(|c| c.get(1).or(c.get(3)).map(|m| m.as_str().to_string()))
+                .collect()
+        };
+        let known = trawl::formats::eventschema::item_names(&p, id, names.len());
+        // The corpus's 4648 records name two items `LogonGuid` (the template's own quirk);
+        // the second is `TargetLogonGuid` in Microsoft's documentation and the other records.
+        let names: Vec<String> =
+            if id == 4648 && names.iter().filter(|n| *n == "LogonGuid").count() == 2 {
+                let mut names = names;
+                names[7] = "TargetLogonGuid".into();
+                names
+            } else {
+                names
+            };
+        assert_eq!(
+            known.map(|k| k.to_vec()),
+            Some(names.iter().map(String::as_str).collect::<Vec<_>>()),
+            "{p} {id} in {}:{}",
+            row["file"],
+            row["line"]
+        );
+        *checked.entry((p, id)).or_default() += 1;
+    }
+    // The corpus holds each of these; their templates are checked above.
+    for (p, id) in [
+        ("Microsoft-Windows-Security-Auditing", 4624),
+        ("Microsoft-Windows-Security-Auditing", 4625),
+        ("Microsoft-Windows-Security-Auditing", 4732),
+        ("Microsoft-Windows-Sysmon", 1),
+        ("Microsoft-Windows-Sysmon", 11),
+        ("Service Control Manager", 7045),
+        ("Microsoft-Windows-PowerShell", 4104),
+        ("Microsoft-Windows-Eventlog", 1102),
+        ("Microsoft-Windows-Eventlog", 104),
+    ] {
+        assert!(
+            checked.contains_key(&(p.to_string(), id)),
+            "{p} {id}: {checked:?}"
+        );
+    }
+}

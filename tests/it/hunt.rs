@@ -1202,6 +1202,134 @@ fn get_winevent_converted_to_json_is_read_as_the_evtx() {
     assert_eq!(report["verdicts"][0]["verdict"], "compromised");
 }
 
+/// `Get-WinEvent | ConvertTo-Json -Depth 3` keeps an event's values without their names
+/// (`Properties`, in template order): a well-known event's take its items' names (chosen by
+/// their number, never guessed), so the rules and queries written for the EVTX read it. A
+/// Sysmon process start under `w3wp.exe` was `Data5`/`Data21` and made no finding; a failed
+/// logon's account and address were `Data6`/`Data20`.
+#[test]
+fn get_winevent_values_take_their_items_names() {
+    let record = |id: u64,
+                  ms: u64,
+                  provider: &str,
+                  log: &str,
+                  event: u64,
+                  values: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "Id": event, "Version": 5, "Level": 4, "RecordId": id, "ProviderName": provider,
+            "LogName": log, "ProcessId": 3100, "MachineName": "MXS01.corp.local",
+            "TimeCreated": format!("/Date({ms})/"),
+            "Properties": values.into_iter().map(|v| serde_json::json!({"Value": v})).collect::<Vec<_>>(),
+            "Message": "",
+        })
+    };
+    let process = serde_json::json!([
+        "-",
+        "2021-03-14 06:41:00.123",
+        "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}",
+        7284,
+        "C:\\Windows\\System32\\cmd.exe",
+        "10.0.17763.1",
+        "Windows Command Processor",
+        "Microsoft Windows",
+        "Microsoft Corporation",
+        "Cmd.Exe",
+        "cmd /c whoami",
+        "c:\\windows\\system32\\inetsrv\\",
+        "NT AUTHORITY\\SYSTEM",
+        "{5770385f-0000-0000-0000-0000e7030000}",
+        "0x3e7",
+        0,
+        "System",
+        "SHA256=EDDB",
+        "{5770385f-c22a-43e0-bf4c-06f5698ffbd8}",
+        6540,
+        "C:\\Windows\\System32\\inetsrv\\w3wp.exe",
+        "c:\\windows\\system32\\inetsrv\\w3wp.exe -ap \"MSExchangeOWAAppPool\"",
+        "NT AUTHORITY\\SYSTEM"
+    ]);
+    let logon = serde_json::json!([
+        "S-1-0-0",
+        "-",
+        "-",
+        "0x0",
+        "S-1-0-0",
+        "admin",
+        "CORP",
+        "0xc000006d",
+        "%%2313",
+        "0xc000006a",
+        3,
+        "NtLmSsp ",
+        "NTLM",
+        "WKS7",
+        "-",
+        "-",
+        0,
+        "0x0",
+        "-",
+        "203.0.113.9",
+        "51234"
+    ]);
+    let as_vec = |v: serde_json::Value| v.as_array().unwrap().clone();
+    let records = serde_json::json!([
+        record(
+            10,
+            1_615_704_060_123,
+            "Microsoft-Windows-Sysmon",
+            "Microsoft-Windows-Sysmon/Operational",
+            1,
+            as_vec(process)
+        ),
+        record(
+            11,
+            1_615_704_061_123,
+            "Microsoft-Windows-Security-Auditing",
+            "Security",
+            4625,
+            as_vec(logon.clone())
+        ),
+        // The same values one short of any 4625 template: not named by a guess.
+        record(
+            12,
+            1_615_704_062_123,
+            "Microsoft-Windows-Security-Auditing",
+            "Security",
+            4625,
+            as_vec(logon)[..20].to_vec()
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let text = format!(
+        "\u{feff}{}",
+        serde_json::to_string_pretty(&records).unwrap()
+    );
+    std::fs::write(evidence.join("events.json"), text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let count = |q: &str| common::count(&case, q);
+    assert_eq!(count("*"), 3);
+    assert_eq!(
+        count("Image:*\\\\cmd.exe AND ParentImage:*\\\\w3wp.exe AND CommandLine:\"cmd /c whoami\""),
+        1
+    );
+    assert_eq!(count("OriginalFileName:Cmd.Exe AND ParentUser:*SYSTEM"), 1);
+    assert_eq!(
+        count("TargetUserName:admin AND IpAddress:203.0.113.9 AND SubStatus:0xc000006a"),
+        1
+    );
+    assert_eq!(count("ip:203.0.113.9"), 1);
+    assert_eq!(count("Data6:admin AND Data20:203.0.113.9"), 1);
+    let report = hunt_json(&case);
+    assert_eq!(
+        finding_count(&report, "proc-exchange-worker-spawns-shell"),
+        1
+    );
+    assert_eq!(report["verdicts"][0]["verdict"], "compromised");
+}
+
 /// The attacker ran the public vulnerability check (an `X-BEResource` to localhost) before the
 /// exploit: the check stays noise as a finding, and says that a suspect client sent it, so the
 /// first step of the intrusion is not read as a scanner's.
