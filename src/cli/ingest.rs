@@ -338,7 +338,9 @@ fn print_case_totals(out: &mut impl Write, store: &dyn Store, size: Option<u64>)
         plural(manifest.files.len() as u64, "file", "files"),
     )
     .map_err(w)?;
-    for (host, n, span) in host_ranges(store)? {
+    let hosts = host_ranges(store)?;
+    let unnamed = hosts.iter().any(|(host, _, _)| host == query::NO_HOST);
+    for (host, n, span) in hosts {
         let range = span.map_or(String::new(), |(a, b)| {
             format!("  {} .. {}", format_ms(a), format_ms(b))
         });
@@ -347,6 +349,15 @@ fn print_case_totals(out: &mut impl Write, store: &dyn Store, size: Option<u64>)
             "  {:<24} {:>12} events{range}",
             escape_controls(&host),
             thousands(n)
+        )
+        .map_err(w)?;
+    }
+    if unnamed {
+        // Verdicts are per host: events of several servers without names would be judged as
+        // one.
+        writeln!(
+            out,
+            "Note: some files name no host in their records or folders; `--host NAME` names them (one server per ingest)"
         )
         .map_err(w)?;
     }

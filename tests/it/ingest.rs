@@ -1405,3 +1405,42 @@ fn an_unindexed_number_asked_bare_is_named() {
     let out = run(&["search", "--case", path_str(&case), "--count", "cmd.exe"]);
     assert!(String::from_utf8_lossy(&out.stderr).is_empty());
 }
+
+/// A log copied out of its server's folders names no host (IIS writes none unless
+/// `s-computername` is logged): its events are pooled under "(no host)", which the summary says
+/// with how to name them, and `--host` names them, for the verdicts are per host.
+#[test]
+fn files_naming_no_host_are_named_by_the_host_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::copy(
+        common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log"),
+        evidence.join("u_ex210305.log"),
+    )
+    .unwrap();
+    let unnamed = dir.path().join("unnamed");
+    let summary = common::ingest(&unnamed, &evidence);
+    assert!(summary.contains("(no host)"), "{summary}");
+    assert!(summary.contains("`--host NAME` names them"), "{summary}");
+    let report = common::hunt_json(&unnamed);
+    assert_eq!(report["verdicts"][0]["host"], "(no host)");
+    assert_eq!(report["verdicts"][0]["verdict"], "compromised");
+
+    let named = dir.path().join("named");
+    let summary = ok(&[
+        "ingest",
+        "--quiet",
+        "--host",
+        "EX9",
+        "--case",
+        path_str(&named),
+        path_str(&evidence),
+    ]);
+    assert!(!summary.contains("(no host)"), "{summary}");
+    assert!(!summary.contains("--host NAME"), "{summary}");
+    assert_eq!(count(&named, "host:EX9"), count(&unnamed, "*"));
+    let report = common::hunt_json(&named);
+    assert_eq!(report["verdicts"][0]["host"], "EX9");
+    assert_eq!(report["verdicts"][0]["verdict"], "compromised");
+}
