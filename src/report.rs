@@ -722,7 +722,7 @@ pub fn html(r: &IncidentReport, case: &str) -> String {
             f.severity,
             e(&f.rule),
             e(&f.title),
-            f.count,
+            f.count_cell(),
             f.first_seen,
             f.last_seen,
             e(&f.hosts.join(", ")),
@@ -797,7 +797,7 @@ pub fn html(r: &IncidentReport, case: &str) -> String {
             "<tr><td><code>{}</code> {}</td><td>{}</td><td>{}</td></tr>",
             e(&f.rule),
             e(&f.title),
-            f.count,
+            f.count_cell(),
             e(&f.clients.join(", "))
         );
     }

@@ -102,6 +102,16 @@ impl Detections {
     }
 }
 
+/// How hits are computed from rules, as a number: stored hits computed otherwise (by an older
+/// trawl) are computed again. 2: noise rules' hits include the rows of their requests (see
+/// [`spread_noise_over_requests`]).
+const HITS_VERSION: u32 = 2;
+
+/// What stored hits were computed from: the rules, and how.
+fn hits_digest(rules: &[Rule]) -> String {
+    format!("{HITS_VERSION}:{}", rules::digest(rules))
+}
+
 fn detections_path(case: &Case) -> std::path::PathBuf {
     case.dir.join("detections.json")
 }
@@ -127,7 +137,7 @@ pub fn manifest_state(manifest: &crate::case::Manifest) -> String {
 pub fn load_current(case: &Case, rules: &[Rule]) -> Option<Detections> {
     let text = std::fs::read_to_string(detections_path(case)).ok()?;
     let d: Detections = serde_json::from_str(&text).ok()?;
-    (d.rules_digest == rules::digest(rules) && d.case_state == case_state(case)).then_some(d)
+    (d.rules_digest == hits_digest(rules) && d.case_state == case_state(case)).then_some(d)
 }
 
 /// The stored detections, whatever they were computed on (the timeline shows them as they are).
@@ -220,7 +230,7 @@ pub fn detect_in(store: &dyn Store, rules: &[Rule]) -> Result<Detections> {
     not_run.sort_by(|a, b| a.id.cmp(&b.id));
     spread_noise_over_requests(store, &vocab, rules, &mut hits)?;
     Ok(Detections {
-        rules_digest: rules::digest(rules),
+        rules_digest: hits_digest(rules),
         case_state: manifest_state(store.manifest()),
         rules: rules.iter().map(info).collect(),
         hits,
@@ -345,7 +355,7 @@ const DETECTIONS_DOC: &str = "detections.json";
 pub fn ensure_in(store: &dyn Store, rules: &[Rule], rescan: bool) -> Result<Detections> {
     if !rescan
         && let Some(d) = load_stored_in(store)
-        && d.rules_digest == rules::digest(rules)
+        && d.rules_digest == hits_digest(rules)
         && d.case_state == manifest_state(store.manifest())
     {
         return Ok(d);

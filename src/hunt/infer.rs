@@ -50,6 +50,11 @@ pub struct Finding {
     /// What a hit of this rule means.
     pub outcome: Outcome,
     pub count: u64,
+    /// The requests those events are: IIS's front end, HttpProxy and the back end each log one
+    /// request under its GUID, so 12 events may be 4 requests. Counted up to
+    /// [`REQUESTS_COUNTED`] events; each event without a GUID is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
     /// Hits by what they turned out to mean (a `success_when` rule's refused requests are
     /// attempts; scanners' hits are probes).
     pub outcomes: BTreeMap<Outcome, u64>,
@@ -63,6 +68,22 @@ pub struct Finding {
     pub description: String,
     pub references: Vec<String>,
     pub attack: Vec<String>,
+}
+
+impl Finding {
+    /// Its events as a count for a table cell: `56`, or `56 (42 requests)` where logs repeat
+    /// requests.
+    pub fn count_cell(&self) -> String {
+        match self.fewer_requests() {
+            Some(n) => format!("{} ({n} requests)", self.count),
+            None => self.count.to_string(),
+        }
+    }
+
+    /// The requests its events are, when fewer than its events (logs repeating requests).
+    pub fn fewer_requests(&self) -> Option<u64> {
+        self.requests.filter(|&n| n < self.count)
+    }
 }
 
 /// A client of a web shell.
@@ -368,6 +389,9 @@ const RARE_UA_EVENTS: u64 = 200;
 /// At most this many requests of one web shell are loaded to count them across logs.
 const SHELL_REQUESTS_LOADED: u64 = 100_000;
 
+/// At most this many events of one finding are read to count the requests they are.
+const REQUESTS_COUNTED: u64 = 20_000;
+
 /// Process starts whose parent is IIS's worker or Unified Messaging's (Sysmon 1, Security 4688).
 const WORKER_CHILDREN: &str = "ParentImage:*\\\\w3wp.exe OR ParentImage:*\\\\umworkerprocess.exe OR ParentImage:*\\\\umservice.exe OR ParentProcessName:*\\\\w3wp.exe OR ParentProcessName:*\\\\umworkerprocess.exe OR ParentProcessName:*\\\\umservice.exe";
 
@@ -376,6 +400,26 @@ const SHELL_PROCESSES_SHOWN: u64 = 10;
 
 /// Evidence events cited per reason of a verdict.
 const CITED_PER_REASON: u64 = 3;
+
+/// The requests a selection's events are (see [`Finding::requests`]), or None past
+/// [`REQUESTS_COUNTED`] events.
+fn requests_of(sel: &dyn Selected) -> Result<Option<u64>> {
+    if sel.len() > REQUESTS_COUNTED {
+        return Ok(None);
+    }
+    let mut ids = HashSet::new();
+    let mut without = 0u64;
+    sel.each_event(&mut |ev| {
+        match ev.request_id {
+            Some(id) => {
+                ids.insert(id.to_ascii_lowercase());
+            }
+            None => without += 1,
+        }
+        Ok(())
+    })?;
+    Ok(Some(ids.len() as u64 + without))
+}
 
 impl<'a> Ctx<'a> {
     fn new(store: &'a dyn Store, d: &'a Detections) -> Result<Ctx<'a>> {
@@ -505,6 +549,7 @@ impl<'a> Ctx<'a> {
             category: rule.category,
             outcome: rule.outcome,
             count: sel.len(),
+            requests: requests_of(sel.as_ref())?,
             outcomes,
             first_seen: format_ms(span.0),
             last_seen: format_ms(span.1),

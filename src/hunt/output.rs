@@ -180,9 +180,14 @@ fn section(o: &mut String, title: &str, findings: &[Finding], suspects: &[&str])
             .rev()
             .map(|(o, n)| format!("{n} {o}"))
             .collect();
+        // Said only where logs repeat a request (IIS and HttpProxy): a count of events is
+        // otherwise one of requests.
+        let requests = f
+            .fewer_requests()
+            .map_or(String::new(), |n| format!(" in {n} request(s)"));
         let _ = writeln!(
             o,
-            "  {:<6} {}  {} event(s) ({}), {} .. {}",
+            "  {:<6} {}  {} event(s){requests} ({}), {} .. {}",
             f.severity.to_string().to_uppercase(),
             f.rule,
             f.count,
@@ -339,7 +344,7 @@ pub fn markdown(r: &Report) -> String {
                 f.outcome,
                 f.rule,
                 md(&f.title),
-                f.count,
+                f.count_cell(),
                 f.first_seen,
                 f.last_seen,
                 md(&f.hosts.join(", ")),

@@ -303,6 +303,7 @@ pub fn digest(rules: &[Rule]) -> String {
         h.update(r.spec.query.as_bytes());
         h.update([0]);
         h.update(r.spec.severity.to_string().as_bytes());
+        h.update([u8::from(r.spec.category == Category::Noise)]);
         h.update([u8::from(r.spec.suspects)]);
         h.update(r.spec.outcome().to_string().as_bytes());
         h.update(r.spec.success_when.as_deref().unwrap_or("").as_bytes());

@@ -170,6 +170,23 @@ fn a_localhost_check_is_a_probe_in_every_log_of_its_request() {
         .expect("the back end's finding");
     assert_eq!(finding["outcomes"]["probe"], 1, "{finding}");
     assert!(finding["outcomes"]["success"].is_null(), "{finding}");
+    // Two rows, one request: counted as both.
+    let check = report["noise"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "noise-ssrf-localhost-check")
+        .expect("the check's finding");
+    assert_eq!(
+        (check["count"].as_u64(), check["requests"].as_u64()),
+        (Some(2), Some(1)),
+        "{check}"
+    );
+    let text = ok(&["hunt", "--case", path_str(&case)]);
+    assert!(
+        text.contains("noise-ssrf-localhost-check  2 event(s) in 1 request(s) (2 probe)"),
+        "{text}"
+    );
 }
 
 #[test]
