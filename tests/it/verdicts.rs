@@ -189,6 +189,56 @@ fn a_localhost_check_is_a_probe_in_every_log_of_its_request() {
     );
 }
 
+/// A scanner sweeping the check over many requests: each request's back-end row is a probe
+/// (the requests are looked up a few hundred at a time; asked as bare GUIDs, more than 64 of
+/// them stopped the ingest's detections with a query error).
+#[test]
+fn many_checked_requests_are_each_a_probe() {
+    let fixture = fixture("checked");
+    let read = |rel: &str| std::fs::read_to_string(fixture.join(rel)).unwrap();
+    let fe = read("EX5/inetpub/logs/LogFiles/W3SVC1/u_ex210814.log");
+    let be = read("EX5/inetpub/logs/LogFiles/W3SVC2/u_ex210814.log");
+    let proxy = read("EX5/Logging/HttpProxy/Ecp/HttpProxy_2021081409-1.LOG");
+    let guid = "5d0c5e1a-7f3b-4c57-9a39-2d6c2e51a0b4";
+    let dir = tempfile::tempdir().unwrap();
+    let n = 150;
+    // Each file's header, then its request row once per GUID.
+    let spread = |text: &str, rel: &str| {
+        let (head, rows): (Vec<&str>, Vec<&str>) = text
+            .lines()
+            .partition(|l| l.starts_with('#') || l.starts_with('\u{feff}'));
+        let row = rows.iter().find(|l| l.contains(guid)).unwrap();
+        let mut out: Vec<String> = head.iter().map(|l| l.to_string()).collect();
+        out.extend(
+            rows.iter()
+                .filter(|l| !l.contains(guid))
+                .map(|l| l.to_string()),
+        );
+        for i in 0..n {
+            out.push(row.replace(guid, &format!("5d0c5e1a-7f3b-4c57-9a39-{i:012x}")));
+        }
+        let path = dir.path().join("logs/EX5").join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, out.join("\n") + "\n").unwrap();
+    };
+    spread(&fe, "inetpub/logs/LogFiles/W3SVC1/u_ex210814.log");
+    spread(&be, "inetpub/logs/LogFiles/W3SVC2/u_ex210814.log");
+    spread(&proxy, "Logging/HttpProxy/Ecp/HttpProxy_2021081409-1.LOG");
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("logs"));
+    let backend = "rule:proxylogon-machine-account-backend";
+    assert_eq!(count(&case, backend), n);
+    assert_eq!(
+        count(
+            &case,
+            &format!("{backend} AND rule:noise-ssrf-localhost-check")
+        ),
+        n
+    );
+    let report = common::hunt_json(&case);
+    assert_eq!(verdict(&report, "EX5")["verdict"], "probed");
+}
+
 #[test]
 fn routine_administration_and_look_alikes_are_never_compromise() {
     let (_dir, _case, report) = hunt("admin");
