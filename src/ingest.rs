@@ -48,6 +48,8 @@ use crate::schema::{self, Fields, Provenance};
 pub struct IngestOptions {
     /// Zone for timestamps written without one.
     pub tz: FixedOffset,
+    /// Day and month order of dates written as a culture writes them (`3/5/2021`).
+    pub date_order: formats::time::DateOrder,
     /// Host for files whose records and folders name none.
     pub host: Option<String>,
     /// Commit after this many new events (and at the end).
@@ -78,6 +80,7 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             tz: formats::utc(),
+            date_order: formats::time::DateOrder::Auto,
             host: None,
             commit_every: 1_000_000,
             sort_buffer_bytes: 384 << 20,
@@ -436,7 +439,10 @@ pub fn ingest(
     let progress = Counters::new(total_bytes, tasks.len() as u64, on_progress);
 
     let layouts = std::sync::Mutex::new(Layouts::from_manifest(dest.manifest()));
-    let ctx = ParseCtx { tz: opts.tz };
+    let ctx = ParseCtx {
+        tz: opts.tz,
+        date_order: opts.date_order,
+    };
     let threads = opts.threads.max(1);
     let indexing_threads = threads.min(4);
     let mut writer = dest.writer(indexing_threads, opts.memory_budget)?;

@@ -154,12 +154,25 @@ pub enum HuntFormat {
     Md,
 }
 
+/// `--date-order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DateOrderArg {
+    Auto,
+    Dmy,
+    Mdy,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct IngestArgs {
     /// Zone of timestamps written without one (UTC, +01:00, -0500).
     // A western offset begins with '-': a value, not an option.
     #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
     pub tz: String,
+    /// Day and month order of dates written as a culture writes them (`Get-WinEvent |
+    /// Export-Csv`'s `3/5/2021 6:42:27 PM`): `mdy`, `dmy`, or `auto` (month first with AM/PM in
+    /// capitals, as in the United States; day first otherwise).
+    #[arg(long, value_enum, default_value_t = DateOrderArg::Auto)]
+    pub date_order: DateOrderArg,
     /// Host name for files whose records and folders name none.
     #[arg(long)]
     pub host: Option<String>,
@@ -210,8 +223,14 @@ impl IngestArgs {
                 self.tz
             ))
         })?;
+        use crate::formats::time::DateOrder;
         let mut opts = IngestOptions {
             tz,
+            date_order: match self.date_order {
+                DateOrderArg::Auto => DateOrder::Auto,
+                DateOrderArg::Dmy => DateOrder::DayFirst,
+                DateOrderArg::Mdy => DateOrder::MonthFirst,
+            },
             host: self.host.clone(),
             commit_every: self.commit_every.max(1),
             ..IngestOptions::default()

@@ -267,7 +267,7 @@ pub fn parse<'a>(
         super::evtx::winevent(&mut ev);
     }
     let instant =
-        columns::resolve_time(&parts, None, ctx.tz, false).map_err(|why| Malformed(why.into()))?;
+        columns::resolve_time(&parts, None, ctx, false).map_err(|why| Malformed(why.into()))?;
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;
     Ok(ev)

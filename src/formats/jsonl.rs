@@ -166,8 +166,9 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     }
     let instant = match epoch {
         Some(i) => i,
-        None => columns::resolve_time(&parts, None, ctx.tz, false)
-            .map_err(|why| Malformed(why.into()))?,
+        None => {
+            columns::resolve_time(&parts, None, ctx, false).map_err(|why| Malformed(why.into()))?
+        }
     };
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;

@@ -220,11 +220,16 @@ pub enum Frame {
 pub struct ParseCtx {
     /// Zone for timestamps written without one.
     pub tz: FixedOffset,
+    /// Day and month order of dates written as a culture writes them (`3/5/2021`).
+    pub date_order: time::DateOrder,
 }
 
 impl Default for ParseCtx {
     fn default() -> Self {
-        ParseCtx { tz: utc() }
+        ParseCtx {
+            tz: utc(),
+            date_order: time::DateOrder::Auto,
+        }
     }
 }
 

