@@ -128,6 +128,10 @@ fn a_server_that_was_only_scanned_is_attempted_or_probed() {
     assert_eq!(refused["first"], "2021-08-12T13:00:01.000Z");
     let scanned = verdict(&report, "EX3");
     assert_eq!(scanned["verdict"], "probed", "{scanned}");
+    // A scanner with a browser's agent checking ProxyShell (the GET of /mapi/nspi through
+    // autodiscover.json, answered 200 on a vulnerable server): checked, not compromised.
+    let checked = verdict(&report, "EX6");
+    assert_eq!(checked["verdict"], "probed", "{checked}");
     assert!(report["windows"].as_array().unwrap().is_empty());
     assert!(report["webshells"].as_array().unwrap().is_empty());
     // The refused attacker is named (an attempt), the scanner is not a suspect.
