@@ -38,6 +38,10 @@ pub struct EventRef {
     pub line: u64,
     pub ts: String,
     pub summary: String,
+    /// What this event means, where it is a finding's example (a `success_when` rule's
+    /// refused request is an attempt, a scanner's a probe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
 }
 
 /// One rule's hits, summarised.
@@ -83,6 +87,17 @@ impl Finding {
     /// The requests its events are, when fewer than its events (logs repeating requests).
     pub fn fewer_requests(&self) -> Option<u64> {
         self.requests.filter(|&n| n < self.count)
+    }
+
+    /// Its hits by what they mean, gravest first: `12 success, 2 probe`.
+    pub fn outcomes_text(&self) -> String {
+        let parts: Vec<String> = self
+            .outcomes
+            .iter()
+            .rev()
+            .map(|(o, n)| format!("{n} {o}"))
+            .collect();
+        parts.join(", ")
     }
 }
 
@@ -527,16 +542,29 @@ impl<'a> Ctx<'a> {
     fn finding(&self, rule: &RuleInfo) -> Result<Finding> {
         let sel = self.select(&format!("rule:{}", rule.id))?;
         let span = sel.span()?.unwrap_or((0, 0));
-        let mut examples = Vec::new();
-        for rank in 0..sel.len().min(5) {
-            examples.extend(self.evidence(&sel, rank)?);
-        }
         let mut outcomes = BTreeMap::new();
+        let mut parts = Vec::new();
         for part in self.parts.iter().filter(|p| p.rule.id == rule.id) {
-            let n = self.select(&part.query)?.len();
+            let part_sel = self.select(&part.query)?;
+            let n = part_sel.len();
             if n > 0 {
                 *outcomes.entry(part.outcome).or_insert(0) += n;
+                parts.push((part.outcome, part_sel));
             }
+        }
+        // Each example with what it means: the part of the rule it is in.
+        let mut examples = Vec::new();
+        for ev in sel.events(0, 5)? {
+            let order = (ev.ts_ms, ev.file_id, ev.line);
+            let mut e = evidence_of(&ev);
+            e.outcome = Some(rule.outcome);
+            for (outcome, part_sel) in &parts {
+                if part_sel.rank_of(order)?.is_some() {
+                    e.outcome = Some(*outcome);
+                    break;
+                }
+            }
+            examples.push(e);
         }
         let counted: u64 = outcomes.values().sum();
         if counted < sel.len() {
@@ -1428,6 +1456,7 @@ pub fn evidence_of(ev: &EventView) -> EventRef {
         line: ev.line,
         ts: ev.ts.clone(),
         summary: format!("{} {what}", ev.host.as_deref().unwrap_or("-")),
+        outcome: None,
     }
 }
 

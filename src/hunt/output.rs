@@ -174,12 +174,6 @@ fn section(o: &mut String, title: &str, findings: &[Finding], suspects: &[&str])
     }
     let _ = writeln!(o, "\n{title}:");
     for f in findings {
-        let outcomes: Vec<String> = f
-            .outcomes
-            .iter()
-            .rev()
-            .map(|(o, n)| format!("{n} {o}"))
-            .collect();
         // Said only where logs repeat a request (IIS and HttpProxy): a count of events is
         // otherwise one of requests.
         let requests = f
@@ -191,7 +185,7 @@ fn section(o: &mut String, title: &str, findings: &[Finding], suspects: &[&str])
             f.severity.to_string().to_uppercase(),
             f.rule,
             f.count,
-            outcomes.join(", "),
+            f.outcomes_text(),
             f.first_seen,
             f.last_seen
         );
@@ -328,7 +322,7 @@ pub fn markdown(r: &Report) -> String {
         }
         let _ = writeln!(
             o,
-            "## {title}\n\n| severity | outcome | rule | events | first seen | last seen | hosts | clients | examples |\n|---|---|---|---|---|---|---|---|---|"
+            "## {title}\n\n| severity | outcomes | rule | events | first seen | last seen | hosts | clients | examples |\n|---|---|---|---|---|---|---|---|---|"
         );
         for f in list {
             let examples: Vec<String> = f
@@ -341,7 +335,7 @@ pub fn markdown(r: &Report) -> String {
                 o,
                 "| {} | {} | `{}` {} | {} | {} | {} | {} | {} | {} |",
                 f.severity,
-                f.outcome,
+                f.outcomes_text(),
                 f.rule,
                 md(&f.title),
                 f.count_cell(),
@@ -415,7 +409,7 @@ pub fn csv(r: &Report) -> String {
             let row = [
                 format!("{:?}", f.category).to_lowercase(),
                 f.severity.to_string(),
-                f.outcome.to_string(),
+                e.outcome.unwrap_or(f.outcome).to_string(),
                 f.rule.clone(),
                 f.title.clone(),
                 e.ts.clone(),

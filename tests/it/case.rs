@@ -415,7 +415,7 @@ fn outputs_write_through_fifos_and_never_replace_what_is_not_a_file() {
         path_str(&fifo),
     ]);
     let streamed = reader.join().unwrap();
-    assert_eq!(streamed.lines().count(), 56);
+    assert_eq!(streamed.lines().count(), 62);
     assert!(
         std::fs::symlink_metadata(&fifo)
             .unwrap()
@@ -445,7 +445,7 @@ fn outputs_write_through_fifos_and_never_replace_what_is_not_a_file() {
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
 
     let to_stdout = ok(&["export", "--case", c, "--format", "csv", "-o", "-"]);
-    assert_eq!(to_stdout.lines().count(), 57, "header and 56 events");
+    assert_eq!(to_stdout.lines().count(), 63, "header and 62 events");
     if Path::new("/dev/full").exists() {
         let full = run(&["export", "--case", c, "--format", "csv", "-o", "/dev/full"]);
         assert_eq!(full.status.code(), Some(1), "a full device is an error");
