@@ -550,9 +550,12 @@ pub fn fail_next_write_before_rename() {
 }
 
 /// The host a file belongs to, from the collection's layout: the folder just above the first
-/// known log folder (`MBX-A/inetpub/logs/…`, `MBX-A/W3SVC1/…`, `MBX-A/Logging/HttpProxy/…`).
+/// known log folder (`MBX-A/inetpub/logs/…`, `MBX-A/W3SVC1/…`, `MBX-A/Logging/HttpProxy/…`,
+/// Test-ProxyLogon's `CollectedLogFiles/MBX-A/CVE26855/…`). A folder named like a collection's
+/// own (`IIS`, `logs`, `export`, a date) is passed over, twice at most: a collection's folders
+/// are not servers.
 pub fn host_from_path(path: &str) -> Option<String> {
-    const LOG_FOLDERS: [&str; 12] = [
+    const LOG_FOLDERS: [&str; 17] = [
         "inetpub",
         "logfiles",
         "logging",
@@ -565,6 +568,41 @@ pub fn host_from_path(path: &str) -> Option<String> {
         "eventlogs",
         "winevt",
         "oabgeneratorlog",
+        // Test-ProxyLogon -CollectFiles: <Computer>\{CVE26855, CVE26857, …, SuspiciousFiles}.
+        "cve26855",
+        "cve26857",
+        "cve26858",
+        "cve27065",
+        "suspiciousfiles",
+    ];
+    const COLLECTION_FOLDERS: [&str; 27] = [
+        "iis",
+        "logs",
+        "log",
+        "export",
+        "exports",
+        "exported",
+        "triage",
+        "collection",
+        "collections",
+        "collected",
+        "collectedlogfiles",
+        "evidence",
+        "data",
+        "files",
+        "output",
+        "results",
+        "exchange",
+        "kape",
+        "velociraptor",
+        "cylr",
+        "uploads",
+        "tout",
+        "modules",
+        "tmp",
+        "temp",
+        "cases",
+        "case",
     ];
     let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
     let is_log_folder = |p: &str| {
@@ -572,12 +610,23 @@ pub fn host_from_path(path: &str) -> Option<String> {
         LOG_FOLDERS.contains(&lower.as_str())
             || (lower.starts_with("w3svc") && lower[5..].bytes().all(|b| b.is_ascii_digit()))
     };
+    // A collection's own folder: a generic name, or a date (`2021-03`, `20210305`).
+    let is_collection_folder = |p: &str| {
+        let lower = p.to_ascii_lowercase();
+        COLLECTION_FOLDERS.contains(&lower.as_str())
+            || p.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+    };
     // The last component is the file itself.
     let dirs = &parts[..parts.len().saturating_sub(1)];
     let first = dirs.iter().position(|p| is_log_folder(p))?;
-    let host = dirs.get(first.checked_sub(1)?)?;
+    let host = dirs[..first]
+        .iter()
+        .rev()
+        .take(3)
+        .find(|p| !is_collection_folder(p))?;
     let plausible = host.len() > 2 && !host.ends_with('$') && !host.ends_with(':');
-    plausible.then(|| (*host).to_string())
+    plausible.then(|| host.to_string())
 }
 
 #[cfg(test)]
@@ -605,6 +654,21 @@ mod tests {
         assert_eq!(
             host_from_path("C:/inetpub/logs/LogFiles/W3SVC1/u.log"),
             None
+        );
+        // A collection's folders are passed over, twice at most.
+        assert_eq!(
+            host_from_path("t/MBX-A/IIS/W3SVC1/u_ex210305.log").as_deref(),
+            Some("MBX-A")
+        );
+        assert_eq!(
+            host_from_path("cases/MBX-A/triage/2021-03-05/W3SVC1/u.log").as_deref(),
+            Some("MBX-A")
+        );
+        assert_eq!(host_from_path("t/collection/IIS/W3SVC1/u.log"), None);
+        assert_eq!(host_from_path("x/logs/export/2021-03/W3SVC1/u.log"), None);
+        assert_eq!(
+            host_from_path("out/CollectedLogFiles/EX01/CVE26855/HttpProxy_2021.LOG").as_deref(),
+            Some("EX01")
         );
     }
 

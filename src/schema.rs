@@ -442,7 +442,17 @@ pub fn document(
     match (&ev.host, from.host) {
         (Some(host), _) => doc.add_text(f.host, normalize_host(host)),
         (None, Some(host)) => doc.add_text(f.host, host),
-        (None, None) => {}
+        // Nothing names the server (an IIS log copied out of its folders): its own address
+        // keeps two servers' logs apart, as the reference's `s-ip` fallback.
+        (None, None) => {
+            if let Some(ip) = ev
+                .attr("s-ip")
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+                .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+            {
+                doc.add_text(f.host, ip.to_string());
+            }
+        }
     }
     doc.add_text(f.source, from.source);
     if let Some(ip) = ev.ip {

@@ -357,7 +357,7 @@ fn print_case_totals(out: &mut impl Write, store: &dyn Store, size: Option<u64>)
         // one.
         writeln!(
             out,
-            "Note: some files name no host in their records or folders; `--host NAME` names them (one server per ingest)"
+            "Note: some files name no host in their records, folders or server address: ingested with `--host NAME` (into a new case: files already in one are not read again), they are that host's"
         )
         .map_err(w)?;
     }

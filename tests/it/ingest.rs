@@ -1406,23 +1406,60 @@ fn an_unindexed_number_asked_bare_is_named() {
     assert!(String::from_utf8_lossy(&out.stderr).is_empty());
 }
 
-/// A log copied out of its server's folders names no host (IIS writes none unless
-/// `s-computername` is logged): its events are pooled under "(no host)", which the summary says
-/// with how to name them, and `--host` names them, for the verdicts are per host.
+/// A log copied out of its server's folders names no host in its path: IIS's own address
+/// (`s-ip`) keeps two servers' logs apart (they were pooled under one verdict). A log naming no
+/// host and no address is pooled under "(no host)", which the summary says with how to name it,
+/// and `--host` names it, for the verdicts are per host.
 #[test]
-fn files_naming_no_host_are_named_by_the_host_option() {
+fn files_naming_no_host_are_named_by_their_address_or_the_host_option() {
     let dir = tempfile::tempdir().unwrap();
     let evidence = dir.path().join("evidence");
     std::fs::create_dir_all(&evidence).unwrap();
-    std::fs::copy(
-        common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log"),
-        evidence.join("u_ex210305.log"),
+    let a = common::sample_logs().join("MBX-A/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log");
+    let b = common::sample_logs().join("MBX-B/inetpub/logs/LogFiles/W3SVC1/u_ex210305.log");
+    std::fs::copy(&a, evidence.join("a.log")).unwrap();
+    std::fs::copy(&b, evidence.join("b.log")).unwrap();
+    let two = dir.path().join("two");
+    let summary = common::ingest(&two, &evidence);
+    assert!(!summary.contains("(no host)"), "{summary}");
+    let report = common::hunt_json(&two);
+    let verdict = |host: &str| {
+        report["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["host"] == host)
+            .unwrap_or_else(|| panic!("{host}: {}", report["verdicts"]))["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("172.16.4.21"), "compromised");
+    assert_ne!(verdict("172.16.4.22"), "compromised");
+
+    // The same rows without `s-ip`.
+    let unnamed_evidence = dir.path().join("unnamed-evidence");
+    std::fs::create_dir_all(&unnamed_evidence).unwrap();
+    let without_address: Vec<String> = std::fs::read_to_string(&a)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Vec<&str> = l.split(' ').collect();
+            if l.starts_with("#Fields:") {
+                v.retain(|f| *f != "s-ip");
+            } else if !l.starts_with('#') {
+                v.remove(2);
+            }
+            v.join(" ")
+        })
+        .collect();
+    std::fs::write(
+        unnamed_evidence.join("u_ex210305.log"),
+        without_address.join("\n") + "\n",
     )
     .unwrap();
     let unnamed = dir.path().join("unnamed");
-    let summary = common::ingest(&unnamed, &evidence);
+    let summary = common::ingest(&unnamed, &unnamed_evidence);
     assert!(summary.contains("(no host)"), "{summary}");
-    assert!(summary.contains("`--host NAME` names them"), "{summary}");
+    assert!(summary.contains("with `--host NAME`"), "{summary}");
     let report = common::hunt_json(&unnamed);
     assert_eq!(report["verdicts"][0]["host"], "(no host)");
     assert_eq!(report["verdicts"][0]["verdict"], "compromised");
@@ -1435,7 +1472,7 @@ fn files_naming_no_host_are_named_by_the_host_option() {
         "EX9",
         "--case",
         path_str(&named),
-        path_str(&evidence),
+        path_str(&unnamed_evidence),
     ]);
     assert!(!summary.contains("(no host)"), "{summary}");
     assert!(!summary.contains("--host NAME"), "{summary}");
