@@ -814,6 +814,27 @@ impl<'a> Ctx<'a> {
                 candidates.insert((host.clone(), path.clone()), (path, why.to_string()));
             }
         }
+        // Scripts a web shell rule names by their use (a tunnel's opening request, a public
+        // shell's name answering POSTs), in any application.
+        for rule in self.d.rules.iter().filter(|r| {
+            r.id.starts_with("webshell-")
+                && r.outcome == Outcome::Compromise
+                && r.category == Category::Compromise
+                && self.d.hits.contains_key(&r.id)
+        }) {
+            let hits = self.select(&format!("rule:{}", rule.id))?;
+            for host in self.values(&hits, "host", 100)? {
+                let q_host = format!("host:{}", quote_value(&host));
+                let on_host = self.select(&format!("rule:{} AND {q_host}", rule.id))?;
+                for path in self.values(&on_host, "path", 1000)? {
+                    if is_script(&path) {
+                        candidates
+                            .entry((host.clone(), path.clone()))
+                            .or_insert_with(|| (path, format!("{} ({})", rule.title, rule.id)));
+                    }
+                }
+            }
+        }
         for (host, url, _, e) in &writes {
             if !is_script(url) {
                 continue;

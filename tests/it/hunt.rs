@@ -1098,6 +1098,32 @@ fn a_web_shell_in_any_application_is_a_compromise() {
     };
     assert_eq!(verdict("WEB01").as_deref(), Some("compromised"));
     assert_eq!(verdict("APP02").as_deref(), Some("compromised"));
+    // Each is a web shell of the inventory, with every request to it (the tunnel's data
+    // POSTs too), not only the requests its rule names.
+    let shells: Vec<(String, String, u64)> = report["webshells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["host"].as_str().unwrap().to_string(),
+                w["path"].as_str().unwrap().to_string(),
+                w["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("WEB01", "/erp/conn.aspx", 3),
+        ("WEB01", "/tunnel.ashx", 1),
+        ("APP02", "/error/cmd.jsp", 2),
+    ] {
+        assert!(
+            shells
+                .iter()
+                .any(|(h, p, n)| (h.as_str(), p.as_str(), *n) == expected),
+            "{expected:?} in {shells:?}"
+        );
+    }
 }
 
 /// An IPv6 address or range pasted bare is an address (it was read as `field:value`: "unknown
