@@ -529,6 +529,16 @@ impl<'a> Ctx<'a> {
             .collect())
     }
 
+    /// The hosts of a selection's events, "(no host)" among them when some name none.
+    fn hosts(&self, sel: &dyn Selected) -> Result<Vec<String>> {
+        let top = sel.top_values("host", 50, Order::Top, false)?;
+        let mut out: Vec<String> = top.values.into_iter().map(|v| v.value).collect();
+        if top.with_value < sel.len() {
+            out.push(NO_HOST.to_string());
+        }
+        Ok(out)
+    }
+
     /// [`Self::values`] as the logs wrote them: what the responder reads.
     fn written_values(&self, sel: &dyn Selected, field: &str, n: usize) -> Result<Vec<String>> {
         Ok(sel
@@ -581,7 +591,7 @@ impl<'a> Ctx<'a> {
             outcomes,
             first_seen: format_ms(span.0),
             last_seen: format_ms(span.1),
-            hosts: self.values(&sel, "host", 50)?,
+            hosts: self.hosts(sel.as_ref())?,
             clients: self.values(&sel, "client", 50)?,
             uas: self.written_values(&sel, "ua", 20)?,
             examples,

@@ -1506,3 +1506,38 @@ level: medium
         1
     );
 }
+
+/// A finding lists "(no host)" among its hosts when some of its events name none (an access log
+/// copied alone): its hosts said only the named ones.
+#[test]
+fn a_findings_hosts_include_events_naming_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir_all(evidence.join("WEB01/LogFiles")).unwrap();
+    let line = |ip: &str| {
+        format!(
+            "{ip} - - [11/Jul/2018:14:51:53 +0300] \"GET /owa/auth/x.aspx HTTP/1.1\" 404 48 \"-\" \"Nuclei - Open-source project (github.com/projectdiscovery/nuclei)\"\n"
+        )
+    };
+    std::fs::write(evidence.join("access.log"), line("192.0.2.1")).unwrap();
+    std::fs::write(
+        evidence.join("WEB01/LogFiles/access.log"),
+        line("192.0.2.2"),
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let report = hunt_json(&case);
+    let scanner = report["noise"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "noise-scanner-user-agent")
+        .expect("the scanner's finding");
+    assert_eq!(scanner["count"], 2);
+    assert_eq!(
+        scanner["hosts"],
+        serde_json::json!(["WEB01", "(no host)"]),
+        "{scanner}"
+    );
+}
