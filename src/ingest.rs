@@ -223,6 +223,9 @@ struct Attribution<'a> {
 struct Layouts {
     by_json: HashMap<String, u64>,
     list: Vec<Layout>,
+    /// The ingest's `--date-order`, kept in each new CSV layout so that a record is read again
+    /// (shown, exported, checked by a rule) as it was read first.
+    date_order: formats::time::DateOrder,
 }
 
 impl Layouts {
@@ -438,11 +441,10 @@ pub fn ingest(
     let total_bytes: u64 = tasks.iter().map(|t| t.evidence.size).sum();
     let progress = Counters::new(total_bytes, tasks.len() as u64, on_progress);
 
-    let layouts = std::sync::Mutex::new(Layouts::from_manifest(dest.manifest()));
-    let ctx = ParseCtx {
-        tz: opts.tz,
-        date_order: opts.date_order,
-    };
+    let mut layouts = Layouts::from_manifest(dest.manifest());
+    layouts.date_order = opts.date_order;
+    let layouts = std::sync::Mutex::new(layouts);
+    let ctx = ParseCtx { tz: opts.tz };
     let threads = opts.threads.max(1);
     let indexing_threads = threads.min(4);
     let mut writer = dest.writer(indexing_threads, opts.memory_budget)?;
@@ -1391,12 +1393,14 @@ fn frame_records(
     resumed: Option<(Framer, Current)>,
 ) -> FrameOutcome {
     let intern = |l: &Layout| layouts.lock().map(|mut r| r.intern(l)).unwrap_or(0);
+    let date_order = layouts.lock().map(|r| r.date_order).unwrap_or_default();
     let resuming = resumed.is_some();
     let (mut framer, mut current) = match resumed {
         Some(state) => state,
         None => {
             let mut framer = Framer::new(format);
             let current = framer.initial_layout().map(|l| {
+                let l = l.with_date_order(date_order);
                 let id = intern(&l);
                 (Arc::new(l), id)
             });
@@ -1474,6 +1478,7 @@ fn frame_records(
             other => (None, other),
         };
         if let Some(l) = layout {
+            let l = l.with_date_order(date_order);
             let id = intern(&l);
             if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
                 pending.flush(last_line, send);

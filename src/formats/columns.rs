@@ -298,19 +298,17 @@ pub fn parse_duration_ms(v: &str) -> Option<u64> {
 pub fn resolve_time(
     parts: &TimeParts<'_>,
     default_date_days: Option<i64>,
-    ctx: &super::ParseCtx,
+    tz: chrono::FixedOffset,
+    date_order: time::DateOrder,
     utc_only: bool,
 ) -> Result<Instant, &'static str> {
-    let tz = ctx.tz;
     if let Some(dt) = &parts.datetime {
         return match time::parse_iso(dt, tz)
             .or_else(|| time::parse_clf(dt))
             .or_else(|| time::parse_dotnet_date(dt))
         {
             Some(instant) => Ok(instant),
-            None => {
-                time::parse_culture(dt, tz, ctx.date_order).unwrap_or(Err("unreadable timestamp"))
-            }
+            None => time::parse_culture(dt, tz, date_order).unwrap_or(Err("unreadable timestamp")),
         };
     }
     let Some(tod) = &parts.time else {

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::columns::{self, Canon, ColumnMap, ValueRules};
+use super::time::DateOrder;
 use super::{Frame, Layout, Malformed, ParseCtx, csv};
 use crate::event::Event;
 
@@ -26,17 +27,28 @@ pub struct CsvLayout {
     map: ColumnMap,
     /// ECP logs pack their payload into `EventData` as `S:KEY=value;` tokens.
     event_data: Option<usize>,
+    /// Day and month order of culture dates (`Export-Csv`'s `3/5/2021`), as the ingest read
+    /// them (see `Layout::with_date_order`).
+    pub date_order: DateOrder,
 }
 
 #[derive(Serialize, Deserialize)]
 struct CsvRepr {
     source: String,
     columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_auto")]
+    date_order: DateOrder,
+}
+
+fn is_auto(order: &DateOrder) -> bool {
+    *order == DateOrder::Auto
 }
 
 impl From<CsvRepr> for CsvLayout {
     fn from(r: CsvRepr) -> Self {
-        CsvLayout::new(r.source, r.columns)
+        let mut l = CsvLayout::new(r.source, r.columns);
+        l.date_order = r.date_order;
+        l
     }
 }
 
@@ -45,6 +57,7 @@ impl From<CsvLayout> for CsvRepr {
         CsvRepr {
             source: l.source,
             columns: l.columns,
+            date_order: l.date_order,
         }
     }
 }
@@ -60,6 +73,7 @@ impl CsvLayout {
             columns,
             map,
             event_data,
+            date_order: DateOrder::Auto,
         }
     }
 
@@ -266,8 +280,9 @@ pub fn parse<'a>(
     if layout.source == EVENTLOG {
         super::evtx::winevent(&mut ev);
     }
-    let instant =
-        columns::resolve_time(&parts, None, ctx, false).map_err(|why| Malformed(why.into()))?;
+    // Culture dates in the order the ingest read them, however the record is read again.
+    let instant = columns::resolve_time(&parts, None, ctx.tz, layout.date_order, false)
+        .map_err(|why| Malformed(why.into()))?;
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;
     Ok(ev)

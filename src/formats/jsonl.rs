@@ -166,9 +166,8 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     }
     let instant = match epoch {
         Some(i) => i,
-        None => {
-            columns::resolve_time(&parts, None, ctx, false).map_err(|why| Malformed(why.into()))?
-        }
+        None => columns::resolve_time(&parts, None, ctx.tz, time::DateOrder::Auto, false)
+            .map_err(|why| Malformed(why.into()))?,
     };
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;

@@ -120,6 +120,18 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// The layout with the ingest's day and month order (`--date-order`), which CSV exports'
+    /// culture dates are read in; other layouts hold no such dates.
+    pub fn with_date_order(self, order: time::DateOrder) -> Layout {
+        match self {
+            Layout::Csv(mut l) => {
+                l.date_order = order;
+                Layout::Csv(l)
+            }
+            other => other,
+        }
+    }
+
     /// The `source` value of events parsed with this layout.
     pub fn source(&self) -> &str {
         match self {
@@ -220,16 +232,11 @@ pub enum Frame {
 pub struct ParseCtx {
     /// Zone for timestamps written without one.
     pub tz: FixedOffset,
-    /// Day and month order of dates written as a culture writes them (`3/5/2021`).
-    pub date_order: time::DateOrder,
 }
 
 impl Default for ParseCtx {
     fn default() -> Self {
-        ParseCtx {
-            tz: utc(),
-            date_order: time::DateOrder::Auto,
-        }
+        ParseCtx { tz: utc() }
     }
 }
 

@@ -122,7 +122,8 @@ pub fn parse_iso(s: &str, tz: FixedOffset) -> Option<Instant> {
 }
 
 /// The order of day and month in a date written as a culture writes it (`3/5/2021`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DateOrder {
     /// Month first with AM/PM in capitals (the United States' `M/d/yyyy h:mm:ss tt`), day
     /// first otherwise (`dd/MM/yyyy HH:mm:ss` in Britain, France, Spain…; `dd.MM.yyyy` in
@@ -181,7 +182,8 @@ pub fn parse_culture(
         }
         tod = tod % (12 * 3_600_000) + if pm { 12 * 3_600_000 } else { 0 };
     }
-    let (year, month, day) = if a.len() == 4 {
+    let year_first = a.len() == 4;
+    let (year, month, day) = if year_first {
         (a_n, b_n, c_n)
     } else {
         if c.len() != 4 {
@@ -202,7 +204,8 @@ pub fn parse_culture(
     };
     let year = i32::try_from(year).ok()?;
     let Some(days) = days_from_civil(year, month, day) else {
-        return Some(Err(NO_SUCH_DATE));
+        // Year first, the order is not in doubt: no such date at all.
+        return (!year_first).then_some(Err(NO_SUCH_DATE));
     };
     let local_ms = days * 86_400_000 + tod;
     Some(Ok(Instant {
@@ -351,6 +354,8 @@ mod tests {
             at("13/3/2021 6:42:27 PM", DateOrder::Auto),
             Some(Err(NO_SUCH_DATE))
         );
+        // Year first, the order is not in doubt.
+        assert_eq!(at("2021/02/30 10:00:00", DateOrder::Auto), None);
         // Not such a date at all.
         for s in [
             "hello world",

@@ -365,8 +365,14 @@ pub fn parse<'a>(
     let parts = columns::apply(&mut ev, &layout.fields, &layout.map, values, rules);
     // W3C times are UTC by definition, except the `*-local` fields of IIS Advanced Logging.
     let utc = !layout.fields.iter().any(|f| f.ends_with("-local"));
-    let instant = columns::resolve_time(&parts, layout.date_days, ctx, utc)
-        .map_err(|why| Malformed(why.into()))?;
+    let instant = columns::resolve_time(
+        &parts,
+        layout.date_days,
+        ctx.tz,
+        super::time::DateOrder::Auto,
+        utc,
+    )
+    .map_err(|why| Malformed(why.into()))?;
     ev.ts_ms = instant.ms;
     ev.ts_naive = instant.naive;
     Ok(ev)

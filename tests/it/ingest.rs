@@ -1543,6 +1543,11 @@ fn an_event_export_in_a_cultures_date_format_is_read() {
         let rows = common::exported(&case, "*");
         assert_eq!(rows[0]["ts"], "2021-03-05T17:42:27.000Z", "{name}");
         assert_eq!(rows[1]["ts"], "2021-03-13T08:05:00.000Z", "{name}");
+        // Read again (export, timeline, rules) in the order it was read first.
+        for row in &rows {
+            assert!(row.get("problem").is_none(), "{name}: {row}");
+            assert!(row["fields"]["Cmdlet"].as_str().is_some(), "{name}: {row}");
+        }
         let report = common::hunt_json(&case);
         assert_eq!(report["verdicts"][0]["verdict"], "compromised", "{name}");
     }
