@@ -302,11 +302,14 @@ fn spread_noise_over_requests(
                     .entry(id.to_ascii_lowercase())
                     .or_default()
                     .push((EventKey::new(ev.file_id, ev.line), ev.ts_ms));
+                // A private or loopback client is a row the front end's client was not joined
+                // to (a back-end row without its front-end log): its request's other rows name
+                // another client.
                 match ev.client {
-                    Some(c) => {
+                    Some(c) if c.parse().is_ok_and(crate::attribution::is_public) => {
                         clients.insert(c);
                     }
-                    None => anonymous = true,
+                    _ => anonymous = true,
                 }
             }
             Ok(())
@@ -316,7 +319,8 @@ fn spread_noise_over_requests(
         return Ok(());
     }
     // The rows of one request share its client (HttpProxy's and the back end's are attributed
-    // to the front end's): a scanner's other checks around the attack are not read.
+    // to the front end's): a scanner's other checks around the attack are not read. Unless a
+    // row's client is unknown or not the real one: then every noise row near them is read.
     let same_client = if anonymous || clients.len() > MAX_CLIENTS {
         String::new()
     } else {

@@ -191,11 +191,41 @@ fn a_localhost_check_is_a_probe_in_every_log_of_its_request() {
         text.contains("noise-ssrf-localhost-check  2 event(s) in 1 request(s) (2 probe)"),
         "{text}"
     );
+    // Every output says what each hit means, not what the rule's hits mean at most.
+    assert_eq!(finding["examples"][0]["outcome"], "probe", "{finding}");
+    let csv = ok(&["hunt", "--case", path_str(&case), "--format", "csv"]);
+    let row = csv
+        .lines()
+        .find(|l| l.contains(",proxylogon-machine-account-backend,"))
+        .expect("the back end's row");
+    assert!(row.starts_with("compromise,medium,probe,"), "{row}");
+    let md = ok(&["hunt", "--case", path_str(&case), "--format", "md"]);
+    let row = md
+        .lines()
+        .find(|l| l.contains("`proxylogon-machine-account-backend`"))
+        .expect("the back end's row");
+    assert!(row.starts_with("| medium | 1 probe |"), "{row}");
+
+    // Without the front end's IIS log, the back end's row has no real client to share with the
+    // check's HttpProxy row: still one request, still a probe.
+    let dir = tempfile::tempdir().unwrap();
+    for rel in [
+        "EX5/inetpub/logs/LogFiles/W3SVC2/u_ex210814.log",
+        "EX5/Logging/HttpProxy/Ecp/HttpProxy_2021081409-1.LOG",
+    ] {
+        let to = dir.path().join("logs").join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixture("checked").join(rel), to).unwrap();
+    }
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("logs"));
+    let report = common::hunt_json(&case);
+    assert_eq!(verdict(&report, "EX5")["verdict"], "probed");
 }
 
-/// A scanner sweeping the check over many requests: each request's back-end row is a probe
-/// (the requests are looked up a few hundred at a time; asked as bare GUIDs, more than 64 of
-/// them stopped the ingest's detections with a query error).
+/// A scanner sweeping the check over many requests: each request's back-end row is a probe.
+/// (A first version looked the requests' GUIDs up in the index, two hundred to a query; asked
+/// bare, more than 64 stopped the ingest's detections with a query error.)
 #[test]
 fn many_checked_requests_are_each_a_probe() {
     let fixture = fixture("checked");
