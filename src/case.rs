@@ -575,7 +575,7 @@ pub fn host_from_path(path: &str) -> Option<String> {
         "cve27065",
         "suspiciousfiles",
     ];
-    const COLLECTION_FOLDERS: [&str; 27] = [
+    const COLLECTION_FOLDERS: [&str; 26] = [
         "iis",
         "logs",
         "log",
@@ -592,7 +592,6 @@ pub fn host_from_path(path: &str) -> Option<String> {
         "files",
         "output",
         "results",
-        "exchange",
         "kape",
         "velociraptor",
         "cylr",
@@ -610,12 +609,15 @@ pub fn host_from_path(path: &str) -> Option<String> {
         LOG_FOLDERS.contains(&lower.as_str())
             || (lower.starts_with("w3svc") && lower[5..].bytes().all(|b| b.is_ascii_digit()))
     };
-    // A collection's own folder: a generic name, or a date (`2021-03`, `20210305`).
+    // A collection's own folder: a generic name, or a date (`2021-03`, `20210305`); a server
+    // named by its address (`10.1.1.5`) is a server.
     let is_collection_folder = |p: &str| {
         let lower = p.to_ascii_lowercase();
         COLLECTION_FOLDERS.contains(&lower.as_str())
-            || p.bytes()
+            || (p
+                .bytes()
                 .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+                && p.parse::<std::net::IpAddr>().is_err())
     };
     // The last component is the file itself.
     let dirs = &parts[..parts.len().saturating_sub(1)];
@@ -665,6 +667,15 @@ mod tests {
             Some("MBX-A")
         );
         assert_eq!(host_from_path("t/collection/IIS/W3SVC1/u.log"), None);
+        // A server named Exchange, or by its address, is a server.
+        assert_eq!(
+            host_from_path("case/EXCHANGE/inetpub/logs/LogFiles/W3SVC1/u.log").as_deref(),
+            Some("EXCHANGE")
+        );
+        assert_eq!(
+            host_from_path("evidence/10.1.1.5/W3SVC1/u.log").as_deref(),
+            Some("10.1.1.5")
+        );
         assert_eq!(host_from_path("x/logs/export/2021-03/W3SVC1/u.log"), None);
         assert_eq!(
             host_from_path("out/CollectedLogFiles/EX01/CVE26855/HttpProxy_2021.LOG").as_deref(),

@@ -208,6 +208,22 @@ pub fn normalize_host(host: &str) -> String {
     host.split('.').next().unwrap_or(host).to_uppercase()
 }
 
+/// The host an event belongs to: the one its record names, else its file's (from the
+/// collection's folders or `--host`), else, when nothing names the server (an IIS log copied
+/// out of its folders), the server's own address (`s-ip`), which keeps two servers' logs apart.
+pub fn host_of(ev: &Event<'_>, file_host: Option<&str>) -> Option<String> {
+    if let Some(host) = &ev.host {
+        return Some(normalize_host(host));
+    }
+    if let Some(host) = file_host {
+        return Some(normalize_host(host));
+    }
+    ev.attr("s-ip")
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .map(|ip| ip.to_string())
+}
+
 /// Normalises a value the way a keyword field indexes it.
 pub fn normalize_keyword(value: &str) -> String {
     value.to_lowercase()
@@ -439,20 +455,8 @@ pub fn document(
     // their content rather than tantivy's default kilobyte.
     let mut doc = TantivyDocument::with_capacity(2 * raw.len() + 256);
     doc.add_date(f.ts, DateTime::from_timestamp_millis(ev.ts_ms));
-    match (&ev.host, from.host) {
-        (Some(host), _) => doc.add_text(f.host, normalize_host(host)),
-        (None, Some(host)) => doc.add_text(f.host, host),
-        // Nothing names the server (an IIS log copied out of its folders): its own address
-        // keeps two servers' logs apart, as the reference's `s-ip` fallback.
-        (None, None) => {
-            if let Some(ip) = ev
-                .attr("s-ip")
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-                .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
-            {
-                doc.add_text(f.host, ip.to_string());
-            }
-        }
+    if let Some(host) = host_of(ev, from.host) {
+        doc.add_text(f.host, host);
     }
     doc.add_text(f.source, from.source);
     if let Some(ip) = ev.ip {

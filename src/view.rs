@@ -379,12 +379,7 @@ pub fn from_record(
     let raw = view.raw.clone();
     match formats::parse(layout, &raw, &ParseCtx::default()) {
         Ok(ev) => {
-            view.host = ev
-                .host
-                .map(|h| crate::schema::normalize_host(&h))
-                .or_else(|| {
-                    file.and_then(|f| f.host.as_deref().map(crate::schema::normalize_host))
-                });
+            view.host = crate::schema::host_of(&ev, file.and_then(|f| f.host.as_deref()));
             if let Some(source) = &ev.source {
                 view.source = source.to_string();
             }

@@ -46,19 +46,24 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
                 // default depth each is the text "System.Diagnostics.Eventing.Reader.
                 // EventProperty", which says nothing.
                 if let Value::Array(items) = value {
-                    let props: Vec<Value> = items
+                    let props: Vec<Option<Value>> = items
                         .into_iter()
-                        .filter_map(|item| match item {
+                        .map(|item| match item {
                             Value::Object(mut o) => o.remove("Value"),
                             _ => None,
                         })
                         .collect();
-                    // A well-known event's values take its items' names, as in the EVTX;
-                    // another's are `Data1`, `Data2`… as unnamed items are.
+                    // A well-known event's values take its items' names, as in the EVTX,
+                    // when every item has its value (a gap would shift the names after it);
+                    // another's are `Data1`, `Data2`… by position, as unnamed items are.
                     let known = provider
                         .zip(event_id)
+                        .filter(|_| props.iter().all(Option::is_some))
                         .and_then(|(p, id)| super::eventschema::item_names(p, id, props.len()));
                     for (i, v) in props.into_iter().enumerate() {
+                        let Some(v) = v else {
+                            continue;
+                        };
                         names.push(match known {
                             Some(known) => known[i].to_string(),
                             None => format!("Data{}", i + 1),
@@ -279,6 +284,38 @@ mod tests {
         )
         .expect("parses");
         assert_eq!((ev.user.as_deref(), ev.status), (Some("bob"), Some(404)));
+    }
+
+    /// `Get-WinEvent | ConvertTo-Json`'s `Properties`: named by the event's template when every
+    /// value is there, by position otherwise (a gap would shift every name after it).
+    #[test]
+    fn winevent_properties_take_names_only_when_whole() {
+        let line = |values: &[&str]| {
+            let props: Vec<String> = values
+                .iter()
+                .map(|v| match *v {
+                    "GAP" => "{}".to_string(),
+                    v => format!(r#"{{"Value":"{v}"}}"#),
+                })
+                .collect();
+            format!(
+                r#"{{"Id":4625,"RecordId":7,"TimeCreated":"/Date(1615704061123)/","LogName":"Security","ProviderName":"Microsoft-Windows-Security-Auditing","Properties":[{}]}}"#,
+                props.join(",")
+            )
+        };
+        let mut values = vec!["-"; 21];
+        values[5] = "admin";
+        values[19] = "203.0.113.9";
+        let whole = line(&values);
+        let ev = parse(&whole, &ParseCtx::default()).expect("parses");
+        assert_eq!(ev.attr("TargetUserName"), Some("admin"));
+        assert_eq!(ev.attr("IpAddress"), Some("203.0.113.9"));
+        values[2] = "GAP";
+        let gapped = line(&values);
+        let ev = parse(&gapped, &ParseCtx::default()).expect("parses");
+        assert_eq!(ev.attr("TargetUserName"), None);
+        assert_eq!(ev.attr("Data6"), Some("admin"));
+        assert_eq!(ev.attr("Data3"), None);
     }
 
     #[test]

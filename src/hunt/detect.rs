@@ -299,7 +299,7 @@ fn spread_noise_over_requests(
         each_of(store, vocab, page, "", &mut |ev| {
             if let Some(id) = ev.request_id {
                 by_request
-                    .entry(id.to_ascii_lowercase())
+                    .entry(id)
                     .or_default()
                     .push((EventKey::new(ev.file_id, ev.line), ev.ts_ms));
                 // A private or loopback client is a row the front end's client was not joined
@@ -344,10 +344,7 @@ fn spread_noise_over_requests(
         let mut added = Vec::new();
         for page in candidates.chunks(PAGE) {
             each_of(store, vocab, page, &same_client, &mut |ev| {
-                let same = ev
-                    .request_id
-                    .as_deref()
-                    .and_then(|r| by_request.get(&r.to_ascii_lowercase()));
+                let same = ev.request_id.as_deref().and_then(|r| by_request.get(r));
                 added.extend(same.into_iter().flatten().copied());
                 Ok(())
             })?;

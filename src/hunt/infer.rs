@@ -376,8 +376,30 @@ struct Ctx<'a> {
     context: Vec<&'a RuleInfo>,
 }
 
+/// Exchange's own scripts, which answer anyone: never a web shell, whatever a request to them
+/// carries (a scanner's tunnel check to the logon page answered 200).
+macro_rules! stock_scripts {
+    () => {
+        "path:/owa/auth/errorFE.aspx OR path:/owa/auth/ExpiredPassword.aspx OR path:/owa/auth/frowny.aspx OR path:/owa/auth/logoff.aspx OR path:/owa/auth/logon.aspx OR path:/owa/auth/OutlookCN.aspx OR path:/owa/auth/RedirSuiteServiceProxy.aspx OR path:/owa/auth/signout.aspx OR path:/ecp/auth/TimeoutLogout.aspx OR path:/owa/default.aspx OR path:/ecp/default.aspx OR path:/EWS/Exchange.asmx"
+    };
+}
+
+/// See [`stock_scripts`].
+const STOCK_SCRIPTS: &str = stock_scripts!();
+
 /// Paths where HAFNIUM and others put web shells, and the files of a standard install there.
-const SHELL_LOCATIONS: &str = "(path:/aspnet_client/* OR path:/owa/auth/* OR path:/ecp/auth/* OR path:/oab/*) AND (path:*.aspx OR path:*.ashx OR path:*.asmx OR path:*.asp) AND NOT path:/owa/auth/errorFE.aspx AND NOT path:/owa/auth/ExpiredPassword.aspx AND NOT path:/owa/auth/frowny.aspx AND NOT path:/owa/auth/logoff.aspx AND NOT path:/owa/auth/logon.aspx AND NOT path:/owa/auth/OutlookCN.aspx AND NOT path:/owa/auth/RedirSuiteServiceProxy.aspx AND NOT path:/owa/auth/signout.aspx AND NOT path:/ecp/auth/TimeoutLogout.aspx";
+const SHELL_LOCATIONS: &str = concat!(
+    "(path:/aspnet_client/* OR path:/owa/auth/* OR path:/ecp/auth/* OR path:/oab/*) AND (path:*.aspx OR path:*.ashx OR path:*.asmx OR path:*.asp) AND NOT (",
+    stock_scripts!(),
+    ")"
+);
+
+/// Rules whose hits are requests to a web shell, in any application: the script they ask is one.
+const NAMING_SHELLS: [&str; 3] = [
+    "webshell-known-name",
+    "webshell-tunnel",
+    "webshell-generic-name-post",
+];
 
 /// Rules whose hits name the file they wrote (a local path in the message or the event).
 const NAMING_WRITES: [&str; 4] = [
@@ -427,7 +449,7 @@ fn requests_of(sel: &dyn Selected) -> Result<Option<u64>> {
     sel.each_event(&mut |ev| {
         match ev.request_id {
             Some(id) => {
-                ids.insert(id.to_ascii_lowercase());
+                ids.insert(id);
             }
             None => without += 1,
         }
@@ -826,16 +848,16 @@ impl<'a> Ctx<'a> {
         }
         // Scripts a web shell rule names by their use (a tunnel's opening request, a public
         // shell's name answering POSTs), in any application.
-        for rule in self.d.rules.iter().filter(|r| {
-            r.id.starts_with("webshell-")
-                && r.outcome == Outcome::Compromise
-                && r.category == Category::Compromise
-                && self.d.hits.contains_key(&r.id)
-        }) {
-            let hits = self.select(&format!("rule:{}", rule.id))?;
+        for rule in
+            self.d.rules.iter().filter(|r| {
+                NAMING_SHELLS.contains(&r.id.as_str()) && self.d.hits.contains_key(&r.id)
+            })
+        {
+            let named = format!("rule:{} AND NOT ({STOCK_SCRIPTS})", rule.id);
+            let hits = self.select(&named)?;
             for host in self.values(&hits, "host", 100)? {
                 let q_host = format!("host:{}", quote_value(&host));
-                let on_host = self.select(&format!("rule:{} AND {q_host}", rule.id))?;
+                let on_host = self.select(&format!("{named} AND {q_host}"))?;
                 for path in self.values(&on_host, "path", 1000)? {
                     if is_script(&path) {
                         candidates

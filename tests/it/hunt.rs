@@ -1073,7 +1073,9 @@ fn a_web_shell_in_any_application_is_a_compromise() {
          2019-09-03 10:13:30 10.0.2.15 GET /erp/conn.aspx proxy&port=445&ip=10.0.0.9 80 - 10.0.2.17 - - 500 0 0 7\n\
          2019-09-03 10:13:36 10.0.2.15 GET /erp/conn.aspx proxy&port=3389&ip=127.0.0.1 80 - 10.0.2.17 - - 200 0 0 7\n\
          2019-09-03 10:13:44 10.0.2.15 POST /erp/conn.aspx proxy 80 - 10.0.2.17 - - 200 0 0 4\n\
-         2019-09-03 10:14:00 10.0.2.15 GET /tunnel.ashx cmd=connect&target=10.0.0.5&port=22 80 - 10.0.2.18 - - 200 0 0 4\n",
+         2019-09-03 10:14:00 10.0.2.15 GET /tunnel.ashx cmd=connect&target=10.0.0.5&port=22 80 - 10.0.2.18 - - 200 0 0 4\n\
+         2019-09-03 10:15:00 10.0.2.15 GET /owa/auth/logon.aspx proxy&port=3389&ip=10.0.0.1 80 - 192.0.2.99 - - 200 0 0 4\n\
+         2019-09-03 10:16:00 10.0.2.15 GET /owa/auth/logon.aspx replaceCurrent=1 80 - 10.0.9.40 - - 200 0 0 4\n",
     )
     .unwrap();
     std::fs::write(
@@ -1112,6 +1114,12 @@ fn a_web_shell_in_any_application_is_a_compromise() {
             )
         })
         .collect();
+    // Exchange's logon page answering a scanner's tunnel check is not a web shell: its users
+    // would be a shell's clients.
+    assert!(
+        !shells.iter().any(|(_, p, _)| p.contains("logon.aspx")),
+        "{shells:?}"
+    );
     for expected in [
         ("WEB01", "/erp/conn.aspx", 3),
         ("WEB01", "/tunnel.ashx", 1),

@@ -1434,6 +1434,10 @@ fn files_naming_no_host_are_named_by_their_address_or_the_host_option() {
     };
     assert_eq!(verdict("172.16.4.21"), "compromised");
     assert_ne!(verdict("172.16.4.22"), "compromised");
+    // Shown and exported under the host it is searched by.
+    let rows = common::exported(&two, "host:172.16.4.21 AND path:/owa/auth/*.aspx");
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["host"] == "172.16.4.21"), "{rows:?}");
 
     // The same rows without `s-ip`.
     let unnamed_evidence = dir.path().join("unnamed-evidence");
