@@ -56,7 +56,7 @@ pub struct Finding {
     pub count: u64,
     /// The requests those events are: IIS's front end, HttpProxy and the back end each log one
     /// request under its GUID, so 12 events may be 4 requests. Counted up to
-    /// [`REQUESTS_COUNTED`] events; each event without a GUID is one.
+    /// 20,000 events; each event without a GUID is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,
     /// Hits by what they turned out to mean (a `success_when` rule's refused requests are
