@@ -17,6 +17,17 @@ use crate::event::{self, Event};
 /// The first bytes of an EVTX file.
 pub const MAGIC: &[u8] = b"ElfFile\0";
 
+/// Every `source` [`source_of`] gives: the event logs' own, whose events carry no request GUID.
+pub const SOURCES: [&str; 7] = [
+    "security",
+    "system",
+    "application",
+    "msexchange-management",
+    "sysmon",
+    "powershell",
+    "evtx",
+];
+
 /// The `source` of an event from its channel.
 pub fn source_of(channel: &str) -> &'static str {
     let c = channel.to_ascii_lowercase();

@@ -426,7 +426,7 @@ const RARE_UA_EVENTS: u64 = 200;
 /// At most this many requests of one web shell are loaded to count them across logs.
 const SHELL_REQUESTS_LOADED: u64 = 100_000;
 
-/// At most this many events of one finding are read to count the requests they are.
+/// At most this many events with a request GUID are read per finding to count its requests.
 const REQUESTS_COUNTED: u64 = 20_000;
 
 /// Process starts whose parent is IIS's worker or Unified Messaging's (Sysmon 1, Security 4688).
@@ -437,26 +437,6 @@ const SHELL_PROCESSES_SHOWN: u64 = 10;
 
 /// Evidence events cited per reason of a verdict.
 const CITED_PER_REASON: u64 = 3;
-
-/// The requests a selection's events are (see [`Finding::requests`]), or None past
-/// [`REQUESTS_COUNTED`] events.
-fn requests_of(sel: &dyn Selected) -> Result<Option<u64>> {
-    if sel.len() > REQUESTS_COUNTED {
-        return Ok(None);
-    }
-    let mut ids = HashSet::new();
-    let mut without = 0u64;
-    sel.each_event(&mut |ev| {
-        match ev.request_id {
-            Some(id) => {
-                ids.insert(id);
-            }
-            None => without += 1,
-        }
-        Ok(())
-    })?;
-    Ok(Some(ids.len() as u64 + without))
-}
 
 impl<'a> Ctx<'a> {
     fn new(store: &'a dyn Store, d: &'a Detections) -> Result<Ctx<'a>> {
@@ -551,6 +531,33 @@ impl<'a> Ctx<'a> {
             .collect())
     }
 
+    /// The requests a rule's events are (see [`Finding::requests`]), or None past
+    /// [`REQUESTS_COUNTED`] events outside the event logs: only those are read, an event log
+    /// record being one each. (`request_id:*` would say which events have a GUID, but is a walk
+    /// of every GUID bucket: hunt took 17 s instead of 12.6 on ten million lines.)
+    fn requests_of(&self, rule: &str, events: u64) -> Result<Option<u64>> {
+        let logs: Vec<String> = crate::formats::evtx::SOURCES
+            .iter()
+            .map(|s| format!("source:{s}"))
+            .collect();
+        let web = self.select(&format!("rule:{rule} AND NOT ({})", logs.join(" OR ")))?;
+        if web.len() > REQUESTS_COUNTED {
+            return Ok(None);
+        }
+        let mut ids = HashSet::new();
+        let mut without = 0u64;
+        web.each_event(&mut |ev| {
+            match ev.request_id {
+                Some(id) => {
+                    ids.insert(id);
+                }
+                None => without += 1,
+            }
+            Ok(())
+        })?;
+        Ok(Some(events - web.len() + without + ids.len() as u64))
+    }
+
     /// The hosts of a selection's events, "(no host)" among them when some name none.
     fn hosts(&self, sel: &dyn Selected) -> Result<Vec<String>> {
         let top = sel.top_values("host", 50, Order::Top, false)?;
@@ -609,7 +616,7 @@ impl<'a> Ctx<'a> {
             category: rule.category,
             outcome: rule.outcome,
             count: sel.len(),
-            requests: requests_of(sel.as_ref())?,
+            requests: self.requests_of(&rule.id, sel.len())?,
             outcomes,
             first_seen: format_ms(span.0),
             last_seen: format_ms(span.1),
