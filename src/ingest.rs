@@ -1392,16 +1392,20 @@ fn frame_records(
     send: &mut dyn FnMut(Payload),
     resumed: Option<(Framer, Current)>,
 ) -> FrameOutcome {
-    let intern = |l: &Layout| layouts.lock().map(|mut r| r.intern(l)).unwrap_or(0);
+    // Each layout met is registered with the ingest's date order (see `Layouts::date_order`).
     let date_order = layouts.lock().map(|r| r.date_order).unwrap_or_default();
+    let register = |l: Layout| {
+        let l = l.with_date_order(date_order);
+        let id = layouts.lock().map(|mut r| r.intern(&l)).unwrap_or(0);
+        (l, id)
+    };
     let resuming = resumed.is_some();
     let (mut framer, mut current) = match resumed {
         Some(state) => state,
         None => {
             let mut framer = Framer::new(format);
             let current = framer.initial_layout().map(|l| {
-                let l = l.with_date_order(date_order);
-                let id = intern(&l);
+                let (l, id) = register(l);
                 (Arc::new(l), id)
             });
             (framer, current)
@@ -1478,8 +1482,7 @@ fn frame_records(
             other => (None, other),
         };
         if let Some(l) = layout {
-            let l = l.with_date_order(date_order);
-            let id = intern(&l);
+            let (l, id) = register(l);
             if current.as_ref().is_none_or(|(_, cur)| *cur != id) {
                 pending.flush(last_line, send);
                 current = Some((Arc::new(l), id));

@@ -273,10 +273,8 @@ fn spread_noise_over_requests(
             .collect()
     };
     let noise = with_hits(&|r| r.spec.category == Category::Noise);
-    let graded = with_hits(&|r| {
-        r.spec.category != Category::Noise
-            && matches!(r.spec.outcome(), Outcome::Attempt | Outcome::Success)
-    });
+    let graded =
+        with_hits(&|r| r.spec.category != Category::Noise && r.spec.outcome().yields_to_noise());
     if noise.is_empty() || graded.is_empty() {
         return Ok(());
     }

@@ -467,7 +467,7 @@ impl<'a> Ctx<'a> {
                 context.push(rule);
                 continue;
             }
-            let downgraded = matches!(outcome, Outcome::Attempt | Outcome::Success);
+            let downgraded = outcome.yields_to_noise();
             let main = match (&noise, downgraded) {
                 (Some(n), true) => {
                     parts.push(Part {

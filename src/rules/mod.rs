@@ -63,6 +63,15 @@ pub enum Outcome {
     Compromise,
 }
 
+impl Outcome {
+    /// A hit of this outcome that a noise rule also matches (a scanner's agent, a vulnerability
+    /// check) is a probe: an exploit-shaped request, not an exploit. Compromise stands whatever
+    /// sent it (a web shell answering a scanner's agent is still one).
+    pub fn yields_to_noise(self) -> bool {
+        matches!(self, Outcome::Attempt | Outcome::Success)
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
