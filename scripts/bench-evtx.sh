@@ -28,7 +28,7 @@ samples=()
 while IFS= read -r f; do samples+=("$f"); done < <(find "$corpus_root" -name '*.evtx' -size +1000k | sort)
 [ ${#samples[@]} -gt 0 ] || { echo "no EVTX samples under $corpus_root" >&2; exit 1; }
 
-evtx=$work/evtx-$copies
+evtx=$work/evtx-$copies-retimed
 if [ ! -f "$evtx/.done" ]; then
   rm -rf "$evtx"
   for i in $(seq -w 1 "$copies"); do
@@ -36,11 +36,10 @@ if [ ! -f "$evtx/.done" ]; then
     for f in "${samples[@]}"; do
       out="$evtx/copy-$i/$(basename "$f")"
       cp "$f" "$out"
-      # trawl ingests identical content once, wherever it is: make each copy its own evidence
-      # by writing the copy's number into the file header's unused padding (bytes 128-4095,
-      # outside its checksum and read by no parser), within the first 512 bytes, which trawl
-      # compares first, as distinct logs' headers differ there.
-      printf 'copy-%s' "$i" | dd of="$out" bs=1 seek=256 conv=notrunc status=none
+      # trawl ingests identical content once, and a Windows event once however many copies of
+      # its log it reads: each copy's events are moved by the copy's number of seconds, which
+      # makes them other events (and the file other evidence).
+      python3 "$root/scripts/evtx-retime.py" "$out" "$((10#$i))"
     done
   done
   touch "$evtx/.done"

@@ -42,6 +42,10 @@ pub struct MalformedLine {
 /// How many malformed records are kept per file (all are counted).
 pub const MALFORMED_EXAMPLES: usize = 20;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One ingested file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileRecord {
@@ -65,9 +69,13 @@ pub struct FileRecord {
     /// Directives, comments, headers and blank lines.
     pub skipped: u64,
     /// Lines after the first of records spanning several lines (quoted newlines in CSV), so
-    /// that `events + malformed + skipped + continuation_lines == lines`.
+    /// that `events + malformed + skipped + continuation_lines + duplicate_events == lines`.
     #[serde(default)]
     pub continuation_lines: u64,
+    /// Windows events this file holds that the case had from another file (another copy of the
+    /// same log): not added again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicate_events: u64,
     /// Events whose time had no zone and were converted with `tz`.
     #[serde(default)]
     pub naive_times: u64,

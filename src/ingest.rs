@@ -31,6 +31,7 @@ use chrono::FixedOffset;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
+use tantivy::schema::Value;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use crate::attribution::{RequestClients, TrustedProxies};
@@ -119,6 +120,9 @@ pub struct IngestReport {
     pub warnings: Vec<String>,
     /// HttpProxy and back-end rows that took their client from the front-end request.
     pub inherited_clients: u64,
+    /// Windows events already in the case, or read twice in this run (another copy of the same
+    /// log): not added again.
+    pub duplicate_events: u64,
 }
 
 /// What to do with one piece of evidence.
@@ -207,6 +211,8 @@ struct Parsed {
     /// (request GUID, client) of front-end requests, for the rows that inherit their client.
     joins: Vec<(u128, std::net::IpAddr)>,
     inherited: u64,
+    /// Windows events among `docs` (by index), as copies of them are told apart.
+    windows: Vec<(usize, WindowsEvent)>,
 }
 
 /// What parsers need to attribute events to their clients.
@@ -272,8 +278,36 @@ pub trait Destination {
     fn committed(&mut self, manifest: Manifest) -> Result<()>;
 }
 
+/// A Windows event as an ingest tells copies of it apart: its identity (channel and record
+/// number, `formats::evtx::record_identity`), its host and its millisecond. Two events alike in
+/// all three are one event read twice; a log cleared and started again numbers its records
+/// anew, but at other times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowsEvent {
+    identity: u64,
+    host: u64,
+    ts_ms: i64,
+}
+
+impl WindowsEvent {
+    /// The key of an event as indexed (its host as the document holds it).
+    pub fn new(identity: u64, host: Option<&str>, ts_ms: i64) -> WindowsEvent {
+        let mut h = formats::evtx::Fnv1a::default();
+        for b in host.unwrap_or_default().bytes() {
+            h.byte(b.to_ascii_lowercase());
+        }
+        WindowsEvent {
+            identity,
+            host: h.0,
+            ts_ms,
+        }
+    }
+}
+
 /// Adds events and commits them with the manifest, all or nothing per commit.
 pub trait EventWriter: Send {
+    /// The Windows events committed so far, but those of the files listed (being replaced).
+    fn windows_events(&self, except_files: &[u64]) -> Result<Vec<WindowsEvent>>;
     /// Adds events given in time order; `fits_budget`: they fit the writer's memory budget.
     fn add_sorted(&mut self, docs: Vec<TantivyDocument>, fits_budget: bool) -> Result<()>;
     /// Deletes the events of a file (in the same commit as what replaces them).
@@ -341,6 +375,50 @@ struct LocalWriter {
 }
 
 impl EventWriter for LocalWriter {
+    fn windows_events(&self, except_files: &[u64]) -> Result<Vec<WindowsEvent>> {
+        let reader = self
+            .index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()?;
+        let searcher = reader.searcher();
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let columns = segment.fast_fields();
+            let Some(identity) = columns.column_opt::<u64>(schema::fields::WINREC)? else {
+                continue;
+            };
+            let ts = columns.date(crate::event::names::TS)?;
+            let file = columns.u64(schema::fields::FILE_ID)?;
+            let host = columns.str(crate::event::names::HOST)?;
+            let alive = segment.alive_bitset();
+            // Host names repeat: each looked up in the column's dictionary once.
+            let mut hosts: HashMap<Option<u64>, Option<String>> = HashMap::new();
+            let mut name = String::new();
+            for doc in 0..segment.max_doc() {
+                let Some(id) = identity.first(doc) else {
+                    continue;
+                };
+                if alive.is_some_and(|a| a.is_deleted(doc))
+                    || file.first(doc).is_some_and(|f| except_files.contains(&f))
+                {
+                    continue;
+                }
+                let ord = host.as_ref().and_then(|h| h.term_ords(doc).next());
+                let host_name = hosts.entry(ord).or_insert_with(|| {
+                    let (Some(h), Some(ord)) = (&host, ord) else {
+                        return None;
+                    };
+                    name.clear();
+                    h.ord_to_str(ord, &mut name).ok()?.then(|| name.clone())
+                });
+                let ms = ts.first(doc).map_or(0, |d| d.into_timestamp_millis());
+                out.push(WindowsEvent::new(id, host_name.as_deref(), ms));
+            }
+        }
+        Ok(out)
+    }
+
     /// A run that fits in tantivy's memory budget (the end of an ingest, or a log that grew
     /// since the last one) is cut into one contiguous slice per indexing thread, each sent as
     /// one batch that one thread indexes whole: the segments then cover consecutive stretches of
@@ -499,6 +577,7 @@ pub fn ingest(
             .commit_interval
             .map(|i| started + i.min(FIRST_COMMIT_AFTER)),
         commit_gap: FIRST_COMMIT_AFTER,
+        windows: None,
     };
     let mut outcome = Ok(());
     let mut joins = RequestClients::default();
@@ -1680,6 +1759,7 @@ fn parse_chunk(
         clock: ClockCheck::default(),
         joins: Vec::new(),
         inherited: 0,
+        windows: Vec::new(),
     };
     let source = chunk.layout.source();
     let dynamic = chunk.layout.has_dynamic_attrs();
@@ -1755,6 +1835,11 @@ fn parse_chunk(
                 };
                 let raw_bytes = invalid.then_some(bytes);
                 let doc = schema::document(fields, &ev, from, &text, raw_bytes);
+                if let Some(identity) = doc.get_first(fields.winrec).and_then(|v| v.as_u64()) {
+                    let host = doc.get_first(fields.host).and_then(|v| v.as_str());
+                    let key = WindowsEvent::new(identity, host, ev.ts_ms);
+                    parsed.windows.push((parsed.docs.len(), key));
+                }
                 parsed.doc_bytes += approx_memory(bytes, &ev);
                 parsed.docs.push((ev.ts_ms, doc));
                 parsed.first_ts = Some(parsed.first_ts.map_or(ev.ts_ms, |t| t.min(ev.ts_ms)));
@@ -1794,6 +1879,9 @@ struct WriterState<'a> {
     /// gap before it.
     commit_due: Option<Instant>,
     commit_gap: Duration,
+    /// Windows events in the case and added since, read from the destination when the first
+    /// Windows event of this ingest comes (see [`WindowsEvent`]).
+    windows: Option<std::collections::HashSet<WindowsEvent>>,
 }
 
 struct TaskProgress {
@@ -1906,6 +1994,41 @@ impl WriterState<'_> {
         writer.add_sorted(sorted, fits_budget)
     }
 
+    /// Drops the Windows events already in the case or met earlier in this ingest (another copy
+    /// of the same log: a second collection, an EVTX beside its export), and says how many.
+    /// The first copy read is the one kept, so which file an event cites can change with the
+    /// order files are read in; the count cannot.
+    fn drop_copies(&mut self, writer: &mut dyn EventWriter, parsed: &mut Parsed) -> Result<u64> {
+        if parsed.windows.is_empty() {
+            return Ok(0);
+        }
+        let seen = match &mut self.windows {
+            Some(seen) => seen,
+            None => {
+                // The events of files this ingest replaces are being deleted: not copies.
+                let replaced: Vec<u64> = self.tasks.iter().filter_map(|t| t.replaces).collect();
+                let known = writer.windows_events(&replaced)?;
+                self.windows.insert(known.into_iter().collect())
+            }
+        };
+        let mut copy = vec![false; parsed.docs.len()];
+        let mut copies = 0;
+        for &(i, key) in &parsed.windows {
+            if !seen.insert(key) {
+                copy[i] = true;
+                copies += 1;
+            }
+        }
+        if copies > 0 {
+            let mut i = 0;
+            parsed.docs.retain(|_| {
+                i += 1;
+                !copy[i - 1]
+            });
+        }
+        Ok(copies)
+    }
+
     fn take_next(&mut self, task: usize) -> Option<Payload> {
         let p = self.records.get_mut(&task)?;
         let payload = p.pending.remove(&p.next_seq)?;
@@ -1970,6 +2093,7 @@ impl WriterState<'_> {
                         malformed: 0,
                         skipped: 0,
                         continuation_lines: 0,
+                        duplicate_events: 0,
                         naive_times: 0,
                         tz: None,
                         first_ts: None,
@@ -2000,7 +2124,8 @@ impl WriterState<'_> {
                 state.record = Some(record);
             }
             Payload::Chunk(_) => {}
-            Payload::Docs(parsed) => {
+            Payload::Docs(mut parsed) => {
+                let copies = self.drop_copies(writer, &mut parsed)?;
                 let n = parsed.docs.len() as u64;
                 for (request_id, client) in parsed.joins {
                     self.joins.insert(request_id, client);
@@ -2009,8 +2134,14 @@ impl WriterState<'_> {
                 self.manifest.dynamic_attrs.extend(parsed.dynamic_attrs);
                 self.run.extend(parsed.docs);
                 self.run_bytes += parsed.doc_bytes;
+                let state = self
+                    .records
+                    .get_mut(&task_index)
+                    .ok_or_else(|| Error::Usage("writer lost track of a file".into()))?;
+                self.report.duplicate_events += copies;
                 if let Some(r) = state.record.as_mut() {
                     r.events += n;
+                    r.duplicate_events += copies;
                     r.lines = r.lines.max(parsed.end_line);
                     r.continuation_lines += parsed.continuation;
                     note_malformed(r, &parsed.malformed, self.report);

@@ -48,7 +48,8 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZIP_MAGIC: [u8; 4] = [b'P', b'K', 3, 4];
 
 /// Walks the given paths (files or directories, recursively, in name order) and lists the
-/// evidence in them. Paths under `exclude` (the case directory) are skipped.
+/// evidence in them. Paths under `exclude` (the case directory) are skipped; named as inputs,
+/// they are listed as unreadable with why.
 pub fn discover(
     inputs: &[PathBuf],
     exclude: Option<&Path>,
@@ -57,6 +58,16 @@ pub fn discover(
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
     for input in inputs {
+        // Named, not met on the way (a folder holding the case): said, not skipped in silence.
+        if let (Some(ex), Ok(canon)) = (&exclude, input.canonicalize())
+            && canon.starts_with(ex)
+        {
+            unreadable.push(Unreadable {
+                path: path_text(input),
+                reason: "inside the case's own folder, which is never read as evidence: move it out of the case folder".into(),
+            });
+            continue;
+        }
         walk(input, exclude.as_deref(), &mut found, &mut unreadable);
     }
     (found, unreadable)

@@ -43,10 +43,13 @@ pub mod fields {
     pub const LAYOUT: &str = "layout";
     /// A record's bytes when they are not valid UTF-8.
     pub const RAW_BYTES: &str = "raw_bytes";
+    /// A Windows event's identity (`formats::evtx::record_identity`), a column only: read back
+    /// when a later ingest brings the same events again.
+    pub const WINREC: &str = "winrec";
 }
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -76,6 +79,7 @@ pub struct Fields {
     pub layout: Field,
     pub raw: Field,
     pub raw_bytes: Field,
+    pub winrec: Field,
 }
 
 fn keyword(tokenizer: &str, fast: bool) -> TextOptions {
@@ -149,6 +153,7 @@ pub fn build() -> (Schema, Fields) {
         layout: b.add_u64_field(fields::LAYOUT, fast_u64()),
         raw: b.add_text_field(names::RAW, STORED),
         raw_bytes: b.add_bytes_field(fields::RAW_BYTES, BytesOptions::from(STORED)),
+        winrec: b.add_u64_field(fields::WINREC, fast_u64()),
     };
     (b.build(), fields)
 }
@@ -180,6 +185,7 @@ pub fn fields_of(schema: &Schema) -> tantivy::Result<Fields> {
         layout: f(fields::LAYOUT)?,
         raw: f(names::RAW)?,
         raw_bytes: f(fields::RAW_BYTES)?,
+        winrec: f(fields::WINREC)?,
     })
 }
 
@@ -539,6 +545,9 @@ pub fn document(
     doc.add_u64(f.file_id, from.file_id);
     doc.add_u64(f.line, from.line);
     doc.add_u64(f.layout, from.layout);
+    if let Some(id) = crate::formats::evtx::record_identity(ev) {
+        doc.add_u64(f.winrec, id);
+    }
     doc.add_text(f.raw, raw);
     if let Some(bytes) = raw_bytes {
         doc.add_bytes(f.raw_bytes, bytes);

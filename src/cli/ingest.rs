@@ -283,6 +283,15 @@ fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Result<()> {
         r.duplicate_files
     )
     .map_err(w)?;
+    if r.duplicate_events > 0 {
+        // Counted once: a second collection of a log, or an EVTX beside its export.
+        writeln!(
+            out,
+            "  {} already in the case from another copy of their log (the same computer, channel, record number and time): not added again",
+            plural(r.duplicate_events, "Windows event", "Windows events")
+        )
+        .map_err(w)?;
+    }
     if !r.malformed_examples.is_empty() {
         writeln!(
             out,

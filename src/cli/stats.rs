@@ -62,7 +62,8 @@ pub(super) fn stats(
             "files": m.files.iter().map(|f| json!({
                 "path": f.path, "format": f.format.name(), "source": f.source, "host": f.host,
                 "size": f.size, "sha256": f.sha256, "lines": f.lines, "events": f.events,
-                "malformed": f.malformed, "complete": f.complete,
+                "malformed": f.malformed, "duplicate_events": f.duplicate_events,
+                "complete": f.complete,
                 "first": f.first_ts.map(format_ms), "last": f.last_ts.map(format_ms),
                 "malformed_examples": f.malformed_examples,
                 "read_error": f.read_error,
@@ -143,6 +144,14 @@ pub(super) fn stats(
         .map_err(w)?;
         if let Some(skew) = &f.clock_skew {
             writeln!(out, "             clock: {skew}").map_err(w)?;
+        }
+        if f.duplicate_events > 0 {
+            writeln!(
+                out,
+                "             and {} Windows events the case has from another copy of their log",
+                thousands(f.duplicate_events)
+            )
+            .map_err(w)?;
         }
     }
     for t in &tops {

@@ -91,7 +91,8 @@ fn every_corpus_log_is_ingested_with_every_line_accounted_for() {
             "{} is not a log but was ingested",
             f.path
         );
-        let accounted = f.events + f.malformed + f.skipped + f.continuation_lines;
+        let accounted =
+            f.events + f.malformed + f.skipped + f.continuation_lines + f.duplicate_events;
         assert_eq!(
             accounted, f.lines,
             "{}: lines not accounted for: {f:?}",
@@ -465,17 +466,19 @@ fn every_corpus_evtx_ingests_with_its_record_count() {
         .iter()
         .flat_map(|f| f.paths().map(move |p| (f, p.rsplit('/').next().unwrap())))
     {
+        // A record another file of the corpus holds too (a damaged copy of a log) is counted
+        // once, in the file read first.
+        let records = f.events + f.malformed + f.duplicate_events;
         assert_eq!(
-            f.events + f.malformed,
-            expected[name],
-            "{name}: {} events, {} malformed",
-            f.events,
-            f.malformed
+            records, expected[name],
+            "{name}: {} events, {} malformed, {} copies",
+            f.events, f.malformed, f.duplicate_events
         );
-        assert_eq!(f.events + f.malformed, f.lines, "{name}");
+        assert_eq!(records, f.lines, "{name}");
         let damaged = name.starts_with("sample_with_a_bad") || name.starts_with("sample-with-zero");
         if damaged {
-            assert!(f.events >= 300 && f.events <= 449, "{name}: {}", f.events);
+            let read = f.events + f.duplicate_events;
+            assert!((300..=449).contains(&read), "{name}: {read}");
             assert!(
                 f.malformed_examples
                     .iter()
@@ -487,6 +490,66 @@ fn every_corpus_evtx_ingests_with_its_record_count() {
             // (that one holds an empty record dated 1601, which the index cannot hold)
             assert_eq!(f.malformed, 0, "{name}: {:?}", f.malformed_examples);
         }
+    }
+}
+
+/// An event log collected twice: an earlier copy (its first chunks, as a collection taken
+/// before the log filled them) and a later one whose header differs (Windows rewrites it as the
+/// log is written). Every record is one event, cited in the copy read first, whether the copies
+/// come in one ingest or two; the summary and `stats` count the copies' records.
+#[test]
+fn an_event_log_collected_twice_is_counted_once() {
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    let log = std::fs::read(corpus.join("omerbenamram-evtx/system.evtx")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (earlier, later) = (dir.path().join("day1/EX1"), dir.path().join("day3/EX1"));
+    std::fs::create_dir_all(&earlier).unwrap();
+    std::fs::create_dir_all(&later).unwrap();
+    // The file header (4 KiB), then the first three 64 KiB chunks.
+    std::fs::write(earlier.join("System.evtx"), &log[..4096 + 3 * 65536]).unwrap();
+    let mut changed = log.clone();
+    changed[120] ^= 1;
+    std::fs::write(later.join("System.evtx"), &changed).unwrap();
+    let alone = dir.path().join("alone");
+    common::ingest(&alone, &later);
+    let records = common::count(&alone, "*");
+    assert!(records > 1000, "{records}");
+
+    let together = dir.path().join("together");
+    let summary = common::ingest(&together, dir.path());
+    assert_eq!(common::count(&together, "*"), records, "{summary}");
+    let stats: Value = serde_json::from_str(&common::ok(&[
+        "stats",
+        "--case",
+        common::path_str(&together),
+        "--json",
+    ]))
+    .unwrap();
+    let copies: u64 = stats["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["duplicate_events"].as_u64().unwrap())
+        .sum();
+    let first_chunks = dir.path().join("first-chunks");
+    common::ingest(&first_chunks, &earlier);
+    let overlap = common::count(&first_chunks, "*");
+    assert!(overlap > 100 && overlap < records, "{overlap}");
+    assert_eq!(copies, overlap, "{stats}");
+    assert!(
+        summary.contains(&format!("{overlap} Windows events already in the case")),
+        "{summary}"
+    );
+    assert_eq!(stats["events"].as_u64(), Some(records));
+
+    // In two ingests, either order.
+    for (first, second) in [(&earlier, &later), (&later, &earlier)] {
+        let case = dir.path().join(format!("two-{}", first == &earlier));
+        common::ingest(&case, first);
+        let summary = common::ingest(&case, second);
+        assert_eq!(common::count(&case, "*"), records, "{summary}");
     }
 }
 
@@ -736,9 +799,20 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
             .unwrap();
         }
         // The record's XML as the crate renders it (what `evtx_dump -o xml` prints).
-        let first = dir.path().join("first");
-        common::ingest(&first, &logs.join(format!("{id}.evtx")));
-        let rows = common::exported(&first, "*");
+        let ingest_alone = |name: &str| {
+            let case = dir.path().join(format!("alone-{name}"));
+            let out = common::run(&[
+                "ingest",
+                "--case",
+                common::path_str(&case),
+                "--sigma",
+                common::path_str(&rules),
+                common::path_str(&logs.join(name)),
+            ]);
+            assert!(out.status.success(), "{out:?}");
+            common::exported(&case, "*")
+        };
+        let rows = ingest_alone(&format!("{id}.evtx"));
         let record_id = rows[0]["line"].as_u64().unwrap();
         let xml = rows[0]["raw"].as_str().unwrap().to_string();
         std::fs::write(
@@ -767,19 +841,17 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
             common::path_str(&logs),
         ]);
         assert!(out.status.success(), "{out:?}");
+        // Together they are one event, read four times.
         let summary = String::from_utf8_lossy(&out.stdout);
         assert!(
-            summary.contains("4 new events, 0 malformed")
+            summary.contains("1 new event, 0 malformed")
                 && summary.contains("json 1")
-                && summary.contains("event-xml 2"),
+                && summary.contains("event-xml 2")
+                && summary.contains("3 Windows events already in the case"),
             "{summary}"
         );
-        let rows = common::exported(&case, "*");
-        let at = |name: &str| {
-            rows.iter()
-                .find(|r| r["file"].as_str().unwrap().ends_with(name))
-                .unwrap_or_else(|| panic!("{name} in {rows:?}"))
-        };
+        assert_eq!(common::count(&case, "*"), 1);
+        let evtx = &rows[0];
         // XML reads a line end as one line feed (the crate writes GUIDs bare and in upper case
         // in JSON: trawl writes them as in the XML).
         let fields = |row: &Value| -> Vec<(String, String)> {
@@ -792,14 +864,15 @@ fn the_same_record_as_evtx_pretty_json_and_xml_text_has_the_same_fields() {
             out.sort();
             out
         };
-        let evtx = at(&format!("{id}.evtx"));
         assert_eq!(evtx["line"].as_u64(), Some(record_id));
         for (name, line) in [
             (format!("{id}.json"), 1),
             ("dumped.xml".into(), 3),
             ("saved.xml".into(), 1),
         ] {
-            let row = at(&name);
+            let rows = ingest_alone(&name);
+            let row = &rows[0];
+            assert!(row["file"].as_str().unwrap().ends_with(&name), "{row}");
             assert_eq!(fields(row), fields(evtx), "{name} against the EVTX");
             assert_eq!(row["ts"], evtx["ts"], "{name}");
             assert_eq!(row["host"], evtx["host"], "{name}");
@@ -842,15 +915,23 @@ fn an_exchange_cmdlet_in_evtx_dumps_json_is_read_as_from_the_evtx() {
         logs.join("mgmt.evtx"),
     )
     .unwrap();
-    let case = dir.path().join("case");
-    common::ingest(&case, &logs);
-    let rows = common::exported(&case, "EventRecordID:3229");
-    assert_eq!(rows.len(), 2, "{rows:?}");
-    let (evtx, json) = if rows[0]["file"].as_str().unwrap().ends_with(".evtx") {
-        (&rows[0], &rows[1])
-    } else {
-        (&rows[1], &rows[0])
+    // Each alone, then together: one event (the same record, read twice).
+    let alone = |name: &str| {
+        let case = dir.path().join(format!("case-{name}"));
+        common::ingest(&case, &logs.join(name));
+        let mut rows = common::exported(&case, "EventRecordID:3229");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        (case, rows.remove(0))
     };
+    let (case, json) = alone("mgmt.json");
+    let (_, evtx) = alone("mgmt.evtx");
+    let together = dir.path().join("together");
+    let summary = common::ingest(&together, &logs);
+    assert_eq!(
+        common::exported(&together, "EventRecordID:3229").len(),
+        1,
+        "{summary}"
+    );
     assert_eq!(json["line"], 2);
     assert_eq!(json["fields"], evtx["fields"]);
     assert_eq!(json["fields"]["Cmdlet"], "Set-Mailbox");
@@ -866,7 +947,7 @@ fn an_exchange_cmdlet_in_evtx_dumps_json_is_read_as_from_the_evtx() {
             &case,
             "Cmdlet:Set-Mailbox AND Parameters:*ForwardingSmtpAddress*"
         ),
-        2
+        1
     );
 }
 

@@ -1567,3 +1567,91 @@ fn an_event_export_in_a_cultures_date_format_is_read() {
     assert!(summary.contains("0 new events, 1 malformed"), "{summary}");
     assert!(summary.contains("--date-order dmy or mdy"), "{summary}");
 }
+
+/// Windows events collected twice (two exports of a log taken days apart) are one event each,
+/// in one ingest or two: what tells them apart is the host, channel, record number and time
+/// together. A number used again after the log was cleared (at another time), the same number
+/// in another channel and on another host are other events.
+#[test]
+fn windows_events_read_twice_are_counted_once() {
+    let event = |n: u32| {
+        common::windows_event(
+            n,
+            "Microsoft-Windows-Security-Auditing",
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": format!("user{n}")}),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (day1, day3) = (dir.path().join("day1"), dir.path().join("day3"));
+    std::fs::create_dir_all(&day1).unwrap();
+    std::fs::create_dir_all(&day3).unwrap();
+    let lines = |ns: std::ops::RangeInclusive<u32>| -> String {
+        ns.map(event).collect::<Vec<_>>().join("\n") + "\n"
+    };
+    std::fs::write(day1.join("Security.json"), lines(1..=6)).unwrap();
+    let others = [
+        // Cleared, then numbered from 1 again an hour later.
+        event(2).replace("T10:00:02", "T11:00:02"),
+        event(3).replace("\"Channel\":\"Security\"", "\"Channel\":\"System\""),
+        event(4).replace("EX1.corp.example", "EX2.corp.example"),
+    ];
+    std::fs::write(
+        day3.join("Security.json"),
+        lines(4..=9) + &others.join("\n") + "\n",
+    )
+    .unwrap();
+
+    let case = dir.path().join("together");
+    let summary = common::ingest(&case, dir.path());
+    assert_eq!(count(&case, "*"), 12, "{summary}");
+    assert!(
+        summary.contains("3 Windows events already in the case"),
+        "{summary}"
+    );
+    for n in 1..=9 {
+        assert_eq!(
+            count(&case, &format!("TargetUserName:user{n}")),
+            1 + u64::from((2..=4).contains(&n)),
+            "user{n}"
+        );
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    for f in stats["files"].as_array().unwrap() {
+        let lines = f["lines"].as_u64().unwrap();
+        let accounted = f["events"].as_u64().unwrap() + f["duplicate_events"].as_u64().unwrap();
+        assert_eq!(accounted, lines, "{f}");
+    }
+    assert_eq!(total_events(&case), 12);
+
+    // The second collection in a later ingest: only its new events are added.
+    let case = dir.path().join("apart");
+    common::ingest(&case, &day1);
+    let summary = common::ingest(&case, &day3);
+    assert!(summary.contains("6 new events"), "{summary}");
+    assert_eq!(count(&case, "*"), 12);
+    assert_eq!(total_events(&case), 12);
+}
+
+/// Evidence named inside the case's own folder is not read (nothing of a case is evidence), and
+/// the summary says why rather than ingesting nothing in silence.
+#[test]
+fn evidence_named_inside_the_case_folder_is_said_to_be_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::create_dir(&first).unwrap();
+    let event = common::windows_event(1, "p", 1, "Security", serde_json::json!({}));
+    std::fs::write(first.join("a.json"), format!("{event}\n")).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &first);
+    let inside = case.join("evidence");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::write(inside.join("b.json"), format!("{event}\n")).unwrap();
+    let summary = common::ingest(&case, &inside);
+    assert!(
+        summary.contains("inside the case's own folder") && summary.contains("evidence"),
+        "{summary}"
+    );
+}

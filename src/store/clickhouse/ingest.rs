@@ -14,11 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tantivy::TantivyDocument;
 use tantivy::schema::Value;
 
-use super::client::{Client, push_escaped, quote};
+use super::client::{Client, field, push_escaped, quote};
 use super::{EVENT_COLUMNS, Snapshot, Spec, Tables, table_prefix};
 use crate::case::Manifest;
 use crate::error::{Error, Result};
-use crate::ingest::{Destination, EventWriter, IngestReport};
+use crate::ingest::{Destination, EventWriter, IngestReport, WindowsEvent};
 use crate::schema::Fields;
 
 /// File ids of a part: `part number << PART_SHIFT` onwards (an event's key keeps 24 bits of
@@ -226,6 +226,31 @@ impl ClickHouseWriter {
 }
 
 impl EventWriter for ClickHouseWriter {
+    fn windows_events(&self, except_files: &[u64]) -> Result<Vec<WindowsEvent>> {
+        let visible = Snapshot::read(&self.client, &self.tables)?.visible();
+        let except = if except_files.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = except_files.iter().map(u64::to_string).collect();
+            format!(" AND file_id NOT IN ({})", ids.join(","))
+        };
+        let rows = self.client.rows(&format!(
+            "SELECT winrec, ifNull(host, ''), ts FROM {} WHERE {visible} AND winrec IS NOT NULL{except}",
+            self.tables.events
+        ))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let host = String::from_utf8_lossy(row.get(1)?);
+                Some(WindowsEvent::new(
+                    field(row, 0)?,
+                    Some(&host),
+                    field(row, 2)?,
+                ))
+            })
+            .collect())
+    }
+
     fn add_sorted(&mut self, docs: Vec<TantivyDocument>, _fits_budget: bool) -> Result<()> {
         let mut rows = Vec::with_capacity(INSERT_BYTES.min(docs.len() * 600));
         for doc in &docs {
@@ -484,7 +509,7 @@ pub fn row(f: &Fields, doc: &TantivyDocument, part: &str, batch: u64, out: &mut 
         out.push(b'\'');
     }
     out.push(b']');
-    for field in [f.status, f.bytes, f.duration_ms, f.request_id] {
+    for field in [f.status, f.bytes, f.duration_ms, f.request_id, f.winrec] {
         tab(out);
         opt_num(out, num(field));
     }

@@ -174,7 +174,7 @@ host Nullable(String), host_t Nullable(String), source String, method Nullable(S
 path Nullable(String), ua Nullable(String), `user` Nullable(String), referer Nullable(String), \
 ip Nullable(FixedString(16)), client Nullable(FixedString(16)), xff Array(FixedString(16)), \
 status Nullable(UInt64), bytes Nullable(UInt64), duration_ms Nullable(UInt64), request_id Nullable(UInt64), \
-attr Array(String), query_w String, text_w String, raw String, raw_bytes Nullable(String)";
+winrec Nullable(UInt64), attr Array(String), query_w String, text_w String, raw String, raw_bytes Nullable(String)";
 
 /// A case in ClickHouse, read as of its commits when opened; a handle that selections share.
 #[derive(Clone)]
@@ -232,23 +232,8 @@ impl Inner {
             )));
         }
         let snapshot = Snapshot::read(&client, &tables)?;
-        let (manifest, layout_offsets, files) = snapshot.merged();
-        let batches: Vec<String> = snapshot
-            .batches
-            .values()
-            .flatten()
-            .map(u64::to_string)
-            .collect();
-        let files: Vec<String> = files.iter().map(u64::to_string).collect();
-        let visible = if batches.is_empty() || files.is_empty() {
-            "0".to_string()
-        } else {
-            format!(
-                "batch IN ({}) AND file_id IN ({})",
-                batches.join(","),
-                files.join(",")
-            )
-        };
+        let (manifest, layout_offsets, _) = snapshot.merged();
+        let visible = snapshot.visible();
         Ok(Inner {
             spec: spec.clone(),
             client,
@@ -723,6 +708,27 @@ impl Snapshot {
     /// once, from the first part in name order that holds it whole; while one machine is still
     /// reading a file another holds whole (same size, same first 4 KiB), its part of it is not
     /// counted either.
+    /// Which rows are committed and of files in the manifests, as a condition.
+    pub(crate) fn visible(&self) -> String {
+        let (_, _, files) = self.merged();
+        let batches: Vec<String> = self
+            .batches
+            .values()
+            .flatten()
+            .map(u64::to_string)
+            .collect();
+        let files: Vec<String> = files.iter().map(u64::to_string).collect();
+        if batches.is_empty() || files.is_empty() {
+            "0".to_string()
+        } else {
+            format!(
+                "batch IN ({}) AND file_id IN ({})",
+                batches.join(","),
+                files.join(",")
+            )
+        }
+    }
+
     fn merged(&self) -> (Manifest, HashMap<String, u64>, Vec<u64>) {
         let mut out = Manifest {
             schema_version: crate::schema::SCHEMA_VERSION,
