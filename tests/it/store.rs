@@ -567,3 +567,37 @@ fn the_store_timeline_in_a_real_terminal() {
     let screen = tmux.wait_for("EXITED:");
     assert!(screen.contains("EXITED:0"), "{screen}");
 }
+
+/// A Windows event read again (another collection of its log), in the same ingest or a later
+/// one, is not added again to a ClickHouse case either.
+#[test]
+fn windows_events_read_twice_into_clickhouse_are_counted_once() {
+    let Some(servers) = start(1) else { return };
+    let store = url(&servers);
+    let dir = tempfile::tempdir().unwrap();
+    let event = |n: u32| {
+        common::windows_event(
+            n,
+            "Microsoft-Windows-Security-Auditing",
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": format!("user{n}")}),
+        )
+    };
+    for (day, ns) in [("day1", 1..=6), ("day3", 4..=9)] {
+        let folder = dir.path().join(day);
+        std::fs::create_dir_all(&folder).unwrap();
+        let lines: Vec<String> = ns.map(event).collect();
+        std::fs::write(folder.join("Security.json"), lines.join("\n") + "\n").unwrap();
+    }
+    let apart = ["--store", store.as_str(), "--case", "winapart"];
+    for day in ["day1", "day3"] {
+        let path = dir.path().join(day);
+        ok(&[&apart[..], &["ingest", "--quiet", path_str(&path)]].concat());
+    }
+    assert_eq!(count(&apart, "*"), "9");
+    let together = ["--store", store.as_str(), "--case", "wintogether"];
+    ok(&[&together[..], &["ingest", "--quiet", path_str(dir.path())]].concat());
+    assert_eq!(count(&together, "*"), "9");
+    assert_eq!(count(&together, "TargetUserName:user5"), "1");
+}
