@@ -141,6 +141,9 @@ struct Task {
     head_sha256: Option<String>,
     /// Other paths found with the same content in this run.
     aliases: Vec<String>,
+    /// Earlier sizes of this content known under other paths (a copy taken before the log
+    /// grew), for a new record.
+    checkpoints: Vec<crate::case::Checkpoint>,
     /// Where to go on reading a followed log that grew (its old bytes are not read again).
     resume: Option<crate::case::ResumePoint>,
 }
@@ -862,7 +865,11 @@ fn plan(
                         let old = &manifest.files[i];
                         report.grown_files += 1;
                         let mut previous = grown_from(old);
-                        previous.aliases.push(ev.path.clone());
+                        // The copy holds every line, the old ones at their numbers: all are
+                        // cited there, and the old path names what the log was.
+                        let old_path = std::mem::replace(&mut previous.path, ev.path.clone());
+                        previous.aliases.retain(|a| *a != ev.path);
+                        previous.aliases.push(old_path);
                         tasks.push(Task {
                             file_id: old.id,
                             skip_lines: old.lines,
@@ -872,6 +879,33 @@ fn plan(
                             host,
                             head_sha256: None,
                             aliases: Vec::new(),
+                            checkpoints: Vec::new(),
+                            resume: None,
+                        });
+                        continue;
+                    }
+                    Some(Identity::Completes(i)) => {
+                        // Its old last line was cut, so the old events cannot be continued
+                        // from: they are replaced by this whole copy, read from its start.
+                        let old = &manifest.files[i];
+                        report.replaced_files += 1;
+                        let mut checkpoints = old.checkpoints.clone();
+                        if let Some(sha) = &old.sha256 {
+                            checkpoints.push(crate::case::Checkpoint {
+                                size: old.size,
+                                sha256: sha.clone(),
+                            });
+                        }
+                        tasks.push(Task {
+                            file_id: new_id(),
+                            skip_lines: 0,
+                            previous: None,
+                            replaces: Some(old.id),
+                            host,
+                            head_sha256: Some(head.clone()),
+                            aliases: old.paths().map(str::to_string).collect(),
+                            checkpoints,
+                            evidence: ev,
                             resume: None,
                         });
                         continue;
@@ -913,6 +947,7 @@ fn plan(
                 host,
                 head_sha256: head,
                 aliases: Vec::new(),
+                checkpoints: Vec::new(),
                 resume: None,
             });
             continue;
@@ -975,6 +1010,7 @@ fn plan(
                 host,
                 head_sha256: None,
                 aliases: Vec::new(),
+                checkpoints: Vec::new(),
                 resume: if grown { resume } else { None },
             });
         } else {
@@ -990,6 +1026,7 @@ fn plan(
                 head_sha256: head,
                 // Its old aliases held the old content; they are recognised again by theirs.
                 aliases: Vec::new(),
+                checkpoints: Vec::new(),
                 resume: None,
             });
         }
@@ -1001,7 +1038,82 @@ fn plan(
         }
     }
     keep_rotated(manifest, &new_aliases, &mut tasks, report);
+    fold_earlier_copies(&mut tasks, report);
     tasks
+}
+
+/// Two copies of one log in one run, the earlier taken before it grew: the later holds every
+/// line of the earlier, which is read once, as the later's (the earlier's path an alias of it,
+/// at the size it had). Only new files sharing their first 4 KiB are compared.
+fn fold_earlier_copies(tasks: &mut Vec<Task>, report: &mut IngestReport) {
+    let mut by_head: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        if t.previous.is_none()
+            && t.replaces.is_none()
+            && let Some(head) = &t.head_sha256
+        {
+            by_head.entry(head).or_default().push(i);
+        }
+    }
+    // (earlier task, later task, the earlier's SHA-256)
+    let mut folds: Vec<(usize, usize, String)> = Vec::new();
+    for group in by_head.values().filter(|g| g.len() > 1) {
+        let mut group = group.clone();
+        group.sort_by_key(|&i| std::cmp::Reverse(tasks[i].evidence.size));
+        let mut folded = std::collections::HashSet::new();
+        for (n, &later) in group.iter().enumerate() {
+            if folded.contains(&later) {
+                continue;
+            }
+            let mut earlier: Vec<usize> = group[n + 1..]
+                .iter()
+                .copied()
+                .filter(|i| {
+                    !folded.contains(i) && tasks[*i].evidence.size < tasks[later].evidence.size
+                })
+                .collect();
+            earlier.sort_by_key(|&i| tasks[i].evidence.size);
+            earlier.dedup_by_key(|i| tasks[*i].evidence.size);
+            if earlier.is_empty() {
+                continue;
+            }
+            let sizes: Vec<u64> = earlier.iter().map(|&i| tasks[i].evidence.size).collect();
+            let Ok(prefixes) = tasks[later].evidence.prefix_sha256s(&sizes) else {
+                continue;
+            };
+            for (&e, prefix) in earlier.iter().zip(prefixes) {
+                let Some(prefix) = prefix else { continue };
+                let whole = tasks[e].evidence.prefix_sha256(tasks[e].evidence.size).ok();
+                if whole.as_ref() == Some(&prefix) {
+                    folded.insert(e);
+                    folds.push((e, later, prefix));
+                }
+            }
+        }
+    }
+    if folds.is_empty() {
+        return;
+    }
+    let mut gone = Vec::new();
+    for (earlier, later, sha) in folds {
+        let (path, size) = (
+            tasks[earlier].evidence.path.clone(),
+            tasks[earlier].evidence.size,
+        );
+        let mut aliases = std::mem::take(&mut tasks[earlier].aliases);
+        let t = &mut tasks[later];
+        t.aliases.push(path);
+        t.aliases.append(&mut aliases);
+        t.checkpoints
+            .push(crate::case::Checkpoint { size, sha256: sha });
+        gone.push(earlier);
+        report.new_files -= 1;
+        report.duplicate_files += 1;
+    }
+    gone.sort_unstable();
+    for i in gone.into_iter().rev() {
+        tasks.remove(i);
+    }
 }
 
 /// A log rotated under its name: the old content renamed away (`HttpProxy.LOG` to
@@ -1022,8 +1134,9 @@ fn keep_rotated(
         .map(|(i, path)| (manifest.files[*i].id, path.clone()))
         .collect();
     for t in tasks.iter() {
-        if let Some(prev) = &t.previous
-            && prev.path != t.evidence.path
+        if t.previous.is_some()
+            && let Some(record) = manifest.files.iter().find(|f| f.id == t.file_id)
+            && record.path != t.evidence.path
         {
             lives_on.insert(t.file_id, t.evidence.path.clone());
         }
@@ -1066,6 +1179,9 @@ enum Identity {
     Contained(usize),
     /// It starts with a file's whole content and goes on: that log, grown.
     Continues(usize),
+    /// It starts with a file's whole content, whose last line was cut (a copy of a log being
+    /// written), and goes on: that log, complete.
+    Completes(usize),
 }
 
 /// Checks the files whose first bytes hash like this evidence's (`candidates`), hashing the
@@ -1110,10 +1226,16 @@ fn same_content(
         .copied()
         .filter(|&i| {
             let f = &files[i];
-            f.size < ev.size && f.ends_with_newline && f.sha256.as_ref() == hashes.get(&f.size)
+            f.size < ev.size && f.sha256.as_ref() == hashes.get(&f.size)
         })
         .max_by_key(|&i| files[i].size)
-        .map(Identity::Continues)
+        .map(|i| {
+            if files[i].ends_with_newline {
+                Identity::Continues(i)
+            } else {
+                Identity::Completes(i)
+            }
+        })
 }
 
 /// The record of a complete file about to grow: what it was is kept as a checkpoint.
@@ -2104,7 +2226,7 @@ impl WriterState<'_> {
                         read_error: None,
                         head_sha256: task.head_sha256.clone(),
                         aliases: task.aliases.clone(),
-                        checkpoints: Vec::new(),
+                        checkpoints: task.checkpoints.clone(),
                         clock_skew: None,
                         held_back: None,
                         resume: None,

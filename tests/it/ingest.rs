@@ -1655,3 +1655,78 @@ fn evidence_named_inside_the_case_folder_is_said_to_be_skipped() {
         "{summary}"
     );
 }
+
+/// A log collected twice, before and after it grew (a copy taken on day 1, another on day 3,
+/// each in its own folder): every line once, whichever order or runs they come in, each cited
+/// in a file that holds it; the day-1 copy is known as what the log was.
+#[test]
+fn a_log_collected_before_and_after_it_grew_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day1, day3) = (dir.path().join("day1/EX1"), dir.path().join("day3/EX1"));
+    std::fs::create_dir_all(&day1).unwrap();
+    std::fs::create_dir_all(&day3).unwrap();
+    std::fs::write(
+        day1.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(0, 40),
+    )
+    .unwrap();
+    std::fs::write(
+        day3.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(0, 50),
+    )
+    .unwrap();
+
+    // In one ingest.
+    let case = dir.path().join("one");
+    let summary = common::ingest(&case, dir.path());
+    assert_eq!(count(&case, "*"), 50, "{summary}");
+    assert!(
+        summary.contains("1 already in the case under another path"),
+        "{summary}"
+    );
+    // In two: the lines the day-3 copy adds are cited there, where they are.
+    let case = dir.path().join("two");
+    common::ingest(&case, &day1);
+    let summary = common::ingest(&case, &day3);
+    assert!(summary.contains("1 grown"), "{summary}");
+    assert_eq!(count(&case, "*"), 50);
+    let rows = common::exported(&case, "line:52");
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]["file"].as_str().unwrap().contains("day3"),
+        "{}",
+        rows[0]
+    );
+    // Either copy again: nothing new.
+    for again in [&day1, &day3] {
+        let summary = common::ingest(&case, again);
+        assert!(summary.contains(" 0 new events"), "{summary}");
+    }
+    assert_eq!(count(&case, "*"), 50);
+}
+
+/// A copy of a log taken while it was written ends inside a line; a later copy completes that
+/// line and goes on. The later copy replaces the earlier: the cut line is read whole, once,
+/// and nothing is counted twice.
+#[test]
+fn a_copy_completing_a_cut_last_line_replaces_the_earlier_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (day1, day3) = (dir.path().join("day1/EX1"), dir.path().join("day3/EX1"));
+    std::fs::create_dir_all(&day1).unwrap();
+    std::fs::create_dir_all(&day3).unwrap();
+    let whole = IIS_HEADER.to_string() + &iis_lines(0, 30);
+    let cut = &whole[..whole.len() - 20];
+    std::fs::write(day1.join("u_ex210305.log"), cut).unwrap();
+    std::fs::write(day3.join("u_ex210305.log"), &whole).unwrap();
+    let case = dir.path().join("case");
+    let first = common::ingest(&case, &day1);
+    assert!(first.contains("29 new events, 1 malformed"), "{first}");
+    let summary = common::ingest(&case, &day3);
+    assert_eq!(count(&case, "*"), 30, "{summary}");
+    assert_eq!(total_events(&case), 30);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["stats", "--case", path_str(&case), "--json"])).unwrap();
+    assert_eq!(stats["malformed"], 0, "{stats}");
+    let summary = common::ingest(&case, &day1);
+    assert!(summary.contains(" 0 new events"), "{summary}");
+}
