@@ -247,8 +247,10 @@ pub struct HostVerdict {
 pub struct Proxy {
     pub address: String,
     /// `proxy` (its X-Forwarded-For is believed), `untrusted forwarder` (a public address
-    /// sending X-Forwarded-For, not believed), `health monitor` (a balancer checking the
-    /// servers, clients connect directly) or `declared` (declared, not seen).
+    /// sending X-Forwarded-For, not believed), `doubtful forwarder` (a private address that
+    /// sent it without acting as a balancer: believed, and a suspect itself), `health monitor`
+    /// (a balancer checking the servers, clients connect directly) or `declared` (declared,
+    /// not seen).
     pub role: String,
     pub declared: bool,
     pub events: u64,
@@ -416,6 +418,14 @@ const UNNAMED_WRITES: [&str; 4] = [
     "tpl-cve-2021-27065-ecp",
     "ecp-oab-externalurl-script",
 ];
+
+/// A private address relaying X-Forwarded-For for at least this many clients (or checking the
+/// servers' health) acts as a balancer; one relaying for fewer may have written the header
+/// itself.
+const BALANCER_CLIENTS: u64 = 3;
+
+/// The role of a private address that sent X-Forwarded-For without acting as a balancer.
+const DOUBTFUL_FORWARDER: &str = "doubtful forwarder";
 
 /// Health-check URLs of Exchange's virtual directories, which balancers poll.
 const HEALTH_CHECKS: &str = "path:*/healthcheck.htm";
@@ -681,9 +691,18 @@ impl<'a> Ctx<'a> {
                     "; a public address, so its X-Forwarded-For is not believed (it could be forged): declare it with --trusted-proxy if it is your proxy",
                 );
                 "untrusted forwarder"
-            } else {
+            } else if health > 0 || named >= BALANCER_CLIENTS {
                 why.push_str("; a private address relaying X-Forwarded-For: a balancer");
                 "proxy"
+            } else {
+                // A machine inside the network can write the header too: one that names a
+                // client or two, and never checks the servers' health, is not seen acting as a
+                // balancer. Its requests stay attributed to the header, and it is a suspect
+                // beside the addresses it named.
+                why.push_str(&format!(
+                    "; a private address that named fewer than {BALANCER_CLIENTS} clients and made no health check: not seen acting as a balancer, so its X-Forwarded-For may be forged (declare it with --trusted-proxy if it is your balancer)"
+                ));
+                DOUBTFUL_FORWARDER
             };
             seen.insert(v.value.clone());
             out.push(Proxy {
@@ -769,12 +788,20 @@ impl<'a> Ctx<'a> {
     /// balancers (their requests are either their own or someone else's behind them).
     fn not_attackers(&self, proxies: &[Proxy]) -> Result<Excluded> {
         let mut addresses = self.server_addresses()?;
-        for p in proxies.iter().filter(|p| p.role != "untrusted forwarder") {
+        for p in proxies
+            .iter()
+            .filter(|p| p.role != "untrusted forwarder" && p.role != DOUBTFUL_FORWARDER)
+        {
             addresses.insert(p.address.clone());
         }
         Ok(Excluded {
             addresses,
             declared: self.store.manifest().trusted_proxies.clone(),
+            doubtful: proxies
+                .iter()
+                .filter(|p| p.role == DOUBTFUL_FORWARDER)
+                .map(|p| p.address.clone())
+                .collect(),
         })
     }
 
@@ -1079,6 +1106,48 @@ impl<'a> Ctx<'a> {
                     ),
                 );
             }
+            // The sender of a header that may be forged is named with the hits it sent.
+            for forwarder in &excluded.doubtful {
+                let sent = self
+                    .select(&format!(
+                        "({}) AND ip:{}",
+                        part.query,
+                        quote_value(forwarder)
+                    ))?
+                    .len();
+                if sent > 0 {
+                    note(
+                        forwarder.clone(),
+                        part.outcome,
+                        format!(
+                            "sent {sent} {} hit(s) of {} ({}) with an X-Forwarded-For it may have forged",
+                            part.outcome, part.rule.id, part.rule.title
+                        ),
+                    );
+                }
+            }
+        }
+        for shell in shells {
+            for forwarder in &excluded.doubtful {
+                let sent = self
+                    .select(&format!(
+                        "host:{} AND path:{} AND ip:{} AND status:[200 TO 299]",
+                        quote_value(&shell.host),
+                        quote_value(&shell.path),
+                        quote_value(forwarder)
+                    ))?
+                    .len();
+                if sent > 0 {
+                    note(
+                        forwarder.clone(),
+                        Outcome::Compromise,
+                        format!(
+                            "sent {sent} request(s) to web shell {} on {} answered 2xx, with an X-Forwarded-For it may have forged",
+                            shell.path, shell.host
+                        ),
+                    );
+                }
+            }
         }
         for shell in shells {
             for c in shell
@@ -1149,7 +1218,13 @@ impl<'a> Ctx<'a> {
                     .map(|(c, why)| (c, "associated", why)),
             );
         for (client, role, why) in all {
-            let sel = self.select(&format!("client:{}", quote_value(&client)))?;
+            let address = quote_value(&client);
+            // A doubtful forwarder's events are its own and those it sent for others.
+            let sel = if excluded.doubtful.contains(&client) {
+                self.select(&format!("client:{address} OR ip:{address}"))?
+            } else {
+                self.select(&format!("client:{address}"))?
+            };
             let (a, b) = sel.span()?.unwrap_or((0, 0));
             out.push(Suspect {
                 client,
@@ -1402,6 +1477,9 @@ impl<'a> Ctx<'a> {
 struct Excluded {
     addresses: HashSet<String>,
     declared: Vec<crate::attribution::Cidr>,
+    /// Private addresses that sent X-Forwarded-For without acting as balancers: suspects
+    /// beside the clients they named.
+    doubtful: Vec<String>,
 }
 
 impl Excluded {

@@ -1549,3 +1549,49 @@ fn a_findings_hosts_include_events_naming_none() {
         "{scanner}"
     );
 }
+
+/// A machine inside the network can write X-Forwarded-For itself. One that names one address on
+/// its one request, and never checks the servers' health, is not taken for a balancer: it is a
+/// "doubtful forwarder" and a suspect beside the address it named. The balancer that checks
+/// health and forwards a client stays a proxy, never a suspect.
+#[test]
+fn a_private_address_writing_x_forwarded_for_itself_is_a_suspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs/MBX-X");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut log = String::from(
+        "#Software: Microsoft Internet Information Services 10.0\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken X-Forwarded-For\r\n",
+    );
+    for minute in 10..40 {
+        log.push_str(&format!("2021-03-07 09:{minute}:00 10.20.4.31 GET /owa/healthcheck.htm - 443 - 10.20.0.5 - - 200 0 0 1 -\r\n"));
+    }
+    log.push_str("2021-03-07 10:00:03 10.20.4.31 POST /aspnet_client/discover.aspx - 443 - 172.16.30.77 Mozilla/5.0+(X11) - 200 0 0 10 8.8.8.8\r\n");
+    log.push_str("2021-03-07 10:00:04 10.20.4.31 POST /aspnet_client/discover.aspx - 443 - 10.20.0.5 Mozilla/5.0+(X11) - 200 0 0 10 198.51.100.25\r\n");
+    std::fs::write(logs.join("u_ex210307.log"), log).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("logs"));
+    let report = hunt_json(&case);
+    let role = |address: &str| -> String {
+        report["proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["address"] == address)
+            .map_or(String::new(), |p| p["role"].as_str().unwrap().to_string())
+    };
+    assert_eq!(role("172.16.30.77"), "doubtful forwarder", "{report}");
+    assert_eq!(role("10.20.0.5"), "proxy", "{report}");
+    let suspects = strings(&report["suspects"], "client");
+    for address in ["172.16.30.77", "8.8.8.8", "198.51.100.25"] {
+        assert!(suspects.contains(address), "{address}: {suspects:?}");
+    }
+    assert!(!suspects.contains("10.20.0.5"), "{suspects:?}");
+    let forger = report["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["client"] == "172.16.30.77")
+        .unwrap();
+    assert_eq!(forger["role"], "compromise");
+    assert_eq!(forger["events"], 1);
+}
