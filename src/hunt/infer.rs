@@ -37,6 +37,9 @@ pub struct EventRef {
     pub file: String,
     pub line: u64,
     pub ts: String,
+    /// The host the event is of (also the summary's first word).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub summary: String,
     /// What this event means, where it is a finding's example (a `success_when` rule's
     /// refused request is an attempt, a scanner's a probe).
@@ -1593,6 +1596,7 @@ pub fn evidence_of(ev: &EventView) -> EventRef {
         file: ev.file.clone(),
         line: ev.line,
         ts: ev.ts.clone(),
+        host: ev.host.clone(),
         summary: format!("{} {what}", ev.host.as_deref().unwrap_or("-")),
         outcome: None,
     }

@@ -401,9 +401,13 @@ pub fn md(s: &str) -> String {
     escape_controls(s).replace('|', "\\|").replace('\n', " ")
 }
 
-/// CSV: one row per example of each finding (compromise and noise).
+/// CSV: one row per example of each finding (compromise and noise); `finding_events` is how
+/// many events the whole finding has (the rows are its examples: `trawl export --query
+/// rule:ID` gives them all).
 pub fn csv(r: &Report) -> String {
-    let mut o = String::from("category,severity,outcome,rule,title,ts,file,line,summary\n");
+    let mut o = String::from(
+        "category,severity,outcome,rule,title,finding_events,host,ts,file,line,summary\n",
+    );
     for f in r.findings.iter().chain(&r.noise) {
         for e in &f.examples {
             let row = [
@@ -412,6 +416,8 @@ pub fn csv(r: &Report) -> String {
                 e.outcome.unwrap_or(f.outcome).to_string(),
                 f.rule.clone(),
                 f.title.clone(),
+                f.count.to_string(),
+                e.host.clone().unwrap_or_default(),
                 e.ts.clone(),
                 e.file.clone(),
                 e.line.to_string(),

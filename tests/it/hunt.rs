@@ -308,8 +308,17 @@ fn hunt_formats() {
         path_str(&csv_path),
     ]);
     let csv = std::fs::read_to_string(&csv_path).unwrap();
-    assert!(csv.starts_with("category,severity,outcome,rule,title,ts,file,line,summary\n"));
+    assert!(csv.starts_with(
+        "category,severity,outcome,rule,title,finding_events,host,ts,file,line,summary\n"
+    ));
     assert!(csv.lines().count() > 20);
+    // Each row names its host, and how many events its finding has beyond the examples.
+    let shells = finding_count(&hunt_json(case), "webshell-known-name");
+    let row = csv
+        .lines()
+        .find(|l| l.contains(",webshell-known-name,"))
+        .expect("a web shell row");
+    assert!(row.contains(&format!(",{shells},MBX-A,")), "{row}");
 }
 
 #[test]
