@@ -564,6 +564,20 @@ pub fn ingest(
         }
         manifest.trusted_proxies = opts.proxies.declared.clone();
     }
+    // A time without a zone is read once, with the zone of its ingest.
+    let tz = opts.tz.to_string();
+    let other_zone: Vec<&str> = manifest
+        .files
+        .iter()
+        .filter_map(|f| f.tz.as_deref())
+        .filter(|t| *t != tz)
+        .collect();
+    if let Some(first) = other_zone.first() {
+        report.warnings.push(format!(
+            "{} file(s) in the case had times without a zone read with --tz {first}: this ingest reads new files with --tz {tz}, and those keep their times (ingest into a new case to read them all with one zone)",
+            other_zone.len()
+        ));
+    }
     let mut state = WriterState {
         manifest,
         tasks: &tasks,

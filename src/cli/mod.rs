@@ -299,7 +299,48 @@ fn open_source(
     }
 }
 
+/// The options given before a command that reads the case (`trawl --trusted-proxy X hunt`):
+/// they apply when evidence is read, so there they would change nothing, in silence.
+fn ingest_options_given(a: &IngestArgs) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if !a.tz.eq_ignore_ascii_case("UTC") {
+        given.push("--tz");
+    }
+    if a.date_order != DateOrderArg::Auto {
+        given.push("--date-order");
+    }
+    if a.host.is_some() {
+        given.push("--host");
+    }
+    if !a.trusted_proxy.is_empty() {
+        given.push("--trusted-proxy");
+    }
+    if !a.rules.is_empty() {
+        given.push("--rules");
+    }
+    if a.follow {
+        given.push("--follow");
+    }
+    given
+}
+
 fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
+    if let Some(command) = &cli.command
+        && !matches!(command, Command::Ingest { .. })
+    {
+        let given = ingest_options_given(&cli.ingest);
+        if !given.is_empty() {
+            let (verb, them) = if given.len() == 1 {
+                ("applies", "it")
+            } else {
+                ("apply", "them")
+            };
+            return Err(Error::Usage(format!(
+                "{} {verb} when evidence is ingested (give {them} to `trawl ingest`, or to `trawl PATH…` for the timeline), not to the command after {them}: evidence already in the case keeps how it was read (ingest into a new case to read it again)",
+                given.join(", ")
+            )));
+        }
+    }
     let spec = store_spec(&cli)?;
     let source = || open_source(&cli.case, spec.as_ref());
     match &cli.command {

@@ -1730,3 +1730,61 @@ fn a_copy_completing_a_cut_last_line_replaces_the_earlier_copy() {
     let summary = common::ingest(&case, &day1);
     assert!(summary.contains(" 0 new events"), "{summary}");
 }
+
+/// Options that say how evidence is read do nothing to evidence already in the case: given to
+/// a command that only reads the case they are refused with why, and an ingest reading new
+/// files with another zone than the case's files were read with says so.
+#[test]
+fn reading_options_never_change_the_case_in_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(
+        logs.join("app.jsonl"),
+        "{\"time\":\"2021-03-05 10:00:00\",\"message\":\"started\"}\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--tz",
+        "+01:00",
+        "--case",
+        path_str(&case),
+        path_str(&logs),
+    ]);
+    for given in [
+        vec!["--trusted-proxy", "10.0.0.1", "hunt"],
+        vec!["--tz", "+02:00", "search", "*"],
+    ] {
+        let mut args = given.clone();
+        args.extend(["--case", path_str(&case)]);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{given:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(given[0]) && err.contains("ingest"), "{err}");
+    }
+    let more = dir.path().join("more");
+    std::fs::create_dir(&more).unwrap();
+    std::fs::write(
+        more.join("app2.jsonl"),
+        "{\"time\":\"2021-03-05 11:00:00\",\"message\":\"again\"}\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&more),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("read with --tz +01:00") && text.contains("with --tz +00:00"),
+        "{text}"
+    );
+}
