@@ -583,7 +583,24 @@ pub fn host_from_path(path: &str) -> Option<String> {
         "cve27065",
         "suspiciousfiles",
     ];
-    const COLLECTION_FOLDERS: [&str; 26] = [
+    const COLLECTION_FOLDERS: [&str; 42] = [
+        // Where a collection lands on the responder's machine, never a server's name.
+        "incoming",
+        "download",
+        "downloads",
+        "desktop",
+        "documents",
+        "received",
+        "from-client",
+        "from_client",
+        "client",
+        "stuff",
+        "misc",
+        "extracted",
+        "unzipped",
+        "original",
+        "backup",
+        "archive",
         "iis",
         "logs",
         "log",
@@ -658,6 +675,17 @@ mod tests {
             host_from_path("sample-logs/MBX-B/inetpub/logs/LogFiles/W3SVC2/u_ex210305.log")
                 .as_deref(),
             Some("MBX-B")
+        );
+        for landed in ["Downloads", "stuff", "from-client/LogFiles", "incoming/evidence"] {
+            assert_eq!(
+                host_from_path(&format!("{landed}/W3SVC1/u_ex210303.log")),
+                None,
+                "{landed}"
+            );
+        }
+        assert_eq!(
+            host_from_path("incoming/EX01/W3SVC1/u_ex210303.log").as_deref(),
+            Some("EX01")
         );
         assert_eq!(host_from_path("u_ex210305.log"), None);
         assert_eq!(host_from_path("W3SVC1/u_ex210305.log"), None);
