@@ -676,7 +676,12 @@ mod tests {
                 .as_deref(),
             Some("MBX-B")
         );
-        for landed in ["Downloads", "stuff", "from-client/LogFiles", "incoming/evidence"] {
+        for landed in [
+            "Downloads",
+            "stuff",
+            "from-client/LogFiles",
+            "incoming/evidence",
+        ] {
             assert_eq!(
                 host_from_path(&format!("{landed}/W3SVC1/u_ex210303.log")),
                 None,

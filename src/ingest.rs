@@ -1607,8 +1607,16 @@ fn frame_records(
     send: &mut dyn FnMut(Payload),
     resumed: Option<(Framer, Current)>,
 ) -> FrameOutcome {
-    // Each layout met is registered with the ingest's date order (see `Layouts::date_order`).
-    let date_order = layouts.lock().map(|r| r.date_order).unwrap_or_default();
+    // Each layout met is registered with the ingest's date order (see `Layouts::date_order`);
+    // left to `auto`, an export's own dates choose it for the whole file when they can.
+    let mut date_order = layouts.lock().map(|r| r.date_order).unwrap_or_default();
+    if date_order == formats::time::DateOrder::Auto
+        && format == FormatKind::CsvExport
+        && let Ok(head) = task.evidence.head(SNIFF_BYTES)
+        && let Some(order) = formats::time::date_order_of(&head)
+    {
+        date_order = order;
+    }
     let register = |l: Layout| {
         let l = l.with_date_order(date_order);
         let id = layouts.lock().map(|mut r| r.intern(&l)).unwrap_or(0);

@@ -134,6 +134,55 @@ pub enum DateOrder {
     MonthFirst,
 }
 
+/// The order a file's culture dates are written in, when the file shows it: a date whose first
+/// number is past 12 is day first (`13/03/2021`), one whose second is, month first
+/// (`3/13/2021`). `None` when no date decides, or dates decide both ways. Read from the
+/// file's first bytes, so that every record of one file is read in one order (decided date by
+/// date, `13/03/2021 9:00:00 AM` and `5/03/2021 6:42:27 PM` in one file were read in two).
+pub fn date_order_of(text: &str) -> Option<DateOrder> {
+    let bytes = text.as_bytes();
+    let (mut day_first, mut month_first) = (false, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        // `a/b/yyyy ` (or `.`, `-`) with a and b of one or two digits.
+        let run = |from: usize| {
+            bytes[from..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count()
+        };
+        let a_len = run(i);
+        let sep = i + a_len;
+        if (1..=2).contains(&a_len)
+            && let Some(&s) = bytes.get(sep)
+            && matches!(s, b'/' | b'.' | b'-')
+        {
+            let b_len = run(sep + 1);
+            let sep2 = sep + 1 + b_len;
+            if (1..=2).contains(&b_len)
+                && bytes.get(sep2) == Some(&s)
+                && run(sep2 + 1) == 4
+                && bytes.get(sep2 + 5) == Some(&b' ')
+            {
+                let a = digits(&bytes[i..sep]).unwrap_or(0);
+                let b = digits(&bytes[sep + 1..sep2]).unwrap_or(0);
+                day_first |= a > 12 && (1..=12).contains(&b);
+                month_first |= b > 12 && (1..=12).contains(&a);
+            }
+        }
+        i += a_len.max(1);
+    }
+    match (day_first, month_first) {
+        (true, false) => Some(DateOrder::DayFirst),
+        (false, true) => Some(DateOrder::MonthFirst),
+        _ => None,
+    }
+}
+
 /// Why a culture's date could not be read in the order asked (a malformed record's reason).
 pub const NO_SUCH_DATE: &str =
     "a date that does not exist read day and month in this order (give --date-order dmy or mdy)";
@@ -451,5 +500,24 @@ mod tests {
             Some(19_800)
         );
         assert_eq!(parse_tz_arg("Europe/Oslo"), None);
+    }
+
+    #[test]
+    fn a_files_dates_decide_their_order() {
+        let day_first = "\"TimeCreated\",\"Id\"\n\"5/03/2021 6:42:27 PM\",\"1\"\n\"13/03/2021 9:00:00 AM\",\"1\"\n";
+        assert_eq!(date_order_of(day_first), Some(DateOrder::DayFirst));
+        assert_eq!(
+            date_order_of("3/13/2021 6:42:27 PM,x\n3/5/2021 6:42:27 PM"),
+            Some(DateOrder::MonthFirst)
+        );
+        assert_eq!(
+            date_order_of("05.03.2021 18:42:27 and 2021-03-13 10:00:00"),
+            None
+        );
+        assert_eq!(date_order_of("13/03/2021 9:00 and 3/13/2021 9:00"), None);
+        assert_eq!(
+            date_order_of("version 10.0.14393 build 123/45/6789 x"),
+            None
+        );
     }
 }

@@ -1511,6 +1511,20 @@ fn an_event_export_in_a_cultures_date_format_is_read() {
             "03/13/2021 09:05:00",
             Some("mdy"),
         ),
+        // Left to `auto`, a file's own dates choose the order for all of its records: the
+        // 13th cannot be a month.
+        (
+            "us-24h-auto",
+            "03/05/2021 18:42:27",
+            "03/13/2021 09:05:00",
+            None,
+        ),
+        (
+            "gb-am-pm",
+            "5/03/2021 6:42:27 PM",
+            "13/03/2021 9:05:00 AM",
+            None,
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let evidence = dir.path().join("EXCH5");
@@ -1563,7 +1577,15 @@ fn an_event_export_in_a_cultures_date_format_is_read() {
     )
     .unwrap();
     let case = dir.path().join("case");
-    let summary = common::ingest(&case, dir.path());
+    let summary = ok(&[
+        "ingest",
+        "--quiet",
+        "--date-order",
+        "dmy",
+        "--case",
+        path_str(&case),
+        path_str(dir.path()),
+    ]);
     assert!(summary.contains("0 new events, 1 malformed"), "{summary}");
     assert!(summary.contains("--date-order dmy or mdy"), "{summary}");
 }
