@@ -76,6 +76,9 @@ pub struct FileRecord {
     /// same log): not added again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub duplicate_events: u64,
+    /// Copies it did not add went with a file replaced since: to be read again when next given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recheck: bool,
     /// Events whose time had no zone and were converted with `tz`.
     #[serde(default)]
     pub naive_times: u64,

@@ -851,6 +851,8 @@ fn plan(
     let mut planned: HashMap<(String, u64), Vec<Twin>> = HashMap::new();
     let mut new_aliases: Vec<(usize, String)> = Vec::new();
     let mut tasks: Vec<Task> = Vec::new();
+    // Files met unchanged that hold Windows events as copies of other files' (see below).
+    let mut unchanged_with_copies: HashMap<u64, (EvidenceFile, Option<String>)> = HashMap::new();
     for ev in evidence {
         let host = host_from_path(&ev.path).or_else(|| opts.host.clone());
         let mut new_id = || {
@@ -968,25 +970,40 @@ fn plan(
         };
         let old = manifest.files[known].clone();
         let same_stat = ev.size == old.size && ev.mtime == old.mtime;
+        // Its copies of Windows events went with a file replaced since: read it again.
+        let unchanged = !old.recheck;
         // Followed, a file whose unfinished last line was left for later is unchanged until
         // it changes again.
         let held_as_is = opts.hold_partial_lines
             && old
                 .held_back
                 .is_some_and(|h| h.size == ev.size && h.mtime == ev.mtime);
-        if old.complete && (same_stat || held_as_is) {
+        if unchanged && old.complete && (same_stat || held_as_is) {
+            report.unchanged_files += 1;
+            if old.duplicate_events > 0 && ev.path == old.path {
+                unchanged_with_copies.insert(old.id, (ev, host));
+            }
+            continue;
+        }
+        // Another path of a record still being read (an ingest stopped midway): the record's
+        // own path carries its content on; read as itself, it would replace the record.
+        if !old.complete && ev.path != old.path {
             report.unchanged_files += 1;
             continue;
         }
         // A copy with another time stamp, or an alias still at a size the file had: the same
         // content, whatever its time stamp says.
-        if old.complete
+        if unchanged
+            && old.complete
             && ev.size <= old.size
             && ev
                 .prefix_sha256(ev.size)
                 .is_ok_and(|sha| old.contains(ev.size, &sha))
         {
             report.unchanged_files += 1;
+            if old.duplicate_events > 0 && ev.size == old.size {
+                unchanged_with_copies.insert(old.id, (ev, host));
+            }
             continue;
         }
         let resumable = !old.complete && same_stat;
@@ -1015,10 +1032,17 @@ fn plan(
             } else {
                 report.grown_files += 1;
             }
+            let mut previous = if grown { grown_from(&old) } else { old.clone() };
+            // Grown under another of its paths: that path holds every line now.
+            if grown && ev.path != previous.path {
+                let old_path = std::mem::replace(&mut previous.path, ev.path.clone());
+                previous.aliases.retain(|a| *a != ev.path);
+                previous.aliases.push(old_path);
+            }
             tasks.push(Task {
                 file_id: old.id,
                 skip_lines: old.lines,
-                previous: Some(if grown { grown_from(&old) } else { old.clone() }),
+                previous: Some(previous),
                 replaces: None,
                 evidence: ev,
                 host,
@@ -1026,6 +1050,24 @@ fn plan(
                 aliases: Vec::new(),
                 checkpoints: Vec::new(),
                 resume: if grown { resume } else { None },
+            });
+        } else if ev.path != old.path && main_path_holds(&old) {
+            // Another content under one of its other paths, while its own path still holds
+            // it: that path is a file of its own now, and the record keeps its events.
+            manifest.files[known].aliases.retain(|a| *a != ev.path);
+            report.new_files += 1;
+            let head = ev.head_sha256().ok();
+            tasks.push(Task {
+                file_id: new_id(),
+                skip_lines: 0,
+                previous: None,
+                replaces: None,
+                evidence: ev,
+                host,
+                head_sha256: head,
+                aliases: Vec::new(),
+                checkpoints: Vec::new(),
+                resume: None,
             });
         } else {
             report.replaced_files += 1;
@@ -1053,7 +1095,81 @@ fn plan(
     }
     keep_rotated(manifest, &new_aliases, &mut tasks, report);
     fold_earlier_copies(&mut tasks, report);
+    reread_copies_of_replaced(manifest, unchanged_with_copies, &mut tasks, report);
     tasks
+}
+
+/// A file whose Windows events were not added, being copies of events another file holds,
+/// depends on that file: when a file is replaced (a log collected again at its path), the
+/// events it held go, and the copies must come back from the files that had them. Those met
+/// in this ingest are read again (their old events replaced); the others are marked to be read
+/// again when next given, and the summary says so.
+fn reread_copies_of_replaced(
+    manifest: &mut Manifest,
+    mut unchanged: HashMap<u64, (EvidenceFile, Option<String>)>,
+    tasks: &mut Vec<Task>,
+    report: &mut IngestReport,
+) {
+    let replaced: std::collections::HashSet<u64> =
+        tasks.iter().filter_map(|t| t.replaces).collect();
+    if replaced.is_empty() {
+        return;
+    }
+    let read: std::collections::HashSet<u64> = tasks.iter().map(|t| t.file_id).collect();
+    for f in manifest.files.iter_mut() {
+        if f.duplicate_events == 0 || replaced.contains(&f.id) || read.contains(&f.id) {
+            continue;
+        }
+        match unchanged.remove(&f.id) {
+            Some((evidence, host)) => {
+                report.unchanged_files -= 1;
+                report.replaced_files += 1;
+                let id = manifest.next_file_id;
+                manifest.next_file_id += 1;
+                let head = evidence.head_sha256().ok();
+                tasks.push(Task {
+                    file_id: id,
+                    skip_lines: 0,
+                    previous: None,
+                    replaces: Some(f.id),
+                    evidence,
+                    host,
+                    head_sha256: head,
+                    aliases: f.aliases.clone(),
+                    checkpoints: f.checkpoints.clone(),
+                    resume: None,
+                });
+            }
+            None => {
+                f.recheck = true;
+                report.warnings.push(format!(
+                    "{}: {} Windows event(s) it holds as copies of another file's may have gone with a file this ingest replaces: give it again to read them back",
+                    f.path, f.duplicate_events
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a record's own path, a file on disk, still begins with the content the record holds.
+fn main_path_holds(old: &FileRecord) -> bool {
+    let Some(sha) = &old.sha256 else {
+        return false;
+    };
+    let path = std::path::Path::new(&old.path);
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() < old.size {
+        return false;
+    }
+    let ev = EvidenceFile {
+        path: old.path.clone(),
+        location: input::Location::File(path.to_path_buf()),
+        size: meta.len(),
+        mtime: 0,
+    };
+    ev.prefix_sha256(old.size).is_ok_and(|s| s == *sha)
 }
 
 /// Two copies of one log in one run, the earlier taken before it grew: the later holds every
@@ -1147,18 +1263,35 @@ fn keep_rotated(
         .iter()
         .map(|(i, path)| (manifest.files[*i].id, path.clone()))
         .collect();
-    for t in tasks.iter() {
+    let paths: HashMap<u64, &str> = manifest
+        .files
+        .iter()
+        .map(|f| (f.id, f.path.as_str()))
+        .collect();
+    // (the replaced record, the task completing it)
+    let mut completed: HashMap<u64, usize> = HashMap::new();
+    for (i, t) in tasks.iter().enumerate() {
         if t.previous.is_some()
-            && let Some(record) = manifest.files.iter().find(|f| f.id == t.file_id)
-            && record.path != t.evidence.path
+            && let Some(path) = paths.get(&t.file_id)
+            && *path != t.evidence.path
         {
             lives_on.insert(t.file_id, t.evidence.path.clone());
         }
+        // A copy completing a record whose last line was cut carries its content on.
+        if let Some(id) = t.replaces
+            && let Some(path) = paths.get(&id)
+            && *path != t.evidence.path
+            && t.aliases.iter().any(|a| a == path)
+        {
+            lives_on.insert(id, t.evidence.path.clone());
+            completed.insert(id, i);
+        }
     }
     let mut moved: Vec<(u64, String, String)> = Vec::new();
-    for t in tasks.iter_mut() {
+    for (i, t) in tasks.iter_mut().enumerate() {
         if let Some(id) = t.replaces
             && let Some(now_at) = lives_on.get(&id)
+            && completed.get(&id) != Some(&i)
         {
             t.replaces = None;
             report.replaced_files -= 1;
@@ -1180,6 +1313,10 @@ fn keep_rotated(
             if let Some(prev) = &mut t.previous {
                 rename(prev, from, to);
             }
+        }
+        // The copy completing it no longer has the old path's content.
+        for t in tasks.iter_mut().filter(|t| t.replaces == Some(*id)) {
+            t.aliases.retain(|a| a != from);
         }
     }
 }
@@ -2238,6 +2375,7 @@ impl WriterState<'_> {
                         skipped: 0,
                         continuation_lines: 0,
                         duplicate_events: 0,
+                        recheck: false,
                         naive_times: 0,
                         tz: None,
                         first_ts: None,

@@ -1725,6 +1725,26 @@ fn a_log_collected_before_and_after_it_grew_is_read_once() {
         assert!(summary.contains(" 0 new events"), "{summary}");
     }
     assert_eq!(count(&case, "*"), 50);
+    // The day-1 path, grown on past both: its new lines are cited there, where they are.
+    std::fs::write(
+        day1.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(0, 60),
+    )
+    .unwrap();
+    let summary = common::ingest(&case, &day1);
+    assert!(summary.contains("10 new events"), "{summary}");
+    let rows = common::exported(&case, "line:62");
+    assert!(
+        rows[0]["file"].as_str().unwrap().contains("day1"),
+        "{}",
+        rows[0]
+    );
+    for again in [&day1, &day3] {
+        let summary = common::ingest(&case, again);
+        assert!(summary.contains(" 0 new events"), "{summary}");
+    }
+    assert_eq!(count(&case, "*"), 60);
+    assert_eq!(total_events(&case), 60);
 }
 
 /// A copy of a log taken while it was written ends inside a line; a later copy completes that
@@ -1751,6 +1771,27 @@ fn a_copy_completing_a_cut_last_line_replaces_the_earlier_copy() {
     assert_eq!(stats["malformed"], 0, "{stats}");
     let summary = common::ingest(&case, &day1);
     assert!(summary.contains(" 0 new events"), "{summary}");
+
+    // Rotated as well: the completed copy renamed `.1`, the log's path started again with
+    // other lines. Both are kept, each once, and nothing changes on another run.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("EX1");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("u_ex210305.log"), cut).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &logs);
+    std::fs::write(logs.join("u_ex210305.log.1"), &whole).unwrap();
+    std::fs::write(
+        logs.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(1000, 5),
+    )
+    .unwrap();
+    let summary = common::ingest(&case, &logs);
+    assert_eq!(count(&case, "*"), 35, "{summary}");
+    let summary = common::ingest(&case, &logs);
+    assert!(summary.contains(" 0 new events"), "{summary}");
+    assert_eq!(count(&case, "*"), 35, "{summary}");
+    assert_eq!(total_events(&case), 35);
 }
 
 /// Options that say how evidence is read do nothing to evidence already in the case: given to
@@ -1809,4 +1850,94 @@ fn reading_options_never_change_the_case_in_silence() {
         text.contains("read with --tz +01:00") && text.contains("with --tz +00:00"),
         "{text}"
     );
+}
+
+/// A file keeps the Windows events a later copy of its log did not add. Replaced (its log
+/// collected again at its path, now holding other events), its events go, and the copies come
+/// back from the file that had them: read again in the same ingest when given, or marked and
+/// said, then read again when next given.
+#[test]
+fn copies_come_back_when_the_file_that_kept_them_is_replaced() {
+    let event = |n: u32| {
+        common::windows_event(
+            n,
+            "Microsoft-Windows-Security-Auditing",
+            4625,
+            "Security",
+            serde_json::json!({"TargetUserName": format!("user{n}")}),
+        )
+    };
+    let lines = |ns: std::ops::RangeInclusive<u32>| -> String {
+        ns.map(event).collect::<Vec<_>>().join("\n") + "\n"
+    };
+    for together in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("Security.json"), lines(1..=4)).unwrap();
+        std::fs::write(b.join("Security.json"), lines(3..=6)).unwrap();
+        let case = dir.path().join("case");
+        common::ingest(&case, &a);
+        common::ingest(&case, &b);
+        assert_eq!(count(&case, "*"), 6);
+        // `a` now holds another stretch of the log (records 1 to 4 are gone from it).
+        std::fs::write(a.join("Security.json"), lines(7..=9)).unwrap();
+        if together {
+            let summary = common::ingest(&case, dir.path());
+            assert!(summary.contains("2 changed and re-read"), "{summary}");
+        } else {
+            let summary = common::ingest(&case, &a);
+            assert!(
+                summary.contains("give it again to read them back"),
+                "{summary}"
+            );
+            assert_eq!(count(&case, "*"), 5, "{summary}");
+            let summary = common::ingest(&case, &b);
+            assert!(summary.contains("1 changed and re-read"), "{summary}");
+        }
+        assert_eq!(count(&case, "*"), 7, "together: {together}");
+        for n in 3..=9 {
+            assert_eq!(
+                count(&case, &format!("TargetUserName:user{n}")),
+                1,
+                "user{n}"
+            );
+        }
+        assert_eq!(total_events(&case), 7);
+        // Nothing more on another run.
+        let summary = common::ingest(&case, dir.path());
+        assert!(summary.contains(" 0 new events"), "{summary}");
+    }
+}
+
+/// An ingest killed while reading a log that folded in an earlier copy of itself (the earlier
+/// copy an alias of the record in progress) goes on from where it stopped: the alias is not
+/// taken for a changed file that would replace the record.
+#[test]
+fn a_killed_ingest_of_a_log_with_an_earlier_copy_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let (early, late) = (logs.join("day1/EX1"), logs.join("day3/EX1"));
+    std::fs::create_dir_all(&early).unwrap();
+    std::fs::create_dir_all(&late).unwrap();
+    let total = 150_000;
+    std::fs::write(
+        early.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(0, total / 2),
+    )
+    .unwrap();
+    std::fs::write(
+        late.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(0, total),
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    kill_after_a_commit(&case, &logs, "20000");
+    let partial = total_events(&case);
+    assert!(partial > 0 && partial < total, "{partial}");
+    let summary = common::ingest(&case, &logs);
+    assert!(!summary.contains("1 changed"), "{summary}");
+    assert_eq!(total_events(&case), total, "{summary}");
+    assert_eq!(count(&case, "*"), total);
 }
