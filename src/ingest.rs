@@ -282,14 +282,15 @@ pub trait Destination {
 }
 
 /// A Windows event as an ingest tells copies of it apart: its identity (channel and record
-/// number, `formats::evtx::record_identity`), its host and its millisecond. Two events alike in
-/// all three are one event read twice; a log cleared and started again numbers its records
-/// anew, but at other times.
+/// number, `formats::evtx::record_identity`), its host and its second. Two events alike in all
+/// three are one event read twice; a log cleared and started again numbers its records anew,
+/// but at other times. The second, not the millisecond: `Export-Csv` writes whole seconds, and
+/// its rows are the EVTX's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WindowsEvent {
     identity: u64,
     host: u64,
-    ts_ms: i64,
+    second: i64,
 }
 
 impl WindowsEvent {
@@ -302,7 +303,7 @@ impl WindowsEvent {
         WindowsEvent {
             identity,
             host: h.0,
-            ts_ms,
+            second: ts_ms.div_euclid(1000),
         }
     }
 }
@@ -385,6 +386,7 @@ impl EventWriter for LocalWriter {
             .reload_policy(tantivy::ReloadPolicy::Manual)
             .try_into()?;
         let searcher = reader.searcher();
+        let except: std::collections::HashSet<u64> = except_files.iter().copied().collect();
         let mut out = Vec::new();
         for segment in searcher.segment_readers() {
             let columns = segment.fast_fields();
@@ -403,7 +405,7 @@ impl EventWriter for LocalWriter {
                     continue;
                 };
                 if alive.is_some_and(|a| a.is_deleted(doc))
-                    || file.first(doc).is_some_and(|f| except_files.contains(&f))
+                    || file.first(doc).is_some_and(|f| except.contains(&f))
                 {
                     continue;
                 }
@@ -564,20 +566,6 @@ pub fn ingest(
         }
         manifest.trusted_proxies = opts.proxies.declared.clone();
     }
-    // A time without a zone is read once, with the zone of its ingest.
-    let tz = opts.tz.to_string();
-    let other_zone: Vec<&str> = manifest
-        .files
-        .iter()
-        .filter_map(|f| f.tz.as_deref())
-        .filter(|t| *t != tz)
-        .collect();
-    if let Some(first) = other_zone.first() {
-        report.warnings.push(format!(
-            "{} file(s) in the case had times without a zone read with --tz {first}: this ingest reads new files with --tz {tz}, and those keep their times (ingest into a new case to read them all with one zone)",
-            other_zone.len()
-        ));
-    }
     let mut state = WriterState {
         manifest,
         tasks: &tasks,
@@ -639,9 +627,34 @@ pub fn ingest(
         }
     };
     writer.finish(&mut report)?;
+    zones_apart(&manifest, &tasks, &mut report);
     dest.committed(manifest)?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// A time without a zone is read once, with the zone of its ingest: when this ingest read such
+/// times in another zone than files already in the case, the summary says which zones.
+fn zones_apart(manifest: &Manifest, tasks: &[Task], report: &mut IngestReport) {
+    let read_now: std::collections::HashSet<u64> = tasks.iter().map(|t| t.file_id).collect();
+    let mut zones: BTreeMap<&str, (u64, bool)> = BTreeMap::new();
+    for f in manifest.files.iter().filter(|f| f.naive_times > 0) {
+        if let Some(tz) = f.tz.as_deref() {
+            let zone = zones.entry(tz).or_default();
+            zone.0 += 1;
+            zone.1 |= read_now.contains(&f.id);
+        }
+    }
+    if zones.len() > 1 && zones.values().any(|(_, now)| *now) {
+        let list: Vec<String> = zones
+            .iter()
+            .map(|(tz, (n, _))| format!("{tz} ({n} file(s))"))
+            .collect();
+        report.warnings.push(format!(
+            "times without a zone in this case were read in different zones: {}; each file keeps the zone it was read with (ingest into a new case with one --tz to read them alike)",
+            list.join(", ")
+        ));
+    }
 }
 
 /// A segment whose files cannot be opened (a copy cut short, a truncated file): the case
@@ -1174,7 +1187,8 @@ fn main_path_holds(old: &FileRecord) -> bool {
 
 /// Two copies of one log in one run, the earlier taken before it grew: the later holds every
 /// line of the earlier, which is read once, as the later's (the earlier's path an alias of it,
-/// at the size it had). Only new files sharing their first 4 KiB are compared.
+/// at the size it had). Only new files sharing their first bytes (`input::HEAD_BYTES`) are
+/// compared.
 fn fold_earlier_copies(tasks: &mut Vec<Task>, report: &mut IngestReport) {
     let mut by_head: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, t) in tasks.iter().enumerate() {
@@ -1379,6 +1393,8 @@ fn same_content(
             let f = &files[i];
             f.size < ev.size && f.sha256.as_ref() == hashes.get(&f.size)
         })
+        // An event log is rewritten as it is written, never appended to as text is.
+        .filter(|&i| files[i].ends_with_newline || files[i].format != FormatKind::Evtx)
         .max_by_key(|&i| files[i].size)
         .map(|i| {
             if files[i].ends_with_newline {

@@ -287,7 +287,7 @@ fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Result<()> {
         // Counted once: a second collection of a log, or an EVTX beside its export.
         writeln!(
             out,
-            "  {} already in the case from another copy of their log (the same computer, channel, record number and time): not added again",
+            "  {} already in the case from another copy of their log (the same computer, channel, record number and second): not added again",
             plural(r.duplicate_events, "Windows event", "Windows events")
         )
         .map_err(w)?;

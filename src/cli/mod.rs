@@ -303,7 +303,7 @@ fn open_source(
 /// they apply when evidence is read, so there they would change nothing, in silence.
 fn ingest_options_given(a: &IngestArgs) -> Vec<&'static str> {
     let mut given = Vec::new();
-    if !a.tz.eq_ignore_ascii_case("UTC") {
+    if parse_tz_arg(&a.tz).is_none_or(|tz| tz.local_minus_utc() != 0) {
         given.push("--tz");
     }
     if a.date_order != DateOrderArg::Auto {
@@ -325,19 +325,18 @@ fn ingest_options_given(a: &IngestArgs) -> Vec<&'static str> {
 }
 
 fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
-    if let Some(command) = &cli.command
-        && !matches!(command, Command::Ingest { .. })
-    {
+    if cli.command.is_some() {
         let given = ingest_options_given(&cli.ingest);
         if !given.is_empty() {
             let (verb, them) = if given.len() == 1 {
-                ("applies", "it")
+                ("is", "it")
             } else {
-                ("apply", "them")
+                ("are", "them")
             };
             return Err(Error::Usage(format!(
-                "{} {verb} when evidence is ingested (give {them} to `trawl ingest`, or to `trawl PATH…` for the timeline), not to the command after {them}: evidence already in the case keeps how it was read (ingest into a new case to read it again)",
-                given.join(", ")
+                "{} {verb} given before the command, where nothing reads {them}: give {them} after `ingest` (`trawl ingest {} …`; `hunt` and `report` take their own `--rules`), or to `trawl PATH…` for the timeline; evidence already in the case keeps how it was read (ingest into a new case to read it again)",
+                given.join(", "),
+                given[0]
             )));
         }
     }

@@ -422,10 +422,14 @@ const UNNAMED_WRITES: [&str; 4] = [
     "ecp-oab-externalurl-script",
 ];
 
-/// A private address relaying X-Forwarded-For for at least this many clients (or checking the
-/// servers' health) acts as a balancer; one relaying for fewer may have written the header
-/// itself.
-const BALANCER_CLIENTS: u64 = 3;
+/// A private address relaying X-Forwarded-For for at least this many clients, or making at
+/// least [`BALANCER_HEALTH_CHECKS`] health checks, acts as a balancer; one doing less may have
+/// written the header itself. A balancer polls every few seconds and forwards every user: both
+/// figures are small beside a real one's, and larger than a forger's few requests.
+const BALANCER_CLIENTS: u64 = 10;
+
+/// See [`BALANCER_CLIENTS`] (a balancer's monitor is recognised at the same count).
+const BALANCER_HEALTH_CHECKS: u64 = 10;
 
 /// The role of a private address that sent X-Forwarded-For without acting as a balancer.
 const DOUBTFUL_FORWARDER: &str = "doubtful forwarder";
@@ -694,7 +698,7 @@ impl<'a> Ctx<'a> {
                     "; a public address, so its X-Forwarded-For is not believed (it could be forged): declare it with --trusted-proxy if it is your proxy",
                 );
                 "untrusted forwarder"
-            } else if health > 0 || named >= BALANCER_CLIENTS {
+            } else if health >= BALANCER_HEALTH_CHECKS || named >= BALANCER_CLIENTS {
                 why.push_str("; a private address relaying X-Forwarded-For: a balancer");
                 "proxy"
             } else {
@@ -703,7 +707,7 @@ impl<'a> Ctx<'a> {
                 // balancer. Its requests stay attributed to the header, and it is a suspect
                 // beside the addresses it named.
                 why.push_str(&format!(
-                    "; a private address that named fewer than {BALANCER_CLIENTS} clients and made no health check: not seen acting as a balancer, so its X-Forwarded-For may be forged (declare it with --trusted-proxy if it is your balancer)"
+                    "; a private address that named fewer than {BALANCER_CLIENTS} clients and made fewer than {BALANCER_HEALTH_CHECKS} health checks: not seen acting as a balancer, so its X-Forwarded-For may be forged (declare it with --trusted-proxy if it is your balancer)"
                 ));
                 DOUBTFUL_FORWARDER
             };
@@ -722,7 +726,7 @@ impl<'a> Ctx<'a> {
         // Balancers that only check the servers: clients connect to the servers directly.
         let checks = self.select(&format!("{HEALTH_CHECKS} AND NOT xff:*"))?;
         for v in checks.top_values("ip", 100, Order::Top, false)?.values {
-            if seen.contains(&v.value) || v.count < 10 {
+            if seen.contains(&v.value) || v.count < BALANCER_HEALTH_CHECKS {
                 continue;
             }
             let events = self.select(&format!("ip:{}", quote_value(&v.value)))?.len();

@@ -406,7 +406,7 @@ pub fn md(s: &str) -> String {
 /// rule:ID` gives them all).
 pub fn csv(r: &Report) -> String {
     let mut o = String::from(
-        "category,severity,outcome,rule,title,finding_events,host,ts,file,line,summary\n",
+        "category,severity,outcome,rule,title,ts,file,line,summary,host,finding_events\n",
     );
     for f in r.findings.iter().chain(&r.noise) {
         for e in &f.examples {
@@ -416,12 +416,12 @@ pub fn csv(r: &Report) -> String {
                 e.outcome.unwrap_or(f.outcome).to_string(),
                 f.rule.clone(),
                 f.title.clone(),
-                f.count.to_string(),
-                e.host.clone().unwrap_or_default(),
                 e.ts.clone(),
                 e.file.clone(),
                 e.line.to_string(),
                 e.summary.clone(),
+                e.host.clone().unwrap_or_default(),
+                f.count.to_string(),
             ];
             let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
             let _ = writeln!(o, "{}", cells.join(","));

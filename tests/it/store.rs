@@ -600,4 +600,19 @@ fn windows_events_read_twice_into_clickhouse_are_counted_once() {
     ok(&[&together[..], &["ingest", "--quiet", path_str(dir.path())]].concat());
     assert_eq!(count(&together, "*"), "9");
     assert_eq!(count(&together, "TargetUserName:user5"), "1");
+
+    // A case whose tables an earlier trawl made is refused with why, not half ingested.
+    http(
+        servers[0].http,
+        "CREATE TABLE oldcase_events (part String, batch UInt64) ENGINE = MergeTree ORDER BY part",
+    )
+    .unwrap();
+    let old = ["--store", store.as_str(), "--case", "oldcase"];
+    let out = run(&[&old[..], &["ingest", "--quiet", path_str(dir.path())]].concat());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("earlier trawl") && err.lines().count() == 1,
+        "{err}"
+    );
 }

@@ -70,6 +70,20 @@ impl ClickHouseDestination {
         let client = Client::for_spec(&spec.server, spec);
         let tables = Tables::new(&table_prefix(case), spec);
         create_tables(spec, &client, &tables)?;
+        // Tables made by an earlier trawl lack columns rows now carry: said, not a parse error
+        // from the server halfway through an ingest.
+        let current = client.number(&format!(
+            "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = 'winrec'",
+            quote(&spec.database),
+            quote(&tables.events)
+        ))?;
+        if current == 0 {
+            return Err(Error::Usage(format!(
+                "case '{case}' in {} was made by an earlier trawl (its events table has no `winrec` column, which this trawl's schema, version {}, writes): ingest into a new case",
+                spec.url,
+                crate::schema::SCHEMA_VERSION
+            )));
+        }
         let part = part_name();
         let part_no = claim_part(&client, &tables, &part)?;
         let snap = Snapshot::read(&client, &tables)?;

@@ -703,11 +703,6 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The parts' manifests as one, the offset of each part's layouts in it, and the files
-    /// whose events are visible: a file two machines both ingested (the same content) counts
-    /// once, from the first part in name order that holds it whole; while one machine is still
-    /// reading a file another holds whole (same size, same first 4 KiB), its part of it is not
-    /// counted either.
     /// Which rows are committed and of files in the manifests, as a condition.
     pub(crate) fn visible(&self) -> String {
         let (_, _, files) = self.merged();
@@ -729,6 +724,11 @@ impl Snapshot {
         }
     }
 
+    /// The parts' manifests as one, the offset of each part's layouts in it, and the files
+    /// whose events are visible: a file two machines both ingested (the same content) counts
+    /// once, from the first part in name order that holds it whole; while one machine is still
+    /// reading a file another holds whole (same size, same first 4 KiB), its part of it is not
+    /// counted either.
     fn merged(&self) -> (Manifest, HashMap<String, u64>, Vec<u64>) {
         let mut out = Manifest {
             schema_version: crate::schema::SCHEMA_VERSION,
