@@ -148,6 +148,31 @@ struct Task {
     resume: Option<crate::case::ResumePoint>,
 }
 
+impl Task {
+    /// A file read from its start under a new id (new to the case, or replacing `replaces`),
+    /// with the hash of its first bytes (`EvidenceFile::head_sha256`).
+    fn whole(
+        file_id: u64,
+        evidence: EvidenceFile,
+        host: Option<String>,
+        head_sha256: Option<String>,
+        replaces: Option<u64>,
+    ) -> Task {
+        Task {
+            evidence,
+            file_id,
+            skip_lines: 0,
+            previous: None,
+            replaces,
+            host,
+            head_sha256,
+            aliases: Vec::new(),
+            checkpoints: Vec::new(),
+            resume: None,
+        }
+    }
+}
+
 /// A run of records sharing one layout, on its way to a parser.
 struct Chunk {
     /// Last physical line covered by the chunk's records.
@@ -926,16 +951,9 @@ fn plan(
                             });
                         }
                         tasks.push(Task {
-                            file_id: new_id(),
-                            skip_lines: 0,
-                            previous: None,
-                            replaces: Some(old.id),
-                            host,
-                            head_sha256: Some(head.clone()),
                             aliases: old.paths().map(str::to_string).collect(),
                             checkpoints,
-                            evidence: ev,
-                            resume: None,
+                            ..Task::whole(new_id(), ev, host, Some(head.clone()), Some(old.id))
                         });
                         continue;
                     }
@@ -967,18 +985,7 @@ fn plan(
                 twins.push((tasks.len(), own.map(Some)));
             }
             report.new_files += 1;
-            tasks.push(Task {
-                file_id: new_id(),
-                evidence: ev,
-                skip_lines: 0,
-                previous: None,
-                replaces: None,
-                host,
-                head_sha256: head,
-                aliases: Vec::new(),
-                checkpoints: Vec::new(),
-                resume: None,
-            });
+            tasks.push(Task::whole(new_id(), ev, host, head, None));
             continue;
         };
         let old = manifest.files[known].clone();
@@ -1070,34 +1077,12 @@ fn plan(
             manifest.files[known].aliases.retain(|a| *a != ev.path);
             report.new_files += 1;
             let head = ev.head_sha256().ok();
-            tasks.push(Task {
-                file_id: new_id(),
-                skip_lines: 0,
-                previous: None,
-                replaces: None,
-                evidence: ev,
-                host,
-                head_sha256: head,
-                aliases: Vec::new(),
-                checkpoints: Vec::new(),
-                resume: None,
-            });
+            tasks.push(Task::whole(new_id(), ev, host, head, None));
         } else {
             report.replaced_files += 1;
+            // Its old aliases held the old content; they are recognised again by theirs.
             let head = ev.head_sha256().ok();
-            tasks.push(Task {
-                file_id: new_id(),
-                skip_lines: 0,
-                previous: None,
-                replaces: Some(old.id),
-                evidence: ev,
-                host,
-                head_sha256: head,
-                // Its old aliases held the old content; they are recognised again by theirs.
-                aliases: Vec::new(),
-                checkpoints: Vec::new(),
-                resume: None,
-            });
+            tasks.push(Task::whole(new_id(), ev, host, head, Some(old.id)));
         }
     }
     for (i, alias) in &new_aliases {
@@ -1141,16 +1126,9 @@ fn reread_copies_of_replaced(
                 manifest.next_file_id += 1;
                 let head = evidence.head_sha256().ok();
                 tasks.push(Task {
-                    file_id: id,
-                    skip_lines: 0,
-                    previous: None,
-                    replaces: Some(f.id),
-                    evidence,
-                    host,
-                    head_sha256: head,
                     aliases: f.aliases.clone(),
                     checkpoints: f.checkpoints.clone(),
-                    resume: None,
+                    ..Task::whole(id, evidence, host, head, Some(f.id))
                 });
             }
             None => {
