@@ -1420,11 +1420,11 @@ fn read_task(
         });
         seq += 1;
     };
-    let format = match task
-        .evidence
-        .head(SNIFF_BYTES)
-        .map_err(|e| e.to_string())
-        .and_then(|head| formats::sniff(&head, ctx))
+    let head = task.evidence.head(SNIFF_BYTES).map_err(|e| e.to_string());
+    let format = match head
+        .as_deref()
+        .map_err(Clone::clone)
+        .and_then(|head| formats::sniff(head, ctx))
     {
         Ok(f) => f,
         Err(reason) => {
@@ -1439,6 +1439,12 @@ fn read_task(
         read_evtx(task, layouts, &mut send, progress);
         return;
     }
+    // An export's own dates choose the order of day and month for the whole file, when the
+    // ingest leaves it to them (see `formats::time::date_order_of`).
+    let dates = match (&head, format) {
+        (Ok(head), FormatKind::CsvExport) => formats::time::date_order_of(head),
+        _ => None,
+    };
     // The file as far as its last line ending, when its last line is unfinished.
     let complete = if hold_partial_line {
         task.evidence.complete_lines_len().ok().flatten()
@@ -1479,7 +1485,15 @@ fn read_task(
             None => (HashingReader::new(raw), None),
         };
         hashing = hashing.counting(Arc::clone(&counter));
-        let outcome = frame_records(task, format, &mut hashing, layouts, &mut send, framing);
+        let outcome = frame_records(
+            task,
+            format,
+            dates,
+            &mut hashing,
+            layouts,
+            &mut send,
+            framing,
+        );
         let state = hashing.state();
         Ok((hashing.finish(), state, outcome))
     };
@@ -1733,18 +1747,17 @@ fn read_error(e: &std::io::Error, last_line: u64) -> String {
 fn frame_records(
     task: &Task,
     format: FormatKind,
+    dates: Option<formats::time::DateOrder>,
     raw: &mut HashingReader<&mut dyn std::io::Read>,
     layouts: &std::sync::Mutex<Layouts>,
     send: &mut dyn FnMut(Payload),
     resumed: Option<(Framer, Current)>,
 ) -> FrameOutcome {
     // Each layout met is registered with the ingest's date order (see `Layouts::date_order`);
-    // left to `auto`, an export's own dates choose it for the whole file when they can.
+    // left to `auto`, the file's own dates (`dates`) choose it when they can.
     let mut date_order = layouts.lock().map(|r| r.date_order).unwrap_or_default();
     if date_order == formats::time::DateOrder::Auto
-        && format == FormatKind::CsvExport
-        && let Ok(head) = task.evidence.head(SNIFF_BYTES)
-        && let Some(order) = formats::time::date_order_of(&head)
+        && let Some(order) = dates
     {
         date_order = order;
     }
@@ -2107,10 +2120,12 @@ fn parse_chunk(
                     layout: chunk.layout_id,
                     host: host.as_deref(),
                     source: ev.source.as_deref().unwrap_or(source),
+                    windows_record: formats::evtx::record_identity(&ev),
                 };
                 let raw_bytes = invalid.then_some(bytes);
                 let doc = schema::document(fields, &ev, from, &text, raw_bytes);
-                if let Some(identity) = doc.get_first(fields.winrec).and_then(|v| v.as_u64()) {
+                if let Some(identity) = from.windows_record {
+                    // The host as indexed (the document's second value: found at once).
                     let host = doc.get_first(fields.host).and_then(|v| v.as_str());
                     let key = WindowsEvent::new(identity, host, ev.ts_ms);
                     parsed.windows.push((parsed.docs.len(), key));

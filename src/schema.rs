@@ -441,6 +441,8 @@ pub struct Provenance<'a> {
     /// Host to use when the record names none, already normalised by [`normalize_host`].
     pub host: Option<&'a str>,
     pub source: &'a str,
+    /// The Windows event it is (`formats::evtx::record_identity`), kept as a column.
+    pub windows_record: Option<u64>,
 }
 
 /// `name=value` terms longer than this are not indexed (their words still are): tantivy holds
@@ -545,7 +547,7 @@ pub fn document(
     doc.add_u64(f.file_id, from.file_id);
     doc.add_u64(f.line, from.line);
     doc.add_u64(f.layout, from.layout);
-    if let Some(id) = crate::formats::evtx::record_identity(ev) {
+    if let Some(id) = from.windows_record {
         doc.add_u64(f.winrec, id);
     }
     doc.add_text(f.raw, raw);
