@@ -144,6 +144,15 @@ pub struct WebShell {
 }
 
 impl WebShell {
+    /// Its requests answered 2xx, as a query.
+    fn answered_query(&self) -> String {
+        format!(
+            "path:{} AND {} AND status:[200 TO 299]",
+            quote_value(&self.path),
+            host_query(&self.host)
+        )
+    }
+
     /// How it was used, in one line: its requests, or why none are known, then what the worker
     /// processes started after it.
     pub fn use_summary(&self) -> String {
@@ -1083,6 +1092,13 @@ impl<'a> Ctx<'a> {
     // -----------------------------------------------------------------------------------------
     // Suspects.
 
+    /// How many events of `query` the address `ip` sent (its own, or relayed for others).
+    fn sent_by(&self, ip: &str, query: &str) -> Result<u64> {
+        Ok(self
+            .select(&format!("({query}) AND ip:{}", quote_value(ip)))?
+            .len())
+    }
+
     fn suspects(&self, shells: &[WebShell], excluded: &Excluded) -> Result<Vec<Suspect>> {
         let mut reasons: BTreeMap<String, (Outcome, BTreeSet<String>)> = BTreeMap::new();
         let mut note = |client: String, outcome: Outcome, why: String| {
@@ -1115,13 +1131,7 @@ impl<'a> Ctx<'a> {
             }
             // The sender of a header that may be forged is named with the hits it sent.
             for forwarder in &excluded.doubtful {
-                let sent = self
-                    .select(&format!(
-                        "({}) AND ip:{}",
-                        part.query,
-                        quote_value(forwarder)
-                    ))?
-                    .len();
+                let sent = self.sent_by(forwarder, &part.query)?;
                 if sent > 0 {
                     note(
                         forwarder.clone(),
@@ -1136,14 +1146,7 @@ impl<'a> Ctx<'a> {
         }
         for shell in shells {
             for forwarder in &excluded.doubtful {
-                let sent = self
-                    .select(&format!(
-                        "host:{} AND path:{} AND ip:{} AND status:[200 TO 299]",
-                        quote_value(&shell.host),
-                        quote_value(&shell.path),
-                        quote_value(forwarder)
-                    ))?
-                    .len();
+                let sent = self.sent_by(forwarder, &shell.answered_query())?;
                 if sent > 0 {
                     note(
                         forwarder.clone(),
@@ -1304,10 +1307,7 @@ impl<'a> Ctx<'a> {
                 evidence_queries.push((part.outcome, q));
             }
             for shell in shells.iter().filter(|s| s.host == host) {
-                let q = format!(
-                    "path:{} AND {q_host} AND status:[200 TO 299]",
-                    quote_value(&shell.path)
-                );
+                let q = shell.answered_query();
                 let sel = self.select(&q)?;
                 if sel.is_empty() && shell.written_by.is_none() {
                     continue;
