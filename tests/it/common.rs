@@ -73,6 +73,22 @@ pub fn windows_event(
     .to_string()
 }
 
+/// A failed logon (Security 4625 of user `user{n}`) as [`windows_event`] writes record `n`.
+pub fn failed_logon(n: u32) -> String {
+    windows_event(
+        n,
+        "Microsoft-Windows-Security-Auditing",
+        4625,
+        "Security",
+        serde_json::json!({"TargetUserName": format!("user{n}")}),
+    )
+}
+
+/// Records `ns` as [`failed_logon`]s, one JSON line each.
+pub fn failed_logons(ns: std::ops::RangeInclusive<u32>) -> String {
+    ns.map(failed_logon).collect::<Vec<_>>().join("\n") + "\n"
+}
+
 /// The events of `case` matching `query`, as `trawl export` writes them in JSON lines (into a
 /// file beside the case).
 pub fn exported(case: &Path, query: &str) -> Vec<serde_json::Value> {

@@ -1596,22 +1596,12 @@ fn an_event_export_in_a_cultures_date_format_is_read() {
 /// in another channel and on another host are other events.
 #[test]
 fn windows_events_read_twice_are_counted_once() {
-    let event = |n: u32| {
-        common::windows_event(
-            n,
-            "Microsoft-Windows-Security-Auditing",
-            4625,
-            "Security",
-            serde_json::json!({"TargetUserName": format!("user{n}")}),
-        )
-    };
+    let event = common::failed_logon;
     let dir = tempfile::tempdir().unwrap();
     let (day1, day3) = (dir.path().join("day1"), dir.path().join("day3"));
     std::fs::create_dir_all(&day1).unwrap();
     std::fs::create_dir_all(&day3).unwrap();
-    let lines = |ns: std::ops::RangeInclusive<u32>| -> String {
-        ns.map(event).collect::<Vec<_>>().join("\n") + "\n"
-    };
+    let lines = common::failed_logons;
     std::fs::write(day1.join("Security.json"), lines(1..=6)).unwrap();
     let others = [
         // Cleared, then numbered from 1 again an hour later.
@@ -1862,18 +1852,7 @@ fn reading_options_never_change_the_case_in_silence() {
 /// said, then read again when next given.
 #[test]
 fn copies_come_back_when_the_file_that_kept_them_is_replaced() {
-    let event = |n: u32| {
-        common::windows_event(
-            n,
-            "Microsoft-Windows-Security-Auditing",
-            4625,
-            "Security",
-            serde_json::json!({"TargetUserName": format!("user{n}")}),
-        )
-    };
-    let lines = |ns: std::ops::RangeInclusive<u32>| -> String {
-        ns.map(event).collect::<Vec<_>>().join("\n") + "\n"
-    };
+    let lines = common::failed_logons;
     for together in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));

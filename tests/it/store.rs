@@ -575,20 +575,10 @@ fn windows_events_read_twice_into_clickhouse_are_counted_once() {
     let Some(servers) = start(1) else { return };
     let store = url(&servers);
     let dir = tempfile::tempdir().unwrap();
-    let event = |n: u32| {
-        common::windows_event(
-            n,
-            "Microsoft-Windows-Security-Auditing",
-            4625,
-            "Security",
-            serde_json::json!({"TargetUserName": format!("user{n}")}),
-        )
-    };
     for (day, ns) in [("day1", 1..=6), ("day3", 4..=9)] {
         let folder = dir.path().join(day);
         std::fs::create_dir_all(&folder).unwrap();
-        let lines: Vec<String> = ns.map(event).collect();
-        std::fs::write(folder.join("Security.json"), lines.join("\n") + "\n").unwrap();
+        std::fs::write(folder.join("Security.json"), common::failed_logons(ns)).unwrap();
     }
     let apart = ["--store", store.as_str(), "--case", "winapart"];
     for day in ["day1", "day3"] {
