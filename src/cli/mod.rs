@@ -169,8 +169,9 @@ pub struct IngestArgs {
     #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
     pub tz: String,
     /// Day and month order of dates written as a culture writes them (`Get-WinEvent |
-    /// Export-Csv`'s `3/5/2021 6:42:27 PM`): `mdy`, `dmy`, or `auto` (month first for a date
-    /// with slashes and AM/PM in capitals, as in the United States; day first otherwise).
+    /// Export-Csv`'s `3/5/2021 6:42:27 PM`): `mdy`, `dmy`, or `auto` (the file's own dates
+    /// decide when one has a number past 12; otherwise month first for a date with slashes and
+    /// AM/PM in capitals, as in the United States, day first for others).
     #[arg(long, value_enum, default_value_t = DateOrderArg::Auto)]
     pub date_order: DateOrderArg,
     /// Host name for files whose records and folders name none.
