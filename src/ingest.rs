@@ -532,7 +532,7 @@ pub fn ingest(
         .collect();
     let aliases = |m: &Manifest| m.files.iter().map(|f| f.aliases.len()).sum::<usize>();
     let before = aliases(dest.manifest());
-    let tasks = plan(dest.manifest_mut(), evidence, opts, &mut report);
+    let mut tasks = plan(dest.manifest_mut(), evidence, opts, &mut report);
     if tasks.is_empty() {
         // New aliases alone are committed too: the manifest lists every path evidence was
         // found under.
@@ -563,8 +563,13 @@ pub fn ingest(
     let (mut front, mut rest) = (Vec::new(), Vec::new());
     // The front ends' clients are only kept when some row can inherit them.
     let mut joins_needed = false;
-    for (i, task) in tasks.iter().enumerate() {
+    for (i, task) in tasks.iter_mut().enumerate() {
         let head = task.evidence.head(SNIFF_BYTES).unwrap_or_default();
+        if task.host.is_none() {
+            // A W3C log nothing names the server of (copied out of its folders) is named by
+            // the server's own address, one name for the whole file.
+            task.host = formats::w3c::server_address(&head).map(|ip| ip.to_string());
+        }
         if formats::w3c::is_iis_front_end(&head) {
             front.push(i);
         } else {

@@ -340,6 +340,32 @@ pub fn is_iis_front_end(head: &str) -> bool {
     true
 }
 
+/// The server a W3C log (IIS or HTTPERR) was written by, named by its own address: the first
+/// `s-ip` of a complete row in `head` that is neither loopback nor unspecified. A log is one
+/// server's, so this names the whole file when nothing else does (see `schema::host_of`): a
+/// server answering on two addresses, or its own health probes on `::1`, stays one host.
+pub fn server_address(head: &str) -> Option<std::net::IpAddr> {
+    let mut column = None;
+    // The last line of a head may be cut mid-value (`10.0.0.1` of `10.0.0.15`): only rows
+    // ended by a line break are read.
+    let complete = &head[..head.rfind('\n')?];
+    for line in complete.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(fields) = line.strip_prefix("#Fields:") {
+            column = fields
+                .split_whitespace()
+                .position(|f| f.eq_ignore_ascii_case("s-ip"));
+        } else if !line.starts_with('#') {
+            let ip = column
+                .and_then(|i| line.split(' ').nth(i))
+                .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback() && !ip.is_unspecified()) {
+                return Some(ip);
+            }
+        }
+    }
+    None
+}
+
 /// Parses one data row.
 pub fn parse<'a>(
     layout: &'a W3cLayout,
@@ -474,6 +500,28 @@ mod tests {
         assert!(is_iis_front_end(&front));
         assert!(!is_iis_front_end(&back));
         assert!(!is_iis_front_end("#Software: Microsoft HTTP API 2.0\n"));
+    }
+
+    #[test]
+    fn a_log_names_its_server_by_its_first_own_address() {
+        let head = "#Software: Microsoft Internet Information Services 10.0\r\n\
+                    #Fields: date time s-ip cs-method cs-uri-stem\r\n\
+                    2021-03-05 00:00:01 ::1 GET /owa/healthcheck.htm\r\n\
+                    2021-03-05 00:00:02 127.0.0.1 GET /ecp/healthcheck.htm\r\n\
+                    2021-03-05 00:00:03 10.1.2.15 GET /owa/\r\n\
+                    2021-03-05 00:00:04 10.9.9.9 GET /owa/\r\n";
+        assert_eq!(server_address(head), "10.1.2.15".parse().ok());
+        // Only probes, or a row cut by the end of the head: no name rather than a wrong one.
+        let probes = head.split("2021-03-05 00:00:03").next().expect("a head");
+        assert_eq!(server_address(probes), None);
+        let cut = "#Fields: date time s-ip cs-method\n2021-03-05 00:00:03 10.1.2.1";
+        assert_eq!(server_address(cut), None);
+        assert_eq!(
+            server_address("#Fields: date time cs-method\n2021-03-05 00:00:03 GET\n"),
+            None
+        );
+        let httperr = "#Software: Microsoft HTTP API 2.0\n#Fields: date time c-ip c-port s-ip s-port\n2021-03-05 00:00:03 203.0.113.7 4431 10.1.2.15 443\n";
+        assert_eq!(server_address(httperr), "10.1.2.15".parse().ok());
     }
 
     #[test]

@@ -1439,6 +1439,43 @@ fn files_naming_no_host_are_named_by_their_address_or_the_host_option() {
     assert!(!rows.is_empty());
     assert!(rows.iter().all(|r| r["host"] == "172.16.4.21"), "{rows:?}");
 
+    // One log is one server's: its health probes on `::1` and the requests it answered on a
+    // second address are its own (they were "(no host)" and another host).
+    let probed_evidence = dir.path().join("probed-evidence");
+    std::fs::create_dir_all(&probed_evidence).unwrap();
+    let (mut rows, mut probes) = (0, 0);
+    let probed: Vec<String> = std::fs::read_to_string(&a)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') {
+                return l.to_string();
+            }
+            rows += 1;
+            let mut v: Vec<&str> = l.split(' ').collect();
+            assert_eq!(v[2], "172.16.4.21");
+            match rows % 10 {
+                3 => {
+                    v[2] = "::1";
+                    probes += 1;
+                }
+                5 => v[2] = "2001:db8::15",
+                _ => {}
+            }
+            v.join(" ")
+        })
+        .collect();
+    std::fs::write(
+        probed_evidence.join("u_ex210305.log"),
+        probed.join("\n") + "\n",
+    )
+    .unwrap();
+    let probed_case = dir.path().join("probed");
+    let summary = common::ingest(&probed_case, &probed_evidence);
+    assert!(!summary.contains("(no host)"), "{summary}");
+    assert_eq!(common::count(&probed_case, "host:172.16.4.21"), rows);
+    assert_eq!(common::count(&probed_case, "s-ip:\"::1\""), probes);
+
     // The same rows without `s-ip`.
     let unnamed_evidence = dir.path().join("unnamed-evidence");
     std::fs::create_dir_all(&unnamed_evidence).unwrap();
