@@ -288,6 +288,70 @@ impl CaseConfig {
     }
 }
 
+impl CaseConfig {
+    /// Names `rules` (files or folders given to an ingest) in the case's `trawl.toml`, so that
+    /// every later command of the case runs them too: hits computed with them are not dropped
+    /// by a `trawl hunt` that was not given them again. Paths are kept absolute; those already
+    /// named are left as they are. Returns the paths added.
+    pub fn remember_rules(dir: &Path, rules: &[PathBuf]) -> Result<Vec<PathBuf>> {
+        let mut config = CaseConfig::load(dir)?;
+        let named: Vec<PathBuf> = config
+            .rules
+            .iter()
+            .map(|p| std::fs::canonicalize(dir.join(p)).unwrap_or_else(|_| dir.join(p)))
+            .collect();
+        let mut added = Vec::new();
+        for rule in rules {
+            let path = std::fs::canonicalize(rule).map_err(|e| Error::io(rule, e))?;
+            if !named.contains(&path) && !added.contains(&path) {
+                added.push(path);
+            }
+        }
+        if added.is_empty() {
+            return Ok(added);
+        }
+        let path = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        config.rules.extend(added.iter().cloned());
+        let list = toml::Value::Array(
+            config
+                .rules
+                .iter()
+                .map(|p| toml::Value::String(p.to_string_lossy().into_owned()))
+                .collect(),
+        );
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Case {
+            path: path.clone(),
+            message: e.message().to_string(),
+        })?;
+        let text = if table.contains_key("rules") {
+            // Rewritten whole (the file's comments are lost only in this case).
+            table.insert("rules".into(), list);
+            toml::to_string(&table).map_err(|e| Error::Case {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+        } else {
+            // The file holds top-level keys only (`deny_unknown_fields`): a key appended is one.
+            let mut text = text;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(
+                "# rules given to `trawl ingest --rules`, run by every command of this case\n",
+            );
+            text.push_str(&format!("rules = {list}\n"));
+            text
+        };
+        write_atomic(&path, text.as_bytes())?;
+        Ok(added)
+    }
+}
+
 /// An open case.
 pub struct Case {
     pub dir: PathBuf,
@@ -662,6 +726,31 @@ pub fn host_from_path(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_given_are_named_in_the_config_once() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("tmp"), e))?;
+        let (a, b) = (dir.path().join("a.yml"), dir.path().join("b"));
+        std::fs::write(&a, "").map_err(|e| Error::io(&a, e))?;
+        std::fs::create_dir(&b).map_err(|e| Error::io(&b, e))?;
+        let config = dir.path().join(CONFIG_FILE);
+        std::fs::write(&config, "trusted_proxies = [\"10.0.0.1\"]")
+            .map_err(|e| Error::io(&config, e))?;
+        assert_eq!(
+            CaseConfig::remember_rules(dir.path(), std::slice::from_ref(&a))?.len(),
+            1
+        );
+        // Named already (under another spelling of its path): not again; a new one is added to
+        // the list, the other settings kept.
+        let again = dir.path().join(".").join("a.yml");
+        let added = CaseConfig::remember_rules(dir.path(), &[again, b.clone()])?;
+        assert_eq!(added.len(), 1);
+        let loaded = CaseConfig::load(dir.path())?;
+        assert_eq!(loaded.rules.len(), 2);
+        assert_eq!(loaded.trusted_proxies.len(), 1);
+        assert!(CaseConfig::remember_rules(dir.path(), &[dir.path().join("none")]).is_err());
+        Ok(())
+    }
 
     #[test]
     fn host_from_collection_layout() {

@@ -71,10 +71,18 @@ pub(super) fn run(
                 &super::case_name(dir),
             )?;
             let opts = args.options_for(remote.manifest(), &crate::case::CaseConfig::default())?;
+            if !args.rules.is_empty() {
+                writeln!(
+                    out,
+                    "Note: a case in a store does not keep the rules given to its ingest: give them (--rules) to hunt, report and the timeline as well"
+                )
+                .map_err(w)?;
+            }
             (&mut remote, opts)
         }
         None => {
             local = Case::open_or_create(dir)?;
+            remember_rules(out, dir, &args.rules)?;
             let opts = args.options(&local)?;
             (&mut local, opts)
         }
@@ -85,6 +93,22 @@ pub(super) fn run(
     } else {
         ingest(out, dest, &reopen, paths, args, &opts)
     }
+}
+
+/// Names the rules given to an ingest in the case's `trawl.toml`: their hits are the case's,
+/// and a later `trawl hunt` (or report, or timeline) runs them without being told again.
+pub(super) fn remember_rules(out: &mut impl Write, dir: &Path, rules: &[PathBuf]) -> Result<()> {
+    let added = crate::case::CaseConfig::remember_rules(dir, rules)?;
+    for path in &added {
+        writeln!(
+            out,
+            "Rules {} are now the case's (named in {}): every command of the case runs them",
+            path.display(),
+            dir.join(crate::case::CONFIG_FILE).display()
+        )
+        .map_err(w)?;
+    }
+    Ok(())
 }
 
 /// `trawl ingest --follow`: the first round as a plain ingest says it, then one line per round

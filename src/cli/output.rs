@@ -81,6 +81,9 @@ pub(super) fn load_rules_from(
         paths.extend(config.rules.iter().map(|p| dir.join(p)));
     }
     paths.extend(extra.iter().cloned());
+    // A path named by the case and given again (as `ingest --rules` names them) is read once.
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     let set = crate::rules::load(&match dir {
         Some(dir) => crate::rules::files_for(dir, &paths),
         None => paths,

@@ -54,6 +54,9 @@ pub(super) fn open(out: &mut impl Write, cli: &Cli) -> Result<u8> {
             cli.case.display()
         )));
     }
+    if !cli.paths.is_empty() {
+        super::ingest::remember_rules(out, &cli.case, &cli.ingest.rules)?;
+    }
     let rules = load_rules(&case, &cli.ingest.rules)?;
     let live = if cli.paths.is_empty() {
         None

@@ -1623,3 +1623,58 @@ fn a_private_address_writing_x_forwarded_for_itself_is_a_suspect() {
     assert_eq!(forger["role"], "doubtful forwarder", "{forger}");
     assert!(strings(&report["suspects"], "client").contains("172.16.30.77"));
 }
+
+/// Rules given to an ingest are the case's: a plain `trawl hunt` afterwards (as the ingest
+/// summary says to run) lists their findings and keeps their hits, where it used to recompute
+/// the hits without them and drop them. `trawl.toml` names them once however often given.
+#[test]
+fn rules_given_to_an_ingest_stay_the_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("MBX-S/W3SVC1");
+    std::fs::create_dir_all(&evidence).unwrap();
+    std::fs::write(
+        evidence.join("u_ex210305.log"),
+        "#Software: Microsoft Internet Information Services 10.0\n\
+         #Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status\n\
+         2021-03-05 10:00:00 10.0.0.1 GET /ecp/default.aspx __VIEWSTATE=%2FwEyhAYAAQAAAP 443 - 203.0.113.5 Mozilla/5.0 200\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("viewstate.yml"),
+        "title: ECP ViewState (local rule)\nid: local-ecp-viewstate\nlogsource: {category: webserver}\n\
+         detection:\n  sel:\n    cs-uri-stem|startswith: '/ecp/'\n    cs-uri-query|contains: '__VIEWSTATE='\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    let c = path_str(&case);
+    let ingest = |paths: &[&Path]| {
+        let mut args = vec![
+            "ingest",
+            "--quiet",
+            "--case",
+            c,
+            "--rules",
+            path_str(&rules),
+        ];
+        args.extend(paths.iter().map(|p| path_str(p)));
+        ok(&args)
+    };
+    let summary = ingest(&[&dir.path().join("MBX-S")]);
+    assert!(summary.contains("are now the case's"), "{summary}");
+    let report = hunt_json(&case);
+    assert_eq!(finding_count(&report, "local-ecp-viewstate"), 1, "{report}");
+    assert_eq!(common::count(&case, "rule:local-ecp-viewstate"), 1);
+    // Given again, the rules are named once.
+    let summary = ingest(&[&dir.path().join("MBX-S")]);
+    assert!(!summary.contains("are now the case's"), "{summary}");
+    let config = std::fs::read_to_string(case.join("trawl.toml")).unwrap();
+    let named: Vec<&str> = config
+        .lines()
+        .filter(|l| l.starts_with("rules ="))
+        .collect();
+    assert_eq!(named.len(), 1, "{config}");
+    assert_eq!(named[0].matches(path_str(&rules)).count(), 1, "{config}");
+    assert_eq!(finding_count(&hunt_json(&case), "local-ecp-viewstate"), 1);
+}
