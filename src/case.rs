@@ -624,6 +624,29 @@ pub fn fail_next_write_before_rename() {
     FAIL_BEFORE_RENAME.with(|f| f.set(true));
 }
 
+/// The client a Velociraptor collection folder or zip is named after
+/// (`Collection-<name>-<YYYY-MM-DDTHH_MM_SSZ>`), without its time.
+fn velociraptor_client(folder: &str) -> Option<&str> {
+    let name = folder.strip_suffix(".zip").unwrap_or(folder);
+    let rest = name.strip_prefix("Collection-")?;
+    // The time is the last `-` followed by `YYYY-MM-DD`: a host name may hold dashes and digits.
+    let is_date = |t: &[u8]| {
+        t.len() >= 10
+            && t[..4].iter().all(u8::is_ascii_digit)
+            && t[4] == b'-'
+            && t[5..7].iter().all(u8::is_ascii_digit)
+            && t[7] == b'-'
+            && t[8..10].iter().all(u8::is_ascii_digit)
+    };
+    let cut = rest
+        .char_indices()
+        .rev()
+        .find(|&(i, c)| c == '-' && is_date(&rest.as_bytes()[i + 1..]))?
+        .0;
+    let host = &rest[..cut];
+    (host.len() > 2).then_some(host)
+}
+
 /// The host a file belongs to, from the collection's layout: the folder just above the first
 /// known log folder (`MBX-A/inetpub/logs/…`, `MBX-A/W3SVC1/…`, `MBX-A/Logging/HttpProxy/…`,
 /// Test-ProxyLogon's `CollectedLogFiles/MBX-A/CVE26855/…`). A folder named like a collection's
@@ -650,7 +673,7 @@ pub fn host_from_path(path: &str) -> Option<String> {
         "cve27065",
         "suspiciousfiles",
     ];
-    const COLLECTION_FOLDERS: [&str; 42] = [
+    const COLLECTION_FOLDERS: [&str; 46] = [
         // Where a collection lands on the responder's machine, never a server's name.
         "incoming",
         "download",
@@ -694,6 +717,11 @@ pub fn host_from_path(path: &str) -> Option<String> {
         "temp",
         "cases",
         "case",
+        // Velociraptor's upload accessors (`uploads/auto/C%3A/…`, `uploads/ntfs/…`).
+        "auto",
+        "ntfs",
+        "ntfs_vss",
+        "file",
     ];
     let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
     let is_log_folder = |p: &str| {
@@ -705,7 +733,11 @@ pub fn host_from_path(path: &str) -> Option<String> {
     // named by its address (`10.1.1.5`) is a server.
     let is_collection_folder = |p: &str| {
         let lower = p.to_ascii_lowercase();
-        COLLECTION_FOLDERS.contains(&lower.as_str())
+        // A drive: KAPE's `C`, Velociraptor's `C%3A` or `%5C%5C.%5CC%3A` (`\\.\C:` escaped).
+        let drive = p.len() == 1 && p.bytes().all(|b| b.is_ascii_alphabetic());
+        drive
+            || p.contains('%')
+            || COLLECTION_FOLDERS.contains(&lower.as_str())
             || (p
                 .bytes()
                 .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
@@ -714,6 +746,15 @@ pub fn host_from_path(path: &str) -> Option<String> {
     // The last component is the file itself.
     let dirs = &parts[..parts.len().saturating_sub(1)];
     let first = dirs.iter().position(|p| is_log_folder(p))?;
+    // A Velociraptor collection names its client in its folder (or zip) name, above its own
+    // folders: `Collection-MBX-A.corp.example.org-2021-03-06T10_00_00Z/uploads/auto/C%3A/…`.
+    if let Some(host) = dirs[..first]
+        .iter()
+        .rev()
+        .find_map(|p| velociraptor_client(p))
+    {
+        return Some(host.to_string());
+    }
     let host = dirs[..first]
         .iter()
         .rev()
@@ -785,6 +826,26 @@ mod tests {
             Some("EX01")
         );
         assert_eq!(host_from_path("u_ex210305.log"), None);
+        for path in [
+            "ev/Collection-MBX-A-2021-03-06T10_00_00Z/uploads/auto/C%3A/inetpub/logs/LogFiles/W3SVC1/u.log",
+            "Collection-MBX-A-2021-03-06T10_00_00Z.zip/uploads/ntfs/%5C%5C.%5CC%3A/inetpub/logs/LogFiles/W3SVC1/u.log",
+            "x/Collection-mbx-a.corp.example.org-2021-03-06T10_00_00Z/uploads/auto/C%3A/Program Files/Microsoft/Exchange Server/V15/Logging/HttpProxy/Owa/h.LOG",
+            "cases/MBX-A/C/inetpub/logs/LogFiles/W3SVC1/u.log",
+        ] {
+            assert_eq!(
+                host_from_path(path)
+                    .map(|h| crate::schema::normalize_host(&h))
+                    .as_deref(),
+                Some("MBX-A"),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            velociraptor_client("Collection-EX-2016-01-2021-03-06T10_00_00Z"),
+            Some("EX-2016-01")
+        );
+        assert_eq!(velociraptor_client("Collection-2021-03-06T10_00_00Z"), None);
+        assert_eq!(velociraptor_client("Collection-MBX-A"), None);
         assert_eq!(host_from_path("W3SVC1/u_ex210305.log"), None);
         assert_eq!(
             host_from_path("C:/inetpub/logs/LogFiles/W3SVC1/u.log"),

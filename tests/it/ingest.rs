@@ -1961,3 +1961,58 @@ fn a_killed_ingest_of_a_log_with_an_earlier_copy_resumes_exactly() {
     assert_eq!(total_events(&case), total, "{summary}");
     assert_eq!(count(&case, "*"), total);
 }
+
+/// A Velociraptor collection names its client in the collection's folder (or zip) name, above
+/// `uploads/auto/C%3A/…` or `uploads/ntfs/%5C%5C.%5CC%3A/…`; a KAPE target copies under the
+/// drive's letter (`MBX-A/C/inetpub/…`). Each server is its own host: the drive folders made
+/// every collection one host `C%3A`, judged compromised for them all.
+#[test]
+fn collections_by_velociraptor_and_kape_name_their_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    let iis = "inetpub/logs/LogFiles/W3SVC1";
+    let layouts = [
+        (
+            "MBX-A",
+            format!(
+                "Collection-mbx-a.corp.example.org-2021-03-06T10_00_00Z/uploads/auto/C%3A/{iis}"
+            ),
+        ),
+        (
+            "MBX-B",
+            format!("Collection-MBX-B-2021-03-06T10_00_00Z/uploads/ntfs/%5C%5C.%5CC%3A/{iis}"),
+        ),
+        ("MBX-C", format!("MBX-C/C/{iis}")),
+    ];
+    for (server, layout) in &layouts {
+        let to = evidence.join(layout);
+        std::fs::create_dir_all(&to).unwrap();
+        // MBX-A's log is the sample's compromised server's; the others its clean one's.
+        let from = if *server == "MBX-A" { "MBX-A" } else { "MBX-B" };
+        let log = common::sample_logs().join(format!("{from}/{iis}/u_ex210305.log"));
+        let text = std::fs::read_to_string(log).unwrap();
+        // Each server's own copy (identical content would be one file read once).
+        std::fs::write(to.join("u_ex210305.log"), format!("{text}#{server}\n")).unwrap();
+    }
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    let report = common::hunt_json(&case);
+    let verdicts: Vec<(String, String)> = report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["host"].as_str().unwrap().to_string(),
+                v["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let hosts: Vec<&str> = verdicts.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(hosts, ["MBX-A", "MBX-B", "MBX-C"], "{verdicts:?}");
+    assert_eq!(verdicts[0].1, "compromised");
+    assert!(
+        verdicts[1..].iter().all(|(_, v)| v != "compromised"),
+        "{verdicts:?}"
+    );
+}
