@@ -896,6 +896,9 @@ fn plan(
     let mut tasks: Vec<Task> = Vec::new();
     // Files met unchanged that hold Windows events as copies of other files' (see below).
     let mut unchanged_with_copies: HashMap<u64, (EvidenceFile, Option<String>)> = HashMap::new();
+    // Records a task of this run goes on with (grown, continued or completed), by manifest
+    // index: another copy of the same log is folded into that task, never read beside it.
+    let mut claimed: HashMap<usize, usize> = HashMap::new();
     for ev in evidence {
         let host = host_from_path(&ev.path).or_else(|| opts.host.clone());
         let mut new_id = || {
@@ -914,7 +917,20 @@ fn plan(
             }
             let head = ev.head_sha256().ok();
             if let Some(head) = &head {
-                match same_content(&manifest.files, by_head.get(head), &ev) {
+                let identity = same_content(&manifest.files, by_head.get(head), &ev);
+                if let Some(Identity::Continues(i) | Identity::Completes(i)) = identity
+                    && let Some(&t) = claimed.get(&i)
+                {
+                    match fold_copy(&mut tasks[t], ev) {
+                        Ok(()) => report.duplicate_files += 1,
+                        Err(ev) => {
+                            report.new_files += 1;
+                            tasks.push(Task::whole(new_id(), ev, host, Some(head.clone()), None));
+                        }
+                    }
+                    continue;
+                }
+                match identity {
                     Some(Identity::Contained(i)) => {
                         report.duplicate_files += 1;
                         new_aliases.push((i, ev.path.clone()));
@@ -929,6 +945,7 @@ fn plan(
                         let old_path = std::mem::replace(&mut previous.path, ev.path.clone());
                         previous.aliases.retain(|a| *a != ev.path);
                         previous.aliases.push(old_path);
+                        claimed.insert(i, tasks.len());
                         tasks.push(Task {
                             file_id: old.id,
                             skip_lines: old.lines,
@@ -955,6 +972,7 @@ fn plan(
                                 sha256: sha.clone(),
                             });
                         }
+                        claimed.insert(i, tasks.len());
                         tasks.push(Task {
                             aliases: old.paths().map(str::to_string).collect(),
                             checkpoints,
@@ -1051,6 +1069,17 @@ fn plan(
             });
         let grown =
             may_have_grown && (resume.is_some() || ev.prefix_sha256(old.size).ok() == old.sha256);
+        if grown && let Some(&t) = claimed.get(&known) {
+            match fold_copy(&mut tasks[t], ev) {
+                Ok(()) => report.duplicate_files += 1,
+                Err(ev) => {
+                    report.new_files += 1;
+                    let head = ev.head_sha256().ok();
+                    tasks.push(Task::whole(new_id(), ev, host, head, None));
+                }
+            }
+            continue;
+        }
         if resumable || grown {
             if resumable {
                 report.resumed_files += 1;
@@ -1063,6 +1092,9 @@ fn plan(
                 let old_path = std::mem::replace(&mut previous.path, ev.path.clone());
                 previous.aliases.retain(|a| *a != ev.path);
                 previous.aliases.push(old_path);
+            }
+            if grown {
+                claimed.insert(known, tasks.len());
             }
             tasks.push(Task {
                 file_id: old.id,
@@ -1166,6 +1198,59 @@ fn main_path_holds(old: &FileRecord) -> bool {
         mtime: 0,
     };
     ev.prefix_sha256(old.size).is_ok_and(|s| s == *sha)
+}
+
+/// Another copy of a log that `task` already goes on with in this run (both continue, or
+/// complete, one record of the case: collected on day 2 and day 3 of a log ingested on day 1).
+/// The larger copy is read; the smaller, being its beginning, becomes an alias of the record
+/// with a checkpoint at its size. A copy that is not the other's beginning is another log:
+/// given back, to be read as a file of its own. Read side by side, the lines both hold were
+/// indexed twice.
+fn fold_copy(task: &mut Task, ev: EvidenceFile) -> std::result::Result<(), EvidenceFile> {
+    let (small, large) = if ev.size > task.evidence.size {
+        (&task.evidence, &ev)
+    } else {
+        (&ev, &task.evidence)
+    };
+    let whole = small.prefix_sha256(small.size).ok();
+    let prefix = large.prefix_sha256(small.size).ok();
+    let Some(sha256) = whole.filter(|w| Some(w) == prefix.as_ref()) else {
+        return Err(ev);
+    };
+    let size = small.size;
+    let smaller_path = if ev.size > task.evidence.size {
+        let earlier = std::mem::replace(&mut task.evidence, ev);
+        if task.head_sha256.is_some() {
+            task.head_sha256 = task.evidence.head_sha256().ok();
+        }
+        earlier.path
+    } else {
+        ev.path
+    };
+    let read_path = task.evidence.path.clone();
+    let checkpoint =
+        (size < task.evidence.size).then_some(crate::case::Checkpoint { size, sha256 });
+    match &mut task.previous {
+        // Continued: the record is known by the path read, every other path an alias.
+        Some(previous) => {
+            if previous.path != read_path {
+                let was = std::mem::replace(&mut previous.path, read_path.clone());
+                previous.aliases.push(was);
+            }
+            previous.aliases.push(smaller_path);
+            previous.aliases.retain(|a| *a != read_path);
+            previous.aliases.sort();
+            previous.aliases.dedup();
+            previous.checkpoints.extend(checkpoint);
+        }
+        // Completed: read whole as a new record that takes the old one's paths.
+        None => {
+            task.aliases.push(smaller_path);
+            task.aliases.retain(|a| *a != read_path);
+            task.checkpoints.extend(checkpoint);
+        }
+    }
+    Ok(())
 }
 
 /// Two copies of one log in one run, the earlier taken before it grew: the later holds every

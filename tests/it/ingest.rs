@@ -1772,6 +1772,75 @@ fn a_log_collected_before_and_after_it_grew_is_read_once() {
     }
     assert_eq!(count(&case, "*"), 60);
     assert_eq!(total_events(&case), 60);
+
+    // Two later copies in one ingest, each going on from the log in the case: one is read and
+    // the other is its alias, in either order of paths, the path in the case among them or
+    // not (both were read, their shared lines indexed twice). A copy with other lines after
+    // the shared ones is another log, read as such.
+    for (a, b) in [("day2", "day4"), ("day4", "day2"), ("day1", "day4")] {
+        let case = dir.path().join(format!("later-{a}-{b}"));
+        let first = dir.path().join("first/EX1");
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::write(
+            first.join("u_ex210305.log"),
+            IIS_HEADER.to_string() + &iis_lines(0, 40),
+        )
+        .unwrap();
+        common::ingest(&case, &first);
+        let (da, db) = (
+            dir.path().join(a).join("EX1"),
+            dir.path().join(b).join("EX1"),
+        );
+        for (d, n) in [(&da, 70), (&db, 90)] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(
+                d.join("u_ex210305.log"),
+                IIS_HEADER.to_string() + &iis_lines(0, n),
+            )
+            .unwrap();
+        }
+        let summary = ok(&[
+            "ingest",
+            "--quiet",
+            "--case",
+            path_str(&case),
+            path_str(&first),
+            path_str(&da),
+            path_str(&db),
+        ]);
+        assert_eq!(count(&case, "*"), 90, "{a} {b}: {summary}");
+        assert_eq!(total_events(&case), 90, "{a} {b}: {summary}");
+        assert_eq!(count(&case, "line:62"), 1, "{a} {b}");
+        std::fs::remove_dir_all(dir.path().join("first")).unwrap();
+    }
+    // Two copies that go on from the log in the case differently: each is kept whole, nothing
+    // of either lost (the lines they share with the case are then read again in one of them).
+    let case = dir.path().join("diverging");
+    let first = dir.path().join("first/EX1");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::write(
+        first.join("u_ex210305.log"),
+        IIS_HEADER.to_string() + &iis_lines(0, 40),
+    )
+    .unwrap();
+    common::ingest(&case, &first);
+    let (x, y) = (dir.path().join("x/EX1"), dir.path().join("y/EX1"));
+    for (d, more) in [(&x, 100), (&y, 200)] {
+        std::fs::create_dir_all(d).unwrap();
+        let text = IIS_HEADER.to_string() + &iis_lines(0, 40) + &iis_lines(more, 5);
+        std::fs::write(d.join("u_ex210305.log"), text).unwrap();
+    }
+    let both = ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        path_str(&case),
+        path_str(&x),
+        path_str(&y),
+    ]);
+    assert_eq!(count(&case, "path:/owa/x100"), 1, "{both}");
+    assert_eq!(count(&case, "path:/owa/x200"), 1, "{both}");
+    assert_eq!(total_events(&case), count(&case, "*"), "{both}");
 }
 
 /// A copy of a log taken while it was written ends inside a line; a later copy completes that
