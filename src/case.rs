@@ -69,9 +69,14 @@ pub struct FileRecord {
     /// Directives, comments, headers and blank lines.
     pub skipped: u64,
     /// Lines after the first of records spanning several lines (quoted newlines in CSV), so
-    /// that `events + malformed + skipped + continuation_lines + duplicate_events == lines`.
+    /// that `events + malformed + skipped + continuation_lines + duplicate_events == lines +
+    /// torn_records`.
     #[serde(default)]
     pub continuation_lines: u64,
+    /// Records cut short by a crash's NUL fill, the log going on after the NULs on the same
+    /// line: each such line holds a malformed record and a whole one, both counted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub torn_records: u64,
     /// Windows events this file holds that the case had from another file (another copy of the
     /// same log): not added again.
     #[serde(default, skip_serializing_if = "is_zero")]

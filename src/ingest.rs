@@ -230,6 +230,8 @@ struct Parsed {
     dynamic_attrs: std::collections::BTreeSet<String>,
     end_line: u64,
     continuation: u64,
+    /// Torn records followed on their line by a whole one (see `FileRecord::torn_records`).
+    torn: u64,
     malformed: Vec<MalformedLine>,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
@@ -2130,6 +2132,7 @@ fn parse_chunk(
         dynamic_attrs: std::collections::BTreeSet::new(),
         end_line: chunk.end_line,
         continuation: 0,
+        torn: 0,
         malformed: Vec::new(),
         first_ts: None,
         last_ts: None,
@@ -2159,7 +2162,10 @@ fn parse_chunk(
                     });
                 }
                 match rest {
-                    Some(rest) => rest,
+                    Some(rest) => {
+                        parsed.torn += u64::from(torn.is_some());
+                        rest
+                    }
                     None if torn.is_some() => continue,
                     None => {
                         parsed.malformed.push(MalformedLine {
@@ -2473,6 +2479,7 @@ impl WriterState<'_> {
                         malformed: 0,
                         skipped: 0,
                         continuation_lines: 0,
+                        torn_records: 0,
                         duplicate_events: 0,
                         recheck: false,
                         naive_times: 0,
@@ -2525,6 +2532,7 @@ impl WriterState<'_> {
                     r.duplicate_events += copies;
                     r.lines = r.lines.max(parsed.end_line);
                     r.continuation_lines += parsed.continuation;
+                    r.torn_records += parsed.torn;
                     note_malformed(r, &parsed.malformed, self.report);
                     r.first_ts = min_opt(r.first_ts, parsed.first_ts);
                     r.last_ts = max_opt(r.last_ts, parsed.last_ts);

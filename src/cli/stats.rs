@@ -63,6 +63,8 @@ pub(super) fn stats(
                 "path": f.path, "format": f.format.name(), "source": f.source, "host": f.host,
                 "size": f.size, "sha256": f.sha256, "lines": f.lines, "events": f.events,
                 "malformed": f.malformed, "duplicate_events": f.duplicate_events,
+                "skipped": f.skipped, "continuation_lines": f.continuation_lines,
+                "torn_records": f.torn_records,
                 "complete": f.complete,
                 "first": f.first_ts.map(format_ms), "last": f.last_ts.map(format_ms),
                 "malformed_examples": f.malformed_examples,
@@ -150,6 +152,14 @@ pub(super) fn stats(
                 out,
                 "             and {} Windows events the case has from another copy of their log",
                 thousands(f.duplicate_events)
+            )
+            .map_err(w)?;
+        }
+        if f.torn_records > 0 {
+            writeln!(
+                out,
+                "             {} of its lines hold a record torn by a crash and then a whole one (both counted)",
+                thousands(f.torn_records)
             )
             .map_err(w)?;
         }

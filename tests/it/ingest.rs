@@ -805,6 +805,16 @@ fn zero_filled_logs_keep_their_events() {
             && reasons.iter().any(|r| r.contains("zero fill")),
         "{reasons:?}"
     );
+    // The torn line holds two records, the torn one and the next write: every line is
+    // accounted for, that one twice, and said so.
+    let f = &stats["files"][0];
+    let n = |k: &str| f[k].as_u64().unwrap_or(0);
+    assert_eq!(n("torn_records"), 1, "{f}");
+    assert_eq!(
+        n("events") + n("malformed") + n("skipped") + n("continuation_lines"),
+        n("lines") + n("torn_records"),
+        "{f}"
+    );
 }
 
 /// Evidence is known by its content: other spellings of a folder, `..` in a path, symbolic
