@@ -165,7 +165,17 @@ fn walk(
     };
     if magic_len == 4 && magic == ZIP_MAGIC {
         match zip_members(path, &display) {
-            Ok(members) => found.extend(members),
+            Ok((members, duplicates)) => {
+                found.extend(members);
+                if duplicates {
+                    // The zip crate keeps one member per name: the others cannot be read from
+                    // it, and must not vanish in silence.
+                    bad.push(Unreadable {
+                        path: display,
+                        reason: "zip archive: members share a name, and only the last of each is read; unpack it keeping every member (unzip asks to rename) and give the files".into(),
+                    });
+                }
+            }
             Err(e) => bad.push(Unreadable {
                 path: display,
                 reason: format!("zip archive: {e}"),
@@ -241,8 +251,14 @@ fn open_zip(path: &Path) -> io::Result<zip::ZipArchive<SharedFile>> {
     Ok(archive)
 }
 
-fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec<EvidenceFile>> {
+/// The members of a zip archive, and whether some share a name (then only the last of each is
+/// listed).
+fn zip_members(
+    archive_path: &Path,
+    display: &str,
+) -> zip::result::ZipResult<(Vec<EvidenceFile>, bool)> {
     let mut archive = open_zip(archive_path)?;
+    let duplicates = archive.has_duplicate_names();
     let mut members = Vec::new();
     for index in 0..archive.len() {
         let member = archive.by_index_raw(index)?;
@@ -274,7 +290,7 @@ fn zip_members(archive_path: &Path, display: &str) -> zip::result::ZipResult<Vec
             mtime,
         });
     }
-    Ok(members)
+    Ok((members, duplicates))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -975,6 +991,65 @@ mod tests {
             .collect();
         assert_eq!(decode_all(&utf16), "héllo\r\n");
         assert_eq!(decode_all(b""), "");
+    }
+
+    /// A zip of stored members, written by hand: the zip crate's writer refuses two members
+    /// of one name, which other tools write.
+    fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data) in members {
+            let mut crc = flate2::Crc::new();
+            crc.update(data);
+            let (offset, size) = (out.len() as u32, data.len() as u32);
+            let fixed = |sig: u32, central: bool| {
+                let mut h = sig.to_le_bytes().to_vec();
+                if central {
+                    h.extend(20u16.to_le_bytes());
+                }
+                h.extend(20u16.to_le_bytes()); // version needed
+                h.extend([0u8; 4]); // flags, method: stored
+                h.extend([0u8; 4]); // time, date
+                h.extend(crc.sum().to_le_bytes());
+                h.extend(size.to_le_bytes());
+                h.extend(size.to_le_bytes());
+                h.extend((name.len() as u16).to_le_bytes());
+                h.extend([0u8; 2]); // extra length
+                if central {
+                    h.extend([0u8; 10]); // comment length, disk, attributes
+                    h.extend(offset.to_le_bytes());
+                }
+                h.extend(name.as_bytes());
+                h
+            };
+            out.extend(fixed(0x0403_4b50, false));
+            out.extend(*data);
+            central.extend(fixed(0x0201_4b50, true));
+        }
+        let (start, len, n) = (out.len() as u32, central.len() as u32, members.len() as u16);
+        out.extend(central);
+        out.extend(0x0605_4b50u32.to_le_bytes());
+        out.extend([0u8; 4]);
+        out.extend(n.to_le_bytes());
+        out.extend(n.to_le_bytes());
+        out.extend(len.to_le_bytes());
+        out.extend(start.to_le_bytes());
+        out.extend([0u8; 2]);
+        out
+    }
+
+    #[test]
+    fn zip_members_sharing_a_name_are_said_to_be_unread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one = dir.path().join("one.zip");
+        std::fs::write(&one, stored_zip(&[("a.log", b"x\n"), ("b.log", b"y\n")])).expect("write");
+        let (found, bad) = discover(&[one], None);
+        assert_eq!((found.len(), bad.len()), (2, 0), "{bad:?}");
+        let two = dir.path().join("two.zip");
+        std::fs::write(&two, stored_zip(&[("a.log", b"x\n"), ("a.log", b"y\n")])).expect("write");
+        let (found, bad) = discover(&[two], None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].reason.contains("share a name"), "{}", bad[0].reason);
     }
 
     #[test]
