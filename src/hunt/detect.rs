@@ -34,6 +34,9 @@ pub struct RuleInfo {
     /// Hits that do not also match this query are attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_when: Option<String>,
+    /// A noise rule knowing scanners by their user agent (see `RuleSpec::by_agent`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_agent: bool,
 }
 
 /// Hits of every rule, stored in the case.
@@ -461,5 +464,6 @@ fn info(r: &Rule) -> RuleInfo {
         origin: r.origin.clone(),
         outcome: r.spec.outcome(),
         success_when: r.spec.success_when.clone(),
+        by_agent: r.spec.by_agent,
     }
 }

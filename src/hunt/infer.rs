@@ -7,8 +7,9 @@
 //!
 //! A hit's *outcome* is its rule's (see [`Outcome`]), with two corrections:
 //! * a rule with `success_when` counts the hits that do not match it as attempts;
-//! * an attempt or success on an event that a noise rule also hit (a scanner's agent, a
-//!   localhost vulnerability check) counts as a probe: scanners are never "compromised".
+//! * an attempt or success on an event that a noise rule also hit (a localhost vulnerability
+//!   check, a scanner's agent) counts as a probe: scanners are never "compromised"; but a
+//!   success that only a scanner's *agent* speaks for (the client writes it) is an attempt.
 //!
 //! A host is `compromised` when it has compromise or success evidence (rule hits, or a web shell
 //! that answered), `attempted` when its gravest evidence is an attempt, `probed` when only
@@ -469,13 +470,26 @@ impl<'a> Ctx<'a> {
         let mut vocab = store.vocabulary();
         vocab.sets = d.sets();
         vocab.unknown_fields_match_nothing = true;
-        let noise: Vec<String> = d
-            .rules
-            .iter()
-            .filter(|r| r.category == Category::Noise && d.hits.contains_key(&r.id))
-            .map(|r| format!("rule:{}", r.id))
-            .collect();
-        let noise = (!noise.is_empty()).then(|| format!("({})", noise.join(" OR ")));
+        // Noise rules that know a check by its request's shape, and those that know a scanner
+        // by its agent (which the client writes: it makes a success an attempt, not a probe).
+        let noise_of = |by_agent: bool| {
+            let ids: Vec<String> = d
+                .rules
+                .iter()
+                .filter(|r| {
+                    r.category == Category::Noise
+                        && r.by_agent == by_agent
+                        && d.hits.contains_key(&r.id)
+                })
+                .map(|r| format!("rule:{}", r.id))
+                .collect();
+            (!ids.is_empty()).then(|| format!("({})", ids.join(" OR ")))
+        };
+        let (shape, agent) = (noise_of(false), noise_of(true));
+        let noise = match (&shape, &agent) {
+            (Some(s), Some(a)) => Some(format!("({s} OR {a})")),
+            (s, a) => s.clone().or_else(|| a.clone()),
+        };
         let mut parts = Vec::new();
         let mut context = Vec::new();
         for rule in d.rules.iter().filter(|r| d.hits.contains_key(&r.id)) {
@@ -495,6 +509,28 @@ impl<'a> Ctx<'a> {
             }
             let downgraded = outcome.yields_to_noise();
             let main = match (&noise, downgraded) {
+                (Some(n), true) if outcome == Outcome::Success => {
+                    // A success a scanner's agent alone speaks for is an attempt.
+                    if let Some(s) = &shape {
+                        parts.push(Part {
+                            rule,
+                            outcome: Outcome::Probe,
+                            query: format!("{base} AND {s}"),
+                        });
+                    }
+                    if let Some(a) = &agent {
+                        let query = match &shape {
+                            Some(s) => format!("{base} AND {a} AND NOT {s}"),
+                            None => format!("{base} AND {a}"),
+                        };
+                        parts.push(Part {
+                            rule,
+                            outcome: Outcome::Attempt,
+                            query,
+                        });
+                    }
+                    format!("({base} AND NOT {n})")
+                }
                 (Some(n), true) => {
                     parts.push(Part {
                         rule,

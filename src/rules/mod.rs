@@ -111,6 +111,12 @@ pub struct RuleSpec {
     /// False when a hit's client address is not the attacker's (back-end lines, system logs).
     #[serde(default = "yes")]
     pub suspects: bool,
+    /// A noise rule that knows scanners by what the client says of itself (its user agent),
+    /// which an attacker writes as they like: its hits make attempts probes, and successes
+    /// only attempts (see `hunt`). Noise rules that know a check by its request's shape make
+    /// both probes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_agent: bool,
 }
 
 impl RuleSpec {
@@ -317,6 +323,9 @@ pub fn digest(rules: &[Rule]) -> String {
         h.update(r.spec.outcome().to_string().as_bytes());
         h.update(r.spec.success_when.as_deref().unwrap_or("").as_bytes());
         h.update([0]);
+        if r.spec.by_agent {
+            h.update(b"by_agent");
+        }
     }
     crate::input::hex(&h.finalize())
 }

@@ -175,6 +175,7 @@ fn spec_of(rule: &SigmaRule, query: String) -> RuleSpec {
         outcome: Some(outcome_of(rule.level)),
         success_when: None,
         suspects: web,
+        by_agent: false,
     }
 }
 

@@ -474,3 +474,37 @@ fn a_public_proxy_is_believed_only_when_declared() {
     ]);
     assert_eq!(bad.status.code(), Some(2), "a bad CIDR is a usage error");
 }
+
+/// A user agent is what the client says of itself. A scanner's check (the ProxyShell MAPI page,
+/// by its request's shape) answered 200 is a probe whatever agent sent it; a ProxyShell
+/// PowerShell session answered 200 (no check sends one) under a scanner's agent is an attempt:
+/// never a compromise on the agent's word, and never hidden as a probe by it (it was).
+#[test]
+fn a_scanners_agent_never_hides_a_success_as_a_probe() {
+    let header = "#Software: Microsoft Internet Information Services 10.0\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n";
+    let session = |ua: &str| {
+        (1..=3)
+            .map(|i| format!("2021-08-10 10:00:0{i} 10.0.0.1 POST /autodiscover/autodiscover.json @evil.com/powershell/?X-Rps-CAT=VgEAVAdXaW5kb3dzQwBBCEtlcmJlcm9z&Email=autodiscover/autodiscover.json%3F@evil.com 443 - 198.51.100.77 {ua} - 200 0 0 10\r\n"))
+            .collect::<String>()
+    };
+    let check = "2021-08-10 09:00:00 10.0.0.1 GET /autodiscover/autodiscover.json @test.com/mapi/nspi/?&Email=autodiscover/autodiscover.json%3F@test.com 443 - 192.0.2.9 Mozilla/5.0+zgrab/0.x - 200 0 0 10\r\n";
+    for (rows, expected) in [
+        (session("Go-http-client/1.1"), "compromised"),
+        (session("Mozilla/5.0+zgrab/0.x"), "attempted"),
+        (session("python-requests/2.26.0+(scanner)"), "attempted"),
+        (check.to_string(), "probed"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("EX7/W3SVC1");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(logs.join("u_ex210810.log"), format!("{header}{rows}")).unwrap();
+        let case = dir.path().join("case");
+        common::ingest(&case, dir.path());
+        let report = common::hunt_json(&case);
+        assert_eq!(
+            verdict(&report, "EX7")["verdict"],
+            expected,
+            "{rows}\n{report}"
+        );
+    }
+}
