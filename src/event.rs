@@ -213,9 +213,11 @@ pub fn format_guid(value: u128) -> String {
     )
 }
 
-/// Extracts Exchange's `cafeReqId=<guid>` from an IIS query string.
+/// Extracts Exchange's `cafeReqId=<guid>` from an IIS query string: the last one, which
+/// Exchange appends after whatever the client wrote (a client's own earlier one would steer
+/// the joins of requests).
 pub fn cafe_req_id(query: &str) -> Option<u128> {
-    let start = query.find("cafeReqId=")? + "cafeReqId=".len();
+    let start = query.rfind("cafeReqId=")? + "cafeReqId=".len();
     let rest = &query[start..];
     parse_guid(rest.get(..36)?)
 }

@@ -319,11 +319,15 @@ fn is_noise(word: &str) -> bool {
 /// for every line of a front end would double the cost of ingest. The request GUID is indexed
 /// on its own as `request_id`.
 pub fn strip_exchange_boilerplate(query: &str) -> std::borrow::Cow<'_, str> {
+    // Exactly Exchange's forms: anything else written there is the client's, and may be the
+    // attack (`CorrelationID=@x/powershell/…` hid a ProxyShell request from its rules).
     let is_boilerplate = |part: &str| {
+        let guid = |v: &str| crate::event::parse_guid(v).is_some() && !v.contains(['{', ' ']);
         part.is_empty()
-            || part.starts_with("CorrelationID=")
-            || part.starts_with("cafeReqId=")
             || part == "encoding="
+            || part == "CorrelationID=<empty>"
+            || part.strip_prefix("CorrelationID=").is_some_and(guid)
+            || part.strip_prefix("cafeReqId=").is_some_and(guid)
     };
     static MARKERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
         std::sync::LazyLock::new(|| {
@@ -666,7 +670,13 @@ mod tests {
         );
         assert_eq!(
             strip_exchange_boilerplate("a=1&encoding=;&cafeReqId=x;"),
-            "a=1"
+            "a=1&cafeReqId=x"
+        );
+        // What a client writes under Exchange's names is its own, and indexed.
+        let q = "CorrelationID=@x/powershell/?X-Rps-CAT=V&Email=a&CorrelationID=<empty>;&cafeReqId=62b4b399-61f6-401a-ab5d-839f2c969224;";
+        assert_eq!(
+            strip_exchange_boilerplate(q),
+            "CorrelationID=@x/powershell/?X-Rps-CAT=V&Email=a"
         );
     }
 

@@ -1678,3 +1678,30 @@ fn rules_given_to_an_ingest_stay_the_cases() {
     assert_eq!(named[0].matches(path_str(&rules)).count(), 1, "{config}");
     assert_eq!(finding_count(&hunt_json(&case), "local-ecp-viewstate"), 1);
 }
+
+/// What a client writes under Exchange's own parameter names is searched like the rest of its
+/// query: a ProxyShell request spelled `CorrelationID=@evil/powershell/…` is found by
+/// `query:powershell` and by the rules (its words were dropped as Exchange's boilerplate).
+#[test]
+fn attack_text_under_exchanges_parameter_names_is_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("EX8/W3SVC1");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        logs.join("u_ex210810.log"),
+        "#Software: Microsoft Internet Information Services 10.0\r\n\
+         #Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n\
+         2021-08-10 10:00:01 10.0.0.1 POST /autodiscover/autodiscover.json CorrelationID=@evil.com/powershell/?X-Rps-CAT=VgEAVAdXaW5kb3dz&Email=autodiscover/autodiscover.json%3F@evil.com&CorrelationID=<empty>;&cafeReqId=62b4b399-61f6-401a-ab5d-839f2c969224; 443 - 198.51.100.2 Go-http-client/1.1 - 200 0 0 10\r\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("EX8"));
+    assert_eq!(common::count(&case, "query:powershell"), 1);
+    let report = hunt_json(&case);
+    assert_eq!(finding_count(&report, "proxyshell"), 1, "{report}");
+    // The request's GUID is Exchange's, the last one.
+    assert_eq!(
+        common::count(&case, "request_id:62b4b399-61f6-401a-ab5d-839f2c969224"),
+        1
+    );
+}
