@@ -30,6 +30,9 @@ pub mod names {
     pub const FILE: &str = "file";
     pub const LINE: &str = "line";
     pub const RAW: &str = "raw";
+    /// A web request's query string whole, without Exchange's own parameters (rules only: the
+    /// index holds its words, so rules check it on their candidates).
+    pub const QUERY_STRING: &str = "query_string";
     pub const RULE: &str = "rule";
 }
 

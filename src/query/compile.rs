@@ -170,6 +170,10 @@ impl Compiler<'_> {
                 name_col,
                 "raw is not indexed: search its words without a field name",
             ),
+            Kind::QueryString => err(
+                name_col,
+                "query_string is for rules (checked on each candidate): search query:WORD",
+            ),
         }
     }
 

@@ -104,6 +104,8 @@ enum Field {
     Canonical(&'static str),
     Attr(String),
     Raw,
+    /// The query string whole, without Exchange's own parameters.
+    QueryString,
     /// Bare words: paths, agents, users, query strings, referers and source columns.
     AnyText,
 }
@@ -402,6 +404,13 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
                 other => text_test(other, column, str::to_lowercase)?,
             },
         },
+        Kind::QueryString => Pred::Text {
+            field: Field::QueryString,
+            test: match value {
+                Tok::Regex(re) => Test::Regex(anchored(re, column)?),
+                other => text_test(other, column, str::to_lowercase)?,
+            },
+        },
         Kind::Ip => ip_pred(static_name, value, column)?,
         Kind::Number => number_pred(static_name, value, column)?,
         Kind::Time => time_pred(value, column)?,
@@ -416,7 +425,7 @@ fn term(field: Option<&str>, value: &Tok, column: usize) -> Result<Pred, QueryEr
 }
 
 /// Canonical names as `'static` strings (for fields built from owned text).
-const CANONICAL_STATIC: [&str; 21] = [
+const CANONICAL_STATIC: [&str; 22] = [
     names::TS,
     names::HOST,
     names::SOURCE,
@@ -437,6 +446,7 @@ const CANONICAL_STATIC: [&str; 21] = [
     names::LINE,
     names::RULE,
     names::RAW,
+    names::QUERY_STRING,
     "text",
 ];
 
@@ -503,6 +513,12 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
     use std::borrow::Cow;
     match field {
         Field::Raw => vec![Cow::Borrowed(ev.raw.as_str())],
+        Field::QueryString => ev
+            .query
+            .as_deref()
+            .map(crate::schema::strip_exchange_boilerplate)
+            .into_iter()
+            .collect(),
         Field::Attr(name) => ev
             .fields
             .iter()
@@ -599,7 +615,7 @@ fn relax(e: &Expr) -> Expr {
         Expr::Term {
             field: Some((name, _)),
             ..
-        } if name.eq_ignore_ascii_case(names::RAW) => Expr::All,
+        } if is_unindexed(name) => Expr::All,
         Expr::Term {
             value: Tok::FieldRef(_),
             ..
@@ -700,6 +716,11 @@ fn relax_at(e: &Expr, column: usize) -> (Expr, bool) {
     }
 }
 
+/// A field only rules can ask, checked on candidates: the index cannot.
+fn is_unindexed(name: &str) -> bool {
+    name.eq_ignore_ascii_case(names::RAW) || name.eq_ignore_ascii_case(names::QUERY_STRING)
+}
+
 fn mentions_raw(e: &Expr) -> bool {
     match e {
         Expr::Term {
@@ -709,7 +730,7 @@ fn mentions_raw(e: &Expr) -> bool {
         Expr::Term {
             field: Some((name, _)),
             ..
-        } => name.eq_ignore_ascii_case(names::RAW),
+        } => is_unindexed(name),
         Expr::Term { .. } | Expr::All => false,
         Expr::Not(inner) => mentions_raw(inner),
         Expr::And(parts) | Expr::Or(parts) => parts.iter().any(mentions_raw),

@@ -186,6 +186,8 @@ enum Kind {
     Guid,
     File,
     Raw,
+    /// The query string whole ([`names::QUERY_STRING`]): rules only, like `raw`.
+    QueryString,
     /// A named set of events kept beside the index (`rule:`).
     Set,
 }
@@ -235,6 +237,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         names::REQUEST_ID => Kind::Guid,
         names::FILE => Kind::File,
         names::RAW => Kind::Raw,
+        names::QUERY_STRING => Kind::QueryString,
         _ => return None,
     })
 }

@@ -633,6 +633,12 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
     } else {
         strings
     };
+    // A user agent is indexed as one spelling (`+` and `,` for spaces, as IIS and HttpProxy
+    // write them): a rule's value is asked in it too (`compatible;+Baiduspider` matched nothing).
+    let strings: Vec<SigmaString> = match target {
+        Target::Fields(f) if f.as_slice() == ["ua"] => strings.iter().map(agent_spelling).collect(),
+        _ => strings,
+    };
     let strings = if has(Modifier::Base64Offset) || has(Modifier::Base64) {
         let wide = has(Modifier::Wide);
         strings
@@ -702,9 +708,11 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
         };
         let exact = regex == inner
             && !has(Modifier::Re)
-            && s.parts.iter().all(|p| matches!(p, StringPart::Plain(_)));
+            && s.parts
+                .iter()
+                .all(|p| matches!(p, StringPart::Plain(t) if !t.contains(WINDASH)));
         queries.push(match target {
-            Target::Uri => uri_query(&regex, &inner, s, has(Modifier::Re)),
+            Target::Uri => uri_query(&regex, s, has(Modifier::Re)),
             // A host is indexed by its short name: a full name asked exactly is asked as a
             // host term, which folds it the same way (`Computer: EX1.corp.example` finds the
             // flat export's row whose `MachineName` became the host).
@@ -771,7 +779,7 @@ fn address(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String,
 
 /// A URI value: the path, or (checked on the raw record, with the query's words as the index's
 /// candidates) the query string.
-fn uri_query(regex: &str, inner: &str, s: &SigmaString, is_regex: bool) -> String {
+fn uri_query(regex: &str, s: &SigmaString, is_regex: bool) -> String {
     let words: Vec<String> = if is_regex {
         Vec::new()
     } else {
@@ -784,10 +792,10 @@ fn uri_query(regex: &str, inner: &str, s: &SigmaString, is_regex: bool) -> Strin
         .iter()
         .map(|w| format!("query:{}", quote(w)))
         .collect();
-    query_side.push(format!(
-        "raw:{}",
-        regex_value(&format!("(?is).*(?:{inner}).*"))
-    ));
+    // The query string whole, as Sigma's modifiers mean it (the words above only narrow the
+    // candidates): the raw record would also match text in another column (a Referer), and
+    // anchors there anchor the line.
+    query_side.push(format!("query_string:{}", regex_value(regex)));
     format!(
         "(path:{} OR ({}))",
         regex_value(regex),
@@ -835,7 +843,7 @@ fn contains_regex(s: &SigmaString) -> String {
     let mut out = String::new();
     for part in &s.parts {
         match part {
-            StringPart::Plain(p) => out.push_str(&regex::escape(p)),
+            StringPart::Plain(p) => out.push_str(&regex::escape(p).replace(WINDASH, WINDASH_CLASS)),
             StringPart::Special(SpecialChar::WildcardMulti) => out.push_str(ANY_RUN),
             StringPart::Special(SpecialChar::WildcardSingle) => out.push_str(ANY_CHAR),
         }
@@ -843,33 +851,87 @@ fn contains_regex(s: &SigmaString) -> String {
     out
 }
 
-/// A Sigma string's text without its wildcards.
+/// A Sigma string's text without its wildcards (a `windash` place as the rule wrote it, `-`).
 fn literal(s: &SigmaString) -> String {
     s.parts
         .iter()
         .filter_map(|p| match p {
-            StringPart::Plain(p) => Some(p.as_str()),
+            StringPart::Plain(p) => Some(p.replace(WINDASH, "-")),
             StringPart::Special(_) => None,
         })
         .collect()
 }
 
-/// Sigma's `windash`: a dash in a command-line switch may also be written `/`, `–`, `—` or `―`.
-fn windash(s: &SigmaString) -> Vec<SigmaString> {
-    ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}']
+/// A Sigma string over user agents in the spelling the index holds them
+/// (`schema::normalize_user_agent`): runs of spaces, `+` and `,` are one space, none at the
+/// value's ends.
+fn agent_spelling(s: &SigmaString) -> SigmaString {
+    let last = s.parts.len().saturating_sub(1);
+    let parts = s
+        .parts
         .iter()
-        .map(|c| SigmaString {
-            parts: s
-                .parts
-                .iter()
-                .map(|p| match p {
-                    StringPart::Plain(t) => StringPart::Plain(t.replace('-', &c.to_string())),
-                    other => other.clone(),
-                })
-                .collect(),
-            original: s.original.replace('-', &c.to_string()),
+        .enumerate()
+        .map(|(i, p)| match p {
+            StringPart::Plain(t) => {
+                let mut out = String::with_capacity(t.len());
+                for c in t.chars() {
+                    let gap = c.is_whitespace() || c == '+' || c == ',';
+                    if !gap {
+                        out.push(c);
+                    } else if !out.ends_with(' ') {
+                        out.push(' ');
+                    }
+                }
+                let out = if i == 0 { out.trim_start() } else { &out };
+                let out = if i == last { out.trim_end() } else { out };
+                StringPart::Plain(out.to_string())
+            }
+            other => other.clone(),
         })
-        .collect()
+        .collect();
+    SigmaString {
+        parts,
+        original: s.original.clone(),
+    }
+}
+
+/// Stands for a `windash` position in a Sigma string's text until the string becomes a regex
+/// (see [`windash`]); a private-use character no rule writes.
+const WINDASH: char = '\u{E000}';
+/// What a `windash` position matches.
+const WINDASH_CLASS: &str = "[-/\u{2013}\u{2014}\u{2015}]";
+
+/// Sigma's `windash` as pySigma reads it: a `-` or `/` that starts a switch (not after a letter
+/// or digit, and before one) may be written with either, or `–`, `—`, `―`. Each such place
+/// becomes a class of the five (all its combinations, not one per string: `-a -b` also matches
+/// `/a -b`); a dash inside a word (`Get-Process`) stays a dash.
+fn windash(s: &SigmaString) -> Vec<SigmaString> {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let parts = s
+        .parts
+        .iter()
+        .map(|p| match p {
+            StringPart::Plain(t) => {
+                let chars: Vec<char> = t.chars().collect();
+                let text = (0..chars.len())
+                    .map(|i| {
+                        let c = chars[i];
+                        let before = i.checked_sub(1).map(|j| chars[j]);
+                        let starts_switch = matches!(c, '-' | '/')
+                            && !word(before)
+                            && word(chars.get(i + 1).copied());
+                        if starts_switch { WINDASH } else { c }
+                    })
+                    .collect();
+                StringPart::Plain(text)
+            }
+            other => other.clone(),
+        })
+        .collect();
+    vec![SigmaString {
+        parts,
+        original: s.original.clone(),
+    }]
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1705,3 +1705,122 @@ fn attack_text_under_exchanges_parameter_names_is_searched() {
         1
     );
 }
+
+/// Sigma's modifiers mean what they say on a web log's query string, an agent is matched in
+/// any of its spellings, and `windash` takes `/` for `-` where a switch starts:
+/// * `cs-uri-query` exact, `startswith`, `endswith`, `contains` and `re` are asked of the query
+///   string whole (they were "contains" over the whole line, so text in a Referer matched, and
+///   `^` anchored the line);
+/// * `cs-user-agent` written as IIS logs it (`+` for spaces) finds the agent;
+/// * `CommandLine|windash` written with `/` finds the `-` form, and a dash inside a word stays
+///   a dash.
+#[test]
+fn sigma_modifiers_on_query_strings_agents_and_switches() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("EX1/W3SVC1");
+    std::fs::create_dir_all(&web).unwrap();
+    let row = |t: u32, path: &str, query: &str, ua: &str, referer: &str| {
+        format!(
+            "2021-03-05 10:00:0{t} 10.0.0.1 GET {path} {query} 443 - 203.0.113.{t} {ua} {referer} 200 0 0 10\r\n"
+        )
+    };
+    let bot = "Mozilla/5.0+(compatible;+Baiduspider/2.0;++http://www.baidu.com/search/spider.html)";
+    let log = "#Software: Microsoft Internet Information Services 10.0\r\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n".to_string()
+        + &row(1, "/owa/auth/shell.aspx", "cmd=whoami", "Mozilla/5.0", "-")
+        + &row(2, "/owa/auth/logon.aspx", "x=1&cmd=whoami", "Mozilla/5.0", "-")
+        + &row(3, "/owa/auth/logon.aspx", "cmd=whoami&z=1", "Mozilla/5.0", "-")
+        + &row(4, "/owa/auth/logon.aspx", "cmd=ls&q=whoami", bot, "http://x/?cmd=whoami");
+    std::fs::write(web.join("u_ex210305.log"), log).unwrap();
+    let sysmon = dir.path().join("EX1/events.json");
+    let process = |n: u32, line: &str| {
+        common::windows_event(
+            n,
+            "Microsoft-Windows-Sysmon",
+            1,
+            "Microsoft-Windows-Sysmon/Operational",
+            serde_json::json!({"Image": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", "CommandLine": line}),
+        )
+    };
+    std::fs::write(
+        &sysmon,
+        [
+            process(1, "powershell  -exec bypass -e SQBuAHYAbwBr"),
+            process(2, "powershell Get-Process -Name x"),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let rule = |id: &str, logsource: &str, selection: &str| {
+        std::fs::write(
+            rules.join(format!("{id}.yml")),
+            format!("title: {id}\nid: {id}\nlogsource: {logsource}\ndetection:\n  sel:\n    {selection}\n  condition: sel\nlevel: medium\n"),
+        )
+        .unwrap();
+    };
+    let web_rules = [
+        ("q-exact", "cs-uri-query: 'cmd=whoami'", "1"),
+        ("q-starts", "cs-uri-query|startswith: 'cmd='", "1 3 4"),
+        ("q-ends", "cs-uri-query|endswith: 'whoami'", "1 2 4"),
+        ("q-contains", "cs-uri-query|contains: 'cmd=whoami'", "1 2 3"),
+        ("q-re", "cs-uri-query|re: '^cmd='", "1 3 4"),
+        ("ua-plus", &format!("cs-user-agent: '{bot}'"), "4"),
+        (
+            "ua-plus-part",
+            "cs-user-agent|contains: 'compatible;+Baiduspider'",
+            "4",
+        ),
+    ];
+    for (id, selection, _) in &web_rules {
+        rule(id, "{category: webserver}", selection);
+    }
+    let switch_rules = [
+        (
+            "wd-slash",
+            "CommandLine|windash|contains: ' /exec bypass /e '",
+            "1",
+        ),
+        (
+            "wd-dash",
+            "CommandLine|windash|contains: ' -exec bypass'",
+            "1",
+        ),
+        (
+            "wd-in-word",
+            "CommandLine|windash|contains: 'Get/Process'",
+            "",
+        ),
+    ];
+    for (id, selection, _) in &switch_rules {
+        rule(
+            id,
+            "{product: windows, category: process_creation}",
+            selection,
+        );
+    }
+    let case = dir.path().join("case");
+    let c = path_str(&case);
+    ok(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        c,
+        "--rules",
+        path_str(&rules),
+        path_str(&dir.path().join("EX1")),
+    ]);
+    for (id, _, expected) in web_rules.iter().chain(&switch_rules) {
+        let rows = common::exported(&case, &format!("rule:{id}"));
+        let mut got: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let ts = r["ts"].as_str().unwrap();
+                ts[18..19].to_string()
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got.join(" "), *expected, "{id}");
+    }
+}
