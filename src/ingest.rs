@@ -892,6 +892,15 @@ fn plan(
             by_head.entry(h.clone()).or_default().push(i);
         }
     }
+    // Complete records shorter than the head hashed (`input::HEAD_BYTES`): their head hash is
+    // their whole content's, never a longer copy's head, so a log first collected with a few
+    // rows and again grown is looked for among them by size.
+    let mut small: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (i, f) in manifest.files.iter().enumerate() {
+        if f.complete && f.size < crate::input::HEAD_BYTES && f.sha256.is_some() {
+            small.entry(f.size).or_default().push(i);
+        }
+    }
     // New files of this run by (head, size), to catch the same content twice in one run.
     let mut planned: HashMap<(String, u64), Vec<Twin>> = HashMap::new();
     let mut new_aliases: Vec<(usize, String)> = Vec::new();
@@ -919,7 +928,9 @@ fn plan(
             }
             let head = ev.head_sha256().ok();
             if let Some(head) = &head {
-                let identity = same_content(&manifest.files, by_head.get(head), &ev);
+                let mut candidates = by_head.get(head).cloned().unwrap_or_default();
+                candidates.extend(small.range(..ev.size).flat_map(|(_, i)| i.iter().copied()));
+                let identity = same_content(&manifest.files, Some(&candidates), &ev);
                 if let Some(Identity::Continues(i) | Identity::Completes(i)) = identity
                     && let Some(&t) = claimed.get(&i)
                 {
@@ -982,7 +993,21 @@ fn plan(
                         });
                         continue;
                     }
-                    None => {}
+                    None => {
+                        if let Some((i, sha256)) =
+                            beginning_of_a_record(&manifest.files, by_head.get(head), &ev)
+                        {
+                            // An older copy given after the longer one was read: its size is
+                            // now one the record had.
+                            report.duplicate_files += 1;
+                            manifest.files[i].checkpoints.push(crate::case::Checkpoint {
+                                size: ev.size,
+                                sha256,
+                            });
+                            new_aliases.push((i, ev.path.clone()));
+                            continue;
+                        }
+                    }
                 }
                 // Files of this run with the same first bytes and size are compared whole,
                 // each hashed once (copies of one log: 120 of them hashed each other's whole
@@ -1305,6 +1330,49 @@ fn fold_earlier_copies(tasks: &mut Vec<Task>, report: &mut IngestReport) {
             }
         }
     }
+    // Copies shorter than the head hashed are found by their whole hash among the longer
+    // copies' beginnings (their heads differ).
+    let mut folded: std::collections::HashSet<usize> = folds.iter().map(|f| f.0).collect();
+    let eligible =
+        |t: &Task| t.previous.is_none() && t.replaces.is_none() && t.head_sha256.is_some();
+    let mut short: HashMap<(u64, &str), Vec<usize>> = HashMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        if eligible(t)
+            && t.evidence.size < crate::input::HEAD_BYTES
+            && !folded.contains(&i)
+            && let Some(head) = &t.head_sha256
+        {
+            short.entry((t.evidence.size, head)).or_default().push(i);
+        }
+    }
+    if !short.is_empty() {
+        let mut sizes: Vec<u64> = short.keys().map(|k| k.0).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut longer: Vec<usize> = (0..tasks.len()).filter(|&i| eligible(&tasks[i])).collect();
+        longer.sort_by_key(|&i| std::cmp::Reverse(tasks[i].evidence.size));
+        for later in longer {
+            if folded.contains(&later) {
+                continue;
+            }
+            let size = tasks[later].evidence.size;
+            let want: Vec<u64> = sizes.iter().copied().filter(|&s| s < size).collect();
+            if want.is_empty() {
+                continue;
+            }
+            let Ok(prefixes) = tasks[later].evidence.prefix_sha256s(&want) else {
+                continue;
+            };
+            for (s, prefix) in want.into_iter().zip(prefixes) {
+                let Some(prefix) = prefix else { continue };
+                for &e in short.get(&(s, prefix.as_str())).into_iter().flatten() {
+                    if e != later && folded.insert(e) {
+                        folds.push((e, later, prefix.clone()));
+                    }
+                }
+            }
+        }
+    }
     if folds.is_empty() {
         return;
     }
@@ -1417,6 +1485,43 @@ enum Identity {
     /// It starts with a file's whole content, whose last line was cut (a copy of a log being
     /// written), and goes on: that log, complete.
     Completes(usize),
+}
+
+/// A shorter copy of a log given after the longer one was read (day 1's collection arriving
+/// after day 3's): its content is the beginning of a record with the same first bytes. The
+/// record's checkpoints only know the sizes met before, so its file is read where it was read,
+/// when it is still there as it was (same size and time). Returns the record and the copy's
+/// SHA-256. An event log is rewritten as it grows, never a beginning of its later self.
+fn beginning_of_a_record(
+    files: &[FileRecord],
+    candidates: Option<&Vec<usize>>,
+    ev: &EvidenceFile,
+) -> Option<(usize, String)> {
+    let mut whole = None;
+    for &i in candidates? {
+        let f = &files[i];
+        if !f.complete || f.size <= ev.size || f.format == FormatKind::Evtx {
+            continue;
+        }
+        for path in f.paths() {
+            let (found, _) = crate::input::discover(&[std::path::PathBuf::from(path)], None);
+            let Some(read) = found
+                .into_iter()
+                .find(|r| r.path == path && r.size == f.size && r.mtime == f.mtime)
+            else {
+                continue;
+            };
+            if whole.is_none() {
+                whole = Some(ev.prefix_sha256(ev.size).ok()?);
+            }
+            let sha = whole.as_ref()?;
+            if read.prefix_sha256(ev.size).ok().as_ref() == Some(sha) {
+                return Some((i, sha.clone()));
+            }
+            break;
+        }
+    }
+    None
 }
 
 /// Checks the files whose first bytes hash like this evidence's (`candidates`), hashing the

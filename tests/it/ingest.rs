@@ -2095,3 +2095,45 @@ fn collections_by_velociraptor_and_kape_name_their_servers() {
         "{verdicts:?}"
     );
 }
+
+/// A log collected with a few rows (under the 512 bytes whose hash finds copies) and again
+/// grown is read once, in two ingests or in one; and a shorter, older copy given after the
+/// longer one was read adds nothing (its rows were all read again before).
+#[test]
+fn copies_of_a_log_in_any_order_and_size_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence");
+    let (day1, day3) = (evidence.join("day1/EX1"), evidence.join("day3/EX1"));
+    std::fs::create_dir_all(&day1).unwrap();
+    std::fs::create_dir_all(&day3).unwrap();
+    let header = IIS_HEADER;
+    for (rows, bigger) in [(2, 3), (20, 30)] {
+        let short = header.to_string() + &iis_lines(0, rows);
+        let long = header.to_string() + &iis_lines(0, bigger);
+        assert_eq!(short.len() < 512, rows == 2);
+        std::fs::write(day1.join("u_ex210305.log"), &short).unwrap();
+        std::fs::write(day3.join("u_ex210305.log"), &long).unwrap();
+        let n = bigger as u64;
+        // Shorter first, in two ingests (the short one was read twice before, under 512 bytes).
+        let case = dir.path().join(format!("two-{rows}"));
+        common::ingest(&case, &day1);
+        common::ingest(&case, &day3);
+        assert_eq!(total_events(&case), n, "{rows}");
+        // Both in one ingest.
+        let case = dir.path().join(format!("one-{rows}"));
+        common::ingest(&case, &evidence);
+        assert_eq!(total_events(&case), n, "{rows}");
+        assert_eq!(count(&case, "*"), n, "{rows}");
+        if rows < 20 {
+            continue;
+        }
+        // Longer first, then the older copy: nothing new, and nothing the next time either.
+        let case = dir.path().join(format!("reversed-{rows}"));
+        common::ingest(&case, &day3);
+        for _ in 0..2 {
+            let summary = common::ingest(&case, &day1);
+            assert!(summary.contains(" 0 new events"), "{summary}");
+        }
+        assert_eq!(total_events(&case), n);
+    }
+}
