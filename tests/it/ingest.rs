@@ -2113,7 +2113,7 @@ fn copies_of_a_log_in_any_order_and_size_are_read_once() {
         assert_eq!(short.len() < 512, rows == 2);
         std::fs::write(day1.join("u_ex210305.log"), &short).unwrap();
         std::fs::write(day3.join("u_ex210305.log"), &long).unwrap();
-        let n = bigger as u64;
+        let n = bigger;
         // Shorter first, in two ingests (the short one was read twice before, under 512 bytes).
         let case = dir.path().join(format!("two-{rows}"));
         common::ingest(&case, &day1);
