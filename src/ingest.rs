@@ -928,6 +928,39 @@ fn plan(
             }
             let head = ev.head_sha256().ok();
             if let Some(head) = &head {
+                // The record of an ingest stopped midway, given under another spelling of its
+                // path (`./ev` for `ev`, a link): the same file, so it goes on from where it
+                // stopped. Read whole as new, it doubled what had been committed.
+                let in_progress = by_head.get(head).and_then(|c| {
+                    c.iter().copied().find(|&i| {
+                        let f = &manifest.files[i];
+                        !f.complete
+                            && f.size == ev.size
+                            && f.mtime == ev.mtime
+                            && !claimed.contains_key(&i)
+                    })
+                });
+                if let Some(i) = in_progress {
+                    report.resumed_files += 1;
+                    let mut previous = manifest.files[i].clone();
+                    if !previous.paths().any(|p| p == ev.path) {
+                        previous.aliases.push(ev.path.clone());
+                    }
+                    claimed.insert(i, tasks.len());
+                    tasks.push(Task {
+                        file_id: previous.id,
+                        skip_lines: previous.lines,
+                        previous: Some(previous),
+                        replaces: None,
+                        evidence: ev,
+                        host,
+                        head_sha256: None,
+                        aliases: Vec::new(),
+                        checkpoints: Vec::new(),
+                        resume: None,
+                    });
+                    continue;
+                }
                 let mut candidates = by_head.get(head).cloned().unwrap_or_default();
                 candidates.extend(small.range(..ev.size).flat_map(|(_, i)| i.iter().copied()));
                 let identity = same_content(&manifest.files, Some(&candidates), &ev);
@@ -1077,6 +1110,11 @@ fn plan(
             continue;
         }
         let resumable = !old.complete && same_stat;
+        // Resumed already under another spelling of its path in this run.
+        if resumable && claimed.contains_key(&known) {
+            report.unchanged_files += 1;
+            continue;
+        }
         let may_have_grown = old.complete
             && old.read_error.is_none()
             && old.ends_with_newline
@@ -1120,9 +1158,7 @@ fn plan(
                 previous.aliases.retain(|a| *a != ev.path);
                 previous.aliases.push(old_path);
             }
-            if grown {
-                claimed.insert(known, tasks.len());
-            }
+            claimed.insert(known, tasks.len());
             tasks.push(Task {
                 file_id: old.id,
                 skip_lines: old.lines,

@@ -2039,6 +2039,19 @@ fn a_killed_ingest_of_a_log_with_an_earlier_copy_resumes_exactly() {
     assert!(!summary.contains("1 changed"), "{summary}");
     assert_eq!(total_events(&case), total, "{summary}");
     assert_eq!(count(&case, "*"), total);
+
+    // Killed again, then given under another spelling of its path (`logs/./day3` for
+    // `logs/day3`): the same file, which goes on from where it stopped (it was read whole as a
+    // new file, doubling what had been committed).
+    let case = dir.path().join("case-respelled");
+    kill_after_a_commit(&case, &late, "20000");
+    let partial = total_events(&case);
+    assert!(partial > 0 && partial < total, "{partial}");
+    let respelled = logs.join("day3/./EX1");
+    let summary = common::ingest(&case, &respelled);
+    assert!(summary.contains("1 resumed"), "{summary}");
+    assert_eq!(total_events(&case), total, "{summary}");
+    assert_eq!(count(&case, "*"), total);
 }
 
 /// A Velociraptor collection names its client in the collection's folder (or zip) name, above
