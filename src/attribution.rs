@@ -237,6 +237,27 @@ impl RequestClients {
         self.keys.len()
     }
 
+    /// Adds `other`'s requests: a followed case keeps the front ends' clients of its earlier
+    /// rounds, since IIS and HttpProxy write a request's rows at different times.
+    pub fn absorb(&mut self, other: &RequestClients) {
+        if self.index.len() != self.clients.len() {
+            // Finished (its table dropped): rebuilt to add to it.
+            self.index = (0u32..).zip(&self.clients).map(|(i, c)| (*c, i)).collect();
+        }
+        for &[hi, lo, id] in &other.keys {
+            let Some(&client) = other.clients.get(id as usize) else {
+                continue;
+            };
+            let next = self.clients.len() as u32;
+            let id = *self.index.entry(client).or_insert(next);
+            if id == next {
+                self.clients.push(client);
+            }
+            self.keys.push([hi, lo, id]);
+        }
+        self.sorted = false;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -75,6 +75,9 @@ pub struct IngestOptions {
     /// writer is mid-line) is left for a later round instead of read as a malformed record,
     /// which would make the file read again whole once the line is finished.
     pub hold_partial_lines: bool,
+    /// The front ends' clients by request GUID read in earlier rounds of a followed case (its
+    /// IIS and HttpProxy rows of one request come in different rounds), shared by its rounds.
+    pub earlier_clients: Option<std::sync::Arc<std::sync::Mutex<RequestClients>>>,
 }
 
 impl Default for IngestOptions {
@@ -90,6 +93,7 @@ impl Default for IngestOptions {
             proxies: TrustedProxies::default(),
             commit_interval: None,
             hold_partial_lines: false,
+            earlier_clients: None,
         }
     }
 }
@@ -287,6 +291,10 @@ impl Layouts {
 
 /// The first commit of an ingest read while it runs (see `IngestOptions::commit_interval`).
 const FIRST_COMMIT_AFTER: Duration = Duration::from_millis(500);
+
+/// The front ends' requests a followed case keeps the clients of from round to round (12 bytes
+/// each, see `RequestClients`): past this, the next round starts the count again from its own.
+const EARLIER_CLIENTS: usize = 2_000_000;
 
 const CHUNK_RECORDS: usize = 4096;
 /// Where an ingest puts events and keeps its manifest: the local case (below), or another
@@ -625,12 +633,18 @@ pub fn ingest(
         if phase == 1 {
             // The writer collected the front ends' clients during the first phase.
             joins = std::mem::take(&mut state.joins);
+            if let Some(earlier) = opts.earlier_clients.as_ref()
+                && let Ok(earlier) = earlier.lock()
+                && earlier.len() <= EARLIER_CLIENTS
+            {
+                joins.absorb(&earlier);
+            }
             joins.finish();
         }
         let attribution = Attribution {
             proxies: &opts.proxies,
             joins: (phase == 1).then_some(&joins),
-            collect: phase == 0 && joins_needed,
+            collect: phase == 0 && (joins_needed || opts.earlier_clients.is_some()),
         };
         outcome = run_phase(
             &indices,
@@ -645,6 +659,19 @@ pub fn ingest(
         if outcome.is_err() {
             break;
         }
+    }
+    if let Some(earlier) = opts.earlier_clients.as_ref()
+        && let Ok(mut earlier) = earlier.lock()
+    {
+        // Without a second phase this round's clients are still the writer's, unfinished.
+        if joins.is_empty() {
+            joins = std::mem::take(&mut state.joins);
+            if earlier.len() <= EARLIER_CLIENTS {
+                joins.absorb(&earlier);
+            }
+            joins.finish();
+        }
+        *earlier = std::mem::take(&mut joins);
     }
     drop(joins);
     let outcome = outcome

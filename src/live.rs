@@ -152,7 +152,15 @@ pub fn run(
     // budget is plenty, and the process stays small while it follows for hours.
     let mut later = opts.clone();
     later.memory_budget = later.memory_budget.min(FOLLOW_MEMORY_BUDGET);
-    let mut round_opts = opts;
+    // A request's IIS line and its HttpProxy row may come in different rounds: the front
+    // ends' clients are kept from round to round.
+    let earlier = std::sync::Arc::new(std::sync::Mutex::new(
+        crate::attribution::RequestClients::default(),
+    ));
+    later.earlier_clients = Some(std::sync::Arc::clone(&earlier));
+    let mut first = opts.clone();
+    first.earlier_clients = Some(earlier);
+    let mut round_opts = &first;
     loop {
         // Following, a line the writer has not finished is left for the next round.
         let mut this_round = round_opts.clone();

@@ -354,3 +354,58 @@ fn a_followed_log_is_read_on_from_where_it_stopped() {
     );
     assert_eq!(record["resume"]["offset"].as_u64(), Some(text.len() as u64));
 }
+
+/// Behind a source-NATting balancer, an HttpProxy row takes its client from the front end's
+/// IIS line of the same request. IIS and HttpProxy write at different times, so followed, the
+/// IIS line comes in one round and the HttpProxy row in a later one: the row still names the
+/// client behind the balancer (it named the balancer).
+#[test]
+fn a_followed_proxy_row_finds_its_client_in_an_earlier_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::sample_logs().join("MBX-C");
+    let iis_from = sample.join("inetpub/logs/LogFiles/W3SVC1/u_ex210305_x.log");
+    let proxy_from = sample.join("Logging/HttpProxy/Autodiscover/HttpProxy_2021030500-1.LOG");
+    let evidence = dir.path().join("ev/MBX-C");
+    let iis = evidence.join("inetpub/logs/LogFiles/W3SVC1/u_ex210305_x.log");
+    let proxy = evidence.join("Logging/HttpProxy/Autodiscover/HttpProxy_2021030500-1.LOG");
+    std::fs::create_dir_all(iis.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(proxy.parent().unwrap()).unwrap();
+    let id = "623d7125-4a39-43a2-b281-22633d45f0ea";
+    let iis_lines: Vec<String> = std::fs::read_to_string(&iis_from)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let proxy_lines: Vec<String> = std::fs::read_to_string(&proxy_from)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // The IIS log's header and a health check; the HttpProxy log's `#` header lines.
+    let head = |lines: &[String], from: usize, to: usize| -> String {
+        lines[from..to].iter().map(|l| format!("{l}\n")).collect()
+    };
+    let with_id = |lines: &[String]| -> String {
+        lines
+            .iter()
+            .filter(|l| l.contains(id))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    std::fs::write(&iis, head(&iis_lines, 0, 5)).unwrap();
+    std::fs::write(&proxy, head(&proxy_lines, 1, 6)).unwrap();
+    let case = dir.path().join("case");
+    let _follower = Follower::start(&case, &dir.path().join("ev"));
+    wait_for_manifest(&case, |m| {
+        m["files"].as_array().is_some_and(|f| f.len() == 2)
+    });
+    let append = |path: &Path, text: String| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append(&iis, with_id(&iis_lines));
+    wait_for_count(&case, &format!("request_id:{id}"), 1);
+    append(&proxy, with_id(&proxy_lines));
+    wait_for_count(&case, &format!("request_id:{id}"), 2);
+    assert_eq!(count(&case, "client:198.51.100.23"), Some(2));
+}
