@@ -338,6 +338,21 @@ pub fn parse_directive_date(s: &str) -> Option<i64> {
     parse_clf(s).map(|i| i.ms.div_euclid(86_400_000))
 }
 
+/// The time of day of a W3C `#Date` directive (`2021-03-05 22:00:00`), in seconds.
+pub fn parse_directive_time_of_day(s: &str) -> Option<u32> {
+    let t = s.trim().get(11..19)?.as_bytes();
+    let two = |i: usize| -> Option<u32> {
+        let (a, b) = (t[i], t[i + 1]);
+        (a.is_ascii_digit() && b.is_ascii_digit())
+            .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    };
+    if t[2] != b':' || t[5] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (two(0)?, two(3)?, two(6)?);
+    (h < 24 && m < 60 && sec < 61).then_some(h * 3600 + m * 60 + sec)
+}
+
 /// Interprets a number as epoch seconds or milliseconds, by magnitude.
 pub fn parse_epoch(v: f64) -> Option<Instant> {
     if !v.is_finite() || v <= 0.0 {

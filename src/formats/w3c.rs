@@ -52,6 +52,9 @@ pub struct W3cLayout {
     pub fields: Vec<String>,
     /// Days since the epoch from `#Date`, kept only when rows have no `date` column.
     pub date_days: Option<i64>,
+    /// The `#Date`'s time of day, in seconds: rows without a `date` column logged earlier in
+    /// the day than their section began are on the next day (see [`parse`]).
+    pub date_start_s: Option<u32>,
     map: ColumnMap,
 }
 
@@ -61,11 +64,15 @@ struct W3cRepr {
     fields: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     date_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    date_start_s: Option<u32>,
 }
 
 impl From<W3cRepr> for W3cLayout {
     fn from(r: W3cRepr) -> Self {
-        W3cLayout::new(r.dialect, r.fields, r.date_days)
+        let mut layout = W3cLayout::new(r.dialect, r.fields, r.date_days);
+        layout.date_start_s = r.date_start_s.filter(|_| layout.date_days.is_some());
+        layout
     }
 }
 
@@ -75,6 +82,7 @@ impl From<W3cLayout> for W3cRepr {
             dialect: l.dialect,
             fields: l.fields,
             date_days: l.date_days,
+            date_start_s: l.date_start_s,
         }
     }
 }
@@ -91,6 +99,7 @@ impl W3cLayout {
             dialect,
             fields,
             date_days,
+            date_start_s: None,
             map,
         }
     }
@@ -105,6 +114,8 @@ impl W3cLayout {
 pub struct W3cFramer {
     dialect: Option<Dialect>,
     date_days: Option<i64>,
+    #[serde(default)]
+    date_start_s: Option<u32>,
     fields: Option<Vec<String>>,
     /// Until a `#Fields` comes, data rows are read in IIS's default fields (see
     /// [`default_iis_fields`]).
@@ -218,6 +229,7 @@ impl W3cFramer {
             "date" | "start-date" => {
                 // `#Date: 2021-03-05 00:00:02 // comment` appears in the wild.
                 self.date_days = super::time::parse_directive_date(value);
+                self.date_start_s = super::time::parse_directive_time_of_day(value);
                 self.relayout()
             }
             "fields" => {
@@ -233,11 +245,9 @@ impl W3cFramer {
             return Frame::Skip;
         };
         let dialect = self.dialect.unwrap_or_else(|| guess_dialect(fields));
-        Frame::Layout(Layout::W3c(W3cLayout::new(
-            dialect,
-            fields.clone(),
-            self.date_days,
-        )))
+        let mut layout = W3cLayout::new(dialect, fields.clone(), self.date_days);
+        layout.date_start_s = self.date_start_s.filter(|_| layout.date_days.is_some());
+        Frame::Layout(Layout::W3c(layout))
     }
 }
 
@@ -400,6 +410,15 @@ pub fn parse<'a>(
     )
     .map_err(|why| Malformed(why.into()))?;
     ev.ts_ms = instant.ms;
+    // Rows without a date take the `#Date`'s: one logged earlier in the day than its section
+    // began (a file rolled at local midnight, in UTC times) is on the next day. A minute's
+    // slack for a row stamped just before the directive.
+    if let Some(start) = layout.date_start_s.filter(|_| utc) {
+        let of_day = instant.ms.rem_euclid(86_400_000) / 1000;
+        if of_day + 60 < i64::from(start) {
+            ev.ts_ms += 86_400_000;
+        }
+    }
     ev.ts_naive = instant.naive;
     Ok(ev)
 }
@@ -537,6 +556,41 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(format_ms(ev.ts_ms), "2014-11-18T00:01:02.000Z");
+
+        // A section begun at 22:00 (a file rolled at local midnight, in UTC): a row earlier in
+        // the day is on the next day; one a few seconds before the directive is not.
+        let layout = layout_from(&[
+            "#Date: 2021-03-05 22:00:00",
+            "#Fields: time c-ip cs-method cs-uri-stem sc-status",
+        ]);
+        let at = |row: &str| {
+            format_ms(
+                parse(&layout, row, &ParseCtx::default())
+                    .expect("parses")
+                    .ts_ms,
+            )
+        };
+        assert_eq!(
+            at("23:59:58 192.0.2.9 GET /x 200"),
+            "2021-03-05T23:59:58.000Z"
+        );
+        assert_eq!(
+            at("00:00:02 192.0.2.9 GET /x 200"),
+            "2021-03-06T00:00:02.000Z"
+        );
+        assert_eq!(
+            at("21:59:59 192.0.2.9 GET /x 200"),
+            "2021-03-05T21:59:59.000Z"
+        );
+        // Kept with the layout, as a followed file's layout is.
+        let layout: Layout = serde_json::from_str(
+            &serde_json::to_string(&Layout::W3c(layout.clone())).expect("serialises"),
+        )
+        .expect("reads back");
+        let Layout::W3c(layout) = layout else {
+            panic!("a W3C layout")
+        };
+        assert_eq!(layout.date_start_s, Some(22 * 3600));
     }
 
     #[test]
