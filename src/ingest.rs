@@ -578,7 +578,17 @@ pub fn ingest(
         if task.host.is_none() {
             // A W3C log nothing names the server of (copied out of its folders) is named by
             // the server's own address, one name for the whole file.
-            task.host = formats::w3c::server_address(&head).map(|ip| ip.to_string());
+            let addresses = formats::w3c::server_addresses(&head);
+            task.host = addresses.first().map(ToString::to_string);
+            if addresses.len() > 1 {
+                let list: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+                report.warnings.push(format!(
+                    "{}: its rows name several server addresses ({}): read as one server's log, the host {}; if it merges several servers' logs, give each server's rows in a file of their own",
+                    task.evidence.path,
+                    list.join(", "),
+                    list[0]
+                ));
+            }
         }
         if formats::w3c::is_iis_front_end(&head) {
             front.push(i);
@@ -928,6 +938,15 @@ fn plan(
             small.entry(f.size).or_default().push(i);
         }
     }
+    // Records by the file names they were read under: an older copy under 512 bytes given after
+    // a longer one has a head of its own, so the longer one is looked for by its log's name.
+    let name_of = |p: &str| p.rsplit(['/', '\\']).next().unwrap_or(p).to_string();
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, f) in manifest.files.iter().enumerate() {
+        for p in f.paths() {
+            by_name.entry(name_of(p)).or_default().push(i);
+        }
+    }
     // New files of this run by (head, size), to catch the same content twice in one run.
     let mut planned: HashMap<(String, u64), Vec<Twin>> = HashMap::new();
     let mut new_aliases: Vec<(usize, String)> = Vec::new();
@@ -937,6 +956,8 @@ fn plan(
     // Records a task of this run goes on with (grown, continued or completed), by manifest
     // index: another copy of the same log is folded into that task, never read beside it.
     let mut claimed: HashMap<usize, usize> = HashMap::new();
+    let given: std::collections::HashSet<String> =
+        evidence.iter().map(|e| e.path.clone()).collect();
     for ev in evidence {
         let host = host_from_path(&ev.path).or_else(|| opts.host.clone());
         let mut new_id = || {
@@ -961,12 +982,15 @@ fn plan(
                 let in_progress = by_head.get(head).and_then(|c| {
                     c.iter().copied().find(|&i| {
                         let f = &manifest.files[i];
-                        !f.complete
-                            && f.size == ev.size
-                            && f.mtime == ev.mtime
-                            && !claimed.contains_key(&i)
+                        !f.complete && f.size == ev.size && f.mtime == ev.mtime
                     })
                 });
+                if let Some(i) = in_progress.filter(|i| claimed.contains_key(i)) {
+                    // Resumed under its own path in this run: this spelling is the same file.
+                    report.unchanged_files += 1;
+                    new_aliases.push((i, ev.path.clone()));
+                    continue;
+                }
                 if let Some(i) = in_progress {
                     report.resumed_files += 1;
                     let mut previous = manifest.files[i].clone();
@@ -1054,17 +1078,41 @@ fn plan(
                         continue;
                     }
                     None => {
+                        let mut longer = by_head.get(head).cloned().unwrap_or_default();
+                        if ev.size < crate::input::HEAD_BYTES {
+                            longer.extend(by_name.get(&name_of(&ev.path)).into_iter().flatten());
+                            longer.sort_unstable();
+                            longer.dedup();
+                        }
                         if let Some((i, sha256)) =
-                            beginning_of_a_record(&manifest.files, by_head.get(head), &ev)
+                            beginning_of_a_record(&manifest.files, Some(&longer), &ev)
                         {
                             // An older copy given after the longer one was read: its size is
                             // now one the record had.
                             report.duplicate_files += 1;
-                            manifest.files[i].checkpoints.push(crate::case::Checkpoint {
+                            let checkpoint = crate::case::Checkpoint {
                                 size: ev.size,
                                 sha256,
-                            });
-                            new_aliases.push((i, ev.path.clone()));
+                            };
+                            // A task of this run writes the record: it carries them, or they
+                            // would be lost when it does.
+                            match claimed.get(&i).map(|&t| &mut tasks[t]) {
+                                Some(Task {
+                                    previous: Some(previous),
+                                    ..
+                                }) => {
+                                    previous.checkpoints.push(checkpoint);
+                                    previous.aliases.push(ev.path.clone());
+                                }
+                                Some(task) => {
+                                    task.checkpoints.push(checkpoint);
+                                    task.aliases.push(ev.path.clone());
+                                }
+                                None => {
+                                    manifest.files[i].checkpoints.push(checkpoint);
+                                    new_aliases.push((i, ev.path.clone()));
+                                }
+                            }
                             continue;
                         }
                     }
@@ -1119,6 +1167,13 @@ fn plan(
         // own path carries its content on; read as itself, it would replace the record.
         if !old.complete && ev.path != old.path {
             report.unchanged_files += 1;
+            if !given.contains(&old.path) {
+                // It may hold lines the stopped ingest had not reached: said, not lost silently.
+                report.warnings.push(format!(
+                    "{} is a copy of {}, which an interrupted ingest left midway: give {} again to complete it",
+                    ev.path, old.path, old.path
+                ));
+            }
             continue;
         }
         // A copy with another time stamp, or an alias still at a size the file had: the same
@@ -1216,6 +1271,23 @@ fn plan(
         let record = &mut manifest.files[*i];
         if !record.paths().any(|p| p == alias) {
             record.aliases.push(alias.clone());
+        }
+        // A task of this run writes the record from its own copy of it.
+        if let Some(&t) = claimed.get(i) {
+            let task = &mut tasks[t];
+            let read = task.evidence.path == *alias;
+            match &mut task.previous {
+                Some(previous) => {
+                    if !read && !previous.paths().any(|p| p == alias) {
+                        previous.aliases.push(alias.clone());
+                    }
+                }
+                None => {
+                    if !read && !task.aliases.contains(alias) {
+                        task.aliases.push(alias.clone());
+                    }
+                }
+            }
         }
     }
     keep_rotated(manifest, &new_aliases, &mut tasks, report);
@@ -1567,7 +1639,13 @@ fn beginning_of_a_record(
             continue;
         }
         for path in f.paths() {
-            let (found, _) = crate::input::discover(&[std::path::PathBuf::from(path)], None);
+            // A zip member is found through its archive (`archive.zip/member/path`).
+            let file = std::path::Path::new(path)
+                .ancestors()
+                .find(|p| p.is_file())
+                .map(std::path::Path::to_path_buf);
+            let Some(file) = file else { continue };
+            let (found, _) = crate::input::discover(&[file], None);
             let Some(read) = found
                 .into_iter()
                 .find(|r| r.path == path && r.size == f.size && r.mtime == f.mtime)

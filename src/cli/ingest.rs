@@ -98,6 +98,11 @@ pub(super) fn run(
 /// Names the rules given to an ingest in the case's `trawl.toml`: their hits are the case's,
 /// and a later `trawl hunt` (or report, or timeline) runs them without being told again.
 pub(super) fn remember_rules(out: &mut impl Write, dir: &Path, rules: &[PathBuf]) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    // Only rules that load are named: a bad one would stop every later command of the case.
+    crate::rules::load(rules).map_err(|e| crate::Error::Usage(format!("rules: {e}")))?;
     let added = crate::case::CaseConfig::remember_rules(dir, rules)?;
     for path in &added {
         writeln!(

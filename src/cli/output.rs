@@ -78,7 +78,18 @@ pub(super) fn load_rules_from(
     let mut paths: Vec<PathBuf> = Vec::new();
     if let Some(dir) = dir {
         let config = crate::case::CaseConfig::load(dir)?;
-        paths.extend(config.rules.iter().map(|p| dir.join(p)));
+        for path in config.rules.iter().map(|p| dir.join(p)) {
+            if path.exists() {
+                paths.push(path);
+            } else {
+                // Moved or deleted since it was named: said, and the case still opens.
+                eprintln!(
+                    "trawl: rules named in {} not found, not run: {}",
+                    dir.join(crate::case::CONFIG_FILE).display(),
+                    crate::sanitize::escape_controls(&path.display().to_string())
+                );
+            }
+        }
     }
     paths.extend(extra.iter().cloned());
     // A path named by the case and given again (as `ingest --rules` names them) is read once.

@@ -355,10 +355,21 @@ pub fn is_iis_front_end(head: &str) -> bool {
 /// server's, so this names the whole file when nothing else does (see `schema::host_of`): a
 /// server answering on two addresses, or its own health probes on `::1`, stays one host.
 pub fn server_address(head: &str) -> Option<std::net::IpAddr> {
+    server_addresses(head).first().copied()
+}
+
+/// The distinct server addresses (`s-ip`, neither loopback nor unspecified) of the complete
+/// rows in `head`, in the order met, up to four: more than one is a server answering on several
+/// addresses, or rows of several servers merged into one file (said at ingest).
+pub fn server_addresses(head: &str) -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
     let mut column = None;
     // The last line of a head may be cut mid-value (`10.0.0.1` of `10.0.0.15`): only rows
     // ended by a line break are read.
-    let complete = &head[..head.rfind('\n')?];
+    let Some(end) = head.rfind('\n') else {
+        return out;
+    };
+    let complete = &head[..end];
     for line in complete.lines().map(|l| l.trim_end_matches('\r')) {
         if let Some(fields) = line.strip_prefix("#Fields:") {
             column = fields
@@ -368,12 +379,17 @@ pub fn server_address(head: &str) -> Option<std::net::IpAddr> {
             let ip = column
                 .and_then(|i| line.split(' ').nth(i))
                 .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
-            if let Some(ip) = ip.filter(|ip| !ip.is_loopback() && !ip.is_unspecified()) {
-                return Some(ip);
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+                && !out.contains(&ip)
+            {
+                out.push(ip);
+                if out.len() == 4 {
+                    break;
+                }
             }
         }
     }
-    None
+    out
 }
 
 /// Parses one data row.

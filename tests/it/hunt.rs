@@ -1677,6 +1677,30 @@ fn rules_given_to_an_ingest_stay_the_cases() {
     assert_eq!(named.len(), 1, "{config}");
     assert_eq!(named[0].matches(path_str(&rules)).count(), 1, "{config}");
     assert_eq!(finding_count(&hunt_json(&case), "local-ecp-viewstate"), 1);
+
+    // Rules that do not load are refused before anything is named or read.
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "title: [unclosed\n").unwrap();
+    let out = run(&[
+        "ingest",
+        "--quiet",
+        "--case",
+        c,
+        "--rules",
+        path_str(&bad),
+        path_str(&dir.path().join("MBX-S")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !std::fs::read_to_string(case.join("trawl.toml"))
+            .unwrap()
+            .contains("bad.yml")
+    );
+    // Named rules moved away since: said on each command, which still runs.
+    std::fs::rename(&rules, dir.path().join("moved")).unwrap();
+    let out = run(&["hunt", "--case", c]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found, not run"));
 }
 
 /// What a client writes under Exchange's own parameter names is searched like the rest of its
