@@ -153,6 +153,23 @@ struct Task {
 }
 
 impl Task {
+    /// A file that goes on with the record `previous` (grown, continued or resumed): its lines
+    /// up to the record's are not indexed again.
+    fn going_on(previous: FileRecord, evidence: EvidenceFile, host: Option<String>) -> Task {
+        Task {
+            file_id: previous.id,
+            skip_lines: previous.lines,
+            previous: Some(previous),
+            replaces: None,
+            evidence,
+            host,
+            head_sha256: None,
+            aliases: Vec::new(),
+            checkpoints: Vec::new(),
+            resume: None,
+        }
+    }
+
     /// A file read from its start under a new id (new to the case, or replacing `replaces`),
     /// with the hash of its first bytes (`EvidenceFile::head_sha256`).
     fn whole(
@@ -998,18 +1015,7 @@ fn plan(
                         previous.aliases.push(ev.path.clone());
                     }
                     claimed.insert(i, tasks.len());
-                    tasks.push(Task {
-                        file_id: previous.id,
-                        skip_lines: previous.lines,
-                        previous: Some(previous),
-                        replaces: None,
-                        evidence: ev,
-                        host,
-                        head_sha256: None,
-                        aliases: Vec::new(),
-                        checkpoints: Vec::new(),
-                        resume: None,
-                    });
+                    tasks.push(Task::going_on(previous, ev, host));
                     continue;
                 }
                 let mut candidates = by_head.get(head).cloned().unwrap_or_default();
@@ -1043,18 +1049,7 @@ fn plan(
                         previous.aliases.retain(|a| *a != ev.path);
                         previous.aliases.push(old_path);
                         claimed.insert(i, tasks.len());
-                        tasks.push(Task {
-                            file_id: old.id,
-                            skip_lines: old.lines,
-                            previous: Some(previous),
-                            replaces: None,
-                            evidence: ev,
-                            host,
-                            head_sha256: None,
-                            aliases: Vec::new(),
-                            checkpoints: Vec::new(),
-                            resume: None,
-                        });
+                        tasks.push(Task::going_on(previous, ev, host));
                         continue;
                     }
                     Some(Identity::Completes(i)) => {
@@ -1242,16 +1237,8 @@ fn plan(
             }
             claimed.insert(known, tasks.len());
             tasks.push(Task {
-                file_id: old.id,
-                skip_lines: old.lines,
-                previous: Some(previous),
-                replaces: None,
-                evidence: ev,
-                host,
-                head_sha256: None,
-                aliases: Vec::new(),
-                checkpoints: Vec::new(),
                 resume: if grown { resume } else { None },
+                ..Task::going_on(previous, ev, host)
             });
         } else if ev.path != old.path && main_path_holds(&old) {
             // Another content under one of its other paths, while its own path still holds
