@@ -198,6 +198,9 @@ pub struct RequestClients {
     clients: Vec<IpAddr>,
     index: std::collections::HashMap<IpAddr, u32>,
     sorted: bool,
+    /// Holds the clients of the front-end requests already in the case (read once, then kept
+    /// from round to round of a followed case).
+    pub has_case: bool,
 }
 
 fn digest(request_id: u128) -> [u32; 2] {
@@ -256,6 +259,7 @@ impl RequestClients {
             self.keys.push([hi, lo, id]);
         }
         self.sorted = false;
+        self.has_case |= other.has_case;
     }
 
     pub fn is_empty(&self) -> bool {

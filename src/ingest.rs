@@ -364,6 +364,16 @@ impl WindowsEvent {
 pub trait EventWriter: Send {
     /// The Windows events committed so far, but those of the files listed (being replaced).
     fn windows_events(&self, except_files: &[u64]) -> Result<Vec<WindowsEvent>>;
+    /// The committed IIS rows with a request GUID, but those of the files listed, each with
+    /// its layout (from `layouts`, the manifest's, or the store's own) and its client as
+    /// indexed: the front ends' clients an ingest's HttpProxy and back-end rows inherit when
+    /// their front end's log came in an earlier ingest (see [`front_end_clients`]).
+    fn front_end_rows(
+        &self,
+        layouts: &[Layout],
+        except_files: &[u64],
+        each: &mut dyn FnMut(&Layout, std::net::IpAddr, &str),
+    ) -> Result<()>;
     /// Adds events given in time order; `fits_budget`: they fit the writer's memory budget.
     fn add_sorted(&mut self, docs: Vec<TantivyDocument>, fits_budget: bool) -> Result<()>;
     /// Deletes the events of a file (in the same commit as what replaces them).
@@ -474,6 +484,64 @@ impl EventWriter for LocalWriter {
             }
         }
         Ok(out)
+    }
+
+    fn front_end_rows(
+        &self,
+        layouts: &[Layout],
+        except_files: &[u64],
+        each: &mut dyn FnMut(&Layout, std::net::IpAddr, &str),
+    ) -> Result<()> {
+        let reader = self
+            .index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()?;
+        let searcher = reader.searcher();
+        for segment in searcher.segment_readers() {
+            let columns = segment.fast_fields();
+            let (Some(source), Some(client)) = (
+                columns.str(crate::event::names::SOURCE)?,
+                columns.column_opt::<std::net::Ipv6Addr>(crate::event::names::CLIENT)?,
+            ) else {
+                continue;
+            };
+            let Some(iis) = source
+                .dictionary()
+                .term_ord("iis")
+                .map_err(tantivy::TantivyError::from)?
+            else {
+                continue;
+            };
+            let file = columns.u64(schema::fields::FILE_ID)?;
+            let layout = columns.u64(schema::fields::LAYOUT)?;
+            let alive = segment.alive_bitset();
+            let except: std::collections::HashSet<u64> = except_files.iter().copied().collect();
+            // Only the IIS rows' stored records are read: a case's other events cost a look at
+            // their columns.
+            let store = segment
+                .get_store_reader(16)
+                .map_err(tantivy::TantivyError::from)?;
+            for doc in 0..segment.max_doc() {
+                if source.term_ords(doc).next() != Some(iis)
+                    || alive.is_some_and(|a| a.is_deleted(doc))
+                    || file.first(doc).is_some_and(|f| except.contains(&f))
+                {
+                    continue;
+                }
+                let (Some(ip), Some(layout)) = (
+                    client.first(doc),
+                    layout.first(doc).and_then(|l| layouts.get(l as usize)),
+                ) else {
+                    continue;
+                };
+                let stored: TantivyDocument = store.get(doc)?;
+                if let Some(raw) = stored.get_first(self.fields.raw).and_then(|v| v.as_str()) {
+                    each(layout, schema::v6_to_ip(ip), raw);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A run that fits in tantivy's memory budget (the end of an ingest, or a log that grew
@@ -665,6 +733,22 @@ pub fn ingest(
                 && earlier.len() <= EARLIER_CLIENTS
             {
                 joins.absorb(&earlier);
+            }
+            if joins_needed && !joins.has_case {
+                // The front ends' logs may have come in an earlier ingest (or one killed after
+                // they were committed): their rows in the case are read for their clients.
+                let read_now: Vec<u64> = tasks
+                    .iter()
+                    .filter(|t| t.previous.is_none())
+                    .map(|t| t.file_id)
+                    .collect();
+                let list = layouts.lock().map(|l| l.list.clone()).unwrap_or_default();
+                match front_end_clients(writer.as_ref(), &list, &read_now, &mut joins) {
+                    Ok(_) => joins.has_case = true,
+                    Err(e) => state.report.warnings.push(format!(
+                        "the clients of front-end requests already in the case could not be read ({e}): HttpProxy and back-end rows of those requests keep the address they logged"
+                    )),
+                }
             }
             joins.finish();
         }
@@ -2298,8 +2382,7 @@ fn attribute(
     let Some(request_id) = ev.request_id else {
         return;
     };
-    let front_end = source == "iis" && ev.attr("s-port") != Some("444");
-    if front_end {
+    if is_front_end(source, ev) {
         if attribution.collect
             && let Some(client) = ev.client
         {
@@ -2309,6 +2392,34 @@ fn attribute(
         parsed.inherited += u64::from(ev.client != Some(client));
         ev.client = Some(client);
     }
+}
+
+/// Whether a row is a front end's: an IIS row but Exchange's back end's (port 444). Its client
+/// is the one the request's HttpProxy and back-end rows inherit.
+fn is_front_end(source: &str, ev: &crate::event::Event<'_>) -> bool {
+    source == "iis" && ev.attr("s-port") != Some("444")
+}
+
+/// Adds the clients of the front-end requests committed in the case, but those of the files
+/// listed (read in this ingest, their clients collected as they are read); returns how many.
+fn front_end_clients(
+    writer: &dyn EventWriter,
+    layouts: &[Layout],
+    except_files: &[u64],
+    into: &mut RequestClients,
+) -> Result<u64> {
+    let ctx = ParseCtx::default();
+    let mut added = 0u64;
+    writer.front_end_rows(layouts, except_files, &mut |layout, client, raw| {
+        if let Ok(ev) = formats::parse(layout, raw, &ctx)
+            && is_front_end("iis", &ev)
+            && let Some(id) = ev.request_id
+        {
+            into.insert(id, client);
+            added += 1;
+        }
+    })?;
+    Ok(added)
 }
 
 /// Where a record meets zero fill: a crash while a log was written leaves NUL bytes where the

@@ -606,3 +606,23 @@ fn windows_events_read_twice_into_clickhouse_are_counted_once() {
         "{err}"
     );
 }
+
+/// The front ends' logs ingested into the store first, Exchange's HttpProxy logs later: the
+/// HttpProxy rows name the client behind the balancer, read from the front ends' rows in the
+/// store, as a local case does.
+#[test]
+fn proxy_rows_ingested_into_clickhouse_after_their_front_ends_name_the_real_client() {
+    let Some(servers) = start(1) else { return };
+    let store = url(&servers);
+    let fixture = common::repo().join("tests/fixtures/verdicts/behind-balancers");
+    let case = ["--store", store.as_str(), "--case", "later"];
+    let front = fixture.join("EX1/inetpub");
+    ok(&[&case[..], &["ingest", "--quiet", path_str(&front)]].concat());
+    assert_eq!(count(&case, "source:httpproxy"), "0");
+    ok(&[&case[..], &["ingest", "--quiet", path_str(&fixture)]].concat());
+    assert_eq!(
+        count(&case, "source:httpproxy AND client:203.0.113.50"),
+        "2"
+    );
+    assert_eq!(count(&case, "source:httpproxy AND client:10.0.0.5"), "0");
+}

@@ -119,6 +119,31 @@ fn behind_source_natting_balancers_the_client_comes_from_x_forwarded_for() {
     );
 }
 
+/// The IIS logs often come first and Exchange's own logs later (another collection, another
+/// responder), or an ingest is killed once the front ends are committed: the HttpProxy rows
+/// ingested afterwards still name the client behind the balancer, from the front end's rows
+/// already in the case. They named the balancer.
+#[test]
+fn proxy_rows_ingested_after_their_front_ends_name_the_client_behind_the_balancer() {
+    let fixture = fixture("behind-balancers");
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &fixture.join("EX1/inetpub"));
+    assert_eq!(count(&case, "source:httpproxy"), 0);
+    common::ingest(&case, &fixture);
+    assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
+    assert_eq!(count(&case, "source:httpproxy AND client:10.0.0.5"), 0);
+    assert_eq!(count(&case, "source:httpproxy AND client:10.0.0.6"), 0);
+    let report = common::hunt_json(&case);
+    assert_eq!(
+        set(&report["suspects"], "client"),
+        BTreeSet::from(["203.0.113.50".to_string()])
+    );
+    // A third ingest with nothing new changes nothing.
+    common::ingest(&case, &fixture);
+    assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
+}
+
 #[test]
 fn a_server_that_was_only_scanned_is_attempted_or_probed() {
     let (_dir, _case, report) = hunt("scanned");

@@ -265,6 +265,48 @@ impl EventWriter for ClickHouseWriter {
             .collect())
     }
 
+    fn front_end_rows(
+        &self,
+        _layouts: &[crate::formats::Layout],
+        except_files: &[u64],
+        each: &mut dyn FnMut(&crate::formats::Layout, std::net::IpAddr, &str),
+    ) -> Result<()> {
+        // Every part's rows: another machine or responder may have ingested the front ends.
+        let snapshot = Snapshot::read(&self.client, &self.tables)?;
+        let (manifest, offsets, _) = snapshot.merged();
+        let mut except = String::new();
+        if !except_files.is_empty() {
+            let ids: Vec<String> = except_files.iter().map(u64::to_string).collect();
+            except = format!(
+                " AND NOT (part = {} AND file_id IN ({}))",
+                quote(&self.part),
+                ids.join(",")
+            );
+        }
+        let rows = self.client.rows(&format!(
+            "SELECT part, layout, hex(client), raw FROM {} WHERE {} AND source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL{except}",
+            self.tables.events,
+            snapshot.visible()
+        ))?;
+        for row in rows {
+            let (Some(part), Some(layout), Some(client), Some(raw)) = (
+                row.first(),
+                field::<u64>(&row, 1),
+                row.get(2).and_then(|h| super::ip_of_hex(h)),
+                row.get(3),
+            ) else {
+                continue;
+            };
+            let Some(offset) = offsets.get(String::from_utf8_lossy(part).as_ref()) else {
+                continue;
+            };
+            if let Some(layout) = manifest.layouts.get((offset + layout) as usize) {
+                each(layout, client, &String::from_utf8_lossy(raw));
+            }
+        }
+        Ok(())
+    }
+
     fn add_sorted(&mut self, docs: Vec<TantivyDocument>, _fits_budget: bool) -> Result<()> {
         let mut rows = Vec::with_capacity(INSERT_BYTES.min(docs.len() * 600));
         for doc in &docs {
