@@ -127,6 +127,13 @@ pub struct IngestReport {
     /// Windows events already in the case, or read twice in this run (another copy of the same
     /// log): not added again.
     pub duplicate_events: u64,
+    /// HttpProxy and back-end logs already in the case whose rows a front end read in this run
+    /// names another client for (they came before it): read again at once when given in this
+    /// run, otherwise marked to be when next given.
+    pub to_attribute: Vec<String>,
+    /// Of those, the logs read again, and their events.
+    pub reattributed_files: u64,
+    pub reattributed_events: u64,
 }
 
 /// What to do with one piece of evidence.
@@ -360,19 +367,31 @@ impl WindowsEvent {
     }
 }
 
+/// What [`EventWriter::web_rows`] calls with each row: its file, layout, client and record.
+pub type OnWebRow<'a> = dyn FnMut(u64, &Layout, Option<std::net::IpAddr>, &str) + 'a;
+
+/// Which committed rows [`EventWriter::web_rows`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum WebRows<'a> {
+    /// Every IIS row (of every part of a store case), but those of these files of the case.
+    FrontEnds { except: &'a [u64] },
+    /// Every row of these files of the case.
+    Files(&'a [u64]),
+}
+
 /// Adds events and commits them with the manifest, all or nothing per commit.
 pub trait EventWriter: Send {
     /// The Windows events committed so far, but those of the files listed (being replaced).
     fn windows_events(&self, except_files: &[u64]) -> Result<Vec<WindowsEvent>>;
-    /// The committed IIS rows with a request GUID, but those of the files listed, each with
-    /// its layout (from `layouts`, the manifest's, or the store's own) and its client as
-    /// indexed: the front ends' clients an ingest's HttpProxy and back-end rows inherit when
-    /// their front end's log came in an earlier ingest (see [`front_end_clients`]).
-    fn front_end_rows(
+    /// Committed web rows, each with its file, its layout (from `layouts`, the manifest's, or
+    /// the store's own) and its client as indexed: the front ends' clients an ingest's HttpProxy
+    /// and back-end rows inherit when their front end's log came earlier, and the rows of older
+    /// files that a front end read now would attribute otherwise (see [`front_end_clients`]).
+    fn web_rows(
         &self,
         layouts: &[Layout],
-        except_files: &[u64],
-        each: &mut dyn FnMut(&Layout, std::net::IpAddr, &str),
+        which: WebRows<'_>,
+        each: &mut OnWebRow<'_>,
     ) -> Result<()>;
     /// Adds events given in time order; `fits_budget`: they fit the writer's memory budget.
     fn add_sorted(&mut self, docs: Vec<TantivyDocument>, fits_budget: bool) -> Result<()>;
@@ -486,12 +505,17 @@ impl EventWriter for LocalWriter {
         Ok(out)
     }
 
-    fn front_end_rows(
+    fn web_rows(
         &self,
         layouts: &[Layout],
-        except_files: &[u64],
-        each: &mut dyn FnMut(&Layout, std::net::IpAddr, &str),
+        which: WebRows<'_>,
+        each: &mut OnWebRow<'_>,
     ) -> Result<()> {
+        let (files, listed_only) = match which {
+            WebRows::FrontEnds { except } => (except, false),
+            WebRows::Files(files) => (files, true),
+        };
+        let files: std::collections::HashSet<u64> = files.iter().copied().collect();
         let reader = self
             .index
             .reader_builder()
@@ -500,44 +524,47 @@ impl EventWriter for LocalWriter {
         let searcher = reader.searcher();
         for segment in searcher.segment_readers() {
             let columns = segment.fast_fields();
-            let (Some(source), Some(client)) = (
-                columns.str(crate::event::names::SOURCE)?,
-                columns.column_opt::<std::net::Ipv6Addr>(crate::event::names::CLIENT)?,
-            ) else {
+            let Some(source) = columns.str(crate::event::names::SOURCE)? else {
                 continue;
             };
-            let Some(iis) = source
+            let iis = source
                 .dictionary()
                 .term_ord("iis")
-                .map_err(tantivy::TantivyError::from)?
-            else {
+                .map_err(tantivy::TantivyError::from)?;
+            if !listed_only && iis.is_none() {
                 continue;
-            };
+            }
+            let client = columns.column_opt::<std::net::Ipv6Addr>(crate::event::names::CLIENT)?;
             let file = columns.u64(schema::fields::FILE_ID)?;
             let layout = columns.u64(schema::fields::LAYOUT)?;
             let alive = segment.alive_bitset();
-            let except: std::collections::HashSet<u64> = except_files.iter().copied().collect();
-            // Only the IIS rows' stored records are read: a case's other events cost a look at
-            // their columns.
+            // Only the rows asked for have their stored records read: a case's other events
+            // cost a look at their columns.
             let store = segment
                 .get_store_reader(16)
                 .map_err(tantivy::TantivyError::from)?;
             for doc in 0..segment.max_doc() {
-                if source.term_ords(doc).next() != Some(iis)
-                    || alive.is_some_and(|a| a.is_deleted(doc))
-                    || file.first(doc).is_some_and(|f| except.contains(&f))
-                {
-                    continue;
-                }
-                let (Some(ip), Some(layout)) = (
-                    client.first(doc),
-                    layout.first(doc).and_then(|l| layouts.get(l as usize)),
-                ) else {
+                let Some(file_id) = file.first(doc) else {
                     continue;
                 };
+                let wanted = if listed_only {
+                    files.contains(&file_id)
+                } else {
+                    !files.contains(&file_id) && source.term_ords(doc).next() == iis
+                };
+                if !wanted || alive.is_some_and(|a| a.is_deleted(doc)) {
+                    continue;
+                }
+                let Some(layout) = layout.first(doc).and_then(|l| layouts.get(l as usize)) else {
+                    continue;
+                };
+                let ip = client
+                    .as_ref()
+                    .and_then(|c| c.first(doc))
+                    .map(schema::v6_to_ip);
                 let stored: TantivyDocument = store.get(doc)?;
                 if let Some(raw) = stored.get_first(self.fields.raw).and_then(|v| v.as_str()) {
-                    each(layout, schema::v6_to_ip(ip), raw);
+                    each(file_id, layout, ip, raw);
                 }
             }
         }
@@ -613,6 +640,51 @@ pub fn ingest(
     opts: &IngestOptions,
     on_progress: OnProgress<'_>,
 ) -> Result<IngestReport> {
+    let mut report = ingest_once(dest, inputs, opts, on_progress)?;
+    if report.to_attribute.is_empty() {
+        return Ok(report);
+    }
+    // Logs whose rows the front ends read now attribute otherwise are marked to be read again,
+    // and are at once, from where they were read (given in this run or an earlier one),
+    // inheriting their clients from the front ends now in the case.
+    let mut again_inputs = inputs.to_vec();
+    again_inputs.extend(
+        report
+            .to_attribute
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_file()),
+    );
+    let again = ingest_once(dest, &again_inputs, opts, on_progress)?;
+    report.reattributed_files = again.replaced_files;
+    report.reattributed_events = again.new_events;
+    report.bytes_read += again.bytes_read;
+    report.elapsed += again.elapsed;
+    report.inherited_clients += again.inherited_clients;
+    report.read_errors.extend(again.read_errors);
+    for w in again.warnings {
+        if !report.warnings.contains(&w) {
+            report.warnings.push(w);
+        }
+    }
+    for f in dest.manifest().files.iter().filter(|f| f.recheck) {
+        if report.to_attribute.contains(&f.path) {
+            report.warnings.push(format!(
+                "{}: a front end read now names other clients (behind a balancer) for some of its requests than it does, and it is no longer where it was read: give it again to attribute them",
+                f.path
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// One pass of [`ingest`].
+fn ingest_once(
+    dest: &mut dyn Destination,
+    inputs: &[PathBuf],
+    opts: &IngestOptions,
+    on_progress: OnProgress<'_>,
+) -> Result<IngestReport> {
     let started = Instant::now();
     let mut report = IngestReport::default();
     dest.prepare(&mut report)?;
@@ -682,6 +754,24 @@ pub fn ingest(
             rest.push(i);
         }
     }
+    // HttpProxy and back-end logs already in the case, whose rows a front end read now may name
+    // another client for (they came before it).
+    let older_rows: Vec<u64> = if front.is_empty() {
+        Vec::new()
+    } else {
+        let read_now: std::collections::HashSet<u64> = tasks
+            .iter()
+            .flat_map(|t| [Some(t.file_id), t.replaces])
+            .flatten()
+            .collect();
+        dest.manifest()
+            .files
+            .iter()
+            .filter(|f| matches!(f.source.as_str(), "w3c" | "exchange-csv") && f.events > 0)
+            .map(|f| f.id)
+            .filter(|id| !read_now.contains(id))
+            .collect()
+    };
     let mut manifest = dest.manifest().clone();
     if manifest.trusted_proxies != opts.proxies.declared {
         if manifest.totals().0 > 0 {
@@ -755,7 +845,8 @@ pub fn ingest(
         let attribution = Attribution {
             proxies: &opts.proxies,
             joins: (phase == 1).then_some(&joins),
-            collect: phase == 0 && (joins_needed || opts.earlier_clients.is_some()),
+            collect: phase == 0
+                && (joins_needed || opts.earlier_clients.is_some() || !older_rows.is_empty()),
         };
         outcome = run_phase(
             &indices,
@@ -769,6 +860,33 @@ pub fn ingest(
         );
         if outcome.is_err() {
             break;
+        }
+    }
+    if outcome.is_ok() && !older_rows.is_empty() {
+        if joins.is_empty() {
+            // Without a second phase the front ends' clients are still the writer's.
+            joins = std::mem::take(&mut state.joins);
+            if let Some(earlier) = opts.earlier_clients.as_ref()
+                && let Ok(earlier) = earlier.lock()
+                && earlier.len() <= EARLIER_CLIENTS
+            {
+                joins.absorb(&earlier);
+            }
+            joins.finish();
+        }
+        let list = layouts.lock().map(|l| l.list.clone()).unwrap_or_default();
+        match attributed_otherwise(writer.as_ref(), &list, &older_rows, &joins) {
+            Ok(files) => {
+                for f in state.manifest.files.iter_mut() {
+                    if files.contains(&f.id) {
+                        f.recheck = true;
+                        state.report.to_attribute.push(f.path.clone());
+                    }
+                }
+            }
+            Err(e) => state.report.warnings.push(format!(
+                "the HttpProxy and back-end rows already in the case could not be checked against the front ends read now ({e}): ingest into a new case, front ends and all, to attribute them behind balancers"
+            )),
         }
     }
     if let Some(earlier) = opts.earlier_clients.as_ref()
@@ -2410,8 +2528,12 @@ fn front_end_clients(
 ) -> Result<u64> {
     let ctx = ParseCtx::default();
     let mut added = 0u64;
-    writer.front_end_rows(layouts, except_files, &mut |layout, client, raw| {
-        if let Ok(ev) = formats::parse(layout, raw, &ctx)
+    let which = WebRows::FrontEnds {
+        except: except_files,
+    };
+    writer.web_rows(layouts, which, &mut |_, layout, client, raw| {
+        if let Some(client) = client
+            && let Ok(ev) = formats::parse(layout, raw, &ctx)
             && is_front_end("iis", &ev)
             && let Some(id) = ev.request_id
         {
@@ -2420,6 +2542,36 @@ fn front_end_clients(
         }
     })?;
     Ok(added)
+}
+
+/// The files listed (HttpProxy and back-end logs already in the case) with a row that the
+/// front ends' clients in `joins` give another client than the one it has.
+fn attributed_otherwise(
+    writer: &dyn EventWriter,
+    layouts: &[Layout],
+    files: &[u64],
+    joins: &RequestClients,
+) -> Result<std::collections::BTreeSet<u64>> {
+    let ctx = ParseCtx::default();
+    let mut out = std::collections::BTreeSet::new();
+    writer.web_rows(
+        layouts,
+        WebRows::Files(files),
+        &mut |file, layout, client, raw| {
+            if out.contains(&file) {
+                return;
+            }
+            if let Ok(ev) = formats::parse(layout, raw, &ctx)
+                && !is_front_end(layout.source(), &ev)
+                && let Some(id) = ev.request_id
+                && let Some(front) = joins.get(id)
+                && client != Some(front)
+            {
+                out.insert(file);
+            }
+        },
+    )?;
+    Ok(out)
 }
 
 /// Where a record meets zero fill: a crash while a log was written leaves NUL bytes where the

@@ -321,6 +321,20 @@ fn print_ingest_report(out: &mut impl Write, r: &IngestReport) -> Result<()> {
         )
         .map_err(w)?;
     }
+    if r.reattributed_files > 0 {
+        // Their HttpProxy or back-end rows came before the front end's: now they inherit.
+        writeln!(
+            out,
+            "  {} already in the case read again ({}): their requests' clients come from the front-end logs read now",
+            plural(
+                r.reattributed_files,
+                "HttpProxy or back-end log",
+                "HttpProxy or back-end logs"
+            ),
+            plural(r.reattributed_events, "event", "events")
+        )
+        .map_err(w)?;
+    }
     if !r.malformed_examples.is_empty() {
         writeln!(
             out,

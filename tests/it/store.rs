@@ -607,11 +607,10 @@ fn windows_events_read_twice_into_clickhouse_are_counted_once() {
     );
 }
 
-/// The front ends' logs ingested into the store first, Exchange's HttpProxy logs later: the
-/// HttpProxy rows name the client behind the balancer, read from the front ends' rows in the
-/// store, as a local case does.
+/// The front ends' logs ingested into the store first, Exchange's HttpProxy logs later, or the
+/// other way round: the HttpProxy rows name the client behind the balancer, as a local case's.
 #[test]
-fn proxy_rows_ingested_into_clickhouse_after_their_front_ends_name_the_real_client() {
+fn proxy_rows_ingested_into_clickhouse_before_or_after_their_front_ends_name_the_real_client() {
     let Some(servers) = start(1) else { return };
     let store = url(&servers);
     let fixture = common::repo().join("tests/fixtures/verdicts/behind-balancers");
@@ -625,4 +624,16 @@ fn proxy_rows_ingested_into_clickhouse_after_their_front_ends_name_the_real_clie
         "2"
     );
     assert_eq!(count(&case, "source:httpproxy AND client:10.0.0.5"), "0");
+
+    // The other order: the HttpProxy rows already in the store are read again when their
+    // front end comes.
+    let reversed = ["--store", store.as_str(), "--case", "earlier"];
+    let logging = fixture.join("EX1/Logging");
+    ok(&[&reversed[..], &["ingest", "--quiet", path_str(&logging)]].concat());
+    ok(&[&reversed[..], &["ingest", "--quiet", path_str(&front)]].concat());
+    assert_eq!(
+        count(&reversed, "source:httpproxy AND client:203.0.113.50"),
+        "2"
+    );
+    assert_eq!(count(&reversed, "*"), "113");
 }

@@ -144,6 +144,41 @@ fn proxy_rows_ingested_after_their_front_ends_name_the_client_behind_the_balance
     assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
 }
 
+/// The other order: Exchange's logs first (named the balancer then: nothing says otherwise),
+/// the front end's IIS log in a later ingest that does not give them again. They are read again
+/// from where they were read, and inherit; the case is then as if read in one ingest.
+#[test]
+fn proxy_rows_ingested_before_their_front_ends_are_attributed_when_the_front_end_comes() {
+    let fixture = fixture("behind-balancers");
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &fixture.join("EX1/Logging"));
+    assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 0);
+    let out = common::ingest(&case, &fixture.join("EX1/inetpub"));
+    assert!(
+        out.contains("2 HttpProxy or back-end logs already in the case read again (6 events)"),
+        "{out}"
+    );
+    assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
+    assert_eq!(count(&case, "source:httpproxy"), 6);
+    assert_eq!(count(&case, "*"), 113);
+    let report = common::hunt_json(&case);
+    for f in report["findings"].as_array().unwrap() {
+        for c in f["clients"].as_array().unwrap() {
+            let c = c.as_str().unwrap();
+            assert!(
+                !["10.0.0.5", "10.0.0.6"].contains(&c),
+                "{c} in {}",
+                f["rule"]
+            );
+        }
+    }
+    // Nothing is read again by later ingests.
+    let out = common::ingest(&case, &fixture);
+    assert!(out.contains("3 unchanged"), "{out}");
+    assert_eq!(count(&case, "*"), 113);
+}
+
 #[test]
 fn a_server_that_was_only_scanned_is_attempted_or_probed() {
     let (_dir, _case, report) = hunt("scanned");

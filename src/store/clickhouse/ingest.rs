@@ -18,7 +18,7 @@ use super::client::{Client, field, push_escaped, quote};
 use super::{EVENT_COLUMNS, Snapshot, Spec, Tables, table_prefix};
 use crate::case::Manifest;
 use crate::error::{Error, Result};
-use crate::ingest::{Destination, EventWriter, IngestReport, WindowsEvent};
+use crate::ingest::{Destination, EventWriter, IngestReport, OnWebRow, WebRows, WindowsEvent};
 use crate::schema::Fields;
 
 /// File ids of a part: `part number << PART_SHIFT` onwards (an event's key keeps 24 bits of
@@ -265,43 +265,60 @@ impl EventWriter for ClickHouseWriter {
             .collect())
     }
 
-    fn front_end_rows(
+    fn web_rows(
         &self,
         _layouts: &[crate::formats::Layout],
-        except_files: &[u64],
-        each: &mut dyn FnMut(&crate::formats::Layout, std::net::IpAddr, &str),
+        which: WebRows<'_>,
+        each: &mut OnWebRow<'_>,
     ) -> Result<()> {
-        // Every part's rows: another machine or responder may have ingested the front ends.
         let snapshot = Snapshot::read(&self.client, &self.tables)?;
         let (manifest, offsets, _) = snapshot.merged();
-        let mut except = String::new();
-        if !except_files.is_empty() {
-            let ids: Vec<String> = except_files.iter().map(u64::to_string).collect();
-            except = format!(
-                " AND NOT (part = {} AND file_id IN ({}))",
+        let ids = |files: &[u64]| {
+            files
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let condition = match which {
+            // Every part's rows: another machine or responder may have ingested the front ends.
+            WebRows::FrontEnds { except: [] } => {
+                "source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL".to_string()
+            }
+            WebRows::FrontEnds { except } => format!(
+                "source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL AND NOT (part = {} AND file_id IN ({}))",
                 quote(&self.part),
-                ids.join(",")
-            );
-        }
+                ids(except)
+            ),
+            WebRows::Files([]) => return Ok(()),
+            WebRows::Files(files) => {
+                format!(
+                    "part = {} AND file_id IN ({})",
+                    quote(&self.part),
+                    ids(files)
+                )
+            }
+        };
         let rows = self.client.rows(&format!(
-            "SELECT part, layout, hex(client), raw FROM {} WHERE {} AND source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL{except}",
+            "SELECT part, layout, hex(client), raw, file_id FROM {} WHERE {} AND {condition}",
             self.tables.events,
             snapshot.visible()
         ))?;
         for row in rows {
-            let (Some(part), Some(layout), Some(client), Some(raw)) = (
+            let (Some(part), Some(layout), Some(raw), Some(file_id)) = (
                 row.first(),
                 field::<u64>(&row, 1),
-                row.get(2).and_then(|h| super::ip_of_hex(h)),
                 row.get(3),
+                field::<u64>(&row, 4),
             ) else {
                 continue;
             };
+            let client = row.get(2).and_then(|h| super::ip_of_hex(h));
             let Some(offset) = offsets.get(String::from_utf8_lossy(part).as_ref()) else {
                 continue;
             };
             if let Some(layout) = manifest.layouts.get((offset + layout) as usize) {
-                each(layout, client, &String::from_utf8_lossy(raw));
+                each(file_id, layout, client, &String::from_utf8_lossy(raw));
             }
         }
         Ok(())
