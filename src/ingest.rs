@@ -688,7 +688,10 @@ fn ingest_once(
     let started = Instant::now();
     let mut report = IngestReport::default();
     dest.prepare(&mut report)?;
-    let (evidence, unreadable) = input::discover(inputs, dest.own_dir());
+    let (mut evidence, unreadable) = input::discover(inputs, dest.own_dir());
+    // A file given twice (by itself and in its folder) is one piece of evidence.
+    let mut paths = std::collections::HashSet::new();
+    evidence.retain(|e| paths.insert(e.path.clone()));
     report.unreadable = unreadable
         .into_iter()
         .map(|u| SkippedFile {
@@ -820,17 +823,23 @@ fn ingest_once(
             joins = std::mem::take(&mut state.joins);
             if let Some(earlier) = opts.earlier_clients.as_ref()
                 && let Ok(earlier) = earlier.lock()
-                && earlier.len() <= EARLIER_CLIENTS
             {
-                joins.absorb(&earlier);
+                if earlier.len() <= EARLIER_CLIENTS {
+                    joins.absorb(&earlier);
+                }
+                // Read once for a followed case, even when too many to keep are forgotten.
+                joins.has_case |= earlier.has_case;
             }
             if joins_needed && !joins.has_case {
                 // The front ends' logs may have come in an earlier ingest (or one killed after
                 // they were committed): their rows in the case are read for their clients.
+                // Files read whole now (their clients collected as they were read) and the
+                // files they replace (their rows go with this ingest's commit).
                 let read_now: Vec<u64> = tasks
                     .iter()
                     .filter(|t| t.previous.is_none())
-                    .map(|t| t.file_id)
+                    .flat_map(|t| [Some(t.file_id), t.replaces])
+                    .flatten()
                     .collect();
                 let list = layouts.lock().map(|l| l.list.clone()).unwrap_or_default();
                 match front_end_clients(writer.as_ref(), &list, &read_now, &mut joins) {
@@ -865,13 +874,17 @@ fn ingest_once(
     if outcome.is_ok() && !older_rows.is_empty() {
         if joins.is_empty() {
             // Without a second phase the front ends' clients are still the writer's.
+            let has_case = joins.has_case;
             joins = std::mem::take(&mut state.joins);
             if let Some(earlier) = opts.earlier_clients.as_ref()
                 && let Ok(earlier) = earlier.lock()
-                && earlier.len() <= EARLIER_CLIENTS
             {
-                joins.absorb(&earlier);
+                if earlier.len() <= EARLIER_CLIENTS {
+                    joins.absorb(&earlier);
+                }
+                joins.has_case |= earlier.has_case;
             }
+            joins.has_case |= has_case;
             joins.finish();
         }
         let list = layouts.lock().map(|l| l.list.clone()).unwrap_or_default();
@@ -894,10 +907,12 @@ fn ingest_once(
     {
         // Without a second phase this round's clients are still the writer's, unfinished.
         if joins.is_empty() {
+            let has_case = joins.has_case;
             joins = std::mem::take(&mut state.joins);
             if earlier.len() <= EARLIER_CLIENTS {
                 joins.absorb(&earlier);
             }
+            joins.has_case |= has_case || earlier.has_case;
             joins.finish();
         }
         *earlier = std::mem::take(&mut joins);

@@ -49,7 +49,7 @@ pub mod fields {
 }
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -314,6 +314,54 @@ fn is_noise(word: &str) -> bool {
         && word.bytes().any(|b| b.is_ascii_digit())
 }
 
+/// A query string as its words are indexed and asked: without Exchange's own parameters
+/// ([`strip_exchange_boilerplate`]) and, when it is percent-encoded, followed by its decoded
+/// text, so that `FooProtocol=%50owershell` (a bypass of Microsoft's URL Rewrite mitigation for
+/// ProxyNotShell) is found by the word `powershell`. Decoded up to three times (`%2550`).
+pub fn query_words_text(query: &str) -> std::borrow::Cow<'_, str> {
+    let stripped = strip_exchange_boilerplate(query);
+    let mut decoded = String::new();
+    let mut current = stripped.to_string();
+    for _ in 0..3 {
+        match percent_decoded(&current) {
+            Some(next) => current = next,
+            None => break,
+        }
+    }
+    if current == stripped {
+        return stripped;
+    }
+    decoded.push_str(&stripped);
+    decoded.push(' ');
+    decoded.push_str(&current);
+    std::borrow::Cow::Owned(decoded)
+}
+
+/// The text with its `%XX` escapes decoded (invalid UTF-8 replaced), or `None` when it has none.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            changed = true;
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    changed.then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Removes what Exchange appends to every query string (`CorrelationID=<empty>;`,
 /// `cafeReqId=<guid>;`, `encoding=;`): it says nothing about the request, and indexing its words
 /// for every line of a front end would double the cost of ingest. The request GUID is indexed
@@ -506,7 +554,7 @@ pub fn document(
         doc.add_text(f.referer, referer);
     }
     if let Some(q) = &ev.query {
-        let meaningful = strip_exchange_boilerplate(q);
+        let meaningful = query_words_text(q);
         if !meaningful.is_empty() {
             doc.add_text(f.query, meaningful.as_ref());
         }
@@ -568,6 +616,17 @@ mod tests {
 
     fn words(text: &str) -> Vec<&str> {
         words_of(text).map(|(a, b)| &text[a..b]).collect()
+    }
+
+    #[test]
+    fn percent_encoded_queries_are_searched_by_their_decoded_words() {
+        let q = "a..foo.var/owa/&Email=autodiscover/autodiscover.json?a..foo.var&Protocol=XYZ&FooProtocol=%50owershell";
+        assert!(words(&query_words_text(q)).contains(&"Powershell"));
+        assert!(words(&query_words_text("x=%2550owershell")).contains(&"Powershell"));
+        assert_eq!(query_words_text("a=1&b=2"), "a=1&b=2");
+        // Broken escapes are left as they are, and bytes that are not UTF-8 do not panic.
+        assert_eq!(query_words_text("a=%zz%4"), "a=%zz%4");
+        assert!(query_words_text("a=%ff%fe").ends_with('\u{fffd}'));
     }
 
     #[test]

@@ -410,10 +410,11 @@ const SHELL_LOCATIONS: &str = concat!(
 );
 
 /// Rules whose hits are requests to a web shell, in any application: the script they ask is one.
-const NAMING_SHELLS: [&str; 3] = [
+const NAMING_SHELLS: [&str; 4] = [
     "webshell-known-name",
     "webshell-tunnel",
     "webshell-generic-name-post",
+    "webshell-command-in-query",
 ];
 
 /// Rules whose hits name the file they wrote (a local path in the message or the event).

@@ -527,6 +527,13 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
             .map(|(_, v)| Cow::Borrowed(v.trim()))
             .collect(),
         Field::Canonical(names::FILE) => vec![Cow::Borrowed(ev.file.as_str())],
+        // Asked as indexed: decoded as well (see `schema::query_words_text`).
+        Field::Canonical(names::QUERY) => ev
+            .query
+            .as_deref()
+            .map(|q| Cow::Owned(crate::schema::query_words_text(q).into_owned()))
+            .into_iter()
+            .collect(),
         Field::Canonical(names::RULE) => {
             ev.rules.iter().map(|r| Cow::Borrowed(r.as_str())).collect()
         }

@@ -1848,3 +1848,63 @@ fn sigma_modifiers_on_query_strings_agents_and_switches() {
         assert_eq!(got.join(" "), *expected, "{id}");
     }
 }
+
+/// Web shells driven by GET leave their command in the query string (`?cmd=whoami`); a
+/// percent-encoded ProxyNotShell (`FooProtocol=%50owershell`, the bypass of Microsoft's URL
+/// Rewrite mitigation) is read decoded. Both were missed: the server was CLEAN, and the
+/// encoded requests' client only "associated".
+#[test]
+fn get_web_shells_and_percent_encoded_attacks_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let iis = dir.path().join("evidence/EX7/inetpub/logs/LogFiles/W3SVC1");
+    std::fs::create_dir_all(&iis).unwrap();
+    std::fs::write(
+        iis.join("u_ex210811.log"),
+        "#Software: Microsoft Internet Information Services 10.0\n\
+         #Version: 1.0\n\
+         #Date: 2021-08-11 00:00:00\n\
+         #Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n\
+         2021-08-11 09:00:00 10.0.4.11 GET /owa/auth/logon.aspx replaceCurrent=1&cmd=x 443 - 10.40.1.7 Mozilla/5.0 - 200 0 0 52\n\
+         2021-08-11 10:10:00 10.0.4.11 GET /aspnet_client/system_web/fnmq3.aspx cmd=whoami 443 - 203.0.113.99 curl/7.68.0 - 200 0 0 52\n\
+         2021-08-11 10:11:00 10.0.4.11 GET /aspnet_client/system_web/fnmq3.aspx cmd=ipconfig+/all 443 - 203.0.113.99 curl/7.68.0 - 200 0 0 52\n\
+         2021-08-11 10:20:00 10.0.4.11 GET /owa/auth/Current/themes/resources/pt.ashx c=net+user+/domain 443 - 203.0.113.99 curl/7.68.0 - 200 0 0 52\n\
+         2021-08-11 10:30:00 10.0.4.11 GET /aspnet_client/system_web/fnmq3.aspx cmd=whoami 443 - 198.51.100.5 curl/7.68.0 - 404 0 2 52\n\
+         2021-08-11 11:00:00 10.0.4.11 POST /autodiscover/autodiscover.json a..foo.var/owa/&Email=autodiscover/autodiscover.json?a..foo.var&Protocol=XYZ&FooProtocol=%50owershell 443 - 203.0.113.77 python-requests/2.28 - 200 0 0 52\n",
+    )
+    .unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("evidence"));
+    let report = hunt_json(&case);
+    assert_eq!(
+        finding_count(&report, "webshell-command-in-query"),
+        3,
+        "{report:#}"
+    );
+    assert_eq!(finding_count(&report, "proxynotshell"), 1, "{report:#}");
+    let v = &report["verdicts"][0];
+    assert_eq!(v["verdict"], "compromised", "{v}");
+    let shells: Vec<&str> = report["webshells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        shells.contains(&"/aspnet_client/system_web/fnmq3.aspx"),
+        "{shells:?}"
+    );
+    // The logon page taking a `cmd` parameter is Exchange's own page, not a shell; the 404 is
+    // a probe of a name, not a shell answering.
+    assert_eq!(
+        common::count(&case, "rule:webshell-command-in-query AND client:10.40.1.7"),
+        0
+    );
+    assert_eq!(
+        common::count(
+            &case,
+            "rule:webshell-command-in-query AND client:198.51.100.5"
+        ),
+        0
+    );
+    assert_eq!(common::count(&case, "query:powershell"), 1);
+}

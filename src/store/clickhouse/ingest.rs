@@ -272,53 +272,58 @@ impl EventWriter for ClickHouseWriter {
         each: &mut OnWebRow<'_>,
     ) -> Result<()> {
         let snapshot = Snapshot::read(&self.client, &self.tables)?;
-        let (manifest, offsets, _) = snapshot.merged();
-        let ids = |files: &[u64]| {
-            files
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let condition = match which {
-            // Every part's rows: another machine or responder may have ingested the front ends.
-            WebRows::FrontEnds { except: [] } => {
-                "source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL".to_string()
-            }
-            WebRows::FrontEnds { except } => format!(
-                "source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL AND NOT (part = {} AND file_id IN ({}))",
-                quote(&self.part),
-                ids(except)
+        let (manifest, offsets, visible_files) = snapshot.merged();
+        let visible = snapshot.visible();
+        // File ids are the parts' own ranges: one id names one file in the whole case.
+        let (files, condition): (Vec<&crate::case::FileRecord>, &str) = match which {
+            // Every part's logs: another machine or responder may have ingested the front ends.
+            WebRows::FrontEnds { except } => (
+                manifest
+                    .files
+                    .iter()
+                    .filter(|f| {
+                        f.source == "w3c"
+                            && visible_files.contains(&f.id)
+                            && !except.contains(&f.id)
+                    })
+                    .collect(),
+                " AND source = 'iis' AND request_id IS NOT NULL AND client IS NOT NULL",
             ),
-            WebRows::Files([]) => return Ok(()),
-            WebRows::Files(files) => {
-                format!(
-                    "part = {} AND file_id IN ({})",
-                    quote(&self.part),
-                    ids(files)
-                )
-            }
+            WebRows::Files(ids) => (
+                manifest
+                    .files
+                    .iter()
+                    .filter(|f| ids.contains(&f.id))
+                    .collect(),
+                "",
+            ),
         };
-        let rows = self.client.rows(&format!(
-            "SELECT part, layout, hex(client), raw, file_id FROM {} WHERE {} AND {condition}",
-            self.tables.events,
-            snapshot.visible()
-        ))?;
-        for row in rows {
-            let (Some(part), Some(layout), Some(raw), Some(file_id)) = (
-                row.first(),
-                field::<u64>(&row, 1),
-                row.get(3),
-                field::<u64>(&row, 4),
-            ) else {
-                continue;
-            };
-            let client = row.get(2).and_then(|h| super::ip_of_hex(h));
-            let Some(offset) = offsets.get(String::from_utf8_lossy(part).as_ref()) else {
-                continue;
-            };
-            if let Some(layout) = manifest.layouts.get((offset + layout) as usize) {
-                each(file_id, layout, client, &String::from_utf8_lossy(raw));
+        // A file's rows a window of lines at a time: the response is held whole in memory.
+        const LINES: u64 = 100_000;
+        for file in files {
+            let mut from = 0;
+            while from < file.lines {
+                let rows = self.client.rows(&format!(
+                    "SELECT part, layout, hex(client), raw FROM {} WHERE {visible} AND file_id = {} AND line > {from} AND line <= {}{condition}",
+                    self.tables.events,
+                    file.id,
+                    from + LINES
+                ))?;
+                from += LINES;
+                for row in rows {
+                    let (Some(part), Some(layout), Some(raw)) =
+                        (row.first(), field::<u64>(&row, 1), row.get(3))
+                    else {
+                        continue;
+                    };
+                    let client = row.get(2).and_then(|h| super::ip_of_hex(h));
+                    let Some(offset) = offsets.get(String::from_utf8_lossy(part).as_ref()) else {
+                        continue;
+                    };
+                    if let Some(layout) = manifest.layouts.get((offset + layout) as usize) {
+                        each(file.id, layout, client, &String::from_utf8_lossy(raw));
+                    }
+                }
             }
         }
         Ok(())
