@@ -151,7 +151,8 @@ impl<'a> Event<'a> {
 /// Parses an IP address as logs write it: IPv6 zone ids (`%12`), brackets and an IPv4 port
 /// suffix are tolerated. IPv4-mapped IPv6 addresses are returned as IPv4.
 pub fn parse_ip(value: &str) -> Option<IpAddr> {
-    let value = value.trim().trim_start_matches('[');
+    // Some proxies quote the entries of X-Forwarded-For (`"203.0.113.51"`).
+    let value = value.trim().trim_matches('"').trim_start_matches('[');
     let value = value.split(']').next().unwrap_or(value);
     let value = value.split('%').next().unwrap_or(value);
     if let Ok(ip) = value.parse::<IpAddr>() {
@@ -248,6 +249,8 @@ mod tests {
         // Only the addresses right of a name can be walked.
         let (chain, tail) = parse_xff("192.0.2.1, unknown, 198.51.100.77");
         assert_eq!((chain.len(), tail), (2, 1));
+        let (chain, tail) = parse_xff("\"203.0.113.51\", \"[2001:db8::1]:443\"");
+        assert_eq!((chain.len(), tail), (2, 2));
     }
 
     #[test]

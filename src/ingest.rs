@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::FixedOffset;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use tantivy::indexer::UserOperation;
 use tantivy::query::RangeQuery;
@@ -48,7 +47,7 @@ use crate::schema::{self, Fields, Provenance};
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Zone for timestamps written without one.
-    pub tz: FixedOffset,
+    pub tz: formats::time::Zone,
     /// Day and month order of dates written as a culture writes them (`3/5/2021`).
     pub date_order: formats::time::DateOrder,
     /// Host for files whose records and folders name none.
@@ -266,8 +265,8 @@ struct Parsed {
     naive: u64,
     /// Events carrying Sysmon's `UtcTime`, by how far their time is from it (see [`ClockCheck`]).
     clock: ClockCheck,
-    /// (request GUID, client) of front-end requests, for the rows that inherit their client.
-    joins: Vec<(u128, std::net::IpAddr)>,
+    /// (request GUID, client, time) of front-end requests, for the rows that inherit their client.
+    joins: Vec<(u128, std::net::IpAddr, i64)>,
     inherited: u64,
     /// Windows events among `docs` (by index), as copies of them are told apart.
     windows: Vec<(usize, WindowsEvent)>,
@@ -386,7 +385,7 @@ pub trait EventWriter: Send {
     /// Committed web rows, each with its file, its layout (from `layouts`, the manifest's, or
     /// the store's own) and its client as indexed: the front ends' clients an ingest's HttpProxy
     /// and back-end rows inherit when their front end's log came earlier, and the rows of older
-    /// files that a front end read now would attribute otherwise (see [`front_end_clients`]).
+    /// files that a front end read now would attribute otherwise (see `front_end_clients` and `attributed_otherwise`).
     fn web_rows(
         &self,
         layouts: &[Layout],
@@ -2519,7 +2518,7 @@ fn attribute(
         if attribution.collect
             && let Some(client) = ev.client
         {
-            parsed.joins.push((request_id, client));
+            parsed.joins.push((request_id, client, ev.ts_ms));
         }
     } else if let Some(client) = attribution.joins.and_then(|j| j.get(request_id)) {
         parsed.inherited += u64::from(ev.client != Some(client));
@@ -2552,7 +2551,7 @@ fn front_end_clients(
             && is_front_end("iis", &ev)
             && let Some(id) = ev.request_id
         {
-            into.insert(id, client);
+            into.insert(id, client, ev.ts_ms);
             added += 1;
         }
     })?;
@@ -3026,8 +3025,8 @@ impl WriterState<'_> {
             Payload::Docs(mut parsed) => {
                 let copies = self.drop_copies(writer, &mut parsed)?;
                 let n = parsed.docs.len() as u64;
-                for (request_id, client) in parsed.joins {
-                    self.joins.insert(request_id, client);
+                for (request_id, client, ts_ms) in parsed.joins {
+                    self.joins.insert(request_id, client, ts_ms);
                 }
                 self.report.inherited_clients += parsed.inherited;
                 self.manifest.dynamic_attrs.extend(parsed.dynamic_attrs);

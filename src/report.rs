@@ -426,6 +426,10 @@ fn md_cell(s: &str) -> String {
     hunt::output::md(s)
 }
 
+fn md_code(s: &str) -> String {
+    hunt::output::md_code(s)
+}
+
 /// The report in Markdown.
 pub fn markdown(r: &IncidentReport, case: &str) -> String {
     let mut o = String::new();
@@ -441,7 +445,7 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
         let _ = writeln!(
             o,
             "**Time warning** `{}`: {}\n",
-            md_cell(&t.file),
+            md_code(&t.file),
             md_cell(&t.warning)
         );
     }
@@ -452,7 +456,7 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
             _ => String::new(),
         };
         let evidence = evidence_suffix(v, |c| {
-            format!("`{}:{}` ({})", md_cell(&c.file), c.line, md_cell(&c.rule))
+            format!("`{}:{}` ({})", md_code(&c.file), c.line, md_cell(&c.rule))
         });
         let _ = writeln!(
             o,
@@ -474,10 +478,10 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
             "- **{}** compromised: first malicious event {} (`{}:{}`), last {} (`{}:{}`)",
             md_cell(&w.host),
             w.first,
-            md_cell(&w.first_event.file),
+            md_code(&w.first_event.file),
             w.first_event.line,
             w.last,
-            md_cell(&w.last_event.file),
+            md_code(&w.last_event.file),
             w.last_event.line
         );
     }
@@ -485,7 +489,7 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
         let _ = writeln!(
             o,
             "- web shell `{}` on {}: {}",
-            md_cell(&s.path),
+            md_code(&s.path),
             md_cell(&s.host),
             md_cell(&s.use_summary())
         );
@@ -563,7 +567,7 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
                 md_cell(&e.summary),
                 md_cell(&e.tags.join(", ")),
                 md_cell(e.note.as_deref().unwrap_or("")),
-                md_cell(&e.file),
+                md_code(&e.file),
                 e.line
             );
         }
@@ -597,7 +601,7 @@ pub fn markdown(r: &IncidentReport, case: &str) -> String {
             let _ = writeln!(
                 o,
                 "* `{}`: {} events, {} from other addresses ({})",
-                md_cell(&u.ua).replace('`', "'"),
+                md_code(&u.ua).replace('`', "'"),
                 u.events,
                 u.from_others,
                 md_cell(&u.others.join(", "))

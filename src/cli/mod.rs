@@ -164,7 +164,8 @@ pub enum DateOrderArg {
 
 #[derive(Debug, Args, Clone)]
 pub struct IngestArgs {
-    /// Zone of timestamps written without one (UTC, +01:00, -0500).
+    /// Zone of timestamps written without one: UTC, an offset (+01:00, -0500) or an IANA zone
+    /// (Europe/Berlin, America/New_York), whose daylight saving time is followed.
     // A western offset begins with '-': a value, not an option.
     #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
     pub tz: String,
@@ -220,7 +221,7 @@ impl IngestArgs {
     ) -> Result<IngestOptions> {
         let tz = parse_tz_arg(&self.tz).ok_or_else(|| {
             Error::Usage(format!(
-                "--tz {}: expected UTC or an offset like +01:00",
+                "--tz {}: expected UTC, an offset like +01:00 or a zone like Europe/Berlin",
                 self.tz
             ))
         })?;
@@ -304,7 +305,7 @@ fn open_source(
 /// they apply when evidence is read, so there they would change nothing, in silence.
 fn ingest_options_given(a: &IngestArgs) -> Vec<&'static str> {
     let mut given = Vec::new();
-    if parse_tz_arg(&a.tz).is_none_or(|tz| tz.local_minus_utc() != 0) {
+    if parse_tz_arg(&a.tz).is_none_or(|tz| !tz.is_utc()) {
         given.push("--tz");
     }
     if a.date_order != DateOrderArg::Auto {

@@ -298,7 +298,7 @@ pub fn parse_duration_ms(v: &str) -> Option<u64> {
 pub fn resolve_time(
     parts: &TimeParts<'_>,
     default_date_days: Option<i64>,
-    tz: chrono::FixedOffset,
+    tz: time::Zone,
     date_order: time::DateOrder,
     utc_only: bool,
 ) -> Result<Instant, &'static str> {
@@ -331,7 +331,7 @@ pub fn resolve_time(
         });
     }
     Ok(Instant {
-        ms: local - i64::from(tz.local_minus_utc()) * 1000,
+        ms: tz.utc_ms(local),
         naive: true,
     })
 }

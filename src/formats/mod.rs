@@ -22,7 +22,6 @@ pub mod w3c;
 
 use std::borrow::Cow;
 
-use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
@@ -231,7 +230,7 @@ pub enum Frame {
 #[derive(Debug, Clone, Copy)]
 pub struct ParseCtx {
     /// Zone for timestamps written without one.
-    pub tz: FixedOffset,
+    pub tz: time::Zone,
 }
 
 impl Default for ParseCtx {
@@ -240,10 +239,9 @@ impl Default for ParseCtx {
     }
 }
 
-/// UTC as a fixed offset.
-pub fn utc() -> FixedOffset {
-    use chrono::Offset;
-    chrono::Utc.fix()
+/// UTC, the zone of times written without one unless `--tz` says otherwise.
+pub fn utc() -> time::Zone {
+    time::Zone::UTC
 }
 
 /// Tracks the records of one file in order.

@@ -4,7 +4,7 @@
 //! is converted with the ingest's explicit zone (`--tz`, UTC by default) and flagged as naive so
 //! the summary can say how many times were interpreted.
 
-use chrono::{FixedOffset, NaiveDate};
+use chrono::{FixedOffset, NaiveDate, Offset, TimeZone};
 
 /// A parsed instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ fn fraction_ms(frac: &[u8]) -> Option<i64> {
 
 /// Parses an ISO 8601 / RFC 3339 timestamp: `2021-03-05T17:42:19.506Z`,
 /// `2021-03-05 17:42:19`, `2021-03-05T17:42:27.0930000Z`, `…+01:00`, `…-0500`.
-pub fn parse_iso(s: &str, tz: FixedOffset) -> Option<Instant> {
+pub fn parse_iso(s: &str, tz: Zone) -> Option<Instant> {
     let s = s.trim();
     if s.len() < 19 {
         return None;
@@ -108,9 +108,8 @@ pub fn parse_iso(s: &str, tz: FixedOffset) -> Option<Instant> {
     };
     let local_ms = days * 86_400_000 + parse_time_of_day(tod.trim_end())?;
     if zone.is_empty() {
-        let offset_ms = i64::from(tz.local_minus_utc()) * 1000;
         return Some(Instant {
-            ms: local_ms - offset_ms,
+            ms: tz.utc_ms(local_ms),
             naive: true,
         });
     }
@@ -192,11 +191,7 @@ pub const NO_SUCH_DATE: &str =
 /// `05/03/2021 18:42:27` (en-GB, fr-FR), `05.03.2021 18:42:27` (de-DE), `2021/03/05 18:42:27`
 /// (ja-JP). None when the text is not such a date; `Err` when it is one the order makes
 /// impossible (a 13th month), so that the record says why instead of taking another date.
-pub fn parse_culture(
-    s: &str,
-    tz: FixedOffset,
-    order: DateOrder,
-) -> Option<Result<Instant, &'static str>> {
+pub fn parse_culture(s: &str, tz: Zone, order: DateOrder) -> Option<Result<Instant, &'static str>> {
     let s = s.trim();
     let (date, rest) = s.split_once(' ')?;
     let mut parts = date.split(['/', '.', '-']);
@@ -258,7 +253,7 @@ pub fn parse_culture(
     };
     let local_ms = days * 86_400_000 + tod;
     Some(Ok(Instant {
-        ms: local_ms - i64::from(tz.local_minus_utc()) * 1000,
+        ms: tz.utc_ms(local_ms),
         naive: true,
     }))
 }
@@ -366,12 +361,68 @@ pub fn parse_epoch(v: f64) -> Option<Instant> {
     })
 }
 
-/// Parses a `--tz` argument: `UTC`, `Z`, `+01:00`, `-0500`.
-pub fn parse_tz_arg(s: &str) -> Option<FixedOffset> {
-    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") {
-        return FixedOffset::east_opt(0);
+/// The zone local times written without one are read in (`--tz`): a fixed offset, or an IANA
+/// zone whose offset follows its daylight saving time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    pub const UTC: Zone = Zone::Fixed(match FixedOffset::east_opt(0) {
+        Some(o) => o,
+        None => unreachable!(),
+    });
+
+    /// UTC milliseconds of a local time in this zone. In the hour a zone repeats when its
+    /// clocks go back, the first of the two; in the hour it skips, read with the offset before.
+    pub fn utc_ms(self, local_ms: i64) -> i64 {
+        let offset_s = match self {
+            Zone::Fixed(o) => o.local_minus_utc(),
+            Zone::Named(tz) => {
+                let Some(local) = chrono::DateTime::from_timestamp_millis(local_ms) else {
+                    return local_ms;
+                };
+                let local = local.naive_utc();
+                match tz.from_local_datetime(&local) {
+                    chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                        t.offset().fix().local_minus_utc()
+                    }
+                    chrono::LocalResult::None => tz
+                        .offset_from_utc_datetime(&(local - chrono::TimeDelta::hours(3)))
+                        .fix()
+                        .local_minus_utc(),
+                }
+            }
+        };
+        local_ms - i64::from(offset_s) * 1000
     }
-    FixedOffset::east_opt(parse_offset(s)?)
+
+    pub fn is_utc(self) -> bool {
+        self == Zone::UTC
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Zone::Fixed(o) => write!(f, "{o}"),
+            Zone::Named(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
+/// Parses a `--tz` argument: `UTC`, `Z`, `+01:00`, `-0500`, or an IANA zone (`Europe/Berlin`,
+/// `America/New_York`).
+pub fn parse_tz_arg(s: &str) -> Option<Zone> {
+    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") {
+        return Some(Zone::UTC);
+    }
+    if let Some(o) = parse_offset(s).and_then(FixedOffset::east_opt) {
+        return Some(Zone::Fixed(o));
+    }
+    s.parse::<chrono_tz::Tz>().ok().map(Zone::Named)
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds: `2021-03-05T17:42:19.506Z`.
@@ -388,7 +439,7 @@ mod tests {
     /// `Export-Csv`'s `TimeCreated` in the cultures responders meet, local time.
     #[test]
     fn culture_dates_are_read_in_their_order() {
-        let plus1 = FixedOffset::east_opt(3600).unwrap();
+        let plus1 = Zone::Fixed(FixedOffset::east_opt(3600).unwrap());
         let at = |s: &str, order: DateOrder| {
             parse_culture(s, plus1, order).map(|r| r.map(|i| format_ms(i.ms)))
         };
@@ -432,8 +483,8 @@ mod tests {
         }
     }
 
-    fn utc() -> FixedOffset {
-        FixedOffset::east_opt(0).expect("zero offset")
+    fn utc() -> Zone {
+        Zone::UTC
     }
 
     #[test]
@@ -479,7 +530,7 @@ mod tests {
         assert_eq!(format_ms(off.ms), "2021-03-05T17:42:19.000Z");
         let naive = parse_iso("2022-05-07T12:55:53", utc()).expect("naive");
         assert!(naive.naive);
-        let plus2 = FixedOffset::east_opt(7200).expect("offset");
+        let plus2 = Zone::Fixed(FixedOffset::east_opt(7200).expect("offset"));
         let local = parse_iso("2022-05-07 12:55:53", plus2).expect("local");
         assert_eq!(format_ms(local.ms), "2022-05-07T10:55:53.000Z");
         assert_eq!(parse_iso("2021-13-05T17:42:19Z", utc()), None);
@@ -509,12 +560,41 @@ mod tests {
 
     #[test]
     fn tz_argument() {
-        assert_eq!(parse_tz_arg("UTC").map(|o| o.local_minus_utc()), Some(0));
+        let local = |zone: &str, s: &str| {
+            let zone = parse_tz_arg(zone).expect("a zone");
+            parse_iso(s, zone).map(|i| format_ms(i.ms))
+        };
+        assert_eq!(parse_tz_arg("UTC"), Some(Zone::UTC));
         assert_eq!(
-            parse_tz_arg("+05:30").map(|o| o.local_minus_utc()),
-            Some(19_800)
+            local("+05:30", "2021-03-05 18:00:00").as_deref(),
+            Some("2021-03-05T12:30:00.000Z")
         );
-        assert_eq!(parse_tz_arg("Europe/Oslo"), None);
+        assert_eq!(parse_tz_arg("Europe/Nowhere"), None);
+        assert_eq!(
+            parse_tz_arg("Europe/Oslo")
+                .map(|z| z.to_string())
+                .as_deref(),
+            Some("Europe/Oslo")
+        );
+        // A named zone follows its daylight saving time (US: from 14 March 2021).
+        assert_eq!(
+            local("America/New_York", "2021-03-05 18:42:27").as_deref(),
+            Some("2021-03-05T23:42:27.000Z")
+        );
+        assert_eq!(
+            local("America/New_York", "2021-03-20 18:42:27").as_deref(),
+            Some("2021-03-20T22:42:27.000Z")
+        );
+        // The hour skipped (02:30 did not exist) is read with the offset before the change;
+        // the hour repeated in November is its first pass.
+        assert_eq!(
+            local("America/New_York", "2021-03-14 02:30:00").as_deref(),
+            Some("2021-03-14T07:30:00.000Z")
+        );
+        assert_eq!(
+            local("America/New_York", "2021-11-07 01:30:00").as_deref(),
+            Some("2021-11-07T05:30:00.000Z")
+        );
     }
 
     #[test]

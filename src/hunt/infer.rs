@@ -864,7 +864,10 @@ impl<'a> Ctx<'a> {
     /// First hit per host of an exploitation rule (attempts included).
     fn first_exploitation(&self) -> Result<HashMap<String, i64>> {
         let mut out: HashMap<String, i64> = HashMap::new();
-        for part in self.parts.iter().filter(|p| p.outcome >= Outcome::Attempt) {
+        // A web shell's own use is not the exploitation that planted it.
+        let exploitation =
+            |p: &&Part<'_>| p.outcome >= Outcome::Attempt && !p.rule.id.starts_with("webshell-");
+        for part in self.parts.iter().filter(exploitation) {
             let sel = self.select(&part.query)?;
             if sel.is_empty() {
                 continue;
@@ -925,12 +928,18 @@ impl<'a> Ctx<'a> {
                 let appeared = first_any > host_start + 86_400_000;
                 let why = if after_exploit {
                     "answered POSTs, first requested after the host's first exploitation hit"
+                        .to_string()
                 } else if appeared {
-                    "absent from the first day of the host's logs, then answered POSTs"
+                    "absent from the first day of the host's logs, then answered POSTs".to_string()
                 } else {
-                    continue;
+                    // In use from the start of the logs: planted before them (the usual case
+                    // once a shell outlives the logs' retention), or a script of the site.
+                    format!(
+                        "answered POSTs from the first day of the host's logs ({}): it may predate them",
+                        crate::formats::time::format_ms(host_start)
+                    )
                 };
-                candidates.insert((host.clone(), path.clone()), (path, why.to_string()));
+                candidates.insert((host.clone(), path.clone()), (path, why));
             }
         }
         // Scripts a web shell rule names by their use (a tunnel's opening request, a public
@@ -1387,6 +1396,20 @@ impl<'a> Ctx<'a> {
             if verdict == Verdict::Compromised
                 && let Some(w) = self.window(&host, &evidence_queries, shells, excluded)?
             {
+                // A window opening on the first day of the host's logs may open earlier: the
+                // logs say since when they cover the host, not since when it was compromised.
+                let opens = crate::formats::time::parse_iso(&w.first, crate::formats::utc());
+                if let (Some(opens), Some((start, _))) = (opens, self.select(&q_host)?.span()?)
+                    && opens.ms < start + 86_400_000
+                {
+                    reasons.push((
+                        Outcome::Context,
+                        format!(
+                            "since when: the window opens on the first day of the host's logs, which begin at {}: the compromise may predate them",
+                            format_ms(start)
+                        ),
+                    ));
+                }
                 first_last = Some((w.first.clone(), w.last.clone()));
                 windows.push(w);
             } else if verdict > Verdict::Clean {

@@ -249,7 +249,7 @@ pub fn markdown(r: &Report) -> String {
     if !r.time_warnings.is_empty() {
         let _ = writeln!(o, "## Time warnings\n");
         for t in &r.time_warnings {
-            let _ = writeln!(o, "- `{}`: {}", md(&t.file), md(&t.warning));
+            let _ = writeln!(o, "- `{}`: {}", md_code(&t.file), md(&t.warning));
         }
         o.push('\n');
     }
@@ -266,7 +266,7 @@ pub fn markdown(r: &Report) -> String {
                 .map(|c| {
                     format!(
                         "`{}:{}` ({}, {})",
-                        md(&c.file),
+                        md_code(&c.file),
                         c.line,
                         md(&c.rule),
                         c.outcome
@@ -307,10 +307,10 @@ pub fn markdown(r: &Report) -> String {
                 "| {} | {} `{}:{}` | {} `{}:{}` |",
                 md(&w.host),
                 w.first,
-                md(&w.first_event.file),
+                md_code(&w.first_event.file),
                 w.first_event.line,
                 w.last,
-                md(&w.last_event.file),
+                md_code(&w.last_event.file),
                 w.last_event.line
             );
         }
@@ -329,7 +329,7 @@ pub fn markdown(r: &Report) -> String {
                 .examples
                 .iter()
                 .take(3)
-                .map(|e| format!("`{}:{}`", md(&e.file), e.line))
+                .map(|e| format!("`{}:{}`", md_code(&e.file), e.line))
                 .collect();
             let _ = writeln!(
                 o,
@@ -362,12 +362,12 @@ pub fn markdown(r: &Report) -> String {
         for w in &r.webshells {
             let written = w.written_by.as_ref().map_or_else(
                 || md(w.written_by_note.as_deref().unwrap_or("-")),
-                |e| format!("{} `{}:{}`", e.ts, md(&e.file), e.line),
+                |e| format!("{} `{}:{}`", e.ts, md_code(&e.file), e.line),
             );
             let _ = writeln!(
                 o,
                 "| `{}` | {} | {} | {} |",
-                md(&w.path),
+                md_code(&w.path),
                 md(&w.host),
                 md(&w.use_summary()),
                 written
@@ -397,7 +397,14 @@ pub fn markdown(r: &Report) -> String {
 }
 
 /// Escapes text for a Markdown table cell.
+/// Markdown text: `<` written as an entity, so that what an attacker wrote in a path or an
+/// agent is not raw HTML once the report is converted.
 pub fn md(s: &str) -> String {
+    md_code(s).replace('<', "&lt;")
+}
+
+/// Markdown inside a code span (where an entity would show as written, and HTML is not read).
+pub fn md_code(s: &str) -> String {
     escape_controls(s).replace('|', "\\|").replace('\n', " ")
 }
 

@@ -2236,3 +2236,56 @@ fn copies_of_a_log_in_any_order_and_size_are_read_once() {
     assert!(summary.contains(" 0 new events"), "{summary}");
     assert_eq!(total_events(&case), 30);
 }
+
+/// An export in US local time spanning the change to daylight saving time (14 March 2021, in
+/// the middle of ProxyLogon): `--tz America/New_York` reads each date with its own offset, and
+/// the summary and the manifest name the zone. A fixed `-05:00` was the only choice, an hour
+/// wrong after the change.
+#[test]
+fn a_named_zone_follows_daylight_saving_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("EX1");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let row = |time: &str, n: u32| {
+        format!(
+            "\"{time}\",\"1\",\"Information\",\"MSExchange CmdletLogs\",\"MSExchange Management\",\"EX1.example.net\",\"Cmdlet succeeded. Cmdlet Get-Mailbox, parameters -ResultSize \"\"{n}\"\".\""
+        )
+    };
+    let text = [
+        "\"TimeCreated\",\"Id\",\"LevelDisplayName\",\"ProviderName\",\"LogName\",\"MachineName\",\"Message\"".to_string(),
+        row("3/5/2021 6:42:27 PM", 1),
+        row("3/20/2021 6:42:27 PM", 2),
+    ]
+    .join("\r\n");
+    std::fs::write(evidence.join("mgmt.csv"), text + "\r\n").unwrap();
+    let case = dir.path().join("case");
+    let summary = ok(&[
+        "ingest",
+        "--quiet",
+        "--tz",
+        "America/New_York",
+        "--case",
+        path_str(&case),
+        path_str(dir.path()),
+    ]);
+    assert!(
+        summary.contains("read as America/New_York (--tz)"),
+        "{summary}"
+    );
+    let rows = common::exported(&case, "*");
+    assert_eq!(rows[0]["ts"], "2021-03-05T23:42:27.000Z");
+    assert_eq!(rows[1]["ts"], "2021-03-20T22:42:27.000Z");
+    let out = run(&[
+        "ingest",
+        "--tz",
+        "Mars/Olympus",
+        "--case",
+        path_str(&case),
+        path_str(dir.path()),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Europe/Berlin"),
+        "{out:?}"
+    );
+}

@@ -144,6 +144,37 @@ fn proxy_rows_ingested_after_their_front_ends_name_the_client_behind_the_balance
     assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
 }
 
+/// An attacker repeating its ProxyShell request's GUID (Exchange returns it in a response
+/// header) in a request the front end does not proxy, so logged as sent, from another address:
+/// the GUID stays the first request's, and the HttpProxy row still names the attacker. The GUID
+/// was dropped as seen with two clients, and the row fell back to the balancer.
+#[test]
+fn a_request_guid_repeated_later_does_not_take_the_request_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("ev");
+    let fixture = fixture("behind-balancers");
+    for rel in [
+        "EX1/inetpub/logs/LogFiles/W3SVC1/u_ex210810_x.log",
+        "EX1/Logging/HttpProxy/Autodiscover/HttpProxy_2021081000-1.LOG",
+        "EX1/Logging/HttpProxy/Owa/HttpProxy_2021081000-1.LOG",
+    ] {
+        let to = evidence.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixture.join(rel), &to).unwrap();
+    }
+    let log = evidence.join("EX1/inetpub/logs/LogFiles/W3SVC1/u_ex210810_x.log");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("2021-08-10 23:59:00 10.0.4.11 GET /aspnet_client/a.txt x=&cafeReqId=5fc28d6e-4075-41a2-9e9b-726d514f3fc5; 443 - 10.0.0.5 curl/7.68 - 404 0 2 1 198.51.100.200\r\n");
+    std::fs::write(&log, text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &evidence);
+    assert_eq!(count(&case, "source:httpproxy AND client:203.0.113.50"), 2);
+    assert_eq!(
+        count(&case, "source:httpproxy AND client:198.51.100.200"),
+        0
+    );
+}
+
 /// The other order: Exchange's logs first (named the balancer then: nothing says otherwise),
 /// the front end's IIS log in a later ingest that does not give them again. They are read again
 /// from where they were read, and inherit; the case is then as if read in one ingest.
