@@ -704,6 +704,13 @@ impl<'a> Ctx<'a> {
                 .is_ok_and(|ip| declared.iter().any(|c| c.contains(ip)))
         };
         let forwarding = self.select("xff:*")?;
+        let attack_queries: Vec<&str> = self
+            .parts
+            .iter()
+            .filter(|p| p.outcome >= Outcome::Attempt)
+            .map(|p| p.query.as_str())
+            .collect();
+        let attacks = any_of(&attack_queries);
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for v in forwarding.top_values("ip", 1000, Order::Top, false)?.values {
@@ -744,9 +751,24 @@ impl<'a> Ctx<'a> {
                     "; a public address, so its X-Forwarded-For is not believed (it could be forged): declare it with --trusted-proxy if it is your proxy",
                 );
                 "untrusted forwarder"
-            } else if health >= BALANCER_HEALTH_CHECKS || named >= BALANCER_CLIENTS {
+            } else if health >= BALANCER_HEALTH_CHECKS
+                || (named >= BALANCER_CLIENTS
+                    && !mostly_attacks(
+                        self.select(&format!("({attacks}) AND {q} AND xff:*"))?
+                            .len(),
+                        behind.len(),
+                    ))
+            {
                 why.push_str("; a private address relaying X-Forwarded-For: a balancer");
                 "proxy"
+            } else if named >= BALANCER_CLIENTS {
+                // Many addresses named, but no health checks and mostly attacks forwarded: what
+                // a machine inside the network writing the header itself looks like, not a
+                // balancer in front of users.
+                why.push_str(&format!(
+                    "; a private address that made fewer than {BALANCER_HEALTH_CHECKS} health checks and whose forwarded requests are mostly attacks: not seen acting as a balancer, so its X-Forwarded-For may be forged (declare it with --trusted-proxy if it is your balancer)"
+                ));
+                DOUBTFUL_FORWARDER
             } else {
                 // A machine inside the network can write the header too: one that names a
                 // client or two, and never checks the servers' health, is not seen acting as a
@@ -1567,6 +1589,11 @@ fn verdict_of(outcome: Outcome) -> Verdict {
         Outcome::Probe => Verdict::Probed,
         Outcome::Context => Verdict::Clean,
     }
+}
+
+/// Whether at least half of a forwarder's forwarded requests are attacks (see `proxies`).
+fn mostly_attacks(attacks: u64, forwarded: u64) -> bool {
+    forwarded > 0 && attacks * 2 >= forwarded
 }
 
 fn any_of(queries: &[&str]) -> String {

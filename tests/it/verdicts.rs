@@ -599,3 +599,40 @@ fn a_scanners_agent_never_hides_a_success_as_a_probe() {
         );
     }
 }
+
+/// A private address naming many clients in X-Forwarded-For but never checking the servers'
+/// health, whose forwarded requests are mostly attacks, is what a foothold inside the network
+/// writing the header looks like: a doubtful forwarder, named a suspect beside the addresses
+/// it wrote, not a balancer whose header hides it.
+#[test]
+fn a_forwarder_of_mostly_attacks_without_health_checks_is_a_suspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("ev/EX1/inetpub/logs/LogFiles/W3SVC1");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut text = String::from(
+        "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: 2021-08-10 00:00:00\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken X-Forwarded-For\n",
+    );
+    for i in 10..22 {
+        text.push_str(&format!(
+            "2021-08-10 10:{i}:00 10.0.4.11 POST /aspnet_client/system_web/zz.aspx - 443 - 10.5.5.5 Mozilla/5.0 - 200 0 0 86 192.0.2.{i}\n"
+        ));
+    }
+    text.push_str("2021-08-10 11:00:00 10.0.4.11 GET /owa/ - 443 - 10.5.5.5 Mozilla/5.0 - 200 0 0 1 198.51.100.9\n");
+    std::fs::write(logs.join("u_ex210810.log"), text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("ev"));
+    let report = common::hunt_json(&case);
+    let proxy = report["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["address"] == "10.5.5.5")
+        .expect("listed");
+    assert_eq!(proxy["role"], "doubtful forwarder", "{proxy}");
+    assert!(
+        set(&report["suspects"], "client").contains("10.5.5.5"),
+        "{}",
+        report["suspects"]
+    );
+    assert_eq!(verdict(&report, "EX1")["verdict"], "compromised");
+}
