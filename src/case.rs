@@ -84,6 +84,10 @@ pub struct FileRecord {
     /// Copies it did not add went with a file replaced since: to be read again when next given.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recheck: bool,
+    /// Read as a front end's IIS log (its head's port is not 444): its rows give clients to the
+    /// HttpProxy and back-end rows of their requests rather than inherit them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub front_end: bool,
     /// Events whose time had no zone and were converted with `tz`.
     #[serde(default)]
     pub naive_times: u64,

@@ -156,6 +156,8 @@ struct Task {
     checkpoints: Vec<crate::case::Checkpoint>,
     /// Where to go on reading a followed log that grew (its old bytes are not read again).
     resume: Option<crate::case::ResumePoint>,
+    /// A front end's IIS log (see `FileRecord::front_end`).
+    front_end: bool,
 }
 
 impl Task {
@@ -173,6 +175,7 @@ impl Task {
             aliases: Vec::new(),
             checkpoints: Vec::new(),
             resume: None,
+            front_end: false,
         }
     }
 
@@ -196,6 +199,7 @@ impl Task {
             aliases: Vec::new(),
             checkpoints: Vec::new(),
             resume: None,
+            front_end: false,
         }
     }
 }
@@ -533,6 +537,30 @@ impl EventWriter for LocalWriter {
             if !listed_only && iis.is_none() {
                 continue;
             }
+            // Only rows with a request GUID (its 16-bit bucket is indexed) give or inherit a
+            // client; the others' stored records are not read.
+            let with_guid = {
+                let index = segment.inverted_index(self.fields.request_id)?;
+                let mut docs = Vec::new();
+                let mut terms = index
+                    .terms()
+                    .stream()
+                    .map_err(tantivy::TantivyError::from)?;
+                while terms.advance() {
+                    let mut postings = index
+                        .read_postings_from_terminfo(
+                            terms.value(),
+                            tantivy::schema::IndexRecordOption::Basic,
+                        )
+                        .map_err(tantivy::TantivyError::from)?;
+                    let mut doc = tantivy::DocSet::doc(&postings);
+                    while doc != tantivy::TERMINATED {
+                        docs.push(doc);
+                        doc = tantivy::DocSet::advance(&mut postings);
+                    }
+                }
+                crate::sets::BitSet::of(&docs, segment.max_doc())
+            };
             let client = columns.column_opt::<std::net::Ipv6Addr>(crate::event::names::CLIENT)?;
             let file = columns.u64(schema::fields::FILE_ID)?;
             let layout = columns.u64(schema::fields::LAYOUT)?;
@@ -546,11 +574,12 @@ impl EventWriter for LocalWriter {
                 let Some(file_id) = file.first(doc) else {
                     continue;
                 };
-                let wanted = if listed_only {
-                    files.contains(&file_id)
-                } else {
-                    !files.contains(&file_id) && source.term_ords(doc).next() == iis
-                };
+                let wanted = with_guid.contains(doc)
+                    && if listed_only {
+                        files.contains(&file_id)
+                    } else {
+                        !files.contains(&file_id) && source.term_ords(doc).next() == iis
+                    };
                 if !wanted || alive.is_some_and(|a| a.is_deleted(doc)) {
                     continue;
                 }
@@ -644,35 +673,45 @@ pub fn ingest(
         return Ok(report);
     }
     // Logs whose rows the front ends read now attribute otherwise are marked to be read again,
-    // and are at once, from where they were read (given in this run or an earlier one),
-    // inheriting their clients from the front ends now in the case.
-    let mut again_inputs = inputs.to_vec();
-    again_inputs.extend(
-        report
-            .to_attribute
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_file()),
-    );
-    let again = ingest_once(dest, &again_inputs, opts, on_progress)?;
-    report.reattributed_files = again.replaced_files;
-    report.reattributed_events = again.new_events;
-    report.bytes_read += again.bytes_read;
-    report.elapsed += again.elapsed;
-    report.inherited_clients += again.inherited_clients;
-    report.read_errors.extend(again.read_errors);
-    for w in again.warnings {
-        if !report.warnings.contains(&w) {
-            report.warnings.push(w);
-        }
+    // and are at once where their path still holds what was read (given in this run or an
+    // earlier one, from where it was given): inheriting their clients from the front ends now
+    // in the case. Only they are given to the second pass: the run's own inputs are read.
+    let flagged: Vec<&FileRecord> = dest
+        .manifest()
+        .files
+        .iter()
+        .filter(|f| f.recheck && report.to_attribute.contains(&f.path))
+        .collect();
+    let (again, elsewhere): (Vec<&FileRecord>, Vec<&FileRecord>) =
+        flagged.into_iter().partition(|f| main_path_holds(f));
+    for f in elsewhere {
+        report.warnings.push(format!(
+            "{}: a front end read now names other clients (behind a balancer) for some of its requests than it does, and its path no longer holds what was read (moved, changed, or inside an archive): give it again to attribute them",
+            f.path
+        ));
     }
-    for f in dest.manifest().files.iter().filter(|f| f.recheck) {
-        if report.to_attribute.contains(&f.path) {
-            report.warnings.push(format!(
-                "{}: a front end read now names other clients (behind a balancer) for some of its requests than it does, and it is no longer where it was read: give it again to attribute them",
-                f.path
-            ));
+    if again.is_empty() {
+        return Ok(report);
+    }
+    let again_inputs: Vec<PathBuf> = again.iter().map(|f| PathBuf::from(&f.path)).collect();
+    match ingest_once(dest, &again_inputs, opts, on_progress) {
+        Ok(again) => {
+            report.reattributed_files = again.replaced_files;
+            report.reattributed_events = again.new_events;
+            report.bytes_read += again.bytes_read;
+            report.elapsed += again.elapsed;
+            report.inherited_clients += again.inherited_clients;
+            report.read_errors.extend(again.read_errors);
+            for w in again.warnings {
+                if !report.warnings.contains(&w) {
+                    report.warnings.push(w);
+                }
+            }
         }
+        // What the first pass committed stands; the files stay marked for the next ingest.
+        Err(e) => report.warnings.push(format!(
+            "the HttpProxy and back-end logs to attribute again were not read again ({e}): they are when next given"
+        )),
     }
     Ok(report)
 }
@@ -750,6 +789,7 @@ fn ingest_once(
             }
         }
         if formats::w3c::is_iis_front_end(&head) {
+            task.front_end = true;
             front.push(i);
         } else {
             joins_needed |= formats::w3c::may_inherit_client(&head);
@@ -758,7 +798,7 @@ fn ingest_once(
     }
     // HttpProxy and back-end logs already in the case, whose rows a front end read now may name
     // another client for (they came before it).
-    let older_rows: Vec<u64> = if front.is_empty() {
+    let older_rows: Vec<u64> = if front.is_empty() || opts.earlier_clients.is_some() {
         Vec::new()
     } else {
         let read_now: std::collections::HashSet<u64> = tasks
@@ -769,7 +809,9 @@ fn ingest_once(
         dest.manifest()
             .files
             .iter()
-            .filter(|f| matches!(f.source.as_str(), "w3c" | "exchange-csv") && f.events > 0)
+            .filter(|f| {
+                matches!(f.source.as_str(), "w3c" | "exchange-csv") && f.events > 0 && !f.front_end
+            })
             .map(|f| f.id)
             .filter(|id| !read_now.contains(id))
             .collect()
@@ -1250,6 +1292,21 @@ fn plan(
                     continue;
                 }
                 match identity {
+                    // A record to be read again, given whole under another path: read there.
+                    Some(Identity::Contained(i))
+                        if manifest.files[i].recheck
+                            && manifest.files[i].size == ev.size
+                            && !claimed.contains_key(&i) =>
+                    {
+                        let old = &manifest.files[i];
+                        report.replaced_files += 1;
+                        claimed.insert(i, tasks.len());
+                        tasks.push(Task {
+                            aliases: old.paths().map(str::to_string).collect(),
+                            ..Task::whole(new_id(), ev, host, Some(head.clone()), Some(old.id))
+                        });
+                        continue;
+                    }
                     Some(Identity::Contained(i)) => {
                         report.duplicate_files += 1;
                         new_aliases.push((i, ev.path.clone()));
@@ -1408,7 +1465,9 @@ fn plan(
             report.unchanged_files += 1;
             continue;
         }
+        // A record to be read again is read whole, not continued.
         let may_have_grown = old.complete
+            && !old.recheck
             && old.read_error.is_none()
             && old.ends_with_newline
             && ev.size > old.size
@@ -1456,6 +1515,19 @@ fn plan(
                 resume: if grown { resume } else { None },
                 ..Task::going_on(previous, ev, host)
             });
+        } else if old.recheck
+            && ev.path != old.path
+            && ev.size == old.size
+            && ev
+                .prefix_sha256(ev.size)
+                .is_ok_and(|sha| old.contains(ev.size, &sha))
+        {
+            // A record to be read again, given under another of its paths: read again there.
+            report.replaced_files += 1;
+            let head = ev.head_sha256().ok();
+            let mut task = Task::whole(new_id(), ev, host, head, Some(old.id));
+            task.aliases = old.paths().map(str::to_string).collect();
+            tasks.push(task);
         } else if ev.path != old.path && main_path_holds(&old) {
             // Another content under one of its other paths, while its own path still holds
             // it: that path is a file of its own now, and the record keeps its events.
@@ -2992,6 +3064,7 @@ impl WriterState<'_> {
                         torn_records: 0,
                         duplicate_events: 0,
                         recheck: false,
+                        front_end: task.front_end,
                         naive_times: 0,
                         tz: None,
                         first_ts: None,

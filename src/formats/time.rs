@@ -389,10 +389,12 @@ impl Zone {
                     chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
                         t.offset().fix().local_minus_utc()
                     }
+                    // Skipped: the offset in force an hour before, when the clocks had not
+                    // yet gone forward.
                     chrono::LocalResult::None => tz
-                        .offset_from_utc_datetime(&(local - chrono::TimeDelta::hours(3)))
-                        .fix()
-                        .local_minus_utc(),
+                        .from_local_datetime(&(local - chrono::TimeDelta::hours(1)))
+                        .earliest()
+                        .map_or(0, |t| t.offset().fix().local_minus_utc()),
                 }
             }
         };
@@ -422,7 +424,34 @@ pub fn parse_tz_arg(s: &str) -> Option<Zone> {
     if let Some(o) = parse_offset(s).and_then(FixedOffset::east_opt) {
         return Some(Zone::Fixed(o));
     }
-    s.parse::<chrono_tz::Tz>().ok().map(Zone::Named)
+    let tz = s.parse::<chrono_tz::Tz>().ok()?;
+    // Names of UTC itself are UTC.
+    let always_utc = [
+        "UTC",
+        "Etc/UTC",
+        "UCT",
+        "Etc/UCT",
+        "Universal",
+        "Etc/Universal",
+        "Zulu",
+        "Etc/Zulu",
+        "GMT",
+        "Etc/GMT",
+        "GMT0",
+        "Etc/GMT0",
+        "GMT+0",
+        "Etc/GMT+0",
+        "GMT-0",
+        "Etc/GMT-0",
+        "Greenwich",
+        "Etc/Greenwich",
+    ]
+    .contains(&tz.name());
+    Some(if always_utc {
+        Zone::UTC
+    } else {
+        Zone::Named(tz)
+    })
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds: `2021-03-05T17:42:19.506Z`.
@@ -595,6 +624,12 @@ mod tests {
             local("America/New_York", "2021-11-07 01:30:00").as_deref(),
             Some("2021-11-07T05:30:00.000Z")
         );
+        // East of Greenwich too: Sydney skipped 02:00-03:00 on 3 October 2021 (+10 before).
+        assert_eq!(
+            local("Australia/Sydney", "2021-10-03 02:30:00").as_deref(),
+            Some("2021-10-02T16:30:00.000Z")
+        );
+        assert_eq!(parse_tz_arg("Etc/UTC"), Some(Zone::UTC));
     }
 
     #[test]

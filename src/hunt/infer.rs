@@ -448,6 +448,10 @@ const DOUBTFUL_FORWARDER: &str = "doubtful forwarder";
 /// Health-check URLs of Exchange's virtual directories, which balancers poll.
 const HEALTH_CHECKS: &str = "path:*/healthcheck.htm";
 
+/// A script in a shell location answering POSTs from the first day of a host's logs is taken
+/// for a web shell used by at most this many clients; one more posted to is the site's.
+const DAY_ONE_SHELL_CLIENTS: u64 = 5;
+
 /// A user agent seen on at most this many events in the whole case is rare.
 const RARE_UA_EVENTS: u64 = 200;
 
@@ -946,16 +950,24 @@ impl<'a> Ctx<'a> {
                 let q_path = format!("path:{} AND {q_host}", quote_value(&path));
                 let first_any = self.select(&q_path)?.span()?.map_or(0, |s| s.0);
                 let after_exploit = first_hit.get(&host).is_some_and(|t| first_any >= *t);
-                // Present from the start of the host's logs: part of the site, not planted.
+                // Absent from the first day of the host's logs: planted since.
                 let appeared = first_any > host_start + 86_400_000;
                 let why = if after_exploit {
                     "answered POSTs, first requested after the host's first exploitation hit"
                         .to_string()
                 } else if appeared {
                     "absent from the first day of the host's logs, then answered POSTs".to_string()
+                } else if self
+                    .select(&format!("{answered} AND {q_path}"))?
+                    .top_values("client", usize::MAX, Order::Top, false)?
+                    .distinct
+                    > DAY_ONE_SHELL_CLIENTS
+                {
+                    // Posted to by many from the start of the logs: a script of the site.
+                    continue;
                 } else {
-                    // In use from the start of the logs: planted before them (the usual case
-                    // once a shell outlives the logs' retention), or a script of the site.
+                    // In use from the start of the logs by a few: planted before them (the
+                    // usual case once a shell outlives the logs' retention).
                     format!(
                         "answered POSTs from the first day of the host's logs ({}): it may predate them",
                         crate::formats::time::format_ms(host_start)

@@ -405,7 +405,11 @@ pub fn md(s: &str) -> String {
 
 /// Markdown inside a code span (where an entity would show as written, and HTML is not read).
 pub fn md_code(s: &str) -> String {
-    escape_controls(s).replace('|', "\\|").replace('\n', " ")
+    // A backtick would close the span and let what follows be read as Markdown or HTML.
+    escape_controls(s)
+        .replace('|', "\\|")
+        .replace('\n', " ")
+        .replace('`', "'")
 }
 
 /// CSV: one row per example of each finding (compromise and noise); `finding_events` is how

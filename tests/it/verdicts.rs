@@ -636,3 +636,74 @@ fn a_forwarder_of_mostly_attacks_without_health_checks_is_a_suspect() {
     );
     assert_eq!(verdict(&report, "EX1")["verdict"], "compromised");
 }
+
+/// Logs read again when their front end comes are read from where they were read only while
+/// that path still holds what was read: a path recorded relative to another working directory
+/// now names another server's log, which must not replace the evidence (it did, and the
+/// attacker's row vanished). Given again by another spelling of their path, they are read
+/// once, not doubled.
+#[test]
+fn logs_read_again_for_their_clients_are_the_same_logs_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: 2021-08-10 00:00:00\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken X-Forwarded-For\n";
+    let guid = "11111111-2222-4333-8444-555555555555";
+    let write = |server: &str, site: &str, line: &str| {
+        let folder = dir
+            .path()
+            .join(server)
+            .join("inetpub/logs/LogFiles")
+            .join(site);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("u_ex210810.log"), format!("{header}{line}\n")).unwrap();
+    };
+    // EX1's back end, and EX2's front end proxying that request to it.
+    write(
+        "EX1",
+        "W3SVC2",
+        &format!(
+            "2021-08-10 10:00:01 10.0.4.11 POST /ecp/DDI/DDIService.svc/SetObject schema=OABVirtualDirectory&cafeReqId={guid}; 444 - 10.0.4.12 Mozilla/5.0 - 200 0 0 5 -"
+        ),
+    );
+    write(
+        "EX2",
+        "W3SVC1",
+        &format!(
+            "2021-08-10 10:00:01 10.0.4.12 POST /ecp/y.js &CorrelationID=<empty>;&cafeReqId={guid}; 443 - 10.0.0.5 Mozilla/5.0 - 200 0 0 5 203.0.113.50"
+        ),
+    );
+    // EX2's own back end, at the same relative path as EX1's, never given.
+    write(
+        "EX2",
+        "W3SVC2",
+        "2021-08-10 11:00:00 10.0.4.12 GET /owa/ - 444 - 10.0.4.11 Mozilla/5.0 - 200 0 0 5 -",
+    );
+    let case = dir.path().join("case");
+    let in_dir = |cwd: &str, input: &str| {
+        let out = common::trawl()
+            .current_dir(dir.path().join(cwd))
+            .args(["ingest", "--quiet", "--case", path_str(&case), input])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    in_dir("EX1", "inetpub/logs/LogFiles/W3SVC2");
+    let out = in_dir("EX2", "inetpub/logs/LogFiles/W3SVC1");
+    assert!(out.contains("no longer holds what was read"), "{out}");
+    assert_eq!(count(&case, "*"), 2, "EX2's back end was not given");
+    assert_eq!(count(&case, "path:/ecp/DDI/DDIService.svc/SetObject"), 1);
+    // Given again, by its absolute path: read again once, now with its client.
+    let ex1 = dir.path().join("EX1/inetpub/logs/LogFiles/W3SVC2");
+    let out = common::ingest(&case, &ex1);
+    assert!(out.contains("1 changed and re-read"), "{out}");
+    assert_eq!(count(&case, "*"), 2);
+    assert_eq!(
+        count(
+            &case,
+            "path:/ecp/DDI/DDIService.svc/SetObject AND client:203.0.113.50"
+        ),
+        1
+    );
+    let out = common::ingest(&case, &ex1);
+    assert!(out.contains("1 unchanged"), "{out}");
+}
