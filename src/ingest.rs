@@ -861,16 +861,7 @@ fn ingest_once(
         }
         if phase == 1 {
             // The writer collected the front ends' clients during the first phase.
-            joins = std::mem::take(&mut state.joins);
-            if let Some(earlier) = opts.earlier_clients.as_ref()
-                && let Ok(earlier) = earlier.lock()
-            {
-                if earlier.len() <= EARLIER_CLIENTS {
-                    joins.absorb(&earlier);
-                }
-                // Read once for a followed case, even when too many to keep are forgotten.
-                joins.has_case |= earlier.has_case;
-            }
+            joins = with_earlier(std::mem::take(&mut state.joins), opts);
             if joins_needed && !joins.has_case {
                 // The front ends' logs may have come in an earlier ingest (or one killed after
                 // they were committed): their rows in the case are read for their clients.
@@ -884,7 +875,7 @@ fn ingest_once(
                     .collect();
                 let list = layouts.lock().map(|l| l.list.clone()).unwrap_or_default();
                 match front_end_clients(writer.as_ref(), &list, &read_now, &mut joins) {
-                    Ok(_) => joins.has_case = true,
+                    Ok(()) => joins.has_case = true,
                     Err(e) => state.report.warnings.push(format!(
                         "the clients of front-end requests already in the case could not be read ({e}): HttpProxy and back-end rows of those requests keep the address they logged"
                     )),
@@ -913,21 +904,7 @@ fn ingest_once(
         }
     }
     if outcome.is_ok() && !older_rows.is_empty() {
-        if joins.is_empty() {
-            // Without a second phase the front ends' clients are still the writer's.
-            let has_case = joins.has_case;
-            joins = std::mem::take(&mut state.joins);
-            if let Some(earlier) = opts.earlier_clients.as_ref()
-                && let Ok(earlier) = earlier.lock()
-            {
-                if earlier.len() <= EARLIER_CLIENTS {
-                    joins.absorb(&earlier);
-                }
-                joins.has_case |= earlier.has_case;
-            }
-            joins.has_case |= has_case;
-            joins.finish();
-        }
+        finish_without_second_phase(&mut joins, &mut state.joins, opts);
         let list = layouts.lock().map(|l| l.list.clone()).unwrap_or_default();
         match attributed_otherwise(writer.as_ref(), &list, &older_rows, &joins) {
             Ok(files) => {
@@ -943,20 +920,11 @@ fn ingest_once(
             )),
         }
     }
-    if let Some(earlier) = opts.earlier_clients.as_ref()
-        && let Ok(mut earlier) = earlier.lock()
-    {
-        // Without a second phase this round's clients are still the writer's, unfinished.
-        if joins.is_empty() {
-            let has_case = joins.has_case;
-            joins = std::mem::take(&mut state.joins);
-            if earlier.len() <= EARLIER_CLIENTS {
-                joins.absorb(&earlier);
-            }
-            joins.has_case |= has_case || earlier.has_case;
-            joins.finish();
+    if let Some(earlier) = opts.earlier_clients.as_ref() {
+        finish_without_second_phase(&mut joins, &mut state.joins, opts);
+        if let Ok(mut earlier) = earlier.lock() {
+            *earlier = std::mem::take(&mut joins);
         }
-        *earlier = std::mem::take(&mut joins);
     }
     drop(joins);
     let outcome = outcome
@@ -2604,16 +2572,46 @@ fn is_front_end(source: &str, ev: &crate::event::Event<'_>) -> bool {
     source == "iis" && ev.attr("s-port") != Some("444")
 }
 
+/// This run's front ends' clients (the writer's) with those a followed case kept from its
+/// earlier rounds, up to [`EARLIER_CLIENTS`]; whether the case's own were read is kept even
+/// when too many to keep are forgotten.
+fn with_earlier(mut joins: RequestClients, opts: &IngestOptions) -> RequestClients {
+    if let Some(earlier) = opts.earlier_clients.as_ref()
+        && let Ok(earlier) = earlier.lock()
+    {
+        if earlier.len() <= EARLIER_CLIENTS {
+            joins.absorb(&earlier);
+        }
+        joins.has_case |= earlier.has_case;
+    }
+    joins
+}
+
+/// Without a second phase the front ends' clients are still the writer's, unfinished: taken
+/// and finished for lookups (once; `joins` keeps whether the case's own were read).
+fn finish_without_second_phase(
+    joins: &mut RequestClients,
+    collected: &mut RequestClients,
+    opts: &IngestOptions,
+) {
+    if !joins.is_empty() {
+        return;
+    }
+    let has_case = joins.has_case;
+    *joins = with_earlier(std::mem::take(collected), opts);
+    joins.has_case |= has_case;
+    joins.finish();
+}
+
 /// Adds the clients of the front-end requests committed in the case, but those of the files
-/// listed (read in this ingest, their clients collected as they are read); returns how many.
+/// listed (read in this ingest, their clients collected as they are read).
 fn front_end_clients(
     writer: &dyn EventWriter,
     layouts: &[Layout],
     except_files: &[u64],
     into: &mut RequestClients,
-) -> Result<u64> {
+) -> Result<()> {
     let ctx = ParseCtx::default();
-    let mut added = 0u64;
     let which = WebRows::FrontEnds {
         except: except_files,
     };
@@ -2624,10 +2622,8 @@ fn front_end_clients(
             && let Some(id) = ev.request_id
         {
             into.insert(id, client, ev.ts_ms);
-            added += 1;
         }
-    })?;
-    Ok(added)
+    })
 }
 
 /// The files listed (HttpProxy and back-end logs already in the case) with a row that the

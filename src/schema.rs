@@ -320,26 +320,23 @@ fn is_noise(word: &str) -> bool {
 /// ProxyNotShell) is found by the word `powershell`. Decoded up to three times (`%2550`).
 pub fn query_words_text(query: &str) -> std::borrow::Cow<'_, str> {
     let stripped = strip_exchange_boilerplate(query);
-    let mut decoded = String::new();
-    let mut current = stripped.to_string();
-    for _ in 0..3 {
-        match percent_decoded(&current) {
-            Some(next) => current = next,
+    // Most query strings have no escape: borrowed as they are, nothing copied.
+    let Some(mut decoded) = percent_decoded(&stripped) else {
+        return stripped;
+    };
+    for _ in 1..3 {
+        match percent_decoded(&decoded) {
+            Some(next) => decoded = next,
             None => break,
         }
     }
-    if current == stripped {
-        return stripped;
-    }
-    decoded.push_str(&stripped);
-    decoded.push(' ');
-    decoded.push_str(&current);
-    std::borrow::Cow::Owned(decoded)
+    std::borrow::Cow::Owned(format!("{stripped} {decoded}"))
 }
 
 /// The text with its `%XX` escapes decoded (invalid UTF-8 replaced), or `None` when it has none.
 fn percent_decoded(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
+    memchr::memchr(b'%', bytes)?;
     let hex = |b: u8| (b as char).to_digit(16);
     let mut out = Vec::with_capacity(bytes.len());
     let mut changed = false;

@@ -531,7 +531,7 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
         Field::Canonical(names::QUERY) => ev
             .query
             .as_deref()
-            .map(|q| Cow::Owned(crate::schema::query_words_text(q).into_owned()))
+            .map(crate::schema::query_words_text)
             .into_iter()
             .collect(),
         Field::Canonical(names::RULE) => {
