@@ -2550,7 +2550,12 @@ fn attribute(
     attribution: &Attribution<'_>,
     parsed: &mut Parsed,
 ) {
-    ev.client = attribution.proxies.attribute(ev.ip, &ev.xff, ev.xff_tail);
+    // trawl's own export carries the client its case attributed, from balancers and request
+    // GUIDs this ingest may not have: kept (no other record names one).
+    let given = ev.client.is_some();
+    if !given {
+        ev.client = attribution.proxies.attribute(ev.ip, &ev.xff, ev.xff_tail);
+    }
     let Some(request_id) = ev.request_id else {
         return;
     };
@@ -2560,7 +2565,7 @@ fn attribute(
         {
             parsed.joins.push((request_id, client, ev.ts_ms));
         }
-    } else if let Some(client) = attribution.joins.and_then(|j| j.get(request_id)) {
+    } else if !given && let Some(client) = attribution.joins.and_then(|j| j.get(request_id)) {
         parsed.inherited += u64::from(ev.client != Some(client));
         ev.client = Some(client);
     }

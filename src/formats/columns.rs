@@ -30,6 +30,10 @@ pub enum Canon {
     Bytes,
     DurationMs,
     RequestId,
+    /// The log type an event was read from, per record: only trawl's own exports carry it.
+    Source,
+    /// The client attributed behind balancers: only trawl's own exports carry it.
+    Client,
 }
 
 /// Maps a column name (any case) to the canonical field it feeds.
@@ -86,6 +90,19 @@ pub fn canon_for(name: &str) -> Option<Canon> {
     })
 }
 
+/// The columns that make a CSV header or a JSON object one of trawl's own exports (`trawl
+/// export` as CSV, JSON lines or Timesketch's CSV): their `host` is the server's name and
+/// `source` the log type, where another tool's `host` is the request's `Host` header (nginx's
+/// `$host`).
+const OWN_EXPORT: [&str; 5] = ["host", "source", "file", "line", "raw"];
+
+/// Whether these column names (or top-level keys) are those of trawl's own export.
+pub fn is_own_export<S: AsRef<str>>(names: &[S]) -> bool {
+    OWN_EXPORT
+        .iter()
+        .all(|c| names.iter().any(|n| n.as_ref() == *c))
+}
+
 /// Mapping of a header's columns to canonical fields, computed once per header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ColumnMap {
@@ -95,6 +112,16 @@ pub struct ColumnMap {
 impl ColumnMap {
     pub fn new<S: AsRef<str>>(columns: &[S]) -> Self {
         Self::build(columns, canon_for)
+    }
+
+    /// For trawl's own exports (see [`is_own_export`]): their `host` and `source` as well.
+    pub fn own_export<S: AsRef<str>>(columns: &[S]) -> Self {
+        Self::build(columns, |name| match name {
+            "host" => Some(Canon::Host),
+            "source" => Some(Canon::Source),
+            "client" => Some(Canon::Client),
+            _ => canon_for(name),
+        })
     }
 
     /// For flattened JSON keys: `request.method` feeds `method` when no exact alias matches.
@@ -187,6 +214,8 @@ where
             Some(Canon::Time) => parts.time = Some(v),
             Some(Canon::DateTime) => parts.datetime = Some(v),
             Some(Canon::Host) => ev.host = Some(v),
+            Some(Canon::Source) => ev.source = Some(v),
+            Some(Canon::Client) => ev.client = event::parse_ip(&v),
             Some(Canon::Ip) => {
                 ev.ip = event::parse_ip(&v);
                 if ev.ip.is_none() {

@@ -64,7 +64,11 @@ impl From<CsvLayout> for CsvRepr {
 
 impl CsvLayout {
     pub fn new(source: String, columns: Vec<String>) -> Self {
-        let map = ColumnMap::new(&columns);
+        let map = if columns::is_own_export(&columns) {
+            ColumnMap::own_export(&columns)
+        } else {
+            ColumnMap::new(&columns)
+        };
         let event_data = columns
             .iter()
             .position(|c| c.eq_ignore_ascii_case("EventData"));
@@ -235,15 +239,20 @@ fn header_names(record: &str) -> Vec<String> {
         .collect()
 }
 
-/// A header row names its time column first in every Exchange log and most exports.
+/// A header row names its time column first in every Exchange log and most exports; Timesketch's
+/// CSV (trawl's own among them) names its message first.
 pub fn looks_like_header(record: &str) -> bool {
     let fields = csv::split(record);
     let Some(first) = fields.first() else {
         return false;
     };
+    let timesketch = ["message", "datetime", "timestamp_desc"]
+        .iter()
+        .all(|c| fields.iter().any(|f| f == c));
     fields.len() >= 2
-        && columns::canon_for(first).is_some()
-        && !first.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && (timesketch
+            || (columns::canon_for(first).is_some()
+                && !first.as_bytes().first().is_some_and(u8::is_ascii_digit)))
 }
 
 /// Parses one data row.

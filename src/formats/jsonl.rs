@@ -18,7 +18,32 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         return Err(Malformed("JSON value is not an object".into()));
     };
     let mut flat = Vec::new();
-    flatten("", &object, &mut flat);
+    let own_export = columns::is_own_export(&object.keys().collect::<Vec<_>>());
+    if own_export {
+        // trawl's own export: its canonical fields first (they win over a column of the source
+        // feeding the same one), then the source's columns under their own names rather than
+        // `fields.…`. The record it was read from and the rules that hit it are not the event's:
+        // the line holds them, and rules run again.
+        let mut columns = None;
+        for (key, value) in &object {
+            match (key.as_str(), value) {
+                ("fields", Value::Object(inner)) => columns = Some(inner),
+                ("raw" | "rules", _) => {}
+                // Its X-Forwarded-For as the header wrote it.
+                ("xff", Value::Array(chain)) => {
+                    let chain: Vec<String> = chain.iter().cloned().map(scalar_text).collect();
+                    flat.push((key.clone(), Value::String(chain.join(", "))));
+                }
+                (_, Value::Object(inner)) => flatten(key, inner, &mut flat),
+                _ => flat.push((key.clone(), value.clone())),
+            }
+        }
+        if let Some(columns) = columns {
+            flatten("", columns, &mut flat);
+        }
+    } else {
+        flatten("", &object, &mut flat);
+    }
     let flat_windows = is_flat_windows(&object);
     let winevent = is_winevent(&object);
     // What names a `Get-WinEvent` export's unnamed `Properties` (see `eventschema`).
@@ -155,7 +180,11 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
             if *item && !is_time { "" } else { name.as_str() }
         })
         .collect();
-    let map = columns::ColumnMap::with_suffixes(&mapped);
+    let map = if own_export {
+        columns::ColumnMap::own_export(&mapped)
+    } else {
+        columns::ColumnMap::with_suffixes(&mapped)
+    };
     let rules = ValueRules::default();
     // An item's value is kept as written, empty or with its spaces (`LogonProcessName` is
     // `NtLmSsp `), as the EVTX reading keeps it; the mapping would trim it or drop it.

@@ -247,6 +247,8 @@ fn canonical_name(c: crate::formats::columns::Canon) -> &'static str {
     match c {
         Canon::Date | Canon::Time | Canon::DateTime => names::TS,
         Canon::Host => names::HOST,
+        Canon::Source => names::SOURCE,
+        Canon::Client => names::CLIENT,
         Canon::Ip => names::IP,
         Canon::Xff => names::XFF,
         Canon::Method => names::METHOD,
@@ -709,6 +711,11 @@ mod tests {
         assert!(matches!(expr("-status:200"), Expr::Not(_)));
         assert_eq!(expr(""), Expr::All);
         assert_eq!(expr("*"), Expr::All);
+        // In any case, as Kibana's KQL reads them; quoted, a word.
+        assert_eq!(expr("host:a or host:b"), expr("host:a OR host:b"));
+        assert_eq!(expr("a and not b"), expr("a AND NOT b"));
+        assert!(matches!(expr("a \"or\" b"), Expr::And(ref v) if v.len() == 3));
+        assert!(matches!(expr("path:or"), Expr::Term { .. }));
     }
 
     #[test]

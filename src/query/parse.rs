@@ -173,10 +173,8 @@ impl<'a> Lexer<'a> {
                         expect_value = true;
                         continue;
                     }
-                    match word.as_str() {
-                        "AND" | "&&" if !expect_value => Tok::And,
-                        "OR" | "||" if !expect_value => Tok::Or,
-                        "NOT" if !expect_value => Tok::Not,
+                    match operator(&word) {
+                        Some(op) if !expect_value => op,
                         _ => Tok::Word(word),
                     }
                 }
@@ -201,7 +199,7 @@ impl<'a> Lexer<'a> {
             .iter()
             .take_while(|c| !c.is_whitespace() && !matches!(c, '(' | ')'))
             .collect();
-        matches!(word.as_str(), "AND" | "OR" | "NOT" | "&&" | "||")
+        operator(&word).is_some()
     }
 
     /// Whether the run of characters from here to the next space or parenthesis satisfies
@@ -572,4 +570,18 @@ pub(super) fn parse_expr(text: &str) -> Result<Expr, QueryError> {
         return err(p.column(), "unexpected ')'");
     }
     Ok(expr)
+}
+
+/// The boolean operator a bare word is, in any case: Kibana's KQL takes `or` as `OR`, and a
+/// responder typing `host:a or host:b` meant that, not the word "or" (which, quoted, is still
+/// a word).
+fn operator(word: &str) -> Option<Tok> {
+    Some(match word {
+        "&&" => Tok::And,
+        "||" => Tok::Or,
+        _ if word.eq_ignore_ascii_case("AND") => Tok::And,
+        _ if word.eq_ignore_ascii_case("OR") => Tok::Or,
+        _ if word.eq_ignore_ascii_case("NOT") => Tok::Not,
+        _ => return None,
+    })
 }

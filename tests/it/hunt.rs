@@ -1908,3 +1908,76 @@ fn get_web_shells_and_percent_encoded_attacks_are_found() {
     );
     assert_eq!(common::count(&case, "query:powershell"), 1);
 }
+
+/// The verdicts of a `hunt --format json` report: host, verdict, window.
+fn verdict_rows(report: &Value) -> Vec<(String, String, String)> {
+    report["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["host"].as_str().unwrap().to_string(),
+                v["verdict"].as_str().unwrap().to_string(),
+                format!("{} {}", v["first"], v["last"]),
+            )
+        })
+        .collect()
+}
+
+/// A teammate's export ingested into another case: trawl's own JSON lines give back each
+/// event's host, log type, client behind the balancers and source columns, so the hosts get
+/// the verdicts they had; its CSV and Timesketch CSV their hosts and log types. They were
+/// all "(no host)", one server made of several, and an OAB message's JSON-escaped path was a
+/// file write outside ClientAccess\OAB.
+#[test]
+fn trawls_own_exports_ingested_again_keep_their_hosts_and_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let query = "host:mbx-a or host:mbx-b";
+    let original = verdict_rows(&hunt_json(sample_case()));
+    let original: Vec<_> = original
+        .into_iter()
+        .filter(|(h, _, _)| h == "MBX-A" || h == "MBX-B")
+        .collect();
+    assert_eq!(original.len(), 2);
+    let exported = common::count(sample_case(), query);
+    for (format, name) in [
+        ("jsonl", "e.jsonl"),
+        ("csv", "e.csv"),
+        ("timesketch-csv", "e.timesketch.csv"),
+    ] {
+        let out = dir.path().join(name);
+        ok(&[
+            "export",
+            "--case",
+            path_str(sample_case()),
+            "--query",
+            query,
+            "--format",
+            format,
+            "-o",
+            path_str(&out),
+        ]);
+        let case = dir.path().join(format!("case-{format}"));
+        common::ingest(&case, &out);
+        assert_eq!(common::count(&case, "*"), exported, "{format}");
+        assert_eq!(common::count(&case, "host:\"(no host)\""), 0, "{format}");
+        for (host, source) in [
+            ("mbx-a", "iis"),
+            ("mbx-b", "httpproxy"),
+            ("mbx-a", "msexchange-management"),
+        ] {
+            let q = format!("host:{host} source:{source}");
+            assert_eq!(
+                common::count(&case, &q),
+                common::count(sample_case(), &q),
+                "{format}: {q}"
+            );
+        }
+        if format == "jsonl" {
+            assert_eq!(verdict_rows(&hunt_json(&case)), original);
+            let q = "client:198.51.100.144";
+            assert_eq!(common::count(&case, q), common::count(sample_case(), q));
+        }
+    }
+}
