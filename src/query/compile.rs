@@ -263,12 +263,16 @@ impl Compiler<'_> {
 
     fn exists(&self, name: &str, column: usize) -> Result<Plan, QueryError> {
         let col = match name {
-            "text" | names::QUERY | names::REFERER => {
+            "text" => {
                 return err(
                     column,
                     format!("{name}:* is not supported (not a fast field)"),
                 );
             }
+            // No column to read: any of the field's terms (a referer is one term, a query
+            // string its words; SigmaHQ's ReGeorg rule asks for requests without a referer).
+            names::REFERER => return Ok(regex_plan(Col::Referer, "(?s).+", column)),
+            names::QUERY => return Ok(regex_plan(Col::Query, "(?s).+", column)),
             names::REQUEST_ID => Col::RequestId,
             names::TS => Col::Ts,
             names::HOST | names::SOURCE | names::METHOD | names::PATH | names::USER => {

@@ -43,10 +43,43 @@ pub struct Loaded {
 /// Parses one Sigma file (one or several YAML documents).
 pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
     let collection = parse_sigma_yaml(text).map_err(|e| bad(origin, &e.to_string()))?;
-    if let Some(e) = collection.errors.first() {
-        return Err(bad(origin, e));
-    }
     let mut out = Loaded::default();
+    if !collection.errors.is_empty() {
+        // Which document each error is in (the parser does not say): each is parsed alone.
+        for (start, doc) in documents(text) {
+            let Some(e) = parse_sigma_yaml(doc)
+                .ok()
+                .and_then(|c| c.errors.into_iter().next())
+            else {
+                continue;
+            };
+            let name = doc_name(doc);
+            if doc.lines().any(|l| {
+                l.trim_start()
+                    .strip_prefix("condition:")
+                    .is_some_and(|c| c.contains('|'))
+            }) {
+                // Sigma 1's aggregations (`selection | count() by IpAddress > 10`).
+                out.skipped.push(Skipped {
+                    file: format!("{origin}:{start}"),
+                    rule: name,
+                    reason: "an aggregation (`| count() …`), which trawl's rules do not express"
+                        .into(),
+                });
+                continue;
+            }
+            let mut err = bad(origin, &e);
+            err.line += start - 1;
+            if e.starts_with("Condition") {
+                let at = doc
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("condition:"));
+                err.line = start + at.unwrap_or(0);
+            }
+            err.message = format!("rule '{name}': {}", err.message);
+            return Err(err);
+        }
+    }
     for c in &collection.correlations {
         out.skipped.push(Skipped {
             file: origin.into(),
@@ -91,6 +124,36 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
     Ok(out)
 }
 
+/// The YAML documents of a file, each with the line it starts on.
+fn documents(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let (mut start, mut from) = (1, 0);
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_end() == "---" {
+            out.push((start, &text[from..offset]));
+            start = i + 2;
+            from = offset + line.len();
+        }
+        offset += line.len();
+    }
+    out.push((start, &text[from..]));
+    out.retain(|(_, doc)| !doc.trim().is_empty());
+    out
+}
+
+/// A document's rule as a responder names it: its `id`, else its `title`, else "?".
+fn doc_name(doc: &str) -> String {
+    let field = |key: &str| {
+        doc.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().trim_matches(['\'', '"']).to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let name = field("id:").or_else(|| field("title:"));
+    crate::sanitize::escape_controls(name.as_deref().unwrap_or("?")).into_owned()
+}
+
 /// A parse error with the line YAML names, or line 1.
 fn bad(origin: &str, message: &str) -> RuleError {
     let line = message
@@ -107,7 +170,34 @@ fn bad(origin: &str, message: &str) -> RuleError {
     RuleError {
         file: origin.to_string(),
         line,
-        message: format!("Sigma: {}", crate::sanitize::escape_controls(message)),
+        message: format!(
+            "Sigma: {}",
+            crate::sanitize::escape_controls(&one_line(message))
+        ),
+    }
+}
+
+/// A parser's message drawn over several lines (a caret under the condition) as one line:
+/// `Condition parse error at 1:9: expected … (in `sel and and sel`)`.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    let rest: Vec<&str> = lines.map(str::trim).collect();
+    if rest.is_empty() {
+        return first.to_string();
+    }
+    let head = first.split("-->").next().unwrap_or(first).trim_end();
+    let expected = rest.iter().find_map(|l| l.strip_prefix("= "));
+    let source = rest.iter().find_map(|l| {
+        l.split_once(" | ")
+            .filter(|(n, _)| n.parse::<u32>().is_ok())
+    });
+    match (expected, source) {
+        (Some(e), Some((_, src))) => format!("{head} {e} (in `{src}`)"),
+        (Some(e), None) => format!("{head} {e}"),
+        _ => format!("{head} {}", rest.join(" ")),
     }
 }
 
@@ -217,6 +307,68 @@ const SYSMON: &str = "Channel:*sysmon* OR LogName:*sysmon* OR source:sysmon";
 const POWERSHELL: &str = "Channel:*powershell* OR LogName:*powershell* OR source:powershell";
 const POWERSHELL_CLASSIC: &str = "Channel:\"Windows PowerShell\" OR LogName:\"Windows PowerShell\"";
 
+/// The channels of the Windows services Sigma's taxonomy names (SigmaHQ's rules and pySigma's
+/// Windows pipeline), beyond the few `logsource` spells out. A service is not a channel's name:
+/// `windefend` is `Microsoft-Windows-Windows Defender/Operational`.
+fn service_channels(service: &str) -> Option<&'static [&'static str]> {
+    Some(match service {
+        "windefend" => &["Microsoft-Windows-Windows Defender/Operational"],
+        "codeintegrity-operational" => &["Microsoft-Windows-CodeIntegrity/Operational"],
+        "appxdeployment-server" => &["Microsoft-Windows-AppXDeploymentServer/Operational"],
+        "appxpackaging-om" => &["Microsoft-Windows-AppxPackaging/Operational"],
+        "appmodel-runtime" => &["Microsoft-Windows-AppModel-Runtime/Admin"],
+        "firewall-as" => &["Microsoft-Windows-Windows Firewall With Advanced Security/Firewall"],
+        "bits-client" => &["Microsoft-Windows-Bits-Client/Operational"],
+        "dns-client" => &["Microsoft-Windows-DNS Client Events/Operational"],
+        "dns-server" => &["DNS Server"],
+        "dns-server-audit" => &["Microsoft-Windows-DNS-Server/Audit"],
+        "dns-server-analytic" => &["Microsoft-Windows-DNS-Server/Analytical"],
+        "iis-configuration" => &["Microsoft-IIS-Configuration/Operational"],
+        "taskscheduler" => &["Microsoft-Windows-TaskScheduler/Operational"],
+        "ntlm" => &["Microsoft-Windows-NTLM/Operational"],
+        "wmi" => &["Microsoft-Windows-WMI-Activity/Operational"],
+        "security-mitigations" => &[
+            "Microsoft-Windows-Security-Mitigations/Kernel Mode",
+            "Microsoft-Windows-Security-Mitigations/User Mode",
+        ],
+        "applocker" => &[
+            "Microsoft-Windows-AppLocker/EXE and DLL",
+            "Microsoft-Windows-AppLocker/MSI and Script",
+            "Microsoft-Windows-AppLocker/Packaged app-Deployment",
+            "Microsoft-Windows-AppLocker/Packaged app-Execution",
+        ],
+        "terminalservices-localsessionmanager" => {
+            &["Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"]
+        }
+        "smbserver-connectivity" => &["Microsoft-Windows-SmbServer/Connectivity"],
+        "smbclient-security" => &["Microsoft-Windows-SmbClient/Security"],
+        "smbclient-connectivity" => &["Microsoft-Windows-SmbClient/Connectivity"],
+        "shell-core" => &["Microsoft-Windows-Shell-Core/Operational"],
+        "openssh" => &["OpenSSH/Operational"],
+        "microsoft-servicebus-client" => &["Microsoft-ServiceBus-Client"],
+        "lsa-server" => &["Microsoft-Windows-LSA/Operational"],
+        "ldap" | "ldap_debug" => &["Microsoft-Windows-LDAP-Client/Debug"],
+        "driver-framework" => &["Microsoft-Windows-DriverFrameworks-UserMode/Operational"],
+        "diagnosis-scripted" => &["Microsoft-Windows-Diagnosis-Scripted/Operational"],
+        "certificateservicesclient-lifecycle-system" => {
+            &["Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational"]
+        }
+        "capi2" => &["Microsoft-Windows-CAPI2/Operational"],
+        "printservice-admin" => &["Microsoft-Windows-PrintService/Admin"],
+        "printservice-operational" => &["Microsoft-Windows-PrintService/Operational"],
+        "dhcp" => &["Microsoft-Windows-DHCP-Server/Operational"],
+        "bitlocker" => &["Microsoft-Windows-BitLocker/BitLocker Management"],
+        "vhdmp" => &["Microsoft-Windows-VHDMP/Operational"],
+        "hyper-v-worker" => &["Microsoft-Windows-Hyper-V-Worker-Admin"],
+        "kernel-shimengine" => &[
+            "Microsoft-Windows-Kernel-ShimEngine/Operational",
+            "Microsoft-Windows-Kernel-ShimEngine/Diagnostic",
+        ],
+        "sense" => &["Microsoft-Windows-SENSE/Operational"],
+        _ => return None,
+    })
+}
+
 /// The events a log source names, and whether they are web logs.
 fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     let ls = &rule.logsource;
@@ -242,6 +394,17 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     if product.is_none() && category.is_none() && service.is_none() {
         return Ok((None, false));
     }
+    if category.is_none() && service.is_none() {
+        // `product: windows` alone: every event log, and no web log (a Mimikatz keyword in a
+        // scanner's query string is not Mimikatz run).
+        let sources = crate::formats::evtx::SOURCES
+            .iter()
+            .chain([&crate::formats::csvlog::EVENTLOG])
+            .map(|s| format!("source:{s}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        return Ok((Some(sources), false));
+    }
     // A category is an event of one log: Sysmon's event 19 is a WMI subscription, the System
     // log's event 19 an update installed (SigmaHQ's `wmi_event` rule matched 130 of those in
     // one sample before the channel was required, as Chainsaw's mapping requires the provider).
@@ -262,9 +425,9 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
         Some("create_remote_thread") => Some(sysmon("EventID:8")),
         Some("raw_access_thread") => Some(sysmon("EventID:9")),
         Some("process_access") => Some(sysmon("EventID:10")),
-        Some("registry_event" | "registry_add" | "registry_delete") => {
-            Some(sysmon("EventID:12 OR EventID:13 OR EventID:14"))
-        }
+        Some("registry_event") => Some(sysmon("EventID:12 OR EventID:13 OR EventID:14")),
+        // Sysmon's event 12 is a key or value created or deleted (its `EventType` says which).
+        Some("registry_add" | "registry_delete") => Some(sysmon("EventID:12")),
         Some("registry_set") => Some(sysmon("EventID:13")),
         Some("create_stream_hash") => Some(sysmon("EventID:15")),
         Some("pipe_created") => Some(sysmon("EventID:17 OR EventID:18")),
@@ -302,7 +465,20 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
         Some("msexchange-management") => Some(
             "Channel:\"MSExchange Management\" OR LogName:\"MSExchange Management\" OR Provider:\"MSExchange CmdletLogs\" OR ProviderName:\"MSExchange CmdletLogs\"".to_string(),
         ),
-        Some(other) => Some(format!("Channel:{}", quote(other))),
+        Some(other) => match service_channels(other) {
+            Some(channels) => Some(
+                channels
+                    .iter()
+                    .map(|c| format!("Channel:{0} OR LogName:{0}", quote(c)))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            ),
+            None => {
+                return Err(format!(
+                    "log source service '{other}' has no mapping to an event log channel in trawl"
+                ));
+            }
+        },
     };
     let parts: Vec<String> = by_category
         .into_iter()
@@ -757,11 +933,12 @@ fn address(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String,
         )
     });
     if text.trim() == "-" && plain && !patterned {
-        // Exactly `-`, or containing it: no address was logged.
-        return Ok(format!(
-            "NOT ({})",
-            field_query(target, |f| format!("{f}:*"))?
-        ));
+        // Exactly `-`, or containing it: no address was logged. A Windows event keeps its `-`
+        // (a logon's `IpAddress`); a web log's `-` is no value.
+        return Ok(match target {
+            Target::Named(name) => format!("{}:\"-\"", crate::query::quoted_column(name)),
+            _ => format!("NOT ({})", field_query(target, |f| format!("{f}:*"))?),
+        });
     }
     if plain
         && !patterned
@@ -803,6 +980,20 @@ fn uri_query(regex: &str, s: &SigmaString, is_regex: bool) -> String {
     )
 }
 
+/// A name in CamelCase with its words apart (`ThreatName` is `Threat Name`), if it has two.
+fn spaced(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if prev_lower && c.is_ascii_uppercase() {
+            out.push(' ');
+        }
+        prev_lower = c.is_ascii_lowercase();
+        out.push(c);
+    }
+    (out.len() != name.len() && name.chars().all(|c| c.is_ascii_alphanumeric())).then_some(out)
+}
+
 fn field_query(target: &Target, one: impl Fn(&str) -> String) -> Result<String, String> {
     Ok(match target {
         Target::Fields(fields) => or(fields.iter().map(|f| one(f)).collect()),
@@ -825,7 +1016,12 @@ fn field_query(target: &Target, one: impl Fn(&str) -> String) -> Result<String, 
                 // A name the query language cannot write bare (`Task Category`) is quoted.
                 return Ok(one(&crate::query::quoted_column(name)));
             }
-            one(name)
+            match spaced(name) {
+                // Sigma writes an item's name without its spaces: Defender's `Threat Name` is
+                // a rule's `ThreatName`.
+                Some(spaced) => or(vec![one(name), one(&crate::query::quoted_column(&spaced))]),
+                None => one(name),
+            }
         }
         Target::Uri => or(vec![one("path"), one("query")]),
     })
@@ -1042,6 +1238,141 @@ mod tests {
         assert_eq!(base64_offsets(b"abcd"), ["YWJjZ", "FiY2", "hYmNk"]);
         assert_eq!(base64_offsets(b"IEX ("), ["SUVYIC", "lFWCAo", "JRVggK"]);
         assert_eq!(base64(b"hello"), "aGVsbG8=");
+    }
+
+    fn windows_event(fields: &[(&str, &str)]) -> crate::view::EventView {
+        crate::view::EventView {
+            fields: fields
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Sigma's services are channels by the taxonomy's table, and its field names are an item's
+    /// without spaces: SigmaHQ's Defender, Task Scheduler and WMI rules matched nothing.
+    #[test]
+    fn services_are_their_channels_and_names_lose_their_spaces() {
+        let rule = one(r"
+title: Defender found EICAR under a tiering engine
+id: d-1
+logsource: {product: windows, service: windefend}
+detection:
+  selection:
+    EventID: 1119
+    SourceName: 'Real-Time Protection'
+    ThreatName|endswith: 'EICAR_Test_File'
+  condition: selection
+");
+        let defender = [
+            ("EventID", "1119"),
+            ("Channel", "Microsoft-Windows-Windows Defender/Operational"),
+            ("Source Name", "Real-Time Protection"),
+            ("Threat Name", "Tool:Win32/EICAR_Test_File"),
+        ];
+        assert!(rule.matcher.matches(&windows_event(&defender)));
+        let mut elsewhere = defender;
+        elsewhere[1].1 = "Application";
+        assert!(!rule.matcher.matches(&windows_event(&elsewhere)));
+        // A service no table names is listed, not run against a channel nobody has.
+        let loaded = parse(
+            "title: x\nid: u-1\nlogsource: {product: windows, service: nosuchservice}\ndetection:\n  s:\n    EventID: 1\n  condition: s\n",
+            "t.yml",
+        )
+        .expect("parses");
+        assert!(loaded.rules.is_empty());
+        assert!(
+            loaded.skipped[0].reason.contains("nosuchservice"),
+            "{:?}",
+            loaded.skipped
+        );
+        assert_eq!(spaced("ThreatName").as_deref(), Some("Threat Name"));
+        assert_eq!(spaced("Image"), None);
+        assert_eq!(spaced("EventID").as_deref(), Some("Event ID"));
+    }
+
+    /// `registry_delete` is Sysmon's event 12 alone; `product: windows` alone is the event logs,
+    /// never a web log; a logon's `IpAddress: '-'` is that item's `-`.
+    #[test]
+    fn log_sources_and_a_logged_dash() {
+        let rule = one(r"
+title: value deleted
+id: r-1
+logsource: {product: windows, category: registry_delete}
+detection:
+  s:
+    TargetObject|endswith: '\EnableVirtualizationBasedSecurity'
+  condition: s
+");
+        let reg = |id: &str| {
+            windows_event(&[
+                ("EventID", id),
+                ("Channel", "Microsoft-Windows-Sysmon/Operational"),
+                (
+                    "TargetObject",
+                    r"HKLM\System\DeviceGuard\EnableVirtualizationBasedSecurity",
+                ),
+            ])
+        };
+        assert!(rule.matcher.matches(&reg("12")));
+        assert!(!rule.matcher.matches(&reg("13")));
+        let rule = one(r"
+title: mimikatz anywhere
+id: k-1
+logsource: {product: windows}
+detection:
+  keywords: ['sekurlsa::logonpasswords']
+  condition: keywords
+");
+        let mut web = windows_event(&[]);
+        web.source = "iis".into();
+        web.raw = "GET /search q=sekurlsa::logonpasswords".into();
+        assert!(!rule.matcher.matches(&web));
+        let mut sysmon = windows_event(&[("CommandLine", "m.exe sekurlsa::logonpasswords")]);
+        sysmon.source = "sysmon".into();
+        sysmon.raw = "m.exe sekurlsa::logonpasswords".into();
+        assert!(rule.matcher.matches(&sysmon));
+        let rule = one(r"
+title: logon without an address
+id: a-1
+logsource: {product: windows, service: security}
+detection:
+  s:
+    EventID: 4624
+    IpAddress: '-'
+  condition: s
+");
+        let logon = |ip: &str| {
+            windows_event(&[
+                ("EventID", "4624"),
+                ("Channel", "Security"),
+                ("IpAddress", ip),
+            ])
+        };
+        assert!(rule.matcher.matches(&logon("-")));
+        assert!(!rule.matcher.matches(&logon("203.0.113.9")));
+        assert!(!rule.matcher.matches(&windows_event(&[
+            ("EventID", "4624"),
+            ("Channel", "Security")
+        ])));
+    }
+
+    /// Sigma 1's aggregations are listed as not used, the file's other rules run; a malformed
+    /// rule in a file of several is named by its own line and id, in one line.
+    #[test]
+    fn aggregations_are_listed_and_errors_name_their_document() {
+        let text = "title: a\nid: first\nlogsource: {product: windows, service: security}\ndetection:\n  s:\n    EventID: 4625\n  condition: s | count() by IpAddress > 10\n---\ntitle: b\nid: second\nlogsource: {product: windows, service: security}\ndetection:\n  s:\n    EventID: 4624\n  condition: s\n";
+        let loaded = parse(text, "t.yml").expect("an aggregation is not an error");
+        assert_eq!(loaded.rules.len(), 1);
+        assert_eq!(loaded.skipped.len(), 1);
+        assert_eq!(loaded.skipped[0].file, "t.yml:1");
+        assert!(loaded.skipped[0].reason.contains("aggregation"));
+        let text = "title: a\nid: first\nlogsource: {product: windows}\ndetection:\n  s:\n    EventID: 1\n  condition: s\n---\ntitle: b\nid: second\nlogsource: {product: windows}\ndetection:\n  s:\n    EventID: 1\n  condition: s and and s\n";
+        let e = parse(text, "t.yml").expect_err("a bad condition");
+        assert_eq!(e.line, 15, "{e}");
+        let e = e.to_string();
+        assert!(e.contains("second") && !e.contains('\n'), "{e}");
     }
 
     #[test]
