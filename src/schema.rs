@@ -49,7 +49,7 @@ pub mod fields {
 }
 
 /// Bumped whenever the schema or tokenizers change meaning; stored in the case.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Handles of every field.
 #[derive(Debug, Clone)]
@@ -494,11 +494,49 @@ pub struct Provenance<'a> {
     pub windows_record: Option<u64>,
 }
 
-/// `name=value` terms longer than this are not indexed (their words still are): tantivy holds
-/// terms of up to 65,530 bytes, and lower-casing can lengthen one. It was 4 KiB, and field
-/// queries and Sigma rules missed the long encoded command lines, script blocks and AD
-/// attribute values attackers write (a PowerShell script block is cut at 32,768 characters).
+/// `name=value` terms are at most this long (longer values are held in pieces, see
+/// [`term_pieces`]): tantivy holds terms of up to 65,530 bytes, and lower-casing can lengthen
+/// one. It was 4 KiB, and field queries and Sigma rules missed the long encoded command lines,
+/// script blocks and AD attribute values attackers write (a PowerShell script block is cut at
+/// 32,768 characters, up to 98,304 bytes of UTF-8).
 const ATTR_TERM_MAX: usize = 60_000;
+
+/// How far the pieces of a value too long for one term overlap: a pattern up to this long is
+/// found wherever it is in the value.
+const TERM_OVERLAP: usize = 8 << 10;
+
+/// A value as the terms that hold it: itself, or, longer than a term may be (a script block
+/// padded past 60,000 bytes to hide its end from field rules), overlapping pieces of it, the
+/// first at its start and the last at its end, so `contains`, `startswith` and `endswith`
+/// still find what is in it.
+fn term_pieces<'v>(name: &str, value: &'v str) -> Vec<&'v str> {
+    let room = ATTR_TERM_MAX.saturating_sub(name.len() + 1);
+    if value.len() <= room {
+        return vec![value];
+    }
+    if room <= TERM_OVERLAP * 2 {
+        return Vec::new();
+    }
+    let floor = |mut i: usize| {
+        while !value.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    loop {
+        let end = floor((start + room).min(value.len()));
+        if end == value.len() {
+            // The last piece ends where the value does.
+            pieces.push(&value[floor(value.len().saturating_sub(room))..]);
+            break;
+        }
+        pieces.push(&value[start..end]);
+        start = floor(end - TERM_OVERLAP);
+    }
+    pieces
+}
 
 /// Builds the document of one event.
 pub fn document(
@@ -577,14 +615,23 @@ pub fn document(
     for (name, value) in &ev.attrs {
         // Asked without the spaces around it: Windows pads some values (`LogonProcessName` is
         // `NtLmSsp `), which Sigma's rules (`LogonProcessName: 'NtLmSsp'`) and responders ask
-        // bare; the event keeps its value as written.
+        // bare; and as written, for a rule that asks for the padding (SigmaHQ's `net use`
+        // password rule: `CommandLine|endswith: ' '`). The event keeps its value as written.
+        let padded = value;
         let value = value.trim();
-        if name.len() + 1 + value.len() <= ATTR_TERM_MAX {
-            term.clear();
-            term.push_str(name);
-            term.push('=');
-            term.push_str(value);
-            doc.add_text(f.attr, &term);
+        let forms: &[&str] = if padded.len() == value.len() {
+            &[value]
+        } else {
+            &[value, padded]
+        };
+        for form in forms {
+            for piece in term_pieces(name, form) {
+                term.clear();
+                term.push_str(name);
+                term.push('=');
+                term.push_str(piece);
+                doc.add_text(f.attr, &term);
+            }
         }
         if value.len() > 32
             || value.contains(' ')
@@ -613,6 +660,31 @@ mod tests {
 
     fn words(text: &str) -> Vec<&str> {
         words_of(text).map(|(a, b)| &text[a..b]).collect()
+    }
+
+    #[test]
+    fn values_too_long_for_a_term_are_held_in_overlapping_pieces() {
+        assert_eq!(term_pieces("CommandLine", "whoami"), ["whoami"]);
+        // CJK padding (3 bytes a character) hiding the command at the end.
+        let value = format!("{}Invoke-Mimikatz -DumpCreds", "\u{4e00}".repeat(40_000));
+        let pieces = term_pieces("ScriptBlockText", &value);
+        assert!(pieces.len() >= 2);
+        assert!(
+            pieces
+                .iter()
+                .all(|p| "ScriptBlockText".len() + 1 + p.len() <= ATTR_TERM_MAX)
+        );
+        assert!(value.starts_with(pieces[0]));
+        assert!(pieces.last().is_some_and(|p| p.ends_with("-DumpCreds")));
+        // Each piece starts at least the overlap before the previous one ends: a run up to
+        // that long is whole in one of them.
+        let mut covered = 0;
+        for p in &pieces {
+            let at = p.as_ptr() as usize - value.as_ptr() as usize;
+            assert!(at == 0 || at + TERM_OVERLAP <= covered, "{at} {covered}");
+            covered = at + p.len();
+        }
+        assert_eq!(covered, value.len());
     }
 
     #[test]

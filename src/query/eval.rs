@@ -512,7 +512,17 @@ fn in_bounds<T: PartialOrd>(v: &T, lo: &Bound<T>, hi: &Bound<T>) -> bool {
 fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>> {
     use std::borrow::Cow;
     match field {
-        Field::Raw => vec![Cow::Borrowed(ev.raw.as_str())],
+        // The record as written, and where it escapes what it holds (an event's XML writes `&`
+        // as `&amp;`, JSON a `\` as `\\`) each value as it reads: a Sigma keyword is the
+        // text, not its escaping.
+        Field::Raw => std::iter::once(Cow::Borrowed(ev.raw.as_str()))
+            .chain(
+                ev.fields
+                    .iter()
+                    .filter(|_| ev.raw.contains(['&', '\\']))
+                    .map(|(_, v)| Cow::Borrowed(v.as_str())),
+            )
+            .collect(),
         Field::QueryString => ev
             .query
             .as_deref()
@@ -523,8 +533,13 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
             .fields
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            // Without the spaces around it, as the index holds it (see `schema::document`).
-            .map(|(_, v)| Cow::Borrowed(v.trim()))
+            // Without the spaces around it and as written, as the index holds it (see
+            // `schema::document`).
+            .flat_map(|(_, v)| {
+                let trimmed = v.trim();
+                let padded = (trimmed.len() != v.len()).then_some(Cow::Borrowed(v.as_str()));
+                std::iter::once(Cow::Borrowed(trimmed)).chain(padded)
+            })
             .collect(),
         Field::Canonical(names::FILE) => vec![Cow::Borrowed(ev.file.as_str())],
         // Asked as indexed: decoded as well (see `schema::query_words_text`).
@@ -617,6 +632,9 @@ fn eval(p: &Pred, ev: &EventView) -> bool {
 /// Replaces what the index cannot evaluate by "anything", keeping the result a superset:
 /// a `raw:` term or a comparison of two fields becomes `*`, and so does any `NOT` whose inside
 /// is not fully indexable.
+/// The flag that makes the rest of a regex case-sensitive (trawl's regexes ignore case).
+const CASE_SENSITIVE: &str = "(?-i)";
+
 fn relax(e: &Expr) -> Expr {
     match e {
         Expr::Term {
@@ -628,6 +646,20 @@ fn relax(e: &Expr) -> Expr {
             ..
         } => Expr::All,
         Expr::Not(inner) if mentions_raw(inner) => Expr::All,
+        // A case-sensitive regex (a Sigma `re`): the index's terms are lower case, so it asks
+        // the same regex ignoring case, and the candidates are checked in memory.
+        Expr::Term {
+            field,
+            value: Tok::Regex(re),
+            column,
+        } if re.contains(CASE_SENSITIVE) => Expr::Term {
+            field: field.clone(),
+            value: Tok::Regex(re.replace(CASE_SENSITIVE, "")),
+            column: *column,
+        },
+        // What the index cannot answer exactly is anything under a `NOT`: a superset negated
+        // would lose matches.
+        Expr::Not(inner) if relax(inner) != **inner => Expr::All,
         Expr::And(parts) => {
             let kept: Vec<Expr> = parts
                 .iter()

@@ -568,7 +568,7 @@ fn keyword(v: &SigmaValue) -> Result<String, String> {
     let text = match v {
         SigmaValue::String(s) => contains_regex(s),
         SigmaValue::Integer(i) => regex::escape(&i.to_string()),
-        SigmaValue::Float(f) => regex::escape(&f.to_string()),
+        SigmaValue::Float(f) => regex::escape(&format!("{f:?}")),
         SigmaValue::Bool(b) => b.to_string(),
         SigmaValue::Null => return Err("a null keyword".into()),
     };
@@ -579,6 +579,13 @@ fn keyword(v: &SigmaValue) -> Result<String, String> {
         regex_value(&re)
     ))
 }
+
+/// The names a record's unnamed items take, as far as Sigma's `Data` looks (PowerShell's classic
+/// events have 3, ESENT's and MSI's up to 10).
+const UNNAMED_DATA: [&str; 17] = [
+    "Data", "Data1", "Data2", "Data3", "Data4", "Data5", "Data6", "Data7", "Data8", "Data9",
+    "Data10", "Data11", "Data12", "Data13", "Data14", "Data15", "Data16",
+];
 
 /// trawl's fields that hold numbers.
 const NUMERIC: [&str; 3] = ["status", "bytes", "duration_ms"];
@@ -623,6 +630,9 @@ fn target(name: &str, web: bool) -> Target {
         // `Get-WinEvent | Export-Csv` names these differently.
         "eventid" => Target::Fields(vec!["EventID", "Id"]),
         "channel" => Target::Fields(vec!["Channel", "LogName"]),
+        // A classic event's unnamed items (`<Data>` without a name) are `Data1`, `Data2`… in
+        // order; Sigma's `Data` is any of them, as Chainsaw and Hayabusa read the list.
+        "data" => Target::Fields(UNNAMED_DATA.to_vec()),
         // The event's own full name (and, where a layout has no such item, the host).
         "computer" => Target::Named(crate::query::quoted_column(name)),
         // The user and the addresses a Windows event names are the canonical `user` and `ip`
@@ -800,7 +810,8 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
     let strings: Vec<SigmaString> = match v {
         SigmaValue::String(s) => vec![s.clone()],
         SigmaValue::Integer(i) => vec![SigmaString::new(&i.to_string())],
-        SigmaValue::Float(f) => vec![SigmaString::new(&f.to_string())],
+        // `2.0` as written, not `2` (a `FileVersion`).
+        SigmaValue::Float(f) => vec![SigmaString::new(&format!("{f:?}"))],
         SigmaValue::Bool(b) => vec![SigmaString::new(&b.to_string())],
         SigmaValue::Null => unreachable!("handled above"),
     };
@@ -855,23 +866,27 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
                     flags.push(f);
                 }
             }
+            // Sigma's regexes are case-sensitive unless `i` says otherwise: the index (whose
+            // terms are lower case) finds the candidates, each checked in memory.
+            let case = if flags.contains('i') { "" } else { "(?-i)" };
             let flags = if flags.is_empty() {
-                String::new()
+                case.to_string()
             } else {
-                format!("(?{flags})")
+                format!("(?{flags}){case}")
             };
             // Sigma's regexes search; trawl's match the whole value (the run around the match
-            // crosses line ends, whatever the rule's own flags say of its dots).
+            // crosses line ends, whatever the rule's own flags say of its dots), save where the
+            // regex anchors itself at the value's start or end.
+            let (lead, body, trail) = anchors(&s.original, has(Modifier::Multiline));
             (
-                format!("{flags}{ANY_RUN}(?:{}){ANY_RUN}", s.original),
+                format!("{flags}{lead}(?:{body}){trail}"),
                 s.original.clone(),
             )
         } else {
             let inner = contains_regex(s);
-            let regex = if has(Modifier::Contains)
-                || has(Modifier::Base64Offset)
-                || has(Modifier::Base64)
-            {
+            // `base64` alone is the value's encoding whole; `base64offset` is only ever found
+            // inside a value.
+            let regex = if has(Modifier::Contains) || has(Modifier::Base64Offset) {
                 format!("{ANY_RUN}{inner}{ANY_RUN}")
             } else if has(Modifier::StartsWith) {
                 format!("{inner}{ANY_RUN}")
@@ -888,13 +903,21 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
                 .iter()
                 .all(|p| matches!(p, StringPart::Plain(t) if !t.contains(WINDASH)));
         queries.push(match target {
-            Target::Uri => uri_query(&regex, s, has(Modifier::Re)),
+            Target::Uri => {
+                let query = uri_query(&regex, s, has(Modifier::Re));
+                match uri_across(s, mods).filter(|_| !has(Modifier::Re)) {
+                    Some(across) => or(vec![query, across]),
+                    None => query,
+                }
+            }
             // A host is indexed by its short name: a full name asked exactly is asked as a
             // host term, which folds it the same way (`Computer: EX1.corp.example` finds the
             // flat export's row whose `MachineName` became the host).
+            // Only for an event without the item: another domain's server of the same short
+            // name is not this one.
             Target::Named(name) if exact && names_the_host(name) => or(vec![
                 format!("{name}:{}", regex_value(&regex)),
-                format!("host:{}", quote(&literal(s))),
+                format!("(NOT {name}:* AND host:{})", quote(&literal(s))),
             ]),
             _ => field_query(target, |f| format!("{f}:{}", regex_value(&regex)))?,
         });
@@ -956,6 +979,45 @@ fn address(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String,
 
 /// A URI value: the path, or (checked on the raw record, with the query's words as the index's
 /// candidates) the query string.
+/// A URI value with a `?` of its own (`momyshark\?key=`): the end of the path and the start of
+/// the query string, which trawl keeps apart.
+fn uri_across(s: &SigmaString, mods: &[Modifier]) -> Option<String> {
+    let at = s
+        .parts
+        .iter()
+        .position(|p| matches!(p, StringPart::Plain(t) if t.contains('?')))?;
+    let StringPart::Plain(text) = &s.parts[at] else {
+        return None;
+    };
+    let (before, after) = text.split_once('?')?;
+    let piece = |parts: Vec<StringPart>| SigmaString {
+        parts,
+        original: String::new(),
+    };
+    let mut path = s.parts[..at].to_vec();
+    path.push(StringPart::Plain(before.to_string()));
+    let mut query = vec![StringPart::Plain(after.to_string())];
+    query.extend_from_slice(&s.parts[at + 1..]);
+    let has = |m: Modifier| mods.contains(&m);
+    let open_start = has(Modifier::Contains) || has(Modifier::EndsWith);
+    let open_end = has(Modifier::Contains) || has(Modifier::StartsWith);
+    let path = format!(
+        "{}{}",
+        if open_start { ANY_RUN } else { "" },
+        contains_regex(&piece(path))
+    );
+    let query = format!(
+        "{}{}",
+        contains_regex(&piece(query)),
+        if open_end { ANY_RUN } else { "" }
+    );
+    Some(format!(
+        "(path:{} AND query_string:{})",
+        regex_value(&path),
+        regex_value(&query)
+    ))
+}
+
 fn uri_query(regex: &str, s: &SigmaString, is_regex: bool) -> String {
     let words: Vec<String> = if is_regex {
         Vec::new()
@@ -1172,6 +1234,42 @@ fn base64_offsets(bytes: &[u8]) -> Vec<String> {
 /// A regex as a query value (`~"…"`, for every field, slashes included). Its quotes, escaped
 /// or not (`[\"']`), are written `\x22`: within `~"…"` a backslash is the regex's own but
 /// before a quote, so no quote is left to end the value early.
+/// A Sigma regex's runs around it: none at an end it anchors (`^…`, `…$`, outside multi-line
+/// mode and without an alternation at its top, where `^` is one branch's), with the anchor
+/// taken off; else any run.
+fn anchors(re: &str, multiline: bool) -> (&'static str, &str, &'static str) {
+    if multiline || top_level_alternation(re) {
+        return (ANY_RUN, re, ANY_RUN);
+    }
+    let (lead, body) = match re.strip_prefix('^') {
+        Some(rest) => ("", rest),
+        None => (ANY_RUN, re),
+    };
+    let escapes = |s: &str| s.bytes().rev().take_while(|b| *b == b'\\').count();
+    match body.strip_suffix('$') {
+        Some(rest) if escapes(rest) % 2 == 0 => (lead, rest, ""),
+        _ => (lead, body, ANY_RUN),
+    }
+}
+
+/// Whether a regex has a `|` outside every group and class.
+fn top_level_alternation(re: &str) -> bool {
+    let (mut depth, mut class, mut escaped) = (0usize, false, false);
+    for c in re.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' if !class => class = true,
+            ']' if class => class = false,
+            '(' if !class => depth += 1,
+            ')' if !class => depth = depth.saturating_sub(1),
+            '|' if !class && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn regex_value(regex: &str) -> String {
     let mut out = String::with_capacity(regex.len() + 4);
     out.push_str("~\"");

@@ -1981,3 +1981,130 @@ fn trawls_own_exports_ingested_again_keep_their_hosts_and_verdicts() {
         }
     }
 }
+
+/// Sigma's own semantics, each read by the index and by the check in memory, on events as
+/// `evtx_dump` writes them: `re` anchored and case-sensitive, `Data` as a classic event's
+/// unnamed items, a value's padding, a logon's `-`, a padded script block's end, a keyword
+/// with a backslash JSON escapes, Defender's spaced names. Each was a wrong answer.
+#[test]
+fn sigma_rules_match_as_sigma_defines() {
+    use common::windows_event;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let sysmon = "Microsoft-Windows-Sysmon/Operational";
+    let process = |n: u32, cmd: &str| {
+        windows_event(
+            n,
+            "Microsoft-Windows-Sysmon",
+            1,
+            sysmon,
+            json!({"Image": "C:\\Windows\\System32\\x.exe", "CommandLine": cmd}),
+        )
+    };
+    let logon = |n: u32, ip: &str| {
+        windows_event(
+            n,
+            "Microsoft-Windows-Security-Auditing",
+            4624,
+            "Security",
+            json!({"LogonType": 3, "IpAddress": ip}),
+        )
+    };
+    let padded_script = format!("#{}\nInvoke-Mimikatz -DumpCreds", "\u{4e00}".repeat(25_000));
+    let lines = [
+        process(
+            1,
+            "C:\\Windows\\System32\\rundll32.exe shell32.dll,Control_RunDLL 3f2a9c1e-0000",
+        ),
+        process(2, "rundll32 x"),
+        windows_event(
+            3,
+            "PowerShell",
+            400,
+            "Windows PowerShell",
+            json!({"Data": {"#text": ["Available", "None", "HostVersion=2.0 EngineVersion=2.0"]}}),
+        ),
+        process(4, "net use Z: \\\\fs\\s /USER:CORP\\bob "),
+        logon(5, "-"),
+        logon(6, "203.0.113.9"),
+        windows_event(
+            7,
+            "Microsoft-Windows-PowerShell",
+            4104,
+            "Microsoft-Windows-PowerShell/Operational",
+            json!({"ScriptBlockText": padded_script}),
+        ),
+        process(8, "C:\\Temp\\evil.exe -x"),
+        windows_event(
+            9,
+            "Microsoft-Windows-Windows Defender",
+            1119,
+            "Microsoft-Windows-Windows Defender/Operational",
+            json!({"Source Name": "Real-Time Protection", "Threat Name": "Virus:DOS/EICAR_Test_File"}),
+        ),
+    ];
+    let case = common::ingest_lines(dir.path(), "events.jsonl", &lines);
+    let rules = dir.path().join("rules.yml");
+    let rule = |id: &str, logsource: &str, detection: &str| {
+        format!(
+            "title: {id}\nid: {id}\nlevel: low\nlogsource: {logsource}\ndetection:\n{detection}\n"
+        )
+    };
+    let proc = "{product: windows, category: process_creation}";
+    let rules_text = [
+        rule("re-start", proc, "  s:\n    CommandLine|re: '^rundll32'\n  condition: s"),
+        rule("re-case", proc, "  s:\n    CommandLine|re: '[A-F0-9]{8}-0000'\n  condition: s"),
+        rule("re-case-i", proc, "  s:\n    CommandLine|re|i: '[A-F0-9]{8}-0000'\n  condition: s"),
+        rule(
+            "data",
+            "{product: windows, category: ps_classic_start}",
+            "  s:\n    Data|contains: 'EngineVersion=2.'\n  condition: s",
+        ),
+        rule("padding", proc, "  s:\n    CommandLine|endswith: ' '\n  condition: s"),
+        rule(
+            "bare",
+            proc,
+            // Sigma's `\\` is one backslash.
+            "  s:\n    CommandLine: 'net use Z: \\\\\\\\fs\\s /USER:CORP\\bob'\n  condition: s",
+        ),
+        rule(
+            "dash",
+            "{product: windows, service: security}",
+            "  s:\n    EventID: 4624\n    IpAddress: '-'\n  condition: s",
+        ),
+        rule(
+            "long",
+            "{product: windows, category: ps_script}",
+            "  s:\n    ScriptBlockText|contains: 'Invoke-Mimikatz'\n  condition: s",
+        ),
+        rule("keyword", "{product: windows}", "  keywords:\n    - 'Temp\\evil.exe'\n  condition: keywords"),
+        rule(
+            "defender",
+            "{product: windows, service: windefend}",
+            "  s:\n    SourceName: 'Real-Time Protection'\n    ThreatName|endswith: 'EICAR_Test_File'\n  condition: s",
+        ),
+    ]
+    .join("---\n");
+    std::fs::write(&rules, rules_text).unwrap();
+    let report: Value = serde_json::from_str(&ok(&[
+        "hunt",
+        "--case",
+        path_str(&case),
+        "--sigma",
+        path_str(&rules),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let hits = |id: &str| finding_count(&report, id);
+    assert_eq!(hits("re-start"), 1, "^ anchors: record 2 only");
+    assert_eq!(hits("re-case"), 0, "re is case-sensitive");
+    assert_eq!(hits("re-case-i"), 1);
+    assert_eq!(hits("data"), 1);
+    assert_eq!(hits("padding"), 1);
+    assert_eq!(hits("bare"), 1);
+    assert_eq!(hits("dash"), 1);
+    assert_eq!(hits("long"), 1);
+    assert_eq!(hits("keyword"), 1);
+    assert_eq!(hits("defender"), 1);
+}
