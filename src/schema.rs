@@ -505,14 +505,22 @@ const ATTR_TERM_MAX: usize = 60_000;
 /// found wherever it is in the value.
 const TERM_OVERLAP: usize = 8 << 10;
 
+/// Marks where a piece of a long value is not the value's start or end (see [`term_pieces`]).
+pub const PIECE_MARK: char = '\u{1}';
+
 /// A value as the terms that hold it: itself, or, longer than a term may be (a script block
 /// padded past 60,000 bytes to hide its end from field rules), overlapping pieces of it, the
 /// first at its start and the last at its end, so `contains`, `startswith` and `endswith`
-/// still find what is in it.
-fn term_pieces<'v>(name: &str, value: &'v str) -> Vec<&'v str> {
-    let room = ATTR_TERM_MAX.saturating_sub(name.len() + 1);
+/// still find what is in it. A piece's cut ends carry [`PIECE_MARK`]: a middle piece is not
+/// the value's start, nor the first piece its end.
+fn term_pieces<'v>(name: &str, value: &'v str) -> Vec<std::borrow::Cow<'v, str>> {
+    use std::borrow::Cow;
+    let room = ATTR_TERM_MAX.saturating_sub(name.len() + 1 + 2 * PIECE_MARK.len_utf8());
+    // Lower-casing can lengthen text by half (`İ` is two bytes, `i̇` three), and tantivy drops a
+    // term past its limit: a value of other than ASCII is measured as if it did.
+    let room = if value.is_ascii() { room } else { room * 2 / 3 };
     if value.len() <= room {
-        return vec![value];
+        return vec![Cow::Borrowed(value)];
     }
     if room <= TERM_OVERLAP * 2 {
         return Vec::new();
@@ -523,16 +531,27 @@ fn term_pieces<'v>(name: &str, value: &'v str) -> Vec<&'v str> {
         }
         i
     };
+    let piece = |from: usize, to: usize| {
+        let mut p = String::with_capacity(to - from + 2);
+        if from > 0 {
+            p.push(PIECE_MARK);
+        }
+        p.push_str(&value[from..to]);
+        if to < value.len() {
+            p.push(PIECE_MARK);
+        }
+        Cow::Owned(p)
+    };
     let mut pieces = Vec::new();
     let mut start = 0;
     loop {
         let end = floor((start + room).min(value.len()));
         if end == value.len() {
             // The last piece ends where the value does.
-            pieces.push(&value[floor(value.len().saturating_sub(room))..]);
+            pieces.push(piece(floor(value.len().saturating_sub(room)), value.len()));
             break;
         }
-        pieces.push(&value[start..end]);
+        pieces.push(piece(start, end));
         start = floor(end - TERM_OVERLAP);
     }
     pieces
@@ -629,7 +648,7 @@ pub fn document(
                 term.clear();
                 term.push_str(name);
                 term.push('=');
-                term.push_str(piece);
+                term.push_str(&piece);
                 doc.add_text(f.attr, &term);
             }
         }
@@ -665,24 +684,32 @@ mod tests {
     #[test]
     fn values_too_long_for_a_term_are_held_in_overlapping_pieces() {
         assert_eq!(term_pieces("CommandLine", "whoami"), ["whoami"]);
-        // CJK padding (3 bytes a character) hiding the command at the end.
-        let value = format!("{}Invoke-Mimikatz -DumpCreds", "\u{4e00}".repeat(40_000));
-        let pieces = term_pieces("ScriptBlockText", &value);
+        // Padding that lower-casing lengthens by half (`İ`), hiding the command at the end:
+        // every piece stays a term tantivy keeps.
+        let padded = format!("{}Invoke-Mimikatz -DumpCreds", "\u{130}".repeat(40_000));
+        let pieces = term_pieces("ScriptBlockText", &padded);
         assert!(pieces.len() >= 2);
-        assert!(
-            pieces
-                .iter()
-                .all(|p| "ScriptBlockText".len() + 1 + p.len() <= ATTR_TERM_MAX)
-        );
-        assert!(value.starts_with(pieces[0]));
-        assert!(pieces.last().is_some_and(|p| p.ends_with("-DumpCreds")));
-        // Each piece starts at least the overlap before the previous one ends: a run up to
-        // that long is whole in one of them.
-        let mut covered = 0;
         for p in &pieces {
-            let at = p.as_ptr() as usize - value.as_ptr() as usize;
+            assert!("ScriptBlockText".len() + 1 + p.to_lowercase().len() <= 65_530);
+        }
+        assert!(pieces.last().unwrap().ends_with("-DumpCreds"));
+        // Text that says where it is: each piece found once.
+        let value: String = (0..20_000).map(|i| format!("{i:05} ")).collect();
+        let pieces = term_pieces("CommandLine", &value);
+        assert!(pieces.len() >= 2);
+        // The first piece is the value's start and not its end; the last its end and not its
+        // start; a middle one neither (a startswith or endswith rule cannot hit inside).
+        let last = pieces.len() - 1;
+        let mut covered = 0;
+        for (i, p) in pieces.iter().enumerate() {
+            assert_eq!(p.starts_with(PIECE_MARK), i > 0, "{i}");
+            assert_eq!(p.ends_with(PIECE_MARK), i < last, "{i}");
+            let text = p.trim_matches(PIECE_MARK);
+            let at = value.find(text).expect("a piece of the value");
+            // Each starts at least the overlap before the previous one ends: a run up to that
+            // long is whole in one of them.
             assert!(at == 0 || at + TERM_OVERLAP <= covered, "{at} {covered}");
-            covered = at + p.len();
+            covered = at + text.len();
         }
         assert_eq!(covered, value.len());
     }

@@ -214,7 +214,20 @@ where
             Some(Canon::Time) => parts.time = Some(v),
             Some(Canon::DateTime) => parts.datetime = Some(v),
             Some(Canon::Host) => ev.host = Some(v),
-            Some(Canon::Source) => ev.source = Some(v),
+            // A log type's name, as trawl names them: an export is evidence too, and a name
+            // with anything else (an escape sequence) is not one.
+            Some(Canon::Source) => {
+                if !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)
+                    })
+                {
+                    ev.source = Some(v);
+                } else {
+                    ev.attrs.push((Cow::Borrowed(name.as_str()), v));
+                }
+            }
             Some(Canon::Client) => ev.client = event::parse_ip(&v),
             Some(Canon::Ip) => {
                 ev.ip = event::parse_ip(&v);

@@ -392,6 +392,33 @@ mod tests {
         }
     }
 
+    /// trawl's own CSV export: its host, log type and client are the event's; a log type that
+    /// is not a name (an escape sequence an edited export carries) is not taken as one.
+    #[test]
+    fn own_exports_give_back_host_source_and_client() {
+        let header = "ts,host,source,ip,client,xff,method,path,file,line,raw";
+        let layout = framed(&[header], HeaderMode::FirstRow);
+        let ctx = ParseCtx::default();
+        let row =
+            "2021-03-05T17:42:27.000Z,MBX-A,iis,10.0.0.5,203.0.113.7,,GET,/owa/,/x/u_ex.log,5,raw";
+        let ev = parse(&layout, row, &ctx).expect("a row");
+        assert_eq!(ev.host.as_deref(), Some("MBX-A"));
+        assert_eq!(ev.source.as_deref(), Some("iis"));
+        assert_eq!(
+            ev.client.map(|c| c.to_string()).as_deref(),
+            Some("203.0.113.7")
+        );
+        let row =
+            "2021-03-05T17:42:27.000Z,MBX-A,\u{1b}[31mx,10.0.0.5,,,GET,/owa/,/x/u_ex.log,5,raw";
+        let ev = parse(&layout, row, &ctx).expect("a row");
+        assert_eq!(ev.source, None);
+        // Another tool's `host` (nginx's `$host`) stays the request's Host header.
+        let layout = framed(&["ts,host,path,status"], HeaderMode::FirstRow);
+        let ev =
+            parse(&layout, "2021-03-05T17:42:27Z,mail.example.org,/,200", &ctx).expect("a row");
+        assert_eq!(ev.host, None);
+    }
+
     #[test]
     fn httpproxy_by_directives() {
         let header = format!("#Fields: {HTTPPROXY_COLUMNS}");

@@ -18,6 +18,9 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         return Err(Malformed("JSON value is not an object".into()));
     };
     let mut flat = Vec::new();
+    // Where an own export's source columns start in `flat`: they are the event's own items,
+    // kept as written (a trailing space, an empty `UserName`) and never a canonical field's.
+    let mut columns_from = None;
     let own_export = columns::is_own_export(&object.keys().collect::<Vec<_>>());
     if own_export {
         // trawl's own export: its canonical fields first (they win over a column of the source
@@ -39,6 +42,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
             }
         }
         if let Some(columns) = columns {
+            columns_from = Some(flat.len());
             flatten("", columns, &mut flat);
         }
     } else {
@@ -56,7 +60,22 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     let mut values: Vec<Cow<'a, str>> = Vec::with_capacity(flat.len());
     // Where in a Windows event each name comes from, if it is one's (see below).
     let mut sections = Vec::with_capacity(flat.len());
-    for (name, value) in flat {
+    for (j, (name, value)) in flat.into_iter().enumerate() {
+        if columns_from.is_some_and(|from| j >= from) {
+            let section = if super::evtx::is_system_text(&name) {
+                Section::System
+            } else {
+                Section::EventData
+            };
+            let text = match value {
+                Value::Null => String::new(),
+                v => scalar_text(v),
+            };
+            sections.push(Some(section));
+            names.push(name);
+            values.push(Cow::Owned(text));
+            continue;
+        }
         // Windows events exported as JSON (evtx_dump, Chainsaw, Winlogbeat, flat layouts) take
         // the names an EVTX record's fields have, so one rule reads them all.
         let (name, section) = match super::evtx::windows_name(&name) {

@@ -515,14 +515,17 @@ fn values<'a>(ev: &'a EventView, field: &Field) -> Vec<std::borrow::Cow<'a, str>
         // The record as written, and where it escapes what it holds (an event's XML writes `&`
         // as `&amp;`, JSON a `\` as `\\`) each value as it reads: a Sigma keyword is the
         // text, not its escaping.
-        Field::Raw => std::iter::once(Cow::Borrowed(ev.raw.as_str()))
-            .chain(
-                ev.fields
-                    .iter()
-                    .filter(|_| ev.raw.contains(['&', '\\']))
-                    .map(|(_, v)| Cow::Borrowed(v.as_str())),
-            )
-            .collect(),
+        Field::Raw => {
+            let escaped = ev.raw.contains(['&', '\\']);
+            std::iter::once(Cow::Borrowed(ev.raw.as_str()))
+                .chain(
+                    ev.fields
+                        .iter()
+                        .filter(|_| escaped)
+                        .map(|(_, v)| Cow::Borrowed(v.as_str())),
+                )
+                .collect()
+        }
         Field::QueryString => ev
             .query
             .as_deref()

@@ -44,8 +44,9 @@ pub struct Loaded {
 pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
     let collection = parse_sigma_yaml(text).map_err(|e| bad(origin, &e.to_string()))?;
     let mut out = Loaded::default();
-    if !collection.errors.is_empty() {
+    if let Some(first) = collection.errors.first() {
         // Which document each error is in (the parser does not say): each is parsed alone.
+        let mut placed = 0;
         for (start, doc) in documents(text) {
             let Some(e) = parse_sigma_yaml(doc)
                 .ok()
@@ -66,6 +67,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
                     reason: "an aggregation (`| count() …`), which trawl's rules do not express"
                         .into(),
                 });
+                placed += 1;
                 continue;
             }
             let mut err = bad(origin, &e);
@@ -78,6 +80,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, RuleError> {
             }
             err.message = format!("rule '{name}': {}", err.message);
             return Err(err);
+        }
+        if placed < collection.errors.len() {
+            // An error no document gives alone (one of a rule and its `action: global`
+            // document): the file's, as the parser words it.
+            return Err(bad(origin, first));
         }
     }
     for c in &collection.correlations {
@@ -130,7 +137,9 @@ fn documents(text: &str) -> Vec<(usize, &str)> {
     let (mut start, mut from) = (1, 0);
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_end() == "---" {
+        // A document marker, bare or with a comment after it (`--- # second rule`).
+        let marker = line.trim_end();
+        if marker == "---" || marker.starts_with("--- ") || marker.starts_with("---\t") {
             out.push((start, &text[from..offset]));
             start = i + 2;
             from = offset + line.len();
@@ -1471,6 +1480,18 @@ detection:
         assert_eq!(e.line, 15, "{e}");
         let e = e.to_string();
         assert!(e.contains("second") && !e.contains('\n'), "{e}");
+        // A marker with a comment after it separates documents too.
+        let text = text.replace("\n---\n", "\n--- # the second rule\n");
+        assert_eq!(parse(&text, "t.yml").expect_err("bad").line, 15);
+        // An error no document gives alone (an `action: global` document and the rule it
+        // completes) is the file's, never dropped.
+        let text = "action: global\ntitle: g\nlogsource: {product: windows}\ndetection:\n  s:\n    CommandLine|nosuchmodifier: x\n  condition: s\n---\nid: g1\n";
+        if let Ok(loaded) = parse(text, "t.yml") {
+            assert!(
+                loaded.rules.is_empty() && !loaded.skipped.is_empty(),
+                "{loaded:?}"
+            );
+        }
     }
 
     #[test]

@@ -2107,4 +2107,42 @@ fn sigma_rules_match_as_sigma_defines() {
     assert_eq!(hits("long"), 1);
     assert_eq!(hits("keyword"), 1);
     assert_eq!(hits("defender"), 1);
+
+    // The same events exported as JSON lines and ingested into another case: their items come
+    // back as written (the padding, the `-`), so every rule answers alike.
+    let exported = dir.path().join("again/events.jsonl");
+    std::fs::create_dir_all(exported.parent().unwrap()).unwrap();
+    ok(&[
+        "export",
+        "--case",
+        path_str(&case),
+        "-o",
+        path_str(&exported),
+    ]);
+    let again = dir.path().join("case-again");
+    common::ingest(&again, &exported);
+    let report_again: Value = serde_json::from_str(&ok(&[
+        "hunt",
+        "--case",
+        path_str(&again),
+        "--sigma",
+        path_str(&rules),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    for id in [
+        "re-start",
+        "re-case",
+        "re-case-i",
+        "data",
+        "padding",
+        "bare",
+        "dash",
+        "long",
+        "keyword",
+        "defender",
+    ] {
+        assert_eq!(finding_count(&report_again, id), hits(id), "{id}");
+    }
 }
