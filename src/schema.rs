@@ -506,7 +506,7 @@ const ATTR_TERM_MAX: usize = 60_000;
 const TERM_OVERLAP: usize = 8 << 10;
 
 /// Marks where a piece of a long value is not the value's start or end (see [`term_pieces`]).
-pub const PIECE_MARK: char = '\u{1}';
+const PIECE_MARK: char = '\u{1}';
 
 /// A value as the terms that hold it: itself, or, longer than a term may be (a script block
 /// padded past 60,000 bytes to hide its end from field rules), overlapping pieces of it, the
