@@ -515,10 +515,7 @@ const PIECE_MARK: char = '\u{1}';
 /// the value's start, nor the first piece its end.
 fn term_pieces<'v>(name: &str, value: &'v str) -> Vec<std::borrow::Cow<'v, str>> {
     use std::borrow::Cow;
-    let room = ATTR_TERM_MAX.saturating_sub(name.len() + 1 + 2 * PIECE_MARK.len_utf8());
-    // Lower-casing can lengthen text by half (`İ` is two bytes, `i̇` three), and tantivy drops a
-    // term past its limit: a value of other than ASCII is measured as if it did.
-    let room = if value.is_ascii() { room } else { room * 2 / 3 };
+    let room = term_room(name, value);
     if value.len() <= room {
         return vec![Cow::Borrowed(value)];
     }
@@ -555,6 +552,28 @@ fn term_pieces<'v>(name: &str, value: &'v str) -> Vec<std::borrow::Cow<'v, str>>
         start = floor(end - TERM_OVERLAP);
     }
     pieces
+}
+
+/// How long `value` may be to be one `name=value` term (a piece's marks included). Lower-casing
+/// can lengthen text by half (`İ` is two bytes, `i̇` three), and tantivy drops a term past its
+/// limit: a value of other than ASCII is measured as if it did (looked at only when long enough
+/// for it to matter).
+fn term_room(name: &str, value: &str) -> usize {
+    let room = ATTR_TERM_MAX.saturating_sub(name.len() + 1 + 2 * PIECE_MARK.len_utf8());
+    if value.len() <= room * 2 / 3 || value.is_ascii() {
+        room
+    } else {
+        room * 2 / 3
+    }
+}
+
+/// Adds the term `name=value` to the document's attributes, `term` being the buffer.
+fn add_attr(doc: &mut TantivyDocument, field: Field, term: &mut String, name: &str, value: &str) {
+    term.clear();
+    term.push_str(name);
+    term.push('=');
+    term.push_str(value);
+    doc.add_text(field, &*term);
 }
 
 /// Builds the document of one event.
@@ -644,12 +663,13 @@ pub fn document(
             &[value, padded]
         };
         for form in forms {
-            for piece in term_pieces(name, form) {
-                term.clear();
-                term.push_str(name);
-                term.push('=');
-                term.push_str(&piece);
-                doc.add_text(f.attr, &term);
+            // Nearly every value is one term: no pieces built on the ingest's path.
+            if form.len() <= term_room(name, form) {
+                add_attr(&mut doc, f.attr, &mut term, name, form);
+            } else {
+                for piece in term_pieces(name, form) {
+                    add_attr(&mut doc, f.attr, &mut term, name, &piece);
+                }
             }
         }
         if value.len() > 32

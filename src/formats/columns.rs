@@ -96,11 +96,9 @@ pub fn canon_for(name: &str) -> Option<Canon> {
 /// `$host`).
 const OWN_EXPORT: [&str; 5] = ["host", "source", "file", "line", "raw"];
 
-/// Whether these column names (or top-level keys) are those of trawl's own export.
-pub fn is_own_export<S: AsRef<str>>(names: &[S]) -> bool {
-    OWN_EXPORT
-        .iter()
-        .all(|c| names.iter().any(|n| n.as_ref() == *c))
+/// Whether a header (or an object) whose names `has` tells is one of trawl's own exports.
+pub fn is_own_export(has: impl Fn(&str) -> bool) -> bool {
+    OWN_EXPORT.iter().all(|c| has(c))
 }
 
 /// Mapping of a header's columns to canonical fields, computed once per header.
@@ -114,7 +112,8 @@ impl ColumnMap {
         Self::build(columns, canon_for)
     }
 
-    /// For trawl's own exports (see [`is_own_export`]): their `host` and `source` as well.
+    /// For trawl's own exports (see [`is_own_export`]): their `host`, `source` and `client`
+    /// as well.
     pub fn own_export<S: AsRef<str>>(columns: &[S]) -> Self {
         Self::build(columns, |name| match name {
             "host" => Some(Canon::Host),

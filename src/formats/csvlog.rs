@@ -64,7 +64,7 @@ impl From<CsvLayout> for CsvRepr {
 
 impl CsvLayout {
     pub fn new(source: String, columns: Vec<String>) -> Self {
-        let map = if columns::is_own_export(&columns) {
+        let map = if columns::is_own_export(|c| columns.iter().any(|n| n == c)) {
             ColumnMap::own_export(&columns)
         } else {
             ColumnMap::new(&columns)

@@ -21,7 +21,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
     // Where an own export's source columns start in `flat`: they are the event's own items,
     // kept as written (a trailing space, an empty `UserName`) and never a canonical field's.
     let mut columns_from = None;
-    let own_export = columns::is_own_export(&object.keys().collect::<Vec<_>>());
+    let own_export = columns::is_own_export(|k| object.contains_key(k));
     if own_export {
         // trawl's own export: its canonical fields first (they win over a column of the source
         // feeding the same one), then the source's columns under their own names rather than

@@ -321,6 +321,8 @@ const POWERSHELL_CLASSIC: &str = "Channel:\"Windows PowerShell\" OR LogName:\"Wi
 /// `windefend` is `Microsoft-Windows-Windows Defender/Operational`.
 fn service_channels(service: &str) -> Option<&'static [&'static str]> {
     Some(match service {
+        "system" => &["System"],
+        "application" => &["Application"],
         "windefend" => &["Microsoft-Windows-Windows Defender/Operational"],
         "codeintegrity-operational" => &["Microsoft-Windows-CodeIntegrity/Operational"],
         "appxdeployment-server" => &["Microsoft-Windows-AppXDeploymentServer/Operational"],
@@ -466,8 +468,6 @@ fn logsource(rule: &SigmaRule) -> Result<(Option<String>, bool), String> {
     let by_service = match service.as_deref() {
         None => None,
         Some("security") => Some(SECURITY.to_string()),
-        Some("system") => Some("Channel:System OR LogName:System".to_string()),
-        Some("application") => Some("Channel:Application OR LogName:Application".to_string()),
         Some("sysmon") => Some(SYSMON.to_string()),
         Some("powershell") => Some(POWERSHELL.to_string()),
         Some("powershell-classic") => Some(POWERSHELL_CLASSIC.to_string()),

@@ -40,6 +40,21 @@ pub fn hunt_json(case: &Path) -> serde_json::Value {
         .expect("hunt's JSON")
 }
 
+/// The verdicts of a `hunt --format json` report, in its order: host and verdict.
+pub fn verdicts(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .map(|v| {
+            (
+                v["host"].as_str().expect("a host").to_string(),
+                v["verdict"].as_str().expect("a verdict").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// How many events a finding of `rule` cites in a `hunt --format json` report (0: none).
 pub fn finding_count(report: &serde_json::Value, rule: &str) -> u64 {
     report["findings"]

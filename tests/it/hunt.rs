@@ -33,17 +33,7 @@ fn strings(v: &Value, key: &str) -> BTreeSet<String> {
 fn hunt_finds_the_whole_intrusion_and_no_decoy() {
     let report = hunt_json(sample_case());
     // One verdict per host, all four tiers (sample-logs/README.md, "Verdicts").
-    let verdicts: Vec<(String, String)> = report["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["host"].as_str().unwrap().to_string(),
-                v["verdict"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let verdicts: Vec<(String, String)> = common::verdicts(&report);
     assert_eq!(
         verdicts,
         [
@@ -1911,17 +1901,10 @@ fn get_web_shells_and_percent_encoded_attacks_are_found() {
 
 /// The verdicts of a `hunt --format json` report: host, verdict, window.
 fn verdict_rows(report: &Value) -> Vec<(String, String, String)> {
-    report["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["host"].as_str().unwrap().to_string(),
-                v["verdict"].as_str().unwrap().to_string(),
-                format!("{} {}", v["first"], v["last"]),
-            )
-        })
+    common::verdicts(report)
+        .into_iter()
+        .zip(report["verdicts"].as_array().unwrap())
+        .map(|((host, verdict), v)| (host, verdict, format!("{} {}", v["first"], v["last"])))
         .collect()
 }
 

@@ -2117,17 +2117,7 @@ fn collections_by_velociraptor_and_kape_name_their_servers() {
     let case = dir.path().join("case");
     common::ingest(&case, &evidence);
     let report = common::hunt_json(&case);
-    let verdicts: Vec<(String, String)> = report["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["host"].as_str().unwrap().to_string(),
-                v["verdict"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let verdicts: Vec<(String, String)> = common::verdicts(&report);
     let hosts: Vec<&str> = verdicts.iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(hosts, ["MBX-A", "MBX-B", "MBX-C"], "{verdicts:?}");
     assert_eq!(verdicts[0].1, "compromised");
