@@ -379,7 +379,34 @@ struct Part<'r> {
     rule: &'r RuleInfo,
     outcome: Outcome,
     query: String,
+    /// Why these hits mean less than their rule says, when they do.
+    note: Option<String>,
 }
+
+/// A script in a shell location that answered POSTs on a host.
+struct PostedScript {
+    host: String,
+    path: String,
+    taken: Posted,
+}
+
+/// What a script answering POSTs in a shell location is taken for.
+enum Posted {
+    /// A web shell, and why.
+    Shell(String),
+    /// A script of the site: posted to by this many clients from the first day of the host's
+    /// logs (which begin at `since`).
+    Site {
+        clients: u64,
+        since: i64,
+        /// The path as logged.
+        shown: String,
+    },
+}
+
+/// The rule whose hits are POSTs answered by any script in a shell location: a script of the
+/// site answers them too (an MFA or branding add-on under /owa/auth/).
+const POST_TO_SHELL_LOCATION: &str = "webshell-post-to-script-in-shell-location";
 
 struct Ctx<'a> {
     store: &'a dyn Store,
@@ -389,6 +416,8 @@ struct Ctx<'a> {
     parts: Vec<Part<'a>>,
     /// Rules with hits whose hits are context: worth a line in a verdict, never its cause.
     context: Vec<&'a RuleInfo>,
+    /// Scripts in shell locations that answered POSTs.
+    posted: Vec<PostedScript>,
 }
 
 /// Exchange's own scripts, which answer anyone: never a web shell, whatever a request to them
@@ -449,7 +478,8 @@ const DOUBTFUL_FORWARDER: &str = "doubtful forwarder";
 const HEALTH_CHECKS: &str = "path:*/healthcheck.htm";
 
 /// A script in a shell location answering POSTs from the first day of a host's logs is taken
-/// for a web shell used by at most this many clients; one more posted to is the site's.
+/// for a web shell used by at most this many clients; one more posted to under /owa/auth/ or
+/// /ecp/auth/ is the site's.
 const DAY_ONE_SHELL_CLIENTS: u64 = 5;
 
 /// A user agent seen on at most this many events in the whole case is rare.
@@ -505,6 +535,7 @@ impl<'a> Ctx<'a> {
                     rule,
                     outcome: Outcome::Probe,
                     query: base,
+                    note: None,
                 });
                 continue;
             }
@@ -521,6 +552,7 @@ impl<'a> Ctx<'a> {
                             rule,
                             outcome: Outcome::Probe,
                             query: format!("{base} AND {s}"),
+                            note: None,
                         });
                     }
                     if let Some(a) = &agent {
@@ -532,6 +564,7 @@ impl<'a> Ctx<'a> {
                             rule,
                             outcome: Outcome::Attempt,
                             query,
+                            note: None,
                         });
                     }
                     format!("({base} AND NOT {n})")
@@ -541,6 +574,7 @@ impl<'a> Ctx<'a> {
                         rule,
                         outcome: Outcome::Probe,
                         query: format!("{base} AND {n}"),
+                        note: None,
                     });
                     format!("({base} AND NOT {n})")
                 }
@@ -556,27 +590,91 @@ impl<'a> Ctx<'a> {
                         rule,
                         outcome,
                         query: format!("{main} AND ({when})"),
+                        note: None,
                     });
                     parts.push(Part {
                         rule,
                         outcome: Outcome::Attempt,
                         query: format!("{main} AND NOT ({when})"),
+                        note: None,
                     });
                 }
                 None => parts.push(Part {
                     rule,
                     outcome,
                     query: main,
+                    note: None,
                 }),
             }
         }
-        Ok(Ctx {
+        let mut ctx = Ctx {
             store,
             d,
             vocab,
             parts,
             context,
-        })
+            posted: Vec::new(),
+        };
+        ctx.posted = ctx.posted_scripts()?;
+        ctx.site_scripts_are_context();
+        Ok(ctx)
+    }
+
+    /// POSTs to a script of the site are no web shell's use: on each host, the hits of
+    /// [`POST_TO_SHELL_LOCATION`] on its site scripts become context, with the reason.
+    fn site_scripts_are_context(&mut self) {
+        // host -> (path, path as logged, clients, logs' start)
+        let mut by_host: BTreeMap<&str, Vec<(&str, &str, u64, i64)>> = BTreeMap::new();
+        for p in &self.posted {
+            if let Posted::Site {
+                clients,
+                since,
+                ref shown,
+            } = p.taken
+            {
+                by_host.entry(p.host.as_str()).or_default().push((
+                    p.path.as_str(),
+                    shown.as_str(),
+                    clients,
+                    since,
+                ));
+            }
+        }
+        if by_host.is_empty() {
+            return;
+        }
+        let mut added = Vec::new();
+        for part in self
+            .parts
+            .iter_mut()
+            .filter(|p| p.rule.id == POST_TO_SHELL_LOCATION && p.outcome > Outcome::Context)
+        {
+            let mut sites = Vec::new();
+            for (host, scripts) in &by_host {
+                let paths: Vec<String> = scripts
+                    .iter()
+                    .map(|(path, ..)| format!("path:{}", quote_value(path)))
+                    .collect();
+                let site = format!("(host:{} AND ({}))", quote_value(host), paths.join(" OR "));
+                let said: Vec<String> = scripts
+                    .iter()
+                    .map(|(_, shown, clients, _)| format!("{shown} by {clients} clients"))
+                    .collect();
+                added.push(Part {
+                    rule: part.rule,
+                    outcome: Outcome::Context,
+                    query: format!("({}) AND {site}", part.query),
+                    note: Some(format!(
+                        "not a web shell's use: posted to from the first day of the host's logs ({}), {}, taken for the site's own script(s); check them on disk",
+                        format_ms(scripts[0].3),
+                        said.join(", ")
+                    )),
+                });
+                sites.push(site);
+            }
+            part.query = format!("({}) AND NOT ({})", part.query, sites.join(" OR "));
+        }
+        self.parts.extend(added);
     }
 
     fn select(&self, q: &str) -> Result<Box<dyn Selected + 'a>> {
@@ -935,11 +1033,11 @@ impl<'a> Ctx<'a> {
         Ok(out)
     }
 
-    fn webshells(&self) -> Result<Vec<WebShell>> {
+    /// Every script in a shell location that answered POSTs, per host, taken for a web shell
+    /// (with why) or for a script of the site.
+    fn posted_scripts(&self) -> Result<Vec<PostedScript>> {
         let first_hit = self.first_exploitation()?;
-        let writes = self.named_writes()?;
-        // (host, lower-cased path) -> (path as logged, why).
-        let mut candidates: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+        let mut out = Vec::new();
         let answered = format!("({SHELL_LOCATIONS}) AND method:POST AND status:[200 TO 299]");
         let posted = self.select(&answered)?;
         for host in self.values(&posted, "host", 100)? {
@@ -952,28 +1050,61 @@ impl<'a> Ctx<'a> {
                 let after_exploit = first_hit.get(&host).is_some_and(|t| first_any >= *t);
                 // Absent from the first day of the host's logs: planted since.
                 let appeared = first_any > host_start + 86_400_000;
-                let why = if after_exploit {
-                    "answered POSTs, first requested after the host's first exploitation hit"
-                        .to_string()
-                } else if appeared {
-                    "absent from the first day of the host's logs, then answered POSTs".to_string()
-                } else if self
-                    .select(&format!("{answered} AND {q_path}"))?
-                    .top_values("client", usize::MAX, Order::Top, false)?
-                    .distinct
-                    > DAY_ONE_SHELL_CLIENTS
-                {
-                    // Posted to by many from the start of the logs: a script of the site.
-                    continue;
-                } else {
-                    // In use from the start of the logs by a few: planted before them (the
-                    // usual case once a shell outlives the logs' retention).
-                    format!(
-                        "answered POSTs from the first day of the host's logs ({}): it may predate them",
-                        crate::formats::time::format_ms(host_start)
+                let taken = if after_exploit {
+                    Posted::Shell(
+                        "answered POSTs, first requested after the host's first exploitation hit"
+                            .to_string(),
                     )
+                } else if appeared {
+                    Posted::Shell(
+                        "absent from the first day of the host's logs, then answered POSTs"
+                            .to_string(),
+                    )
+                } else {
+                    let clients = self
+                        .select(&format!("{answered} AND {q_path}"))?
+                        .top_values("client", usize::MAX, Order::Top, false)?
+                        .distinct;
+                    if clients > DAY_ONE_SHELL_CLIENTS && add_on_folder(&path) {
+                        // Posted to by many from the start of the logs: a script of the site.
+                        let sel = self.select(&q_path)?;
+                        Posted::Site {
+                            clients,
+                            since: host_start,
+                            shown: self
+                                .written_values(&sel, "path", 1)?
+                                .pop()
+                                .unwrap_or_default(),
+                        }
+                    } else {
+                        // In use from the start of the logs by a few: planted before them (the
+                        // usual case once a shell outlives the logs' retention).
+                        Posted::Shell(format!(
+                            "answered POSTs from the first day of the host's logs ({}): it may predate them",
+                            crate::formats::time::format_ms(host_start)
+                        ))
+                    }
                 };
-                candidates.insert((host.clone(), path.clone()), (path, why));
+                out.push(PostedScript {
+                    host: host.clone(),
+                    path,
+                    taken,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn webshells(&self) -> Result<Vec<WebShell>> {
+        let writes = self.named_writes()?;
+        // (host, lower-cased path) -> (path as logged, why).
+        let mut candidates: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+        for p in &self.posted {
+            if let Posted::Shell(why) = &p.taken {
+                candidates.insert(
+                    (p.host.clone(), p.path.clone()),
+                    (p.path.clone(), why.clone()),
+                );
             }
         }
         // Scripts a web shell rule names by their use (a tunnel's opening request, a public
@@ -1363,11 +1494,15 @@ impl<'a> Ctx<'a> {
                 reasons.push((
                     part.outcome,
                     format!(
-                        "{}: {} — {} event(s) from {}",
+                        "{}: {} — {} event(s) from {}{}",
                         part.outcome,
                         part.rule.title,
                         sel.len(),
-                        sel.span()?.map(|s| format_ms(s.0)).unwrap_or_default()
+                        sel.span()?.map(|s| format_ms(s.0)).unwrap_or_default(),
+                        part.note
+                            .as_deref()
+                            .map(|n| format!(": {n}"))
+                            .unwrap_or_default()
                     ),
                 ));
                 for ev in sel.events(0, sel.len().min(CITED_PER_REASON) as usize)? {
@@ -1592,6 +1727,13 @@ impl Excluded {
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback() || self.declared.iter().any(|c| c.contains(ip)))
     }
+}
+
+/// Whether a script's folder is one where add-ons of the site live (an MFA or branding page
+/// under /owa/auth/ or /ecp/auth/). /aspnet_client/ and /oab/ hold no script of their own.
+fn add_on_folder(path: &str) -> bool {
+    let path = path.to_ascii_lowercase();
+    path.starts_with("/owa/auth/") || path.starts_with("/ecp/auth/")
 }
 
 fn verdict_of(outcome: Outcome) -> Verdict {

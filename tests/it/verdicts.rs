@@ -707,3 +707,75 @@ fn logs_read_again_for_their_clients_are_the_same_logs_read_once() {
     let out = common::ingest(&case, &ex1);
     assert!(out.contains("1 unchanged"), "{out}");
 }
+
+/// A script under /owa/auth/ that many clients post to from the first day of the logs (an MFA
+/// or branding add-on) is the site's: its POSTs are context, never "compromised", and the
+/// verdict says why. A script only a few post to from that day, or any under /aspnet_client/,
+/// is taken for a web shell that predates the logs, as before.
+#[test]
+fn a_script_of_the_site_many_post_to_is_no_web_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: 2021-08-10 00:00:00\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n";
+    let write = |server: &str, script: &str, clients: u32| {
+        let folder = dir.path().join(server).join("inetpub/logs/LogFiles/W3SVC1");
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut text = header.to_string();
+        // The day the logs begin, then the script's POSTs from it on.
+        text.push_str("2021-08-10 00:00:00 10.0.6.14 GET /owa/healthcheck.htm - 443 - 10.0.0.9 - - 200 0 0 20\n");
+        for c in 0..clients {
+            text.push_str(&format!(
+                "2021-08-10 08:{c:02}:00 10.0.6.14 POST {script} - 443 - 198.51.100.{} Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64) - 200 0 0 31\n",
+                10 + c
+            ));
+        }
+        std::fs::write(folder.join("u_ex210810.log"), text).unwrap();
+    };
+    write("EX7", "/owa/auth/CustomMfa.aspx", 8);
+    write("EX8", "/owa/auth/shelly.aspx", 2);
+    // /aspnet_client/ holds no script of a site, however many post to it.
+    write("EX9", "/aspnet_client/system_web/x.aspx", 8);
+    let case = dir.path().join("case");
+    common::ingest(&case, dir.path());
+    let report = common::hunt_json(&case);
+
+    let site = verdict(&report, "EX7");
+    assert_ne!(site["verdict"], "compromised", "{site}");
+    assert_ne!(site["verdict"], "attempted", "{site}");
+    let reasons = site["reasons"].to_string();
+    assert!(
+        reasons.contains("/owa/auth/CustomMfa.aspx by 8 clients")
+            && reasons.contains("the site's own script"),
+        "{reasons}"
+    );
+    let shell = verdict(&report, "EX8");
+    assert_eq!(shell["verdict"], "compromised", "{shell}");
+    assert!(
+        shell["evidence"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("u_ex210810.log")
+    );
+    let shells: Vec<(&str, &str)> = report["webshells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["host"].as_str().unwrap(), s["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        shells,
+        [
+            ("EX9", "/aspnet_client/system_web/x.aspx"),
+            ("EX8", "/owa/auth/shelly.aspx")
+        ]
+    );
+    assert_eq!(verdict(&report, "EX9")["verdict"], "compromised");
+    // The rule's finding counts the site's POSTs as context, the shell's as compromise.
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "webshell-post-to-script-in-shell-location")
+        .unwrap();
+    assert_eq!(finding["outcomes"]["compromise"], 10, "{finding}");
+    assert_eq!(finding["outcomes"]["context"], 8, "{finding}");
+}
