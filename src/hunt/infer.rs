@@ -560,12 +560,29 @@ impl<'a> Ctx<'a> {
                             Some(s) => format!("{base} AND {a} AND NOT {s}"),
                             None => format!("{base} AND {a}"),
                         };
-                        parts.push(Part {
-                            rule,
-                            outcome: Outcome::Attempt,
-                            query,
-                            note: None,
-                        });
+                        // Refused, a scanner's check is the probe its agent says it is.
+                        match rule.success_when.as_deref() {
+                            Some(when) => {
+                                parts.push(Part {
+                                    rule,
+                                    outcome: Outcome::Attempt,
+                                    query: format!("{query} AND ({when})"),
+                                    note: None,
+                                });
+                                parts.push(Part {
+                                    rule,
+                                    outcome: Outcome::Probe,
+                                    query: format!("{query} AND NOT ({when})"),
+                                    note: None,
+                                });
+                            }
+                            None => parts.push(Part {
+                                rule,
+                                outcome: Outcome::Attempt,
+                                query,
+                                note: None,
+                            }),
+                        }
                     }
                     format!("({base} AND NOT {n})")
                 }
@@ -985,12 +1002,14 @@ impl<'a> Ctx<'a> {
     // -----------------------------------------------------------------------------------------
     // Web shells.
 
-    /// First hit per host of an exploitation rule (attempts included).
+    /// First hit per host of an exploitation rule that succeeded (a refused attempt plants
+    /// nothing).
     fn first_exploitation(&self) -> Result<HashMap<String, i64>> {
         let mut out: HashMap<String, i64> = HashMap::new();
         // A web shell's own use is not the exploitation that planted it.
+        // A refused attempt, which every server on the internet gets, plants nothing.
         let exploitation =
-            |p: &&Part<'_>| p.outcome >= Outcome::Attempt && !p.rule.id.starts_with("webshell-");
+            |p: &&Part<'_>| p.outcome >= Outcome::Success && !p.rule.id.starts_with("webshell-");
         for part in self.parts.iter().filter(exploitation) {
             let sel = self.select(&part.query)?;
             if sel.is_empty() {
@@ -1043,7 +1062,11 @@ impl<'a> Ctx<'a> {
         for host in self.values(&posted, "host", 100)? {
             let q_host = format!("host:{}", quote_value(&host));
             let on_host = self.select(&format!("{answered} AND {q_host}"))?;
-            let host_start = self.select(&q_host)?.span()?.map_or(0, |s| s.0);
+            // The host's web logs begin here (its event logs may reach further back).
+            let host_start = self
+                .select(&format!("{q_host} AND method:*"))?
+                .span()?
+                .map_or(0, |s| s.0);
             for path in self.values(&on_host, "path", 1000)? {
                 let q_path = format!("path:{} AND {q_host}", quote_value(&path));
                 let first_any = self.select(&q_path)?.span()?.map_or(0, |s| s.0);

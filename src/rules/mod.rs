@@ -642,6 +642,21 @@ mod parity {
         );
         assert!(proxyshell.matcher.matches(&refused));
         assert!(!success.matches(&refused), "answered 401: an attempt");
+        let encoded = ev(
+            "/autodiscover/autodiscover.json",
+            "@evil.corp%2fmapi%2fnspi%2f?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            200,
+        );
+        assert!(proxyshell.matcher.matches(&encoded));
+        // Outlook's and Teams' Autodiscover v2 name a protocol, not a path.
+        for protocol in ["EWS", "ActiveSync", "Rest", "AutodiscoverV1"] {
+            let benign = ev(
+                "/autodiscover/autodiscover.json",
+                &format!("Email=t.nguyen%40corp.example&Protocol={protocol}&RedirectCount=1"),
+                200,
+            );
+            assert!(!proxyshell.matcher.matches(&benign), "{protocol}");
+        }
         let mut owassrf = ev("/owa/mastermailbox%40outlook.com/powershell", "", 200);
         owassrf.method = Some("POST".into());
         owassrf.ua = Some("Mozilla/5.0 Chrome/105.0.5195.54".into());

@@ -584,6 +584,20 @@ fn a_scanners_agent_never_hides_a_success_as_a_probe() {
         (session("Mozilla/5.0+zgrab/0.x"), "attempted"),
         (session("python-requests/2.26.0+(scanner)"), "attempted"),
         (check.to_string(), "probed"),
+        // Refused, scanners' checks are probes, whatever rule they match.
+        (
+            "2021-08-10 03:12:44 10.0.0.1 GET /autodiscover/autodiscover.json @zdi/PowerShell?&Email=autodiscover/autodiscover.json%3F@zdi 443 - 45.146.164.110 Mozilla/5.0+zgrab/0.x - 401 0 0 3\r\n\
+             2021-08-10 03:20:00 10.0.0.1 POST /ecp/y.js - 443 - 192.0.2.50 Mozilla/5.0+(compatible;+Nessus) - 404 0 2 3\r\n"
+                .to_string(),
+            "probed",
+        ),
+        // Outlook's and Teams' Autodiscover v2 name the protocol they want: routine.
+        (
+            "2021-08-10 08:07:11 10.0.0.1 GET /autodiscover/autodiscover.json Email=t.nguyen%40corp.example&Protocol=EWS&RedirectCount=1 443 - 172.16.30.46 Microsoft+Office/16.0+(Macintosh;+Mac+OS+X+10.15;+Microsoft+Outlook+16.45) - 200 0 0 31\r\n\
+             2021-08-10 08:07:12 10.0.0.1 GET /autodiscover/autodiscover.json Email=t.nguyen%40corp.example&Protocol=ActiveSync&RedirectCount=1 443 - 172.16.30.47 Outlook-iOS/709.2226530.prod.iphone+(4.30.0) - 200 0 0 31\r\n"
+                .to_string(),
+            "clean",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("EX7/W3SVC1");
@@ -716,12 +730,13 @@ fn logs_read_again_for_their_clients_are_the_same_logs_read_once() {
 fn a_script_of_the_site_many_post_to_is_no_web_shell() {
     let dir = tempfile::tempdir().unwrap();
     let header = "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n#Date: 2021-08-10 00:00:00\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n";
-    let write = |server: &str, script: &str, clients: u32| {
+    let write = |server: &str, script: &str, clients: u32, before: &str| {
         let folder = dir.path().join(server).join("inetpub/logs/LogFiles/W3SVC1");
         std::fs::create_dir_all(&folder).unwrap();
         let mut text = header.to_string();
         // The day the logs begin, then the script's POSTs from it on.
         text.push_str("2021-08-10 00:00:00 10.0.6.14 GET /owa/healthcheck.htm - 443 - 10.0.0.9 - - 200 0 0 20\n");
+        text.push_str(before);
         for c in 0..clients {
             text.push_str(&format!(
                 "2021-08-10 08:{c:02}:00 10.0.6.14 POST {script} - 443 - 198.51.100.{} Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64) - 200 0 0 31\n",
@@ -730,17 +745,31 @@ fn a_script_of_the_site_many_post_to_is_no_web_shell() {
         }
         std::fs::write(folder.join("u_ex210810.log"), text).unwrap();
     };
-    write("EX7", "/owa/auth/CustomMfa.aspx", 8);
-    write("EX8", "/owa/auth/shelly.aspx", 2);
+    // A refused ProxyShell check, as every server on the internet gets, plants nothing; nor do
+    // the host's event logs reaching back before its web logs move their first day.
+    write(
+        "EX7",
+        "/owa/auth/CustomMfa.aspx",
+        8,
+        "2021-08-10 03:12:44 10.0.6.14 GET /autodiscover/autodiscover.json @x/PowerShell?&Email=autodiscover/autodiscover.json%3F@x 443 - 45.146.164.110 Mozilla/5.0 - 401 0 0 3\n",
+    );
+    let events = dir.path().join("EX7/EventLogs");
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(
+        events.join("System.csv"),
+        "\"TimeCreated\",\"Id\",\"LevelDisplayName\",\"ProviderName\",\"LogName\",\"MachineName\",\"Message\"\n\"2021-08-01T08:00:00.0000000Z\",\"7036\",\"Information\",\"Service Control Manager\",\"System\",\"EX7.corp.example\",\"The Windows Update service entered the running state.\"\n",
+    )
+    .unwrap();
+    write("EX8", "/owa/auth/shelly.aspx", 2, "");
     // /aspnet_client/ holds no script of a site, however many post to it.
-    write("EX9", "/aspnet_client/system_web/x.aspx", 8);
+    write("EX9", "/aspnet_client/system_web/x.aspx", 8, "");
     let case = dir.path().join("case");
     common::ingest(&case, dir.path());
     let report = common::hunt_json(&case);
 
     let site = verdict(&report, "EX7");
-    assert_ne!(site["verdict"], "compromised", "{site}");
-    assert_ne!(site["verdict"], "attempted", "{site}");
+    // Attempted, by the refused check: not compromised.
+    assert_eq!(site["verdict"], "attempted", "{site}");
     let reasons = site["reasons"].to_string();
     assert!(
         reasons.contains("/owa/auth/CustomMfa.aspx by 8 clients")
