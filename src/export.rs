@@ -379,9 +379,10 @@ pub fn export_to_file(
     annotations: &Annotations,
     format: Format,
     path: &std::path::Path,
+    keep: &crate::sink::Keep,
     progress: OnProgress<'_>,
 ) -> Result<u64> {
-    let mut sink = crate::sink::Sink::open(path)?;
+    let mut sink = crate::sink::Sink::open(path, keep)?;
     let n = export(sel, annotations, format, &mut sink, progress)?;
     sink.finish()?;
     Ok(n)

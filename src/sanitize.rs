@@ -5,12 +5,17 @@
 
 use std::borrow::Cow;
 
-/// True for characters that must not be written to a terminal as they are.
+/// True for characters that must not be written to a terminal as they are: controls,
+/// bidirectional overrides, line separators, and the invisible ones (Unicode's format
+/// characters, tags, blank fillers) that would make two different values read the same.
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-            | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+            '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{feff}' | '\u{ffa0}'
+            | '\u{fff9}'..='\u{fffb}' | '\u{fffe}' | '\u{ffff}' | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}')
 }
 
 /// Escapes every unsafe character; borrows when there is none.
@@ -174,6 +179,11 @@ mod tests {
         assert_eq!(
             escape_controls("evil\u{202e}fdp.exe"),
             "evil\\u{202e}fdp.exe"
+        );
+        // Invisible: two different agents must not read the same.
+        assert_eq!(
+            escape_controls("python\u{200b}-requests\u{ad}/2\u{2060}.25\u{e0041}"),
+            "python\\u{200b}-requests\\xad/2\\u{2060}.25\\u{e0041}"
         );
         assert_eq!(escape_controls("\u{9b}[2J"), "\\x9b[2J");
         assert!(matches!(escape_controls("plain é"), Cow::Borrowed(_)));

@@ -3,9 +3,11 @@
 //! * `-` is standard output;
 //! * a FIFO, a character device (a terminal, `/dev/null`) or a socket is written through, as
 //!   `cat > PATH` would; to a terminal, control characters are escaped;
-//! * a regular file, or a path that does not exist, is written under a temporary name beside it
-//!   and renamed over it once complete and synced, so an interrupted or failed write never
-//!   leaves a truncated file under the name asked for;
+//! * a path that does not exist, or a regular file the caller may replace (`--force`, `:w!`),
+//!   is written under a temporary name beside it and renamed over it once complete and synced,
+//!   so an interrupted or failed write never leaves a truncated file under the name asked for;
+//! * an existing file is otherwise refused, and the case's directory and its evidence always
+//!   are ([`Keep`]): one slip in a path must not destroy what the case rests on;
 //! * anything else (a directory, a symlink, a block device) is refused: replacing it would
 //!   destroy what it is.
 //!
@@ -69,14 +71,87 @@ impl Write for Target {
     }
 }
 
+/// What an output must leave alone.
+#[derive(Debug, Default, Clone)]
+pub struct Keep {
+    /// Whether an existing regular file may be replaced.
+    replace: bool,
+    /// Folders and files never written (canonical paths): the case's, its evidence.
+    dirs: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+impl Keep {
+    /// Existing files kept unless `replace`.
+    pub fn new(replace: bool) -> Keep {
+        Keep {
+            replace,
+            ..Keep::default()
+        }
+    }
+
+    /// Also never writes under `dir` (the case's directory).
+    pub fn dir(mut self, dir: &Path) -> Keep {
+        if let Ok(d) = dir.canonicalize() {
+            self.dirs.push(d);
+        }
+        self
+    }
+
+    /// Also never writes these files (the evidence, as the manifest names it).
+    pub fn files<'a>(mut self, paths: impl IntoIterator<Item = &'a str>) -> Keep {
+        self.files.extend(
+            paths
+                .into_iter()
+                .filter_map(|p| Path::new(p).canonicalize().ok()),
+        );
+        self
+    }
+
+    /// Refuses a path this keeps.
+    fn check(&self, path: &Path, exists: bool) -> Result<()> {
+        let refuse = |why: &str| {
+            Err(Error::Usage(format!(
+                "{}: {why}; give another path",
+                path.display()
+            )))
+        };
+        let resolved = resolve(path);
+        if let Some(r) = &resolved {
+            if self.dirs.iter().any(|d| r.starts_with(d)) {
+                return refuse("inside the case's directory, which only trawl's ingest writes");
+            }
+            if self.files.iter().any(|f| f == r) {
+                return refuse("evidence of the case, which trawl never changes");
+            }
+        }
+        if exists && !self.replace {
+            return refuse(
+                "exists, and is replaced only when asked (--force, or :w! in the timeline)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The path a write to `path` would create or replace, through symbolic links in its folders.
+fn resolve(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(name))
+}
+
 /// Whether the path is `-`, standard output.
 pub fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
 impl Sink {
-    /// Opens `path` for writing as the module says.
-    pub fn open(path: &Path) -> Result<Sink> {
+    /// Opens `path` for writing as the module says, leaving alone what `keep` keeps.
+    pub fn open(path: &Path, keep: &Keep) -> Result<Sink> {
         if is_stdout(path) {
             return Ok(Sink {
                 out: BufWriter::new(Target::Stdout(io::stdout()).guarded()),
@@ -88,6 +163,7 @@ impl Sink {
             Ok(meta) => {
                 let kind = meta.file_type();
                 if kind.is_file() {
+                    keep.check(path, true)?;
                     return Self::atomic(path);
                 }
                 if is_stream(&kind) {
@@ -113,7 +189,10 @@ impl Sink {
                     path.display()
                 )))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::atomic(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                keep.check(path, false)?;
+                Self::atomic(path)
+            }
             Err(e) => Err(Error::io(path, e)),
         }
     }
@@ -192,8 +271,8 @@ fn is_stream(_: &std::fs::FileType) -> bool {
 }
 
 /// Writes `bytes` to `path` as [`Sink`] does.
-pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut sink = Sink::open(path)?;
+pub fn write(path: &Path, bytes: &[u8], keep: &Keep) -> Result<()> {
+    let mut sink = Sink::open(path, keep)?;
     sink.write_all(bytes).map_err(|e| Error::io(path, e))?;
     sink.finish()
 }
@@ -203,15 +282,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn regular_files_are_replaced_whole() {
+    fn regular_files_are_replaced_whole_and_only_when_asked() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("out.csv");
-        write(&p, b"one").expect("new");
-        write(&p, b"two").expect("replace");
+        let replace = Keep::new(true);
+        write(&p, b"one", &Keep::new(false)).expect("new");
+        let kept = write(&p, b"two", &Keep::new(false)).expect_err("exists");
+        assert!(kept.to_string().contains("--force"), "{kept}");
+        assert_eq!(std::fs::read(&p).expect("read"), b"one");
+        write(&p, b"two", &replace).expect("replace");
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         // Not finished: nothing left, the old content stays.
-        let mut s = Sink::open(&p).expect("open");
+        let mut s = Sink::open(&p, &replace).expect("open");
         s.write_all(b"half").expect("write");
         drop(s);
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
@@ -227,7 +310,8 @@ mod tests {
         std::fs::write(&target, b"keep").expect("write");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
-        assert!(write(&link, b"x").is_err());
+        let replace = Keep::new(true);
+        assert!(write(&link, b"x", &replace).is_err());
         assert!(
             std::fs::symlink_metadata(&link)
                 .expect("meta")
@@ -235,8 +319,9 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(std::fs::read(&target).expect("read"), b"keep");
-        assert!(write(dir.path(), b"x").is_err());
-        write(Path::new("/dev/null"), b"gone").expect("a device is written through");
+        assert!(write(dir.path(), b"x", &replace).is_err());
+        write(Path::new("/dev/null"), b"gone", &Keep::new(false))
+            .expect("a device is written through");
         assert!(
             std::fs::metadata("/dev/null")
                 .expect("meta")
@@ -250,7 +335,36 @@ mod tests {
     fn write_errors_are_errors() {
         // /dev/full takes the open and fails every write.
         if Path::new("/dev/full").exists() {
-            assert!(write(Path::new("/dev/full"), &vec![b'x'; 1 << 20]).is_err());
+            assert!(
+                write(
+                    Path::new("/dev/full"),
+                    &vec![b'x'; 1 << 20],
+                    &Keep::new(true)
+                )
+                .is_err()
+            );
         }
+    }
+
+    #[test]
+    fn the_case_and_its_evidence_are_never_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let case = dir.path().join("case");
+        std::fs::create_dir_all(&case).expect("case");
+        let evidence = dir.path().join("u_ex210305.log");
+        std::fs::write(&evidence, b"evidence").expect("write");
+        let keep = Keep::new(true)
+            .dir(&case)
+            .files([evidence.to_str().expect("utf-8")]);
+        let e = write(&evidence, b"x", &keep).expect_err("evidence");
+        assert!(e.to_string().contains("evidence"), "{e}");
+        assert_eq!(std::fs::read(&evidence).expect("read"), b"evidence");
+        // Another spelling of the same paths is the same paths.
+        let again = dir.path().join("case/../u_ex210305.log");
+        assert!(write(&again, b"x", &keep).is_err());
+        let e = write(&case.join("marks.json"), b"x", &keep).expect_err("case");
+        assert!(e.to_string().contains("case's directory"), "{e}");
+        assert!(!case.join("marks.json").exists());
+        write(&dir.path().join("out.csv"), b"x", &keep).expect("elsewhere");
     }
 }

@@ -168,6 +168,17 @@ impl Source {
     }
 
     /// The case's directory, when it has one (its own rules live there).
+    /// What an output of this case must leave alone: its directory and its evidence, and
+    /// existing files unless `replace`.
+    pub fn keep(&self, replace: bool) -> crate::sink::Keep {
+        let keep = crate::sink::Keep::new(replace)
+            .files(self.manifest().files.iter().flat_map(|f| f.paths()));
+        match self.dir() {
+            Some(dir) => keep.dir(dir),
+            None => keep,
+        }
+    }
+
     pub fn dir(&self) -> Option<&Path> {
         match self {
             Source::Local { case, .. } => Some(&case.dir),

@@ -16,7 +16,7 @@ pub(super) fn export(
     annotations: &Annotations,
     text: &str,
     format: Option<crate::export::Format>,
-    output: &Path,
+    (output, keep): (&Path, &crate::sink::Keep),
 ) -> Result<u8> {
     let format = match format
         .or_else(|| crate::export::Format::from_path(&output.to_string_lossy()))
@@ -34,7 +34,8 @@ pub(super) fn export(
         Err(code) => return Ok(code),
     };
     let bar = Bar::new(true, "{bar:30} {pos}/{len} events, eta {eta}");
-    let n = crate::export::export_to_file(&sel, annotations, format, output, &|p| bar.report(p))?;
+    let n =
+        crate::export::export_to_file(&sel, annotations, format, output, keep, &|p| bar.report(p))?;
     bar.finish();
     let said = format!(
         "Exported {} to {} ({})",

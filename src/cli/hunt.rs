@@ -13,7 +13,7 @@ pub(super) fn hunt(
     out: &mut impl Write,
     source: &Source,
     format: HuntFormat,
-    output: Option<&Path>,
+    output: Option<(&Path, crate::sink::Keep)>,
     rescan: bool,
     extra: &[PathBuf],
 ) -> Result<()> {
@@ -27,7 +27,7 @@ fn write_report(
     out: &mut impl Write,
     report: &crate::hunt::Report,
     format: HuntFormat,
-    output: Option<&Path>,
+    output: Option<(&Path, crate::sink::Keep)>,
 ) -> Result<()> {
     use crate::hunt::output;
     let text = match format {
@@ -43,7 +43,7 @@ fn write_report(
         }
     };
     match output {
-        Some(path) => crate::sink::write(path, text.as_bytes()),
+        Some((path, keep)) => crate::sink::write(path, text.as_bytes(), &keep),
         None => out.write_all(text.as_bytes()).map_err(w),
     }
 }

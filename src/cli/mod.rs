@@ -89,6 +89,9 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Replace the output file if it exists (never the case's files or its evidence).
+        #[arg(long)]
+        force: bool,
         /// Run the rules again even if the stored detections are current.
         #[arg(long)]
         rescan: bool,
@@ -109,9 +112,12 @@ pub enum Command {
         /// .timesketch.jsonl, .ecs.jsonl).
         #[arg(long, value_enum)]
         format: Option<crate::export::Format>,
-        /// Output file.
+        /// Output file (`-` for standard output).
         #[arg(short, long)]
         output: PathBuf,
+        /// Replace the output file if it exists (never the case's files or its evidence).
+        #[arg(long)]
+        force: bool,
     },
     /// Tag every event of a query (as `:tag NAME` does in the timeline).
     Tag {
@@ -128,9 +134,12 @@ pub enum Command {
     Report {
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
-        /// Output file.
+        /// Output file (`-` for standard output).
         #[arg(short, long)]
         output: PathBuf,
+        /// Replace the output file if it exists (never the case's files or its evidence).
+        #[arg(long)]
+        force: bool,
         /// More rules: trawl rule files (.toml), Sigma rules (.yml), or folders of them (besides
         /// the built-in pack and the case's rules.toml and sigma/ folder).
         #[arg(long = "rules", visible_alias = "sigma")]
@@ -353,10 +362,13 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
         Some(Command::Hunt {
             format,
             output,
+            force,
             rescan,
             rules,
         }) => {
-            hunt::hunt(out, &source()?, *format, output.as_deref(), *rescan, rules)?;
+            let source = source()?;
+            let output = output.as_deref().map(|o| (o, source.keep(*force)));
+            hunt::hunt(out, &source, *format, output, *rescan, rules)?;
             Ok(0)
         }
         Some(Command::Search {
@@ -395,15 +407,25 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
             tag,
             format,
             output,
+            force,
         }) => {
             let source = source()?;
+            let keep = source.keep(*force);
             let text = match tag {
                 Some(t) => format!("({query}) AND tag:{}", query::quote_value(t)),
                 None => query.clone(),
             };
             let (vocab, annotations) = source.annotated()?;
             source.with(|store| {
-                export::export(out, store, &vocab, &annotations, &text, *format, output)
+                export::export(
+                    out,
+                    store,
+                    &vocab,
+                    &annotations,
+                    &text,
+                    *format,
+                    (output, &keep),
+                )
             })
         }
         Some(Command::Tag {
@@ -414,9 +436,12 @@ fn dispatch(out: &mut impl Write, cli: Cli) -> Result<u8> {
         Some(Command::Report {
             format,
             output,
+            force,
             rules,
         }) => {
-            report::report(out, &source()?, *format, output, rules)?;
+            let source = source()?;
+            let keep = source.keep(*force);
+            report::report(out, &source, *format, output, &keep, rules)?;
             Ok(0)
         }
         None => match &spec {

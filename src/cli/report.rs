@@ -13,13 +13,14 @@ pub(super) fn report(
     source: &Source,
     format: ReportFormat,
     output: &Path,
+    keep: &crate::sink::Keep,
     rules: &[PathBuf],
 ) -> Result<()> {
     let d = detections(source, &load_rules_from(source.dir(), rules)?, false)?;
     let marks = source.marks()?;
     let (report, name) =
         source.with(|s| Ok::<_, crate::Error>((crate::report::build(s, &d, &marks)?, s.name())))?;
-    write(out, &report, &name, format, output)
+    write(out, &report, &name, format, output, keep)
 }
 
 fn write(
@@ -28,12 +29,13 @@ fn write(
     name: &str,
     format: ReportFormat,
     output: &Path,
+    keep: &crate::sink::Keep,
 ) -> Result<()> {
     let text = match format {
         ReportFormat::Md => crate::report::markdown(report, name),
         ReportFormat::Html => crate::report::html(report, name),
     };
-    crate::sink::write(output, text.as_bytes())?;
+    crate::sink::write(output, text.as_bytes(), keep)?;
     if crate::sink::is_stdout(output) {
         return Ok(());
     }

@@ -626,7 +626,7 @@ impl App {
                 }
             }
             "views" => self.outbox.push_back(Request::ListViews),
-            "export" | "w" => {
+            "export" | "w" | "export!" | "w!" => {
                 let mut words = arg.split_whitespace();
                 let Some(path) = words.next() else {
                     self.message = Some(
@@ -647,6 +647,7 @@ impl App {
                     generation: self.generation,
                     path: path.to_string(),
                     format,
+                    replace: name.ends_with('!'),
                 });
             }
             "follow" => match &mut self.live {

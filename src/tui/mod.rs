@@ -186,6 +186,8 @@ pub fn run_on(source: crate::source::Source, options: Options) -> Result<Outcome
     input.stop();
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    // The shell gets its cursor back (drawing hid it), on the screen the shell is on.
+    let _ = execute!(io::stdout(), ratatui::crossterm::cursor::Show);
     // The ingest stops where it is: its last commit is kept, the next run completes it.
     let mut outcome = Outcome::default();
     if let Some(r) = &running {
@@ -259,6 +261,8 @@ fn is_suspend(ev: &Event) -> bool {
 fn suspend(terminal: &mut ratatui::DefaultTerminal) -> Result<()> {
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    // The shell gets its cursor back (drawing hid it), on the screen the shell is on.
+    let _ = execute!(io::stdout(), ratatui::crossterm::cursor::Show);
     let _ = io::stdout().flush();
     // SIGTSTP to ourselves, without unsafe code: the job stops here until `fg`.
     let _ = std::process::Command::new("kill")

@@ -44,6 +44,7 @@ fn export(format: &str, extra: &[&str]) -> (String, PathBuf) {
         "export",
         "--format",
         format,
+        "--force",
         "-o",
         path_str(&out),
     ];
@@ -450,6 +451,55 @@ fn outputs_write_through_fifos_and_never_replace_what_is_not_a_file() {
         let full = run(&["export", "--case", c, "--format", "csv", "-o", "/dev/full"]);
         assert_eq!(full.status.code(), Some(1), "a full device is an error");
     }
+}
+
+/// One slip in a path destroys nothing: an existing file is replaced only with `--force`, and
+/// the case's own files and its evidence never are, whatever the command.
+#[test]
+fn outputs_never_replace_evidence_the_case_or_an_existing_file_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("evidence/EX1/inetpub/logs/LogFiles/W3SVC1");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let log = evidence.join("u_ex210810.log");
+    std::fs::write(&log, "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n2021-08-10 10:00:00 10.0.0.1 GET /owa/ - 443 - 198.51.100.7 Mozilla/5.0 - 200 0 0 5\n").unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("evidence"));
+    let c = path_str(&case);
+    let before = std::fs::read(&log).unwrap();
+    ok(&["tag", "keep-me", "--case", c, "--query", "*"]);
+    let marks = std::fs::read(case.join("marks.json")).unwrap();
+    for (target, why) in [
+        (log.clone(), "evidence of the case"),
+        (case.join("marks.json"), "inside the case's directory"),
+    ] {
+        for args in [
+            vec!["export", "--case", c, "--format", "csv", "--force", "-o"],
+            vec!["hunt", "--case", c, "--force", "-o"],
+            vec!["report", "--case", c, "--force", "-o"],
+        ] {
+            let mut args = args;
+            args.push(path_str(&target));
+            let out = run(&args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(why) && err.lines().count() == 1, "{err}");
+        }
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the evidence changed");
+    assert_eq!(std::fs::read(case.join("marks.json")).unwrap(), marks);
+
+    let out_csv = dir.path().join("out.csv");
+    std::fs::write(&out_csv, "mine").unwrap();
+    let refused = run(&["export", "--case", c, "-o", path_str(&out_csv)]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&out_csv).unwrap(), "mine");
+    ok(&["export", "--case", c, "--force", "-o", path_str(&out_csv)]);
+    assert!(
+        std::fs::read_to_string(&out_csv)
+            .unwrap()
+            .starts_with("ts,host,")
+    );
 }
 
 /// A case on read-only media (an archived copy, a write-protected share) answers `search`,

@@ -105,7 +105,7 @@ pub fn failed_logons(ns: std::ops::RangeInclusive<u32>) -> String {
 }
 
 /// The events of `case` matching `query`, as `trawl export` writes them in JSON lines (into a
-/// file beside the case).
+/// file beside the case, replaced on each call).
 pub fn exported(case: &Path, query: &str) -> Vec<serde_json::Value> {
     let out = case.with_extension("export.jsonl");
     ok(&[
@@ -114,6 +114,7 @@ pub fn exported(case: &Path, query: &str) -> Vec<serde_json::Value> {
         path_str(case),
         "--query",
         query,
+        "--force",
         "-o",
         path_str(&out),
     ]);

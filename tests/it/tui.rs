@@ -396,6 +396,25 @@ fn export_writes_exactly_the_current_view() {
         text.lines()
             .all(|l| l.contains("\"ip\":\"198.51.100.144\""))
     );
+    // Written again, the file is kept unless `:w!` says to replace it, as vim does.
+    h.query("status:241");
+    h.command(&format!("w {}", out.display()));
+    let said = h.app.message.clone().unwrap_or_default();
+    assert!(said.contains("exists") && said.contains(":w!"), "{said}");
+    assert_eq!(std::fs::read_to_string(&out).expect("kept"), text);
+    h.command(&format!("w! {}", out.display()));
+    assert!(
+        h.app
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("exported 3 event(s)")),
+        "{:?}",
+        h.app.message
+    );
+    // The case's own files, never.
+    h.command(&format!("w! {}", case.join("marks.json").display()));
+    let said = h.app.message.clone().unwrap_or_default();
+    assert!(said.contains("case's directory"), "{said}");
 }
 
 #[test]
@@ -479,6 +498,7 @@ fn a_query_answers_while_an_export_is_running() {
             generation: 1,
             path: fifo.to_string_lossy().into_owned(),
             format: Some(trawl::export::Format::Csv),
+            replace: false,
         })
         .expect("send");
     requests.send(query(2, "status:241")).expect("send");

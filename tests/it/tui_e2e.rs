@@ -247,7 +247,7 @@ fn the_timeline_fills_while_ingesting_and_follows_a_growing_log() {
     assert_eq!(count.trim(), (total + 10).to_string());
 }
 
-/// Ctrl-z gives the terminal back to the shell and `fg` takes it again: the timeline is drawn
+/// Ctrl-z gives the terminal (and its cursor) back to the shell and `fg` takes it again: the timeline is drawn
 /// afresh and answers keys (the cursor-position question a re-initialised terminal asks was
 /// answered into the input thread, and the resume failed).
 #[test]
@@ -293,6 +293,12 @@ fn ctrl_z_suspends_and_fg_resumes_in_an_interactive_shell() {
     tmux.wait_for("40,002 of 40,002 events");
     tmux.keys(&["C-z"]);
     tmux.wait_for("Stopped");
+    // The shell has its cursor back.
+    let cursor = Command::new("tmux")
+        .args(["display", "-p", "-t", &tmux.session, "#{cursor_flag}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cursor.stdout).trim(), "1");
     tmux.text("fg");
     tmux.keys(&["Enter"]);
     tmux.wait_for("40,002 of 40,002 events");

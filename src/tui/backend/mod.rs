@@ -99,6 +99,8 @@ pub enum Request {
         generation: u64,
         path: String,
         format: Option<crate::export::Format>,
+        /// Replace the file if it exists (`:w!`).
+        replace: bool,
     },
     /// Remember where the user is.
     SaveSession(Session),
@@ -482,10 +484,16 @@ impl Backend {
     /// The work a slow request stands for, with what it needs from the current view.
     fn slow_job(&self, request: &Request) -> Option<slow::Job> {
         match request {
-            Request::Export { path, format, .. } => Some(slow::Job::Export {
+            Request::Export {
+                path,
+                format,
+                replace,
+                ..
+            } => Some(slow::Job::Export {
                 text: self.text.clone(),
                 path: path.clone(),
                 format: *format,
+                replace: *replace,
             }),
             Request::Findings { generation } => Some(slow::Job::Findings {
                 generation: *generation,

@@ -18,6 +18,7 @@ pub enum Job {
         text: String,
         path: String,
         format: Option<crate::export::Format>,
+        replace: bool,
     },
     Findings {
         generation: u64,
@@ -40,7 +41,12 @@ impl Worker {
         // An ingest may have committed since: work on the case as it now is.
         self.source.reload()?;
         match job {
-            Job::Export { text, path, format } => export(&self.source, &text, &path, format),
+            Job::Export {
+                text,
+                path,
+                format,
+                replace,
+            } => export(&self.source, &text, &path, format, replace),
             Job::Findings { generation } => {
                 self.detections = self.source.detections();
                 Ok(Reply::Findings {
@@ -117,6 +123,7 @@ fn export(
     text: &str,
     path: &str,
     format: Option<crate::export::Format>,
+    replace: bool,
 ) -> Result<Reply> {
     let Some(format) = format.or_else(|| crate::export::Format::from_path(path)) else {
         return Ok(Reply::Message(format!(
@@ -131,6 +138,7 @@ fn export(
         &annotations,
         format,
         std::path::Path::new(path),
+        &source.keep(replace),
         &crate::progress::ignore,
     )?;
     Ok(Reply::Message(format!(
