@@ -163,6 +163,10 @@ impl TrustedProxies {
     /// chain's walk ends at an entry that is not an address.
     pub fn attribute(&self, ip: Option<IpAddr>, xff: &[IpAddr], tail: usize) -> Option<IpAddr> {
         let peer = ip?;
+        // A declared proxy is never the client: without the header, the client is unknown.
+        if xff.is_empty() && self.is_declared(peer) {
+            return None;
+        }
         // A public peer that is not declared may have written the header itself.
         let peer_is_proxy = self.is_declared(peer) || !is_public(peer);
         if xff.is_empty() || !peer_is_proxy {
@@ -401,6 +405,8 @@ mod tests {
             client(&p, "172.16.0.10", "203.0.113.5, 192.0.2.10").as_deref(),
             Some("203.0.113.5")
         );
+        // Never the client itself: without the header, the client is unknown.
+        assert_eq!(client(&p, "192.0.2.10", ""), None);
     }
 
     #[test]

@@ -2553,7 +2553,9 @@ fn attribute(
     // trawl's own export carries the client its case attributed, from balancers and request
     // GUIDs this ingest may not have: kept (no other record names one).
     let given = ev.client.is_some();
-    if !given {
+    // A back-end row's peer is the front end that proxied it, never the client: unknown until
+    // the front end's row of the request names it.
+    if !given && !is_back_end(source, ev) {
         ev.client = attribution.proxies.attribute(ev.ip, &ev.xff, ev.xff_tail);
     }
     let Some(request_id) = ev.request_id else {
@@ -2575,6 +2577,11 @@ fn attribute(
 /// is the one the request's HttpProxy and back-end rows inherit.
 fn is_front_end(source: &str, ev: &crate::event::Event<'_>) -> bool {
     source == "iis" && ev.attr("s-port") != Some("444")
+}
+
+/// Whether a row is Exchange's back end's (IIS on port 444), whose `c-ip` is a front end.
+fn is_back_end(source: &str, ev: &crate::event::Event<'_>) -> bool {
+    source == "iis" && ev.attr("s-port") == Some("444")
 }
 
 /// This run's front ends' clients (the writer's) with those a followed case kept from its

@@ -944,15 +944,23 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .any(|p| p.address.parse::<IpAddr>().is_ok_and(|ip| c.contains(ip)))
             {
+                let events = self.select(&format!("ip:{}", quote_value(&text)))?.len();
+                let why = if events == 0 {
+                    "declared a trusted proxy; no request from it in the case".to_string()
+                } else {
+                    format!(
+                        "declared a trusted proxy; {events} request(s) from it name no client in X-Forwarded-For: their client is unknown"
+                    )
+                };
                 out.push(Proxy {
                     address: text,
                     role: "declared".into(),
                     declared: true,
-                    events: 0,
+                    events,
                     forwarded: 0,
                     clients: 0,
                     health_checks: 0,
-                    why: "declared a trusted proxy; no request from it in the case".into(),
+                    why,
                 });
             }
         }
@@ -1830,7 +1838,7 @@ fn written_paths_in(raw: &str) -> Vec<String> {
 /// `…\inetpub\wwwroot\aspnet_client\x.aspx` is `/aspnet_client/x.aspx`,
 /// `…\FrontEnd\HttpProxy\owa\auth\x.aspx` is `/owa/auth/x.aspx` (also through admin shares).
 pub fn url_of_local_path(local: &str) -> Option<String> {
-    let norm = local.replace('/', "\\");
+    let norm = resolve_dots(&local.replace('/', "\\"));
     let lower = norm.to_ascii_lowercase();
     for root in ["\\inetpub\\wwwroot\\", "\\frontend\\httpproxy\\"] {
         if let Some(i) = lower.find(root) {
@@ -1842,6 +1850,25 @@ pub fn url_of_local_path(local: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// A Windows path with its `.` and `..` segments resolved: a write that climbs out of the OAB
+/// folder (`…\ClientAccess\OAB\..\..\FrontEnd\HttpProxy\owa\auth\x.aspx`) lands where it lands.
+fn resolve_dots(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for (i, segment) in path.split('\\').enumerate() {
+        match segment {
+            "." => {}
+            // Never above the root (a drive, or a share's first segments).
+            ".." if out.len() > 1 && out.last().is_some_and(|s| !s.is_empty()) => {
+                out.pop();
+            }
+            ".." => {}
+            s if s.is_empty() && i > 0 && out.last().is_some_and(|l| !l.is_empty()) => {}
+            s => out.push(s),
+        }
+    }
+    out.join("\\")
 }
 
 /// A one-line description of an event with its place in the evidence.
@@ -1889,6 +1916,25 @@ mod tests {
             Some("/owa/auth/x.aspx")
         );
         assert_eq!(url_of_local_path(r"\\files01\exports\ceo.pst"), None);
+        // Climbing out of a folder lands where it lands.
+        assert_eq!(
+            url_of_local_path(
+                r"C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\..\..\FrontEnd\HttpProxy\owa\auth\zz.aspx"
+            )
+            .as_deref(),
+            Some("/owa/auth/zz.aspx")
+        );
+        assert_eq!(
+            url_of_local_path(
+                r"C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\..\..\..\..\..\..\inetpub\wwwroot\aspnet_client\.\x.aspx"
+            )
+            .as_deref(),
+            Some("/aspnet_client/x.aspx")
+        );
+        assert_eq!(
+            url_of_local_path(r"\\127.0.0.1\c$\inetpub\\wwwroot\aspnet_client\s.aspx").as_deref(),
+            Some("/aspnet_client/s.aspx")
+        );
     }
 
     #[test]

@@ -504,14 +504,32 @@ mod parity {
             !flagged(r"'c:\program files\microsoft\exchange server\v15\clientaccess\oab\temp\x'"),
             "case-insensitive"
         );
-        // The script's quirks are kept: it compares with the leading apostrophe, so an unquoted
-        // path is flagged even inside ClientAccess\OAB; and its prefix has no trailing
-        // backslash, so ClientAccess\OABx passes as benign.
+        // The script compares with the leading apostrophe, so an unquoted path is flagged even
+        // inside ClientAccess\OAB, as here.
         assert!(flagged(
             r"C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\Temp\x"
         ));
-        assert!(!flagged(
+        // Where the script lets a write through, this does not: its prefix has no trailing
+        // backslash (ClientAccess\OABx passed) and a path climbing out with `..` passed.
+        assert!(flagged(
             r"'C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OABx\y'"
+        ));
+        assert!(flagged(
+            r"'C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\..\..\FrontEnd\HttpProxy\owa\auth\zz.aspx'"
+        ));
+        assert!(flagged(
+            r"'C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\Temp\..'"
+        ));
+        // An install on another drive or folder is the server's own OAB folder.
+        assert!(!flagged(
+            r"'D:\Exchange Server\V15\ClientAccess\OAB\Temp\4a7c\oab.lzx'"
+        ));
+        assert!(!flagged(
+            r"'E:\Apps\Microsoft\Exchange\V15\ClientAccess\OAB\Temp\x.lzx'"
+        ));
+        // Doubled, as a JSON export writes them.
+        assert!(!flagged(
+            r"'D:\\Exchange Server\\V15\\ClientAccess\\OAB\\Temp\\x.lzx'"
         ));
         assert!(!r.matcher.matches(&raw_row(
             "oab",

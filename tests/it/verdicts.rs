@@ -808,3 +808,119 @@ fn a_script_of_the_site_many_post_to_is_no_web_shell() {
     assert_eq!(finding["outcomes"]["compromise"], 10, "{finding}");
     assert_eq!(finding["outcomes"]["context"], 8, "{finding}");
 }
+
+/// With only a mailbox server's back-end log (W3SVC2, port 444), every row's `c-ip` is the front
+/// end that proxied it: the exploitation is still a compromise, but the front end is never
+/// named its client, a suspect or an indicator; the client is unknown. And an OAB write that
+/// climbs out of the OAB folder with `..` is a compromise and a web shell where it lands,
+/// where an install on another drive writing its own OAB folder is routine.
+#[test]
+fn a_back_end_log_alone_names_no_front_end_and_oab_writes_land_where_they_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let back_end = dir.path().join("MBX2/inetpub/logs/LogFiles/W3SVC2");
+    std::fs::create_dir_all(&back_end).unwrap();
+    let row = |time: &str, path: &str, query: &str, status: u16| {
+        format!(
+            "2021-03-05 {time} 10.0.4.22 POST {path} {query}&CorrelationID=<empty>;&cafeReqId=6ba8f8ee-ea59-fdda-6b28-38e0133f52{}; 444 CORP\\EX1$ 10.0.4.11 python-requests/2.25.1 - {status} 0 0 366\n",
+            &time[6..]
+        )
+    };
+    let mut text = String::from(
+        "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n",
+    );
+    text.push_str(&row("17:42:19", "/ecp/proxyLogon.ecp", "", 241));
+    text.push_str(&row(
+        "17:42:27",
+        "/ecp/DDI/DDIService.svc/SetObject",
+        "msExchEcpCanary=abc&schema=OABVirtualDirectory",
+        200,
+    ));
+    std::fs::write(back_end.join("u_ex210305.log"), text).unwrap();
+    let oab = |host: &str, lines: &[&str]| {
+        let folder = dir.path().join(host).join("Logging/OABGeneratorLog");
+        std::fs::create_dir_all(&folder).unwrap();
+        let text: String = lines
+            .iter()
+            .map(|path| format!("2021-03-05T17:44:00.456Z Download failed and temporary file '{path}' needs to be removed.\n"))
+            .collect();
+        std::fs::write(folder.join("OABGenerator_20210305-1.LOG"), text).unwrap();
+    };
+    oab(
+        "EX3",
+        &[
+            r"C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\..\..\FrontEnd\HttpProxy\owa\auth\zz.aspx",
+        ],
+    );
+    oab(
+        "EX4",
+        &[r"D:\Exchange Server\V15\ClientAccess\OAB\Temp\4a7c\oab.lzx"],
+    );
+    let case = dir.path().join("case");
+    common::ingest(&case, dir.path());
+    let report = common::hunt_json(&case);
+
+    assert_eq!(verdict(&report, "MBX2")["verdict"], "compromised");
+    assert_eq!(count(&case, "host:MBX2 AND client:*"), 0);
+    assert_eq!(count(&case, "host:MBX2 AND ip:10.0.4.11"), 2);
+    assert!(
+        report["suspects"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    for f in report["findings"].as_array().unwrap() {
+        assert!(
+            !f["clients"].to_string().contains("10.0.4.11"),
+            "{} names the front end",
+            f["rule"]
+        );
+    }
+
+    assert_eq!(verdict(&report, "EX3")["verdict"], "compromised");
+    let shells: Vec<(&str, &str)> = report["webshells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["host"].as_str().unwrap(), s["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shells, [("EX3", "/owa/auth/zz.aspx")]);
+    assert_eq!(verdict(&report, "EX4")["verdict"], "clean");
+}
+
+/// HttpProxy rows alone (Test-ProxyLogon's collection), all from a declared balancer: its
+/// requests are counted, and it is never their client, a suspect or an indicator; their client
+/// is unknown.
+#[test]
+fn a_declared_balancer_is_never_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    common::ok(&[
+        "ingest",
+        "--quiet",
+        "--trusted-proxy",
+        "10.0.0.5",
+        "--case",
+        path_str(&case),
+        path_str(&fixture("declared-balancer")),
+    ]);
+    let report = common::hunt_json(&case);
+    assert_eq!(verdict(&report, "EX1")["verdict"], "compromised");
+    let proxy = report["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["address"] == "10.0.0.5")
+        .expect("listed");
+    assert_eq!(proxy["events"], 6, "{proxy}");
+    assert!(
+        proxy["why"].as_str().unwrap().contains("client is unknown"),
+        "{proxy}"
+    );
+    assert!(report["suspects"].as_array().unwrap().is_empty());
+    for f in report["findings"].as_array().unwrap() {
+        assert!(
+            !f["clients"].to_string().contains("10.0.0.5"),
+            "{} names the balancer",
+            f["rule"]
+        );
+    }
+    assert_eq!(count(&case, "client:*"), 0);
+}
