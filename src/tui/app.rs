@@ -703,10 +703,19 @@ impl App {
             Action::HalfPageUp => self.move_cursor(-page / 2),
             Action::PageDown => self.move_cursor(page),
             Action::PageUp => self.move_cursor(-page),
-            Action::Top => self.jump(0),
+            Action::Top => {
+                self.pending_jump = false;
+                self.jump(0);
+            }
             Action::Bottom => {
                 self.unseen = 0;
-                self.jump(self.total.saturating_sub(1));
+                self.pending_jump = false;
+                if self.running {
+                    // The count is the old view's: the end is taken when the new one answers.
+                    self.to_end = true;
+                } else {
+                    self.jump(self.total.saturating_sub(1));
+                }
             }
             Action::NextPane => self.cycle_pane(1),
             Action::PrevPane => self.cycle_pane(-1),
@@ -937,6 +946,9 @@ impl App {
     }
 
     fn move_cursor(&mut self, delta: i64) {
+        // A key typed before the place the view was to keep came back wins over it (keys
+        // arrive together over SSH).
+        self.pending_jump = false;
         if self.total == 0 {
             return;
         }
@@ -953,6 +965,8 @@ impl App {
         } else if self.cursor >= self.scroll + height {
             self.scroll = self.cursor + 1 - height;
         }
+        // Never a window past the last event (a scroll kept from a longer view).
+        self.scroll = self.scroll.min(self.total.saturating_sub(height));
         self.detail_cursor = 0;
         self.ensure_rows();
     }
@@ -1206,7 +1220,10 @@ impl App {
                 self.findings.cursor = self.findings.cursor.min(rows.len().saturating_sub(1));
                 self.findings.rows = Some(rows);
             }
-            Reply::Rank { generation, rank } if generation == self.generation => {
+            // Unless a key moved the cursor since it was asked for.
+            Reply::Rank { generation, rank }
+                if generation == self.generation && self.pending_jump =>
+            {
                 self.pending_jump = false;
                 // As the case grows the selected event keeps its line on the screen.
                 let offset = self

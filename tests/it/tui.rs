@@ -911,3 +911,34 @@ fn a_record_over_several_lines_keeps_them_in_the_detail_pane() {
     assert!(screen.contains("┃      \"EventID\": 4625,"), "{screen}");
     assert!(!screen.contains("\\n"), "{screen}");
 }
+
+/// Keys typed together (over SSH they arrive in one read) act in order: `G` right after a
+/// pivot goes to the pivot's last event with a full table, and `g` right after a filter is
+/// removed goes to the first event, not back to the place the view was to keep.
+#[test]
+fn keys_typed_together_act_in_order() {
+    let (_dir, case) = new_case();
+    let mut h = Harness::open(&case, 120, 30);
+    h.key(KeyCode::Char('i'));
+    let pivoted = h.app.total;
+    h.key(KeyCode::Backspace);
+    let all = h.app.total;
+    assert!(all > pivoted && pivoted > 100, "{all} {pivoted}");
+    // The pivot and `G` in one read.
+    for code in [KeyCode::Char('i'), KeyCode::Char('G')] {
+        h.app.on_event(&Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+    h.settle();
+    assert_eq!(h.app.total, pivoted);
+    assert_eq!(h.app.cursor, pivoted - 1);
+    let height = h.app.table_height as u64;
+    assert_eq!(h.app.scroll, pivoted.saturating_sub(height), "a full table");
+    assert!(h.app.current().is_some());
+    // Removing the filter and `g` in one read.
+    for code in [KeyCode::Backspace, KeyCode::Char('g')] {
+        h.app.on_event(&Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+    h.settle();
+    assert_eq!(h.app.total, all);
+    assert_eq!((h.app.cursor, h.app.scroll), (0, 0));
+}
