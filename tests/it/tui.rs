@@ -926,7 +926,8 @@ fn keys_typed_together_act_in_order() {
     assert!(all > pivoted && pivoted > 100, "{all} {pivoted}");
     // The pivot and `G` in one read.
     for code in [KeyCode::Char('i'), KeyCode::Char('G')] {
-        h.app.on_event(&Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        h.app
+            .on_event(&Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
     h.settle();
     assert_eq!(h.app.total, pivoted);
@@ -936,7 +937,8 @@ fn keys_typed_together_act_in_order() {
     assert!(h.app.current().is_some());
     // Removing the filter and `g` in one read.
     for code in [KeyCode::Backspace, KeyCode::Char('g')] {
-        h.app.on_event(&Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        h.app
+            .on_event(&Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
     h.settle();
     assert_eq!(h.app.total, all);

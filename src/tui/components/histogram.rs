@@ -75,11 +75,22 @@ pub fn draw_histogram(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect
     };
     let middle = format!(" {} per column, max {}{zoom} ", h.label, thousands(max));
     let width = axis.width as usize;
-    let fill = width.saturating_sub(start.len() + end.len() + middle.len());
-    let text = format!(
-        "{start}{}{middle}{}{end}",
-        "─".repeat(fill / 2),
-        "─".repeat(fill - fill / 2)
-    );
+    // The axis ends where the bars end (whole buckets rarely fill the width), its end label
+    // under the last bar; what it says follows it when there is room, else sits inside.
+    let bars = h.counts.len().min(width);
+    let labels = start.len() + end.len();
+    let text = if bars >= labels + middle.len() {
+        let fill = bars - labels - middle.len();
+        format!(
+            "{start}{}{middle}{}{end}",
+            "─".repeat(fill / 2),
+            "─".repeat(fill - fill / 2)
+        )
+    } else if bars >= labels + 2 {
+        format!("{start}{}{end}{middle}", "─".repeat(bars - labels))
+    } else {
+        // Fewer buckets than the labels take: the end label cannot sit under the last bar.
+        format!("{start} .. {end}{middle}")
+    };
     frame.render_widget(Paragraph::new(Span::styled(text, theme.dim())), axis);
 }

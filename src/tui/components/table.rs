@@ -1,5 +1,6 @@
 //! The virtualised table of events.
 
+use chrono::Datelike;
 use std::sync::Arc;
 
 use ratatui::Frame;
@@ -47,11 +48,11 @@ impl RowCache {
     }
 }
 
-/// The cell text of one column for one event.
-pub fn cell_text(ev: &EventView, column: &str, hscroll: usize, narrow: bool) -> String {
+/// The cell text of one column for one event; `short_time` drops the year (see
+/// [`short_time`]).
+pub fn cell_text(ev: &EventView, column: &str, hscroll: usize, short_time: bool) -> String {
     let raw = match column {
-        // Narrow screens drop the year (the histogram's axis shows it).
-        names::TS if narrow => ev.ts[5..].trim_end_matches('Z').replacen('T', " ", 1),
+        names::TS if short_time => ev.ts[5..].trim_end_matches('Z').replacen('T', " ", 1),
         names::TS => ev.ts.trim_end_matches('Z').replacen('T', " ", 1),
         names::PATH => match (
             &ev.path,
@@ -81,10 +82,17 @@ pub fn cell_text(ev: &EventView, column: &str, hscroll: usize, narrow: bool) -> 
     escape_controls(&shown).into_owned()
 }
 
-pub fn column_width(column: &str, area_width: u16) -> Constraint {
+/// Whether the time column drops the year: on a narrow table, when the whole view is within one
+/// year (the histogram's axis shows which); never across years, where it would be ambiguous.
+pub fn short_time(area_width: u16, span: Option<(i64, i64)>) -> bool {
+    let year = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.year());
+    area_width < 110 && span.is_some_and(|(a, b)| year(a) == year(b))
+}
+
+pub fn column_width(column: &str, area_width: u16, short_time: bool) -> Constraint {
     let narrow = area_width < 110;
     match column {
-        names::TS => Constraint::Length(if narrow { 18 } else { 23 }),
+        names::TS => Constraint::Length(if short_time { 18 } else { 23 }),
         names::HOST => Constraint::Length(if narrow { 5 } else { 8 }),
         names::SOURCE => Constraint::Length(if narrow { 4 } else { 9 }),
         names::IP | names::CLIENT => Constraint::Length(15),
@@ -121,7 +129,11 @@ pub fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
         })),
     );
     let widths: Vec<Constraint> = std::iter::once(Constraint::Length(2))
-        .chain(COLUMNS.iter().map(|c| column_width(c, inner.width)))
+        .chain(
+            COLUMNS
+                .iter()
+                .map(|c| column_width(c, inner.width, short_time(inner.width, app.span))),
+        )
         .collect();
     let mut rows = Vec::with_capacity(height);
     for rank in app.scroll..(app.scroll + height as u64).min(app.total) {
@@ -143,7 +155,12 @@ pub fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
                 ]));
                 Row::new(
                     std::iter::once(marker).chain(COLUMNS.iter().enumerate().map(|(i, c)| {
-                        let cell = Cell::from(cell_text(ev, c, app.hscroll, inner.width < 110));
+                        let cell = Cell::from(cell_text(
+                            ev,
+                            c,
+                            app.hscroll,
+                            short_time(inner.width, app.span),
+                        ));
                         if selected && focused && i == app.column {
                             cell.style(theme.focused_cell())
                         } else {
@@ -184,6 +201,34 @@ pub fn draw_table(frame: &mut Frame, app: &mut App, theme: Theme, area: Rect) {
                 height: 1,
                 ..inner
             },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_year_is_dropped_only_within_one_year() {
+        let ms = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .timestamp_millis()
+        };
+        let one_year = Some((ms("2021-03-03T00:00:00Z"), ms("2021-12-31T23:59:59Z")));
+        let years = Some((ms("2019-05-24T01:33:53Z"), ms("2026-01-02T00:00:00Z")));
+        assert!(short_time(100, one_year));
+        assert!(!short_time(100, years));
+        assert!(!short_time(160, one_year));
+        let ev = EventView {
+            ts: "2019-05-24T01:33:53.112Z".into(),
+            ..EventView::default()
+        };
+        assert_eq!(cell_text(&ev, names::TS, 0, true), "05-24 01:33:53.112");
+        assert_eq!(
+            cell_text(&ev, names::TS, 0, short_time(100, years)),
+            "2019-05-24 01:33:53.112"
         );
     }
 }
