@@ -205,8 +205,23 @@ fn findings_pane_pivots_and_hits_are_walked_in_time() {
     let rows = h.app.findings.rows.clone().expect("findings");
     let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
     assert!(
-        labels.contains(&"web shell /aspnet_client/discover.aspx on MBX-A"),
+        labels.contains(
+            &"web shell /aspnet_client/discover.aspx on MBX-A (28 request(s) across its logs)"
+        ),
         "{labels:?}"
+    );
+    // A row's count is what Enter opens: a verdict, its host's events; a web shell, its
+    // path's events (a request logged by IIS and HttpProxy is one request, two events).
+    let count_of = |label: &str| {
+        rows.iter()
+            .find(|r| r.label.starts_with(label))
+            .unwrap()
+            .count
+    };
+    assert_eq!(count_of("MBX-A COMPROMISED"), 16_293);
+    assert_eq!(
+        count_of("web shell /owa/auth/RedirSuiteServerProxy.aspx"),
+        28
     );
     assert!(rows.iter().any(|r| r.value == "203.0.113.77"));
     assert!(rows.iter().any(|r| r.value == "tpl-cve-2021-26855"));

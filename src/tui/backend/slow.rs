@@ -153,6 +153,12 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
         return Ok(Vec::new());
     };
     let report = crate::hunt::report_in(store, d)?;
+    // A row's count is what Enter opens: its pivot's events.
+    let vocab = store.vocabulary();
+    let opens = |field: &str, value: &str| -> Result<u64> {
+        let q = format!("{field}:{}", crate::query::quote_value(value));
+        Ok(store.select(&q, &vocab)?.map_or(0, |s| s.len()))
+    };
     let mut rows: Vec<FindingRow> = report
         .findings
         .iter()
@@ -167,18 +173,23 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
             fresh: false,
         })
         .collect();
-    let inferred = report
-        .webshells
-        .iter()
-        .map(|w| FindingRow {
+    let mut inferred = Vec::new();
+    for w in &report.webshells {
+        inferred.push(FindingRow {
             severity: crate::rules::Severity::High,
             noise: false,
-            label: format!("web shell {} on {}", w.path, w.host),
-            count: w.requests,
+            label: format!(
+                "web shell {} on {} ({} request(s) across its logs)",
+                w.path, w.host, w.requests
+            ),
+            count: opens("path", &w.path)?,
             field: "path".into(),
             value: w.path.clone(),
             fresh: false,
-        })
+        });
+    }
+    let inferred = inferred
+        .into_iter()
         .chain(report.suspects.iter().map(|s| FindingRow {
             severity: crate::rules::Severity::High,
             noise: false,
@@ -193,9 +204,10 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
             fresh: false,
         }));
     // Verdicts first, then inferences: they are the story; the rules are the evidence.
-    let verdicts = report.verdicts.iter().map(|v| {
+    let mut verdicts = Vec::new();
+    for v in &report.verdicts {
         use crate::hunt::Verdict;
-        FindingRow {
+        verdicts.push(FindingRow {
             severity: match v.verdict {
                 Verdict::Compromised => crate::rules::Severity::High,
                 Verdict::Attempted => crate::rules::Severity::Medium,
@@ -209,16 +221,17 @@ fn findings(store: &dyn Store, detections: Option<&Detections>) -> Result<Vec<Fi
                 v.verdict.to_string().to_uppercase(),
                 v.reasons.first().cloned().unwrap_or_default()
             ),
-            count: v.evidence.len() as u64,
+            count: opens("host", &v.host)?,
             field: "host".into(),
             value: v.host.clone(),
             fresh: false,
-        }
-    });
+        });
+    }
     // A clean host's verdict comes after the rules: with many hosts, the clean ones would
     // push every finding out of sight.
-    let (clean, grave): (Vec<FindingRow>, Vec<FindingRow>) =
-        verdicts.partition(|r| r.severity == crate::rules::Severity::Info);
+    let (clean, grave): (Vec<FindingRow>, Vec<FindingRow>) = verdicts
+        .into_iter()
+        .partition(|r| r.severity == crate::rules::Severity::Info);
     let mut all: Vec<FindingRow> = grave.into_iter().chain(inferred).collect();
     all.append(&mut rows);
     all.extend(clean);
