@@ -1,7 +1,7 @@
 //! Text shown to people. Attacker-written text made safe: logs are written by whoever sent the
 //! request, so control characters, terminal escape sequences and bidirectional overrides are
 //! shown as visible escapes (`\x1b`, `\u{202e}`) and never reach the terminal raw. Numbers
-//! with thousands separators.
+//! with thousands separators; bytes that are not text, as base64.
 
 use std::borrow::Cow;
 
@@ -165,9 +165,60 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Bytes as text: UTF-8 as it reads, every byte that is not as a visible `\xNN` escape.
+pub fn escape_invalid_utf8(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                out.push_str(text);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len()).max(1).min(rest.len());
+                for b in &rest[..bad] {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+                bytes = &rest[bad..];
+            }
+        }
+    }
+}
+
+/// Bytes as standard base64 with padding: a record's bytes that are not UTF-8, in JSON; Sigma's
+/// `base64` modifiers.
+pub fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = [18, 12, 6, 0].map(|s| B64[((n >> s) & 63) as usize] as char);
+        out.extend(&chars[..chunk.len() + 1]);
+        out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_show_as_they_are() {
+        assert_eq!(
+            escape_invalid_utf8(b"/owa/raw9b\x9b31m \xc3\xa9 \xc3"),
+            "/owa/raw9b\\x9b31m é \\xc3"
+        );
+        assert_eq!(escape_invalid_utf8(b""), "");
+    }
 
     #[test]
     fn escapes_terminal_sequences() {

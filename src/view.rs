@@ -54,10 +54,27 @@ pub struct EventView {
     #[serde(serialize_with = "attrs_as_object")]
     pub fields: Vec<(String, String)>,
     pub raw: String,
+    /// The record's bytes when they are not UTF-8 (`raw` shows them lossily), in base64 in
+    /// JSON; read back from a local case.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bytes_as_base64"
+    )]
+    pub raw_bytes: Option<Vec<u8>>,
     /// Set when the record could not be parsed again (it parsed at ingest, so this means the
     /// case and this trawl disagree).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+fn bytes_as_base64<S: serde::Serializer>(
+    bytes: &Option<Vec<u8>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match bytes {
+        Some(b) => s.serialize_str(&crate::sanitize::base64(b)),
+        None => s.serialize_none(),
+    }
 }
 
 fn attrs_as_object<S: serde::Serializer>(
@@ -347,6 +364,10 @@ impl<'a> Loader<'a> {
             .to_string();
         let mut view = from_record(raw, manifest, ts_ms, file_id, line, layout_id);
         view.client = client;
+        view.raw_bytes = doc
+            .get_first(fields.raw_bytes)
+            .and_then(|v| v.as_bytes())
+            .map(<[u8]>::to_vec);
         Ok(view)
     }
 }

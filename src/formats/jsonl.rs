@@ -31,7 +31,7 @@ pub fn parse<'a>(line: &'a str, ctx: &ParseCtx) -> Result<Event<'a>, Malformed> 
         for (key, value) in &object {
             match (key.as_str(), value) {
                 ("fields", Value::Object(inner)) => columns = Some(inner),
-                ("raw" | "rules", _) => {}
+                ("raw" | "raw_bytes" | "rules", _) => {}
                 // Its X-Forwarded-For as the header wrote it.
                 ("xff", Value::Array(chain)) => {
                     let chain: Vec<String> = chain.iter().cloned().map(scalar_text).collect();

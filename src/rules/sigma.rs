@@ -854,7 +854,7 @@ fn value(target: &Target, v: &SigmaValue, mods: &[Modifier]) -> Result<String, S
                         .filter(|b| !b.is_empty())
                         .collect()
                 } else {
-                    vec![base64(&bytes)]
+                    vec![crate::sanitize::base64(&bytes)]
                 }
             })
             .map(|b| SigmaString::new(&b.replace('*', "\\*").replace('?', "\\?")))
@@ -1201,24 +1201,6 @@ fn windash(s: &SigmaString) -> Vec<SigmaString> {
     }]
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = [18, 12, 6, 0].map(|s| B64[((n >> s) & 63) as usize] as char);
-        out.extend(&chars[..chunk.len() + 1]);
-        out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
-    }
-    out
-}
-
 /// Sigma's `base64offset`: the value's base64 at each of the three alignments it can have
 /// inside a longer encoded text, without the characters its neighbours change.
 fn base64_offsets(bytes: &[u8]) -> Vec<String> {
@@ -1229,7 +1211,7 @@ fn base64_offsets(bytes: &[u8]) -> Vec<String> {
             let mut padded = vec![b' '; i];
             padded.extend_from_slice(bytes);
             // Padding included, as pySigma slices it.
-            let encoded = base64(&padded);
+            let encoded = crate::sanitize::base64(&padded);
             let trim_end = END[(bytes.len() + i) % 3];
             let end = encoded.len().saturating_sub(trim_end);
             encoded
@@ -1344,7 +1326,7 @@ mod tests {
         assert_eq!(base64_offsets(b"ab"), ["YW", "Fi", "hY"]);
         assert_eq!(base64_offsets(b"abcd"), ["YWJjZ", "FiY2", "hYmNk"]);
         assert_eq!(base64_offsets(b"IEX ("), ["SUVYIC", "lFWCAo", "JRVggK"]);
-        assert_eq!(base64(b"hello"), "aGVsbG8=");
+        assert_eq!(crate::sanitize::base64(b"hello"), "aGVsbG8=");
     }
 
     fn windows_event(fields: &[(&str, &str)]) -> crate::view::EventView {

@@ -734,3 +734,41 @@ fn an_account_is_found_by_its_name_in_every_domain() {
     };
     assert_eq!(common::count(&case, &pivot.clause()), 1);
 }
+
+/// A record's bytes that are not UTF-8 (a raw C1 CSI, 0x9b) are shown lossily in `raw` and kept
+/// exactly: `search --json` and JSON-lines exports carry them as base64 in `raw_bytes`, which
+/// decode to the line as written.
+#[test]
+fn bytes_that_are_not_utf8_are_given_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("ev/EX1/inetpub/logs/LogFiles/W3SVC1");
+    std::fs::create_dir_all(&logs).unwrap();
+    let line: &[u8] =
+        b"2021-08-10 10:00:00 10.0.0.1 GET /owa/raw\x9b31m - 443 - 198.51.100.7 Mozilla/5.0 - 404 0 2 5";
+    let mut text = b"#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n".to_vec();
+    text.extend_from_slice(line);
+    text.push(b'\n');
+    std::fs::write(logs.join("u_ex210810.log"), &text).unwrap();
+    let case = dir.path().join("case");
+    common::ingest(&case, &dir.path().join("ev"));
+    let decode = |b64: &str| {
+        let out = std::process::Command::new("base64")
+            .arg("-d")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(b64.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        out.stdout
+    };
+    let found = common::json_lines(&ok(&["search", "--case", path_str(&case), "--json", "*"]));
+    assert_eq!(found.len(), 1);
+    assert!(found[0]["raw"].as_str().unwrap().contains('\u{fffd}'));
+    assert_eq!(decode(found[0]["raw_bytes"].as_str().unwrap()), line);
+    let exported = common::exported(&case, "*");
+    assert_eq!(decode(exported[0]["raw_bytes"].as_str().unwrap()), line);
+}

@@ -68,8 +68,13 @@ pub fn draw_detail(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     }
     lines.push(Line::from(Span::styled("raw", theme.fg(Color::Cyan))));
     // A record over several lines (pretty-printed JSON, a quoted CSV newline, an event's XML)
-    // keeps its lines; every other control character is shown escaped.
-    for raw_line in ev.raw.split('\n') {
+    // keeps its lines; every other control character is shown escaped, and bytes that are not
+    // UTF-8 as they are (`\x9b`), not as the replacement character.
+    let raw = match &ev.raw_bytes {
+        Some(bytes) => std::borrow::Cow::Owned(crate::sanitize::escape_invalid_utf8(bytes)),
+        None => std::borrow::Cow::Borrowed(ev.raw.as_str()),
+    };
+    for raw_line in raw.split('\n') {
         let raw_line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
         for part in chunk(&escape_controls(raw_line), inner.width.max(8) as usize) {
             lines.push(Line::from(part));
