@@ -154,7 +154,7 @@ const BINDINGS: &[Binding] = &[
     bind!(
         ":",
         Command,
-        "commands: :goto TIME :tag/:untag NAME :note TEXT :view [save|rm] NAME :export FILE :follow",
+        "commands: :goto TIME :tag/:untag NAME :note TEXT :view [save|rm] NAME :export FILE (:w! replaces) :follow",
         |k| ch(k, ':')
     ),
     bind!(
