@@ -158,13 +158,19 @@ impl TrustedProxies {
         self.declared.iter().any(|c| c.contains(ip))
     }
 
+    /// Whether `ip` is declared by itself (a single address, not a range).
+    fn is_declared_alone(&self, ip: IpAddr) -> bool {
+        self.declared.iter().any(|c| c.lo == c.hi && c.contains(ip))
+    }
+
     /// The client of a request that came from `ip` with the X-Forwarded-For addresses `xff`, of
     /// which the last `tail` are walkable (see [`crate::event::parse_xff`]). `None` when the
     /// chain's walk ends at an entry that is not an address.
     pub fn attribute(&self, ip: Option<IpAddr>, xff: &[IpAddr], tail: usize) -> Option<IpAddr> {
         let peer = ip?;
-        // A declared proxy is never the client: without the header, the client is unknown.
-        if xff.is_empty() && self.is_declared(peer) {
+        // An address declared a proxy by itself is never the client: without the header, the
+        // client is unknown. (A declared range may also hold clients that connect directly.)
+        if xff.is_empty() && self.is_declared_alone(peer) {
             return None;
         }
         // A public peer that is not declared may have written the header itself.
@@ -405,8 +411,12 @@ mod tests {
             client(&p, "172.16.0.10", "203.0.113.5, 192.0.2.10").as_deref(),
             Some("203.0.113.5")
         );
-        // Never the client itself: without the header, the client is unknown.
-        assert_eq!(client(&p, "192.0.2.10", ""), None);
+        // A range may hold clients that connect directly.
+        assert_eq!(client(&p, "192.0.2.10", "").as_deref(), Some("192.0.2.10"));
+        // An address declared by itself is never the client: without the header, unknown.
+        let p = TrustedProxies::new(vec![Cidr::parse("10.0.0.5").expect("one")]);
+        assert_eq!(client(&p, "10.0.0.5", ""), None);
+        assert_eq!(client(&p, "10.0.0.6", "").as_deref(), Some("10.0.0.6"));
     }
 
     #[test]

@@ -2553,9 +2553,10 @@ fn attribute(
     // trawl's own export carries the client its case attributed, from balancers and request
     // GUIDs this ingest may not have: kept (no other record names one).
     let given = ev.client.is_some();
-    // A back-end row's peer is the front end that proxied it, never the client: unknown until
-    // the front end's row of the request names it.
-    if !given && !is_back_end(source, ev) {
+    // A proxied back-end row's peer is the front end, never the client: unknown until the front
+    // end's row of the request names it. (Port 444 reached directly has no request GUID.)
+    let proxied_back_end = is_back_end(source, ev) && ev.request_id.is_some();
+    if !given && !proxied_back_end {
         ev.client = attribution.proxies.attribute(ev.ip, &ev.xff, ev.xff_tail);
     }
     let Some(request_id) = ev.request_id else {

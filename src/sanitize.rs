@@ -6,16 +6,17 @@
 use std::borrow::Cow;
 
 /// True for characters that must not be written to a terminal as they are: controls,
-/// bidirectional overrides, line separators, and the invisible ones (Unicode's format
-/// characters, tags, blank fillers) that would make two different values read the same.
+/// bidirectional overrides, line separators, and the invisible ones (format characters, blank
+/// fillers) that would make two different values read the same. The joiners (U+200C, U+200D),
+/// variation selectors and emoji tags are text: Persian words and emoji sequences use them.
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
-            | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{feff}' | '\u{ffa0}'
-            | '\u{fff9}'..='\u{fffb}' | '\u{fffe}' | '\u{ffff}' | '\u{1d173}'..='\u{1d17a}'
-            | '\u{e0000}'..='\u{e007f}')
+            | '\u{180e}' | '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{3164}' | '\u{feff}'
+            | '\u{ffa0}' | '\u{fff9}'..='\u{fffb}' | '\u{fffe}' | '\u{ffff}'
+            | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}')
 }
 
 /// Escapes every unsafe character; borrows when there is none.
@@ -233,9 +234,13 @@ mod tests {
         );
         // Invisible: two different agents must not read the same.
         assert_eq!(
-            escape_controls("python\u{200b}-requests\u{ad}/2\u{2060}.25\u{e0041}"),
-            "python\\u{200b}-requests\\xad/2\\u{2060}.25\\u{e0041}"
+            escape_controls("python\u{200b}-requests\u{ad}/2\u{2060}.25"),
+            "python\\u{200b}-requests\\xad/2\\u{2060}.25"
         );
+        // Joiners and tags are text: Persian, emoji sequences, subdivision flags.
+        let text = "می\u{200c}خواهم 👨\u{200d}👩\u{200d}👧 🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}";
+        assert_eq!(escape_controls(text), text);
+        assert_eq!(escape_controls("x"), "x");
         assert_eq!(escape_controls("\u{9b}[2J"), "\\x9b[2J");
         assert!(matches!(escape_controls("plain é"), Cow::Borrowed(_)));
     }

@@ -167,7 +167,6 @@ impl Source {
         }
     }
 
-    /// The case's directory, when it has one (its own rules live there).
     /// What an output of this case must leave alone: its directory and its evidence, and
     /// existing files unless `replace`.
     pub fn keep(&self, replace: bool) -> crate::sink::Keep {
@@ -179,6 +178,7 @@ impl Source {
         }
     }
 
+    /// The case's directory, when it has one (its own rules live there).
     pub fn dir(&self) -> Option<&Path> {
         match self {
             Source::Local { case, .. } => Some(&case.dir),

@@ -1077,7 +1077,11 @@ impl<'a> Ctx<'a> {
                 .map_or(0, |s| s.0);
             for path in self.values(&on_host, "path", 1000)? {
                 let q_path = format!("path:{} AND {q_host}", quote_value(&path));
-                let first_any = self.select(&q_path)?.span()?.map_or(0, |s| s.0);
+                // When it first answered: a 404 says the file was not there yet.
+                let first_any = self
+                    .select(&format!("{q_path} AND status:[200 TO 399]"))?
+                    .span()?
+                    .map_or(0, |s| s.0);
                 let after_exploit = first_hit.get(&host).is_some_and(|t| first_any >= *t);
                 // Absent from the first day of the host's logs: planted since.
                 let appeared = first_any > host_start + 86_400_000;
@@ -1715,11 +1719,10 @@ impl<'a> Ctx<'a> {
                 .map(|a| format!("client:{}", quote_value(a)))
                 .collect();
             let by = format!("({})", by.join(" OR "));
-            let hits: Vec<String> = self
-                .parts
-                .iter()
-                .map(|p| format!("({})", p.query))
-                .collect();
+            // Every part of a rule is some of its hits, and together they are all of them: the
+            // rules' ids say it in a query a store's parser takes (ClickHouse caps its AST).
+            let ids: BTreeSet<&str> = self.parts.iter().map(|p| p.rule.id.as_str()).collect();
+            let hits: Vec<String> = ids.iter().map(|id| format!("rule:{id}")).collect();
             let their_hits =
                 self.select(&format!("{by} AND {q_host} AND ({})", hits.join(" OR ")))?;
             ends(&their_hits, true, false)?;

@@ -520,6 +520,13 @@ mod parity {
         assert!(flagged(
             r"'C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\Temp\..'"
         ));
+        assert!(flagged(
+            r"'C:\Program Files\Microsoft\Exchange Server\V15\ClientAccess\OAB\Temp/../../../FrontEnd\HttpProxy\owa\auth\y5.aspx'"
+        ));
+        // A folder IIS serves is never the OAB's, whatever it is named.
+        assert!(flagged(
+            r"'C:\inetpub\wwwroot\aspnet_client\V15\ClientAccess\OAB\x.aspx'"
+        ));
         // An install on another drive or folder is the server's own OAB folder.
         assert!(!flagged(
             r"'D:\Exchange Server\V15\ClientAccess\OAB\Temp\4a7c\oab.lzx'"
@@ -666,14 +673,30 @@ mod parity {
             200,
         );
         assert!(proxyshell.matcher.matches(&encoded));
+        // Encoded, or with backslashes, the path confusion is still one.
+        for query in [
+            "@evil.corp/%65ws/exchange.asmx?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            "@evil.corp/m%61pi/nspi/?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            "@evil.corp%252Fmapi%252Fnspi%252F?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            "@evil.corp\\ews\\exchange.asmx?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            "?@evil.corp/%65ws/exchange.asmx?&Email=autodiscover/autodiscover.json%3F@evil.corp",
+            "Email=autodiscover/autodiscover.json%3F@evil.corp&Protocol=EWS/ews",
+        ] {
+            let shell = ev("/autodiscover/autodiscover.json", query, 200);
+            assert!(proxyshell.matcher.matches(&shell), "{query}");
+        }
         // Outlook's and Teams' Autodiscover v2 name a protocol, not a path.
         for protocol in ["EWS", "ActiveSync", "Rest", "AutodiscoverV1"] {
-            let benign = ev(
-                "/autodiscover/autodiscover.json",
-                &format!("Email=t.nguyen%40corp.example&Protocol={protocol}&RedirectCount=1"),
-                200,
-            );
-            assert!(!proxyshell.matcher.matches(&benign), "{protocol}");
+            for query in [
+                format!("Email=t.nguyen%40corp.example&Protocol={protocol}&RedirectCount=1"),
+                format!(
+                    "Email=t.nguyen@corp.example&Protocol={protocol}&RedirectCount=1&CorrelationID=<empty>;&cafeReqId=0b7a3c1e-6f0e-4a55-9d0a-2f1c3b4d5e6f;"
+                ),
+                format!("?Email=t.nguyen%40corp.example&Protocol={protocol}"),
+            ] {
+                let benign = ev("/autodiscover/autodiscover.json", &query, 200);
+                assert!(!proxyshell.matcher.matches(&benign), "{query}");
+            }
         }
         let mut owassrf = ev("/owa/mastermailbox%40outlook.com/powershell", "", 200);
         owassrf.method = Some("POST".into());

@@ -705,6 +705,7 @@ impl App {
             Action::PageUp => self.move_cursor(-page),
             Action::Top => {
                 self.pending_jump = false;
+                self.to_end = false;
                 self.jump(0);
             }
             Action::Bottom => {
@@ -949,6 +950,7 @@ impl App {
         // A key typed before the place the view was to keep came back wins over it (keys
         // arrive together over SSH).
         self.pending_jump = false;
+        self.to_end = false;
         if self.total == 0 {
             return;
         }
@@ -1277,6 +1279,7 @@ impl App {
                 let bad = std::mem::replace(&mut self.view, self.applied.0.clone()).query;
                 self.generation = self.applied.1;
                 self.running = false;
+                self.to_end = false;
                 self.query_error = Some((message, column));
                 self.mode = Mode::Query;
                 let end = bad.chars().count();
@@ -1287,6 +1290,7 @@ impl App {
                 message,
             } if generation == self.generation => {
                 self.running = false;
+                self.to_end = false;
                 self.message = Some(message);
             }
             _ => {}

@@ -763,6 +763,16 @@ fn a_script_of_the_site_many_post_to_is_no_web_shell() {
     write("EX8", "/owa/auth/shelly.aspx", 2, "");
     // /aspnet_client/ holds no script of a site, however many post to it.
     write("EX9", "/aspnet_client/system_web/x.aspx", 8, "");
+    // A file asked for and not there on the first day (404) was planted later, however many
+    // post to it then.
+    let late = dir.path().join("EX10/inetpub/logs/LogFiles/W3SVC1");
+    std::fs::create_dir_all(&late).unwrap();
+    let mut text = header.to_string();
+    text.push_str("2021-08-10 00:00:00 10.0.6.14 GET /owa/auth/OutlookJP.aspx - 443 - 192.0.2.1 Mozilla/5.0 - 404 0 2 20\n");
+    for c in 0..6 {
+        text.push_str(&format!("2021-08-19 08:0{c}:00 10.0.6.14 POST /owa/auth/OutlookJP.aspx - 443 - 203.0.113.{} Mozilla/5.0 - 200 0 0 31\n", 10 + c));
+    }
+    std::fs::write(late.join("u_ex210810.log"), text).unwrap();
     let case = dir.path().join("case");
     common::ingest(&case, dir.path());
     let report = common::hunt_json(&case);
@@ -794,9 +804,11 @@ fn a_script_of_the_site_many_post_to_is_no_web_shell() {
         shells,
         [
             ("EX9", "/aspnet_client/system_web/x.aspx"),
-            ("EX8", "/owa/auth/shelly.aspx")
+            ("EX8", "/owa/auth/shelly.aspx"),
+            ("EX10", "/owa/auth/OutlookJP.aspx")
         ]
     );
+    assert_eq!(verdict(&report, "EX10")["verdict"], "compromised");
     assert_eq!(verdict(&report, "EX9")["verdict"], "compromised");
     // The rule's finding counts the site's POSTs as context, the shell's as compromise.
     let finding = report["findings"]
@@ -805,7 +817,7 @@ fn a_script_of_the_site_many_post_to_is_no_web_shell() {
         .iter()
         .find(|f| f["rule"] == "webshell-post-to-script-in-shell-location")
         .unwrap();
-    assert_eq!(finding["outcomes"]["compromise"], 10, "{finding}");
+    assert_eq!(finding["outcomes"]["compromise"], 16, "{finding}");
     assert_eq!(finding["outcomes"]["context"], 8, "{finding}");
 }
 
@@ -829,6 +841,11 @@ fn a_back_end_log_alone_names_no_front_end_and_oab_writes_land_where_they_land()
         "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n",
     );
     text.push_str(&row("17:42:19", "/ecp/proxyLogon.ecp", "", 241));
+    // Port 444 reached directly, not through a front end: no request GUID, its peer is its
+    // client.
+    text.push_str(
+        "2021-03-05 17:42:20 10.0.4.22 POST /powershell - 444 - 10.1.2.3 Mozilla/5.0 - 401 0 0 5\n",
+    );
     text.push_str(&row(
         "17:42:27",
         "/ecp/DDI/DDIService.svc/SetObject",
@@ -860,7 +877,8 @@ fn a_back_end_log_alone_names_no_front_end_and_oab_writes_land_where_they_land()
     let report = common::hunt_json(&case);
 
     assert_eq!(verdict(&report, "MBX2")["verdict"], "compromised");
-    assert_eq!(count(&case, "host:MBX2 AND client:*"), 0);
+    assert_eq!(count(&case, "host:MBX2 AND client:*"), 1);
+    assert_eq!(count(&case, "host:MBX2 AND client:10.1.2.3"), 1);
     assert_eq!(count(&case, "host:MBX2 AND ip:10.0.4.11"), 2);
     assert!(
         report["suspects"].as_array().unwrap().is_empty(),
