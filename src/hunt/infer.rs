@@ -561,28 +561,15 @@ impl<'a> Ctx<'a> {
                             None => format!("{base} AND {a}"),
                         };
                         // Refused, a scanner's check is the probe its agent says it is.
-                        match rule.success_when.as_deref() {
-                            Some(when) => {
-                                parts.push(Part {
-                                    rule,
-                                    outcome: Outcome::Attempt,
-                                    query: format!("{query} AND ({when})"),
-                                    note: None,
-                                });
-                                parts.push(Part {
-                                    rule,
-                                    outcome: Outcome::Probe,
-                                    query: format!("{query} AND NOT ({when})"),
-                                    note: None,
-                                });
-                            }
-                            None => parts.push(Part {
-                                rule,
-                                outcome: Outcome::Attempt,
-                                query,
-                                note: None,
-                            }),
-                        }
+                        let when = rule.success_when.as_deref();
+                        split_by_success(
+                            &mut parts,
+                            rule,
+                            query,
+                            when,
+                            Outcome::Attempt,
+                            Outcome::Probe,
+                        );
                     }
                     format!("({base} AND NOT {n})")
                 }
@@ -597,32 +584,11 @@ impl<'a> Ctx<'a> {
                 }
                 _ => base,
             };
-            match rule
+            let when = rule
                 .success_when
                 .as_deref()
-                .filter(|_| outcome > Outcome::Attempt)
-            {
-                Some(when) => {
-                    parts.push(Part {
-                        rule,
-                        outcome,
-                        query: format!("{main} AND ({when})"),
-                        note: None,
-                    });
-                    parts.push(Part {
-                        rule,
-                        outcome: Outcome::Attempt,
-                        query: format!("{main} AND NOT ({when})"),
-                        note: None,
-                    });
-                }
-                None => parts.push(Part {
-                    rule,
-                    outcome,
-                    query: main,
-                    note: None,
-                }),
-            }
+                .filter(|_| outcome > Outcome::Attempt);
+            split_by_success(&mut parts, rule, main, when, outcome, Outcome::Attempt);
         }
         let mut ctx = Ctx {
             store,
@@ -1760,6 +1726,31 @@ impl Excluded {
         client
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback() || self.declared.iter().any(|c| c.contains(ip)))
+    }
+}
+
+/// A rule's hits matched by `query` as parts: with a success condition, those it holds for mean
+/// `success` and the rest `refused`; without one, all mean `success`.
+fn split_by_success<'r>(
+    parts: &mut Vec<Part<'r>>,
+    rule: &'r RuleInfo,
+    query: String,
+    when: Option<&str>,
+    success: Outcome,
+    refused: Outcome,
+) {
+    let part = |outcome, query| Part {
+        rule,
+        outcome,
+        query,
+        note: None,
+    };
+    match when {
+        Some(when) => {
+            parts.push(part(success, format!("{query} AND ({when})")));
+            parts.push(part(refused, format!("{query} AND NOT ({when})")));
+        }
+        None => parts.push(part(success, query)),
     }
 }
 
